@@ -1,0 +1,103 @@
+# sharecount — PostgreSQL extension (PGXS) and the sharecount-bridge daemon.
+#
+# The extension part follows pgvector's Makefile: EXTENSION, MODULE_big, OBJS
+# from src/*.c, DATA with every install/upgrade script, REGRESS from the test
+# files in sql/ (everything that is not an install script), ISOLATION from
+# test/specs/*.spec.  The bridge is a plain C program built next to it.
+#
+# Top-level commands (README.md): make run, make test, make bench, make install.
+
+EXTENSION = sharecount
+EXTVERSION = 1.0
+
+MODULE_big = sharecount
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+HEADERS = $(wildcard src/*.h)
+
+DATA = $(sort $(wildcard sql/$(EXTENSION)--*.sql))
+
+TESTS = $(sort $(filter-out $(DATA),$(wildcard sql/*.sql)))
+REGRESS = $(patsubst sql/%.sql,%,$(TESTS))
+REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
+
+ISOLATION = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test --load-extension=$(EXTENSION)
+
+PG_CONFIG ?= pg_config
+PG_CFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+EXTRA_CLEAN = results/ regression.diffs regression.out output_iso/ \
+	bridge/*.o bridge/sharecount-bridge test/unit/*.o test/unit/*.bin
+
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifeq ($(wildcard $(PGXS)),)
+# A fresh machine has no PGXS yet: install the packages first, then re-run.
+all install installcheck test run bench unit:
+	./test/deps.sh && $(MAKE) $@
+.PHONY: all install installcheck test run bench unit
+else
+include $(PGXS)
+
+# ---------------------------------------------------------------- bridge ----
+
+BRIDGE = bridge/sharecount-bridge
+BRIDGE_SRCS = $(sort $(wildcard bridge/*.c))
+BRIDGE_OBJS = $(BRIDGE_SRCS:.c=.o)
+BRIDGE_LIB_OBJS = $(filter-out bridge/main.o,$(BRIDGE_OBJS))
+BRIDGE_CC ?= cc
+BRIDGE_CFLAGS ?= -O2 -g
+BRIDGE_CFLAGS += -std=gnu11 -Wall -Wextra -Werror -pthread -I$(shell $(PG_CONFIG) --includedir) $(BRIDGE_SANITIZE)
+BRIDGE_LDLIBS = -L$(shell $(PG_CONFIG) --libdir) -lpq -lrabbitmq -ljansson -lmicrohttpd -lpthread -lm $(BRIDGE_SANITIZE)
+BRIDGE_VERSION = $(EXTVERSION).0
+
+ifneq ($(wildcard bridge/main.c),)
+all: $(BRIDGE)
+endif
+
+bridge/%.o: bridge/%.c $(wildcard bridge/*.h)
+	$(BRIDGE_CC) $(BRIDGE_CFLAGS) -DSHARECOUNT_VERSION='"$(BRIDGE_VERSION)"' -c -o $@ $<
+
+$(BRIDGE): $(BRIDGE_OBJS)
+	$(BRIDGE_CC) -o $@ $(BRIDGE_OBJS) $(BRIDGE_LDLIBS)
+
+# Unit tests for the bridge's pure C (config, JSON, routing): one binary per
+# test/unit/test_*.c, linked with every bridge object but main.o.
+UNIT_SRCS = $(sort $(wildcard test/unit/test_*.c))
+UNIT_BINS = $(UNIT_SRCS:.c=.bin)
+test/unit/%.bin: test/unit/%.c $(BRIDGE_LIB_OBJS) $(wildcard bridge/*.h) $(wildcard test/unit/*.h)
+	$(BRIDGE_CC) $(BRIDGE_CFLAGS) -Ibridge -o $@ $< $(BRIDGE_LIB_OBJS) $(BRIDGE_LDLIBS)
+unit: $(UNIT_BINS)
+
+# ------------------------------------------------------- install / deps ----
+
+# The daemon goes to $(bridge_prefix)/bin (PGXS's own $(bindir) is PostgreSQL's
+# private bin directory, no place for a service binary).
+bridge_prefix ?= /usr/local
+bindir_bridge = $(DESTDIR)$(bridge_prefix)/bin
+unitdir = $(DESTDIR)/lib/systemd/system
+confdir = $(DESTDIR)/etc/sharecount
+
+install: install-bridge
+install-bridge: $(BRIDGE)
+	@if [ -f $(BRIDGE) ]; then \
+	  install -d $(bindir_bridge) $(unitdir) $(confdir) && \
+	  install -m 755 $(BRIDGE) $(bindir_bridge)/sharecount-bridge && \
+	  sed 's|@BINDIR@|$(bridge_prefix)/bin|' bridge/sharecount-bridge.service > $(unitdir)/sharecount-bridge.service && \
+	  chmod 644 $(unitdir)/sharecount-bridge.service && \
+	  if [ ! -f $(confdir)/bridge.conf ]; then install -m 640 bridge/bridge.conf $(confdir)/bridge.conf; fi; \
+	fi
+
+test: deps
+	@./test/run.sh
+
+run: deps
+	@./test/run-stack.sh
+
+bench: deps
+	@./bench/run.sh
+
+.PHONY: test run bench unit install-bridge
+endif
+
+deps:
+	@./test/deps.sh
+.PHONY: deps

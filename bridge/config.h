@@ -1,0 +1,57 @@
+/*
+ * config.h — the bridge's settings (SPEC §6).  config.c holds the one table of
+ * settings (name, type, default, reloadable) in pgbouncer's style; this struct
+ * is filled from it: defaults, then the file (-c, `key = value`), then
+ * SHARECOUNT_<KEY> environment variables, then command-line flags.
+ *
+ * Rules: after config_load() returns, the struct is read-only for the role
+ * threads (strings are owned by it; config_free() releases them).
+ */
+#ifndef SC_CONFIG_H
+#define SC_CONFIG_H
+
+#include <stddef.h>
+
+struct sc_config
+{
+	char	   *config_file;		/* -c; default /etc/sharecount/bridge.conf */
+	char	   *pg_conninfo;		/* libpq conninfo or URI */
+	char	   *pg_read_conninfo;	/* for the http role; defaults to pg_conninfo */
+	char	   *amqp_url;			/* amqp[s]://user:pass@host:port/vhost, comma-separated list allowed */
+	char	   *amqp_cacert;		/* CA file for amqps:// */
+	char	   *exchange;			/* "sharecount" */
+	char	   *queue;				/* "sharecount.jobs" */
+	char	   *dead_letter_exchange;	/* "sharecount.dlx" */
+	char	   *dead_letter_queue;	/* "sharecount.dead" */
+	char	   *queue_type;			/* "classic" | "quorum" */
+	int			prefetch;			/* consumer basic.qos window */
+	int			apply_batch;		/* max deliveries applied in one transaction */
+	int			apply_linger_ms;	/* how long a partial batch waits for more deliveries */
+	int			publish_batch;		/* rows claimed from the outbox at once */
+	int			confirm_timeout_ms;	/* give up on outstanding confirms after this; republish */
+	int			poll_interval_ms;	/* fallback outbox poll when no wake-up arrives */
+	int			max_delivery_attempts;	/* non-transient failures before dead-lettering */
+	int			heartbeat_s;		/* AMQP heartbeat */
+	int			reconnect_max_ms;	/* cap of the exponential reconnect backoff */
+	char	   *http_listen;		/* "host:port"; empty disables the http role */
+	int			http_pool_size;		/* PostgreSQL connections for the http role */
+	int			http_max_connections;	/* concurrent HTTP connections */
+	int			http_timeout_ms;	/* per-connection idle/request timeout */
+	int			http_db_timeout_ms;	/* give up on the database (503) after this */
+	char	   *roles;				/* "publisher,consumer,http" */
+	unsigned	role_mask;			/* SC_ROLE_* bits parsed from roles */
+	char	   *log_level;			/* "info" */
+	int			check_only;			/* --check-config */
+};
+
+/*
+ * Fill cfg from defaults, file, environment and argv.  Returns 0 on success;
+ * 1 if --help or --version printed something and the process should exit 0;
+ * -1 on a bad configuration with a one-line message in err (exit 2).
+ */
+int			config_load(struct sc_config *cfg, int argc, char **argv, char *err, size_t errlen);
+void		config_free(struct sc_config *cfg);
+/* Print the effective configuration (passwords redacted) to stdout. */
+void		config_print(const struct sc_config *cfg);
+
+#endif

@@ -1,0 +1,302 @@
+/*
+ * metrics.c — counters, gauges and histograms of SPEC §8 (see metrics.h).
+ *
+ * Rules: all state is static and updated with C11 atomics (relaxed order: a
+ * scrape may see one counter a moment ahead of another, never a torn value).
+ * Histogram sums are doubles stored as bit patterns and updated by CAS.
+ */
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "metrics.h"
+
+static const char *const job_names[SC_JOB_KINDS] = {
+	"share_created", "share_deleted", "share_count_update", "other"
+};
+static const char *const counter_names[SC_M_COUNTERS] = {
+	"sharecount_jobs_published_total", "sharecount_jobs_consumed_total",
+	"sharecount_jobs_applied_total", "sharecount_jobs_duplicate_total",
+	"sharecount_jobs_dead_lettered_total", "sharecount_jobs_failed_total"
+};
+static const char *const counter_help[SC_M_COUNTERS] = {
+	"Jobs published to RabbitMQ and confirmed by the broker.",
+	"Deliveries received from the jobs queue.",
+	"Jobs applied to the counts.",
+	"Jobs whose jobId had already been applied.",
+	"Messages rejected without requeue (dead-lettered).",
+	"Transient apply or publish failures (retried)."
+};
+static const char *const conn_names[SC_CONNS] = {
+	"publisher_pg", "publisher_amqp", "consumer_pg", "consumer_amqp", "http_pg"
+};
+
+#define NBUCKETS 16
+static const double buckets[NBUCKETS] = {
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+	0.25, 0.5, 1, 2.5, 5, 10, 30, 60
+};
+
+struct histogram
+{
+	_Atomic uint64_t bucket[NBUCKETS];	/* non-cumulative; summed when rendered */
+	_Atomic uint64_t count;
+	_Atomic uint64_t sum_bits;	/* a double */
+};
+
+static _Atomic uint64_t counters[SC_M_COUNTERS][SC_JOB_KINDS];
+static _Atomic int conn_up[SC_CONNS];
+static _Atomic int conn_used[SC_CONNS];
+static _Atomic int64_t queue_depth = -1;
+static _Atomic int64_t outbox_depth = -1;
+static _Atomic uint64_t outbox_age_bits;
+static _Atomic uint64_t http_status[600];
+static struct histogram apply_hist, lag_hist;
+
+static uint64_t
+double_bits(double d)
+{
+	uint64_t	u;
+
+	memcpy(&u, &d, sizeof(u));
+	return u;
+}
+
+static double
+bits_double(uint64_t u)
+{
+	double		d;
+
+	memcpy(&d, &u, sizeof(d));
+	return d;
+}
+
+void
+metrics_init(void)
+{
+	/* static storage is zeroed; only the "unknown" markers need setting */
+	atomic_store(&queue_depth, -1);
+	atomic_store(&outbox_depth, -1);
+}
+
+enum sc_job_kind
+metrics_job_kind(const char *job_name)
+{
+	int			k;
+
+	if (job_name)
+		for (k = 0; k < SC_JOB_OTHER; k++)
+			if (strcmp(job_name, job_names[k]) == 0)
+				return (enum sc_job_kind) k;
+	return SC_JOB_OTHER;
+}
+
+const char *
+metrics_job_name(enum sc_job_kind k)
+{
+	return (k >= 0 && k < SC_JOB_KINDS) ? job_names[k] : "other";
+}
+
+void
+metrics_count(enum sc_counter c, enum sc_job_kind k, uint64_t n)
+{
+	if (c < 0 || c >= SC_M_COUNTERS || k < 0 || k >= SC_JOB_KINDS)
+		return;
+	atomic_fetch_add_explicit(&counters[c][k], n, memory_order_relaxed);
+}
+
+uint64_t
+metrics_get(enum sc_counter c, enum sc_job_kind k)
+{
+	if (c < 0 || c >= SC_M_COUNTERS || k < 0 || k >= SC_JOB_KINDS)
+		return 0;
+	return atomic_load_explicit(&counters[c][k], memory_order_relaxed);
+}
+
+static void
+observe(struct histogram *h, double s)
+{
+	int			i;
+	uint64_t	old;
+
+	if (s < 0)
+		s = 0;
+	for (i = 0; i < NBUCKETS && s > buckets[i]; i++)
+		;
+	if (i < NBUCKETS)
+		atomic_fetch_add_explicit(&h->bucket[i], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+	old = atomic_load_explicit(&h->sum_bits, memory_order_relaxed);
+	while (!atomic_compare_exchange_weak(&h->sum_bits, &old, double_bits(bits_double(old) + s)))
+		;
+}
+
+void metrics_observe_apply_seconds(double s) { observe(&apply_hist, s); }
+void metrics_observe_lag_seconds(double s) { observe(&lag_hist, s); }
+
+void
+metrics_set_conn(enum sc_conn c, int up)
+{
+	if (c >= 0 && c < SC_CONNS)
+		atomic_store(&conn_up[c], up ? 1 : 0);
+}
+
+int
+metrics_conn_up(enum sc_conn c)
+{
+	return (c >= 0 && c < SC_CONNS) ? atomic_load(&conn_up[c]) : 0;
+}
+
+void
+metrics_use_conn(enum sc_conn c)
+{
+	if (c >= 0 && c < SC_CONNS)
+		atomic_store(&conn_used[c], 1);
+}
+
+int
+metrics_conn_used(enum sc_conn c)
+{
+	return (c >= 0 && c < SC_CONNS) ? atomic_load(&conn_used[c]) : 0;
+}
+
+void metrics_set_queue_depth(int64_t depth) { atomic_store(&queue_depth, depth); }
+
+void
+metrics_set_outbox(int64_t depth, double oldest_age_s)
+{
+	atomic_store(&outbox_depth, depth);
+	atomic_store(&outbox_age_bits, double_bits(oldest_age_s));
+}
+
+void
+metrics_http_status(int status)
+{
+	if (status >= 100 && status < 600)
+		atomic_fetch_add_explicit(&http_status[status], 1, memory_order_relaxed);
+}
+
+/* A growable string buffer; rendering is the only user. */
+struct sbuf
+{
+	char	   *data;
+	size_t		len, cap;
+};
+
+static void
+sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+sbuf_printf(struct sbuf *b, const char *fmt, ...)
+{
+	va_list		ap;
+	int			n;
+
+	for (;;)
+	{
+		va_start(ap, fmt);
+		n = vsnprintf(b->data ? b->data + b->len : NULL, b->data ? b->cap - b->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if (b->data && b->len + (size_t) n < b->cap)
+		{
+			b->len += n;
+			return;
+		}
+		b->cap = (b->cap ? b->cap * 2 : 4096) + n;
+		b->data = realloc(b->data, b->cap);
+		if (!b->data)
+			abort();
+	}
+}
+
+static void
+render_histogram(struct sbuf *b, const char *name, const char *help, struct histogram *h)
+{
+	uint64_t	cum = 0;
+	int			i;
+
+	sbuf_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	for (i = 0; i < NBUCKETS; i++)
+	{
+		cum += atomic_load_explicit(&h->bucket[i], memory_order_relaxed);
+		sbuf_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name, buckets[i], (unsigned long long) cum);
+	}
+	sbuf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name,
+				(unsigned long long) atomic_load(&h->count));
+	sbuf_printf(b, "%s_sum %.6f\n%s_count %llu\n", name, bits_double(atomic_load(&h->sum_bits)),
+				name, (unsigned long long) atomic_load(&h->count));
+}
+
+static long
+resident_bytes(void)
+{
+	long		size = 0, rss = 0;
+	FILE	   *f = fopen("/proc/self/statm", "r");
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld %ld", &size, &rss) != 2)
+		rss = -1;
+	fclose(f);
+	return rss < 0 ? -1 : rss * sysconf(_SC_PAGESIZE);
+}
+
+size_t
+metrics_render(char **out)
+{
+	struct sbuf b = {0};
+	int			c, k, s;
+	int64_t		v;
+
+	for (c = 0; c < SC_M_COUNTERS; c++)
+	{
+		sbuf_printf(&b, "# HELP %s %s\n# TYPE %s counter\n", counter_names[c], counter_help[c], counter_names[c]);
+		for (k = 0; k < SC_JOB_KINDS; k++)
+			sbuf_printf(&b, "%s{job=\"%s\"} %llu\n", counter_names[c], job_names[k],
+						(unsigned long long) atomic_load_explicit(&counters[c][k], memory_order_relaxed));
+	}
+	render_histogram(&b, "sharecount_apply_duration_seconds",
+					 "Time to apply one batch in PostgreSQL, commit included.", &apply_hist);
+	render_histogram(&b, "sharecount_event_lag_seconds",
+					 "From a job's timestamp to its apply commit.", &lag_hist);
+
+	sbuf_printf(&b, "# HELP sharecount_connection_up Connection state (1 up, 0 down) of each role's connections.\n"
+				"# TYPE sharecount_connection_up gauge\n");
+	for (c = 0; c < SC_CONNS; c++)
+		if (atomic_load(&conn_used[c]))
+			sbuf_printf(&b, "sharecount_connection_up{conn=\"%s\"} %d\n", conn_names[c], atomic_load(&conn_up[c]));
+
+	v = atomic_load(&outbox_depth);
+	if (v >= 0)
+	{
+		sbuf_printf(&b, "# HELP sharecount_outbox_depth Jobs waiting in the outbox.\n"
+					"# TYPE sharecount_outbox_depth gauge\nsharecount_outbox_depth %lld\n", (long long) v);
+		sbuf_printf(&b, "# HELP sharecount_outbox_oldest_age_seconds Age of the oldest outbox job.\n"
+					"# TYPE sharecount_outbox_oldest_age_seconds gauge\n"
+					"sharecount_outbox_oldest_age_seconds %.3f\n", bits_double(atomic_load(&outbox_age_bits)));
+	}
+	v = atomic_load(&queue_depth);
+	if (v >= 0)
+		sbuf_printf(&b, "# HELP sharecount_queue_depth Messages ready in the jobs queue (broker).\n"
+					"# TYPE sharecount_queue_depth gauge\nsharecount_queue_depth %lld\n", (long long) v);
+
+	sbuf_printf(&b, "# HELP sharecount_http_requests_total HTTP requests answered, by status.\n"
+				"# TYPE sharecount_http_requests_total counter\n");
+	for (s = 100; s < 600; s++)
+	{
+		uint64_t	n = atomic_load_explicit(&http_status[s], memory_order_relaxed);
+
+		if (n)
+			sbuf_printf(&b, "sharecount_http_requests_total{status=\"%d\"} %llu\n", s, (unsigned long long) n);
+	}
+	sbuf_printf(&b, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+				"# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %ld\n",
+				resident_bytes());
+	*out = b.data;
+	return b.len;
+}

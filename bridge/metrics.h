@@ -1,0 +1,70 @@
+/*
+ * metrics.h — process-wide counters, gauges and histograms (SPEC §8), fed by
+ * every role and rendered in Prometheus text format by the http role.
+ *
+ * Rules: every function here is thread-safe and lock-free (C11 atomics), so
+ * the publisher, consumer and HTTP threads may call them on hot paths.
+ */
+#ifndef SC_METRICS_H
+#define SC_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum sc_job_kind
+{
+	SC_JOB_SHARE_CREATED = 0,
+	SC_JOB_SHARE_DELETED,
+	SC_JOB_SHARE_COUNT_UPDATE,
+	SC_JOB_OTHER,				/* unknown or unparsable job name */
+	SC_JOB_KINDS
+};
+
+enum sc_counter
+{
+	SC_M_PUBLISHED = 0,			/* confirmed by the broker */
+	SC_M_CONSUMED,				/* deliveries received */
+	SC_M_APPLIED,				/* applied (counted) */
+	SC_M_DUPLICATE,				/* jobId already applied */
+	SC_M_DEAD_LETTERED,			/* rejected without requeue */
+	SC_M_FAILED,				/* transient failures (will be retried) */
+	SC_M_COUNTERS
+};
+
+enum sc_conn
+{
+	SC_CONN_PUBLISHER_PG = 0,
+	SC_CONN_PUBLISHER_AMQP,
+	SC_CONN_CONSUMER_PG,
+	SC_CONN_CONSUMER_AMQP,
+	SC_CONN_HTTP_PG,
+	SC_CONNS
+};
+
+void		metrics_init(void);
+enum sc_job_kind metrics_job_kind(const char *job_name);
+const char *metrics_job_name(enum sc_job_kind k);
+
+void		metrics_count(enum sc_counter c, enum sc_job_kind k, uint64_t n);
+uint64_t	metrics_get(enum sc_counter c, enum sc_job_kind k);
+
+void		metrics_observe_apply_seconds(double s);	/* one apply transaction */
+void		metrics_observe_lag_seconds(double s);	/* job timestamp -> applied */
+
+void		metrics_set_conn(enum sc_conn c, int up);
+int			metrics_conn_up(enum sc_conn c);
+/* Which connections the running roles use; /readyz looks only at those. */
+void		metrics_use_conn(enum sc_conn c);
+int			metrics_conn_used(enum sc_conn c);
+
+void		metrics_set_queue_depth(int64_t depth);	/* -1: unknown */
+void		metrics_set_outbox(int64_t depth, double oldest_age_s);
+void		metrics_http_status(int status);
+
+/*
+ * Render everything in Prometheus text exposition format 0.0.4 into a
+ * malloc'ed, NUL-terminated buffer (*out, caller frees); returns its length.
+ */
+size_t		metrics_render(char **out);
+
+#endif

@@ -1,0 +1,2 @@
+\echo Use "CREATE EXTENSION sharecount" to load this file. \quit
+CREATE SCHEMA IF NOT EXISTS sharecount;

@@ -1,0 +1,4 @@
+/* placeholder, replaced by the extension work */
+#include "postgres.h"
+#include "fmgr.h"
+PG_MODULE_MAGIC;

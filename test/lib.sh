@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# The test harness: starts a private PostgreSQL cluster and a private RabbitMQ
+# node on free ports inside one temp dir, and always stops them (sc_cleanup is
+# installed as an EXIT trap by sc_init).  Sourced by test/run.sh, the e2e tests,
+# bench/ and `make run`.
+#
+# Rules a reader must know:
+# - As root, PostgreSQL runs as the `postgres` user (initdb refuses root); the
+#   temp dir is made world-traversable for it.  As a normal user it runs as you.
+# - The extension is never installed into the system: sc_install builds a
+#   private "shadow" PostgreSQL tree in $SC_TMP/inst (a copy of the postgres and
+#   pg_ctl binaries, symlinks to the system share/lib dirs) and `make install
+#   DESTDIR=` puts sharecount into it.  PostgreSQL finds its share and lib dirs
+#   relative to its own binary, so a server started from the shadow tree sees
+#   the extension, and no root is needed.
+# - Every function that starts something registers how to stop it; sc_cleanup
+#   runs those in reverse order.
+#
+# After sc_pg_start: PGHOST (socket dir), PGPORT, PGUSER=postgres, PGDATABASE,
+# SC_PGURL (a libpq conninfo).  After sc_rmq_start: SC_AMQP_PORT, SC_AMQP_URL,
+# SC_RMQ_NODE, and sc_rmqctl runs rabbitmqctl against the node.
+
+SC_ROOT=${SC_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+PG_CONFIG=${PG_CONFIG:-pg_config}
+SC_PGBIN=$($PG_CONFIG --bindir)
+SC_STOPS=()
+
+sc_log() { echo "# $*" >&2; }
+
+# sc_init [dir]: make the temp dir (or use dir, e.g. ./.sharecount for make run)
+# and install the cleanup trap.
+sc_init() {
+  if [ -n "${1:-}" ]; then SC_TMP=$1; mkdir -p "$SC_TMP"; SC_KEEP_TMP=1
+  else SC_TMP=$(mktemp -d /tmp/sharecount-test.XXXXXX); SC_KEEP_TMP=${SC_KEEP_TMP:-0}; fi
+  SC_TMP=$(cd "$SC_TMP" && pwd)
+  chmod 755 "$SC_TMP"
+  export SC_TMP
+  trap sc_cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+
+sc_cleanup() {
+  local i
+  for (( i=${#SC_STOPS[@]}-1; i>=0; i-- )); do eval "${SC_STOPS[$i]}" >/dev/null 2>&1 || true; done
+  SC_STOPS=()
+  if [ "${SC_KEEP_TMP:-0}" != 1 ] && [ -n "${SC_TMP:-}" ]; then rm -rf "$SC_TMP"; fi
+}
+
+sc_on_exit() { SC_STOPS+=("$*"); }
+
+# sc_free_port: a TCP port nobody listens on (127.0.0.1), from a random range.
+sc_free_port() {
+  local p
+  while :; do
+    p=$(( 20000 + RANDOM % 30000 ))
+    if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then
+      # not taken by a listener; also avoid ports we handed out already
+      case " ${SC_PORTS:-} " in *" $p "*) continue ;; esac
+      SC_PORTS="${SC_PORTS:-} $p"; echo "$p"; return
+    fi
+  done
+}
+
+# sc_as_pg CMD...: run CMD as the server's owner.
+sc_as_pg() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# sc_install: build everything and install the extension into the shadow tree.
+sc_install() {
+  local inst=$SC_TMP/inst share lib bin
+  share=$($PG_CONFIG --sharedir); lib=$($PG_CONFIG --pkglibdir); bin=$SC_PGBIN
+  mkdir -p "$inst$bin" "$inst$(dirname "$share")" "$inst$(dirname "$lib")"
+  cp "$bin/postgres" "$bin/pg_ctl" "$inst$bin/"
+  cp -rs "$share" "$inst$share"
+  cp -rs "$lib" "$inst$lib"
+  # the extension dir holds symlinks into the system; our files replace any
+  rm -f "$inst$share/extension/sharecount"* "$inst$lib/sharecount.so"
+  make -C "$SC_ROOT" -s all >&2
+  make -C "$SC_ROOT" -s install DESTDIR="$inst" bridge_prefix=/usr >&2
+  SC_SHADOW_BIN=$inst$bin
+}
+
+# sc_pg_start [extra postgresql.conf lines...]: initdb + start; sets PG* vars.
+sc_pg_start() {
+  [ -n "${SC_SHADOW_BIN:-}" ] || sc_install
+  local data=$SC_TMP/pgdata sock=$SC_TMP/pgsock
+  mkdir -p "$data" "$sock"
+  [ "$(id -u)" -eq 0 ] && chown postgres: "$data" "$sock"
+  PGPORT=$(sc_free_port)
+  if [ ! -f "$data/PG_VERSION" ]; then
+    sc_as_pg "$SC_PGBIN/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >"$SC_TMP/initdb.log" 2>&1 ||
+      { cat "$SC_TMP/initdb.log" >&2; return 1; }
+  fi
+  {
+    echo "port = $PGPORT"
+    echo "listen_addresses = '127.0.0.1'"
+    echo "unix_socket_directories = '$sock'"
+    echo "max_connections = 200"
+    echo "fsync = ${SC_PG_FSYNC:-off}"
+    echo "log_min_messages = warning"
+    for l in "$@"; do echo "$l"; done
+  } > "$SC_TMP/pg.conf"
+  [ "$(id -u)" -eq 0 ] && chown postgres: "$SC_TMP/pg.conf"
+  grep -q "include = '$SC_TMP/pg.conf'" "$data/postgresql.conf" ||
+    sc_as_pg sh -c "echo \"include = '$SC_TMP/pg.conf'\" >> '$data/postgresql.conf'"
+  : > "$SC_TMP/pg.log"; [ "$(id -u)" -eq 0 ] && chown postgres: "$SC_TMP/pg.log"
+  sc_as_pg "$SC_SHADOW_BIN/pg_ctl" -D "$data" -l "$SC_TMP/pg.log" -w -t 60 start >/dev/null ||
+    { cat "$SC_TMP/pg.log" >&2; return 1; }
+  sc_on_exit "sc_pg_stop"
+  export PGHOST=$sock PGPORT PGUSER=postgres PGDATABASE=postgres
+  export SC_PGURL="host=$sock port=$PGPORT user=postgres dbname=postgres"
+  export SC_PGURL_TCP="postgresql://postgres@127.0.0.1:$PGPORT/postgres"
+}
+
+sc_pg_stop() { sc_as_pg "$SC_SHADOW_BIN/pg_ctl" -D "$SC_TMP/pgdata" -m fast -w stop >/dev/null 2>&1 || true; }
+sc_pg_restart() {
+  sc_as_pg "$SC_SHADOW_BIN/pg_ctl" -D "$SC_TMP/pgdata" -m "${1:-fast}" -w stop >/dev/null 2>&1 || true
+  sc_as_pg "$SC_SHADOW_BIN/pg_ctl" -D "$SC_TMP/pgdata" -l "$SC_TMP/pg.log" -w -t 60 start >/dev/null
+}
+
+# sc_rmq_start: a private RabbitMQ node (about 7 s).  Sets SC_AMQP_URL.
+sc_rmq_start() {
+  local d=$SC_TMP/rmq
+  mkdir -p "$d/home" "$d/mnesia" "$d/log"
+  SC_AMQP_PORT=$(sc_free_port)
+  SC_RMQ_DIST_PORT=$(sc_free_port)
+  SC_RMQ_NODE=sc$SC_AMQP_PORT@localhost
+  echo '[].' > "$d/enabled_plugins"
+  cat > "$d/rabbitmq.conf" <<CONF
+listeners.tcp.default = 127.0.0.1:$SC_AMQP_PORT
+loopback_users.guest = false
+log.file.level = warning
+log.console = false
+CONF
+  pgrep -x epmd >/dev/null 2>&1 && SC_EPMD_WAS_UP=1 || SC_EPMD_WAS_UP=0
+  export SC_RMQ_ENV="HOME=$d/home RABBITMQ_HOME=$d RABBITMQ_MNESIA_BASE=$d/mnesia RABBITMQ_LOG_BASE=$d/log \
+RABBITMQ_NODE_PORT=$SC_AMQP_PORT RABBITMQ_DIST_PORT=$SC_RMQ_DIST_PORT RABBITMQ_NODENAME=$SC_RMQ_NODE \
+RABBITMQ_ENABLED_PLUGINS_FILE=$d/enabled_plugins RABBITMQ_CONFIG_FILE=$d/rabbitmq.conf \
+RABBITMQ_PID_FILE=$d/rabbitmq.pid"
+  sc_on_exit "sc_rmq_stop; [ \$SC_EPMD_WAS_UP = 1 ] || epmd -kill"
+  sc_rmq_boot || return 1
+  export SC_AMQP_PORT SC_RMQ_NODE
+  export SC_AMQP_URL="amqp://guest:guest@127.0.0.1:$SC_AMQP_PORT"
+}
+
+sc_rmqctl() { env $SC_RMQ_ENV /usr/lib/rabbitmq/bin/rabbitmqctl -n "$SC_RMQ_NODE" "$@"; }
+
+sc_rmq_boot() {
+  local d=$SC_TMP/rmq
+  env $SC_RMQ_ENV setsid /usr/lib/rabbitmq/bin/rabbitmq-server >"$d/server.out" 2>&1 &
+  SC_RMQ_PID=$!
+  # await_startup fails at once while the node has not registered with epmd
+  # yet, so retry it until the node answers or 90 s pass.
+  local t0=$SECONDS
+  until env $SC_RMQ_ENV /usr/lib/rabbitmq/bin/rabbitmqctl -n "$SC_RMQ_NODE" -q await_startup --timeout 60 >/dev/null 2>&1; do
+    if [ $((SECONDS - t0)) -gt 90 ] || ! kill -0 "$SC_RMQ_PID" 2>/dev/null; then
+      echo "rabbitmq did not start:" >&2; tail -20 "$d/server.out" >&2; return 1
+    fi
+    sleep 0.5
+  done
+}
+
+sc_rmq_stop() {
+  sc_rmqctl -q stop >/dev/null 2>&1 || true
+  [ -n "${SC_RMQ_PID:-}" ] && kill "$SC_RMQ_PID" 2>/dev/null
+  # the Erlang VM may outlive the script wrapper for a moment
+  local i; for i in $(seq 50); do pgrep -f "nodename $SC_RMQ_NODE|sname $SC_RMQ_NODE" >/dev/null || break; sleep 0.1; done
+  pkill -9 -f -- "-sname $SC_RMQ_NODE" 2>/dev/null || true
+}
+
+# sc_psql ARGS...: psql against the private cluster, quiet, stop on error.
+sc_psql() { psql -X -q -v ON_ERROR_STOP=1 -At "$@"; }

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# `make test`: builds, starts a private PostgreSQL (and RabbitMQ when there are
+# end-to-end tests), and runs every suite in order:
+#   1. bridge unit tests  (test/unit/test_*.c, one binary each)
+#   2. pg_regress + isolation specs (`make installcheck`)
+#   3. end-to-end tests   (test/e2e/*.sh, each against the shared servers)
+# Each test prints one "ok N - name" / "not ok N - name" line; the run ends with
+# "N passed, N failed" and exits non-zero if anything failed.
+# TEST_ONLY=regex limits stage 3 to matching e2e scripts; SKIP_E2E=1 skips it.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+cd "$SC_ROOT"
+sc_init
+
+pass=0; fail=0; n=0
+report() { # report STATUS NAME
+  n=$((n+1))
+  if [ "$1" = 0 ]; then pass=$((pass+1)); echo "ok $n - $2"; else fail=$((fail+1)); echo "not ok $n - $2"; fi
+}
+
+sc_install || { report 1 build; echo "$pass passed, $fail failed"; exit 1; }
+
+# 1. unit tests
+if ls test/unit/test_*.c >/dev/null 2>&1; then
+  make -s unit >&2 || report 1 "unit tests build"
+  for b in test/unit/test_*.bin; do
+    [ -x "$b" ] || continue
+    out=$("$b" 2>&1); st=$?
+    [ $st -ne 0 ] && echo "$out" | sed 's/^/#   /'
+    report $st "unit $(basename "$b" .bin)"
+  done
+fi
+
+# 2. pg_regress and isolation
+sc_pg_start || { report 1 "postgresql start"; echo "$pass passed, $fail failed"; exit 1; }
+rm -rf results output_iso regression.diffs
+make -s installcheck > "$SC_TMP/installcheck.out" 2>&1
+ic=$?
+while read -r name status; do
+  report "$([ "$status" = ok ] && echo 0 || echo 1)" "regress $name"
+done < <(sed -nE 's/^[ ]*(test |[+ ]? *)?([a-z0-9_-]+)[ ]+\.\.\. (ok|FAILED|failed).*/\2 \3/p' "$SC_TMP/installcheck.out")
+if [ $ic -ne 0 ]; then
+  report 1 "make installcheck"
+  sed 's/^/#   /' "$SC_TMP/installcheck.out" | tail -40
+  for f in regression.diffs output_iso/regression.diffs; do [ -f "$f" ] && head -200 "$f" | sed 's/^/#   /'; done
+fi
+
+# 3. end-to-end tests
+if [ "${SKIP_E2E:-0}" != 1 ] && ls test/e2e/*.sh >/dev/null 2>&1 && [ -x bridge/sharecount-bridge ]; then
+  sc_rmq_start || { report 1 "rabbitmq start"; echo "$pass passed, $fail failed"; exit 1; }
+  for t in test/e2e/*.sh; do
+    name=$(basename "$t" .sh)
+    [ -n "${TEST_ONLY:-}" ] && ! [[ $name =~ $TEST_ONLY ]] && continue
+    start=$SECONDS
+    out=$(bash "$t" 2>&1); st=$?
+    if [ $st -ne 0 ]; then echo "$out" | tail -40 | sed 's/^/#   /'; fi
+    report $st "e2e $name ($((SECONDS-start)) s)"
+  done
+fi
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ] && [ $pass -gt 0 ]
