@@ -51,6 +51,7 @@ BRIDGE_VERSION = $(EXTVERSION).0
 
 ifneq ($(wildcard bridge/main.c),)
 all: $(BRIDGE)
+install: install-bridge
 endif
 
 bridge/%.o: bridge/%.c $(wildcard bridge/*.h)
@@ -76,7 +77,6 @@ bindir_bridge = $(DESTDIR)$(bridge_prefix)/bin
 unitdir = $(DESTDIR)/lib/systemd/system
 confdir = $(DESTDIR)/etc/sharecount
 
-install: install-bridge
 install-bridge: $(BRIDGE)
 	@if [ -f $(BRIDGE) ]; then \
 	  install -d $(bindir_bridge) $(unitdir) $(confdir) && \

@@ -76,8 +76,8 @@ sc_install() {
   cp -rs "$lib" "$inst$lib"
   # the extension dir holds symlinks into the system; our files replace any
   rm -f "$inst$share/extension/sharecount"* "$inst$lib/sharecount.so"
-  make -C "$SC_ROOT" -s all >&2
-  make -C "$SC_ROOT" -s install DESTDIR="$inst" bridge_prefix=/usr >&2
+  make -C "$SC_ROOT" -s all >&2 || return 1
+  make -C "$SC_ROOT" -s install DESTDIR="$inst" bridge_prefix=/usr >&2 || return 1
   SC_SHADOW_BIN=$inst$bin
 }
 
