@@ -120,7 +120,7 @@ INSERT INTO old_links VALUES (11, NULL, 'x'), (12, repeat('t', 65), 'x');
 SELECT sharecount_track('old_links');
 SELECT * FROM take() ORDER BY body;
 CREATE TABLE huge_links (id int, content_type text, content_id text);
-INSERT INTO huge_links SELECT g, 'article', 'hot' FROM generate_series(1, 2000001) g;
+INSERT INTO huge_links SELECT g, 'article', 'hot' FROM generate_series(1, 1000001) g;
 SELECT sharecount_track('huge_links');
 SELECT body::jsonb->'data'->'amount' AS amount FROM sharecount.outbox ORDER BY 1;
 SELECT count(*) FROM take();
