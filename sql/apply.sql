@@ -1,5 +1,6 @@
 -- sharecount_apply / sharecount_apply_batch: exact counts whatever the order,
 -- duplicates counted once, never negative on read, per-job batch status.
+\set SHOW_CONTEXT never
 TRUNCATE sharecount.outbox, sharecount.counts, sharecount.applied_jobs, sharecount.stats;
 
 CREATE FUNCTION job(pattern text, job_id text, ctype text, cid text, extra jsonb DEFAULT '{}') RETURNS jsonb

@@ -1,6 +1,7 @@
 -- sharecount_outbox_claim / sharecount_outbox_done: oldest first, bodies ready
 -- to publish, done removes exactly the confirmed rows.  (Two sessions never
 -- claiming the same row is the isolation spec outbox_claim.)
+\set SHOW_CONTEXT never
 TRUNCATE sharecount.outbox, sharecount.counts, sharecount.applied_jobs, sharecount.stats;
 CREATE TABLE links (id int PRIMARY KEY, content_type text, content_id text, user_id text);
 SELECT sharecount_track('links');

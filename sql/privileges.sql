@@ -2,6 +2,7 @@
 -- an application role with no right on schema sharecount still gets its jobs
 -- written (INSERT, DELETE, UPDATE, TRUNCATE); the documented bridge GRANTs
 -- are enough for the bridge; SECURITY DEFINER functions pin search_path.
+\set SHOW_CONTEXT never
 TRUNCATE sharecount.outbox, sharecount.counts, sharecount.applied_jobs, sharecount.stats;
 SELECT sharecount_apply('{"pattern": "share_count_update", "data": {"jobId": "p0", "contentType": "article",
 	"contentId": "1", "operation": "increment", "amount": 7, "timestamp": "2026-11-27T20:15:03.123Z"}}');

@@ -108,7 +108,12 @@ BEGIN
 		RAISE EXCEPTION 'table must not be null' USING ERRCODE = '22004';
 	END IF;
 	SELECT c.relkind INTO kind FROM pg_catalog.pg_class c WHERE c.oid = tbl;
-	IF kind IS NULL OR kind NOT IN ('r', 'p') THEN
+	IF kind = 'p' THEN
+		-- TRUNCATE of one partition would not fire the parent's trigger
+		RAISE EXCEPTION 'partitioned table "%" cannot be tracked', tbl USING ERRCODE = '0A000',
+			HINT = 'Track an ordinary table.';
+	END IF;
+	IF kind IS NULL OR kind <> 'r' THEN
 		RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = '42809';
 	END IF;
 	-- forget tables that were dropped since they were tracked

@@ -2,6 +2,7 @@
 -- job JSON (field by field, field order, no spaces).  Random parts (jobId,
 -- timestamp) are checked by pattern, then masked.
 SET client_min_messages = notice;
+\set SHOW_CONTEXT never
 TRUNCATE sharecount.outbox, sharecount.counts, sharecount.applied_jobs, sharecount.stats;
 
 CREATE FUNCTION masked(body text) RETURNS text LANGUAGE sql AS $$
@@ -133,6 +134,9 @@ DROP TABLE huge_links;
 SELECT sharecount_track('share_links');
 SELECT sharecount_track('jobs');
 SELECT sharecount_track('no_such_table');
+CREATE TABLE parted (id int, content_type text, content_id text) PARTITION BY LIST (content_type);
+SELECT sharecount_track('parted');
+DROP TABLE parted;
 CREATE TABLE t_bad (id int, kind text);
 SELECT sharecount_track('t_bad', content_type_column => 'kind');
 SELECT count(*) FROM pg_trigger WHERE tgrelid = 't_bad'::regclass;

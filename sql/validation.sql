@@ -1,5 +1,6 @@
 -- Every malformed job is SQLSTATE 22023 with the field named, and changes
 -- nothing: no count, no dedupe record, no stats.
+\set SHOW_CONTEXT never
 TRUNCATE sharecount.outbox, sharecount.counts, sharecount.applied_jobs, sharecount.stats;
 \set VERBOSITY default
 

@@ -1,5 +1,6 @@
 -- sharecount_verify finds drift between counts and the tracked rows (keys on
 -- either side, over every tracked table); sharecount_recount repairs a key.
+\set SHOW_CONTEXT never
 TRUNCATE sharecount.outbox, sharecount.counts, sharecount.applied_jobs, sharecount.stats;
 CREATE TABLE va (id int PRIMARY KEY, content_type text, content_id text);
 CREATE TABLE vb (sid uuid PRIMARY KEY DEFAULT gen_random_uuid(), kind text, item int);

@@ -3,6 +3,7 @@
 -- the triggers go and the app can still insert.  Re-creating it in the same
 -- session works (cached plans are re-planned).  Runs last: it re-creates the
 -- extension at the end.
+\set SHOW_CONTEXT never
 CREATE TABLE keep_links (id int PRIMARY KEY, content_type text, content_id text, user_id text);
 SELECT sharecount_track('keep_links');
 INSERT INTO keep_links VALUES (1, 'article', '1', 'u');
