@@ -370,8 +370,8 @@ http_start(const struct sc_config *cfg)
 	if (cfg->http_db_timeout_ms > 0)
 		db_timeout_ms = cfg->http_db_timeout_ms;
 	daemon_handle = MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL,
-									 MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
 									 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+									 MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
 									 MHD_OPTION_ARRAY, opts,
 									 MHD_OPTION_END);
 	if (!daemon_handle)
