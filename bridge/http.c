@@ -15,6 +15,8 @@
 #include <microhttpd.h>
 #include <jansson.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,16 +95,41 @@ send_error(struct MHD_Connection *conn, unsigned status, const char *message, co
 	return send_json(conn, status, v, allow);
 }
 
+/*
+ * Log a database failure, at most once per 5 s: during an outage every
+ * request fails the same way, and one line per request would flood the log.
+ */
+static void
+log_db_failure(const char *what, const char *err)
+{
+	static _Atomic int64_t last_ms = INT64_MIN / 2;
+	static _Atomic uint64_t suppressed;
+	int64_t		now = dbpool_now_ms();
+	int64_t		last = atomic_load(&last_ms);
+	uint64_t	n;
+
+	if (now - last < 5000 || !atomic_compare_exchange_strong(&last_ms, &last, now))
+	{
+		atomic_fetch_add(&suppressed, 1);
+		return;
+	}
+	n = atomic_exchange(&suppressed, 0);
+	if (n)
+		log_warn("http: %s: %s (%llu more since the last message)", what, err, (unsigned long long) n);
+	else
+		log_warn("http: %s: %s", what, err);
+}
+
 /* Map a dbpool failure to 503 (unreachable/timeout/busy) or 500 (SQL error). */
 static enum MHD_Result
 send_db_error(struct MHD_Connection *conn, int rc, const char *err)
 {
 	if (rc == DB_UNAVAILABLE)
 	{
-		log_warn("http: database unavailable: %s", err);
+		log_db_failure("database unavailable", err);
 		return send_error(conn, 503, "database unavailable", NULL);
 	}
-	log_error("http: database query failed: %s", err);
+	log_db_failure("database query failed", err);
 	return send_error(conn, 500, "database query failed", NULL);
 }
 
@@ -173,7 +200,7 @@ serve_readyz(struct MHD_Connection *conn)
 
 	if (rc != DB_OK)
 	{
-		log_warn("http: readyz: %s", err);
+		log_db_failure("readyz", err);
 		return send_error(conn, 503, "database unreachable", NULL);
 	}
 	for (i = 0; i < sizeof(others) / sizeof(others[0]); i++)
@@ -216,7 +243,7 @@ serve_metrics(struct MHD_Connection *conn)
 	}
 	else
 	{
-		log_warn("http: metrics: %s", err);
+		log_db_failure("metrics", err);
 		metrics_set_outbox(-1, 0);
 	}
 	len = metrics_render(&body);
@@ -367,6 +394,7 @@ http_start(const struct sc_config *cfg)
 		log_error("http: cannot set up the PostgreSQL pool (pg_read_conninfo)");
 		return -1;
 	}
+	json_object_seed(0);		/* seed jansson's hash once, before any thread uses it */
 	if (cfg->http_db_timeout_ms > 0)
 		db_timeout_ms = cfg->http_db_timeout_ms;
 	daemon_handle = MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL,
