@@ -33,7 +33,7 @@
 #define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 /* Per-connection memory: request line + headers must fit (MHD answers 414/431 beyond). */
-#define HTTP_CONN_MEMORY (128 * 1024)
+#define HTTP_CONN_MEMORY (64 * 1024)
 
 static struct MHD_Daemon *daemon_handle;
 static int	db_timeout_ms = 2000;
