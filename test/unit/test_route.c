@@ -10,8 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bridge.h"
 #include "dbpool.h"
 #include "route.h"
+
+/* defined by main.c, which unit tests do not link; other bridge objects use them */
+volatile sig_atomic_t sc_stop;
+volatile sig_atomic_t sc_reload;
 
 static int	failures, checks;
 
