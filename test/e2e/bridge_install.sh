@@ -22,7 +22,7 @@ out=$("$d$bin" ${args//\/etc\/sharecount/$d\/etc\/sharecount} --check-config 2>&
 echo "$out" | grep -q '^amqp_url = "amqp://guest:\*\*\*@localhost:5672"' || fail "unexpected effective config: $out"
 echo "$out" | grep -q '^queue = "sharecount.jobs"' || fail "unexpected effective config: $out"
 # every key of the sample config is a known setting (uncommented, they all validate)
-sed -n 's/^#\([a-z_]* = .*\)$/\1/p' "$d/etc/sharecount/bridge.conf" > "$SC_TMP/uncommented.conf"
+sed -n 's/^#\([a-z_]* =.*\)$/\1/p' "$d/etc/sharecount/bridge.conf" > "$SC_TMP/uncommented.conf"
 [ "$(wc -l < "$SC_TMP/uncommented.conf")" -ge 25 ] || fail "sample config documents too few keys"
 "$d$bin" -c "$SC_TMP/uncommented.conf" --check-config >/dev/null 2>&1 || fail "the sample's commented values do not validate"
 cp "$d/etc/sharecount/bridge.conf" "$SC_TMP/bad.conf"; echo "bogus_key = 1" >> "$SC_TMP/bad.conf"
