@@ -56,6 +56,7 @@ struct publisher
 	uint64_t	next_tag;		/* delivery tag of the next publish on channel 1 */
 	int			have_sleep_fn;	/* sharecount_publisher_sleep() exists */
 	long long	next_stats_ms;	/* next outbox gauge refresh */
+	int			fail_backoff_ms;	/* pause after a failed cycle; reset by a good one */
 	struct pub_row *rows;
 };
 
@@ -485,6 +486,7 @@ publisher_main(void *arg)
 	memset(&p, 0, sizeof(p));
 	p.cfg = arg;
 	p.pg_backoff_ms = 100;
+	p.fail_backoff_ms = 100;
 	sc_amqp_init(&p.amqp, p.cfg, "publisher", SC_CONN_PUBLISHER_AMQP);
 	metrics_use_conn(SC_CONN_PUBLISHER_PG);
 	p.rows = calloc((size_t) p.cfg->publish_batch, sizeof(struct pub_row));
@@ -524,9 +526,10 @@ publisher_main(void *arg)
 			if (p.pg && PQstatus(p.pg) != CONNECTION_OK)
 				pg_drop(&p);
 			/* something broke: back off before the next attempt */
-			sc_backoff_sleep(&p.amqp.backoff_ms, p.cfg->reconnect_max_ms);
+			sc_backoff_sleep(&p.fail_backoff_ms, p.cfg->reconnect_max_ms);
 			continue;
 		}
+		p.fail_backoff_ms = 100;
 		if (retry_later)
 		{
 			int			d = p.cfg->poll_interval_ms;
