@@ -129,6 +129,14 @@ TRUNCATE huge_links;
 SELECT body::jsonb->'data'->>'operation' AS op, body::jsonb->'data'->'amount' AS amount FROM sharecount.outbox ORDER BY 2;
 SELECT count(*) FROM take();
 DROP TABLE huge_links;
+-- many keys (read through a cursor in batches of 1,000)
+CREATE TABLE many_links (id int, content_type text, content_id text);
+INSERT INTO many_links SELECT g, 'article', (g % 2500)::text FROM generate_series(1, 5000) g;
+SELECT sharecount_track('many_links');
+SELECT count(*) AS jobs, count(DISTINCT body::jsonb->'data'->>'contentId') AS keys,
+	sum((body::jsonb->'data'->>'amount')::int) AS amount FROM sharecount.outbox;
+SELECT count(*) FROM take();
+DROP TABLE many_links;
 
 -- bad arguments: clear errors, nothing attached
 SELECT sharecount_track('share_links');
