@@ -1,81 +1,415 @@
 /*
- * http.c — the http role (SPEC §7) on libmicrohttpd.
+ * http.c — the http role (SPEC §7, §8) on libmicrohttpd: the count API,
+ * /healthz, /readyz and /metrics.
  *
- * FIRST CUT: serves /healthz and answers everything else 404 in the SPEC §7
- * error shape; the full API, the database pool and /metrics replace this.
+ * Rules: libmicrohttpd runs its own thread pool (http_pool_size threads, one
+ * database connection each at most, so a thread never waits long for a pool
+ * slot); the access handler answers every request on its first call and never
+ * blocks longer than http_db_timeout_ms (all database work goes through
+ * dbpool.c with a deadline).  URL unescaping by libmicrohttpd is switched off
+ * (identity callback): route.c decodes path segments and ids itself, so an
+ * encoded '/' (%2F) or ',' (%2C) stays inside its segment or id.  Every answer
+ * we produce is counted with metrics_http_status().  JSON is built with
+ * jansson; responses own their malloc'ed bodies (MHD_RESPMEM_MUST_FREE).
  */
 #include <microhttpd.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
 
+#include "dbpool.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "route.h"
+
+#define JSON_TYPE "application/json; charset=utf-8"
+#define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+/* Per-connection memory: request line + headers must fit (MHD answers 414/431 beyond). */
+#define HTTP_CONN_MEMORY (64 * 1024)
 
 static struct MHD_Daemon *daemon_handle;
+static int	db_timeout_ms = 2000;
+
+/* ---------------------------------------------------------------- replies -- */
 
 static enum MHD_Result
-reply(struct MHD_Connection *conn, unsigned status, const char *body)
+send_body(struct MHD_Connection *conn, unsigned status, char *body, size_t len,
+		  const char *type, const char *allow)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *) body,
-															  MHD_RESPMEM_MUST_COPY);
+	struct MHD_Response *r;
 	enum MHD_Result ret;
 
-	MHD_add_response_header(r, "Content-Type", "application/json; charset=utf-8");
+	r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (!r)
+	{
+		free(body);
+		return MHD_NO;			/* MHD closes the connection */
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (allow)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
 	ret = MHD_queue_response(conn, status, r);
 	MHD_destroy_response(r);
-	metrics_http_status(status);
+	metrics_http_status((int) status);
 	return ret;
+}
+
+/* Send a JSON value (consumed). */
+static enum MHD_Result
+send_json(struct MHD_Connection *conn, unsigned status, json_t *v, const char *allow)
+{
+	char	   *body = v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+	json_decref(v);
+	if (!body)
+	{
+		static const char oom[] =
+			"{\"statusCode\":500,\"message\":\"out of memory\",\"error\":\"Internal Server Error\"}";
+
+		body = strdup(oom);
+		if (!body)
+			return MHD_NO;
+		status = 500;
+	}
+	return send_body(conn, status, body, strlen(body), JSON_TYPE, allow);
+}
+
+/* The SPEC §7 error shape: {"statusCode":N,"message":"…","error":"Reason"}. */
+static enum MHD_Result
+send_error(struct MHD_Connection *conn, unsigned status, const char *message, const char *allow)
+{
+	json_t	   *v = json_object();
+
+	json_object_set_new(v, "statusCode", json_integer(status));
+	json_object_set_new(v, "message", json_string(message));
+	json_object_set_new(v, "error", json_string(route_reason((int) status)));
+	return send_json(conn, status, v, allow);
+}
+
+/*
+ * Log a database failure, at most once per 5 s: during an outage every
+ * request fails the same way, and one line per request would flood the log.
+ */
+static void
+log_db_failure(const char *what, const char *err)
+{
+	static _Atomic int64_t last_ms = INT64_MIN / 2;
+	static _Atomic uint64_t suppressed;
+	int64_t		now = dbpool_now_ms();
+	int64_t		last = atomic_load(&last_ms);
+	uint64_t	n;
+
+	if (now - last < 5000 || !atomic_compare_exchange_strong(&last_ms, &last, now))
+	{
+		atomic_fetch_add(&suppressed, 1);
+		return;
+	}
+	n = atomic_exchange(&suppressed, 0);
+	if (n)
+		log_warn("http: %s: %s (%llu more since the last message)", what, err, (unsigned long long) n);
+	else
+		log_warn("http: %s: %s", what, err);
+}
+
+/* Map a dbpool failure to 503 (unreachable/timeout/busy) or 500 (SQL error). */
+static enum MHD_Result
+send_db_error(struct MHD_Connection *conn, int rc, const char *err)
+{
+	if (rc == DB_UNAVAILABLE)
+	{
+		log_db_failure("database unavailable", err);
+		return send_error(conn, 503, "database unavailable", NULL);
+	}
+	log_db_failure("database query failed", err);
+	return send_error(conn, 500, "database query failed", NULL);
+}
+
+/* -------------------------------------------------------------- endpoints -- */
+
+static enum MHD_Result
+serve_count(struct MHD_Connection *conn, const struct route *rt)
+{
+	char		err[512];
+	int64_t		count = 0;
+	int			rc = db_get_count(rt->content_type, rt->content_id, &count,
+								  dbpool_now_ms() + db_timeout_ms, err, sizeof(err));
+	json_t	   *v;
+
+	if (rc != DB_OK)
+		return send_db_error(conn, rc, err);
+	v = json_object();
+	json_object_set_new(v, "contentType", json_string(rt->content_type));
+	json_object_set_new(v, "contentId", json_string(rt->content_id));
+	json_object_set_new(v, "shareCount", json_integer(count));
+	return send_json(conn, 200, v, NULL);
+}
+
+static enum MHD_Result
+serve_counts(struct MHD_Connection *conn, const struct route *rt)
+{
+	char		err[512];
+	int64_t    *counts = calloc(rt->nids, sizeof(int64_t));
+	int			rc;
+	size_t		i;
+	json_t	   *v, *obj;
+
+	if (!counts)
+		return send_error(conn, 500, "out of memory", NULL);
+	rc = db_get_many(rt->content_type, rt->ids, rt->nids, counts,
+					 dbpool_now_ms() + db_timeout_ms, err, sizeof(err));
+	if (rc != DB_OK)
+	{
+		free(counts);
+		return send_db_error(conn, rc, err);
+	}
+	v = json_object();
+	obj = json_object();
+	json_object_set_new(v, "contentType", json_string(rt->content_type));
+	for (i = 0; i < rt->nids; i++)
+		json_object_set_new(obj, rt->ids[i], json_integer(counts[i]));
+	json_object_set_new(v, "counts", obj);
+	free(counts);
+	return send_json(conn, 200, v, NULL);
+}
+
+static enum MHD_Result
+serve_readyz(struct MHD_Connection *conn)
+{
+	static const struct
+	{
+		enum sc_conn c;
+		const char *what;
+	} others[] = {
+		{SC_CONN_PUBLISHER_PG, "publisher's PostgreSQL connection is down"},
+		{SC_CONN_PUBLISHER_AMQP, "publisher's RabbitMQ connection is down"},
+		{SC_CONN_CONSUMER_PG, "consumer's PostgreSQL connection is down"},
+		{SC_CONN_CONSUMER_AMQP, "consumer's RabbitMQ connection is down"},
+	};
+	char		err[512];
+	size_t		i;
+	int			rc = db_ping(dbpool_now_ms() + db_timeout_ms, err, sizeof(err));
+
+	if (rc != DB_OK)
+	{
+		log_db_failure("readyz", err);
+		return send_error(conn, 503, "database unreachable", NULL);
+	}
+	for (i = 0; i < sizeof(others) / sizeof(others[0]); i++)
+		if (metrics_conn_used(others[i].c) && !metrics_conn_up(others[i].c))
+			return send_error(conn, 503, others[i].what, NULL);
+	return send_json(conn, 200, json_pack("{s:s}", "status", "ok"), NULL);
+}
+
+/*
+ * Refresh the outbox gauges from sharecount_stats() at scrape time, then
+ * render.  A database failure does not fail the scrape: the gauges are
+ * withdrawn (stale numbers would look healthy) and connection_up shows why.
+ */
+static enum MHD_Result
+serve_metrics(struct MHD_Connection *conn)
+{
+	char		err[512];
+	char	   *stats = NULL;
+	char	   *body = NULL;
+	size_t		len;
+	int			rc = db_stats(&stats, dbpool_now_ms() + db_timeout_ms, err, sizeof(err));
+
+	if (rc == DB_OK)
+	{
+		json_error_t jerr;
+		json_t	   *s = json_loads(stats, 0, &jerr);
+		json_t	   *depth = json_object_get(s, "outbox_depth");
+		json_t	   *age = json_object_get(s, "outbox_oldest_age_seconds");
+
+		if (json_is_number(depth))
+			metrics_set_outbox((int64_t) json_number_value(depth),
+							   json_is_number(age) ? json_number_value(age) : 0.0);
+		else
+		{
+			log_warn("http: sharecount_stats() has no numeric outbox_depth");
+			metrics_set_outbox(-1, 0);
+		}
+		json_decref(s);
+		free(stats);
+	}
+	else
+	{
+		log_db_failure("metrics", err);
+		metrics_set_outbox(-1, 0);
+	}
+	len = metrics_render(&body);
+	if (!body)
+		return send_error(conn, 500, "out of memory", NULL);
+	return send_body(conn, 200, body, len, METRICS_TYPE, NULL);
+}
+
+/* ---------------------------------------------------------------- handler -- */
+
+struct ids_arg
+{
+	const char *value;
+	int			count;
+};
+
+static enum MHD_Result
+find_ids(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct ids_arg *a = cls;
+
+	(void) kind;
+	if (key && strcmp(key, "ids") == 0)
+	{
+		if (a->count++ == 0)
+			a->value = value ? value : "";
+	}
+	return MHD_YES;
 }
 
 static enum MHD_Result
 handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 	   const char *version, const char *upload_data, size_t *upload_size, void **req_cls)
 {
-	(void) cls; (void) version; (void) upload_data; (void) upload_size; (void) req_cls;
-	if (strcmp(method, "GET") != 0)
-		return reply(conn, 405, "{\"statusCode\":405,\"message\":\"method not allowed\",\"error\":\"Method Not Allowed\"}");
-	if (strcmp(url, "/healthz") == 0)
-		return reply(conn, 200, "{\"status\":\"ok\"}");
-	return reply(conn, 404, "{\"statusCode\":404,\"message\":\"not found\",\"error\":\"Not Found\"}");
+	struct route rt;
+	struct ids_arg ids = {NULL, 0};
+	enum MHD_Result ret;
+
+	(void) cls; (void) version; (void) upload_data;
+
+	/*
+	 * GET and HEAD are answered once the whole request is in (libmicrohttpd
+	 * keeps the connection alive only then); a body on them is read and
+	 * discarded.  Any other method is refused at once, before its body is
+	 * read, and libmicrohttpd then closes the connection.
+	 */
+	if (*req_cls == NULL && (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0))
+	{
+		*req_cls = &daemon_handle;	/* any non-NULL marker */
+		return MHD_YES;
+	}
+	if (*upload_size != 0)
+	{
+		*upload_size = 0;
+		return MHD_YES;
+	}
+
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, find_ids, &ids);
+	if (route_parse(method, url, ids.value, ids.count, &rt) != 0)
+	{
+		ret = send_error(conn, (unsigned) rt.status, rt.message,
+						 rt.status == 405 ? ROUTE_ALLOW : NULL);
+		route_free(&rt);
+		return ret;
+	}
+	switch (rt.kind)
+	{
+		case ROUTE_COUNT:
+			ret = serve_count(conn, &rt);
+			break;
+		case ROUTE_COUNTS:
+			ret = serve_counts(conn, &rt);
+			break;
+		case ROUTE_HEALTHZ:
+			ret = send_json(conn, 200, json_pack("{s:s}", "status", "ok"), NULL);
+			break;
+		case ROUTE_READYZ:
+			ret = serve_readyz(conn);
+			break;
+		case ROUTE_METRICS:
+			ret = serve_metrics(conn);
+			break;
+		default:
+			ret = send_error(conn, 404, "no such endpoint", NULL);
+			break;
+	}
+	route_free(&rt);
+	return ret;
+}
+
+/*
+ * libmicrohttpd would percent-decode the path before we see it, which loses
+ * the difference between "/" and "%2F" inside a segment; hand it over raw.
+ */
+static size_t
+unescape_none(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void) cls; (void) c;
+	return strlen(s);
+}
+
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char		line[512];
+	size_t		n;
+
+	(void) cls;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	log_debug("http: libmicrohttpd: %s", line);
 }
 
 int
 http_start(const struct sc_config *cfg)
 {
-	struct sockaddr_in addr;
-	char		host[256];
-	const char *colon = strrchr(cfg->http_listen, ':');
-	long		port;
+	struct sockaddr_storage ss;
+	socklen_t	sslen;
+	char		err[512];
+	unsigned	flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+	unsigned	threads = cfg->http_pool_size > 1 ? (unsigned) cfg->http_pool_size : 1;
+	unsigned	timeout_s = cfg->http_timeout_ms > 0 ? (unsigned) ((cfg->http_timeout_ms + 999) / 1000) : 10;
+	unsigned	max_conn = cfg->http_max_connections > 0 ? (unsigned) cfg->http_max_connections : 1024;
+	const char *conninfo = cfg->pg_read_conninfo && cfg->pg_read_conninfo[0]
+		? cfg->pg_read_conninfo : cfg->pg_conninfo;
+	struct MHD_OptionItem opts[] = {
+		{MHD_OPTION_SOCK_ADDR, 0, &ss},
+		{MHD_OPTION_CONNECTION_LIMIT, max_conn, NULL},
+		{MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, NULL},
+		{MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONN_MEMORY, NULL},
+		{threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, threads, NULL},
+		{MHD_OPTION_END, 0, NULL},
+	};
 
-	if (!colon || (size_t) (colon - cfg->http_listen) >= sizeof(host))
+	if (!cfg->http_listen || !cfg->http_listen[0])
+		return 0;
+	if (route_parse_listen(cfg->http_listen, &ss, &sslen, err, sizeof(err)) != 0)
 	{
-		log_error("http_listen \"%s\" is not host:port", cfg->http_listen);
+		log_error("%s", err);
 		return -1;
 	}
-	memcpy(host, cfg->http_listen, colon - cfg->http_listen);
-	host[colon - cfg->http_listen] = '\0';
-	port = strtol(colon + 1, NULL, 10);
-	memset(&addr, 0, sizeof(addr));
-	addr.sin_family = AF_INET;
-	addr.sin_port = htons((uint16_t) port);
-	if (inet_pton(AF_INET, host[0] ? host : "0.0.0.0", &addr.sin_addr) != 1 || port <= 0 || port > 65535)
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	if (!conninfo || dbpool_init(conninfo, threads) != 0)
 	{
-		log_error("http_listen \"%s\" is not an IPv4 host:port", cfg->http_listen);
+		log_error("http: cannot set up the PostgreSQL pool (pg_read_conninfo)");
 		return -1;
 	}
-	daemon_handle = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t) port,
-									 NULL, NULL, handle, NULL,
-									 MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
+	json_object_seed(0);		/* seed jansson's hash once, before any thread uses it */
+	if (cfg->http_db_timeout_ms > 0)
+		db_timeout_ms = cfg->http_db_timeout_ms;
+	daemon_handle = MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL,
+									 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+									 MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
+									 MHD_OPTION_ARRAY, opts,
 									 MHD_OPTION_END);
 	if (!daemon_handle)
 	{
 		log_error("http: cannot listen on %s", cfg->http_listen);
+		dbpool_shutdown();
 		return -1;
 	}
-	log_info("http: listening on %s", cfg->http_listen);
+	log_info("http: listening on %s (%u threads, %u connections max, timeout %u s, db timeout %d ms)",
+			 cfg->http_listen, threads, max_conn, timeout_s, db_timeout_ms);
 	return 0;
 }
 
@@ -83,6 +417,9 @@ void
 http_stop(void)
 {
 	if (daemon_handle)
+	{
 		MHD_stop_daemon(daemon_handle);
-	daemon_handle = NULL;
+		daemon_handle = NULL;
+		dbpool_shutdown();
+	}
 }

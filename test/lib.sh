@@ -70,6 +70,7 @@ sc_as_pg() {
 sc_install() {
   local inst=$SC_TMP/inst share lib bin
   share=$($PG_CONFIG --sharedir); lib=$($PG_CONFIG --pkglibdir); bin=$SC_PGBIN
+  rm -rf "$inst"
   mkdir -p "$inst$bin" "$inst$(dirname "$share")" "$inst$(dirname "$lib")"
   cp "$bin/postgres" "$bin/pg_ctl" "$inst$bin/"
   cp -rs "$share" "$inst$share"
@@ -125,7 +126,8 @@ sc_rmq_start() {
   mkdir -p "$d/home" "$d/mnesia" "$d/log"
   SC_AMQP_PORT=$(sc_free_port)
   SC_RMQ_DIST_PORT=$(sc_free_port)
-  SC_RMQ_NODE=sc$SC_AMQP_PORT@localhost
+  # a fixed SC_RMQ_NODE (make run) keeps the node's mnesia data across runs
+  SC_RMQ_NODE=${SC_RMQ_NODE:-sc$SC_AMQP_PORT@localhost}
   echo '[].' > "$d/enabled_plugins"
   cat > "$d/rabbitmq.conf" <<CONF
 listeners.tcp.default = 127.0.0.1:$SC_AMQP_PORT

@@ -1,0 +1,393 @@
+/*
+ * route.c — request routing and input checks for the http role (see route.h).
+ *
+ * Rules: pure functions, no globals, no I/O; every allocation is owned by the
+ * struct route and released by route_free().  Error messages never include
+ * the request's bytes (they may be invalid UTF-8 and must go into JSON).
+ */
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "route.h"
+
+const char *
+route_reason(int status)
+{
+	switch (status)
+	{
+		case 200: return "OK";
+		case 400: return "Bad Request";
+		case 404: return "Not Found";
+		case 405: return "Method Not Allowed";
+		case 414: return "URI Too Long";
+		case 431: return "Request Header Fields Too Large";
+		case 500: return "Internal Server Error";
+		case 503: return "Service Unavailable";
+		default: return "Error";
+	}
+}
+
+int
+route_utf8_valid(const unsigned char *s, size_t len)
+{
+	size_t		i = 0;
+
+	while (i < len)
+	{
+		unsigned char c = s[i];
+		size_t		n;
+		unsigned	cp, min;
+
+		if (c < 0x80)
+		{
+			i++;
+			continue;
+		}
+		if (c >= 0xC2 && c <= 0xDF)
+		{
+			n = 1; cp = c & 0x1F; min = 0x80;
+		}
+		else if (c >= 0xE0 && c <= 0xEF)
+		{
+			n = 2; cp = c & 0x0F; min = 0x800;
+		}
+		else if (c >= 0xF0 && c <= 0xF4)
+		{
+			n = 3; cp = c & 0x07; min = 0x10000;
+		}
+		else
+			return 0;			/* continuation byte, C0/C1 overlong lead, F5..FF */
+		if (len - i <= n)		/* needs n continuation bytes after the lead */
+			return 0;
+		for (size_t k = 1; k <= n; k++)
+		{
+			if ((s[i + k] & 0xC0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i + k] & 0x3F);
+		}
+		if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+			return 0;
+		i += n + 1;
+	}
+	return 1;
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+char *
+route_decode(const char *in, size_t len, size_t *outlen, const char **why)
+{
+	char	   *out = malloc(len + 1);
+	size_t		i, o = 0;
+
+	if (!out)
+	{
+		*why = "could not be decoded (out of memory)";
+		return NULL;
+	}
+	for (i = 0; i < len; i++)
+	{
+		char		c = in[i];
+
+		if (c == '%')
+		{
+			int			hi, lo;
+
+			if (len - i < 3)
+				hi = lo = -1;
+			else
+			{
+				hi = hexval(in[i + 1]);
+				lo = hexval(in[i + 2]);
+			}
+			if (hi < 0 || lo < 0)
+			{
+				free(out);
+				*why = "has an invalid percent-encoding";
+				return NULL;
+			}
+			c = (char) (hi << 4 | lo);
+			i += 2;
+		}
+		if (c == '\0')
+		{
+			free(out);
+			*why = "must not contain NUL";
+			return NULL;
+		}
+		out[o++] = c;
+	}
+	out[o] = '\0';
+	if (!route_utf8_valid((const unsigned char *) out, o))
+	{
+		free(out);
+		*why = "is not valid UTF-8";
+		return NULL;
+	}
+	*outlen = o;
+	return out;
+}
+
+static int
+fail(struct route *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int
+fail(struct route *r, int status, const char *fmt, ...)
+{
+	va_list		ap;
+
+	r->status = status;
+	va_start(ap, fmt);
+	vsnprintf(r->message, sizeof(r->message), fmt, ap);
+	va_end(ap);
+	return status;
+}
+
+/* Decode one path segment or id and check it against its byte limit. */
+static char *
+decode_field(struct route *r, const char *name, const char *raw, size_t len, size_t max)
+{
+	const char *why;
+	size_t		n;
+	char	   *s;
+
+	if (len == 0)
+	{
+		fail(r, 400, "%s must not be empty", name);
+		return NULL;
+	}
+	s = route_decode(raw, len, &n, &why);
+	if (!s)
+	{
+		fail(r, 400, "%s %s", name, why);
+		return NULL;
+	}
+	if (n > max)
+	{
+		free(s);
+		fail(r, 400, "%s is longer than %zu bytes", name, max);
+		return NULL;
+	}
+	return s;
+}
+
+/*
+ * Split ids_raw on literal commas (an id containing a comma is sent as %2C),
+ * decode each, drop repeats.  The limit counts ids as asked, before repeats
+ * are dropped, so the work per request stays bounded by the raw input.
+ */
+static int
+parse_ids(struct route *r, const char *ids_raw, int ids_count)
+{
+	const char *p, *end;
+	size_t		asked = 0;
+
+	if (!ids_raw || ids_count == 0)
+		return fail(r, 400, "ids query parameter is required");
+	if (ids_count > 1)
+		return fail(r, 400, "ids must be given once, as a comma-separated list");
+	if (ids_raw[0] == '\0')
+		return fail(r, 400, "ids must list at least one id");
+
+	/* count first, to reject an oversized list before allocating for it */
+	for (p = ids_raw, asked = 1; *p; p++)
+		if (*p == ',')
+			asked++;
+	if (asked > ROUTE_MAX_IDS)
+		return fail(r, 400, "ids lists more than %d ids", ROUTE_MAX_IDS);
+	r->ids = calloc(asked, sizeof(char *));
+	if (!r->ids)
+		return fail(r, 503, "out of memory");
+
+	for (p = ids_raw;; p = end + 1)
+	{
+		char	   *id;
+		size_t		k;
+		int			dup = 0;
+
+		end = strchr(p, ',');
+		if (!end)
+			end = p + strlen(p);
+		id = decode_field(r, "each id in ids", p, (size_t) (end - p), ROUTE_MAX_ID_BYTES);
+		if (!id)
+			return r->status;
+		/* quadratic, but bounded: at most 1,000 short strings */
+		for (k = 0; k < r->nids && !dup; k++)
+			dup = strcmp(r->ids[k], id) == 0;
+		if (dup)
+			free(id);
+		else
+			r->ids[r->nids++] = id;
+		if (*end == '\0')
+			break;
+	}
+	return 0;
+}
+
+int
+route_parse(const char *method, const char *path, const char *ids_raw,
+			int ids_count, struct route *r)
+{
+	const char *seg[5];
+	size_t		seglen[5];
+	int			nseg = 0;
+	const char *p;
+	int			getlike;
+
+	memset(r, 0, sizeof(*r));
+	getlike = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+
+	if (strcmp(path, "/healthz") == 0)
+		r->kind = ROUTE_HEALTHZ;
+	else if (strcmp(path, "/readyz") == 0)
+		r->kind = ROUTE_READYZ;
+	else if (strcmp(path, "/metrics") == 0)
+		r->kind = ROUTE_METRICS;
+	if (r->kind != ROUTE_NONE)
+	{
+		if (!getlike)
+			return fail(r, 405, "only GET and HEAD are allowed here");
+		return 0;
+	}
+
+	/* split "/a/b/c" into at most 5 segments (the 5th means "too many") */
+	if (path[0] != '/')
+		return fail(r, 404, "no such endpoint");
+	for (p = path + 1; nseg < 5;)
+	{
+		const char *slash = strchr(p, '/');
+
+		seg[nseg] = p;
+		seglen[nseg] = slash ? (size_t) (slash - p) : strlen(p);
+		nseg++;
+		if (!slash)
+			break;
+		p = slash + 1;
+	}
+#define SEG_IS(i, lit) (seglen[i] == sizeof(lit) - 1 && memcmp(seg[i], lit, sizeof(lit) - 1) == 0)
+	if (nseg < 2 || !SEG_IS(0, "share-links") || !(SEG_IS(1, "count") || SEG_IS(1, "counts")))
+		return fail(r, 404, "no such endpoint");
+	r->kind = SEG_IS(1, "count") ? ROUTE_COUNT : ROUTE_COUNTS;
+#undef SEG_IS
+	if (!getlike)
+		return fail(r, 405, "only GET and HEAD are allowed here");
+
+	if (r->kind == ROUTE_COUNT)
+	{
+		if (nseg < 4)
+			return fail(r, 400, "expected /share-links/count/:contentType/:contentId");
+		if (nseg > 4)
+			return fail(r, 400, "too many path segments: expected /share-links/count/:contentType/:contentId");
+		r->content_type = decode_field(r, "contentType", seg[2], seglen[2], ROUTE_MAX_TYPE_BYTES);
+		if (!r->content_type)
+			return r->status;
+		r->content_id = decode_field(r, "contentId", seg[3], seglen[3], ROUTE_MAX_ID_BYTES);
+		if (!r->content_id)
+			return r->status;
+		return 0;
+	}
+
+	if (nseg < 3)
+		return fail(r, 400, "expected /share-links/counts/:contentType?ids=a,b,c");
+	if (nseg > 3)
+		return fail(r, 400, "too many path segments: expected /share-links/counts/:contentType?ids=a,b,c");
+	r->content_type = decode_field(r, "contentType", seg[2], seglen[2], ROUTE_MAX_TYPE_BYTES);
+	if (!r->content_type)
+		return r->status;
+	return parse_ids(r, ids_raw, ids_count);
+}
+
+void
+route_free(struct route *r)
+{
+	size_t		i;
+
+	free(r->content_type);
+	free(r->content_id);
+	if (r->ids)
+		for (i = 0; i < r->nids; i++)
+			free(r->ids[i]);
+	free(r->ids);
+	r->content_type = r->content_id = NULL;
+	r->ids = NULL;
+	r->nids = 0;
+}
+
+int
+route_parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sslen,
+				  char *err, size_t errlen)
+{
+	char		host[256];
+	const char *port;
+	size_t		hl;
+	struct addrinfo hints, *res = NULL;
+	int			gai;
+
+	if (listen[0] == '[')
+	{
+		const char *close = strchr(listen, ']');
+
+		if (!close || close[1] != ':')
+		{
+			snprintf(err, errlen, "http_listen \"%s\" is not [ipv6]:port", listen);
+			return -1;
+		}
+		hl = (size_t) (close - listen - 1);
+		if (hl >= sizeof(host))
+			hl = sizeof(host) - 1;
+		memcpy(host, listen + 1, hl);
+		host[hl] = '\0';
+		port = close + 2;
+	}
+	else
+	{
+		const char *colon = strrchr(listen, ':');
+
+		if (!colon || memchr(listen, ':', (size_t) (colon - listen)))
+		{
+			snprintf(err, errlen, "http_listen \"%s\" is not host:port (write IPv6 as [addr]:port)", listen);
+			return -1;
+		}
+		hl = (size_t) (colon - listen);
+		if (hl >= sizeof(host))
+			hl = sizeof(host) - 1;
+		memcpy(host, listen, hl);
+		host[hl] = '\0';
+		port = colon + 1;
+		if (strcmp(host, "*") == 0)
+			host[0] = '\0';
+	}
+	if (!port[0] || strspn(port, "0123456789") != strlen(port) || atol(port) < 1 || atol(port) > 65535)
+	{
+		snprintf(err, errlen, "http_listen \"%s\" has no valid port (1-65535)", listen);
+		return -1;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	gai = getaddrinfo(host[0] ? host : "0.0.0.0", port, &hints, &res);
+	if (gai != 0 || !res)
+	{
+		snprintf(err, errlen, "http_listen \"%s\": %s", listen, gai_strerror(gai));
+		return -1;
+	}
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*sslen = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}

@@ -1,0 +1,78 @@
+/*
+ * route.h — pure request parsing for the http role (SPEC §7): which endpoint a
+ * method + raw path asks for, percent-decoding of path segments and of the
+ * ids list, and every input check (empty, too long, bad %-escape, bad UTF-8,
+ * NUL, too many ids, extra segments), and the http_listen address syntax.
+ * No I/O, no server: unit-tested in test/unit/test_route.c.
+ *
+ * Rules: the path given to route_parse() is the raw request path (not yet
+ * percent-decoded, no query string); the ids value is the raw query value
+ * (libmicrohttpd has already turned '+' into ' ', nothing else).  On success
+ * the struct owns malloc'ed copies of the decoded strings; route_free()
+ * releases them (safe on a zeroed or failed struct).
+ */
+#ifndef SC_ROUTE_H
+#define SC_ROUTE_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#define ROUTE_MAX_TYPE_BYTES 64		/* contentType, SPEC §4 */
+#define ROUTE_MAX_ID_BYTES 256		/* contentId, SPEC §4 */
+#define ROUTE_MAX_IDS 1000			/* ids per /share-links/counts request */
+
+enum route_kind
+{
+	ROUTE_NONE = 0,
+	ROUTE_COUNT,				/* GET /share-links/count/:contentType/:contentId */
+	ROUTE_COUNTS,				/* GET /share-links/counts/:contentType?ids=a,b */
+	ROUTE_HEALTHZ,
+	ROUTE_READYZ,
+	ROUTE_METRICS
+};
+
+struct route
+{
+	int			status;			/* 0 = routed; else the HTTP error status (400/404/405) */
+	enum route_kind kind;
+	char		message[160];	/* error message for status != 0 (no user input in it) */
+	char	   *content_type;	/* decoded; COUNT, COUNTS */
+	char	   *content_id;		/* decoded; COUNT */
+	char	  **ids;			/* decoded, duplicates removed, first-seen order; COUNTS */
+	size_t		nids;
+};
+
+/* The methods every route accepts (for the Allow header of a 405). */
+#define ROUTE_ALLOW "GET, HEAD"
+
+/*
+ * Route one request.  ids_raw is the raw value of the `ids` query parameter
+ * (NULL when absent); ids_count is how many `ids` parameters the query had.
+ * Returns r->status (0 on success).
+ */
+int			route_parse(const char *method, const char *path, const char *ids_raw,
+						int ids_count, struct route *r);
+void		route_free(struct route *r);
+
+/*
+ * Percent-decode in[0..len) into a new malloc'ed NUL-terminated string.
+ * Returns NULL and sets *why to a message when the input has a bad %-escape,
+ * decodes to a NUL byte or to invalid UTF-8.  *outlen gets the decoded length.
+ */
+char	   *route_decode(const char *in, size_t len, size_t *outlen, const char **why);
+
+/* 1 if s[0..len) is well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF). */
+int			route_utf8_valid(const unsigned char *s, size_t len);
+
+/* The reason phrase for the error statuses we produce ("Bad Request"...). */
+const char *route_reason(int status);
+
+/*
+ * Parse http_listen: "host:port", "[ipv6]:port", ":port" or "*:port" (all
+ * IPv4 addresses).  Host names are resolved (first address wins).  0 on
+ * success; -1 with a one-line message in err.
+ */
+int			route_parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sslen,
+							   char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# e2e: the HTTP API of SPEC §7/§8 with curl against a running sharecount-bridge
+# (all roles) on its own database, RabbitMQ vhost and free port:
+#   - every row of SPEC §7 (200s, 400s, 404, 405 + Allow, exact JSON bodies);
+#   - ids with spaces, slashes (%2F), quotes, backslashes, commas, unicode
+#     round-trip through share_links -> outbox -> RabbitMQ -> counts -> HTTP;
+#   - /metrics parses (line-format check) and its publisher/consumer counters
+#     equal the jobs this test caused;
+#   - abuse: 1,000 requests over 100 parallel connections, an idle connection
+#     closed after http_timeout_ms, a 100 KB header, a 100 KB URL;
+#   - 503 within http_db_timeout_ms while PostgreSQL is down, 200 again after
+#     it is back (the PostgreSQL server is shared: it is always restarted).
+# Standalone: `bash test/e2e/http_api.sh` starts its own servers.
+set -uo pipefail
+. "$(dirname "$0")/../lib.sh"
+if [ -z "${SC_PGURL:-}" ]; then
+  sc_init; sc_pg_start || exit 1; sc_rmq_start || exit 1
+else
+  SC_KEEP_TMP=1; trap sc_cleanup EXIT   # run.sh owns the servers and SC_TMP
+fi
+SC_SHADOW_BIN=${SC_SHADOW_BIN:-$SC_TMP/inst$SC_PGBIN}
+W=$(mktemp -d "$SC_TMP/http_api.XXXXXX")
+DB=http_api_$$
+VHOST=http_api_$$
+BRIDGE=$SC_ROOT/bridge/sharecount-bridge
+
+fails=0; n=0
+ok()   { n=$((n+1)); echo "ok $n - $1"; }
+bad()  { n=$((n+1)); fails=$((fails+1)); echo "not ok $n - $1"; }
+check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
+# wait_for SECONDS CMD...: retry CMD every 0.2 s until it succeeds.
+wait_for() { local end=$((SECONDS + $1)); shift; until "$@"; do [ $SECONDS -ge $end ] && return 1; sleep 0.2; done; }
+
+# ------------------------------------------------------------------ setup ----
+createdb "$DB" || exit 1
+sc_on_exit "dropdb --if-exists '$DB'"
+sc_rmqctl -q add_vhost "$VHOST" >/dev/null && sc_rmqctl -q set_permissions -p "$VHOST" guest '.*' '.*' '.*' >/dev/null || exit 1
+sc_on_exit "sc_rmqctl -q delete_vhost '$VHOST'"
+# If anything below fails while PostgreSQL is stopped, bring it back for the others.
+sc_on_exit "pg_isready -q -h '$PGHOST' -p '$PGPORT' || sc_as_pg '$SC_SHADOW_BIN/pg_ctl' -D '$SC_TMP/pgdata' -l '$SC_TMP/pg.log' -w -t 60 start"
+
+sc_psql -d "$DB" <<'SQL' || exit 1
+CREATE EXTENSION sharecount;
+CREATE TABLE share_links (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), content_type text NOT NULL,
+  content_id text NOT NULL, user_id text NOT NULL, channel_id text, campaign_id text,
+  created_at timestamptz NOT NULL DEFAULT now());
+SELECT sharecount_track('share_links');
+SQL
+
+PORT=$(sc_free_port)
+B=http://127.0.0.1:$PORT
+"$BRIDGE" --pg-conninfo="$SC_PGURL dbname=$DB" --amqp-url="$SC_AMQP_URL/$VHOST" \
+  --http-listen="127.0.0.1:$PORT" --http-timeout-ms=2000 --http-db-timeout-ms=1000 \
+  --http-max-connections=256 --poll-interval-ms=100 --reconnect-max-ms=1000 \
+  > "$W/bridge.log" 2>&1 &
+BPID=$!
+sc_on_exit "kill $BPID 2>/dev/null; wait $BPID 2>/dev/null"
+alive() { kill -0 "$BPID" 2>/dev/null; }
+status() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$@"; }
+is_200() { [ "$(status "$1")" = 200 ]; }
+if ! wait_for 30 is_200 "$B/readyz"; then
+  echo "# bridge never became ready:"; tail -20 "$W/bridge.log" | sed 's/^/#   /'; exit 1
+fi
+ok "bridge ready (/readyz 200)"
+
+# --------------------------------------------- data: odd ids round-trip ----
+# id | rows inserted | rows deleted again
+IDS=( '123' 'a/b' 'he said "hi"' 'back\slash' 'x,y' 'a b' 'a+b' '100%' 'ünï cödé ✓' '日本語' 'emoji 😀' '..' )
+INS=(  3     2     1               2            1     4     1     1      5              1        2          1  )
+DEL=(  1     0     0               1            0     2     0     0      1              0        0          0  )
+ninsert=0; ndelete=0
+for i in "${!IDS[@]}"; do
+  sc_psql -d "$DB" -v id="${IDS[$i]}" -v k="${INS[$i]}" -v d="${DEL[$i]}" <<'SQL' || bad "insert ${IDS[$i]}"
+INSERT INTO share_links (content_type, content_id, user_id) SELECT 'article', :'id', 'u' || g FROM generate_series(1, :k) g;
+DELETE FROM share_links WHERE id IN (SELECT id FROM share_links WHERE content_type = 'article' AND content_id = :'id' LIMIT :d);
+SQL
+  ninsert=$((ninsert + INS[i])); ndelete=$((ndelete + DEL[i]))
+done
+drained() {
+  [ "$(sc_psql -d "$DB" -c "SELECT (sharecount_stats()->>'outbox_depth')::bigint = 0 AND NOT EXISTS (SELECT 1 FROM sharecount_verify(1000))")" = t ]
+}
+check "pipeline drained ($ninsert inserts, $ndelete deletes)" wait_for 60 drained
+
+# enc STRING: percent-encode every byte (exercises decoding of all of them)
+enc() { printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n' | sed 's/../%&/g'; }
+# jstr STRING: the JSON string jansson writes (only " and \ need escaping here)
+jstr() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }
+# body_is NAME URL STATUS BODY [CURL ARGS...]: exact status, JSON type, byte-exact body
+body_is() {
+  local name=$1 url=$2 st=$3 want=$4 got code
+  shift 4
+  got=$(curl -s --max-time 10 -w '\n%{http_code} %{content_type}' "$@" "$url")
+  code=${got##*$'\n'}; got=${got%$'\n'*}
+  if [ "$code" = "$st application/json; charset=utf-8" ] && [ "$got" = "$want" ]; then ok "$name"
+  else bad "$name"; echo "#   got:  $code $got"; echo "#   want: $st $want"; fi
+}
+err_body() { printf '{"statusCode":%s,"message":"%s","error":"%s"}' "$1" "$2" "$3"; }
+
+counts_json=""; ids_param=""
+for i in "${!IDS[@]}"; do
+  id=${IDS[$i]}; want=$((INS[i] - DEL[i]))
+  body_is "count of $(jstr "$id") (every byte %-encoded)" "$B/share-links/count/article/$(enc "$id")" 200 \
+    "{\"contentType\":\"article\",\"contentId\":$(jstr "$id"),\"shareCount\":$want}"
+  counts_json+="${counts_json:+,}$(jstr "$id"):$want"
+  ids_param+="${ids_param:+,}$(enc "$id")"
+done
+body_is "count with an unencoded + in the path (literal)" "$B/share-links/count/article/a+b" 200 \
+  '{"contentType":"article","contentId":"a+b","shareCount":1}'
+body_is "count of an unknown key is 0" "$B/share-links/count/video/nope" 200 \
+  '{"contentType":"video","contentId":"nope","shareCount":0}'
+body_is "counts of every id in order" "$B/share-links/counts/article?ids=$ids_param,unknown" 200 \
+  "{\"contentType\":\"article\",\"counts\":{$counts_json,\"unknown\":0}}"
+body_is "counts: repeated ids answered once, + in a query is a space" "$B/share-links/counts/article?ids=123,a+b,123,a%2Bb" 200 \
+  '{"contentType":"article","counts":{"123":2,"a b":2,"a+b":1}}'
+body_is "healthz" "$B/healthz" 200 '{"status":"ok"}'
+body_is "readyz" "$B/readyz" 200 '{"status":"ok"}'
+
+# ---------------------------------------------------- SPEC §7 error rows ----
+long65=$(printf 'a%.0s' $(seq 65)); long257=$(printf 'b%.0s' $(seq 257))
+body_is "400 empty contentId" "$B/share-links/count/article/" 400 "$(err_body 400 'contentId must not be empty' 'Bad Request')"
+body_is "400 empty contentType" "$B/share-links/count//1" 400 "$(err_body 400 'contentType must not be empty' 'Bad Request')"
+body_is "400 contentType > 64 bytes" "$B/share-links/count/$long65/1" 400 "$(err_body 400 'contentType is longer than 64 bytes' 'Bad Request')"
+body_is "400 contentId > 256 bytes" "$B/share-links/count/t/$long257" 400 "$(err_body 400 'contentId is longer than 256 bytes' 'Bad Request')"
+body_is "400 bad percent-encoding" "$B/share-links/count/article/%zz" 400 "$(err_body 400 'contentId has an invalid percent-encoding' 'Bad Request')"
+body_is "400 invalid UTF-8" "$B/share-links/count/article/%C3%28" 400 "$(err_body 400 'contentId is not valid UTF-8' 'Bad Request')"
+body_is "400 NUL" "$B/share-links/count/article/a%00" 400 "$(err_body 400 'contentId must not contain NUL' 'Bad Request')"
+body_is "400 extra path segment" "$B/share-links/count/article/1/2" 400 \
+  "$(err_body 400 'too many path segments: expected /share-links/count/:contentType/:contentId' 'Bad Request')"
+body_is "400 missing ids" "$B/share-links/counts/article" 400 "$(err_body 400 'ids query parameter is required' 'Bad Request')"
+body_is "400 empty id in ids" "$B/share-links/counts/article?ids=a,,b" 400 "$(err_body 400 'each id in ids must not be empty' 'Bad Request')"
+body_is "400 too many ids" "$B/share-links/counts/article?ids=$(seq -s, 1 1001)" 400 "$(err_body 400 'ids lists more than 1000 ids' 'Bad Request')"
+check "1000 ids are fine" is_200 "$B/share-links/counts/article?ids=$(seq -s, 1 1000)"
+body_is "404 unknown path" "$B/nope" 404 "$(err_body 404 'no such endpoint' 'Not Found')"
+body_is "405 POST" "$B/share-links/count/article/1" 405 "$(err_body 405 'only GET and HEAD are allowed here' 'Method Not Allowed')" -X POST -d x=1
+body_is "404 before 405 on an unknown path" "$B/nope" 404 "$(err_body 404 'no such endpoint' 'Not Found')" -X PUT
+got=$(curl -s -i -X DELETE "$B/share-links/count/article/1" | tr -d '\r')
+check "405 DELETE with Allow: GET, HEAD and the JSON shape" \
+  grep -q '^Allow: GET, HEAD$' <<<"$got"
+check "405 body" grep -qx "$(err_body 405 'only GET and HEAD are allowed here' 'Method Not Allowed')" <<<"$got"
+got=$(curl -s -I "$B/share-links/count/article/123" | tr -d '\r')
+check "HEAD count: 200, JSON type, no body" grep -q '^Content-Type: application/json; charset=utf-8$' <<<"$got"
+
+# ------------------------------------------------------------- /metrics ----
+curl -s -D "$W/mh" -o "$W/metrics" "$B/metrics"
+check "/metrics content type" grep -qi '^Content-Type: text/plain; version=0.0.4; charset=utf-8' "$W/mh"
+# Prometheus text format: comments are "# HELP name text" / "# TYPE name kind";
+# every other line is name{label="v",...} value.
+check "/metrics parses" awk '
+  /^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* / { next }
+  /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"]*")*\})? [-+]?([0-9.]+([eE][-+]?[0-9]+)?|Inf|NaN)$/ { n++; next }
+  { print "#   bad metrics line: " $0; bad = 1 }
+  END { exit bad || n < 10 }' "$W/metrics"
+metric() { curl -s "$B/metrics" | awk -v k="$1" '$1 == k { print $2 }'; }
+counters_match() {
+  [ "$(metric 'sharecount_jobs_published_total{job="share_created"}')" = "$ninsert" ] &&
+  [ "$(metric 'sharecount_jobs_published_total{job="share_deleted"}')" = "$ndelete" ] &&
+  [ "$(metric 'sharecount_jobs_applied_total{job="share_created"}')" = "$ninsert" ] &&
+  [ "$(metric 'sharecount_jobs_applied_total{job="share_deleted"}')" = "$ndelete" ]
+}
+if wait_for 10 counters_match; then ok "metrics: published and applied = $ninsert created + $ndelete deleted"
+else bad "metrics counters match the jobs sent"; grep -E 'published_total|applied_total' "$W/metrics" | sed 's/^/#   /'; fi
+check "metrics: outbox depth gauge from sharecount_stats() is 0" [ "$(metric sharecount_outbox_depth)" = 0 ]
+check "metrics: http_pg connection up" [ "$(metric 'sharecount_connection_up{conn="http_pg"}')" = 1 ]
+check "metrics: 400s counted" [ "$(metric 'sharecount_http_requests_total{status="400"}')" -ge 11 ]
+check "metrics: resident memory" [ "$(metric process_resident_memory_bytes)" -gt 0 ]
+
+# ----------------------------------------------------------------- abuse ----
+# 1,000 requests over up to 100 parallel connections: counts, errors, 404s.
+for i in $(seq 1000); do
+  case $((i % 4)) in
+    0) echo "url = \"$B/share-links/count/article/123\"" ;;
+    1) echo "url = \"$B/share-links/counts/article?ids=123,a%2Fb,$i\"" ;;
+    2) echo "url = \"$B/share-links/count/article/%zz$i\"" ;;
+    3) echo "url = \"$B/nope/$i\"" ;;
+  esac
+  echo 'output = "/dev/null"'
+done > "$W/curl.cfg"
+curl -s --parallel --parallel-max 100 --max-time 30 -K "$W/curl.cfg" -w '%{http_code}\n' > "$W/codes" 2>/dev/null
+check "1000 parallel requests: 500 x 200, 250 x 400, 250 x 404" \
+  [ "$(sort "$W/codes" | uniq -c | awk '{printf "%s:%s ", $2, $1}')" = "200:500 400:250 404:250 " ]
+sort "$W/codes" | uniq -c | sed 's/^/#   /'
+
+# An idle connection (slowloris: sends nothing) is closed after http_timeout_ms
+# (2 s here) while other clients are served.
+t0=$(date +%s%N)
+exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+check "served while a connection idles" is_200 "$B/healthz"
+timeout 15 cat <&3 >/dev/null
+exec 3<&-
+idle_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+check "idle connection closed by the server after ~2 s (took ${idle_ms} ms)" [ "$idle_ms" -ge 1500 -a "$idle_ms" -lt 10000 ]
+# A request that trickles in and never ends is closed too.
+t0=$(date +%s%N)
+exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+printf 'GET /healthz HTTP/1.1\r\nHost: x\r\n' >&3
+timeout 15 cat <&3 >/dev/null
+exec 3<&-
+idle_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+check "half-sent request closed after the timeout (took ${idle_ms} ms)" [ "$idle_ms" -lt 10000 ]
+
+# (one argv string may not exceed 128 KiB, so 100 KB for both)
+big=$(head -c 100000 /dev/zero | tr '\0' a)
+check "100 KB header -> 431" [ "$(status -H "X-Big: $big" "$B/healthz")" = 431 ]
+check "100 KB URL -> 414" [ "$(status "$B/share-links/count/article/$big")" = 414 ]
+check "process alive after abuse" alive
+check "still serving after abuse" is_200 "$B/share-links/count/article/123"
+
+# ------------------------------------------------------ PostgreSQL outage ----
+sc_as_pg "$SC_SHADOW_BIN/pg_ctl" -D "$SC_TMP/pgdata" -m fast -w stop >/dev/null
+t0=$(date +%s%N)
+got=$(curl -s --max-time 10 -w ' %{http_code}' "$B/share-links/count/article/123")
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+check "database down: count -> 503 in ${ms} ms (db timeout 1000 ms)" \
+  [ "$got" = "$(err_body 503 'database unavailable' 'Service Unavailable') 503" -a "$ms" -lt 3000 ]
+check "database down: counts -> 503" [ "$(status "$B/share-links/counts/article?ids=1")" = 503 ]
+check "database down: readyz -> 503" [ "$(status "$B/readyz")" = 503 ]
+check "database down: healthz -> 200" is_200 "$B/healthz"
+check "database down: metrics still served" is_200 "$B/metrics"
+check "database down: http_pg connection reported down" [ "$(metric 'sharecount_connection_up{conn="http_pg"}')" = 0 ]
+sc_as_pg "$SC_SHADOW_BIN/pg_ctl" -D "$SC_TMP/pgdata" -l "$SC_TMP/pg.log" -w -t 60 start >/dev/null
+check "database back: count -> 200 again" wait_for 20 is_200 "$B/share-links/count/article/123"
+body_is "database back: the count is still right" "$B/share-links/count/article/123" 200 \
+  '{"contentType":"article","contentId":"123","shareCount":2}'
+check "database back: readyz -> 200 (all roles reconnected)" wait_for 30 is_200 "$B/readyz"
+check "process alive at the end" alive
+
+# --------------------------------------------- IPv6 listen, http role only ----
+if [ -e /proc/net/if_inet6 ] && grep -q '^0\{31\}1 ' /proc/net/if_inet6; then
+  P6=$(sc_free_port)
+  "$BRIDGE" --roles=http --pg-conninfo="$SC_PGURL dbname=$DB" --http-listen="[::1]:$P6" > "$W/bridge6.log" 2>&1 &
+  B6PID=$!
+  sc_on_exit "kill $B6PID 2>/dev/null; wait $B6PID 2>/dev/null"
+  check "http-only bridge on [::1] serves counts" wait_for 15 is_200 "http://[::1]:$P6/share-links/count/article/123"
+  kill "$B6PID"; wait "$B6PID"; rc=$?
+  check "http-only bridge exits 0 on SIGTERM" [ "$rc" = 0 ]
+else
+  ok "# SKIP no IPv6 loopback"
+fi
+
+kill "$BPID"; wait "$BPID"; rc=$?
+check "bridge exits 0 on SIGTERM" [ "$rc" = 0 ]
+if [ $fails -ne 0 ]; then echo "# bridge log:"; tail -30 "$W/bridge.log" | sed 's/^/#   /'; fi
+echo "# http_api: $((n - fails)) passed, $fails failed"
+[ $fails -eq 0 ]
