@@ -116,6 +116,10 @@ BEGIN
 	IF kind IS NULL OR kind <> 'r' THEN
 		RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = '42809';
 	END IF;
+	IF EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = tbl AND c.relpersistence = 't') THEN
+		-- its end with the session would leave the registry naming a dropped table
+		RAISE EXCEPTION 'temporary table "%" cannot be tracked', tbl USING ERRCODE = '0A000';
+	END IF;
 	-- forget tables that were dropped since they were tracked
 	DELETE FROM sharecount.tracked t WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = t.tbl);
 	IF EXISTS (SELECT FROM sharecount.tracked t WHERE t.tbl = sharecount_track.tbl) THEN

@@ -114,6 +114,21 @@ SELECT * FROM take();
 DELETE FROM int_links;
 SELECT * FROM take();
 
+-- quoted identifiers: table and column names needing quotes
+CREATE SCHEMA "Odd Schema";
+CREATE TABLE "Odd Schema"."Share Links" ("Share Id" int, "Kind" text, "the id" text, "User" text);
+INSERT INTO "Odd Schema"."Share Links" VALUES (1, 'article', 'x', 'u');
+SELECT sharecount_track('"Odd Schema"."Share Links"', id_column => 'Share Id', content_type_column => 'Kind',
+	content_id_column => 'the id', user_id_column => 'User', channel_id_column => NULL, campaign_id_column => NULL);
+INSERT INTO "Odd Schema"."Share Links" VALUES (2, 'article', 'x', 'u2');
+UPDATE "Odd Schema"."Share Links" SET "the id" = 'y' WHERE "Share Id" = 2;
+SELECT * FROM take();
+TRUNCATE "Odd Schema"."Share Links";
+SELECT * FROM take() ORDER BY body;
+SELECT * FROM sharecount_verify();
+DROP SCHEMA "Odd Schema" CASCADE;
+SELECT count(*) FROM sharecount.tracked WHERE tbl::text LIKE '%Odd%';
+
 -- backfill: existing rows are counted in the same call, split at 1,000,000
 CREATE TABLE old_links (id int, content_type text, content_id text);
 INSERT INTO old_links SELECT g, 'article', (g % 3)::text FROM generate_series(1, 10) g;
@@ -145,6 +160,8 @@ SELECT sharecount_track('no_such_table');
 CREATE TABLE parted (id int, content_type text, content_id text) PARTITION BY LIST (content_type);
 SELECT sharecount_track('parted');
 DROP TABLE parted;
+CREATE TEMP TABLE temp_links (id int, content_type text, content_id text);
+SELECT sharecount_track('temp_links');
 CREATE TABLE t_bad (id int, kind text);
 SELECT sharecount_track('t_bad', content_type_column => 'kind');
 SELECT count(*) FROM pg_trigger WHERE tgrelid = 't_bad'::regclass;
