@@ -185,6 +185,9 @@ row_job(HeapTuple tuple, TupleDesc desc, char **args, const char *tblname, bool 
  * memory is released before the next, so a table with millions of distinct
  * keys does not need them all in memory.  The cursor is opened (and fetched)
  * as the tracked table's owner; the outbox rows are written as the outbox's.
+ * The query runs under the caller's search_path, so every name in it is
+ * schema-qualified (a role allowed to TRUNCATE must not be able to make the
+ * owner run its own count() or cast).
  */
 static int64
 enqueue_counts(Relation rel, const char *type_col, const char *cid_col, bool increment)
@@ -204,8 +207,8 @@ enqueue_counts(Relation rel, const char *type_col, const char *cid_col, bool inc
 
 	initStringInfo(&q);
 	appendStringInfo(&q,
-					 "SELECT (%s)::text, (%s)::text, count(*) FROM %s "
-					 "WHERE %s IS NOT NULL AND %s IS NOT NULL GROUP BY 1, 2",
+					 "SELECT CAST(%s AS pg_catalog.text), CAST(%s AS pg_catalog.text), pg_catalog.count(*) "
+					 "FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL GROUP BY 1, 2",
 					 quote_identifier(type_col), quote_identifier(cid_col), relname,
 					 quote_identifier(type_col), quote_identifier(cid_col));
 
