@@ -142,14 +142,18 @@ BEGIN
 		END IF;
 	END LOOP;
 
-	-- No writer may slip between the trigger's creation and the backfill.
+	-- No writer may slip between the trigger's creation and the backfill.  The
+	-- UPDATE trigger compares keys as text, the way jobs carry them (a type
+	-- whose equality ignores differences the text shows, e.g. citext, must
+	-- still re-target).
 	EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
 	EXECUTE format('CREATE TRIGGER sharecount_row AFTER INSERT OR DELETE ON %s '
 			'FOR EACH ROW EXECUTE FUNCTION @extschema@.sharecount_trigger(%L, %L, %L, %L, %L, %L)',
 		tbl, id_column, content_type_column, content_id_column,
 		coalesce(opt[1], ''), coalesce(opt[2], ''), coalesce(opt[3], ''));
 	EXECUTE format('CREATE TRIGGER sharecount_update AFTER UPDATE ON %s FOR EACH ROW '
-			'WHEN (OLD.%I IS DISTINCT FROM NEW.%I OR OLD.%I IS DISTINCT FROM NEW.%I) '
+			'WHEN (OLD.%I::pg_catalog.text IS DISTINCT FROM NEW.%I::pg_catalog.text '
+			'OR OLD.%I::pg_catalog.text IS DISTINCT FROM NEW.%I::pg_catalog.text) '
 			'EXECUTE FUNCTION @extschema@.sharecount_trigger(%L, %L, %L, %L, %L, %L)',
 		tbl, content_type_column, content_type_column, content_id_column, content_id_column,
 		id_column, content_type_column, content_id_column,

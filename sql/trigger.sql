@@ -57,6 +57,17 @@ UPDATE share_links SET content_id = content_id WHERE id = 's2';
 UPDATE share_links SET id = 's2b' WHERE id = 's2';
 SELECT * FROM take();
 
+-- keys are compared as text: a type whose equality ignores case still re-targets
+CREATE EXTENSION citext;
+CREATE TABLE ci_links (id int, content_type text, content_id citext);
+SELECT sharecount_track('ci_links', user_id_column => NULL, channel_id_column => NULL, campaign_id_column => NULL);
+INSERT INTO ci_links VALUES (1, 'article', 'Abc');
+UPDATE ci_links SET content_id = 'abc';
+UPDATE ci_links SET content_id = 'abc';
+SELECT job_name, body::jsonb->'data'->>'contentId' AS content_id FROM take();
+DROP TABLE ci_links;
+DROP EXTENSION citext;
+
 -- rolled back: no job, ever (also a rolled-back savepoint)
 BEGIN;
 INSERT INTO share_links VALUES ('r1', 'article', '123', 'u1');
