@@ -189,5 +189,8 @@ SELECT tbl FROM sharecount.tracked ORDER BY tbl::text;
 -- calling the trigger function by hand is refused
 SELECT sharecount_trigger();
 
-DROP TABLE int_links, old_links, t_bad;
+DROP TABLE int_links, old_links, t_bad, share_links;
+DROP FUNCTION take();
+DROP VIEW jobs;
+DROP FUNCTION masked(text);
 TRUNCATE sharecount.outbox;
