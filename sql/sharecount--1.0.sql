@@ -132,6 +132,13 @@ BEGIN
 			RAISE EXCEPTION 'column "%" of table "%" does not exist', col, tbl USING ERRCODE = '42703';
 		END IF;
 	END LOOP;
+	-- char(n) renders differently as output (padded) and as ::text (trimmed);
+	-- the trigger uses the first and TRUNCATE/verify the second
+	IF EXISTS (SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid = tbl
+			AND a.attname IN (content_type_column, content_id_column) AND a.atttypid = 'pg_catalog.bpchar'::regtype) THEN
+		RAISE EXCEPTION 'content type and id columns of type character(n) cannot be tracked' USING ERRCODE = '0A000',
+			HINT = 'Use text or varchar.';
+	END IF;
 	-- optional columns: absent from the table means the job field is omitted
 	opt := ARRAY[user_id_column, channel_id_column, campaign_id_column];
 	FOR i IN 1..3 LOOP
