@@ -31,7 +31,8 @@ fi
 [ -x bridge/sharecount-bridge ] || { echo "bench/p5_http.sh: bridge/sharecount-bridge is not built" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "bench/p5_http.sh: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 
-psqlb <<'SQL'
+psqlb >/dev/null <<'SQL'
+SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS sharecount CASCADE;
 CREATE EXTENSION sharecount;
 SELECT sharecount_apply('{"pattern":"share_count_update","data":{"jobId":"p5-bench-1","contentType":"article",
