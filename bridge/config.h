@@ -51,6 +51,11 @@ struct sc_config
  */
 int			config_load(struct sc_config *cfg, int argc, char **argv, char *err, size_t errlen);
 void		config_free(struct sc_config *cfg);
+/*
+ * SIGHUP: reload from the same sources; copies only the settings marked
+ * reloadable (log_level).  -1 with a one-line err if the new config is bad.
+ */
+int			config_reload(struct sc_config *cfg, int argc, char **argv, char *err, size_t errlen);
 /* Print the effective configuration (passwords redacted) to stdout. */
 void		config_print(const struct sc_config *cfg);
 

@@ -1,4 +1,117 @@
-/* placeholder, replaced by the extension work */
+/*
+ * sharecount.c: module entry and small helpers shared by the trigger, the
+ * apply functions and the readers: ISO-8601 timestamps, UUIDs, locating the
+ * state tables and running SPI as their owner.
+ *
+ * Rules: state tables are found by name (schema "sharecount") on every call,
+ * never cached across transactions, so DROP/CREATE EXTENSION in one session is
+ * safe.  Switching to the owner follows the RI triggers' pattern: the previous
+ * user is restored explicitly on success and by transaction/subtransaction
+ * abort on error.
+ */
 #include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/datetime.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+#include "sharecount.h"
+
 PG_MODULE_MAGIC;
+
+/*
+ * Render ts as ISO-8601 UTC with milliseconds: 2026-11-27T20:15:03.123Z.
+ */
+void
+sc_format_timestamp(char *buf, TimestampTz ts)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
+		elog(ERROR, "timestamp out of range");
+	snprintf(buf, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+			 tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+			 (int) (fsec / 1000));
+}
+
+/*
+ * A random (version 4) UUID in its canonical text form.
+ */
+void
+sc_uuid_v4(char *buf)
+{
+	unsigned char b[16];
+	static const char hex[] = "0123456789abcdef";
+	int			i,
+				o = 0;
+
+	if (!pg_strong_random(b, sizeof(b)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate random values")));
+	b[6] = (b[6] & 0x0f) | 0x40;
+	b[8] = (b[8] & 0x3f) | 0x80;
+	for (i = 0; i < 16; i++)
+	{
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			buf[o++] = '-';
+		buf[o++] = hex[b[i] >> 4];
+		buf[o++] = hex[b[i] & 0x0f];
+	}
+	buf[o] = '\0';
+}
+
+/*
+ * OID of sharecount.<relname>; a clear error if the extension's schema is
+ * gone (e.g. the extension was dropped while a trigger survived).
+ */
+Oid
+sc_state_relid(const char *relname)
+{
+	Oid			nsp = get_namespace_oid("sharecount", true);
+	Oid			relid = InvalidOid;
+
+	if (OidIsValid(nsp))
+		relid = get_relname_relid(relname, nsp);
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"sharecount.%s\" does not exist", relname),
+				 errhint("Is the sharecount extension installed in this database?")));
+	return relid;
+}
+
+/*
+ * Run what follows as the owner of relid.  The trigger uses this so that the
+ * application's role needs no privilege on schema sharecount: like the
+ * foreign-key triggers, the work is done with the rights of the object's
+ * owner, in a restricted security context.
+ */
+void
+sc_begin_as_owner(Oid relid, Oid *save_userid, int *save_sec)
+{
+	HeapTuple	tup;
+	Oid			owner;
+
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+
+	GetUserIdAndSecContext(save_userid, save_sec);
+	SetUserIdAndSecContext(owner, *save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+}
+
+void
+sc_end_as_owner(Oid save_userid, int save_sec)
+{
+	SetUserIdAndSecContext(save_userid, save_sec);
+}

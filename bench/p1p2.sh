@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# P1/P2 of SPEC §9 — write-path cost of tracking, measured side by side.
+#
+# pgbench, 16 clients, every INSERT on ONE hot key ('article','1'), against
+# three tables of the same shape in one private cluster (fsync on: real commits):
+#   plain    share_links_plain: no trigger                       (P1 baseline)
+#   tracked  share_links: sharecount_track() — C trigger + outbox
+#   sync     share_links_sync: plpgsql trigger that UPSERTs a counter row in
+#            the same transaction                                  (P2 baseline)
+# Rounds are interleaved (plain, tracked, sync, plain, …) so drift hits all
+# three alike; the figure per variant is the median of its rounds.  The bridge
+# is not running: the outbox only grows, which is the cost the app pays.
+#
+# Usage: bench/p1p2.sh [seconds-per-round (default 15)] [rounds (default 3)]
+# Env: PGURL to use an existing server instead of a private one (the extension
+# must be installable there).  Prints a table; writes bench/results/p1p2.json.
+set -euo pipefail
+. "$(dirname "$0")/../test/lib.sh"
+secs=${1:-15}; rounds=${2:-3}; clients=${CLIENTS:-16}
+cd "$SC_ROOT"
+sc_init
+if [ -n "${PGURL:-}" ]; then
+  export PGDATABASE=$PGURL
+  psqlb() { psql -X -q -v ON_ERROR_STOP=1 -At -d "$PGURL" "$@"; }
+else
+  SC_PG_FSYNC=on sc_pg_start "shared_buffers = 256MB" "max_wal_size = 4GB" "checkpoint_timeout = 30min" >&2
+  psqlb() { sc_psql "$@"; }
+fi
+pgbench_bin=$SC_PGBIN/pgbench
+
+psqlb <<'SQL'
+DROP TABLE IF EXISTS share_links, share_links_plain, share_links_sync, sync_counts CASCADE;
+DROP EXTENSION IF EXISTS sharecount CASCADE;
+CREATE EXTENSION sharecount;
+CREATE TABLE share_links (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), content_type text NOT NULL,
+  content_id text NOT NULL, user_id text NOT NULL, channel_id text, campaign_id text,
+  created_at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE share_links_plain (LIKE share_links INCLUDING ALL);
+CREATE TABLE share_links_sync (LIKE share_links INCLUDING ALL);
+SELECT sharecount_track('share_links');
+CREATE TABLE sync_counts (content_type text, content_id text, share_count bigint NOT NULL,
+  PRIMARY KEY (content_type, content_id));
+CREATE FUNCTION sync_count() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO sync_counts VALUES (NEW.content_type, NEW.content_id, 1)
+  ON CONFLICT (content_type, content_id) DO UPDATE SET share_count = sync_counts.share_count + 1;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER sync_count AFTER INSERT ON share_links_sync FOR EACH ROW EXECUTE FUNCTION sync_count();
+SQL
+
+run_one() { # run_one TABLE -> tps
+  local f=$SC_TMP/$1.sql
+  echo "INSERT INTO $1 (content_type, content_id, user_id) VALUES ('article', '1', 'user' || :client_id);" > "$f"
+  psqlb -c "TRUNCATE $1" -c "TRUNCATE sharecount.outbox" -c "VACUUM ANALYZE" >/dev/null 2>&1 || true
+  "$pgbench_bin" -n -M prepared -c "$clients" -j 2 -T "$secs" -f "$f" 2>/dev/null |
+    sed -nE 's/^tps = ([0-9.]+) .*/\1/p' | head -1
+}
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+declare -A res
+for r in $(seq "$rounds"); do
+  for t in share_links_plain share_links share_links_sync; do
+    tps=$(run_one $t); res[$t]+="$tps "
+    echo "# round $r $t: $tps tps" >&2
+  done
+done
+plain=$(echo ${res[share_links_plain]} | tr ' ' '\n' | median)
+tracked=$(echo ${res[share_links]} | tr ' ' '\n' | median)
+sync=$(echo ${res[share_links_sync]} | tr ' ' '\n' | median)
+p1=$(awk -v a="$tracked" -v b="$plain" 'BEGIN{printf "%.3f", a/b}')
+p2=$(awk -v a="$tracked" -v b="$sync" 'BEGIN{printf "%.2f", a/b}')
+p1ok=$(awk -v r="$p1" 'BEGIN{print (r>=0.85)?"met":"NOT met"}')
+p2ok=$(awk -v r="$p2" 'BEGIN{print (r>=4)?"met":"NOT met"}')
+printf '%-4s %-44s %12s %12s %8s %8s %s\n' id what measured baseline ratio target status
+printf '%-4s %-44s %12s %12s %8s %8s %s\n' P1 "tracked/plain INSERT tps, $clients clients, 1 key" "$tracked" "$plain" "$p1" ">=0.85" "$p1ok"
+printf '%-4s %-44s %12s %12s %8s %8s %s\n' P2 "tracked/sync-counter INSERT tps" "$tracked" "$sync" "$p2" ">=4" "$p2ok"
+mkdir -p bench/results
+cat > bench/results/p1p2.json <<JSON
+{"P1": {"measured_tps": $tracked, "baseline_tps": $plain, "ratio": $p1, "target": 0.85, "met": $([ "$p1ok" = met ] && echo true || echo false)},
+ "P2": {"measured_tps": $tracked, "baseline_tps": $sync, "ratio": $p2, "target": 4, "met": $([ "$p2ok" = met ] && echo true || echo false)},
+ "clients": $clients, "seconds_per_round": $secs, "rounds": $rounds,
+ "rounds_tps": {"plain": "${res[share_links_plain]% }", "tracked": "${res[share_links]% }", "sync": "${res[share_links_sync]% }"}}
+JSON

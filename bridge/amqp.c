@@ -1,0 +1,453 @@
+/*
+ * amqp.c — RabbitMQ connection layer (see amqp.h).
+ *
+ * Rules: every function runs on the thread that owns the struct sc_amqp.
+ * Errors are logged here once, with the server's reply text when there is
+ * one; callers only decide whether to reconnect.  URLs are logged redacted.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <amqp_ssl_socket.h>
+#include <amqp_tcp_socket.h>
+
+#include "amqp.h"
+#include "bridge.h"
+#include "log.h"
+
+long long
+sc_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+sc_backoff_sleep(int *delay_ms, int max_ms)
+{
+	long long	end = sc_now_ms() + *delay_ms;
+
+	while (!sc_stop)
+	{
+		long long	left = end - sc_now_ms();
+		struct timespec ts;
+
+		if (left <= 0)
+			break;
+		if (left > 100)
+			left = 100;
+		ts.tv_sec = 0;
+		ts.tv_nsec = left * 1000000L;
+		nanosleep(&ts, NULL);
+	}
+	*delay_ms = *delay_ms * 2 > max_ms ? max_ms : *delay_ms * 2;
+}
+
+void
+sc_amqp_init(struct sc_amqp *a, const struct sc_config *cfg, const char *who, enum sc_conn metric)
+{
+	memset(a, 0, sizeof(*a));
+	a->cfg = cfg;
+	a->who = who;
+	a->metric = metric;
+	a->backoff_ms = 100;
+	metrics_use_conn(metric);
+	metrics_set_conn(metric, 0);
+}
+
+static void
+bytes_str(amqp_bytes_t b, char *buf, size_t len)
+{
+	snprintf(buf, len, "%.*s", (int) b.len, b.bytes ? (const char *) b.bytes : "");
+}
+
+void
+sc_amqp_disconnect(struct sc_amqp *a)
+{
+	if (!a->conn)
+		return;
+	/* best effort: a broken socket makes these fail quickly */
+	if (amqp_get_socket(a->conn))
+		amqp_connection_close(a->conn, AMQP_REPLY_SUCCESS);
+	amqp_destroy_connection(a->conn);
+	a->conn = NULL;
+	a->blocked = 0;
+	a->aux_open = 0;
+	metrics_set_conn(a->metric, 0);
+}
+
+int
+sc_amqp_reply_ok(struct sc_amqp *a, amqp_rpc_reply_t r, const char *what, int *chan_only)
+{
+	char		text[512];
+
+	if (chan_only)
+		*chan_only = 0;
+	switch (r.reply_type)
+	{
+		case AMQP_RESPONSE_NORMAL:
+			return 0;
+		case AMQP_RESPONSE_NONE:
+			log_error("%s: %s: missing RPC reply", a->who, what);
+			break;
+		case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+			log_error("%s: %s: %s", a->who, what, amqp_error_string2(r.library_error));
+			break;
+		case AMQP_RESPONSE_SERVER_EXCEPTION:
+			if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD)
+			{
+				amqp_channel_close_t *m = r.reply.decoded;
+				amqp_channel_close_ok_t ok;
+				amqp_channel_t ch = SC_CH;
+
+				bytes_str(m->reply_text, text, sizeof(text));
+				if (m->reply_code == AMQP_PRECONDITION_FAILED)
+					log_error("%s: %s: the broker refused it (%u %s): an existing exchange or queue was "
+							  "declared with other arguments; make exchange, queue, queue_type and "
+							  "dead_letter_exchange match it (docs/interop.md) or delete it",
+							  a->who, what, m->reply_code, text);
+				else
+					log_error("%s: %s: channel closed by the broker: %u %s", a->who, what, m->reply_code, text);
+				/* which channel: callers pass the aux channel's replies through "aux:" names */
+				if (strncmp(what, "aux:", 4) == 0)
+				{
+					ch = SC_CH_AUX;
+					a->aux_open = 0;
+				}
+				memset(&ok, 0, sizeof(ok));
+				amqp_send_method(a->conn, ch, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+				if (chan_only)
+					*chan_only = 1;
+			}
+			else if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD)
+			{
+				amqp_connection_close_t *m = r.reply.decoded;
+				amqp_connection_close_ok_t ok;
+
+				bytes_str(m->reply_text, text, sizeof(text));
+				log_error("%s: %s: connection closed by the broker: %u %s", a->who, what, m->reply_code, text);
+				memset(&ok, 0, sizeof(ok));
+				amqp_send_method(a->conn, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
+			}
+			else
+				log_error("%s: %s: unexpected server method 0x%08x", a->who, what, r.reply.id);
+			break;
+	}
+	return -1;
+}
+
+int
+sc_amqp_async_frame(struct sc_amqp *a, const amqp_frame_t *f)
+{
+	char		text[512];
+
+	if (f->frame_type != AMQP_FRAME_METHOD)
+	{
+		/* stray content of a message nobody asked for: ignore it */
+		return 0;
+	}
+	switch (f->payload.method.id)
+	{
+		case AMQP_CONNECTION_BLOCKED_METHOD:
+			{
+				amqp_connection_blocked_t *m = f->payload.method.decoded;
+
+				bytes_str(m->reason, text, sizeof(text));
+				if (!a->blocked)
+					log_warn("%s: broker blocked the connection (%s); publishing paused", a->who, text);
+				a->blocked = 1;
+				return 0;
+			}
+		case AMQP_CONNECTION_UNBLOCKED_METHOD:
+			if (a->blocked)
+				log_info("%s: broker unblocked the connection", a->who);
+			a->blocked = 0;
+			return 0;
+		case AMQP_CHANNEL_CLOSE_METHOD:
+			{
+				amqp_channel_close_t *m = f->payload.method.decoded;
+				amqp_channel_close_ok_t ok;
+
+				bytes_str(m->reply_text, text, sizeof(text));
+				memset(&ok, 0, sizeof(ok));
+				amqp_send_method(a->conn, f->channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+				if (f->channel == SC_CH_AUX)
+				{
+					a->aux_open = 0;
+					log_warn("%s: auxiliary channel closed by the broker: %u %s", a->who, m->reply_code, text);
+					return 0;
+				}
+				log_error("%s: channel closed by the broker: %u %s", a->who, m->reply_code, text);
+				return -1;
+			}
+		case AMQP_CONNECTION_CLOSE_METHOD:
+			{
+				amqp_connection_close_t *m = f->payload.method.decoded;
+				amqp_connection_close_ok_t ok;
+
+				bytes_str(m->reply_text, text, sizeof(text));
+				memset(&ok, 0, sizeof(ok));
+				amqp_send_method(a->conn, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
+				log_error("%s: connection closed by the broker: %u %s", a->who, m->reply_code, text);
+				return -1;
+			}
+		case AMQP_BASIC_CANCEL_METHOD:
+			log_error("%s: the broker cancelled our consumer (queue deleted?)", a->who);
+			return -1;
+		default:
+			log_debug("%s: ignoring method 0x%08x on channel %u", a->who, f->payload.method.id, f->channel);
+			return 0;
+	}
+}
+
+int
+sc_amqp_heartbeat(struct sc_amqp *a)
+{
+	amqp_frame_t f;
+
+	if (!a->conn)
+		return -1;
+	memset(&f, 0, sizeof(f));
+	f.frame_type = AMQP_FRAME_HEARTBEAT;
+	f.channel = 0;
+	return amqp_send_frame(a->conn, &f) == AMQP_STATUS_OK ? 0 : -1;
+}
+
+static amqp_table_entry_t
+bool_entry(const char *key, int v)
+{
+	amqp_table_entry_t e;
+
+	e.key = amqp_cstring_bytes(key);
+	e.value.kind = AMQP_FIELD_KIND_BOOLEAN;
+	e.value.value.boolean = v;
+	return e;
+}
+
+static amqp_table_entry_t
+str_entry(const char *key, const char *v)
+{
+	amqp_table_entry_t e;
+
+	e.key = amqp_cstring_bytes(key);
+	e.value.kind = AMQP_FIELD_KIND_UTF8;
+	e.value.value.bytes = amqp_cstring_bytes(v);
+	return e;
+}
+
+/*
+ * Declare exchange, dead-letter exchange, dead queue, queue and bindings on
+ * channel 1.  Every declare is idempotent when the arguments match; a
+ * mismatch is a 406 that closes the channel, reported by sc_amqp_reply_ok.
+ */
+static int
+declare_topology(struct sc_amqp *a)
+{
+	const struct sc_config *cfg = a->cfg;
+	amqp_connection_state_t c = a->conn;
+	static const char *const keys[] = {"share_created", "share_deleted", "share_count_update"};
+	amqp_table_entry_t qargs[2];
+	amqp_table_t args = {0, NULL};
+	amqp_table_t qtable;
+	char		what[512];
+	int			nq = 0;
+
+	amqp_exchange_declare(c, SC_CH, amqp_cstring_bytes(cfg->exchange), amqp_cstring_bytes("topic"),
+						  0, 1, 0, 0, args);
+	snprintf(what, sizeof(what), "declaring exchange \"%s\" (topic, durable)", cfg->exchange);
+	if (sc_amqp_reply_ok(a, amqp_get_rpc_reply(c), what, NULL) < 0)
+		return -1;
+	amqp_exchange_declare(c, SC_CH, amqp_cstring_bytes(cfg->dead_letter_exchange), amqp_cstring_bytes("fanout"),
+						  0, 1, 0, 0, args);
+	snprintf(what, sizeof(what), "declaring dead-letter exchange \"%s\" (fanout, durable)", cfg->dead_letter_exchange);
+	if (sc_amqp_reply_ok(a, amqp_get_rpc_reply(c), what, NULL) < 0)
+		return -1;
+
+	if (strcmp(cfg->queue_type, "quorum") == 0)
+		qargs[nq++] = str_entry("x-queue-type", "quorum");
+	qtable.num_entries = nq;
+	qtable.entries = qargs;
+	amqp_queue_declare(c, SC_CH, amqp_cstring_bytes(cfg->dead_letter_queue), 0, 1, 0, 0, qtable);
+	snprintf(what, sizeof(what), "declaring dead-letter queue \"%s\" (durable, %s)", cfg->dead_letter_queue, cfg->queue_type);
+	if (sc_amqp_reply_ok(a, amqp_get_rpc_reply(c), what, NULL) < 0)
+		return -1;
+	amqp_queue_bind(c, SC_CH, amqp_cstring_bytes(cfg->dead_letter_queue), amqp_cstring_bytes(cfg->dead_letter_exchange),
+					amqp_cstring_bytes(""), args);
+	snprintf(what, sizeof(what), "binding \"%s\" to \"%s\"", cfg->dead_letter_queue, cfg->dead_letter_exchange);
+	if (sc_amqp_reply_ok(a, amqp_get_rpc_reply(c), what, NULL) < 0)
+		return -1;
+
+	qargs[nq++] = str_entry("x-dead-letter-exchange", cfg->dead_letter_exchange);
+	qtable.num_entries = nq;
+	amqp_queue_declare(c, SC_CH, amqp_cstring_bytes(cfg->queue), 0, 1, 0, 0, qtable);
+	snprintf(what, sizeof(what), "declaring queue \"%s\" (durable, %s, x-dead-letter-exchange=%s)",
+			 cfg->queue, cfg->queue_type, cfg->dead_letter_exchange);
+	if (sc_amqp_reply_ok(a, amqp_get_rpc_reply(c), what, NULL) < 0)
+		return -1;
+	for (int i = 0; i < 3; i++)
+	{
+		amqp_queue_bind(c, SC_CH, amqp_cstring_bytes(cfg->queue), amqp_cstring_bytes(cfg->exchange),
+						amqp_cstring_bytes(keys[i]), args);
+		snprintf(what, sizeof(what), "binding \"%s\" to \"%s\" with \"%s\"", cfg->queue, cfg->exchange, keys[i]);
+		if (sc_amqp_reply_ok(a, amqp_get_rpc_reply(c), what, NULL) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Try one URL (len bytes at url).  0 on success with a->conn set. */
+static int
+connect_one(struct sc_amqp *a, const char *url, size_t len)
+{
+	const struct sc_config *cfg = a->cfg;
+	char	   *copy = strndup(url, len);
+	char		red[512];
+	struct amqp_connection_info info;
+	amqp_socket_t *sock;
+	struct timeval tv = {5, 0};
+	amqp_table_entry_t caps[2],
+				props[3];
+	amqp_table_t client_props;
+	amqp_rpc_reply_t r;
+	int			rc;
+
+	if (!copy)
+		return -1;
+	{
+		char	   *shown = strndup(url, len);
+
+		log_redact(shown ? shown : "", red, sizeof(red));
+		free(shown);
+	}
+	amqp_default_connection_info(&info);
+	if (amqp_parse_url(copy, &info) != AMQP_STATUS_OK)
+	{
+		log_error("%s: cannot parse amqp_url entry %s", a->who, red);
+		free(copy);
+		return -1;
+	}
+	a->conn = amqp_new_connection();
+	if (!a->conn)
+	{
+		free(copy);
+		return -1;
+	}
+	if (info.ssl)
+	{
+		sock = amqp_ssl_socket_new(a->conn);
+		if (sock && cfg->amqp_cacert[0] &&
+			amqp_ssl_socket_set_cacert(sock, cfg->amqp_cacert) != AMQP_STATUS_OK)
+		{
+			log_error("%s: cannot load amqp_cacert \"%s\"", a->who, cfg->amqp_cacert);
+			goto fail;
+		}
+	}
+	else
+		sock = amqp_tcp_socket_new(a->conn);
+	if (!sock)
+	{
+		log_error("%s: cannot create a socket for %s", a->who, red);
+		goto fail;
+	}
+	rc = amqp_socket_open_noblock(sock, info.host, info.port, &tv);
+	if (rc != AMQP_STATUS_OK)
+	{
+		log_warn("%s: cannot connect to %s: %s", a->who, red, amqp_error_string2(rc));
+		goto fail;
+	}
+	caps[0] = bool_entry("connection.blocked", 1);
+	caps[1] = bool_entry("consumer_cancel_notify", 1);
+	props[0].key = amqp_cstring_bytes("capabilities");
+	props[0].value.kind = AMQP_FIELD_KIND_TABLE;
+	props[0].value.value.table.num_entries = 2;
+	props[0].value.value.table.entries = caps;
+	props[1] = str_entry("product", "sharecount-bridge");
+	props[2] = str_entry("connection_name", a->who);
+	client_props.num_entries = 3;
+	client_props.entries = props;
+	r = amqp_login_with_properties(a->conn, info.vhost, 0, AMQP_DEFAULT_FRAME_SIZE, cfg->heartbeat_s,
+								   &client_props, AMQP_SASL_METHOD_PLAIN, info.user, info.password);
+	if (sc_amqp_reply_ok(a, r, "login", NULL) < 0)
+		goto fail;
+	amqp_channel_open(a->conn, SC_CH);
+	if (sc_amqp_reply_ok(a, amqp_get_rpc_reply(a->conn), "opening a channel", NULL) < 0)
+		goto fail;
+	if (declare_topology(a) < 0)
+		goto fail;
+	log_info("%s: connected to %s", a->who, red);
+	free(copy);
+	return 0;
+
+fail:
+	amqp_destroy_connection(a->conn);
+	a->conn = NULL;
+	free(copy);
+	return -1;
+}
+
+int
+sc_amqp_connect(struct sc_amqp *a)
+{
+	const char *list = a->cfg->amqp_url;
+	int			n = 1;
+
+	for (const char *p = list; *p; p++)
+		n += *p == ',';
+	sc_amqp_disconnect(a);
+	for (int k = 0; k < n && !sc_stop; k++)
+	{
+		int			idx = (a->url_next + k) % n;
+		const char *p = list;
+		size_t		len;
+
+		for (int i = 0; i < idx; i++)
+			p = strchr(p, ',') + 1;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		len = strchr(p, ',') ? (size_t) (strchr(p, ',') - p) : strlen(p);
+		while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if (connect_one(a, p, len) == 0)
+		{
+			a->url_next = idx;	/* stay on a working node */
+			a->blocked = 0;
+			a->aux_open = 0;
+			a->backoff_ms = 100;
+			metrics_set_conn(a->metric, 1);
+			return 0;
+		}
+		a->url_next = (idx + 1) % n;
+	}
+	return -1;
+}
+
+long
+sc_amqp_queue_depth(struct sc_amqp *a, const char *queue)
+{
+	amqp_queue_declare_ok_t *ok;
+	amqp_table_t none = {0, NULL};
+	int			chan_only;
+
+	if (!a->conn)
+		return -1;
+	if (!a->aux_open)
+	{
+		amqp_channel_open(a->conn, SC_CH_AUX);
+		if (sc_amqp_reply_ok(a, amqp_get_rpc_reply(a->conn), "aux:opening the auxiliary channel", &chan_only) < 0)
+			return -1;
+		a->aux_open = 1;
+	}
+	ok = amqp_queue_declare(a->conn, SC_CH_AUX, amqp_cstring_bytes(queue), 1, 0, 0, 0, none);
+	if (!ok)
+	{
+		sc_amqp_reply_ok(a, amqp_get_rpc_reply(a->conn), "aux:passive declare of the queue", &chan_only);
+		return -1;
+	}
+	return (long) ok->message_count;
+}

@@ -1,0 +1,71 @@
+/*
+ * amqp.h — the bridge's RabbitMQ connection layer on rabbitmq-c 0.11:
+ * connect (URL list, amqps, heartbeats, connection.blocked capability),
+ * topology declaration, asynchronous frames, capped exponential backoff.
+ *
+ * Rules: one struct sc_amqp per role thread; nothing in rabbitmq-c is
+ * thread-safe, so a connection never leaves the thread that opened it.
+ * Channel 1 is the role's working channel; channel 2 is opened on demand for
+ * passive declares (a failing passive declare closes only channel 2).
+ */
+#ifndef SC_AMQP_H
+#define SC_AMQP_H
+
+#include <amqp.h>
+#include <amqp_framing.h>
+
+#include "config.h"
+#include "metrics.h"
+
+#define SC_CH 1					/* working channel */
+#define SC_CH_AUX 2				/* passive declares (queue depth) */
+
+struct sc_amqp
+{
+	const struct sc_config *cfg;
+	const char *who;			/* "publisher" / "consumer", for logs */
+	enum sc_conn metric;
+	amqp_connection_state_t conn;	/* NULL when disconnected */
+	int			url_next;		/* index of the next URL of amqp_url to try */
+	int			blocked;		/* connection.blocked received, not yet unblocked */
+	int			aux_open;		/* channel 2 is open */
+	int			backoff_ms;		/* current reconnect delay */
+};
+
+void		sc_amqp_init(struct sc_amqp *a, const struct sc_config *cfg, const char *who, enum sc_conn metric);
+
+/*
+ * Connect to the first reachable URL of amqp_url (starting after the last
+ * one that worked or failed), log in, open channel 1 and declare the
+ * topology.  0 on success; -1 (logged) otherwise, disconnected.
+ */
+int			sc_amqp_connect(struct sc_amqp *a);
+void		sc_amqp_disconnect(struct sc_amqp *a);
+
+/*
+ * Check an RPC reply; 0 if normal.  Otherwise log "what" with the server's
+ * reason, answer a channel/connection close, and return -1; *chan_only is set
+ * when only the channel died (the connection is still usable).
+ */
+int			sc_amqp_reply_ok(struct sc_amqp *a, amqp_rpc_reply_t r, const char *what, int *chan_only);
+
+/*
+ * Handle a frame that is not what the caller waits for: connection.blocked /
+ * unblocked, channel.close, connection.close, basic.cancel.  Returns 0 if the
+ * connection is still usable, -1 if it (or the working channel) is gone.
+ */
+int			sc_amqp_async_frame(struct sc_amqp *a, const amqp_frame_t *f);
+
+/* Send a heartbeat frame now (used while waiting on PostgreSQL). */
+int			sc_amqp_heartbeat(struct sc_amqp *a);
+
+/* Passive declare of the queue on channel 2; message count or -1. */
+long		sc_amqp_queue_depth(struct sc_amqp *a, const char *queue);
+
+/* Sleep the current backoff (in slices, returning early on sc_stop), then double it (capped). */
+void		sc_backoff_sleep(int *delay_ms, int max_ms);
+
+/* Monotonic milliseconds. */
+long long	sc_now_ms(void);
+
+#endif

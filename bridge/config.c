@@ -1,0 +1,681 @@
+/*
+ * config.c — the bridge's settings (SPEC §6): one table of settings (name,
+ * type, default, bounds, reloadable) drives defaults, the file, the
+ * environment, the command line, validation and --check-config output.
+ *
+ * Precedence, lowest first: built-in default, the file (-c FILE, default
+ * /etc/sharecount/bridge.conf; a missing *default* file is not an error, a
+ * missing explicit one is), SHARECOUNT_<KEY> environment variables, then
+ * --key=value / --key value flags (`_` and `-` both accepted in key names).
+ *
+ * Rules: strings in struct sc_config are malloc'ed and owned by it
+ * (config_free releases them).  Every error is reported as ONE line in the
+ * caller's buffer; nothing is printed from here except --help, --version and
+ * config_print().  Unknown SHARECOUNT_* environment variables are ignored
+ * (other tools may share the prefix); unknown keys in the file or on the
+ * command line are errors.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <amqp.h>
+#include <libpq-fe.h>
+
+#include "bridge.h"
+#include "config.h"
+#include "log.h"
+
+#define DEFAULT_CONFIG_FILE "/etc/sharecount/bridge.conf"
+
+enum setting_type { T_STR, T_INT };
+
+struct setting
+{
+	const char *name;
+	enum setting_type type;
+	size_t		offset;			/* into struct sc_config */
+	const char *def;			/* default, as text; NULL = empty */
+	long		min, max;		/* T_INT bounds */
+	int			reloadable;		/* applied on SIGHUP */
+	int			secret;			/* redact in config_print */
+	const char *help;
+};
+
+#define S(field, def, reload, secret, help) \
+	{#field, T_STR, offsetof(struct sc_config, field), def, 0, 0, reload, secret, help}
+#define I(field, def, lo, hi, reload, help) \
+	{#field, T_INT, offsetof(struct sc_config, field), def, lo, hi, reload, 0, help}
+
+static const struct setting settings[] = {
+	S(pg_conninfo, "", 0, 1, "libpq conninfo or URI (empty: libpq environment defaults)"),
+	S(pg_read_conninfo, NULL, 0, 1, "conninfo for the http role's reads (default: pg_conninfo)"),
+	S(amqp_url, "amqp://guest:guest@localhost:5672", 0, 1, "amqp[s]://user:pass@host:port/vhost, comma-separated list tried in turn"),
+	S(amqp_cacert, "", 0, 0, "CA file for amqps:// peers"),
+	S(exchange, "sharecount", 0, 0, "topic exchange jobs are published to"),
+	S(queue, "sharecount.jobs", 0, 0, "queue the consumer reads"),
+	S(dead_letter_exchange, "sharecount.dlx", 0, 0, "fanout exchange for rejected messages"),
+	S(dead_letter_queue, "sharecount.dead", 0, 0, "queue bound to the dead-letter exchange"),
+	S(queue_type, "classic", 0, 0, "classic | quorum"),
+	I(prefetch, "1000", 1, 65535, 0, "consumer basic.qos prefetch count"),
+	I(apply_batch, "500", 1, 10000, 0, "max deliveries applied in one transaction"),
+	I(apply_linger_ms, "2", 0, 10000, 0, "how long a partial batch waits for more deliveries"),
+	I(publish_batch, "500", 1, 10000, 0, "outbox rows claimed and published at once"),
+	I(confirm_timeout_ms, "10000", 100, 600000, 0, "give up waiting for publisher confirms after this"),
+	I(poll_interval_ms, "500", 10, 600000, 0, "fallback outbox poll when no wake-up arrives"),
+	I(max_delivery_attempts, "5", 1, 1000, 0, "non-transient failures of one message before dead-lettering"),
+	I(heartbeat_s, "30", 0, 3600, 0, "AMQP heartbeat (0 disables)"),
+	I(reconnect_max_ms, "10000", 100, 600000, 0, "cap of the exponential reconnect backoff"),
+	S(http_listen, "127.0.0.1:8080", 0, 0, "host:port of the HTTP API (empty disables it)"),
+	I(http_pool_size, "4", 1, 256, 0, "PostgreSQL connections of the http role"),
+	I(http_max_connections, "256", 1, 65535, 0, "concurrent HTTP connections"),
+	I(http_timeout_ms, "10000", 100, 600000, 0, "HTTP connection idle/request timeout"),
+	I(http_db_timeout_ms, "2000", 10, 600000, 0, "answer 503 when the database takes longer"),
+	S(roles, "publisher,consumer,http", 0, 0, "comma-separated: publisher, consumer, http"),
+	S(log_level, "info", 1, 0, "error | warn | info | debug"),
+};
+#define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+static char **
+str_field(struct sc_config *cfg, const struct setting *s)
+{
+	return (char **) ((char *) cfg + s->offset);
+}
+
+static int *
+int_field(struct sc_config *cfg, const struct setting *s)
+{
+	return (int *) ((char *) cfg + s->offset);
+}
+
+static void
+set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Find a setting by name, treating '-' as '_' and ignoring case. */
+static const struct setting *
+find_setting(const char *name, size_t len)
+{
+	for (size_t i = 0; i < NSETTINGS; i++)
+	{
+		const char *n = settings[i].name;
+		size_t		j;
+
+		if (strlen(n) != len)
+			continue;
+		for (j = 0; j < len; j++)
+		{
+			char		c = name[j] == '-' ? '_' : (char) tolower((unsigned char) name[j]);
+
+			if (c != n[j])
+				break;
+		}
+		if (j == len)
+			return &settings[i];
+	}
+	return NULL;
+}
+
+/* Set one setting from text; where says where the value came from. */
+static int
+set_value(struct sc_config *cfg, const struct setting *s, const char *value,
+		  const char *where, char *err, size_t errlen)
+{
+	if (s->type == T_STR)
+	{
+		char	  **f = str_field(cfg, s);
+		char	   *copy = strdup(value);
+
+		if (!copy)
+		{
+			set_err(err, errlen, "out of memory");
+			return -1;
+		}
+		free(*f);
+		*f = copy;
+		return 0;
+	}
+	else
+	{
+		char	   *end;
+		long		v;
+
+		errno = 0;
+		v = strtol(value, &end, 10);
+		while (*end && isspace((unsigned char) *end))
+			end++;
+		if (errno || end == value || *end || !*value)
+		{
+			set_err(err, errlen, "%s: invalid integer for %s: \"%s\"", where, s->name, value);
+			return -1;
+		}
+		if (v < s->min || v > s->max)
+		{
+			set_err(err, errlen, "%s: %s = %ld is out of range [%ld, %ld]", where, s->name, v, s->min, s->max);
+			return -1;
+		}
+		*int_field(cfg, s) = (int) v;
+		return 0;
+	}
+}
+
+static char *
+trim(char *s)
+{
+	char	   *e;
+
+	while (isspace((unsigned char) *s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char) e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+/*
+ * Read `key = value` lines.  '#' starts a comment only at the beginning of a
+ * line or after whitespace (a password may contain '#'); values may be wrapped
+ * in single or double quotes to keep leading/trailing spaces or a " #".
+ */
+static int
+load_file(struct sc_config *cfg, const char *path, int must_exist, char *err, size_t errlen)
+{
+	FILE	   *f = fopen(path, "r");
+	char		line[8192];
+	int			lineno = 0;
+
+	if (!f)
+	{
+		if (!must_exist && errno == ENOENT)
+			return 0;
+		set_err(err, errlen, "cannot read config file \"%s\": %s", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f))
+	{
+		char	   *p,
+				   *eq,
+				   *key,
+				   *val;
+		char		where[PATH_MAX + 32];
+		const struct setting *s;
+
+		lineno++;
+		snprintf(where, sizeof(where), "%s:%d", path, lineno);
+		if (!strchr(line, '\n') && !feof(f))
+		{
+			set_err(err, errlen, "%s: line too long", where);
+			fclose(f);
+			return -1;
+		}
+		p = trim(line);
+		if (*p == '\0' || *p == '#' || *p == ';')
+			continue;
+		eq = strchr(p, '=');
+		if (!eq)
+		{
+			set_err(err, errlen, "%s: expected \"key = value\"", where);
+			fclose(f);
+			return -1;
+		}
+		*eq = '\0';
+		key = trim(p);
+		val = trim(eq + 1);
+		if (*val == '"' || *val == '\'')
+		{
+			char		q = *val;
+			char	   *close = strchr(val + 1, q);
+
+			if (!close || (*trim(close + 1) != '\0' && *trim(close + 1) != '#'))
+			{
+				set_err(err, errlen, "%s: unterminated quoted value for %s", where, key);
+				fclose(f);
+				return -1;
+			}
+			*close = '\0';
+			val++;
+		}
+		else
+		{
+			/* strip a trailing " # comment" */
+			for (char *c = val; *c; c++)
+				if (*c == '#' && c > val && isspace((unsigned char) c[-1]))
+				{
+					*c = '\0';
+					val = trim(val);
+					break;
+				}
+		}
+		s = find_setting(key, strlen(key));
+		if (!s)
+		{
+			set_err(err, errlen, "%s: unknown setting \"%s\"", where, key);
+			fclose(f);
+			return -1;
+		}
+		if (set_value(cfg, s, val, where, err, errlen) < 0)
+		{
+			fclose(f);
+			return -1;
+		}
+	}
+	fclose(f);
+	return 0;
+}
+
+static int
+load_env(struct sc_config *cfg, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < NSETTINGS; i++)
+	{
+		char		name[96];
+		const char *v;
+		size_t		j;
+
+		snprintf(name, sizeof(name), "SHARECOUNT_");
+		for (j = 0; settings[i].name[j] && j + 12 < sizeof(name); j++)
+			name[11 + j] = (char) toupper((unsigned char) settings[i].name[j]);
+		name[11 + j] = '\0';
+		v = getenv(name);
+		if (v && set_value(cfg, &settings[i], v, name, err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+print_help(void)
+{
+	printf("sharecount-bridge %s — publishes the sharecount outbox to RabbitMQ, applies jobs, serves counts\n\n"
+		   "Usage: sharecount-bridge [-c FILE] [--key=value ...] [--check-config]\n\n"
+		   "  -c, --config FILE   config file (default " DEFAULT_CONFIG_FILE ")\n"
+		   "  --check-config      validate, print the effective configuration, exit 0 (2 if invalid)\n"
+		   "  --help, --version\n\n"
+		   "Every setting is also SHARECOUNT_<KEY> in the environment; flags override the\n"
+		   "environment, which overrides the file.  Settings:\n",
+		   SHARECOUNT_VERSION);
+	for (size_t i = 0; i < NSETTINGS; i++)
+		printf("  --%-22s %s (default: %s)\n", settings[i].name, settings[i].help,
+			   settings[i].def ? (settings[i].def[0] ? settings[i].def : "\"\"") : "see above");
+}
+
+/*
+ * Check one amqp_url entry the way the connection code will parse it, so a
+ * typo fails at start (exit 2) instead of looping in reconnect.
+ */
+static int
+check_amqp_url(const char *url, size_t len, char *err, size_t errlen)
+{
+	char	   *copy = strndup(url, len);
+	struct amqp_connection_info info;
+	int			rc;
+	char		red[512];
+
+	if (!copy)
+	{
+		set_err(err, errlen, "out of memory");
+		return -1;
+	}
+	amqp_default_connection_info(&info);
+	rc = amqp_parse_url(copy, &info);
+	if (rc != AMQP_STATUS_OK || len == 0)
+	{
+		char	   *c2 = strndup(url, len);
+
+		log_redact(c2 ? c2 : "", red, sizeof(red));
+		set_err(err, errlen, "invalid amqp_url \"%s\": expected amqp[s]://user:pass@host[:port][/vhost]", red);
+		free(c2);
+		free(copy);
+		return -1;
+	}
+	free(copy);
+	return 0;
+}
+
+static int
+validate(struct sc_config *cfg, char *err, size_t errlen)
+{
+	char	   *errmsg = NULL;
+	PQconninfoOption *opts;
+	const char *p;
+
+	if (strcmp(cfg->queue_type, "classic") != 0 && strcmp(cfg->queue_type, "quorum") != 0)
+	{
+		set_err(err, errlen, "invalid queue_type \"%s\": expected classic or quorum", cfg->queue_type);
+		return -1;
+	}
+	if (log_parse_level(cfg->log_level) < 0)
+	{
+		set_err(err, errlen, "invalid log_level \"%s\": expected error, warn, info or debug", cfg->log_level);
+		return -1;
+	}
+	cfg->role_mask = 0;
+	p = cfg->roles;
+	while (*p)
+	{
+		const char *e = strchr(p, ',');
+		size_t		n = e ? (size_t) (e - p) : strlen(p);
+
+		while (n && isspace((unsigned char) *p))
+			p++, n--;
+		while (n && isspace((unsigned char) p[n - 1]))
+			n--;
+		if (n == 9 && !strncmp(p, "publisher", 9))
+			cfg->role_mask |= SC_ROLE_PUBLISHER;
+		else if (n == 8 && !strncmp(p, "consumer", 8))
+			cfg->role_mask |= SC_ROLE_CONSUMER;
+		else if (n == 4 && !strncmp(p, "http", 4))
+			cfg->role_mask |= SC_ROLE_HTTP;
+		else
+		{
+			set_err(err, errlen, "invalid roles \"%s\": expected a comma-separated list of publisher, consumer, http", cfg->roles);
+			return -1;
+		}
+		p = e ? e + 1 : p + strlen(p);
+	}
+	if (cfg->role_mask == 0)
+	{
+		set_err(err, errlen, "invalid roles \"%s\": at least one of publisher, consumer, http is needed", cfg->roles);
+		return -1;
+	}
+	if (cfg->role_mask & (SC_ROLE_PUBLISHER | SC_ROLE_CONSUMER))
+	{
+		p = cfg->amqp_url;
+		if (!*p)
+		{
+			set_err(err, errlen, "amqp_url is empty");
+			return -1;
+		}
+		for (;;)
+		{
+			const char *e = strchr(p, ',');
+			size_t		n = e ? (size_t) (e - p) : strlen(p);
+
+			while (n && isspace((unsigned char) *p))
+				p++, n--;
+			while (n && isspace((unsigned char) p[n - 1]))
+				n--;
+			if (check_amqp_url(p, n, err, errlen) < 0)
+				return -1;
+			if (!e)
+				break;
+			p = e + 1;
+		}
+	}
+	if (!cfg->pg_read_conninfo)
+	{
+		cfg->pg_read_conninfo = strdup(cfg->pg_conninfo);
+		if (!cfg->pg_read_conninfo)
+		{
+			set_err(err, errlen, "out of memory");
+			return -1;
+		}
+	}
+	opts = PQconninfoParse(cfg->pg_conninfo, &errmsg);
+	if (!opts)
+	{
+		char	   *nl = errmsg ? strchr(errmsg, '\n') : NULL;
+
+		if (nl)
+			*nl = '\0';
+		set_err(err, errlen, "invalid pg_conninfo: %s", errmsg ? errmsg : "out of memory");
+		PQfreemem(errmsg);
+		return -1;
+	}
+	PQconninfoFree(opts);
+	opts = PQconninfoParse(cfg->pg_read_conninfo, &errmsg);
+	if (!opts)
+	{
+		char	   *nl = errmsg ? strchr(errmsg, '\n') : NULL;
+
+		if (nl)
+			*nl = '\0';
+		set_err(err, errlen, "invalid pg_read_conninfo: %s", errmsg ? errmsg : "out of memory");
+		PQfreemem(errmsg);
+		return -1;
+	}
+	PQconninfoFree(opts);
+	if ((cfg->role_mask & SC_ROLE_HTTP) && cfg->http_listen[0])
+	{
+		const char *colon = strrchr(cfg->http_listen, ':');
+		char	   *end;
+		long		port;
+
+		errno = 0;
+		port = colon ? strtol(colon + 1, &end, 10) : 0;
+		if (!colon || colon == cfg->http_listen || errno || *end || end == colon + 1 || port < 1 || port > 65535)
+		{
+			set_err(err, errlen, "invalid http_listen \"%s\": expected host:port", cfg->http_listen);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+config_load(struct sc_config *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+	const char *file = NULL;
+	int			explicit_file = 0;
+
+	memset(cfg, 0, sizeof(*cfg));
+	err[0] = '\0';
+
+	/* defaults */
+	for (size_t i = 0; i < NSETTINGS; i++)
+		if (settings[i].def && set_value(cfg, &settings[i], settings[i].def, "default", err, errlen) < 0)
+			return -1;
+
+	/* first pass over argv: -c, --help, --version, --check-config */
+	for (int i = 1; i < argc; i++)
+	{
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--help") || !strcmp(a, "-h"))
+		{
+			print_help();
+			return 1;
+		}
+		if (!strcmp(a, "--version") || !strcmp(a, "-V"))
+		{
+			printf("sharecount-bridge %s\n", SHARECOUNT_VERSION);
+			return 1;
+		}
+		if (!strcmp(a, "--check-config") || !strcmp(a, "--check_config"))
+			cfg->check_only = 1;
+		else if (!strcmp(a, "-c") || !strcmp(a, "--config"))
+		{
+			if (i + 1 >= argc)
+			{
+				set_err(err, errlen, "%s needs a file name", a);
+				return -1;
+			}
+			file = argv[++i];
+			explicit_file = 1;
+		}
+		else if (!strncmp(a, "--config=", 9))
+		{
+			file = a + 9;
+			explicit_file = 1;
+		}
+		else if (!strncmp(a, "--", 2))
+		{
+			const char *eq = strchr(a + 2, '=');
+
+			if (!find_setting(a + 2, eq ? (size_t) (eq - a - 2) : strlen(a + 2)))
+			{
+				set_err(err, errlen, "unknown option \"%s\" (see --help)", a);
+				return -1;
+			}
+			if (!eq)
+			{
+				if (i + 1 >= argc)
+				{
+					set_err(err, errlen, "option %s needs a value", a);
+					return -1;
+				}
+				i++;
+			}
+		}
+		else
+		{
+			set_err(err, errlen, "unexpected argument \"%s\" (see --help)", a);
+			return -1;
+		}
+	}
+	if (!file)
+	{
+		file = getenv("SHARECOUNT_CONFIG");
+		explicit_file = file != NULL;
+		if (!file)
+			file = DEFAULT_CONFIG_FILE;
+	}
+	cfg->config_file = strdup(file);
+	if (!cfg->config_file)
+	{
+		set_err(err, errlen, "out of memory");
+		return -1;
+	}
+	if (load_file(cfg, file, explicit_file, err, errlen) < 0)
+		return -1;
+	if (load_env(cfg, err, errlen) < 0)
+		return -1;
+
+	/* second pass: --key=value / --key value */
+	for (int i = 1; i < argc; i++)
+	{
+		const char *a = argv[i];
+		const char *eq;
+		const struct setting *s;
+
+		if (!strcmp(a, "-c") || !strcmp(a, "--config"))
+		{
+			i++;
+			continue;
+		}
+		if (!strncmp(a, "--config=", 9) || !strcmp(a, "--check-config") || !strcmp(a, "--check_config"))
+			continue;
+		eq = strchr(a + 2, '=');
+		s = find_setting(a + 2, eq ? (size_t) (eq - a - 2) : strlen(a + 2));
+		if (set_value(cfg, s, eq ? eq + 1 : argv[++i], a, err, errlen) < 0)
+			return -1;
+	}
+	return validate(cfg, err, errlen);
+}
+
+void
+config_free(struct sc_config *cfg)
+{
+	for (size_t i = 0; i < NSETTINGS; i++)
+		if (settings[i].type == T_STR)
+		{
+			char	  **f = str_field(cfg, &settings[i]);
+
+			free(*f);
+			*f = NULL;
+		}
+	free(cfg->config_file);
+	cfg->config_file = NULL;
+}
+
+/* log_redact each comma-separated entry (amqp_url may list several URLs). */
+static void
+redact_list(const char *v, char *out, size_t outlen)
+{
+	size_t		o = 0;
+
+	out[0] = '\0';
+	if (!strstr(v, "://"))
+	{
+		log_redact(v, out, outlen);
+		return;
+	}
+	for (;;)
+	{
+		const char *e = strchr(v, ',');
+		size_t		n = e ? (size_t) (e - v) : strlen(v);
+		char	   *one = strndup(v, n);
+		char		red[1024];
+
+		log_redact(one ? one : "", red, sizeof(red));
+		free(one);
+		o += snprintf(out + o, o < outlen ? outlen - o : 0, "%s%s", red, e ? "," : "");
+		if (!e || o >= outlen)
+			break;
+		v = e + 1;
+	}
+}
+
+void
+config_print(const struct sc_config *cfg)
+{
+	printf("# effective configuration (config file: %s)\n", cfg->config_file ? cfg->config_file : "-");
+	for (size_t i = 0; i < NSETTINGS; i++)
+	{
+		const struct setting *s = &settings[i];
+
+		if (s->type == T_INT)
+			printf("%s = %d\n", s->name, *int_field((struct sc_config *) cfg, s));
+		else
+		{
+			const char *v = *str_field((struct sc_config *) cfg, s);
+			char		red[4096];
+
+			if (!v)
+				v = "";
+			if (s->secret)
+				redact_list(v, red, sizeof(red));
+			else
+				snprintf(red, sizeof(red), "%s", v);
+			printf("%s = \"%s\"\n", s->name, red);
+		}
+	}
+}
+
+/*
+ * SIGHUP: load the configuration again from the same sources and copy over
+ * the settings marked reloadable.  The others need a restart (they shape
+ * connections the role threads own); a bad new configuration changes nothing.
+ */
+int
+config_reload(struct sc_config *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+	struct sc_config fresh;
+
+	if (config_load(&fresh, argc, argv, err, errlen) != 0)
+	{
+		config_free(&fresh);
+		return -1;
+	}
+	for (size_t i = 0; i < NSETTINGS; i++)
+	{
+		const struct setting *s = &settings[i];
+
+		if (!s->reloadable)
+			continue;
+		if (s->type == T_INT)
+			*int_field(cfg, s) = *int_field(&fresh, s);
+		else
+		{
+			char	  **a = str_field(cfg, s),
+					  **b = str_field(&fresh, s),
+					   *t = *a;
+
+			*a = *b;
+			*b = t;
+		}
+	}
+	config_free(&fresh);
+	return 0;
+}

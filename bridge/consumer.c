@@ -1,0 +1,574 @@
+/*
+ * consumer.c — the consumer role: deliveries from the queue are collected
+ * into a batch (up to apply_batch, or until apply_linger_ms passes with
+ * nothing new), applied with ONE sharecount_apply_batch() call (one
+ * transaction), and only after it committed: invalid ones are rejected
+ * without requeue (→ dead-letter exchange), NestJS send() requests get their
+ * reply, and the rest are acked with one basic.ack multiple.
+ *
+ * Failure rules (SPEC §5):
+ * - What SQL cannot see (size, JSON, shape, no job name) is rejected in C
+ *   before the transaction (job.c).
+ * - A transient failure (connection lost, server shutting down, lack of
+ *   resources, serialization failure, missing function or privilege) holds
+ *   the batch: nothing is acked or rejected; the thread reconnects to
+ *   PostgreSQL with capped backoff, sending AMQP heartbeats meanwhile, and
+ *   applies the same batch again (a commit whose outcome was unknown is
+ *   deduplicated by jobId in SQL).  On SIGTERM while holding, the broker
+ *   connection is closed and the broker requeues the batch.
+ * - Any other failure of the batch call: each message is applied alone; one
+ *   that keeps failing is retried in place up to max_delivery_attempts times
+ *   (attempts are counted in memory, per delivery, while this bridge holds
+ *   it) and then dead-lettered.
+ *
+ * Rules: this thread owns its PGconn and AMQP connection.  Every delivery of
+ * a batch is settled (ack or reject) before the next batch is read, so an
+ * ack `multiple` never covers a delivery that is not settled.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "amqp.h"
+#include "bridge.h"
+#include "consumer.h"
+#include "job.h"
+#include "log.h"
+#include "metrics.h"
+#include "pg.h"
+
+enum dstatus { D_PENDING = 0, D_APPLIED, D_DUPLICATE, D_INVALID, D_REJECTED };
+
+struct delivery
+{
+	uint64_t	tag;
+	struct sc_job job;
+	enum dstatus status;
+	char		reason[320];	/* why rejected / invalid */
+	char	   *reply_to;		/* NestJS send(): where to answer */
+	char	   *correlation_id;
+	enum sc_job_kind kind;
+	long long	received_ms;
+};
+
+struct consumer
+{
+	const struct sc_config *cfg;
+	struct sc_amqp amqp;
+	PGconn	   *pg;
+	int			pg_backoff_ms;
+	struct delivery *batch;
+	int			n;
+	long long	next_depth_ms;
+};
+
+static char *
+bytes_dup(amqp_bytes_t b)
+{
+	char	   *s = malloc(b.len + 1);
+
+	if (s)
+	{
+		memcpy(s, b.bytes, b.len);
+		s[b.len] = '\0';
+	}
+	return s;
+}
+
+static void
+pg_drop(struct consumer *c)
+{
+	PQfinish(c->pg);
+	c->pg = NULL;
+	metrics_set_conn(SC_CONN_CONSUMER_PG, 0);
+}
+
+static int
+pg_ensure(struct consumer *c)
+{
+	if (c->pg && PQstatus(c->pg) == CONNECTION_OK)
+		return 0;
+	pg_drop(c);
+	c->pg = sc_pg_connect(c->cfg->pg_conninfo, "sharecount-bridge consumer", "consumer");
+	if (!c->pg)
+		return -1;
+	c->pg_backoff_ms = 100;
+	metrics_set_conn(SC_CONN_CONSUMER_PG, 1);
+	log_info("consumer: connected to PostgreSQL");
+	return 0;
+}
+
+static int
+amqp_ensure(struct consumer *c)
+{
+	const struct sc_config *cfg = c->cfg;
+
+	if (c->amqp.conn)
+		return 0;
+	if (sc_amqp_connect(&c->amqp) < 0)
+		return -1;
+	amqp_basic_qos(c->amqp.conn, SC_CH, 0, (uint16_t) cfg->prefetch, 0);
+	if (sc_amqp_reply_ok(&c->amqp, amqp_get_rpc_reply(c->amqp.conn), "basic.qos", NULL) < 0)
+		goto fail;
+	amqp_basic_consume(c->amqp.conn, SC_CH, amqp_cstring_bytes(cfg->queue), amqp_empty_bytes,
+					   0, 0, 0, amqp_empty_table);
+	if (sc_amqp_reply_ok(&c->amqp, amqp_get_rpc_reply(c->amqp.conn), "basic.consume", NULL) < 0)
+		goto fail;
+	log_info("consumer: consuming from \"%s\" (prefetch %d)", cfg->queue, cfg->prefetch);
+	return 0;
+fail:
+	sc_amqp_disconnect(&c->amqp);
+	return -1;
+}
+
+static void
+batch_clear(struct consumer *c)
+{
+	for (int i = 0; i < c->n; i++)
+	{
+		sc_job_free(&c->batch[i].job);
+		free(c->batch[i].reply_to);
+		free(c->batch[i].correlation_id);
+	}
+	memset(c->batch, 0, sizeof(struct delivery) * (size_t) c->n);
+	c->n = 0;
+}
+
+/* Take one delivery into the batch, parsing it. */
+static void
+add_delivery(struct consumer *c, amqp_envelope_t *env)
+{
+	struct delivery *d = &c->batch[c->n++];
+	amqp_basic_properties_t *pr = &env->message.properties;
+	char	   *type = (pr->_flags & AMQP_BASIC_TYPE_FLAG) ? bytes_dup(pr->type) : NULL;
+	char	   *rk = bytes_dup(env->routing_key);
+	struct sc_job_in in;
+
+	memset(d, 0, sizeof(*d));
+	d->tag = env->delivery_tag;
+	d->received_ms = sc_now_ms();
+	if ((pr->_flags & AMQP_BASIC_REPLY_TO_FLAG) && pr->reply_to.len > 0)
+		d->reply_to = bytes_dup(pr->reply_to);
+	if (pr->_flags & AMQP_BASIC_CORRELATION_ID_FLAG)
+		d->correlation_id = bytes_dup(pr->correlation_id);
+	in.body = env->message.body.bytes;
+	in.len = env->message.body.len;
+	in.type = type;
+	in.routing_key = rk;
+	in.queue = c->cfg->queue;
+	in.has_reply_to = d->reply_to != NULL;
+	if (sc_job_parse(&in, &d->job, d->reason, sizeof(d->reason)) < 0)
+		d->status = D_REJECTED;
+	d->kind = metrics_job_kind(d->job.name[0] ? d->job.name : (type ? type : ""));
+	metrics_count(SC_M_CONSUMED, d->kind, 1);
+	free(type);
+	free(rk);
+}
+
+/*
+ * Collect deliveries: wait up to first_wait_ms for the first one, then keep
+ * taking them until apply_batch or until apply_linger_ms passes with nothing
+ * new.  Returns 0 (c->n may be 0), or -1 if the broker connection broke (the
+ * batch is dropped: the broker requeues unacked deliveries).
+ */
+static int
+collect(struct consumer *c, int first_wait_ms)
+{
+	int			wait_ms = first_wait_ms;
+
+	while (c->n < c->cfg->apply_batch && !sc_stop)
+	{
+		amqp_envelope_t env;
+		amqp_rpc_reply_t r;
+		struct timeval tv = {wait_ms / 1000, (wait_ms % 1000) * 1000};
+
+		amqp_maybe_release_buffers(c->amqp.conn);
+		r = amqp_consume_message(c->amqp.conn, &env, &tv, 0);
+		if (r.reply_type == AMQP_RESPONSE_NORMAL)
+		{
+			add_delivery(c, &env);
+			amqp_destroy_envelope(&env);
+			wait_ms = c->cfg->apply_linger_ms;
+			continue;
+		}
+		if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && r.library_error == AMQP_STATUS_TIMEOUT)
+			return 0;
+		if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && r.library_error == AMQP_STATUS_UNEXPECTED_STATE)
+		{
+			amqp_frame_t f;
+			struct timeval zero = {0, 0};
+			int			rc = amqp_simple_wait_frame_noblock(c->amqp.conn, &f, &zero);
+
+			if (rc == AMQP_STATUS_TIMEOUT)
+				continue;
+			if (rc != AMQP_STATUS_OK || sc_amqp_async_frame(&c->amqp, &f) < 0)
+				goto broken;
+			continue;
+		}
+		sc_amqp_reply_ok(&c->amqp, r, "consuming", NULL);
+		goto broken;
+	}
+	return 0;
+broken:
+	if (c->n > 0)
+		log_warn("consumer: broker connection lost with %d unacknowledged deliveries; the broker redelivers them", c->n);
+	batch_clear(c);
+	sc_amqp_disconnect(&c->amqp);
+	return -1;
+}
+
+/* Sleep ms in slices, sending AMQP heartbeats; returns early on sc_stop. */
+static void
+hold_sleep(struct consumer *c, int ms)
+{
+	long long	end = sc_now_ms() + ms;
+
+	while (!sc_stop && sc_now_ms() < end)
+	{
+		struct timespec ts = {0, 100 * 1000 * 1000};
+
+		nanosleep(&ts, NULL);
+		if (c->amqp.conn && c->cfg->heartbeat_s > 0)
+		{
+			static long long last;
+
+			if (sc_now_ms() - last >= 1000)
+			{
+				sc_amqp_heartbeat(&c->amqp);
+				last = sc_now_ms();
+			}
+		}
+	}
+}
+
+enum apply_rc { APPLY_OK = 0, APPLY_TRANSIENT, APPLY_FAILED };
+
+/*
+ * Apply the deliveries idx[0..k-1] (all parsed, still pending) in one
+ * sharecount_apply_batch() call.  On APPLY_OK their statuses are set.
+ */
+static enum apply_rc
+apply(struct consumer *c, const int *idx, int k)
+{
+	size_t		cap = 2,
+				len = 0;
+	char	   *arr,
+				err[512];
+	const char *params[1];
+	PGresult   *r;
+	long long	t0 = sc_now_ms();
+	enum apply_rc rc;
+
+	for (int i = 0; i < k; i++)
+		cap += strlen(c->batch[idx[i]].job.envelope) + 1;
+	arr = malloc(cap + 1);
+	if (!arr)
+		return APPLY_TRANSIENT;
+	arr[len++] = '[';
+	for (int i = 0; i < k; i++)
+	{
+		size_t		l = strlen(c->batch[idx[i]].job.envelope);
+
+		if (i)
+			arr[len++] = ',';
+		memcpy(arr + len, c->batch[idx[i]].job.envelope, l);
+		len += l;
+	}
+	arr[len++] = ']';
+	arr[len] = '\0';
+	params[0] = arr;
+	r = sc_pg_exec(c->pg,
+				   "SELECT ord, status, error FROM sharecount_apply_batch("
+				   "ARRAY(SELECT e FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(e, n) ORDER BY n))",
+				   1, params, &c->amqp);
+	free(arr);
+	if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
+	{
+		rc = sc_pg_transient(c->pg, r) ? APPLY_TRANSIENT : APPLY_FAILED;
+		log_warn("consumer: applying %d job(s) failed (%s): %s", k,
+				 rc == APPLY_TRANSIENT ? "will retry" : "isolating", sc_pg_error(c->pg, r, err, sizeof(err)));
+		PQclear(r);
+		return rc;
+	}
+	if (PQntuples(r) != k)
+	{
+		log_error("consumer: sharecount_apply_batch returned %d rows for %d jobs", PQntuples(r), k);
+		PQclear(r);
+		return APPLY_FAILED;
+	}
+	for (int row = 0; row < k; row++)
+	{
+		int			ord = atoi(PQgetvalue(r, row, 0));
+		const char *st = PQgetvalue(r, row, 1);
+		struct delivery *d;
+
+		if (ord < 1 || ord > k)
+			continue;
+		d = &c->batch[idx[ord - 1]];
+		if (!strcmp(st, "applied"))
+			d->status = D_APPLIED;
+		else if (!strcmp(st, "duplicate"))
+			d->status = D_DUPLICATE;
+		else
+		{
+			d->status = D_INVALID;
+			snprintf(d->reason, sizeof(d->reason), "%s", PQgetisnull(r, row, 2) ? st : PQgetvalue(r, row, 2));
+		}
+	}
+	PQclear(r);
+	metrics_observe_apply_seconds((sc_now_ms() - t0) / 1000.0);
+	return APPLY_OK;
+}
+
+/*
+ * Hold: reconnect to PostgreSQL with capped backoff (keeping the broker
+ * connection alive) until it answers.  -1 if stopping or the broker is gone.
+ */
+static int
+hold_until_db(struct consumer *c)
+{
+	metrics_count(SC_M_FAILED, SC_JOB_OTHER, 1);
+	for (;;)
+	{
+		hold_sleep(c, c->pg_backoff_ms);
+		c->pg_backoff_ms = c->pg_backoff_ms * 2 > c->cfg->reconnect_max_ms ? c->cfg->reconnect_max_ms : c->pg_backoff_ms * 2;
+		if (sc_stop)
+			return -1;
+		if (c->pg && PQstatus(c->pg) != CONNECTION_OK)
+			pg_drop(c);
+		if (pg_ensure(c) == 0)
+			return 0;
+	}
+}
+
+/*
+ * Apply every pending, parsed delivery of the batch.  0 when each has a
+ * final status; -1 if the batch must be abandoned unsettled (stopping while
+ * the database is down; the broker redelivers).
+ */
+static int
+apply_all(struct consumer *c)
+{
+	int		   *idx = malloc(sizeof(int) * (size_t) (c->n ? c->n : 1));
+	int			k = 0;
+	enum apply_rc rc;
+
+	if (!idx)
+		return -1;
+	for (int i = 0; i < c->n; i++)
+		if (c->batch[i].status == D_PENDING)
+			idx[k++] = i;
+	if (k == 0)
+	{
+		free(idx);
+		return 0;
+	}
+	for (;;)
+	{
+		if (pg_ensure(c) < 0)
+			rc = APPLY_TRANSIENT;
+		else
+			rc = apply(c, idx, k);
+		if (rc == APPLY_OK)
+			break;
+		if (rc == APPLY_TRANSIENT)
+		{
+			if (hold_until_db(c) < 0)
+			{
+				free(idx);
+				return -1;
+			}
+			continue;
+		}
+		/* APPLY_FAILED: one at a time, each with its own attempt count */
+		for (int i = 0; i < k; i++)
+		{
+			struct delivery *d = &c->batch[idx[i]];
+			int			attempts = 0;
+
+			while (d->status == D_PENDING)
+			{
+				rc = pg_ensure(c) < 0 ? APPLY_TRANSIENT : apply(c, &idx[i], 1);
+				if (rc == APPLY_TRANSIENT)
+				{
+					if (hold_until_db(c) < 0)
+					{
+						free(idx);
+						return -1;
+					}
+					continue;
+				}
+				if (rc == APPLY_FAILED)
+				{
+					attempts++;
+					if (attempts >= c->cfg->max_delivery_attempts)
+					{
+						d->status = D_INVALID;
+						snprintf(d->reason, sizeof(d->reason), "failed %d times applying it alone", attempts);
+						break;
+					}
+					hold_sleep(c, 100 * attempts);
+				}
+			}
+		}
+		break;
+	}
+	free(idx);
+	return 0;
+}
+
+/* share count for a reply; -1 if unknown */
+static long long
+share_count(struct consumer *c, const struct delivery *d)
+{
+	const char *params[2] = {d->job.content_type, d->job.content_id};
+	PGresult   *r;
+	long long	v = -1;
+
+	if (!d->job.content_type || !d->job.content_id)
+		return -1;
+	r = sc_pg_exec(c->pg, "SELECT sharecount_get($1, $2)", 2, params, &c->amqp);
+	if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+		v = atoll(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return v;
+}
+
+static void
+reply(struct consumer *c, const struct delivery *d, int success)
+{
+	char	   *body = sc_job_reply(&d->job, success, (long) (sc_now_ms() - d->received_ms),
+									success ? share_count(c, d) : -1);
+	amqp_basic_properties_t props;
+	int			rc;
+
+	if (!body)
+		return;
+	memset(&props, 0, sizeof(props));
+	props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG;
+	props.content_type = amqp_cstring_bytes("application/json");
+	if (d->correlation_id)
+	{
+		props._flags |= AMQP_BASIC_CORRELATION_ID_FLAG;
+		props.correlation_id = amqp_cstring_bytes(d->correlation_id);
+	}
+	rc = amqp_basic_publish(c->amqp.conn, SC_CH, amqp_empty_bytes, amqp_cstring_bytes(d->reply_to),
+							0, 0, &props, amqp_cstring_bytes(body));
+	if (rc != AMQP_STATUS_OK)
+		log_warn("consumer: replying to %s: %s", d->reply_to, amqp_error_string2(rc));
+	free(body);
+}
+
+/*
+ * Settle the batch after the commit: reject invalid deliveries without
+ * requeue (dead-letter), answer send() requests, ack the rest with one
+ * basic.ack multiple.  -1 if the broker connection broke (the broker
+ * redelivers; SQL dedupes what was applied).
+ */
+static int
+settle(struct consumer *c)
+{
+	uint64_t	ack_tag = 0;
+	int			napplied = 0;
+	struct timespec now;
+	double		now_s;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	now_s = now.tv_sec + now.tv_nsec / 1e9;
+	for (int i = 0; i < c->n; i++)
+	{
+		struct delivery *d = &c->batch[i];
+
+		if (d->status == D_REJECTED || d->status == D_INVALID)
+		{
+			log_warn("consumer: dead-lettering delivery %llu (%s%s%s): %s", (unsigned long long) d->tag,
+					 d->job.name[0] ? d->job.name : "no job name",
+					 d->job.job_id ? " " : "", d->job.job_id ? d->job.job_id : "", d->reason);
+			if (amqp_basic_reject(c->amqp.conn, SC_CH, d->tag, 0) != AMQP_STATUS_OK)
+				goto broken;
+			metrics_count(SC_M_DEAD_LETTERED, d->kind, 1);
+		}
+		else
+		{
+			if (d->tag > ack_tag)
+				ack_tag = d->tag;
+			if (d->status == D_APPLIED)
+			{
+				metrics_count(SC_M_APPLIED, d->kind, 1);
+				napplied++;
+				if (d->job.timestamp > 0)
+					metrics_observe_lag_seconds(now_s - d->job.timestamp > 0 ? now_s - d->job.timestamp : 0);
+			}
+			else
+				metrics_count(SC_M_DUPLICATE, d->kind, 1);
+		}
+		if (d->job.is_request && d->reply_to)
+			reply(c, d, d->status == D_APPLIED || d->status == D_DUPLICATE);
+	}
+	if (ack_tag && amqp_basic_ack(c->amqp.conn, SC_CH, ack_tag, 1) != AMQP_STATUS_OK)
+		goto broken;
+	log_debug("consumer: batch of %d settled (%d applied)", c->n, napplied);
+	return 0;
+broken:
+	log_error("consumer: broker connection lost while acknowledging; the broker redelivers (deduplicated)");
+	sc_amqp_disconnect(&c->amqp);
+	return -1;
+}
+
+void *
+consumer_main(void *arg)
+{
+	struct consumer c;
+
+	memset(&c, 0, sizeof(c));
+	c.cfg = arg;
+	c.pg_backoff_ms = 100;
+	sc_amqp_init(&c.amqp, c.cfg, "consumer", SC_CONN_CONSUMER_AMQP);
+	metrics_use_conn(SC_CONN_CONSUMER_PG);
+	c.batch = calloc((size_t) c.cfg->apply_batch, sizeof(struct delivery));
+	if (!c.batch)
+	{
+		log_error("consumer: out of memory");
+		sc_stop = 1;
+		return NULL;
+	}
+	log_info("consumer: started");
+	while (!sc_stop)
+	{
+		if (pg_ensure(&c) < 0)
+		{
+			sc_backoff_sleep(&c.pg_backoff_ms, c.cfg->reconnect_max_ms);
+			continue;
+		}
+		if (amqp_ensure(&c) < 0)
+		{
+			sc_backoff_sleep(&c.amqp.backoff_ms, c.cfg->reconnect_max_ms);
+			continue;
+		}
+		if (sc_now_ms() >= c.next_depth_ms)
+		{
+			long		depth = sc_amqp_queue_depth(&c.amqp, c.cfg->queue);
+
+			metrics_set_queue_depth(depth);
+			c.next_depth_ms = sc_now_ms() + 2000;
+		}
+		if (collect(&c, 200) < 0 || c.n == 0)
+			continue;
+		if (apply_all(&c) < 0)
+		{
+			log_warn("consumer: stopping with %d deliveries unapplied; the broker redelivers them", c.n);
+			batch_clear(&c);
+			sc_amqp_disconnect(&c.amqp);
+			break;
+		}
+		settle(&c);
+		batch_clear(&c);
+	}
+	sc_amqp_disconnect(&c.amqp);
+	pg_drop(&c);
+	free(c.batch);
+	log_info("consumer: stopped");
+	return NULL;
+}

@@ -1,0 +1,134 @@
+/*
+ * pg.c — PostgreSQL helpers (see pg.h).
+ *
+ * Rules: errors are logged by the callers, which know what they were doing;
+ * sc_pg_connect logs its own failure (with the conninfo redacted).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "pg.h"
+
+PGconn *
+sc_pg_connect(const char *conninfo, const char *appname, const char *who)
+{
+	const char *const keys[] = {"dbname", "fallback_application_name", "connect_timeout", NULL};
+	const char *const vals[] = {conninfo, appname, "10", NULL};
+	PGconn	   *c = PQconnectdbParams(keys, vals, 1);
+	char		buf[512];
+
+	if (!c || PQstatus(c) != CONNECTION_OK)
+	{
+		const char *msg = c ? PQerrorMessage(c) : "out of memory";
+		const char *nl = strchr(msg, '\n');
+
+		snprintf(buf, sizeof(buf), "%.*s", nl ? (int) (nl - msg) : (int) strlen(msg), msg);
+		log_warn("%s: cannot connect to PostgreSQL: %s", who, buf);
+		PQfinish(c);
+		return NULL;
+	}
+	return c;
+}
+
+PGresult *
+sc_pg_exec(PGconn *conn, const char *sql, int nparams, const char *const *params, struct sc_amqp *hb)
+{
+	PGresult   *last = NULL,
+			   *r;
+	long long	next_hb = sc_now_ms() + 1000;
+
+	if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0))
+		return NULL;
+	for (;;)
+	{
+		int			flushed = PQflush(conn);
+
+		if (flushed < 0)
+			goto broken;
+		while (flushed == 0 && !PQisBusy(conn))
+		{
+			r = PQgetResult(conn);
+			if (!r)
+				return last;
+			PQclear(last);
+			last = r;
+			if (PQstatus(conn) != CONNECTION_OK)
+				goto broken;
+		}
+		{
+			struct pollfd p = {PQsocket(conn), POLLIN | (flushed ? POLLOUT : 0), 0};
+			int			n = poll(&p, 1, 1000);
+
+			if (n < 0 && errno != EINTR)
+				goto broken;
+			if (n > 0 && !PQconsumeInput(conn))
+				goto broken;
+		}
+		if (hb && hb->conn && sc_now_ms() >= next_hb)
+		{
+			/* long wait on PostgreSQL: keep the broker from dropping us */
+			if (hb->cfg->heartbeat_s > 0)
+				sc_amqp_heartbeat(hb);
+			next_hb = sc_now_ms() + 1000;
+		}
+	}
+broken:
+	PQclear(last);
+	return NULL;
+}
+
+int
+sc_pg_command(PGconn *conn, const char *sql, struct sc_amqp *hb, const char *who)
+{
+	PGresult   *r = sc_pg_exec(conn, sql, 0, NULL, hb);
+	char		buf[512];
+
+	if (r && (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK))
+	{
+		PQclear(r);
+		return 0;
+	}
+	log_warn("%s: %s: %s", who, sql, sc_pg_error(conn, r, buf, sizeof(buf)));
+	PQclear(r);
+	return -1;
+}
+
+int
+sc_pg_transient(PGconn *conn, const PGresult *res)
+{
+	const char *st;
+
+	if (!res || PQstatus(conn) != CONNECTION_OK)
+		return 1;
+	st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	if (!st)
+		return 1;				/* no SQLSTATE: client-side trouble */
+	if (!strncmp(st, "08", 2) || !strncmp(st, "53", 2) || !strncmp(st, "57", 2) ||
+		!strncmp(st, "58", 2) || !strcmp(st, "40001") || !strcmp(st, "40P01") ||
+		!strncmp(st, "55", 2) || !strncmp(st, "28", 2) || !strcmp(st, "3D000") ||
+		!strncmp(st, "42", 2) || !strcmp(st, "25006") || !strcmp(st, "0A000"))
+		return 1;
+	return 0;
+}
+
+const char *
+sc_pg_error(PGconn *conn, const PGresult *res, char *buf, size_t len)
+{
+	const char *msg,
+			   *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *nl;
+
+	if (res && PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY))
+		msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	else
+		msg = PQerrorMessage(conn);
+	if (!msg || !*msg)
+		msg = res ? PQresStatus(PQresultStatus(res)) : "connection lost";
+	nl = strchr(msg, '\n');
+	snprintf(buf, len, "%s%s%.*s", st ? st : "", st ? ": " : "", nl ? (int) (nl - msg) : (int) strlen(msg), msg);
+	return buf;
+}

@@ -1,0 +1,41 @@
+/*
+ * pg.h — the bridge's PostgreSQL helpers on libpq: connect with an
+ * application_name, run a statement with bounded waits (servicing AMQP
+ * heartbeats meanwhile), and classify errors as transient or not.
+ *
+ * Rules: one PGconn per role thread, never shared.  sc_pg_exec never blocks
+ * longer than one second without sending an AMQP heartbeat when given a
+ * connection to keep alive.
+ */
+#ifndef SC_PG_H
+#define SC_PG_H
+
+#include <libpq-fe.h>
+
+#include "amqp.h"
+#include "metrics.h"
+
+/* One connection attempt; NULL (logged, redacted) on failure. */
+PGconn	   *sc_pg_connect(const char *conninfo, const char *appname, const char *who);
+
+/*
+ * Run sql with text parameters through the asynchronous API; while waiting,
+ * keep hb (may be NULL) alive with heartbeats.  Returns the last PGresult
+ * (caller PQclear()s it), or NULL if the connection broke.
+ */
+PGresult   *sc_pg_exec(PGconn *conn, const char *sql, int nparams, const char *const *params,
+					   struct sc_amqp *hb);
+
+/* Run a command expecting PGRES_COMMAND_OK/TUPLES_OK; 0 or -1 (logged). */
+int			sc_pg_command(PGconn *conn, const char *sql, struct sc_amqp *hb, const char *who);
+
+/* Whether a result (or a NULL result = lost connection) is worth retrying
+ * after a reconnect: connection failures, shutdowns, lack of resources,
+ * serialization failures, deadlocks, and setup errors (missing function,
+ * privileges) that an operator fixes without the message changing. */
+int			sc_pg_transient(PGconn *conn, const PGresult *res);
+
+/* "SQLSTATE: message" of a failed result, first line only, into buf. */
+const char *sc_pg_error(PGconn *conn, const PGresult *res, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,13 @@
+/*
+ * publisher.h — the publisher role (SPEC §5, §6): outbox → RabbitMQ with
+ * publisher confirms.  One thread, its own PostgreSQL and AMQP connections.
+ */
+#ifndef SC_PUBLISHER_H
+#define SC_PUBLISHER_H
+
+#include "config.h"
+
+/* Thread entry: arg is a const struct sc_config *.  Returns when sc_stop is set. */
+void	   *publisher_main(void *arg);
+
+#endif

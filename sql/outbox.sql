@@ -1,0 +1,39 @@
+-- sharecount_outbox_claim / sharecount_outbox_done: oldest first, bodies ready
+-- to publish, done removes exactly the confirmed rows.  (Two sessions never
+-- claiming the same row is the isolation spec outbox_claim.)
+\set SHOW_CONTEXT never
+TRUNCATE sharecount.outbox, sharecount.counts, sharecount.applied_jobs, sharecount.stats;
+CREATE TABLE links (id int PRIMARY KEY, content_type text, content_id text, user_id text);
+SELECT sharecount_track('links');
+INSERT INTO links SELECT g, 'article', (g % 2)::text, 'u' FROM generate_series(1, 5) g;
+DELETE FROM links WHERE id = 1;
+
+CREATE TEMP TABLE claimed AS SELECT * FROM sharecount_outbox_claim(4);
+SELECT job_name, body::jsonb->'data'->>'shareId' AS share_id, job_id = body::jsonb->'data'->>'jobId' AS id_ok
+	FROM claimed ORDER BY id;
+-- claim order is the outbox order
+SELECT array_agg(id ORDER BY id) = (SELECT array_agg(id ORDER BY id) FROM (SELECT id FROM sharecount.outbox ORDER BY id LIMIT 4) o) AS oldest_first
+	FROM claimed;
+-- bodies are applied as they are published
+SELECT status, count(*) FROM sharecount_apply_batch((SELECT array_agg(body::jsonb ORDER BY id) FROM claimed)) GROUP BY 1;
+SELECT sharecount_outbox_done((SELECT array_agg(id) FROM claimed));
+SELECT sharecount_outbox_done((SELECT array_agg(id) FROM claimed));
+SELECT sharecount_outbox_done('{}');
+SELECT sharecount_outbox_done(NULL);
+SELECT job_name, body::jsonb->'data'->>'shareId' AS share_id FROM sharecount_outbox_claim(100);
+SELECT count(*) FROM sharecount.outbox;
+SELECT * FROM sharecount_outbox_claim(0);
+SELECT * FROM sharecount_outbox_claim(-5);
+SELECT * FROM sharecount_outbox_claim(NULL);
+SELECT (sharecount_stats()->>'outbox_depth')::int AS depth, (sharecount_stats()->>'outbox_oldest_age_seconds')::numeric >= 0 AS age_ok;
+
+-- drain the rest and check the counts are exact
+SELECT count(*) FROM sharecount_apply_batch((SELECT array_agg(body::jsonb ORDER BY id) FROM sharecount_outbox_claim(100)));
+SELECT sharecount_outbox_done((SELECT array_agg(id) FROM sharecount.outbox));
+SELECT * FROM sharecount_get_many('article', '{0,1}');
+SELECT content_id, count(*) FROM links GROUP BY 1 ORDER BY 1;
+SELECT (sharecount_stats()->>'outbox_depth')::int AS depth, (sharecount_stats()->>'outbox_oldest_age_seconds')::numeric AS age;
+
+SELECT sharecount_untrack('links');
+DROP TABLE links;
+TRUNCATE sharecount.outbox, sharecount.counts, sharecount.applied_jobs, sharecount.stats;

@@ -1,0 +1,157 @@
+-- The trigger of tracked tables: which rows write which jobs, and the exact
+-- job JSON (field by field, field order, no spaces).  Random parts (jobId,
+-- timestamp) are checked by pattern, then masked.
+SET client_min_messages = notice;
+\set SHOW_CONTEXT never
+TRUNCATE sharecount.outbox, sharecount.counts, sharecount.applied_jobs, sharecount.stats;
+
+CREATE FUNCTION masked(body text) RETURNS text LANGUAGE sql AS $$
+	SELECT regexp_replace(regexp_replace(body,
+		'"jobId":"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"', '"jobId":"<uuid>"'),
+		'"timestamp":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"', '"timestamp":"<ts>"')
+$$;
+CREATE VIEW jobs AS
+	SELECT job_name, masked(body) AS body FROM sharecount.outbox ORDER BY id;
+-- empty the outbox between steps
+CREATE FUNCTION take() RETURNS SETOF jobs LANGUAGE sql AS $$
+	WITH d AS (DELETE FROM sharecount.outbox RETURNING id, job_name, body)
+	SELECT job_name, masked(body) FROM d ORDER BY id
+$$;
+
+CREATE TABLE share_links (id text PRIMARY KEY, content_type text, content_id text,
+	user_id text, channel_id text, campaign_id text, created_at timestamptz NOT NULL DEFAULT now());
+SELECT sharecount_track('share_links');
+SELECT tgname, tgtype FROM pg_trigger WHERE tgrelid = 'share_links'::regclass ORDER BY tgname;
+
+-- INSERT: share_created with every field, in SPEC order
+INSERT INTO share_links VALUES ('s1', 'article', '123', 'u1', 'twitter', 'spring');
+SELECT * FROM jobs;
+-- jobId is the outbox's job_id and a v4 UUID; timestamp is ISO-8601 UTC with ms, close to now
+SELECT job_id = body::jsonb->'data'->>'jobId' AS same_job_id,
+	job_id ~ '^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$' AS uuid_v4,
+	body::jsonb->'data'->>'timestamp' ~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$' AS iso_ms,
+	abs(extract(epoch FROM (body::jsonb->'data'->>'timestamp')::timestamptz - now())) < 60 AS recent,
+	body NOT LIKE '% %' AS no_spaces
+FROM sharecount.outbox;
+SELECT key, value FROM sharecount.outbox, jsonb_each(body::jsonb->'data') WHERE key NOT IN ('jobId', 'timestamp')
+	ORDER BY key;
+SELECT count(*) FROM take();
+
+-- optional fields are omitted when NULL; userId is null when NULL
+INSERT INTO share_links (id, content_type, content_id, user_id) VALUES ('s2', 'article', '123', 'u2');
+INSERT INTO share_links (id, content_type, content_id, campaign_id) VALUES ('s3', 'post', '7', 'c9');
+SELECT * FROM take();
+
+-- DELETE: share_deleted (no channelId/campaignId)
+DELETE FROM share_links WHERE id = 's1';
+SELECT * FROM take();
+
+-- UPDATE that re-targets: deleted(old) then created(new), for type or id changes
+UPDATE share_links SET content_id = '124' WHERE id = 's2';
+SELECT * FROM take();
+UPDATE share_links SET content_type = 'video' WHERE id = 's2';
+SELECT * FROM take();
+-- other UPDATEs: nothing (also the share id itself)
+UPDATE share_links SET user_id = 'u22', channel_id = 'mail' WHERE id = 's2';
+UPDATE share_links SET content_id = content_id WHERE id = 's2';
+UPDATE share_links SET id = 's2b' WHERE id = 's2';
+SELECT * FROM take();
+
+-- rolled back: no job, ever (also a rolled-back savepoint)
+BEGIN;
+INSERT INTO share_links VALUES ('r1', 'article', '123', 'u1');
+DELETE FROM share_links WHERE id = 's3';
+ROLLBACK;
+BEGIN;
+INSERT INTO share_links VALUES ('r2', 'article', '123', 'u1');
+SAVEPOINT a;
+INSERT INTO share_links VALUES ('r3', 'article', '123', 'u1');
+ROLLBACK TO a;
+COMMIT;
+SELECT * FROM take();
+
+-- NULL content type or id: not countable, no job; becoming countable creates
+INSERT INTO share_links (id, content_type, content_id) VALUES ('n1', NULL, '1'), ('n2', 'article', NULL);
+SELECT count(*) FROM take();
+UPDATE share_links SET content_id = '5' WHERE id = 'n2';
+SELECT * FROM take();
+UPDATE share_links SET content_id = NULL WHERE id = 'n2';
+SELECT * FROM take();
+DELETE FROM share_links WHERE id IN ('n1', 'n2');
+SELECT count(*) FROM take();
+
+-- keys out of range never fail the application's INSERT: a WARNING, no job
+INSERT INTO share_links (id, content_type, content_id) VALUES ('big1', repeat('t', 65), '1');
+INSERT INTO share_links (id, content_type, content_id) VALUES ('big2', 'article', repeat('i', 257));
+INSERT INTO share_links (id, content_type, content_id) VALUES ('empty', '', '1');
+INSERT INTO share_links (id, content_type, content_id) VALUES ('max', repeat('t', 64), repeat('i', 256));
+SELECT job_name, length(body::jsonb->'data'->>'contentType'), length(body::jsonb->'data'->>'contentId') FROM take();
+DELETE FROM share_links WHERE id IN ('big1', 'big2', 'empty', 'max');
+SELECT job_name FROM take();
+
+-- JSON escaping of odd values
+INSERT INTO share_links (id, content_type, content_id, user_id) VALUES ('q"1', 'art"icle', E'a\\b\n\t', E'\u00e9\u0001');
+SELECT body::jsonb->'data'->>'shareId' = 'q"1' AS share_id, body::jsonb->'data'->>'contentType' = 'art"icle' AS type,
+	body::jsonb->'data'->>'contentId' = E'a\\b\n\t' AS id, body::jsonb->'data'->>'userId' = E'\u00e9\u0001' AS user_id
+	FROM sharecount.outbox;
+SELECT count(*) FROM take();
+
+-- TRUNCATE: one decrement job per key carrying COUNT(*), order-independent
+SELECT content_type, content_id, count(*) FROM share_links WHERE content_type IS NOT NULL AND content_id IS NOT NULL
+	GROUP BY 1, 2 ORDER BY 1, 2;
+TRUNCATE share_links;
+SELECT job_name, body::jsonb->'data'->>'contentType' AS type, body::jsonb->'data'->>'contentId' AS id,
+	body::jsonb->'data'->>'operation' AS op, body::jsonb->'data'->'amount' AS amount
+	FROM sharecount.outbox ORDER BY 2, 3;
+SELECT * FROM take() ORDER BY body LIMIT 1;
+
+-- ids of other types are JSON strings; optional columns may be absent
+CREATE TABLE int_links (share_no bigint PRIMARY KEY, kind text, item uuid, who int);
+SELECT sharecount_track('int_links', id_column => 'share_no', content_type_column => 'kind',
+	content_id_column => 'item', user_id_column => 'who');
+INSERT INTO int_links VALUES (42, 'product', '00000000-0000-0000-0000-00000000abcd', 7);
+SELECT * FROM take();
+DELETE FROM int_links;
+SELECT * FROM take();
+
+-- backfill: existing rows are counted in the same call, split at 1,000,000
+CREATE TABLE old_links (id int, content_type text, content_id text);
+INSERT INTO old_links SELECT g, 'article', (g % 3)::text FROM generate_series(1, 10) g;
+INSERT INTO old_links VALUES (11, NULL, 'x'), (12, repeat('t', 65), 'x');
+SELECT sharecount_track('old_links');
+SELECT * FROM take() ORDER BY body;
+CREATE TABLE huge_links (id int, content_type text, content_id text);
+INSERT INTO huge_links SELECT g, 'article', 'hot' FROM generate_series(1, 1000001) g;
+SELECT sharecount_track('huge_links');
+SELECT body::jsonb->'data'->'amount' AS amount FROM sharecount.outbox ORDER BY 1;
+SELECT count(*) FROM take();
+TRUNCATE huge_links;
+SELECT body::jsonb->'data'->>'operation' AS op, body::jsonb->'data'->'amount' AS amount FROM sharecount.outbox ORDER BY 2;
+SELECT count(*) FROM take();
+DROP TABLE huge_links;
+
+-- bad arguments: clear errors, nothing attached
+SELECT sharecount_track('share_links');
+SELECT sharecount_track('jobs');
+SELECT sharecount_track('no_such_table');
+CREATE TABLE parted (id int, content_type text, content_id text) PARTITION BY LIST (content_type);
+SELECT sharecount_track('parted');
+DROP TABLE parted;
+CREATE TABLE t_bad (id int, kind text);
+SELECT sharecount_track('t_bad', content_type_column => 'kind');
+SELECT count(*) FROM pg_trigger WHERE tgrelid = 't_bad'::regclass;
+SELECT sharecount_untrack('t_bad');
+SELECT sharecount_track(NULL);
+
+-- untrack: triggers gone, inserts write nothing, counts stay
+SELECT sharecount_untrack('int_links');
+SELECT count(*) FROM pg_trigger WHERE tgrelid = 'int_links'::regclass AND NOT tgisinternal;
+INSERT INTO int_links VALUES (43, 'product', '00000000-0000-0000-0000-00000000abcd', 7);
+SELECT count(*) FROM take();
+SELECT tbl FROM sharecount.tracked ORDER BY tbl::text;
+
+-- calling the trigger function by hand is refused
+SELECT sharecount_trigger();
+
+DROP TABLE int_links, old_links, t_bad;
+TRUNCATE sharecount.outbox;

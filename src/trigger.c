@@ -1,0 +1,365 @@
+/*
+ * trigger.c: the trigger attached to tracked tables, and the COUNT(*) job
+ * writer shared by TRUNCATE and the backfill of sharecount_track().
+ *
+ * Every job is one row in sharecount.outbox whose body is the exact message
+ * of SPEC section 5: {"pattern":"<job>","data":{...}} with the fields in the
+ * order of SPEC section 4, no spaces, optional fields omitted when NULL.
+ *
+ * Rules:
+ * - Row events are AFTER ROW (a BEFORE trigger would see rows that are then
+ *   skipped, e.g. by ON CONFLICT DO NOTHING); TRUNCATE is BEFORE STATEMENT, run
+ *   once TRUNCATE holds its ACCESS EXCLUSIVE lock, so its COUNT(*) is exact.
+ * - The outbox INSERT plan is prepared once per backend (SPI_keepplan); the
+ *   plan cache re-plans it if the outbox is re-created.
+ * - SPI runs as the owner of the outbox (sc_begin_as_owner), so the app's role
+ *   needs no grant on schema sharecount.  The COUNT(*) query of TRUNCATE runs
+ *   as the owner of the tracked table (a role may TRUNCATE without SELECT).
+ * - A row whose key cannot be counted (NULL, empty or oversized content type
+ *   or id) writes no job and never fails the application's statement; the
+ *   oversized ones raise a WARNING.  verify/recount skip the same rows.
+ * - Memory: job bodies are palloc'd in the trigger's (per-tuple) context.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+#include "sharecount.h"
+
+PG_FUNCTION_INFO_V1(sharecount_trigger);
+PG_FUNCTION_INFO_V1(sharecount_enqueue_counts);
+
+/* Trigger arguments, in order; "" means the table has no such column. */
+enum
+{
+	ARG_ID, ARG_TYPE, ARG_CID, ARG_USER, ARG_CHANNEL, ARG_CAMPAIGN, NARGS
+};
+
+static SPIPlanPtr outbox_plan = NULL;
+
+/*
+ * Insert one job into the outbox.  Caller is connected to SPI and runs as the
+ * outbox owner.
+ */
+static void
+outbox_insert(const char *job_name, const char *job_id, const char *body)
+{
+	Datum		values[3];
+	int			rc;
+
+	if (outbox_plan == NULL)
+	{
+		Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+		SPIPlanPtr	plan;
+
+		plan = SPI_prepare("INSERT INTO sharecount.outbox (job_name, job_id, body) "
+						   "VALUES ($1, $2, $3)", 3, types);
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		outbox_plan = plan;
+	}
+	values[0] = CStringGetTextDatum(job_name);
+	values[1] = CStringGetTextDatum(job_id);
+	values[2] = CStringGetTextDatum(body);
+	rc = SPI_execute_plan(outbox_plan, values, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "outbox insert failed: %s", SPI_result_code_string(rc));
+	sc_wakeup_note_outbox_write();
+}
+
+/* ,"name":"value" (or null) */
+static void
+add_field(StringInfo buf, const char *name, const char *value)
+{
+	appendStringInfo(buf, ",\"%s\":", name);
+	if (value == NULL)
+		appendStringInfoString(buf, "null");
+	else
+		escape_json(buf, value);
+}
+
+/*
+ * Whether a content key can be counted.  Oversized or empty keys get a
+ * WARNING (the row is kept, it is just not counted); NULL keys are silent.
+ */
+static bool
+key_is_countable(const char *ctype, const char *cid, const char *tblname)
+{
+	if (ctype == NULL || cid == NULL)
+		return false;
+	if (strlen(ctype) < 1 || strlen(ctype) > SC_CONTENT_TYPE_MAX ||
+		strlen(cid) < 1 || strlen(cid) > SC_CONTENT_ID_MAX)
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("sharecount: row of \"%s\" not counted: content type must be 1 to %d bytes and content id 1 to %d bytes",
+						tblname, SC_CONTENT_TYPE_MAX, SC_CONTENT_ID_MAX)));
+		return false;
+	}
+	return true;
+}
+
+/* Value of the named column as text, or NULL (SQL NULL or no such column). */
+static char *
+column_text(HeapTuple tuple, TupleDesc desc, const char *colname, const char *tblname,
+			bool required)
+{
+	int			attno;
+
+	if (colname[0] == '\0')
+		return NULL;
+	attno = SPI_fnumber(desc, colname);
+	if (attno <= 0)
+	{
+		if (!required)
+			return NULL;
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of tracked table \"%s\" does not exist", colname, tblname),
+				 errhint("Call sharecount_untrack() and sharecount_track() again after renaming a tracked column.")));
+	}
+	return SPI_getvalue(tuple, desc, attno);
+}
+
+/*
+ * Write share_created (created = true) or share_deleted for one row.
+ */
+static void
+row_job(HeapTuple tuple, TupleDesc desc, char **args, const char *tblname, bool created)
+{
+	char	   *ctype = column_text(tuple, desc, args[ARG_TYPE], tblname, true);
+	char	   *cid = column_text(tuple, desc, args[ARG_CID], tblname, true);
+	char		job_id[40];
+	char		ts[32];
+	const char *job_name = created ? "share_created" : "share_deleted";
+	StringInfoData buf;
+
+	if (!key_is_countable(ctype, cid, tblname))
+		return;
+
+	sc_uuid_v4(job_id);
+	sc_format_timestamp(ts, GetCurrentTimestamp());
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"pattern\":\"%s\",\"data\":{\"jobId\":\"%s\"", job_name, job_id);
+	add_field(&buf, "shareId", column_text(tuple, desc, args[ARG_ID], tblname, true));
+	add_field(&buf, "contentType", ctype);
+	add_field(&buf, "contentId", cid);
+	add_field(&buf, "userId", column_text(tuple, desc, args[ARG_USER], tblname, false));
+	if (created)
+	{
+		char	   *channel = column_text(tuple, desc, args[ARG_CHANNEL], tblname, false);
+		char	   *campaign = column_text(tuple, desc, args[ARG_CAMPAIGN], tblname, false);
+
+		if (channel != NULL)
+			add_field(&buf, "channelId", channel);
+		if (campaign != NULL)
+			add_field(&buf, "campaignId", campaign);
+	}
+	appendStringInfo(&buf, ",\"timestamp\":\"%s\"}}", ts);
+
+	outbox_insert(job_name, job_id, buf.data);
+}
+
+/*
+ * Write share_count_update jobs carrying COUNT(*) per countable key of rel
+ * (split so that no job's amount exceeds 1,000,000).  Caller is connected to
+ * SPI.  Returns the number of jobs written.
+ */
+static int64
+enqueue_counts(Relation rel, const char *type_col, const char *cid_col, bool increment)
+{
+	char	   *relname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+													 RelationGetRelationName(rel));
+	StringInfoData q;
+	SPITupleTable *tt;
+	uint64		nkeys,
+				i;
+	int64		jobs = 0,
+				skipped = 0;
+	Oid			save_userid;
+	int			save_sec;
+	int			rc;
+
+	initStringInfo(&q);
+	appendStringInfo(&q,
+					 "SELECT (%s)::text, (%s)::text, count(*) FROM %s "
+					 "WHERE %s IS NOT NULL AND %s IS NOT NULL GROUP BY 1, 2",
+					 quote_identifier(type_col), quote_identifier(cid_col), relname,
+					 quote_identifier(type_col), quote_identifier(cid_col));
+
+	sc_begin_as_owner(RelationGetRelid(rel), &save_userid, &save_sec);
+	rc = SPI_execute(q.data, false, 0);
+	sc_end_as_owner(save_userid, save_sec);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "count query failed: %s", SPI_result_code_string(rc));
+	tt = SPI_tuptable;
+	nkeys = SPI_processed;
+
+	sc_begin_as_owner(sc_state_relid("outbox"), &save_userid, &save_sec);
+	for (i = 0; i < nkeys; i++)
+	{
+		char	   *ctype = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
+		char	   *cid = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
+		bool		isnull;
+		int64		n = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull));
+
+		if (strlen(ctype) < 1 || strlen(ctype) > SC_CONTENT_TYPE_MAX ||
+			strlen(cid) < 1 || strlen(cid) > SC_CONTENT_ID_MAX)
+		{
+			skipped += n;
+			continue;
+		}
+		while (n > 0)
+		{
+			int64		amount = Min(n, SC_AMOUNT_MAX);
+			char		job_id[40];
+			char		ts[32];
+			StringInfoData buf;
+
+			sc_uuid_v4(job_id);
+			sc_format_timestamp(ts, GetCurrentTimestamp());
+			initStringInfo(&buf);
+			appendStringInfo(&buf, "{\"pattern\":\"share_count_update\",\"data\":{\"jobId\":\"%s\"", job_id);
+			add_field(&buf, "contentType", ctype);
+			add_field(&buf, "contentId", cid);
+			appendStringInfo(&buf, ",\"operation\":\"%s\",\"amount\":" INT64_FORMAT ",\"timestamp\":\"%s\"}}",
+							 increment ? "increment" : "decrement", amount, ts);
+			outbox_insert("share_count_update", job_id, buf.data);
+			pfree(buf.data);
+			n -= amount;
+			jobs++;
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+	sc_end_as_owner(save_userid, save_sec);
+
+	if (skipped > 0)
+		ereport(WARNING,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("sharecount: " INT64_FORMAT " rows of \"%s\" not counted: content type must be 1 to %d bytes and content id 1 to %d bytes",
+						skipped, RelationGetRelationName(rel), SC_CONTENT_TYPE_MAX, SC_CONTENT_ID_MAX)));
+	return jobs;
+}
+
+/*
+ * The trigger.  INSERT -> share_created, DELETE -> share_deleted, UPDATE of
+ * the key -> both (the UPDATE trigger's WHEN clause already filters the other
+ * UPDATEs; the key is compared again here as rendered text), TRUNCATE ->
+ * decrements of COUNT(*) per key.
+ */
+Datum
+sharecount_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	Trigger    *trig;
+	char	  **args;
+	const char *tblname;
+	Oid			save_userid;
+	int			save_sec;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("sharecount_trigger() must be called as a trigger")));
+	trig = td->tg_trigger;
+	if (trig->tgnargs != NARGS)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("sharecount_trigger() needs %d arguments, got %d", NARGS, trig->tgnargs),
+				 errhint("Attach it with sharecount_track().")));
+	args = trig->tgargs;
+	tblname = RelationGetRelationName(td->tg_relation);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+	{
+		if (!TRIGGER_FIRED_BEFORE(td->tg_event))
+			ereport(ERROR,
+					(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+					 errmsg("sharecount_trigger() must fire BEFORE TRUNCATE")));
+		enqueue_counts(td->tg_relation, args[ARG_TYPE], args[ARG_CID], false);
+		SPI_finish();
+		return PointerGetDatum(NULL);
+	}
+
+	if (!TRIGGER_FIRED_FOR_ROW(td->tg_event) || !TRIGGER_FIRED_AFTER(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("sharecount_trigger() must fire AFTER ... FOR EACH ROW or BEFORE TRUNCATE")));
+
+	sc_begin_as_owner(sc_state_relid("outbox"), &save_userid, &save_sec);
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+		row_job(td->tg_trigtuple, td->tg_relation->rd_att, args, tblname, true);
+	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		row_job(td->tg_trigtuple, td->tg_relation->rd_att, args, tblname, false);
+	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+	{
+		TupleDesc	desc = td->tg_relation->rd_att;
+		char	   *ot = column_text(td->tg_trigtuple, desc, args[ARG_TYPE], tblname, true);
+		char	   *oi = column_text(td->tg_trigtuple, desc, args[ARG_CID], tblname, true);
+		char	   *nt = column_text(td->tg_newtuple, desc, args[ARG_TYPE], tblname, true);
+		char	   *ni = column_text(td->tg_newtuple, desc, args[ARG_CID], tblname, true);
+		bool		same_type = (ot == NULL && nt == NULL) || (ot && nt && strcmp(ot, nt) == 0);
+		bool		same_id = (oi == NULL && ni == NULL) || (oi && ni && strcmp(oi, ni) == 0);
+
+		if (!same_type || !same_id)
+		{
+			row_job(td->tg_trigtuple, desc, args, tblname, false);
+			row_job(td->tg_newtuple, desc, args, tblname, true);
+		}
+	}
+	sc_end_as_owner(save_userid, save_sec);
+
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * sharecount._enqueue_counts(tbl, content_type_column, content_id_column,
+ * operation): the backfill of sharecount_track() (operation 'increment').
+ */
+Datum
+sharecount_enqueue_counts(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	Name		type_col = PG_GETARG_NAME(1);
+	Name		cid_col = PG_GETARG_NAME(2);
+	char	   *op = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	bool		increment;
+	Relation	rel;
+	int64		jobs;
+
+	if (strcmp(op, "increment") == 0)
+		increment = true;
+	else if (strcmp(op, "decrement") == 0)
+		increment = false;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("operation must be \"increment\" or \"decrement\"")));
+
+	rel = table_open(relid, AccessShareLock);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	jobs = enqueue_counts(rel, NameStr(*type_col), NameStr(*cid_col), increment);
+	SPI_finish();
+	table_close(rel, NoLock);
+	PG_RETURN_INT64(jobs);
+}
