@@ -384,22 +384,30 @@ take_result(struct db_job *job, PGresult *res)
 }
 
 /*
- * Send jobs[0..n) as one pipeline (each followed by a Sync) and complete them
- * in order.  Returns how many were completed; when fewer than n, the
- * connection failed (dropped, reason in err) and the rest are the caller's.
+ * Send jobs[0..n) as one pipeline closed by one Sync (libpq 15 flushes at
+ * every Sync, so one per job would cost a write per job), and complete them
+ * in order.  If one job fails with an SQL error, PostgreSQL skips the rest up
+ * to the Sync (PGRES_PIPELINE_ABORTED): those are returned in left[] to be
+ * sent again.  Returns 0, or -1 when the connection failed (dropped, reason in
+ * err): then left[] holds every job not completed.  *ncompleted counts the
+ * jobs completed here.
  */
-static size_t
-run_pipeline(struct worker *w, struct db_job **jobs, size_t n, int64_t deadline, char *err, size_t errlen)
+static int
+run_pipeline(struct worker *w, struct db_job **jobs, size_t n, int64_t deadline, char *err, size_t errlen,
+			 struct db_job **left, size_t *nleft, size_t *ncompleted)
 {
 	PGconn	   *pg = w->pg;
 	size_t		i, sent = 0;
 	char	   *arrays[BATCH_MAX] = {0};
+	PGresult   *res;
+	int			ok;
 
+	*nleft = 0;
+	*ncompleted = 0;
 	if (!PQenterPipelineMode(pg))
 	{
 		set_err(err, errlen, "PostgreSQL: cannot enter pipeline mode: %s", PQerrorMessage(pg));
-		drop(w);
-		return 0;
+		goto lost;
 	}
 	for (i = 0; i < n; i++)
 	{
@@ -420,138 +428,182 @@ run_pipeline(struct worker *w, struct db_job **jobs, size_t n, int64_t deadline,
 			default:
 				break;
 		}
-		if (!PQsendQueryPrepared(pg, stmts[job->kind].name, stmts[job->kind].nparams, params, NULL, NULL, 0) ||
-			!PQpipelineSync(pg))
+		if (!PQsendQueryPrepared(pg, stmts[job->kind].name, stmts[job->kind].nparams, params, NULL, NULL, 0))
 			break;
 		sent++;
 	}
 	for (i = 0; i < n; i++)
 		free(arrays[i]);
-	if (sent < n || flush_all(pg, deadline, err, errlen) < 0)
+	if (sent < n || !PQpipelineSync(pg))
 	{
-		if (sent < n)
-			set_err(err, errlen, "PostgreSQL connection lost: %s", PQerrorMessage(pg));
-		drop(w);
-		return 0;
+		set_err(err, errlen, "PostgreSQL connection lost: %s", PQerrorMessage(pg));
+		goto lost;
 	}
+	if (flush_all(pg, deadline, err, errlen) < 0)
+		goto lost;
 
 	for (i = 0; i < n; i++)
 	{
 		struct db_job *job = jobs[i];
-		PGresult   *res, *r;
-		int			ok, rc;
+		PGresult   *end;
+		int			rc = DB_OK;
 
 		res = next_result(pg, deadline, &ok, err, errlen);
 		if (!ok || !res)
 		{
 			if (ok)
 				set_err(err, errlen, "PostgreSQL connection lost: %s", PQerrorMessage(pg));
-			if (res)
-				PQclear(res);
-			drop(w);
-			return i;
+			goto lost_at;
 		}
-		if (PQresultStatus(res) == PGRES_TUPLES_OK)
-			rc = take_result(job, res);
-		else if (is_conn_error(pg, res))
+		switch (PQresultStatus(res))
 		{
-			set_err(err, errlen, "PostgreSQL: %s", PQresultErrorMessage(res));
-			PQclear(res);
-			drop(w);
-			return i;
-		}
-		else
-		{
-			set_err(job->err, sizeof(job->err), "PostgreSQL: %s", PQresultErrorMessage(res));
-			rc = DB_ERROR;
+			case PGRES_TUPLES_OK:
+				rc = take_result(job, res);
+				break;
+			case PGRES_PIPELINE_ABORTED:
+				rc = 1;			/* skipped: send again */
+				break;
+			default:
+				if (is_conn_error(pg, res))
+				{
+					set_err(err, errlen, "PostgreSQL: %s", PQresultErrorMessage(res));
+					PQclear(res);
+					goto lost_at;
+				}
+				set_err(job->err, sizeof(job->err), "PostgreSQL: %s", PQresultErrorMessage(res));
+				rc = DB_ERROR;
+				break;
 		}
 		PQclear(res);
-		/* the end of this query's results (NULL), then its Sync */
-		r = next_result(pg, deadline, &ok, err, errlen);
-		if (ok && r == NULL)
-			r = next_result(pg, deadline, &ok, err, errlen);
-		if (!ok || !r || PQresultStatus(r) != PGRES_PIPELINE_SYNC)
+		end = next_result(pg, deadline, &ok, err, errlen);	/* NULL: end of this query */
+		if (!ok || end)
 		{
-			if (ok)
-				set_err(err, errlen, "PostgreSQL: unexpected answer in the pipeline");
-			if (r)
-				PQclear(r);
-			drop(w);
-			/* this job's result is complete and correct: keep it */
-			complete(job, rc);
-			return i + 1;
+			if (end)
+			{
+				PQclear(end);
+				set_err(err, errlen, "PostgreSQL: unexpected result in the pipeline");
+			}
+			if (rc == 1)
+				left[(*nleft)++] = job;
+			else
+			{
+				complete(job, rc);	/* its answer is whole: keep it */
+				(*ncompleted)++;
+			}
+			i++;
+			goto lost_at;
 		}
-		PQclear(r);
-		complete(job, rc);
+		if (rc == 1)
+			left[(*nleft)++] = job;
+		else
+		{
+			complete(job, rc);
+			(*ncompleted)++;
+		}
 	}
+	res = next_result(pg, deadline, &ok, err, errlen);
+	if (!ok || !res || PQresultStatus(res) != PGRES_PIPELINE_SYNC)
+	{
+		if (ok)
+			set_err(err, errlen, "PostgreSQL: pipeline did not end with its Sync");
+		if (res)
+			PQclear(res);
+		drop(w);
+		return -1;				/* left[] holds what was skipped; the rest have answers */
+	}
+	PQclear(res);
 	if (!PQexitPipelineMode(pg))
 	{
 		set_err(err, errlen, "PostgreSQL: cannot leave pipeline mode: %s", PQerrorMessage(pg));
 		drop(w);
+		return -1;
 	}
-	return n;
+	return 0;
+
+lost:
+	i = 0;
+lost_at:
+	for (; i < n; i++)
+		left[(*nleft)++] = jobs[i];
+	drop(w);
+	return -1;
 }
 
 /*
- * Serve one batch: connect if needed, prepare, pipeline.  A pooled
- * connection may have died while idle (PostgreSQL restarted): then the first
- * use fails before any answer, so the unanswered jobs are retried once on a
- * fresh connection, within the same deadline.
+ * Serve one batch: connect if needed, prepare, pipeline, and send again what
+ * an SQL error made PostgreSQL skip.  A pooled connection may have died while
+ * idle (PostgreSQL restarted): then its first use fails before any answer,
+ * and the jobs are retried once on a fresh connection, within the deadline.
  */
 static void
 serve_batch(struct worker *w, struct db_job **jobs, size_t n)
 {
 	char		err[256];
 	int64_t		deadline = jobs[0]->deadline;
-	size_t		i, done = 0;
-	int			attempt;
+	struct db_job *pending[BATCH_MAX], *left[BATCH_MAX];
+	size_t		npending = 0, i;
+	int			may_retry = 1;
 
-	for (i = 1; i < n; i++)
+	for (i = 0; i < n; i++)
+	{
+		pending[npending++] = jobs[i];
 		if (jobs[i]->deadline < deadline)
 			deadline = jobs[i]->deadline;
+	}
 	err[0] = '\0';
-	for (attempt = 0; attempt < 2 && done < n; attempt++)
+	while (npending > 0)
 	{
 		int			reused = w->pg != NULL;
 		unsigned	need = 0, failed = 0;
-		struct db_job *run[BATCH_MAX];
-		size_t		nrun = 0, got;
+		size_t		nrun = 0, nleft = 0, ncompleted = 0;
 
+		if (dbpool_now_ms() >= deadline)
+		{
+			set_err(err, sizeof(err), "PostgreSQL: timed out");
+			break;
+		}
 		if (!w->pg && connect_worker(w, deadline, err, sizeof(err)) != DB_OK)
 			break;
-		for (i = done; i < n; i++)
-			need |= 1u << jobs[i]->kind;
+		for (i = 0; i < npending; i++)
+			need |= 1u << pending[i]->kind;
 		err[0] = '\0';
 		if (prepare_needed(w, need, deadline, err, sizeof(err), &failed) < 0)
 		{
-			if (reused && dbpool_now_ms() < deadline)
+			if (reused && may_retry)
+			{
+				may_retry = 0;
 				continue;
+			}
 			break;
 		}
 		/* jobs whose statement cannot be prepared fail now; the rest run */
-		for (i = done; i < n; i++)
+		for (i = 0; i < npending; i++)
 		{
-			if (failed & (1u << jobs[i]->kind))
-				fail_job(jobs[i], DB_ERROR, err);
+			if (failed & (1u << pending[i]->kind))
+				fail_job(pending[i], DB_ERROR, err);
 			else
-				run[nrun++] = jobs[i];
+				pending[nrun++] = pending[i];
 		}
-		got = nrun ? run_pipeline(w, run, nrun, deadline, err, sizeof(err)) : 0;
-		if (got == nrun)
-		{
-			metrics_set_conn(SC_CONN_HTTP_PG, 1);
+		if (nrun == 0)
 			return;
-		}
-		/* run[got..nrun) are unanswered; put them back at jobs[n - left..n) */
-		for (i = 0; i < nrun - got; i++)
-			jobs[n - (nrun - got) + i] = run[got + i];
-		done = n - (nrun - got);
-		if (got > 0 || !reused || dbpool_now_ms() >= deadline)
+		if (run_pipeline(w, pending, nrun, deadline, err, sizeof(err), left, &nleft, &ncompleted) < 0)
+		{
+			memcpy(pending, left, nleft * sizeof(left[0]));
+			npending = nleft;
+			if (reused && may_retry && ncompleted == 0)
+			{
+				may_retry = 0;
+				log_debug("http: pooled PostgreSQL connection was lost (%s); reconnecting", err);
+				continue;
+			}
 			break;
-		log_debug("http: pooled PostgreSQL connection was lost (%s); reconnecting", err);
+		}
+		metrics_set_conn(SC_CONN_HTTP_PG, 1);
+		memcpy(pending, left, nleft * sizeof(left[0]));
+		npending = nleft;
 	}
-	for (i = done; i < n; i++)
-		fail_job(jobs[i], DB_UNAVAILABLE, err[0] ? err : "PostgreSQL unavailable");
+	for (i = 0; i < npending; i++)
+		fail_job(pending[i], DB_UNAVAILABLE, err[0] ? err : "PostgreSQL unavailable");
 }
 
 /* -------------------------------------------------------------- workers -- */
