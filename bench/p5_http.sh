@@ -3,7 +3,8 @@
 #
 #   http     wrk, 32 connections (2 threads), GET /share-links/count/article/1
 #            against a sharecount-bridge running only the http role
-#            (http_pool_size connections, default 4; prepared sharecount_get)
+#            (its configured http_pool_size unless HTTP_POOL is set; prepared,
+#            pipelined sharecount_get)
 #   pgbench  pgbench -M prepared, 32 clients, SELECT sharecount_get('article','1')
 #            against the same private cluster
 # Rounds are interleaved (http, pgbench, http, …) so drift hits both alike; the
@@ -12,11 +13,12 @@
 #
 # Usage: bench/p5_http.sh [seconds-per-round (default 10)] [rounds (default 3)]
 # Env: PGURL to use an existing server (the extension must be installable
-# there); CLIENTS (default 32); HTTP_POOL (bridge http_pool_size, default 4).
+# there); CLIENTS (default 32); HTTP_POOL (bridge http_pool_size; default: the
+# bridge's default).
 # Prints a table; writes bench/results/p5_http.json.
 set -euo pipefail
 . "$(dirname "$0")/../test/lib.sh"
-secs=${1:-10}; rounds=${2:-3}; clients=${CLIENTS:-32}; pool=${HTTP_POOL:-4}
+secs=${1:-10}; rounds=${2:-3}; clients=${CLIENTS:-32}; pool=${HTTP_POOL:-}
 cd "$SC_ROOT"
 sc_init
 if [ -n "${PGURL:-}" ]; then
@@ -31,7 +33,8 @@ fi
 [ -x bridge/sharecount-bridge ] || { echo "bench/p5_http.sh: bridge/sharecount-bridge is not built" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "bench/p5_http.sh: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 
-psqlb <<'SQL'
+psqlb >/dev/null <<'SQL'
+SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS sharecount CASCADE;
 CREATE EXTENSION sharecount;
 SELECT sharecount_apply('{"pattern":"share_count_update","data":{"jobId":"p5-bench-1","contentType":"article",
@@ -41,7 +44,7 @@ SQL
 
 port=$(sc_free_port)
 bridge/sharecount-bridge --roles=http --pg-conninfo="$conninfo" --http-listen="127.0.0.1:$port" \
-  --http-pool-size="$pool" --http-max-connections=1024 --log-level=warn > "$SC_TMP/bridge.log" 2>&1 &
+  ${pool:+--http-pool-size="$pool"} --http-max-connections=1024 --log-level=warn > "$SC_TMP/bridge.log" 2>&1 &
 bpid=$!
 sc_on_exit "kill $bpid 2>/dev/null; wait $bpid 2>/dev/null"
 url=http://127.0.0.1:$port/share-links/count/article/1
@@ -80,6 +83,6 @@ printf '%-4s %-44s %12s %12s %8s %8s %s\n' P5 "HTTP GET count / pgbench get, $cl
 mkdir -p bench/results
 cat > bench/results/p5_http.json <<JSON
 {"P5": {"measured_rps": $http, "baseline_tps": $pgb, "ratio": $ratio, "target": 0.7, "met": $([ "$okp" = met ] && echo true || echo false)},
- "clients": $clients, "http_pool_size": $pool, "seconds_per_round": $secs, "rounds": $rounds,
+ "clients": $clients, "http_pool_size": "${pool:-default}", "seconds_per_round": $secs, "rounds": $rounds,
  "rounds_http": "${hs% }", "rounds_pgbench": "${ps% }"}
 JSON
