@@ -329,7 +329,9 @@ apply(struct consumer *c, const int *idx, int k)
 static int
 hold_until_db(struct consumer *c)
 {
-	metrics_count(SC_M_FAILED, SC_JOB_OTHER, 1);
+	for (int i = 0; i < c->n; i++)
+		if (c->batch[i].status == D_PENDING)
+			metrics_count(SC_M_FAILED, c->batch[i].kind, 1);
 	for (;;)
 	{
 		hold_sleep(c, c->pg_backoff_ms);

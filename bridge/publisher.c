@@ -55,6 +55,8 @@ struct publisher
 	int			pg_backoff_ms;
 	uint64_t	next_tag;		/* delivery tag of the next publish on channel 1 */
 	int			have_sleep_fn;	/* sharecount_publisher_sleep() exists */
+	long long	next_stats_ms;	/* next outbox gauge refresh */
+	int			fail_backoff_ms;	/* pause after a failed cycle; reset by a good one */
 	struct pub_row *rows;
 };
 
@@ -453,6 +455,29 @@ idle_wait(struct publisher *p)
 	return 0;
 }
 
+/*
+ * Refresh the outbox gauges (depth, oldest job age) from sharecount_stats()
+ * every 5 s, outside any claim transaction.  A failure only leaves the
+ * gauges stale: it is logged at debug level and retried next time.
+ */
+static void
+refresh_outbox_gauges(struct publisher *p)
+{
+	PGresult   *r;
+
+	if (sc_now_ms() < p->next_stats_ms)
+		return;
+	p->next_stats_ms = sc_now_ms() + 5000;
+	r = sc_pg_exec(p->pg, "SELECT (s->>'outbox_depth')::bigint, (s->>'outbox_oldest_age_seconds')::float8 "
+				   "FROM sharecount_stats() s", 0, NULL, &p->amqp);
+	if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+		!PQgetisnull(r, 0, 0) && !PQgetisnull(r, 0, 1))
+		metrics_set_outbox(atoll(PQgetvalue(r, 0, 0)), atof(PQgetvalue(r, 0, 1)));
+	else
+		log_debug("publisher: cannot read sharecount_stats() for the outbox gauges");
+	PQclear(r);
+}
+
 void *
 publisher_main(void *arg)
 {
@@ -461,6 +486,7 @@ publisher_main(void *arg)
 	memset(&p, 0, sizeof(p));
 	p.cfg = arg;
 	p.pg_backoff_ms = 100;
+	p.fail_backoff_ms = 100;
 	sc_amqp_init(&p.amqp, p.cfg, "publisher", SC_CONN_PUBLISHER_AMQP);
 	metrics_use_conn(SC_CONN_PUBLISHER_PG);
 	p.rows = calloc((size_t) p.cfg->publish_batch, sizeof(struct pub_row));
@@ -493,15 +519,17 @@ publisher_main(void *arg)
 				sc_amqp_disconnect(&p.amqp);
 			continue;
 		}
+		refresh_outbox_gauges(&p);
 		n = cycle(&p, &retry_later);
 		if (n < 0)
 		{
 			if (p.pg && PQstatus(p.pg) != CONNECTION_OK)
 				pg_drop(&p);
 			/* something broke: back off before the next attempt */
-			sc_backoff_sleep(&p.amqp.backoff_ms, p.cfg->reconnect_max_ms);
+			sc_backoff_sleep(&p.fail_backoff_ms, p.cfg->reconnect_max_ms);
 			continue;
 		}
+		p.fail_backoff_ms = 100;
 		if (retry_later)
 		{
 			int			d = p.cfg->poll_interval_ms;
