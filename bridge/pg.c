@@ -13,6 +13,19 @@
 #include "log.h"
 #include "pg.h"
 
+/* libpq prints notices (and FATAL messages of a dying backend) to stderr by
+ * default; route them through the log as one line each. */
+static void
+notice_to_log(void *arg, const char *message)
+{
+	const char *who = arg;
+	size_t		n = strlen(message);
+
+	while (n && message[n - 1] == '\n')
+		n--;
+	log_warn("%s: server: %.*s", who, (int) n, message);
+}
+
 PGconn *
 sc_pg_connect(const char *conninfo, const char *appname, const char *who)
 {
@@ -31,6 +44,7 @@ sc_pg_connect(const char *conninfo, const char *appname, const char *who)
 		PQfinish(c);
 		return NULL;
 	}
+	PQsetNoticeProcessor(c, notice_to_log, (void *) who);
 	return c;
 }
 

@@ -37,7 +37,8 @@ rm -rf results output_iso regression.diffs
 make -s installcheck > "$SC_TMP/installcheck.out" 2>&1
 ic=$?
 while read -r name status; do
-  report "$([ "$status" = ok ] && echo 0 || echo 1)" "regress $name"
+  kind=regress; [ -f "test/specs/$name.spec" ] && kind=isolation
+  report "$([ "$status" = ok ] && echo 0 || echo 1)" "$kind $name"
 done < <(sed -nE 's/^[ ]*(test |[+ ]? *)?([a-z0-9_-]+)[ ]+\.\.\. (ok|FAILED|failed).*/\2 \3/p' "$SC_TMP/installcheck.out")
 if [ $ic -ne 0 ]; then
   report 1 "make installcheck"
