@@ -1,7 +1,8 @@
 /*
  * dbpool.c — the http role's PostgreSQL workers (see dbpool.h).
  *
- * Rules: the job queue, `accepting` and `inflight` are guarded by pool_lock;
+ * Rules: the job queue and its counters (accepting, stopping, queued, busy,
+ * inflight) are guarded by pool_lock;
  * each worker owns its PGconn exclusively, so libpq calls run outside the
  * lock.  Connections are non-blocking; every wait is a poll() on PQsocket()
  * bounded by the batch deadline (the earliest deadline of its jobs).  On a
