@@ -2,9 +2,8 @@
  * dbpool.c — the http role's PostgreSQL workers (see dbpool.h).
  *
  * Rules: the job queue and its counters (accepting, stopping, queued, busy,
- * inflight) are guarded by pool_lock;
- * each worker owns its PGconn exclusively, so libpq calls run outside the
- * lock.  Connections are non-blocking; every wait is a poll() on PQsocket()
+ * inflight) are guarded by pool_lock; each worker owns its PGconn
+ * exclusively, so libpq calls run outside the lock.  Connections are non-blocking; every wait is a poll() on PQsocket()
  * bounded by the batch deadline (the earliest deadline of its jobs).  On a
  * connection-level failure or a timeout the PGconn is closed (PQfinish), so a
  * late answer to an abandoned query can never be read as another's.  Jobs are
