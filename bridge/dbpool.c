@@ -1,16 +1,18 @@
 /*
- * dbpool.c — the http role's PostgreSQL pool (see dbpool.h).
+ * dbpool.c — the http role's PostgreSQL workers (see dbpool.h).
  *
- * Rules: `slots` and `busy` flags are guarded by pool_lock; a thread that got
- * a slot owns its PGconn exclusively until it releases it, so libpq calls run
- * outside the lock.  Connections are non-blocking; every wait is a poll() on
- * PQsocket() bounded by the caller's deadline.  On a connection-level failure
- * or a timeout the PGconn is closed (PQfinish) — a late answer to an abandoned
- * query can never be read as the answer to the next one.
+ * Rules: the job queue and its counters (accepting, stopping, queued, busy,
+ * inflight) are guarded by pool_lock; each worker owns its PGconn
+ * exclusively, so libpq calls run outside the lock.  Connections are non-blocking; every wait is a poll() on PQsocket()
+ * bounded by the batch deadline (the earliest deadline of its jobs).  On a
+ * connection-level failure or a timeout the PGconn is closed (PQfinish), so a
+ * late answer to an abandoned query can never be read as another's.  Jobs are
+ * completed (done()) outside the lock.
  */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,31 +24,41 @@
 #include "log.h"
 #include "metrics.h"
 
-/* The statements, prepared lazily on each connection (bit i = stmts[i]). */
-enum stmt_id { ST_PING = 0, ST_GET, ST_GET_MANY, ST_STATS, ST_COUNT };
+#define BATCH_MAX 64			/* jobs sent in one pipeline */
+#define LINGER_MS 2				/* longest a job waits for a busy worker before another takes it */
+
 static const struct
 {
 	const char *name;
 	const char *sql;
 	int			nparams;
-} stmts[ST_COUNT] = {
-	{"sc_ping", "SELECT 1", 0},
-	{"sc_get", "SELECT sharecount_get($1::text, $2::text)", 2},
-	{"sc_get_many", "SELECT content_id, share_count FROM sharecount_get_many($1::text, $2::text[])", 2},
-	{"sc_stats", "SELECT sharecount_stats()::text", 0},
+} stmts[DBQ_KINDS] = {
+	[DBQ_PING] = {"sc_ping", "SELECT 1", 0},
+	[DBQ_GET] = {"sc_get", "SELECT sharecount_get($1::text, $2::text)", 2},
+	[DBQ_GET_MANY] = {"sc_get_many", "SELECT content_id, share_count FROM sharecount_get_many($1::text, $2::text[])", 2},
+	[DBQ_STATS] = {"sc_stats", "SELECT sharecount_stats()::text", 0},
 };
 
-struct slot
+struct worker
 {
+	pthread_t	thread;
+	int			started;
 	PGconn	   *pg;
-	unsigned	prepared;		/* bitmask of stmts prepared on pg */
-	int			busy;
+	unsigned	prepared;		/* bit k: stmts[k] is prepared on pg */
 };
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t pool_cond;
-static struct slot *slots;
-static int	nslots;
+static pthread_cond_t work_cond;	/* jobs to take, or stopping (CLOCK_MONOTONIC) */
+static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER;	/* inflight dropped to 0 */
+static struct db_job *queue_head, *queue_tail;
+static int	accepting;			/* submits go to the queue */
+static int	stopping;			/* workers exit once the queue is empty */
+static int	inflight;			/* accepted and not yet completed */
+static int	queued;				/* jobs in the queue */
+static int	busy;				/* workers serving a batch */
+static struct worker *workers;
+static int	nworkers;
+static int	cond_ready;			/* work_cond initialised (once per process) */
 static char *pool_conninfo;
 
 int64_t
@@ -58,31 +70,713 @@ dbpool_now_ms(void)
 	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void
+set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list		ap;
+	char	   *p;
+	size_t		n;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	/* libpq messages span lines; the log wants one line per event */
+	for (p = err; *p; p++)
+		if (*p == '\n' || *p == '\t')
+			*p = ' ';
+	n = strlen(err);
+	while (n > 0 && err[n - 1] == ' ')
+		err[--n] = '\0';
+}
+
+static void
+complete(struct db_job *job, int rc)
+{
+	job->rc = rc;
+	job->done(job);
+}
+
+static void
+fail_job(struct db_job *job, int rc, const char *why)
+{
+	snprintf(job->err, sizeof(job->err), "%s", why);
+	complete(job, rc);
+}
+
+/* ------------------------------------------------------------ connection -- */
+
+static void
+drop(struct worker *w)
+{
+	if (w->pg)
+		PQfinish(w->pg);
+	w->pg = NULL;
+	w->prepared = 0;
+	metrics_set_conn(SC_CONN_HTTP_PG, 0);
+}
+
+enum wait_for { WAIT_READ, WAIT_WRITE, WAIT_FLUSH };
+
+/*
+ * Wait until pg's socket is ready; 1 ready, 0 deadline, -1 error.  While
+ * flushing (WAIT_FLUSH), incoming data is read into libpq's buffer, so a large
+ * pipeline cannot deadlock with the server blocked on writing its answers.
+ */
+static int
+wait_socket(PGconn *pg, enum wait_for what, int64_t deadline)
+{
+	struct pollfd pfd;
+	int			for_write = what == WAIT_FLUSH;
+
+	pfd.fd = PQsocket(pg);
+	if (pfd.fd < 0)
+		return -1;
+	pfd.events = what == WAIT_READ ? POLLIN : what == WAIT_WRITE ? POLLOUT : (POLLOUT | POLLIN);
+	for (;;)
+	{
+		int64_t		left = deadline - dbpool_now_ms();
+		int			rc;
+
+		if (left <= 0)
+			return 0;
+		rc = poll(&pfd, 1, (int) (left > 60000 ? 60000 : left));
+		if (rc > 0)
+		{
+			if (for_write && (pfd.revents & POLLIN) && !(pfd.revents & POLLOUT))
+			{
+				if (!PQconsumeInput(pg))
+					return -1;
+				continue;
+			}
+			return 1;
+		}
+		if (rc < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+/* Connect w->pg with PQconnectStart/PQconnectPoll, bounded by the deadline. */
+static int
+connect_worker(struct worker *w, int64_t deadline, char *err, size_t errlen)
+{
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	PGconn	   *pg = PQconnectStart(pool_conninfo);
+
+	w->pg = pg;
+	w->prepared = 0;
+	if (!pg)
+	{
+		set_err(err, errlen, "cannot connect to PostgreSQL: out of memory");
+		return DB_UNAVAILABLE;
+	}
+	if (PQstatus(pg) == CONNECTION_BAD)
+		st = PGRES_POLLING_FAILED;
+	while (st != PGRES_POLLING_OK)
+	{
+		int			r;
+
+		if (st == PGRES_POLLING_FAILED)
+		{
+			set_err(err, errlen, "cannot connect to PostgreSQL: %s", PQerrorMessage(pg));
+			drop(w);
+			return DB_UNAVAILABLE;
+		}
+		r = wait_socket(pg, st == PGRES_POLLING_WRITING ? WAIT_WRITE : WAIT_READ, deadline);
+		if (r <= 0)
+		{
+			set_err(err, errlen, "cannot connect to PostgreSQL: %s", r == 0 ? "timed out" : "poll failed");
+			drop(w);
+			return DB_UNAVAILABLE;
+		}
+		st = PQconnectPoll(pg);
+	}
+	if (PQsetnonblocking(pg, 1) != 0)
+	{
+		set_err(err, errlen, "cannot connect to PostgreSQL: %s", PQerrorMessage(pg));
+		drop(w);
+		return DB_UNAVAILABLE;
+	}
+	metrics_set_conn(SC_CONN_HTTP_PG, 1);
+	return DB_OK;
+}
+
+/* Flush libpq's output buffer; 0 done, -1 failed or timed out (err set). */
+static int
+flush_all(PGconn *pg, int64_t deadline, char *err, size_t errlen)
+{
+	int			f;
+
+	while ((f = PQflush(pg)) == 1)
+	{
+		int			r = wait_socket(pg, WAIT_FLUSH, deadline);
+
+		if (r <= 0)
+		{
+			set_err(err, errlen, "PostgreSQL: %s", r == 0 ? "timed out sending" : "connection lost");
+			return -1;
+		}
+	}
+	if (f < 0)
+	{
+		set_err(err, errlen, "PostgreSQL connection lost: %s", PQerrorMessage(pg));
+		return -1;
+	}
+	return 0;
+}
+
+/* The next result (possibly NULL, the end of one query's results); *ok=0 on failure. */
+static PGresult *
+next_result(PGconn *pg, int64_t deadline, int *ok, char *err, size_t errlen)
+{
+	while (PQisBusy(pg))
+	{
+		int			r = wait_socket(pg, WAIT_READ, deadline);
+
+		if (r <= 0)
+		{
+			set_err(err, errlen, "PostgreSQL: %s", r == 0 ? "query timed out" : "connection lost");
+			*ok = 0;
+			return NULL;
+		}
+		if (!PQconsumeInput(pg))
+		{
+			set_err(err, errlen, "PostgreSQL connection lost: %s", PQerrorMessage(pg));
+			*ok = 0;
+			return NULL;
+		}
+	}
+	*ok = 1;
+	return PQgetResult(pg);
+}
+
+/*
+ * Is this error result the server going away?  SQLSTATE class 08 (connection
+ * exception) and 57P (admin shutdown, crash shutdown, cannot connect now) are:
+ * the job is unavailable, not failed, and the connection is dropped.
+ */
+static int
+is_conn_error(PGconn *pg, const PGresult *res)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	return PQstatus(pg) == CONNECTION_BAD || !state ||
+		strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0;
+}
+
+/*
+ * Prepare the statements this batch needs that w->pg lacks.  A statement
+ * whose PREPARE fails with an SQL error (the extension is missing, say) is
+ * left unprepared and its jobs fail; returns -1 only when the connection
+ * failed (err set, connection dropped).
+ */
+static int
+prepare_needed(struct worker *w, unsigned need, int64_t deadline, char *perr, size_t perrlen,
+			   unsigned *failed)
+{
+	int			k;
+
+	*failed = 0;
+	for (k = 0; k < DBQ_KINDS; k++)
+	{
+		PGresult   *res, *extra;
+		int			ok;
+
+		if (!(need & (1u << k)) || (w->prepared & (1u << k)))
+			continue;
+		if (!PQsendPrepare(w->pg, stmts[k].name, stmts[k].sql, stmts[k].nparams, NULL) ||
+			flush_all(w->pg, deadline, perr, perrlen) < 0)
+		{
+			if (!perr[0])
+				set_err(perr, perrlen, "PostgreSQL connection lost: %s", PQerrorMessage(w->pg));
+			drop(w);
+			return -1;
+		}
+		res = next_result(w->pg, deadline, &ok, perr, perrlen);
+		if (!ok || !res)
+		{
+			if (ok)
+				set_err(perr, perrlen, "PostgreSQL connection lost: %s", PQerrorMessage(w->pg));
+			drop(w);
+			return -1;
+		}
+		/* drain to the end of this command */
+		while ((extra = next_result(w->pg, deadline, &ok, perr, perrlen)) != NULL)
+			PQclear(extra);
+		if (!ok)
+		{
+			PQclear(res);
+			drop(w);
+			return -1;
+		}
+		if (PQresultStatus(res) == PGRES_COMMAND_OK)
+			w->prepared |= 1u << k;
+		else if (is_conn_error(w->pg, res))
+		{
+			set_err(perr, perrlen, "PostgreSQL: %s", PQresultErrorMessage(res));
+			PQclear(res);
+			drop(w);
+			return -1;
+		}
+		else
+		{
+			set_err(perr, perrlen, "cannot prepare %s: %s", stmts[k].name, PQresultErrorMessage(res));
+			*failed |= 1u << k;
+		}
+		PQclear(res);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------- results -- */
+
+/* Fill a job's outputs from its query result; returns its rc. */
+static int
+take_result(struct db_job *job, PGresult *res)
+{
+	size_t		i;
+
+	switch (job->kind)
+	{
+		case DBQ_PING:
+			return DB_OK;
+		case DBQ_GET:
+			if (PQntuples(res) != 1 || PQnfields(res) != 1)
+			{
+				set_err(job->err, sizeof(job->err), "sharecount_get returned an unexpected shape");
+				return DB_ERROR;
+			}
+			job->count = PQgetisnull(res, 0, 0) ? 0 : strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+			return DB_OK;
+		case DBQ_GET_MANY:
+			/* one row per asked id, in order (SPEC §4); check rather than trust */
+			if ((size_t) PQntuples(res) != job->nids || PQnfields(res) != 2)
+			{
+				set_err(job->err, sizeof(job->err), "sharecount_get_many returned %d rows for %zu ids",
+						PQntuples(res), job->nids);
+				return DB_ERROR;
+			}
+			for (i = 0; i < job->nids; i++)
+			{
+				if (strcmp(PQgetvalue(res, (int) i, 0), job->ids[i]) != 0)
+				{
+					set_err(job->err, sizeof(job->err), "sharecount_get_many returned rows out of order");
+					return DB_ERROR;
+				}
+				job->counts[i] = PQgetisnull(res, (int) i, 1) ? 0 : strtoll(PQgetvalue(res, (int) i, 1), NULL, 10);
+			}
+			return DB_OK;
+		case DBQ_STATS:
+			if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
+			{
+				set_err(job->err, sizeof(job->err), "sharecount_stats returned nothing");
+				return DB_ERROR;
+			}
+			job->stats = strdup(PQgetvalue(res, 0, 0));
+			if (!job->stats)
+			{
+				set_err(job->err, sizeof(job->err), "out of memory");
+				return DB_ERROR;
+			}
+			return DB_OK;
+		default:
+			set_err(job->err, sizeof(job->err), "unknown job kind");
+			return DB_ERROR;
+	}
+}
+
+/*
+ * Send jobs[0..n) as one pipeline closed by one Sync (libpq 15 flushes at
+ * every Sync, so one per job would cost a write per job), and complete them
+ * in order.  If one job fails with an SQL error, PostgreSQL skips the rest up
+ * to the Sync (PGRES_PIPELINE_ABORTED): those are returned in left[] to be
+ * sent again.  Returns 0, or -1 when the connection failed (dropped, reason in
+ * err): then left[] holds every job not completed.  *ncompleted counts the
+ * jobs completed here.
+ */
+static int
+run_pipeline(struct worker *w, struct db_job **jobs, size_t n, int64_t deadline, char *err, size_t errlen,
+			 struct db_job **left, size_t *nleft, size_t *ncompleted)
+{
+	PGconn	   *pg = w->pg;
+	size_t		i, sent = 0;
+	char	   *arrays[BATCH_MAX] = {0};
+	PGresult   *res;
+	int			ok;
+
+	*nleft = 0;
+	*ncompleted = 0;
+	if (!PQenterPipelineMode(pg))
+	{
+		set_err(err, errlen, "PostgreSQL: cannot enter pipeline mode: %s", PQerrorMessage(pg));
+		goto lost;
+	}
+	for (i = 0; i < n; i++)
+	{
+		struct db_job *job = jobs[i];
+		const char *params[2] = {NULL, NULL};
+
+		switch (job->kind)
+		{
+			case DBQ_GET:
+				params[0] = job->type;
+				params[1] = job->id;
+				break;
+			case DBQ_GET_MANY:
+				arrays[i] = db_text_array_literal(job->ids, job->nids);
+				params[0] = job->type;
+				params[1] = arrays[i] ? arrays[i] : "{}";
+				break;
+			default:
+				break;
+		}
+		if (!PQsendQueryPrepared(pg, stmts[job->kind].name, stmts[job->kind].nparams, params, NULL, NULL, 0))
+			break;
+		sent++;
+	}
+	for (i = 0; i < n; i++)
+		free(arrays[i]);
+	if (sent < n || !PQpipelineSync(pg))
+	{
+		set_err(err, errlen, "PostgreSQL connection lost: %s", PQerrorMessage(pg));
+		goto lost;
+	}
+	if (flush_all(pg, deadline, err, errlen) < 0)
+		goto lost;
+
+	for (i = 0; i < n; i++)
+	{
+		struct db_job *job = jobs[i];
+		PGresult   *end;
+		int			rc = DB_OK;
+
+		res = next_result(pg, deadline, &ok, err, errlen);
+		if (!ok || !res)
+		{
+			if (ok)
+				set_err(err, errlen, "PostgreSQL connection lost: %s", PQerrorMessage(pg));
+			goto lost_at;
+		}
+		switch (PQresultStatus(res))
+		{
+			case PGRES_TUPLES_OK:
+				rc = take_result(job, res);
+				break;
+			case PGRES_PIPELINE_ABORTED:
+				rc = 1;			/* skipped: send again */
+				break;
+			default:
+				if (is_conn_error(pg, res))
+				{
+					set_err(err, errlen, "PostgreSQL: %s", PQresultErrorMessage(res));
+					PQclear(res);
+					goto lost_at;
+				}
+				set_err(job->err, sizeof(job->err), "PostgreSQL: %s", PQresultErrorMessage(res));
+				rc = DB_ERROR;
+				break;
+		}
+		PQclear(res);
+		end = next_result(pg, deadline, &ok, err, errlen);	/* NULL: end of this query */
+		if (!ok || end)
+		{
+			if (end)
+			{
+				PQclear(end);
+				set_err(err, errlen, "PostgreSQL: unexpected result in the pipeline");
+			}
+			if (rc == 1)
+				left[(*nleft)++] = job;
+			else
+			{
+				complete(job, rc);	/* its answer is whole: keep it */
+				(*ncompleted)++;
+			}
+			i++;
+			goto lost_at;
+		}
+		if (rc == 1)
+			left[(*nleft)++] = job;
+		else
+		{
+			complete(job, rc);
+			(*ncompleted)++;
+		}
+	}
+	res = next_result(pg, deadline, &ok, err, errlen);
+	if (!ok || !res || PQresultStatus(res) != PGRES_PIPELINE_SYNC)
+	{
+		if (ok)
+			set_err(err, errlen, "PostgreSQL: pipeline did not end with its Sync");
+		if (res)
+			PQclear(res);
+		drop(w);
+		return -1;				/* left[] holds what was skipped; the rest have answers */
+	}
+	PQclear(res);
+	if (!PQexitPipelineMode(pg))
+	{
+		set_err(err, errlen, "PostgreSQL: cannot leave pipeline mode: %s", PQerrorMessage(pg));
+		drop(w);
+		return -1;
+	}
+	return 0;
+
+lost:
+	i = 0;
+lost_at:
+	for (; i < n; i++)
+		left[(*nleft)++] = jobs[i];
+	drop(w);
+	return -1;
+}
+
+/*
+ * Serve one batch: connect if needed, prepare, pipeline, and send again what
+ * an SQL error made PostgreSQL skip.  A pooled connection may have died while
+ * idle (PostgreSQL restarted): then its first use fails before any answer,
+ * and the jobs are retried once on a fresh connection, within the deadline.
+ */
+static void
+serve_batch(struct worker *w, struct db_job **jobs, size_t n)
+{
+	char		err[256];
+	int64_t		deadline = jobs[0]->deadline;
+	struct db_job *pending[BATCH_MAX], *left[BATCH_MAX];
+	size_t		npending = 0, i;
+	int			may_retry = 1;
+
+	for (i = 0; i < n; i++)
+	{
+		pending[npending++] = jobs[i];
+		if (jobs[i]->deadline < deadline)
+			deadline = jobs[i]->deadline;
+	}
+	err[0] = '\0';
+	while (npending > 0)
+	{
+		int			reused = w->pg != NULL;
+		unsigned	need = 0, failed = 0;
+		size_t		nrun = 0, nleft = 0, ncompleted = 0;
+
+		if (dbpool_now_ms() >= deadline)
+		{
+			set_err(err, sizeof(err), "PostgreSQL: timed out");
+			break;
+		}
+		if (!w->pg && connect_worker(w, deadline, err, sizeof(err)) != DB_OK)
+			break;
+		for (i = 0; i < npending; i++)
+			need |= 1u << pending[i]->kind;
+		err[0] = '\0';
+		if (prepare_needed(w, need, deadline, err, sizeof(err), &failed) < 0)
+		{
+			if (reused && may_retry)
+			{
+				may_retry = 0;
+				continue;
+			}
+			break;
+		}
+		/* jobs whose statement cannot be prepared fail now; the rest run */
+		for (i = 0; i < npending; i++)
+		{
+			if (failed & (1u << pending[i]->kind))
+				fail_job(pending[i], DB_ERROR, err);
+			else
+				pending[nrun++] = pending[i];
+		}
+		if (nrun == 0)
+			return;
+		if (run_pipeline(w, pending, nrun, deadline, err, sizeof(err), left, &nleft, &ncompleted) < 0)
+		{
+			memcpy(pending, left, nleft * sizeof(left[0]));
+			npending = nleft;
+			if (reused && may_retry && ncompleted == 0)
+			{
+				may_retry = 0;
+				log_debug("http: pooled PostgreSQL connection was lost (%s); reconnecting", err);
+				continue;
+			}
+			break;
+		}
+		metrics_set_conn(SC_CONN_HTTP_PG, 1);
+		memcpy(pending, left, nleft * sizeof(left[0]));
+		npending = nleft;
+	}
+	for (i = 0; i < npending; i++)
+		fail_job(pending[i], DB_UNAVAILABLE, err[0] ? err : "PostgreSQL unavailable");
+}
+
+/* -------------------------------------------------------------- workers -- */
+
+/*
+ * Should an idle worker take the queued jobs now?  Yes when no worker is
+ * busy (no added latency when idle), when enough are queued for a good batch,
+ * or when the oldest has waited LINGER_MS (a slow batch elsewhere must not
+ * hold the others up).  Otherwise the busy worker will take them all when it
+ * finishes its round trip: under load that makes batches large, and a batch
+ * costs PostgreSQL and the bridge about the same whether it has 1 job or 30.
+ */
+static int
+should_take(int64_t now)
+{
+	return queue_head &&
+		(busy == 0 || queued >= BATCH_MAX / 2 || now - queue_head->queued_ms >= LINGER_MS);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	for (;;)
+	{
+		struct db_job *jobs[BATCH_MAX];
+		size_t		n = 0, live = 0, i;
+		int64_t		now;
+
+		pthread_mutex_lock(&pool_lock);
+		for (;;)
+		{
+			now = dbpool_now_ms();
+			if (should_take(now) || (stopping && !queue_head))
+				break;
+			if (queue_head || busy > 0)
+			{
+				/* re-check soon: the jobs may have to be taken from a slow worker */
+				int64_t		at = now + LINGER_MS;
+				struct timespec ts = {at / 1000, (at % 1000) * 1000000};
+
+				pthread_cond_timedwait(&work_cond, &pool_lock, &ts);
+			}
+			else
+				pthread_cond_wait(&work_cond, &pool_lock);
+		}
+		if (!queue_head)
+		{
+			pthread_mutex_unlock(&pool_lock);
+			break;
+		}
+		while (queue_head && n < BATCH_MAX)
+		{
+			jobs[n++] = queue_head;
+			queue_head = queue_head->next;
+		}
+		queued -= (int) n;
+		if (!queue_head)
+			queue_tail = NULL;
+		busy++;
+		pthread_mutex_unlock(&pool_lock);
+
+		/* jobs that waited past their deadline are answered at once */
+		for (i = 0; i < n; i++)
+		{
+			if (jobs[i]->deadline <= now)
+				fail_job(jobs[i], DB_UNAVAILABLE, "timed out waiting for a PostgreSQL connection");
+			else
+				jobs[live++] = jobs[i];
+		}
+		if (live)
+			serve_batch(w, jobs, live);
+
+		pthread_mutex_lock(&pool_lock);
+		busy--;
+		inflight -= (int) n;
+		if (inflight == 0)
+			pthread_cond_broadcast(&idle_cond);
+		pthread_mutex_unlock(&pool_lock);
+	}
+	drop(w);
+	return NULL;
+}
+
+void
+dbpool_submit(struct db_job *job)
+{
+	job->next = NULL;
+	job->rc = DB_UNAVAILABLE;
+	job->err[0] = '\0';
+	job->queued_ms = dbpool_now_ms();
+	pthread_mutex_lock(&pool_lock);
+	if (!accepting)
+	{
+		pthread_mutex_unlock(&pool_lock);
+		fail_job(job, DB_UNAVAILABLE, "shutting down");
+		return;
+	}
+	if (queue_tail)
+		queue_tail->next = job;
+	else
+		queue_head = job;
+	queue_tail = job;
+	queued++;
+	inflight++;
+	if (busy == 0 || queued >= BATCH_MAX / 2)
+		pthread_cond_signal(&work_cond);
+	pthread_mutex_unlock(&pool_lock);
+}
+
 int
 dbpool_init(const char *conninfo, int size)
 {
-	pthread_condattr_t attr;
+	int			i;
 
 	if (!conninfo || size < 1)
 		return -1;
-	slots = calloc(size, sizeof(struct slot));
+	workers = calloc(size, sizeof(struct worker));
 	pool_conninfo = strdup(conninfo);
-	if (!slots || !pool_conninfo)
+	if (!workers || !pool_conninfo)
 	{
-		free(slots);
+		free(workers);
 		free(pool_conninfo);
-		slots = NULL;
+		workers = NULL;
 		pool_conninfo = NULL;
 		return -1;
 	}
-	nslots = size;
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&pool_cond, &attr);
-	pthread_condattr_destroy(&attr);
+	nworkers = size;
+	if (!cond_ready)
+	{
+		pthread_condattr_t attr;
+
+		pthread_condattr_init(&attr);
+		pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+		pthread_cond_init(&work_cond, &attr);
+		pthread_condattr_destroy(&attr);
+		cond_ready = 1;
+	}
+	accepting = 1;
+	queued = 0;
+	busy = 0;
+	stopping = 0;
+	inflight = 0;
 	metrics_use_conn(SC_CONN_HTTP_PG);
 	metrics_set_conn(SC_CONN_HTTP_PG, 0);
+	for (i = 0; i < size; i++)
+	{
+		int			rc = pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
+
+		if (rc != 0)
+		{
+			log_error("http: cannot start a database worker: %s", strerror(rc));
+			dbpool_shutdown();
+			return -1;
+		}
+		workers[i].started = 1;
+	}
 	return 0;
+}
+
+void
+dbpool_drain(void)
+{
+	pthread_mutex_lock(&pool_lock);
+	accepting = 0;
+	while (inflight > 0)
+		pthread_cond_wait(&idle_cond, &pool_lock);
+	pthread_mutex_unlock(&pool_lock);
 }
 
 void
@@ -90,361 +784,22 @@ dbpool_shutdown(void)
 {
 	int			i;
 
-	if (!slots)
+	if (!workers)
 		return;
-	for (i = 0; i < nslots; i++)
-		if (slots[i].pg)
-			PQfinish(slots[i].pg);
-	free(slots);
+	dbpool_drain();
+	pthread_mutex_lock(&pool_lock);
+	stopping = 1;
+	pthread_cond_broadcast(&work_cond);
+	pthread_mutex_unlock(&pool_lock);
+	for (i = 0; i < nworkers; i++)
+		if (workers[i].started)
+			pthread_join(workers[i].thread, NULL);
+	free(workers);
 	free(pool_conninfo);
-	slots = NULL;
+	workers = NULL;
 	pool_conninfo = NULL;
-	nslots = 0;
-	pthread_cond_destroy(&pool_cond);
+	nworkers = 0;
 	metrics_set_conn(SC_CONN_HTTP_PG, 0);
-}
-
-/*
- * Take a free slot, preferring one that is already connected, waiting on the
- * condvar until the deadline.  NULL when the pool stayed busy (or is closed).
- */
-static struct slot *
-acquire(int64_t deadline)
-{
-	struct slot *got = NULL;
-
-	pthread_mutex_lock(&pool_lock);
-	while (slots && !got)
-	{
-		int			i;
-		struct timespec ts;
-		int64_t		now;
-
-		for (i = 0; i < nslots; i++)
-			if (!slots[i].busy && (!got || (!got->pg && slots[i].pg)))
-				got = &slots[i];
-		if (got)
-		{
-			got->busy = 1;
-			break;
-		}
-		now = dbpool_now_ms();
-		if (now >= deadline)
-			break;
-		ts.tv_sec = deadline / 1000;
-		ts.tv_nsec = (deadline % 1000) * 1000000;
-		if (pthread_cond_timedwait(&pool_cond, &pool_lock, &ts) == ETIMEDOUT)
-			continue;			/* loop once more: take a slot or see the deadline */
-	}
-	pthread_mutex_unlock(&pool_lock);
-	return got;
-}
-
-static void
-release(struct slot *s)
-{
-	pthread_mutex_lock(&pool_lock);
-	s->busy = 0;
-	pthread_cond_signal(&pool_cond);
-	pthread_mutex_unlock(&pool_lock);
-}
-
-static void
-drop(struct slot *s)
-{
-	if (s->pg)
-		PQfinish(s->pg);
-	s->pg = NULL;
-	s->prepared = 0;
-	metrics_set_conn(SC_CONN_HTTP_PG, 0);
-}
-
-/* Wait until pg's socket is readable (or writable); 1 ready, 0 deadline, -1 error. */
-static int
-wait_socket(PGconn *pg, int for_write, int64_t deadline)
-{
-	struct pollfd pfd;
-	int			rc;
-
-	pfd.fd = PQsocket(pg);
-	if (pfd.fd < 0)
-		return -1;
-	pfd.events = for_write ? POLLOUT : POLLIN;
-	for (;;)
-	{
-		int64_t		left = deadline - dbpool_now_ms();
-
-		if (left <= 0)
-			return 0;
-		rc = poll(&pfd, 1, (int) (left > 1000000 ? 1000000 : left));
-		if (rc > 0)
-			return 1;
-		if (rc == 0)
-			return 0;
-		if (errno != EINTR)
-			return -1;
-	}
-}
-
-static void
-set_err(char *err, size_t errlen, const char *what, const char *detail)
-{
-	size_t		n;
-
-	char	   *p;
-
-	snprintf(err, errlen, "%s%s%s", what, detail && *detail ? ": " : "", detail ? detail : "");
-	/* libpq messages span lines; the log wants one line per event */
-	for (p = err; *p; p++)
-		if (*p == '\n' || *p == '\t')
-			*p = ' ';
-	n = strlen(err);
-	while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
-		err[--n] = '\0';
-}
-
-/* Connect s->pg with PQconnectStart/PQconnectPoll, bounded by the deadline. */
-static int
-connect_slot(struct slot *s, int64_t deadline, char *err, size_t errlen)
-{
-	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-	PGconn	   *pg = PQconnectStart(pool_conninfo);
-
-	if (!pg)
-	{
-		set_err(err, errlen, "cannot connect to PostgreSQL", "out of memory");
-		return DB_UNAVAILABLE;
-	}
-	s->pg = pg;
-	s->prepared = 0;
-	if (PQstatus(pg) == CONNECTION_BAD)
-	{
-		set_err(err, errlen, "cannot connect to PostgreSQL", PQerrorMessage(pg));
-		drop(s);
-		return DB_UNAVAILABLE;
-	}
-	while (st != PGRES_POLLING_OK)
-	{
-		int			w;
-
-		if (st == PGRES_POLLING_FAILED)
-		{
-			set_err(err, errlen, "cannot connect to PostgreSQL", PQerrorMessage(pg));
-			drop(s);
-			return DB_UNAVAILABLE;
-		}
-		w = wait_socket(pg, st == PGRES_POLLING_WRITING, deadline);
-		if (w <= 0)
-		{
-			set_err(err, errlen, "cannot connect to PostgreSQL", w == 0 ? "timed out" : "poll failed");
-			drop(s);
-			return DB_UNAVAILABLE;
-		}
-		st = PQconnectPoll(pg);
-	}
-	if (PQsetnonblocking(pg, 1) != 0)
-	{
-		set_err(err, errlen, "cannot connect to PostgreSQL", PQerrorMessage(pg));
-		drop(s);
-		return DB_UNAVAILABLE;
-	}
-	metrics_set_conn(SC_CONN_HTTP_PG, 1);
-	return DB_OK;
-}
-
-/*
- * Send what libpq buffered, then read until the command's results are all in;
- * returns the last result (the caller clears it) or NULL with *rc set.
- */
-static PGresult *
-finish_command(struct slot *s, int64_t deadline, int *rc, char *err, size_t errlen)
-{
-	PGconn	   *pg = s->pg;
-	PGresult   *res, *last = NULL;
-	int			f, w;
-
-	while ((f = PQflush(pg)) == 1)
-	{
-		w = wait_socket(pg, 1, deadline);
-		if (w <= 0)
-			goto lost;
-	}
-	if (f < 0)
-		goto lost;
-	for (;;)
-	{
-		while (PQisBusy(pg))
-		{
-			w = wait_socket(pg, 0, deadline);
-			if (w <= 0)
-			{
-				set_err(err, errlen, "PostgreSQL query", w == 0 ? "timed out" : "poll failed");
-				goto fail;
-			}
-			if (!PQconsumeInput(pg))
-				goto lost;
-		}
-		res = PQgetResult(pg);
-		if (!res)
-			break;
-		if (last)
-			PQclear(last);
-		last = res;
-	}
-	if (!last)
-		goto lost;
-	if (PQstatus(pg) == CONNECTION_BAD)
-	{
-		PQclear(last);
-		goto lost;
-	}
-	*rc = DB_OK;
-	return last;
-
-lost:
-	set_err(err, errlen, "PostgreSQL connection lost", PQerrorMessage(pg));
-fail:
-	if (last)
-		PQclear(last);
-	drop(s);
-	*rc = DB_UNAVAILABLE;
-	return NULL;
-}
-
-/*
- * Classify a finished result.  SQLSTATE class 08 (connection exception) and
- * 57P (operator intervention: shutdown, cannot connect now) mean the server is
- * going away — unavailable, and the connection is dropped; any other error is
- * an SQL error the client cannot fix by retrying.
- */
-static int
-check_result(struct slot *s, PGresult *res, ExecStatusType want, char *err, size_t errlen)
-{
-	const char *state;
-
-	if (PQresultStatus(res) == want)
-		return DB_OK;
-	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-	set_err(err, errlen, "PostgreSQL error", PQresultErrorMessage(res));
-	if (!state || strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0)
-	{
-		drop(s);
-		return DB_UNAVAILABLE;
-	}
-	return DB_ERROR;
-}
-
-/* Run one prepared statement on the slot (preparing it first if needed). */
-static PGresult *
-run_on(struct slot *s, enum stmt_id id, const char *const *params, int64_t deadline,
-	   int *rc, char *err, size_t errlen)
-{
-	PGresult   *res;
-
-	if (!(s->prepared & (1u << id)))
-	{
-		if (!PQsendPrepare(s->pg, stmts[id].name, stmts[id].sql, stmts[id].nparams, NULL))
-		{
-			set_err(err, errlen, "PostgreSQL connection lost", PQerrorMessage(s->pg));
-			drop(s);
-			*rc = DB_UNAVAILABLE;
-			return NULL;
-		}
-		res = finish_command(s, deadline, rc, err, errlen);
-		if (!res)
-			return NULL;
-		*rc = check_result(s, res, PGRES_COMMAND_OK, err, errlen);
-		PQclear(res);
-		if (*rc != DB_OK)
-			return NULL;
-		s->prepared |= 1u << id;
-	}
-	if (!PQsendQueryPrepared(s->pg, stmts[id].name, stmts[id].nparams, params, NULL, NULL, 0))
-	{
-		set_err(err, errlen, "PostgreSQL connection lost", PQerrorMessage(s->pg));
-		drop(s);
-		*rc = DB_UNAVAILABLE;
-		return NULL;
-	}
-	res = finish_command(s, deadline, rc, err, errlen);
-	if (!res)
-		return NULL;
-	*rc = check_result(s, res, PGRES_TUPLES_OK, err, errlen);
-	if (*rc != DB_OK)
-	{
-		PQclear(res);
-		return NULL;
-	}
-	return res;
-}
-
-/*
- * Take a slot, connect it if needed, run the statement.  A pooled connection
- * may have died while idle (PostgreSQL restarted): then the first use fails
- * with "connection lost", so one retry on a fresh connection follows, within
- * the same deadline.  The slot is released before returning; the result (or
- * NULL with *rc) is the caller's.
- */
-static PGresult *
-run(enum stmt_id id, const char *const *params, int64_t deadline, int *rc, char *err, size_t errlen)
-{
-	struct slot *s = acquire(deadline);
-	PGresult   *res = NULL;
-	int			attempt;
-
-	if (!s)
-	{
-		set_err(err, errlen, "no PostgreSQL connection free in the http pool", NULL);
-		*rc = DB_UNAVAILABLE;
-		return NULL;
-	}
-	for (attempt = 0; attempt < 2; attempt++)
-	{
-		int			reused = s->pg != NULL;
-
-		if (!s->pg && (*rc = connect_slot(s, deadline, err, errlen)) != DB_OK)
-			break;
-		res = run_on(s, id, params, deadline, rc, err, errlen);
-		if (res || *rc != DB_UNAVAILABLE || !reused || dbpool_now_ms() >= deadline)
-			break;
-		log_debug("http: pooled PostgreSQL connection was lost (%s); reconnecting", err);
-	}
-	if (res)
-		metrics_set_conn(SC_CONN_HTTP_PG, 1);
-	release(s);
-	return res;
-}
-
-int
-db_ping(int64_t deadline, char *err, size_t errlen)
-{
-	int			rc;
-	PGresult   *res = run(ST_PING, NULL, deadline, &rc, err, errlen);
-
-	if (res)
-		PQclear(res);
-	return rc;
-}
-
-int
-db_get_count(const char *type, const char *id, int64_t *count, int64_t deadline,
-			 char *err, size_t errlen)
-{
-	const char *params[2] = {type, id};
-	int			rc;
-	PGresult   *res = run(ST_GET, params, deadline, &rc, err, errlen);
-
-	if (!res)
-		return rc;
-	if (PQntuples(res) != 1 || PQnfields(res) != 1)
-	{
-		set_err(err, errlen, "sharecount_get returned an unexpected shape", NULL);
-		PQclear(res);
-		return DB_ERROR;
-	}
-	*count = PQgetisnull(res, 0, 0) ? 0 : strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	return DB_OK;
 }
 
 char *
@@ -483,68 +838,4 @@ db_text_array_literal(char *const *items, size_t n)
 	out[o++] = '}';
 	out[o] = '\0';
 	return out;
-}
-
-int
-db_get_many(const char *type, char *const *ids, size_t n, int64_t *counts,
-			int64_t deadline, char *err, size_t errlen)
-{
-	char	   *arr = db_text_array_literal(ids, n);
-	const char *params[2] = {type, arr};
-	int			rc;
-	size_t		i;
-	PGresult   *res;
-
-	if (!arr)
-	{
-		set_err(err, errlen, "out of memory", NULL);
-		return DB_ERROR;
-	}
-	res = run(ST_GET_MANY, params, deadline, &rc, err, errlen);
-	free(arr);
-	if (!res)
-		return rc;
-	/* one row per asked id, in order (SPEC §4); check rather than trust */
-	if ((size_t) PQntuples(res) != n || PQnfields(res) != 2)
-	{
-		set_err(err, errlen, "sharecount_get_many returned an unexpected number of rows", NULL);
-		PQclear(res);
-		return DB_ERROR;
-	}
-	for (i = 0; i < n; i++)
-	{
-		if (strcmp(PQgetvalue(res, (int) i, 0), ids[i]) != 0)
-		{
-			set_err(err, errlen, "sharecount_get_many returned rows out of order", NULL);
-			PQclear(res);
-			return DB_ERROR;
-		}
-		counts[i] = PQgetisnull(res, (int) i, 1) ? 0 : strtoll(PQgetvalue(res, (int) i, 1), NULL, 10);
-	}
-	PQclear(res);
-	return DB_OK;
-}
-
-int
-db_stats(char **json, int64_t deadline, char *err, size_t errlen)
-{
-	int			rc;
-	PGresult   *res = run(ST_STATS, NULL, deadline, &rc, err, errlen);
-
-	if (!res)
-		return rc;
-	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
-	{
-		set_err(err, errlen, "sharecount_stats returned nothing", NULL);
-		PQclear(res);
-		return DB_ERROR;
-	}
-	*json = strdup(PQgetvalue(res, 0, 0));
-	PQclear(res);
-	if (!*json)
-	{
-		set_err(err, errlen, "out of memory", NULL);
-		return DB_ERROR;
-	}
-	return DB_OK;
 }

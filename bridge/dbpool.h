@@ -1,14 +1,21 @@
 /*
- * dbpool.h — the http role's pool of PostgreSQL connections to
- * pg_read_conninfo, and the few read queries the API runs on it.
+ * dbpool.h — the http role's PostgreSQL access: a queue of read jobs served
+ * by `size` worker threads, each owning one connection to pg_read_conninfo.
  *
- * Rules: every call takes an absolute deadline (dbpool_now_ms() + budget) and
- * returns by then: waiting for a free connection, connecting and querying are
- * all bounded by it (libpq's async API with poll()).  A connection that fails
- * or times out is closed and re-made on a later request, so the pool recovers
- * by itself after an outage.  Thread-safe: a mutex + condvar guard the slots;
- * a connection is used by one thread at a time.  Statements are prepared once
- * per connection, on first use.
+ * A worker takes every job waiting (up to a batch) and sends them to
+ * PostgreSQL at once in libpq pipeline mode, then reads the answers in order.
+ * Under load this turns many HTTP requests into one round trip; idle, a batch
+ * is one job.  The HTTP threads never block on the database: they suspend the
+ * connection, submit a job and are called back.
+ *
+ * Rules: every job carries an absolute deadline (dbpool_now_ms() + budget) and
+ * is completed by then — waiting in the queue, connecting, preparing and
+ * querying are all bounded by it (non-blocking libpq + poll()).  A connection
+ * that fails or times out is closed and re-made for a later job, so the pool
+ * recovers by itself.  job->done is called exactly once per submitted job,
+ * from a worker thread (or from dbpool_submit itself when the pool is
+ * stopping); it must not block.  The job's inputs must stay valid until then.
+ * Statements are prepared once per connection, on first use.
  */
 #ifndef SC_DBPOOL_H
 #define SC_DBPOOL_H
@@ -19,28 +26,55 @@
 enum db_rc
 {
 	DB_OK = 0,
-	DB_UNAVAILABLE = -1,		/* cannot connect, connection lost, timed out, pool busy */
+	DB_UNAVAILABLE = -1,		/* cannot connect, connection lost, timed out, stopping */
 	DB_ERROR = -2				/* the server answered with an SQL error */
 };
 
-/* Set up `size` (lazily connected) slots; 0 on success, -1 on bad arguments. */
+enum db_kind
+{
+	DBQ_PING = 0,				/* SELECT 1 (readiness) */
+	DBQ_GET,					/* sharecount_get(type, id) -> count */
+	DBQ_GET_MANY,				/* sharecount_get_many(type, ids) -> counts[i] for ids[i] */
+	DBQ_STATS,					/* sharecount_stats()::text -> stats (malloc'ed) */
+	DBQ_KINDS
+};
+
+struct db_job
+{
+	/* inputs */
+	enum db_kind kind;
+	const char *type;
+	const char *id;
+	char	   *const *ids;
+	size_t		nids;
+	int64_t		deadline;		/* dbpool_now_ms() clock */
+	void		(*done) (struct db_job *job);
+	void	   *cls;			/* the submitter's */
+	/* outputs, valid in done() */
+	int			rc;				/* enum db_rc */
+	int64_t		count;			/* DBQ_GET */
+	int64_t    *counts;			/* DBQ_GET_MANY: nids entries, allocated by the submitter */
+	char	   *stats;			/* DBQ_STATS: malloc'ed JSON text; the submitter frees */
+	char		err[256];		/* why, when rc != DB_OK (one line, no secrets) */
+	/* private */
+	int64_t		queued_ms;
+	struct db_job *next;
+};
+
+/* Start `size` workers (connections are made lazily); 0 on success, -1 on failure. */
 int			dbpool_init(const char *conninfo, int size);
-/* Close every connection; no call may be in progress. */
+/* Hand a job to the workers.  Never blocks. */
+void		dbpool_submit(struct db_job *job);
+/*
+ * Stop taking jobs (later submits complete at once with DB_UNAVAILABLE) and
+ * wait until every accepted job has been completed.
+ */
+void		dbpool_drain(void);
+/* Drain, stop the workers, close the connections. */
 void		dbpool_shutdown(void);
 
 /* Monotonic clock in milliseconds, for deadlines. */
 int64_t		dbpool_now_ms(void);
-
-/* SELECT 1 on a pooled connection (readiness). */
-int			db_ping(int64_t deadline, char *err, size_t errlen);
-/* sharecount_get(type, id) */
-int			db_get_count(const char *type, const char *id, int64_t *count,
-						 int64_t deadline, char *err, size_t errlen);
-/* sharecount_get_many(type, ids) → counts[i] for ids[i] */
-int			db_get_many(const char *type, char *const *ids, size_t n, int64_t *counts,
-						int64_t deadline, char *err, size_t errlen);
-/* sharecount_stats()::text into *json (malloc'ed; caller frees) */
-int			db_stats(char **json, int64_t deadline, char *err, size_t errlen);
 
 /*
  * Build a PostgreSQL text[] literal ({"a","b\"c"}) from n strings into a

@@ -2,15 +2,17 @@
  * http.c — the http role (SPEC §7, §8) on libmicrohttpd: the count API,
  * /healthz, /readyz and /metrics.
  *
- * Rules: libmicrohttpd runs its own thread pool (http_pool_size threads, one
- * database connection each at most, so a thread never waits long for a pool
- * slot); the access handler answers every request on its first call and never
- * blocks longer than http_db_timeout_ms (all database work goes through
- * dbpool.c with a deadline).  URL unescaping by libmicrohttpd is switched off
- * (identity callback): route.c decodes path segments and ids itself, so an
- * encoded '/' (%2F) or ',' (%2C) stays inside its segment or id.  Every answer
- * we produce is counted with metrics_http_status().  JSON is built with
- * jansson; responses own their malloc'ed bodies (MHD_RESPMEM_MUST_FREE).
+ * Rules: libmicrohttpd runs its own threads (one per CPU, at most 8) and they
+ * never wait on the database: a request that needs it is routed, its
+ * connection suspended and a job handed to dbpool.c's workers
+ * (http_pool_size connections, pipelined); the worker's callback resumes the
+ * connection and libmicrohttpd calls the handler again to answer.  A
+ * `struct request` lives from that hand-off until request_done().  Every job
+ * is completed within http_db_timeout_ms.  URL unescaping by libmicrohttpd is
+ * switched off (identity callback): route.c decodes path segments and ids
+ * itself, so an encoded '/' (%2F) or ',' (%2C) stays inside its segment or
+ * id.  Every answer we produce is counted with metrics_http_status().  JSON is
+ * built with jansson; responses own their malloc'ed bodies.
  */
 #include <microhttpd.h>
 #include <jansson.h>
@@ -20,7 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <netinet/in.h>
 
 #include "dbpool.h"
@@ -31,6 +35,9 @@
 
 #define JSON_TYPE "application/json; charset=utf-8"
 #define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+/* libmicrohttpd threads: they never wait on the database, so one per CPU is enough. */
+#define HTTP_MAX_THREADS 8
 
 /* Per-connection memory: request line + headers must fit (MHD answers 414/431 beyond). */
 #define HTTP_CONN_MEMORY (64 * 1024)
@@ -135,54 +142,53 @@ send_db_error(struct MHD_Connection *conn, int rc, const char *err)
 
 /* -------------------------------------------------------------- endpoints -- */
 
-static enum MHD_Result
-serve_count(struct MHD_Connection *conn, const struct route *rt)
+/*
+ * One request that needs the database.  It lives from the handler's routing
+ * call until libmicrohttpd reports the request completed (request_done), so
+ * the job's inputs (the route's strings) outlive the database work.
+ */
+struct request
 {
-	char		err[512];
-	int64_t		count = 0;
-	int			rc = db_get_count(rt->content_type, rt->content_id, &count,
-								  dbpool_now_ms() + db_timeout_ms, err, sizeof(err));
-	json_t	   *v;
+	struct db_job job;
+	struct route rt;
+	struct MHD_Connection *conn;
+};
 
-	if (rc != DB_OK)
-		return send_db_error(conn, rc, err);
-	v = json_object();
-	json_object_set_new(v, "contentType", json_string(rt->content_type));
-	json_object_set_new(v, "contentId", json_string(rt->content_id));
-	json_object_set_new(v, "shareCount", json_integer(count));
+/* *req_cls while the request is still being received (GET/HEAD) */
+static int	receiving_marker;
+#define RECEIVING ((void *) &receiving_marker)
+
+/* Stop protocol with http_stop(), see handoff_db(). */
+static atomic_int stopping;
+static atomic_int in_handoff;
+
+static enum MHD_Result
+answer_count(struct MHD_Connection *conn, struct request *req)
+{
+	json_t	   *v = json_object();
+
+	json_object_set_new(v, "contentType", json_string(req->rt.content_type));
+	json_object_set_new(v, "contentId", json_string(req->rt.content_id));
+	json_object_set_new(v, "shareCount", json_integer(req->job.count));
 	return send_json(conn, 200, v, NULL);
 }
 
 static enum MHD_Result
-serve_counts(struct MHD_Connection *conn, const struct route *rt)
+answer_counts(struct MHD_Connection *conn, struct request *req)
 {
-	char		err[512];
-	int64_t    *counts = calloc(rt->nids, sizeof(int64_t));
-	int			rc;
+	json_t	   *v = json_object();
+	json_t	   *obj = json_object();
 	size_t		i;
-	json_t	   *v, *obj;
 
-	if (!counts)
-		return send_error(conn, 500, "out of memory", NULL);
-	rc = db_get_many(rt->content_type, rt->ids, rt->nids, counts,
-					 dbpool_now_ms() + db_timeout_ms, err, sizeof(err));
-	if (rc != DB_OK)
-	{
-		free(counts);
-		return send_db_error(conn, rc, err);
-	}
-	v = json_object();
-	obj = json_object();
-	json_object_set_new(v, "contentType", json_string(rt->content_type));
-	for (i = 0; i < rt->nids; i++)
-		json_object_set_new(obj, rt->ids[i], json_integer(counts[i]));
+	json_object_set_new(v, "contentType", json_string(req->rt.content_type));
+	for (i = 0; i < req->rt.nids; i++)
+		json_object_set_new(obj, req->rt.ids[i], json_integer(req->job.counts[i]));
 	json_object_set_new(v, "counts", obj);
-	free(counts);
 	return send_json(conn, 200, v, NULL);
 }
 
 static enum MHD_Result
-serve_readyz(struct MHD_Connection *conn)
+answer_readyz(struct MHD_Connection *conn, struct request *req)
 {
 	static const struct
 	{
@@ -194,13 +200,11 @@ serve_readyz(struct MHD_Connection *conn)
 		{SC_CONN_CONSUMER_PG, "consumer's PostgreSQL connection is down"},
 		{SC_CONN_CONSUMER_AMQP, "consumer's RabbitMQ connection is down"},
 	};
-	char		err[512];
 	size_t		i;
-	int			rc = db_ping(dbpool_now_ms() + db_timeout_ms, err, sizeof(err));
 
-	if (rc != DB_OK)
+	if (req->job.rc != DB_OK)
 	{
-		log_db_failure("readyz", err);
+		log_db_failure("readyz", req->job.err);
 		return send_error(conn, 503, "database unreachable", NULL);
 	}
 	for (i = 0; i < sizeof(others) / sizeof(others[0]); i++)
@@ -210,23 +214,20 @@ serve_readyz(struct MHD_Connection *conn)
 }
 
 /*
- * Refresh the outbox gauges from sharecount_stats() at scrape time, then
- * render.  A database failure does not fail the scrape: the gauges are
- * withdrawn (stale numbers would look healthy) and connection_up shows why.
+ * Set the outbox gauges from the sharecount_stats() answer, then render.  A
+ * database failure does not fail the scrape: the gauges are withdrawn (stale
+ * numbers would look healthy) and connection_up shows why.
  */
 static enum MHD_Result
-serve_metrics(struct MHD_Connection *conn)
+answer_metrics(struct MHD_Connection *conn, struct request *req)
 {
-	char		err[512];
-	char	   *stats = NULL;
 	char	   *body = NULL;
 	size_t		len;
-	int			rc = db_stats(&stats, dbpool_now_ms() + db_timeout_ms, err, sizeof(err));
 
-	if (rc == DB_OK)
+	if (req->job.rc == DB_OK)
 	{
 		json_error_t jerr;
-		json_t	   *s = json_loads(stats, 0, &jerr);
+		json_t	   *s = json_loads(req->job.stats, 0, &jerr);
 		json_t	   *depth = json_object_get(s, "outbox_depth");
 		json_t	   *age = json_object_get(s, "outbox_oldest_age_seconds");
 
@@ -239,17 +240,115 @@ serve_metrics(struct MHD_Connection *conn)
 			metrics_set_outbox(-1, 0);
 		}
 		json_decref(s);
-		free(stats);
 	}
 	else
 	{
-		log_db_failure("metrics", err);
+		log_db_failure("metrics", req->job.err);
 		metrics_set_outbox(-1, 0);
 	}
 	len = metrics_render(&body);
 	if (!body)
 		return send_error(conn, 500, "out of memory", NULL);
 	return send_body(conn, 200, body, len, METRICS_TYPE, NULL);
+}
+
+/* Called by a database worker: the job is done, let libmicrohttpd call us again. */
+static void
+job_done(struct db_job *job)
+{
+	struct request *req = job->cls;
+
+	MHD_resume_connection(req->conn);
+}
+
+/* The handler's call after the job is done (the connection was resumed). */
+static enum MHD_Result
+answer(struct MHD_Connection *conn, struct request *req)
+{
+	if (req->rt.kind == ROUTE_METRICS)
+		return answer_metrics(conn, req);
+	if (req->rt.kind == ROUTE_READYZ)
+		return answer_readyz(conn, req);
+	if (req->job.rc != DB_OK)
+		return send_db_error(conn, req->job.rc, req->job.err);
+	if (req->rt.kind == ROUTE_COUNT)
+		return answer_count(conn, req);
+	return answer_counts(conn, req);
+}
+
+/*
+ * Hand a routed request to the database workers: suspend the connection and
+ * submit the job; job_done() resumes it.  http_stop() must never find a
+ * connection suspended with no job behind it (libmicrohttpd forbids stopping
+ * with suspended connections), so the handler announces itself in in_handoff
+ * before looking at `stopping`, and http_stop() sets `stopping` before
+ * waiting for in_handoff to drop to 0: one of them always sees the other.
+ */
+static enum MHD_Result
+handoff_db(struct MHD_Connection *conn, struct route *rt, void **req_cls)
+{
+	struct request *req;
+	static const enum db_kind kinds[] = {
+		[ROUTE_COUNT] = DBQ_GET, [ROUTE_COUNTS] = DBQ_GET_MANY,
+		[ROUTE_READYZ] = DBQ_PING, [ROUTE_METRICS] = DBQ_STATS,
+	};
+
+	req = calloc(1, sizeof(*req));
+	if (req && rt->kind == ROUTE_COUNTS)
+	{
+		req->job.counts = calloc(rt->nids ? rt->nids : 1, sizeof(int64_t));
+		if (!req->job.counts)
+		{
+			free(req);
+			req = NULL;
+		}
+	}
+	if (!req)
+	{
+		route_free(rt);
+		return send_error(conn, 500, "out of memory", NULL);
+	}
+	req->rt = *rt;				/* the request owns the route's strings now */
+	req->conn = conn;
+	req->job.kind = kinds[rt->kind];
+	req->job.type = req->rt.content_type;
+	req->job.id = req->rt.content_id;
+	req->job.ids = req->rt.ids;
+	req->job.nids = req->rt.nids;
+	req->job.deadline = dbpool_now_ms() + db_timeout_ms;
+	req->job.done = job_done;
+	req->job.cls = req;
+	*req_cls = req;				/* freed by request_done() */
+
+	atomic_fetch_add(&in_handoff, 1);
+	if (atomic_load(&stopping))
+	{
+		atomic_fetch_sub(&in_handoff, 1);
+		req->job.rc = DB_UNAVAILABLE;
+		snprintf(req->job.err, sizeof(req->job.err), "shutting down");
+		return answer(conn, req);
+	}
+	MHD_suspend_connection(conn);
+	dbpool_submit(&req->job);
+	atomic_fetch_sub(&in_handoff, 1);
+	return MHD_YES;
+}
+
+static void
+request_done(void *cls, struct MHD_Connection *conn, void **req_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct request *req = *req_cls;
+
+	(void) cls; (void) conn; (void) toe;
+	if (req && req != RECEIVING)
+	{
+		route_free(&req->rt);
+		free(req->job.counts);
+		free(req->job.stats);
+		free(req);
+	}
+	*req_cls = NULL;
 }
 
 /* ---------------------------------------------------------------- handler -- */
@@ -274,6 +373,14 @@ find_ids(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 	return MHD_YES;
 }
 
+/*
+ * libmicrohttpd calls this (1) when the headers are in, (2) with each piece
+ * of a body, (3) once the request is complete, and (4) again after a
+ * suspended connection is resumed.  GET and HEAD are answered at (3) —
+ * libmicrohttpd keeps a connection alive only then — and a body on them is
+ * read and discarded; any other method is refused at (1), before its body is
+ * read, and libmicrohttpd then closes the connection.
+ */
 static enum MHD_Result
 handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 	   const char *version, const char *upload_data, size_t *upload_size, void **req_cls)
@@ -284,15 +391,9 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 
 	(void) cls; (void) version; (void) upload_data;
 
-	/*
-	 * GET and HEAD are answered once the whole request is in (libmicrohttpd
-	 * keeps the connection alive only then); a body on them is read and
-	 * discarded.  Any other method is refused at once, before its body is
-	 * read, and libmicrohttpd then closes the connection.
-	 */
 	if (*req_cls == NULL && (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0))
 	{
-		*req_cls = &daemon_handle;	/* any non-NULL marker */
+		*req_cls = RECEIVING;
 		return MHD_YES;
 	}
 	if (*upload_size != 0)
@@ -300,6 +401,8 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	if (*req_cls != NULL && *req_cls != RECEIVING)
+		return answer(conn, *req_cls);
 
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, find_ids, &ids);
 	if (route_parse(method, url, ids.value, ids.count, &rt) != 0)
@@ -312,19 +415,12 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 	switch (rt.kind)
 	{
 		case ROUTE_COUNT:
-			ret = serve_count(conn, &rt);
-			break;
 		case ROUTE_COUNTS:
-			ret = serve_counts(conn, &rt);
-			break;
+		case ROUTE_READYZ:
+		case ROUTE_METRICS:
+			return handoff_db(conn, &rt, req_cls);
 		case ROUTE_HEALTHZ:
 			ret = send_json(conn, 200, json_pack("{s:s}", "status", "ok"), NULL);
-			break;
-		case ROUTE_READYZ:
-			ret = serve_readyz(conn);
-			break;
-		case ROUTE_METRICS:
-			ret = serve_metrics(conn);
 			break;
 		default:
 			ret = send_error(conn, 404, "no such endpoint", NULL);
@@ -365,8 +461,10 @@ http_start(const struct sc_config *cfg)
 	struct sockaddr_storage ss;
 	socklen_t	sslen;
 	char		err[512];
-	unsigned	flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
-	unsigned	threads = cfg->http_pool_size > 1 ? (unsigned) cfg->http_pool_size : 1;
+	unsigned	flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+	long		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned	threads = ncpu < 1 ? 1 : ncpu > HTTP_MAX_THREADS ? HTTP_MAX_THREADS : (unsigned) ncpu;
+	int			pool = cfg->http_pool_size > 0 ? cfg->http_pool_size : 4;
 	unsigned	timeout_s = cfg->http_timeout_ms > 0 ? (unsigned) ((cfg->http_timeout_ms + 999) / 1000) : 10;
 	unsigned	max_conn = cfg->http_max_connections > 0 ? (unsigned) cfg->http_max_connections : 1024;
 	const char *conninfo = cfg->pg_read_conninfo && cfg->pg_read_conninfo[0]
@@ -389,7 +487,8 @@ http_start(const struct sc_config *cfg)
 	}
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	if (!conninfo || dbpool_init(conninfo, threads) != 0)
+	atomic_store(&stopping, 0);
+	if (!conninfo || dbpool_init(conninfo, pool) != 0)
 	{
 		log_error("http: cannot set up the PostgreSQL pool (pg_read_conninfo)");
 		return -1;
@@ -400,6 +499,7 @@ http_start(const struct sc_config *cfg)
 	daemon_handle = MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL,
 									 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 									 MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
+									 MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
 									 MHD_OPTION_ARRAY, opts,
 									 MHD_OPTION_END);
 	if (!daemon_handle)
@@ -408,18 +508,28 @@ http_start(const struct sc_config *cfg)
 		dbpool_shutdown();
 		return -1;
 	}
-	log_info("http: listening on %s (%u threads, %u connections max, timeout %u s, db timeout %d ms)",
-			 cfg->http_listen, threads, max_conn, timeout_s, db_timeout_ms);
+	log_info("http: listening on %s (%u threads, %d database connections, %u connections max, "
+			 "timeout %u s, db timeout %d ms)",
+			 cfg->http_listen, threads, pool, max_conn, timeout_s, db_timeout_ms);
 	return 0;
 }
 
+/*
+ * Stop order matters: no request may be suspended when libmicrohttpd stops.
+ * So: no new hand-offs (stopping + in_handoff, see handoff_db), then every
+ * accepted job completed (each resumes its connection), then the daemon
+ * (in-flight answers are sent or their connections closed), then the workers.
+ */
 void
 http_stop(void)
 {
-	if (daemon_handle)
-	{
-		MHD_stop_daemon(daemon_handle);
-		daemon_handle = NULL;
-		dbpool_shutdown();
-	}
+	if (!daemon_handle)
+		return;
+	atomic_store(&stopping, 1);
+	while (atomic_load(&in_handoff) > 0)
+		sched_yield();
+	dbpool_drain();
+	MHD_stop_daemon(daemon_handle);
+	daemon_handle = NULL;
+	dbpool_shutdown();
 }

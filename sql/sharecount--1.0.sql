@@ -116,6 +116,10 @@ BEGIN
 	IF kind IS NULL OR kind <> 'r' THEN
 		RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = '42809';
 	END IF;
+	IF EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = tbl AND c.relpersistence = 't') THEN
+		-- its end with the session would leave the registry naming a dropped table
+		RAISE EXCEPTION 'temporary table "%" cannot be tracked', tbl USING ERRCODE = '0A000';
+	END IF;
 	-- forget tables that were dropped since they were tracked
 	DELETE FROM sharecount.tracked t WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = t.tbl);
 	IF EXISTS (SELECT FROM sharecount.tracked t WHERE t.tbl = sharecount_track.tbl) THEN
@@ -128,6 +132,13 @@ BEGIN
 			RAISE EXCEPTION 'column "%" of table "%" does not exist', col, tbl USING ERRCODE = '42703';
 		END IF;
 	END LOOP;
+	-- char(n) renders differently as output (padded) and as ::text (trimmed);
+	-- the trigger uses the first and TRUNCATE/verify the second
+	IF EXISTS (SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid = tbl
+			AND a.attname IN (content_type_column, content_id_column) AND a.atttypid = 'pg_catalog.bpchar'::regtype) THEN
+		RAISE EXCEPTION 'content type and id columns of type character(n) cannot be tracked' USING ERRCODE = '0A000',
+			HINT = 'Use text or varchar.';
+	END IF;
 	-- optional columns: absent from the table means the job field is omitted
 	opt := ARRAY[user_id_column, channel_id_column, campaign_id_column];
 	FOR i IN 1..3 LOOP
@@ -138,14 +149,18 @@ BEGIN
 		END IF;
 	END LOOP;
 
-	-- No writer may slip between the trigger's creation and the backfill.
+	-- No writer may slip between the trigger's creation and the backfill.  The
+	-- UPDATE trigger compares keys as text, the way jobs carry them (a type
+	-- whose equality ignores differences the text shows, e.g. citext, must
+	-- still re-target).
 	EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
 	EXECUTE format('CREATE TRIGGER sharecount_row AFTER INSERT OR DELETE ON %s '
 			'FOR EACH ROW EXECUTE FUNCTION @extschema@.sharecount_trigger(%L, %L, %L, %L, %L, %L)',
 		tbl, id_column, content_type_column, content_id_column,
 		coalesce(opt[1], ''), coalesce(opt[2], ''), coalesce(opt[3], ''));
 	EXECUTE format('CREATE TRIGGER sharecount_update AFTER UPDATE ON %s FOR EACH ROW '
-			'WHEN (OLD.%I IS DISTINCT FROM NEW.%I OR OLD.%I IS DISTINCT FROM NEW.%I) '
+			'WHEN (OLD.%I::pg_catalog.text IS DISTINCT FROM NEW.%I::pg_catalog.text '
+			'OR OLD.%I::pg_catalog.text IS DISTINCT FROM NEW.%I::pg_catalog.text) '
 			'EXECUTE FUNCTION @extschema@.sharecount_trigger(%L, %L, %L, %L, %L, %L)',
 		tbl, content_type_column, content_type_column, content_id_column, content_id_column,
 		id_column, content_type_column, content_id_column,

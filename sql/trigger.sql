@@ -57,6 +57,17 @@ UPDATE share_links SET content_id = content_id WHERE id = 's2';
 UPDATE share_links SET id = 's2b' WHERE id = 's2';
 SELECT * FROM take();
 
+-- keys are compared as text: a type whose equality ignores case still re-targets
+CREATE EXTENSION citext;
+CREATE TABLE ci_links (id int, content_type text, content_id citext);
+SELECT sharecount_track('ci_links', user_id_column => NULL, channel_id_column => NULL, campaign_id_column => NULL);
+INSERT INTO ci_links VALUES (1, 'article', 'Abc');
+UPDATE ci_links SET content_id = 'abc';
+UPDATE ci_links SET content_id = 'abc';
+SELECT job_name, body::jsonb->'data'->>'contentId' AS content_id FROM take();
+DROP TABLE ci_links;
+DROP EXTENSION citext;
+
 -- rolled back: no job, ever (also a rolled-back savepoint)
 BEGIN;
 INSERT INTO share_links VALUES ('r1', 'article', '123', 'u1');
@@ -114,6 +125,21 @@ SELECT * FROM take();
 DELETE FROM int_links;
 SELECT * FROM take();
 
+-- quoted identifiers: table and column names needing quotes
+CREATE SCHEMA "Odd Schema";
+CREATE TABLE "Odd Schema"."Share Links" ("Share Id" int, "Kind" text, "the id" text, "User" text);
+INSERT INTO "Odd Schema"."Share Links" VALUES (1, 'article', 'x', 'u');
+SELECT sharecount_track('"Odd Schema"."Share Links"', id_column => 'Share Id', content_type_column => 'Kind',
+	content_id_column => 'the id', user_id_column => 'User', channel_id_column => NULL, campaign_id_column => NULL);
+INSERT INTO "Odd Schema"."Share Links" VALUES (2, 'article', 'x', 'u2');
+UPDATE "Odd Schema"."Share Links" SET "the id" = 'y' WHERE "Share Id" = 2;
+SELECT * FROM take();
+TRUNCATE "Odd Schema"."Share Links";
+SELECT * FROM take() ORDER BY body;
+SELECT * FROM sharecount_verify();
+DROP SCHEMA "Odd Schema" CASCADE;
+SELECT count(*) FROM sharecount.tracked WHERE tbl::text LIKE '%Odd%';
+
 -- backfill: existing rows are counted in the same call, split at 1,000,000
 CREATE TABLE old_links (id int, content_type text, content_id text);
 INSERT INTO old_links SELECT g, 'article', (g % 3)::text FROM generate_series(1, 10) g;
@@ -129,6 +155,14 @@ TRUNCATE huge_links;
 SELECT body::jsonb->'data'->>'operation' AS op, body::jsonb->'data'->'amount' AS amount FROM sharecount.outbox ORDER BY 2;
 SELECT count(*) FROM take();
 DROP TABLE huge_links;
+-- many keys (read through a cursor in batches of 1,000)
+CREATE TABLE many_links (id int, content_type text, content_id text);
+INSERT INTO many_links SELECT g, 'article', (g % 2500)::text FROM generate_series(1, 5000) g;
+SELECT sharecount_track('many_links');
+SELECT count(*) AS jobs, count(DISTINCT body::jsonb->'data'->>'contentId') AS keys,
+	sum((body::jsonb->'data'->>'amount')::int) AS amount FROM sharecount.outbox;
+SELECT count(*) FROM take();
+DROP TABLE many_links;
 
 -- bad arguments: clear errors, nothing attached
 SELECT sharecount_track('share_links');
@@ -137,6 +171,11 @@ SELECT sharecount_track('no_such_table');
 CREATE TABLE parted (id int, content_type text, content_id text) PARTITION BY LIST (content_type);
 SELECT sharecount_track('parted');
 DROP TABLE parted;
+CREATE TABLE char_links (id int, content_type char(10), content_id text);
+SELECT sharecount_track('char_links');
+DROP TABLE char_links;
+CREATE TEMP TABLE temp_links (id int, content_type text, content_id text);
+SELECT sharecount_track('temp_links');
 CREATE TABLE t_bad (id int, kind text);
 SELECT sharecount_track('t_bad', content_type_column => 'kind');
 SELECT count(*) FROM pg_trigger WHERE tgrelid = 't_bad'::regclass;
@@ -153,5 +192,8 @@ SELECT tbl FROM sharecount.tracked ORDER BY tbl::text;
 -- calling the trigger function by hand is refused
 SELECT sharecount_trigger();
 
-DROP TABLE int_links, old_links, t_bad;
+DROP TABLE int_links, old_links, t_bad, share_links;
+DROP FUNCTION take();
+DROP VIEW jobs;
+DROP FUNCTION masked(text);
 TRUNCATE sharecount.outbox;

@@ -33,6 +33,7 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
@@ -179,6 +180,14 @@ row_job(HeapTuple tuple, TupleDesc desc, char **args, const char *tblname, bool 
  * Write share_count_update jobs carrying COUNT(*) per countable key of rel
  * (split so that no job's amount exceeds 1,000,000).  Caller is connected to
  * SPI.  Returns the number of jobs written.
+ *
+ * The keys are read through a cursor, 1,000 at a time, and each batch's
+ * memory is released before the next, so a table with millions of distinct
+ * keys does not need them all in memory.  The cursor is opened (and fetched)
+ * as the tracked table's owner; the outbox rows are written as the outbox's.
+ * The query runs under the caller's search_path, so every name in it is
+ * schema-qualified (a role allowed to TRUNCATE must not be able to make the
+ * owner run its own count() or cast).
  */
 static int64
 enqueue_counts(Relation rel, const char *type_col, const char *cid_col, bool increment)
@@ -186,67 +195,92 @@ enqueue_counts(Relation rel, const char *type_col, const char *cid_col, bool inc
 	char	   *relname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 													 RelationGetRelationName(rel));
 	StringInfoData q;
-	SPITupleTable *tt;
-	uint64		nkeys,
-				i;
+	SPIPlanPtr	plan;
+	Portal		portal;
+	MemoryContext batch_cxt;
+	MemoryContext old_cxt;
+	Oid			outbox_relid = sc_state_relid("outbox");
 	int64		jobs = 0,
 				skipped = 0;
 	Oid			save_userid;
 	int			save_sec;
-	int			rc;
 
 	initStringInfo(&q);
 	appendStringInfo(&q,
-					 "SELECT (%s)::text, (%s)::text, count(*) FROM %s "
-					 "WHERE %s IS NOT NULL AND %s IS NOT NULL GROUP BY 1, 2",
+					 "SELECT CAST(%s AS pg_catalog.text), CAST(%s AS pg_catalog.text), pg_catalog.count(*) "
+					 "FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL GROUP BY 1, 2",
 					 quote_identifier(type_col), quote_identifier(cid_col), relname,
 					 quote_identifier(type_col), quote_identifier(cid_col));
 
+	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "sharecount count jobs",
+									  ALLOCSET_DEFAULT_SIZES);
+
 	sc_begin_as_owner(RelationGetRelid(rel), &save_userid, &save_sec);
-	rc = SPI_execute(q.data, false, 0);
+	plan = SPI_prepare(q.data, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	/* read_only = false: a fresh snapshot, taken after the caller's lock */
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, false);
 	sc_end_as_owner(save_userid, save_sec);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "count query failed: %s", SPI_result_code_string(rc));
-	tt = SPI_tuptable;
-	nkeys = SPI_processed;
 
-	sc_begin_as_owner(sc_state_relid("outbox"), &save_userid, &save_sec);
-	for (i = 0; i < nkeys; i++)
+	for (;;)
 	{
-		char	   *ctype = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
-		char	   *cid = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
-		bool		isnull;
-		int64		n = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull));
+		SPITupleTable *tt;
+		uint64		nkeys,
+					i;
 
-		if (strlen(ctype) < 1 || strlen(ctype) > SC_CONTENT_TYPE_MAX ||
-			strlen(cid) < 1 || strlen(cid) > SC_CONTENT_ID_MAX)
-		{
-			skipped += n;
-			continue;
-		}
-		while (n > 0)
-		{
-			int64		amount = Min(n, SC_AMOUNT_MAX);
-			char		job_id[40];
-			char		ts[32];
-			StringInfoData buf;
+		sc_begin_as_owner(RelationGetRelid(rel), &save_userid, &save_sec);
+		SPI_cursor_fetch(portal, true, 1000);
+		sc_end_as_owner(save_userid, save_sec);
+		tt = SPI_tuptable;
+		nkeys = SPI_processed;
+		if (nkeys == 0)
+			break;
 
-			sc_uuid_v4(job_id);
-			sc_format_timestamp(ts, GetCurrentTimestamp());
-			initStringInfo(&buf);
-			appendStringInfo(&buf, "{\"pattern\":\"share_count_update\",\"data\":{\"jobId\":\"%s\"", job_id);
-			add_field(&buf, "contentType", ctype);
-			add_field(&buf, "contentId", cid);
-			appendStringInfo(&buf, ",\"operation\":\"%s\",\"amount\":" INT64_FORMAT ",\"timestamp\":\"%s\"}}",
-							 increment ? "increment" : "decrement", amount, ts);
-			outbox_insert("share_count_update", job_id, buf.data);
-			pfree(buf.data);
-			n -= amount;
-			jobs++;
+		sc_begin_as_owner(outbox_relid, &save_userid, &save_sec);
+		old_cxt = MemoryContextSwitchTo(batch_cxt);
+		for (i = 0; i < nkeys; i++)
+		{
+			char	   *ctype = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
+			char	   *cid = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
+			bool		isnull;
+			int64		n = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull));
+
+			if (strlen(ctype) < 1 || strlen(ctype) > SC_CONTENT_TYPE_MAX ||
+				strlen(cid) < 1 || strlen(cid) > SC_CONTENT_ID_MAX)
+			{
+				skipped += n;
+				continue;
+			}
+			while (n > 0)
+			{
+				int64		amount = Min(n, SC_AMOUNT_MAX);
+				char		job_id[40];
+				char		ts[32];
+				StringInfoData buf;
+
+				sc_uuid_v4(job_id);
+				sc_format_timestamp(ts, GetCurrentTimestamp());
+				initStringInfo(&buf);
+				appendStringInfo(&buf, "{\"pattern\":\"share_count_update\",\"data\":{\"jobId\":\"%s\"", job_id);
+				add_field(&buf, "contentType", ctype);
+				add_field(&buf, "contentId", cid);
+				appendStringInfo(&buf, ",\"operation\":\"%s\",\"amount\":" INT64_FORMAT ",\"timestamp\":\"%s\"}}",
+								 increment ? "increment" : "decrement", amount, ts);
+				outbox_insert("share_count_update", job_id, buf.data);
+				n -= amount;
+				jobs++;
+			}
+			CHECK_FOR_INTERRUPTS();
 		}
-		CHECK_FOR_INTERRUPTS();
+		MemoryContextSwitchTo(old_cxt);
+		MemoryContextReset(batch_cxt);
+		sc_end_as_owner(save_userid, save_sec);
+		SPI_freetuptable(tt);
 	}
-	sc_end_as_owner(save_userid, save_sec);
+	SPI_cursor_close(portal);
+	SPI_freeplan(plan);
+	MemoryContextDelete(batch_cxt);
 
 	if (skipped > 0)
 		ereport(WARNING,
