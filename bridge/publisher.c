@@ -301,6 +301,23 @@ cycle(struct publisher *p, int *retry_later)
 		if (outstanding == 0)
 			break;
 		left = deadline - sc_now_ms();
+		if (left <= 0 && p->amqp.blocked)
+		{
+			/*
+			 * The broker stopped reading from us (memory or disk alarm).
+			 * Do not hold the claim transaction open for the length of an
+			 * alarm: roll back (the rows stay) and keep the connection; the
+			 * main loop waits for connection.unblocked before claiming again.
+			 * Confirms that arrive later belong to an old cycle and are
+			 * ignored; the republished copies are deduplicated downstream.
+			 */
+			log_warn("publisher: %d of %d publishes unconfirmed while the broker blocks us; rolling back, the jobs stay in the outbox",
+					 outstanding, sent);
+			PQclear(claim);
+			sc_pg_command(p->pg, "ROLLBACK", NULL, "publisher");
+			*retry_later = 1;
+			return 0;
+		}
 		if (left <= 0)
 		{
 			log_error("publisher: %d of %d publishes not confirmed within %d ms; rolling back (the jobs stay in the outbox) and reconnecting",
