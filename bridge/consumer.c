@@ -287,6 +287,9 @@ apply(struct consumer *c, const int *idx, int k)
 	if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
 	{
 		rc = sc_pg_transient(c->pg, r) ? APPLY_TRANSIENT : APPLY_FAILED;
+		if (k == 1)
+			snprintf(c->batch[idx[0]].reason, sizeof(c->batch[idx[0]].reason), "%s",
+					 sc_pg_error(c->pg, r, err, sizeof(err)));
 		log_warn("consumer: applying %d job(s) failed (%s): %s", k,
 				 rc == APPLY_TRANSIENT ? "will retry" : "isolating", sc_pg_error(c->pg, r, err, sizeof(err)));
 		PQclear(r);
@@ -407,8 +410,12 @@ apply_all(struct consumer *c)
 					attempts++;
 					if (attempts >= c->cfg->max_delivery_attempts)
 					{
+						char		last[sizeof(d->reason)];
+
+						memcpy(last, d->reason, sizeof(last));
 						d->status = D_INVALID;
-						snprintf(d->reason, sizeof(d->reason), "failed %d times applying it alone", attempts);
+						snprintf(d->reason, sizeof(d->reason), "failed %d times applying it alone; last error: %.200s",
+								 attempts, last);
 						break;
 					}
 					hold_sleep(c, 100 * attempts);
