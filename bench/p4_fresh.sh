@@ -32,6 +32,9 @@
 # (analysis only); PGURL / AMQP_URL to use existing servers (PGURL: a scratch
 # database — the extension is dropped and re-created there, share_links too;
 # AMQP_URL: the bridge uses exchange/queue names prefixed with p4bench.);
+# DIAG=1 keeps the bridge's debug log, the server log of every bridge
+# statement with its duration, and the joined per-probe timestamps in
+# bench/results/p4_diag/ (for docs/performance.md);
 # BRIDGE_ARGS extra bridge flags (e.g. --apply-linger-ms=0) for experiments.
 # Prints table rows; writes bench/results/p4_fresh.json.
 set -euo pipefail
@@ -40,13 +43,15 @@ secs=${1:-30}; rate=${2:-1000}; conns=${CONNS:-16}; tap=${TAP:-0}
 cd "$SC_ROOT"
 sc_init
 say() { echo "# p4: $*" >&2; }
+diag=${DIAG:-0}
 
 if [ -n "${PGURL:-}" ]; then
   conninfo=$PGURL
   psqlb() { psql -X -q -v ON_ERROR_STOP=1 -At -d "$PGURL" "$@"; }
   make -s all >&2
 else
-  SC_PG_FSYNC=on sc_pg_start "shared_buffers = 256MB" "track_commit_timestamp = on" >&2
+  SC_PG_FSYNC=on sc_pg_start "shared_buffers = 256MB" "track_commit_timestamp = on" \
+    "log_line_prefix = '%m|%a|'" >&2
   conninfo=$SC_PGURL
   psqlb() { sc_psql "$@"; }
 fi
@@ -83,6 +88,12 @@ ctsok=$(psqlb -c "SELECT current_setting('track_commit_timestamp') = 'on'")
 [ "$ctsok" = t ] && ctsbool=true || ctsbool=false
 
 blog=$SC_TMP/bridge.log
+if [ "$diag" = 1 ]; then
+  # analysis: every bridge statement with its duration in the server log, and
+  # the bridge's per-cycle debug lines (ms timestamps)
+  export PGOPTIONS="-c log_min_duration_statement=0"
+  BRIDGE_ARGS="${BRIDGE_ARGS:-} --log-level=debug"
+fi
 # shellcheck disable=SC2086
 bridge/sharecount-bridge --pg-conninfo="$conninfo" --amqp-url="$amqp" --roles=publisher,consumer \
   --http-listen= "${names[@]}" ${BRIDGE_ARGS:-} > "$blog" 2>&1 &
@@ -95,6 +106,7 @@ for i in $(seq 200); do
   fi
   sleep 0.1
 done
+unset PGOPTIONS
 say "bridge up ($(bridge/sharecount-bridge --version 2>&1 | head -1)); extra args: ${BRIDGE_ARGS:-none}"
 
 tapargs=()
@@ -166,6 +178,12 @@ SQL
 )
 read -r achieved late f50 f95 f99 fmax fneg v50 v95 v99 vmax t50 t99 a50 a99 <<<"$figures"
 [ -n "${a99:-}" ] || { echo "bench/p4_fresh.sh: computing the figures failed" >&2; exit 1; }
+if [ "$diag" = 1 ]; then
+  out=bench/results/p4_diag; rm -rf "$out"; mkdir -p "$out"
+  cp "$blog" "$out/bridge.log"; cp "$SC_TMP/pg.log" "$out/pg.log" 2>/dev/null || true
+  psqlb -c "\\copy (SELECT p.seq, p.due_us, p.start_us, p.commit_us, p.tap_us, (extract(epoch FROM c.updated_at) * 1e6)::bigint, (extract(epoch FROM pg_xact_commit_timestamp(c.xmin)) * 1e6)::bigint FROM p4_probe p JOIN sharecount.counts c ON c.content_type = 'p4' AND c.content_id = p.seq::text ORDER BY p.seq) TO '$PWD/$out/probes.csv' WITH (FORMAT csv)"
+  say "diagnostics in $out/ (probes.csv: seq,due,start,commit,tap,updated_at,apply_commit in µs)"
+fi
 if [ "$ctsok" = t ]; then p50=$v50 p95=$v95 p99=$v99 pmax=$vmax basis=commit_timestamp
 else p50=$f50 p95=$f95 p99=$f99 pmax=$fmax basis=updated_at; fi
 ok=$(awk -v a="$p50" -v b="$p99" 'BEGIN{print (a<=10 && b<=50)?"met":"NOT met"}')
