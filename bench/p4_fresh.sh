@@ -35,6 +35,8 @@
 # DIAG=1 keeps the bridge's debug log, the server log of every bridge
 # statement with its duration, and the joined per-probe timestamps in
 # bench/results/p4_diag/ (for docs/performance.md);
+# BRIDGES=N runs N bridges side by side (analysis: a second publisher claims
+# while the first waits for confirms);
 # BRIDGE_ARGS extra bridge flags (e.g. --apply-linger-ms=0) for experiments.
 # Prints table rows; writes bench/results/p4_fresh.json.
 set -euo pipefail
@@ -94,29 +96,42 @@ if [ "$diag" = 1 ]; then
   export PGOPTIONS="-c log_min_duration_statement=0"
   BRIDGE_ARGS="${BRIDGE_ARGS:-} --log-level=debug"
 fi
-# shellcheck disable=SC2086
-bridge/sharecount-bridge --pg-conninfo="$conninfo" --amqp-url="$amqp" --roles=publisher,consumer \
-  --http-listen= "${names[@]}" ${BRIDGE_ARGS:-} > "$blog" 2>&1 &
-bpid=$!
-sc_on_exit "kill $bpid 2>/dev/null; wait $bpid 2>/dev/null"
-for i in $(seq 200); do
-  grep -q 'consumer: consuming' "$blog" && grep -q 'publisher: connected to PostgreSQL' "$blog" && break
-  if [ "$i" = 200 ] || ! kill -0 $bpid 2>/dev/null; then
-    echo "bench/p4_fresh.sh: the bridge did not start:" >&2; cat "$blog" >&2; exit 1
-  fi
-  sleep 0.1
+nbridges=${BRIDGES:-1}
+for b in $(seq "$nbridges"); do
+  # shellcheck disable=SC2086
+  bridge/sharecount-bridge --pg-conninfo="$conninfo" --amqp-url="$amqp" --roles=publisher,consumer \
+    --http-listen= "${names[@]}" ${BRIDGE_ARGS:-} > "$blog.$b" 2>&1 &
+  bpid=$!
+  sc_on_exit "kill $bpid 2>/dev/null; wait $bpid 2>/dev/null"
+  for i in $(seq 200); do
+    grep -q 'consumer: consuming' "$blog.$b" && grep -q 'publisher: connected to PostgreSQL' "$blog.$b" && break
+    if [ "$i" = 200 ] || ! kill -0 $bpid 2>/dev/null; then
+      echo "bench/p4_fresh.sh: the bridge did not start:" >&2; cat "$blog.$b" >&2; exit 1
+    fi
+    sleep 0.1
+  done
 done
+ln -sf "$blog.1" "$blog"
 unset PGOPTIONS
-say "bridge up ($(bridge/sharecount-bridge --version 2>&1 | head -1)); extra args: ${BRIDGE_ARGS:-none}"
+say "$nbridges bridge(s) up ($(bridge/sharecount-bridge --version 2>&1 | head -1)); extra args: ${BRIDGE_ARGS:-none}"
 
 tapargs=()
 [ "$tap" = 1 ] && tapargs=(-a "$amqp" -x "$exchange")
 say "warm-up: 3 s at $rate/s"
 bench/bin/p4_load -d "$conninfo" -o "$SC_TMP/warm.csv" -r "$rate" -s 3 -c "$conns" -t p4warm 2>&1 | sed 's/^/# /' >&2
 say "measuring: $secs s at $rate/s on $conns connections${tapargs:+ (with tap)}"
+psi() { sed -nE 's/^some .*total=([0-9]+)/\1/p' "/proc/pressure/$1" 2>/dev/null || echo 0; }
+cpu0=$(psi cpu); io0=$(psi io); w0=$(date +%s%N)
 load_out=$(bench/bin/p4_load -d "$conninfo" -o "$SC_TMP/load.csv" -r "$rate" -s "$secs" -c "$conns" -t p4 \
   "${tapargs[@]}" 2>&1) || { echo "$load_out" >&2; echo "bench/p4_fresh.sh: the load generator failed" >&2; exit 1; }
 echo "# $load_out" >&2
+# CPU / IO pressure during the run (PSI "some": share of wall time in which at
+# least one runnable task waited for a CPU / for IO): a shared machine's noise
+# made visible.  -1 where /proc/pressure is not available.
+w1=$(date +%s%N); cpu1=$(psi cpu); io1=$(psi io)
+cpu_psi=$(awk -v a="$cpu0" -v b="$cpu1" -v t=$(( (w1 - w0) / 1000 )) 'BEGIN{printf "%.1f", (a>0 && b>0) ? (b-a)*100/t : -1}')
+io_psi=$(awk -v a="$io0" -v b="$io1" -v t=$(( (w1 - w0) / 1000 )) 'BEGIN{printf "%.1f", (a>0 && b>0) ? (b-a)*100/t : -1}')
+say "pressure during the run: cpu some ${cpu_psi}% io some ${io_psi}% (load average $(cut -d' ' -f1 /proc/loadavg))"
 total=$(wc -l < "$SC_TMP/load.csv")
 
 # wait until every probe is applied (the outbox and the queue drained)
@@ -180,7 +195,7 @@ read -r achieved late f50 f95 f99 fmax fneg v50 v95 v99 vmax t50 t99 a50 a99 <<<
 [ -n "${a99:-}" ] || { echo "bench/p4_fresh.sh: computing the figures failed" >&2; exit 1; }
 if [ "$diag" = 1 ]; then
   out=bench/results/p4_diag; rm -rf "$out"; mkdir -p "$out"
-  cp "$blog" "$out/bridge.log"; cp "$SC_TMP/pg.log" "$out/pg.log" 2>/dev/null || true
+  cat "$blog".* > "$out/bridge.log"; cp "$SC_TMP/pg.log" "$out/pg.log" 2>/dev/null || true
   psqlb -c "\\copy (SELECT p.seq, p.due_us, p.start_us, p.commit_us, p.tap_us, (extract(epoch FROM c.updated_at) * 1e6)::bigint, (extract(epoch FROM pg_xact_commit_timestamp(c.xmin)) * 1e6)::bigint FROM p4_probe p JOIN sharecount.counts c ON c.content_type = 'p4' AND c.content_id = p.seq::text ORDER BY p.seq) TO '$PWD/$out/probes.csv' WITH (FORMAT csv)"
   say "diagnostics in $out/ (probes.csv: seq,due,start,commit,tap,updated_at,apply_commit in µs)"
 fi
@@ -203,5 +218,6 @@ cat > bench/results/p4_fresh.json <<JSON
  "by_updated_at_ms": {"p50": $f50, "p95": $f95, "p99": $f99, "max": $fmax, "negative": $fneg},
  "by_commit_timestamp_ms": {"p50": $v50, "p95": $v95, "p99": $v99, "max": $vmax},
  "tap_ms": {"commit_to_broker_p50": $t50, "commit_to_broker_p99": $t99, "broker_to_applied_p50": $a50, "broker_to_applied_p99": $a99},
- "bridge_args": "${BRIDGE_ARGS:-}", "validated": true}
+ "cpu_pressure_pct": $cpu_psi, "io_pressure_pct": $io_psi, "loadavg": $(cut -d' ' -f1 /proc/loadavg),
+ "bridge_args": "${BRIDGE_ARGS:-}", "bridges": $nbridges, "validated": true}
 JSON
