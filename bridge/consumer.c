@@ -450,7 +450,9 @@ reply(struct consumer *c, const struct delivery *d, int success)
  * Settle the batch after the commit: reject invalid deliveries without
  * requeue (dead-letter), answer send() requests, ack the rest with one
  * basic.ack multiple.  -1 if the broker connection broke (the broker
- * redelivers; SQL dedupes what was applied).
+ * redelivers; SQL dedupes what was applied).  A message rejected before SQL
+ * that carries reply_to is answered too (success false), so a NestJS send()
+ * with a malformed body fails fast instead of timing out.
  */
 static int
 settle(struct consumer *c)
@@ -489,7 +491,7 @@ settle(struct consumer *c)
 			else
 				metrics_count(SC_M_DUPLICATE, d->kind, 1);
 		}
-		if (d->job.is_request && d->reply_to)
+		if (d->reply_to && (d->job.is_request || d->status == D_REJECTED))
 			reply(c, d, d->status == D_APPLIED || d->status == D_DUPLICATE);
 	}
 	if (ack_tag && amqp_basic_ack(c->amqp.conn, SC_CH, ack_tag, 1) != AMQP_STATUS_OK)

@@ -53,6 +53,10 @@ reply=$(amqp_tool rpc "$E2E_AMQP" "$Q" \
   "{\"pattern\":\"share_count_update\",\"data\":$(upd j-send video v6 4),\"id\":\"req-1\"}" req-1 20) ||
   fail "no reply to the send() request"
 
+badreply=$(amqp_tool rpc "$E2E_AMQP" "$Q" '{"pattern":"share_count_update","id":"req-2"}' req-2 20) ||
+  fail "no reply to a malformed send() request"
+nbad=$((nbad + 1))
+
 # --- checks ---
 for i in $(seq 150); do
   [ "$(queue_depth sharecount.dead)" = "$nbad" ] && [ "$(queue_depth $Q)" = 0 ] &&
@@ -77,6 +81,11 @@ check=$(q "SELECT (j->'response'->>'jobId') = 'j-send' AND (j->'response'->>'suc
            AND j->'response'->'data' = '{\"contentType\":\"video\",\"contentId\":\"v6\",\"shareCount\":4}'
            AND (j->>'isDisposed')::bool FROM (SELECT '$body'::jsonb j) s")
 [ "$check" = t ] || fail "reply body: $body"
+
+corr=${badreply%%$'\t'*}; body=${badreply#*$'\t'}
+[ "$corr" = req-2 ] || fail "bad reply correlation_id '$corr'"
+[ "$(q "SELECT (j->'response'->>'success')::bool = false AND (j->>'isDisposed')::bool FROM (SELECT '$body'::jsonb j) s")" = t ] ||
+  fail "malformed send() reply: $body"
 
 # the reasons are logged, one line each
 grep -c "dead-lettering" "$SC_TMP/messages.bridge1.log" | grep -qx "$nbad" ||
