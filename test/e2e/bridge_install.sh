@@ -14,6 +14,13 @@ for opt in Type=simple Restart=on-failure NoNewPrivileges=yes ProtectSystem=stri
   grep -qx "$opt" "$unit" || fail "unit lacks $opt"
 done
 grep -q "@BINDIR@" "$unit" && fail "@BINDIR@ not substituted"
+# systemd's own checker, on a copy whose ExecStart points into DESTDIR
+if command -v systemd-analyze >/dev/null; then
+  mkdir -p "$SC_TMP/unitcheck"
+  sed "s|^ExecStart=|ExecStart=$d|" "$unit" > "$SC_TMP/unitcheck/sharecount-bridge.service"
+  v=$(systemd-analyze verify "$SC_TMP/unitcheck/sharecount-bridge.service" 2>&1) || fail "systemd-analyze verify: $v"
+  [ -z "$v" ] || fail "systemd-analyze verify: $v"
+fi
 exec_line=$(sed -n 's/^ExecStart=//p' "$unit")
 read -r bin args <<<"$exec_line"
 [ -x "$d$bin" ] || fail "ExecStart binary $bin not installed"
