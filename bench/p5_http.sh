@@ -55,34 +55,69 @@ for i in $(seq 100); do
 done
 
 echo "SELECT sharecount_get('article', '1');" > "$SC_TMP/get.sql"
-run_http() {
-  local out
-  out=$(wrk -t2 -c"$clients" -d"${secs}s" "$url")
+# CPU accounting (private cluster only): on a shared machine the throughput
+# ratio also depends on how the scheduler splits the CPUs between 32 pgbench
+# backends and the bridge's few threads, so each round also reports the CPU
+# time spent per request on every side: client (wrk / pgbench), bridge, and
+# PostgreSQL backends.  Ticks come from /proc; a backend's ticks reach the
+# postmaster's children counters when it exits (pgbench's do at its end).
+tck=$(getconf CLK_TCK)
+pm=$( [ -z "${PGURL:-}" ] && head -1 "$SC_TMP/pgdata/postmaster.pid" 2>/dev/null || true)
+ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+child_ticks() { awk '{print $16+$17}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+backend_ticks() { local s=0 c; for c in $(pgrep -P "$pm"); do s=$((s + $(ticks "$c"))); done; echo $s; }
+us_per() { awk -v t="$1" -v n="$2" -v hz="$tck" 'BEGIN{ if (n > 0) printf "%.1f", t / hz * 1e6 / n; else print "?" }'; }
+TIMEFORMAT='%U %S'
+
+run_http() {  # -> "req/s client_us bridge_us backend_us"
+  local out b0 p0 b1 p1 n cl
+  b0=$(ticks "$bpid"); p0=$([ -n "$pm" ] && backend_ticks || echo 0)
+  { time wrk -t2 -c"$clients" -d"${secs}s" "$url" > "$SC_TMP/wrk.out"; } 2> "$SC_TMP/wrk.time"
+  b1=$(ticks "$bpid"); p1=$([ -n "$pm" ] && backend_ticks || echo 0)
+  out=$(cat "$SC_TMP/wrk.out")
   if grep -q 'Non-2xx' <<<"$out"; then echo "# wrk saw non-200 answers:" >&2; echo "$out" >&2; return 1; fi
-  sed -nE 's/^Requests\/sec: *([0-9.]+).*/\1/p' <<<"$out"
+  n=$(awk '/requests in/ {print $1}' <<<"$out")
+  cl=$(awk -v hz="$tck" '{printf "%d", ($1 + $2) * hz}' "$SC_TMP/wrk.time")
+  echo "$(sed -nE 's/^Requests\/sec: *([0-9.]+).*/\1/p' <<<"$out") $(us_per "$cl" "$n") $(us_per $((b1 - b0)) "$n") $( [ -n "$pm" ] && us_per $((p1 - p0)) "$n" || echo '?')"
 }
-run_pgbench() {
-  PGDATABASE=${PGURL:-$PGDATABASE} "$SC_PGBIN/pgbench" -n -M prepared -c "$clients" -j 2 -T "$secs" \
-    -f "$SC_TMP/get.sql" 2>/dev/null | sed -nE 's/^tps = ([0-9.]+) .*/\1/p' | head -1
+run_pgbench() {  # -> "tps client_us backend_us"
+  local c0 c1 n cl tps
+  c0=$([ -n "$pm" ] && child_ticks "$pm" || echo 0)
+  { time PGDATABASE=${PGURL:-$PGDATABASE} "$SC_PGBIN/pgbench" -n -M prepared -c "$clients" -j 2 -T "$secs" \
+      -f "$SC_TMP/get.sql" > "$SC_TMP/pgbench.out" 2>/dev/null; } 2> "$SC_TMP/pgbench.time"
+  sleep 0.5   # let the postmaster reap the backends
+  c1=$([ -n "$pm" ] && child_ticks "$pm" || echo 0)
+  tps=$(sed -nE 's/^tps = ([0-9.]+) .*/\1/p' "$SC_TMP/pgbench.out" | head -1)
+  n=$(sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p' "$SC_TMP/pgbench.out")
+  cl=$(awk -v hz="$tck" '{printf "%d", ($1 + $2) * hz}' "$SC_TMP/pgbench.time")
+  echo "$tps $(us_per "$cl" "$n") $( [ -n "$pm" ] && us_per $((c1 - c0)) "$n" || echo '?')"
 }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
-hs=""; ps=""
+hs=""; ps=""; hcpu=""; pcpu=""
 for r in $(seq "$rounds"); do
-  h=$(run_http); hs+="$h "
-  echo "# round $r http: $h req/s" >&2
-  p=$(run_pgbench); ps+="$p "
-  echo "# round $r pgbench: $p tps" >&2
+  read -r h hc hb hp < <(run_http)
+  hs+="$h "; hcpu+="$(awk -v a="$hc" -v b="$hb" -v c="$hp" 'BEGIN{printf "%.1f", a + b + c}') "
+  echo "# round $r http: $h req/s; CPU us/request: wrk $hc, bridge $hb, backends $hp" >&2
+  read -r p pc pp < <(run_pgbench)
+  ps+="$p "; pcpu+="$(awk -v a="$pc" -v b="$pp" 'BEGIN{printf "%.1f", a + b}') "
+  echo "# round $r pgbench: $p tps; CPU us/transaction: pgbench $pc, backends $pp" >&2
 done
 http=$(echo $hs | tr ' ' '\n' | median)
 pgb=$(echo $ps | tr ' ' '\n' | median)
+hcpu_m=$(echo $hcpu | tr ' ' '\n' | median)
+pcpu_m=$(echo $pcpu | tr ' ' '\n' | median)
 ratio=$(awk -v a="$http" -v b="$pgb" 'BEGIN{printf "%.3f", a/b}')
+cratio=$(awk -v a="$hcpu_m" -v b="$pcpu_m" 'BEGIN{ if (a > 0) printf "%.3f", b/a; else print "null" }')
 okp=$(awk -v r="$ratio" 'BEGIN{print (r>=0.7)?"met":"NOT met"}')
 printf '%-4s %-44s %12s %12s %8s %8s %s\n' id what measured baseline ratio target status
 printf '%-4s %-44s %12s %12s %8s %8s %s\n' P5 "HTTP GET count / pgbench get, $clients conns" "$http" "$pgb" "$ratio" ">=0.7" "$okp"
+printf '%-4s %-44s %12s %12s %8s\n' "" "CPU us per request (all processes), inverse" "$hcpu_m" "$pcpu_m" "$cratio"
 mkdir -p bench/results
 cat > bench/results/p5_http.json <<JSON
 {"P5": {"measured_rps": $http, "baseline_tps": $pgb, "ratio": $ratio, "target": 0.7, "met": $([ "$okp" = met ] && echo true || echo false)},
  "clients": $clients, "http_pool_size": "${pool:-default}", "seconds_per_round": $secs, "rounds": $rounds,
- "rounds_http": "${hs% }", "rounds_pgbench": "${ps% }"}
+ "rounds_http": "${hs% }", "rounds_pgbench": "${ps% }",
+ "cpu_us_per_request": {"http": ${hcpu_m:-null}, "pgbench": ${pcpu_m:-null}, "ratio": ${cratio:-null},
+   "rounds_http": "${hcpu% }", "rounds_pgbench": "${pcpu% }"}}
 JSON

@@ -1,9 +1,9 @@
 /*
  * dbpool.c — the http role's PostgreSQL workers (see dbpool.h).
  *
- * Rules: the job queue, `accepting` and `inflight` are guarded by pool_lock;
- * each worker owns its PGconn exclusively, so libpq calls run outside the
- * lock.  Connections are non-blocking; every wait is a poll() on PQsocket()
+ * Rules: the job queue and its counters (accepting, stopping, queued, busy,
+ * inflight) are guarded by pool_lock; each worker owns its PGconn
+ * exclusively, so libpq calls run outside the lock.  Connections are non-blocking; every wait is a poll() on PQsocket()
  * bounded by the batch deadline (the earliest deadline of its jobs).  On a
  * connection-level failure or a timeout the PGconn is closed (PQfinish), so a
  * late answer to an abandoned query can never be read as another's.  Jobs are
@@ -25,6 +25,7 @@
 #include "metrics.h"
 
 #define BATCH_MAX 64			/* jobs sent in one pipeline */
+#define LINGER_MS 2				/* longest a job waits for a busy worker before another takes it */
 
 static const struct
 {
@@ -47,14 +48,17 @@ struct worker
 };
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t work_cond = PTHREAD_COND_INITIALIZER;	/* jobs queued or stopping */
+static pthread_cond_t work_cond;	/* jobs to take, or stopping (CLOCK_MONOTONIC) */
 static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER;	/* inflight dropped to 0 */
 static struct db_job *queue_head, *queue_tail;
 static int	accepting;			/* submits go to the queue */
 static int	stopping;			/* workers exit once the queue is empty */
 static int	inflight;			/* accepted and not yet completed */
+static int	queued;				/* jobs in the queue */
+static int	busy;				/* workers serving a batch */
 static struct worker *workers;
 static int	nworkers;
+static int	cond_ready;			/* work_cond initialised (once per process) */
 static char *pool_conninfo;
 
 int64_t
@@ -608,6 +612,21 @@ serve_batch(struct worker *w, struct db_job **jobs, size_t n)
 
 /* -------------------------------------------------------------- workers -- */
 
+/*
+ * Should an idle worker take the queued jobs now?  Yes when no worker is
+ * busy (no added latency when idle), when enough are queued for a good batch,
+ * or when the oldest has waited LINGER_MS (a slow batch elsewhere must not
+ * hold the others up).  Otherwise the busy worker will take them all when it
+ * finishes its round trip: under load that makes batches large, and a batch
+ * costs PostgreSQL and the bridge about the same whether it has 1 job or 30.
+ */
+static int
+should_take(int64_t now)
+{
+	return queue_head &&
+		(busy == 0 || queued >= BATCH_MAX / 2 || now - queue_head->queued_ms >= LINGER_MS);
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -620,8 +639,22 @@ worker_main(void *arg)
 		int64_t		now;
 
 		pthread_mutex_lock(&pool_lock);
-		while (!queue_head && !stopping)
-			pthread_cond_wait(&work_cond, &pool_lock);
+		for (;;)
+		{
+			now = dbpool_now_ms();
+			if (should_take(now) || (stopping && !queue_head))
+				break;
+			if (queue_head || busy > 0)
+			{
+				/* re-check soon: the jobs may have to be taken from a slow worker */
+				int64_t		at = now + LINGER_MS;
+				struct timespec ts = {at / 1000, (at % 1000) * 1000000};
+
+				pthread_cond_timedwait(&work_cond, &pool_lock, &ts);
+			}
+			else
+				pthread_cond_wait(&work_cond, &pool_lock);
+		}
 		if (!queue_head)
 		{
 			pthread_mutex_unlock(&pool_lock);
@@ -632,14 +665,13 @@ worker_main(void *arg)
 			jobs[n++] = queue_head;
 			queue_head = queue_head->next;
 		}
+		queued -= (int) n;
 		if (!queue_head)
 			queue_tail = NULL;
-		else
-			pthread_cond_signal(&work_cond);	/* more for another worker */
+		busy++;
 		pthread_mutex_unlock(&pool_lock);
 
 		/* jobs that waited past their deadline are answered at once */
-		now = dbpool_now_ms();
 		for (i = 0; i < n; i++)
 		{
 			if (jobs[i]->deadline <= now)
@@ -651,6 +683,7 @@ worker_main(void *arg)
 			serve_batch(w, jobs, live);
 
 		pthread_mutex_lock(&pool_lock);
+		busy--;
 		inflight -= (int) n;
 		if (inflight == 0)
 			pthread_cond_broadcast(&idle_cond);
@@ -666,6 +699,7 @@ dbpool_submit(struct db_job *job)
 	job->next = NULL;
 	job->rc = DB_UNAVAILABLE;
 	job->err[0] = '\0';
+	job->queued_ms = dbpool_now_ms();
 	pthread_mutex_lock(&pool_lock);
 	if (!accepting)
 	{
@@ -678,8 +712,10 @@ dbpool_submit(struct db_job *job)
 	else
 		queue_head = job;
 	queue_tail = job;
+	queued++;
 	inflight++;
-	pthread_cond_signal(&work_cond);
+	if (busy == 0 || queued >= BATCH_MAX / 2)
+		pthread_cond_signal(&work_cond);
 	pthread_mutex_unlock(&pool_lock);
 }
 
@@ -701,7 +737,19 @@ dbpool_init(const char *conninfo, int size)
 		return -1;
 	}
 	nworkers = size;
+	if (!cond_ready)
+	{
+		pthread_condattr_t attr;
+
+		pthread_condattr_init(&attr);
+		pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+		pthread_cond_init(&work_cond, &attr);
+		pthread_condattr_destroy(&attr);
+		cond_ready = 1;
+	}
 	accepting = 1;
+	queued = 0;
+	busy = 0;
 	stopping = 0;
 	inflight = 0;
 	metrics_use_conn(SC_CONN_HTTP_PG);

@@ -3,10 +3,9 @@
  * by `size` worker threads, each owning one connection to pg_read_conninfo.
  *
  * A worker takes every job waiting (up to a batch) and sends them to
- * PostgreSQL at once in libpq pipeline mode (one Sync per job, so one job's
- * SQL error never affects another), then reads the answers in order.  Under
- * load this turns many HTTP requests into one round trip; idle, a batch is one
- * job.  The HTTP threads never block on the database: they suspend the
+ * PostgreSQL at once in libpq pipeline mode, then reads the answers in order.
+ * Under load this turns many HTTP requests into one round trip; idle, a batch
+ * is one job.  The HTTP threads never block on the database: they suspend the
  * connection, submit a job and are called back.
  *
  * Rules: every job carries an absolute deadline (dbpool_now_ms() + budget) and
@@ -58,6 +57,7 @@ struct db_job
 	char	   *stats;			/* DBQ_STATS: malloc'ed JSON text; the submitter frees */
 	char		err[256];		/* why, when rc != DB_OK (one line, no secrets) */
 	/* private */
+	int64_t		queued_ms;
 	struct db_job *next;
 };
 

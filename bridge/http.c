@@ -215,8 +215,10 @@ answer_readyz(struct MHD_Connection *conn, struct request *req)
 
 /*
  * Set the outbox gauges from the sharecount_stats() answer, then render.  A
- * database failure does not fail the scrape: the gauges are withdrawn (stale
- * numbers would look healthy) and connection_up shows why.
+ * database failure does not fail the scrape: when the database is unreachable
+ * the gauges are withdrawn (stale numbers would look healthy) and
+ * connection_up shows why.  (The publisher role also refreshes them every
+ * few seconds; the scrape-time value is just fresher.)
  */
 static enum MHD_Result
 answer_metrics(struct MHD_Connection *conn, struct request *req)
@@ -244,7 +246,10 @@ answer_metrics(struct MHD_Connection *conn, struct request *req)
 	else
 	{
 		log_db_failure("metrics", req->job.err);
-		metrics_set_outbox(-1, 0);
+		/* unreachable: any value would be stale; an SQL error (no right to
+		 * sharecount_stats) leaves what the publisher role may have set */
+		if (req->job.rc == DB_UNAVAILABLE)
+			metrics_set_outbox(-1, 0);
 	}
 	len = metrics_render(&body);
 	if (!body)

@@ -55,6 +55,8 @@ struct publisher
 	int			pg_backoff_ms;
 	uint64_t	next_tag;		/* delivery tag of the next publish on channel 1 */
 	int			have_sleep_fn;	/* sharecount_publisher_sleep() exists */
+	long long	next_stats_ms;	/* next outbox gauge refresh */
+	int			fail_backoff_ms;	/* pause after a failed cycle; reset by a good one */
 	struct pub_row *rows;
 };
 
@@ -72,7 +74,7 @@ pg_ensure(struct publisher *p)
 	if (p->pg && PQstatus(p->pg) == CONNECTION_OK)
 		return 0;
 	pg_drop(p);
-	p->pg = sc_pg_connect(p->cfg->pg_conninfo, "sharecount-bridge publisher", "publisher");
+	p->pg = sc_pg_connect(p->cfg->pg_conninfo, "sharecount-bridge publisher", "publisher", &p->amqp);
 	if (!p->pg)
 		return -1;
 	if (sc_pg_command(p->pg, "LISTEN sharecount_wakeup", NULL, "publisher") < 0)
@@ -299,6 +301,23 @@ cycle(struct publisher *p, int *retry_later)
 		if (outstanding == 0)
 			break;
 		left = deadline - sc_now_ms();
+		if (left <= 0 && p->amqp.blocked)
+		{
+			/*
+			 * The broker stopped reading from us (memory or disk alarm).
+			 * Do not hold the claim transaction open for the length of an
+			 * alarm: roll back (the rows stay) and keep the connection; the
+			 * main loop waits for connection.unblocked before claiming again.
+			 * Confirms that arrive later belong to an old cycle and are
+			 * ignored; the republished copies are deduplicated downstream.
+			 */
+			log_warn("publisher: %d of %d publishes unconfirmed while the broker blocks us; rolling back, the jobs stay in the outbox",
+					 outstanding, sent);
+			PQclear(claim);
+			sc_pg_command(p->pg, "ROLLBACK", NULL, "publisher");
+			*retry_later = 1;
+			return 0;
+		}
 		if (left <= 0)
 		{
 			log_error("publisher: %d of %d publishes not confirmed within %d ms; rolling back (the jobs stay in the outbox) and reconnecting",
@@ -453,6 +472,29 @@ idle_wait(struct publisher *p)
 	return 0;
 }
 
+/*
+ * Refresh the outbox gauges (depth, oldest job age) from sharecount_stats()
+ * every 5 s, outside any claim transaction.  A failure only leaves the
+ * gauges stale: it is logged at debug level and retried next time.
+ */
+static void
+refresh_outbox_gauges(struct publisher *p)
+{
+	PGresult   *r;
+
+	if (sc_now_ms() < p->next_stats_ms)
+		return;
+	p->next_stats_ms = sc_now_ms() + 5000;
+	r = sc_pg_exec(p->pg, "SELECT (s->>'outbox_depth')::bigint, (s->>'outbox_oldest_age_seconds')::float8 "
+				   "FROM sharecount_stats() s", 0, NULL, &p->amqp);
+	if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+		!PQgetisnull(r, 0, 0) && !PQgetisnull(r, 0, 1))
+		metrics_set_outbox(atoll(PQgetvalue(r, 0, 0)), atof(PQgetvalue(r, 0, 1)));
+	else
+		log_debug("publisher: cannot read sharecount_stats() for the outbox gauges");
+	PQclear(r);
+}
+
 void *
 publisher_main(void *arg)
 {
@@ -461,6 +503,7 @@ publisher_main(void *arg)
 	memset(&p, 0, sizeof(p));
 	p.cfg = arg;
 	p.pg_backoff_ms = 100;
+	p.fail_backoff_ms = 100;
 	sc_amqp_init(&p.amqp, p.cfg, "publisher", SC_CONN_PUBLISHER_AMQP);
 	metrics_use_conn(SC_CONN_PUBLISHER_PG);
 	p.rows = calloc((size_t) p.cfg->publish_batch, sizeof(struct pub_row));
@@ -478,7 +521,8 @@ publisher_main(void *arg)
 
 		if (pg_ensure(&p) < 0)
 		{
-			sc_backoff_sleep(&p.pg_backoff_ms, p.cfg->reconnect_max_ms);
+			sc_amqp_sleep(&p.amqp, p.pg_backoff_ms);
+			p.pg_backoff_ms = p.pg_backoff_ms * 2 > p.cfg->reconnect_max_ms ? p.cfg->reconnect_max_ms : p.pg_backoff_ms * 2;
 			continue;
 		}
 		if (amqp_ensure(&p) < 0)
@@ -493,20 +537,21 @@ publisher_main(void *arg)
 				sc_amqp_disconnect(&p.amqp);
 			continue;
 		}
+		refresh_outbox_gauges(&p);
 		n = cycle(&p, &retry_later);
 		if (n < 0)
 		{
 			if (p.pg && PQstatus(p.pg) != CONNECTION_OK)
 				pg_drop(&p);
 			/* something broke: back off before the next attempt */
-			sc_backoff_sleep(&p.amqp.backoff_ms, p.cfg->reconnect_max_ms);
+			sc_amqp_sleep(&p.amqp, p.fail_backoff_ms);
+			p.fail_backoff_ms = p.fail_backoff_ms * 2 > p.cfg->reconnect_max_ms ? p.cfg->reconnect_max_ms : p.fail_backoff_ms * 2;
 			continue;
 		}
+		p.fail_backoff_ms = 100;
 		if (retry_later)
 		{
-			int			d = p.cfg->poll_interval_ms;
-
-			sc_backoff_sleep(&d, d);
+			sc_amqp_sleep(&p.amqp, p.cfg->poll_interval_ms);
 			continue;
 		}
 		if (n > 0)

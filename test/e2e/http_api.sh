@@ -9,7 +9,10 @@
 #   - abuse: 1,000 requests over 100 parallel connections, an idle connection
 #     closed after http_timeout_ms, a 100 KB header, a 100 KB URL;
 #   - 503 within http_db_timeout_ms while PostgreSQL is down, 200 again after
-#     it is back (the PostgreSQL server is shared: it is always restarted).
+#     it is back (the PostgreSQL server is shared: it is always restarted);
+#   - an SQL error (a reading role without rights on sharecount_get_many) fails
+#     only its own requests, not the others pipelined with them;
+#   - an http-only bridge listening on [::1].
 # Standalone: `bash test/e2e/http_api.sh` starts its own servers.
 set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
@@ -223,6 +226,37 @@ body_is "database back: the count is still right" "$B/share-links/count/article/
   '{"contentType":"article","contentId":"123","shareCount":2}'
 check "database back: readyz -> 200 (all roles reconnected)" wait_for 30 is_200 "$B/readyz"
 check "process alive at the end" alive
+
+# ------------------------------ SQL errors stay with their own request ----
+# A reading role that may call sharecount_get but not sharecount_get_many (nor
+# sharecount_stats): each /counts fails with an SQL error inside pipelined
+# batches that also carry /count requests, which must all still succeed.
+RROLE=http_reader_$$
+sc_psql -d "$DB" -c "CREATE ROLE $RROLE LOGIN" -c "REVOKE EXECUTE ON FUNCTION sharecount_get_many(text, text[]) FROM PUBLIC" || bad "reader role"
+sc_on_exit "psql -X -q -d postgres -c 'DROP ROLE IF EXISTS $RROLE'"
+PR=$(sc_free_port)
+"$BRIDGE" --roles=http --pg-conninfo="$SC_PGURL dbname=$DB user=$RROLE" --http-listen="127.0.0.1:$PR" \
+  --http-pool-size=1 > "$W/bridge_reader.log" 2>&1 &
+RPID=$!
+sc_on_exit "kill $RPID 2>/dev/null; wait $RPID 2>/dev/null"
+check "reader bridge serves counts" wait_for 15 is_200 "http://127.0.0.1:$PR/share-links/count/article/123"
+for i in $(seq 400); do
+  if [ $((i % 2)) = 0 ]; then echo "url = \"http://127.0.0.1:$PR/share-links/count/article/123\""
+  else echo "url = \"http://127.0.0.1:$PR/share-links/counts/article?ids=123,$i\""; fi
+  echo 'output = "/dev/null"'
+done > "$W/curl2.cfg"
+curl -s --parallel --parallel-max 64 --max-time 30 -K "$W/curl2.cfg" -w '%{http_code}\n' > "$W/codes2" 2>/dev/null
+check "mixed batches: 200 x 200 for /count, 200 x 500 for the failing /counts" \
+  [ "$(sort "$W/codes2" | uniq -c | awk '{printf "%s:%s ", $2, $1}')" = "200:200 500:200 " ]
+sort "$W/codes2" | uniq -c | sed 's/^/#   /'
+body_is "SQL error -> 500 in the error shape" "http://127.0.0.1:$PR/share-links/counts/article?ids=1" 500 \
+  "$(err_body 500 'database query failed' 'Internal Server Error')"
+check "SQL errors do not make the reader unready" is_200 "http://127.0.0.1:$PR/readyz"
+curl -s -o "$W/metrics2" "http://127.0.0.1:$PR/metrics"
+check "metrics without sharecount_stats rights: served, outbox gauge withdrawn" \
+  eval "grep -q '^sharecount_http_requests_total{status=\"500\"}' '$W/metrics2' && ! grep -q '^sharecount_outbox_depth' '$W/metrics2'"
+kill "$RPID"; wait "$RPID"; rc=$?
+check "reader bridge exits 0 on SIGTERM" [ "$rc" = 0 ]
 
 # --------------------------------------------- IPv6 listen, http role only ----
 if [ -e /proc/net/if_inet6 ] && grep -q '^0\{31\}1 ' /proc/net/if_inet6; then
