@@ -111,6 +111,18 @@ for my $i (@ids) {
     $r->{measured} = fmt($h->{p50_ms}) . "/" . fmt($h->{p99_ms}) . " ms";
     $r->{baseline} = "-"; $r->{ratio} = "-";
     $r->{status} = $h->{met} ? "met" : "NOT met";
+  } elsif ($id eq "P3" && defined $h->{bridge_rate}) {
+    $r->{measured} = fmt($h->{bridge_rate}) . " jobs/s";
+    $r->{baseline} = fmt($h->{raw_rate}) . " msg/s";
+    $r->{ratio} = fmt($h->{ratio});
+    $r->{status} = $h->{met} ? "met" : "NOT met";
+  } elsif ($id eq "P6" && defined $h->{max_rss_kib}) {
+    $r->{measured} = sprintf("%.1f MiB", $h->{max_rss_kib} / 1024);
+    $r->{baseline} = "-";
+    # growth: RSS at the end against RSS once 20 % of the jobs were applied
+    $r->{ratio} = defined $h->{rss_at_20pct_kib} && defined $h->{rss_end_kib}
+      ? sprintf("%+d KiB", $h->{rss_end_kib} - $h->{rss_at_20pct_kib}) : "-";
+    $r->{status} = $h->{met} ? "met" : "NOT met";
   } else {
     $r->{measured} = fmt(pick($h, "measured", "rss", "value"));
     $r->{baseline} = fmt(pick($h, "baseline"));
