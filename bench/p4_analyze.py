@@ -63,8 +63,19 @@ for i, e in enumerate(pub):
         nsleep += 1
 show("publisher: claim end -> done start (publish+confirms)", gaps)
 show("publisher: BEGIN to next BEGIN (cycle)", cycles)
+if cycles:
+    # a row committed at a random moment waits for the cycle in progress to end:
+    # the length-biased mean residual E[C^2] / (2 E[C])
+    print(f"{'publisher: expected wait for the cycle in progress':48s} "
+          f"mean {sum(c * c for c in cycles) / (2 * sum(cycles)):8.2f} (length-biased residual of the cycles above)")
 print(f"publisher went to sleep {nsleep} times; "
       f"{len(claims)} claims, {len(dones)} non-empty ({len(rows) / max(1, len(dones)):.1f} jobs per non-empty claim)")
 ap = stmt("consumer", "apply_batch")
 ac = [b[0] - a[0] for a, b in zip(ap, ap[1:])]
 show("consumer: apply to next apply", ac)
+if ac:
+    print(f"{'consumer: expected wait for the batch in progress':48s} "
+          f"mean {sum(c * c for c in ac) / (2 * sum(ac)):8.2f}")
+tb = [(r[4]-r[3])/1e3 for r in rows if r[4]]
+if tb:
+    print(f"{'(observed mean commit -> at broker)':48s} mean {sum(tb) / len(tb):8.2f}")

@@ -99,7 +99,7 @@ fi
 nbridges=${BRIDGES:-1}
 for b in $(seq "$nbridges"); do
   # shellcheck disable=SC2086
-  bridge/sharecount-bridge --pg-conninfo="$conninfo" --amqp-url="$amqp" --roles=publisher,consumer \
+  bridge/sharecount-bridge -c /dev/null --pg-conninfo="$conninfo" --amqp-url="$amqp" --roles=publisher,consumer \
     --http-listen= "${names[@]}" ${BRIDGE_ARGS:-} > "$blog.$b" 2>&1 &
   bpid=$!
   sc_on_exit "kill $bpid 2>/dev/null; wait $bpid 2>/dev/null"

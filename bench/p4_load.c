@@ -26,7 +26,8 @@
  *
  * Rules: each thread owns its PGconn; the result arrays are indexed by seq and
  * each slot is written by exactly one thread (the one that took the number,
- * or the tap thread for tap_us), then read after every thread was joined.
+ * or the tap thread for tap_us), then read after every thread was joined —
+ * except tap_us, which main polls while the tap runs (atomic loads/stores).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -202,8 +203,8 @@ tap(void *arg)
 			{
 				long		i = strtol(p + strlen(typepat), NULL, 10);
 
-				if (i >= 0 && i < total && slots[i].tap_us == 0)
-					slots[i].tap_us = t;
+				if (i >= 0 && i < total && __atomic_load_n(&slots[i].tap_us, __ATOMIC_RELAXED) == 0)
+					__atomic_store_n(&slots[i].tap_us, t, __ATOMIC_RELAXED);
 			}
 			free(body);
 			amqp_destroy_envelope(&env);
@@ -310,7 +311,7 @@ main(int argc, char **argv)
 			long		seen = 0;
 
 			for (long i = 0; i < total; i++)
-				seen += slots[i].tap_us != 0;
+				seen += __atomic_load_n(&slots[i].tap_us, __ATOMIC_RELAXED) != 0;
 			if (seen == total || now_us() > end)
 				break;
 			usleep(50000);

@@ -21,7 +21,7 @@
 # Exit status: 0 when every script ran (targets met or not: that is in the
 # table), 1 when a script is missing, failed or timed out.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 mkdir -p bench/results
 budget=${BENCH_BUDGET:-570}
 start=$SECONDS
@@ -65,13 +65,14 @@ done
 # perl that postgresql-common depends on).
 machine="$(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), \
 $(free -g | awk '/Mem:/{print $2}') GiB, $(. /etc/os-release; echo "$PRETTY_NAME"), kernel $(uname -r)"
-export BENCH_MACHINE=$machine
-export BENCH_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-export BENCH_COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-export BENCH_DIRTY=$([ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && echo true || echo false)
-export BENCH_LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
-export BENCH_TOTAL=$(( SECONDS - start ))
-export BENCH_STATES=$(for s in "${scripts[@]}"; do printf '%s=%s=%s\n' "$s" "${state[$s]}" "${dur[$s]}"; done)
+BENCH_MACHINE=$machine
+BENCH_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+BENCH_COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+BENCH_DIRTY=$([ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && echo true || echo false)
+BENCH_LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
+BENCH_TOTAL=$(( SECONDS - start ))
+BENCH_STATES=$(for s in "${scripts[@]}"; do printf '%s=%s=%s\n' "$s" "${state[$s]}" "${dur[$s]}"; done)
+export BENCH_MACHINE BENCH_DATE BENCH_COMMIT BENCH_DIRTY BENCH_LOADAVG BENCH_TOTAL BENCH_STATES
 perl -MJSON::PP -e '
 use strict; use warnings;
 my %st; my %du;
@@ -109,6 +110,18 @@ for my $i (@ids) {
   } elsif ($id eq "P4") {
     $r->{measured} = fmt($h->{p50_ms}) . "/" . fmt($h->{p99_ms}) . " ms";
     $r->{baseline} = "-"; $r->{ratio} = "-";
+    $r->{status} = $h->{met} ? "met" : "NOT met";
+  } elsif ($id eq "P3" && defined $h->{bridge_rate}) {
+    $r->{measured} = fmt($h->{bridge_rate}) . " jobs/s";
+    $r->{baseline} = fmt($h->{raw_rate}) . " msg/s";
+    $r->{ratio} = fmt($h->{ratio});
+    $r->{status} = $h->{met} ? "met" : "NOT met";
+  } elsif ($id eq "P6" && defined $h->{max_rss_kib}) {
+    $r->{measured} = sprintf("%.1f MiB", $h->{max_rss_kib} / 1024);
+    $r->{baseline} = "-";
+    # growth: RSS at the end against RSS once 20 % of the jobs were applied
+    $r->{ratio} = defined $h->{rss_at_20pct_kib} && defined $h->{rss_end_kib}
+      ? sprintf("%+d KiB", $h->{rss_end_kib} - $h->{rss_at_20pct_kib}) : "-";
     $r->{status} = $h->{met} ? "met" : "NOT met";
   } else {
     $r->{measured} = fmt(pick($h, "measured", "rss", "value"));
