@@ -79,7 +79,7 @@ sc_install() {
   rm -f "$inst$share/extension/sharecount"* "$inst$lib/sharecount.so"
   make -C "$SC_ROOT" -s all >&2 || return 1
   make -C "$SC_ROOT" -s install DESTDIR="$inst" bridge_prefix=/usr >&2 || return 1
-  SC_SHADOW_BIN=$inst$bin
+  export SC_SHADOW_BIN=$inst$bin
 }
 
 # sc_pg_start [extra postgresql.conf lines...]: initdb + start; sets PG* vars.
