@@ -55,26 +55,6 @@ enum
 };
 
 /*
- * Insert one job into sharecount.outbox.
- *
- * This is the per-row cost of tracking, so it does not go through SPI: an
- * SPI_execute_plan of a cached INSERT plan still builds and tears down an
- * executor (ExecutorStart, ExecInitModifyTable, ExecOpenIndices, snapshot
- * pushes) for every row, which measured at about 40,000 instructions per row
- * under callgrind, more than the rest of the trigger together.  Instead the row
- * is formed here and written with simple_heap_insert() and index_insert() on
- * each index of the outbox, the way CatalogTupleInsert() writes catalog rows.
- * What the executor would add does not apply to this table: it has no
- * triggers, CHECK constraints, rules, row security or partitions (the
- * extension owns it; anything of that kind added by hand is not honoured), and
- * every column gets a value here, so column defaults are not evaluated: id
- * takes nextval() of its own sequence and created_at is now().  No privilege is
- * checked (as before, when SPI ran as the outbox's owner), so the application's
- * role needs none on schema sharecount.
- *
- * Relation and sequence OIDs come from outbox_lookup().
- */
-/*
  * OIDs of sharecount.outbox and its id sequence, looked up by name once and
  * kept until a relcache invalidation names either of them (or all relations):
  * dropping or re-creating the extension, also in the same session or in a
@@ -116,6 +96,26 @@ outbox_lookup(Oid *relid, Oid *seqid)
 	*seqid = outbox_seqid;
 }
 
+/*
+ * Insert one job into sharecount.outbox.
+ *
+ * This is the per-row cost of tracking, so it does not go through SPI: an
+ * SPI_execute_plan of a cached INSERT plan still builds and tears down an
+ * executor (ExecutorStart, ExecInitModifyTable, ExecOpenIndices, snapshot
+ * pushes) for every row, which measured at about 40,000 instructions per row
+ * under callgrind, more than the rest of the trigger together.  Instead the row
+ * is formed here and written with simple_heap_insert() and index_insert() on
+ * each index of the outbox, the way CatalogTupleInsert() writes catalog rows.
+ * What the executor would add does not apply to this table: it has no
+ * triggers, CHECK constraints, rules, row security or partitions (the
+ * extension owns it; anything of that kind added by hand is not honoured), and
+ * every column gets a value here, so column defaults are not evaluated: id
+ * takes nextval() of its own sequence and created_at is now().  No privilege is
+ * checked (as before, when SPI ran as the outbox's owner), so the application's
+ * role needs none on schema sharecount.
+ *
+ * Relation and sequence OIDs come from outbox_lookup().
+ */
 static void
 outbox_insert(const char *job_name, const char *job_id, const char *body)
 {
@@ -168,6 +168,12 @@ outbox_insert(const char *job_name, const char *job_id, const char *body)
 		Datum		ivalues[INDEX_MAX_KEYS];
 		bool		inulls[INDEX_MAX_KEYS];
 
+		/* an index still being built (CREATE INDEX CONCURRENTLY) is skipped, as by the executor */
+		if (!ii->ii_ReadyForInserts)
+		{
+			index_close(idx, NoLock);
+			continue;
+		}
 		if (ii->ii_Expressions != NIL || ii->ii_Predicate != NIL || !idx->rd_index->indimmediate)
 			elog(ERROR, "unexpected index \"%s\" on sharecount.outbox", RelationGetRelationName(idx));
 		if (slot == NULL)
