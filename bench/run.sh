@@ -1,32 +1,152 @@
 #!/usr/bin/env bash
-# `make bench`: runs every benchmark script that exists, each printing its own
-# table rows and writing bench/results/<name>.json, then merges those into
-# bench/results/latest.json.  Benchmarks are never part of `make test`.
-#   p1p2.sh      P1, P2  (write path: plain vs tracked vs synchronous counter)
-#   p3_drain.sh  P3, P6  (bridge drain rate vs raw broker; bridge memory)
-#   p5_http.sh   P5      (HTTP GET count vs pgbench on sharecount_get)
+# `make bench`: the benchmarks of SPEC §9, side by side in one run.
+#
+#   p1p2.sh      P1, P2  write path: tracked vs plain INSERT vs synchronous counter
+#   p3_drain.sh  P3, P6  bridge drain rate vs raw broker; bridge memory
+#   p4_fresh.sh  P4      freshness at a steady 1,000 inserts/s
+#   p5_http.sh   P5      HTTP GET count vs pgbench on sharecount_get
+#
+# Each script starts its own private servers (test/lib.sh; or uses PGURL /
+# AMQP_URL), prints its own rows and writes bench/results/<script>.json.
+# This driver runs every script that exists (a missing, failing or timed-out
+# one is reported as "not measured", never skipped silently), then prints ONE
+# table of P1–P6 from the JSON files and writes bench/results/latest.json:
+# the machine, the date, the commit, each script's status and duration, and
+# every figure.  The whole run is kept under BENCH_BUDGET seconds (default
+# 570, i.e. under 10 minutes): each script gets at most its own cap and what
+# is left of the budget.  Benchmarks are never part of `make test`.
+# BENCH_REPORT_ONLY=1 runs nothing and re-prints the table from the JSON
+# files already in bench/results/.
+#
+# Exit status: 0 when every script ran (targets met or not: that is in the
+# table), 1 when a script is missing, failed or timed out.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 mkdir -p bench/results
-rm -f bench/results/p*.json
+budget=${BENCH_BUDGET:-570}
+start=$SECONDS
 status=0
-for s in p1p2 p3_drain p4_fresh p5_http; do
-  [ -x bench/$s.sh ] || { echo "# bench/$s.sh: not written yet" >&2; continue; }
-  echo "== $s" >&2
-  bench/$s.sh || { echo "# bench/$s.sh failed" >&2; status=1; }
+declare -A state dur
+# script → its cap in seconds (its expected time plus a margin)
+scripts=(p1p2 p3_drain p4_fresh p5_http)
+declare -A cap=([p1p2]=240 [p3_drain]=240 [p4_fresh]=150 [p5_http]=150)
+
+make -s all >&2 || { echo "make bench: the build failed" >&2; exit 1; }
+for s in "${scripts[@]}"; do
+  if [ -n "${BENCH_REPORT_ONLY:-}" ]; then
+    # re-print the table from the JSON files of an earlier run
+    [ -s "bench/results/$s.json" ] && state[$s]="ok" || { state[$s]="no results"; status=1; }
+    dur[$s]=0; continue
+  fi
+  rm -f "bench/results/$s.json"
+  if [ ! -x "bench/$s.sh" ]; then
+    echo "# bench/$s.sh: does not exist (not measured)" >&2
+    state[$s]="missing"; dur[$s]=0; status=1; continue
+  fi
+  left=$(( budget - (SECONDS - start) ))
+  t=${cap[$s]}; [ "$left" -lt "$t" ] && t=$left
+  if [ "$t" -lt 30 ]; then
+    echo "# bench/$s.sh: skipped, ${left}s left of the ${budget}s budget (not measured)" >&2
+    state[$s]="no time left"; dur[$s]=0; status=1; continue
+  fi
+  echo "== bench/$s.sh (at most ${t}s)" >&2
+  t0=$SECONDS
+  timeout --kill-after=20 "$t" "bench/$s.sh"
+  rc=$?
+  dur[$s]=$(( SECONDS - t0 ))
+  if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then state[$s]="timed out after ${t}s"; status=1
+  elif [ $rc -ne 0 ]; then state[$s]="failed (exit $rc)"; status=1
+  elif [ ! -s "bench/results/$s.json" ]; then state[$s]="wrote no results"; status=1
+  else state[$s]="ok"; fi
+  echo "# bench/$s.sh: ${state[$s]} in ${dur[$s]}s" >&2
 done
-{
-  echo "{"
-  echo "  \"machine\": \"$(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(. /etc/os-release; echo "$PRETTY_NAME")\","
-  echo "  \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\","
-  first=1
-  for f in bench/results/p*.json; do
-    [ -f "$f" ] || continue
-    [ $first -eq 1 ] || echo ","
-    first=0
-    printf '  "%s": ' "$(basename "$f" .json)"; cat "$f"
-  done
-  echo "}"
-} > bench/results/latest.json
+
+# Everything below only reads the JSON files (perl's JSON::PP ships with the
+# perl that postgresql-common depends on).
+machine="$(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), \
+$(free -g | awk '/Mem:/{print $2}') GiB, $(. /etc/os-release; echo "$PRETTY_NAME"), kernel $(uname -r)"
+BENCH_MACHINE=$machine
+BENCH_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+BENCH_COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+BENCH_DIRTY=$([ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && echo true || echo false)
+BENCH_LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
+BENCH_TOTAL=$(( SECONDS - start ))
+BENCH_STATES=$(for s in "${scripts[@]}"; do printf '%s=%s=%s\n' "$s" "${state[$s]}" "${dur[$s]}"; done)
+export BENCH_MACHINE BENCH_DATE BENCH_COMMIT BENCH_DIRTY BENCH_LOADAVG BENCH_TOTAL BENCH_STATES
+perl -MJSON::PP -e '
+use strict; use warnings;
+my %st; my %du;
+for (split /\n/, $ENV{BENCH_STATES}) { my ($s, $v, $d) = split /=/, $_, 3; $st{$s} = $v; $du{$s} = $d + 0; }
+my %res;
+for my $s (keys %st) {
+  next unless $st{$s} eq "ok";
+  open my $f, "<", "bench/results/$s.json" or next;
+  local $/; my $txt = <$f>; close $f;
+  my $j = eval { JSON::PP->new->decode($txt) };
+  if ($j) { $res{$s} = $j } else { $st{$s} = "unreadable JSON: $@"; $st{$s} =~ s/\s+at .*//s }
+}
+# id → [script, what, target text]
+my @ids = (
+  ["P1", "p1p2",     "tracked / plain INSERT tps, 16 clients, 1 key",   ">=0.85"],
+  ["P2", "p1p2",     "tracked / sync-counter INSERT tps",               ">=4"],
+  ["P3", "p3_drain", "bridge drain of 200k backlog / raw broker",       ">=0.8"],
+  ["P4", "p4_fresh", "freshness commit->visible at 1,000/s (p50/p99)",  "10/50 ms"],
+  ["P5", "p5_http",  "HTTP GET count / pgbench sharecount_get, 32 conns", ">=0.7"],
+  ["P6", "p3_drain", "bridge RSS under P3 load; growth over 1M jobs",  "16 MiB;none"],
+);
+sub fmt { my $v = shift; return "-" unless defined $v;
+  return $v ? "yes" : "no" if JSON::PP::is_bool($v);
+  return ref $v ? JSON::PP->new->canonical->encode($v) : $v =~ /^-?[0-9.]+$/ ? sprintf("%.6g", $v) : $v; }
+# first value whose key starts with one of the prefixes
+sub pick { my ($h, @p) = @_; for my $p (@p) { for my $k (sort keys %$h) { return $h->{$k} if $k =~ /^\Q$p\E/ } } undef }
+my @rows;
+for my $i (@ids) {
+  my ($id, $s, $what, $target) = @$i;
+  my $r = { id => $id, what => $what, target => $target, script => "bench/$s.sh" };
+  my $h = $res{$s} ? $res{$s}{$id} : undef;
+  if (!$h) {
+    $r->{status} = "not measured (" . (!exists $st{$s} ? "not run" : $st{$s} ne "ok" ? "bench/$s.sh: $st{$s}" : "no $id in bench/$s.json") . ")";
+    $r->{measured} = $r->{baseline} = $r->{ratio} = "-";
+  } elsif ($id eq "P4") {
+    $r->{measured} = fmt($h->{p50_ms}) . "/" . fmt($h->{p99_ms}) . " ms";
+    $r->{baseline} = "-"; $r->{ratio} = "-";
+    $r->{status} = $h->{met} ? "met" : "NOT met";
+  } elsif ($id eq "P3" && defined $h->{bridge_rate}) {
+    $r->{measured} = fmt($h->{bridge_rate}) . " jobs/s";
+    $r->{baseline} = fmt($h->{raw_rate}) . " msg/s";
+    $r->{ratio} = fmt($h->{ratio});
+    $r->{status} = $h->{met} ? "met" : "NOT met";
+  } elsif ($id eq "P6" && defined $h->{max_rss_kib}) {
+    $r->{measured} = sprintf("%.1f MiB", $h->{max_rss_kib} / 1024);
+    $r->{baseline} = "-";
+    # growth: RSS at the end against RSS once 20 % of the jobs were applied
+    $r->{ratio} = defined $h->{rss_at_20pct_kib} && defined $h->{rss_end_kib}
+      ? sprintf("%+d KiB", $h->{rss_end_kib} - $h->{rss_at_20pct_kib}) : "-";
+    $r->{status} = $h->{met} ? "met" : "NOT met";
+  } else {
+    $r->{measured} = fmt(pick($h, "measured", "rss", "value"));
+    $r->{baseline} = fmt(pick($h, "baseline"));
+    $r->{ratio} = fmt(pick($h, "ratio", "growth"));
+    $r->{status} = !exists $h->{met} ? "no verdict" : $h->{met} ? "met" : "NOT met";
+  }
+  $r->{figures} = $h if $h;
+  push @rows, $r;
+}
+printf "\n%-4s %-50s %14s %12s %8s %12s %s\n", qw(id what measured baseline ratio target status);
+printf "%-4s %-50s %14s %12s %8s %12s %s\n", @$_{qw(id what measured baseline ratio target status)} for @rows;
+printf "# %s; %s; commit %s%s; load average at the end %s; %ss in all\n",
+  $ENV{BENCH_DATE}, $ENV{BENCH_MACHINE}, $ENV{BENCH_COMMIT}, $ENV{BENCH_DIRTY} eq "true" ? " (with local changes)" : "",
+  $ENV{BENCH_LOADAVG}, $ENV{BENCH_TOTAL};
+my $out = {
+  machine => $ENV{BENCH_MACHINE}, date => $ENV{BENCH_DATE}, commit => $ENV{BENCH_COMMIT},
+  local_changes => $ENV{BENCH_DIRTY} eq "true" ? JSON::PP::true : JSON::PP::false,
+  loadavg_at_end => $ENV{BENCH_LOADAVG}, total_seconds => $ENV{BENCH_TOTAL} + 0,
+  scripts => { map { $_ => { status => $st{$_}, seconds => $du{$_} } } keys %st },
+  table => [ map { my %c = %$_; delete $c{figures}; \%c } @rows ],
+  results => \%res,
+};
+open my $o, ">", "bench/results/latest.json" or die "bench/results/latest.json: $!";
+print $o JSON::PP->new->canonical->pretty->encode($out); close $o;
+' || { echo "make bench: writing the table failed" >&2; exit 1; }
 echo "# wrote bench/results/latest.json" >&2
 exit $status

@@ -31,7 +31,15 @@ sc_now_ms(void)
 void
 sc_backoff_sleep(int *delay_ms, int max_ms)
 {
-	long long	end = sc_now_ms() + *delay_ms;
+	sc_amqp_sleep(NULL, *delay_ms);
+	*delay_ms = *delay_ms * 2 > max_ms ? max_ms : *delay_ms * 2;
+}
+
+void
+sc_amqp_sleep(struct sc_amqp *a, int ms)
+{
+	long long	end = sc_now_ms() + ms;
+	long long	next_hb = sc_now_ms() + 1000;
 
 	while (!sc_stop)
 	{
@@ -45,8 +53,12 @@ sc_backoff_sleep(int *delay_ms, int max_ms)
 		ts.tv_sec = 0;
 		ts.tv_nsec = left * 1000000L;
 		nanosleep(&ts, NULL);
+		if (a && a->conn && a->cfg->heartbeat_s > 0 && sc_now_ms() >= next_hb)
+		{
+			sc_amqp_heartbeat(a);
+			next_hb = sc_now_ms() + 1000;
+		}
 	}
-	*delay_ms = *delay_ms * 2 > max_ms ? max_ms : *delay_ms * 2;
 }
 
 void

@@ -65,6 +65,13 @@ long		sc_amqp_queue_depth(struct sc_amqp *a, const char *queue);
 /* Sleep the current backoff (in slices, returning early on sc_stop), then double it (capped). */
 void		sc_backoff_sleep(int *delay_ms, int max_ms);
 
+/*
+ * Sleep ms (returning early on sc_stop) while keeping a's connection alive
+ * with a heartbeat frame every second; a may be NULL or disconnected.  Used
+ * for every pause a role takes while it holds a broker connection.
+ */
+void		sc_amqp_sleep(struct sc_amqp *a, int ms);
+
 /* Monotonic milliseconds. */
 long long	sc_now_ms(void);
 

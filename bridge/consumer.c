@@ -91,7 +91,7 @@ pg_ensure(struct consumer *c)
 	if (c->pg && PQstatus(c->pg) == CONNECTION_OK)
 		return 0;
 	pg_drop(c);
-	c->pg = sc_pg_connect(c->cfg->pg_conninfo, "sharecount-bridge consumer", "consumer");
+	c->pg = sc_pg_connect(c->cfg->pg_conninfo, "sharecount-bridge consumer", "consumer", &c->amqp);
 	if (!c->pg)
 		return -1;
 	c->pg_backoff_ms = 100;
@@ -219,30 +219,6 @@ broken:
 	return -1;
 }
 
-/* Sleep ms in slices, sending AMQP heartbeats; returns early on sc_stop. */
-static void
-hold_sleep(struct consumer *c, int ms)
-{
-	long long	end = sc_now_ms() + ms;
-
-	while (!sc_stop && sc_now_ms() < end)
-	{
-		struct timespec ts = {0, 100 * 1000 * 1000};
-
-		nanosleep(&ts, NULL);
-		if (c->amqp.conn && c->cfg->heartbeat_s > 0)
-		{
-			static long long last;
-
-			if (sc_now_ms() - last >= 1000)
-			{
-				sc_amqp_heartbeat(&c->amqp);
-				last = sc_now_ms();
-			}
-		}
-	}
-}
-
 enum apply_rc { APPLY_OK = 0, APPLY_TRANSIENT, APPLY_FAILED };
 
 /*
@@ -287,6 +263,9 @@ apply(struct consumer *c, const int *idx, int k)
 	if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
 	{
 		rc = sc_pg_transient(c->pg, r) ? APPLY_TRANSIENT : APPLY_FAILED;
+		if (k == 1)
+			snprintf(c->batch[idx[0]].reason, sizeof(c->batch[idx[0]].reason), "%s",
+					 sc_pg_error(c->pg, r, err, sizeof(err)));
 		log_warn("consumer: applying %d job(s) failed (%s): %s", k,
 				 rc == APPLY_TRANSIENT ? "will retry" : "isolating", sc_pg_error(c->pg, r, err, sizeof(err)));
 		PQclear(r);
@@ -334,7 +313,7 @@ hold_until_db(struct consumer *c)
 			metrics_count(SC_M_FAILED, c->batch[i].kind, 1);
 	for (;;)
 	{
-		hold_sleep(c, c->pg_backoff_ms);
+		sc_amqp_sleep(&c->amqp, c->pg_backoff_ms);
 		c->pg_backoff_ms = c->pg_backoff_ms * 2 > c->cfg->reconnect_max_ms ? c->cfg->reconnect_max_ms : c->pg_backoff_ms * 2;
 		if (sc_stop)
 			return -1;
@@ -407,11 +386,15 @@ apply_all(struct consumer *c)
 					attempts++;
 					if (attempts >= c->cfg->max_delivery_attempts)
 					{
+						char		last[sizeof(d->reason)];
+
+						memcpy(last, d->reason, sizeof(last));
 						d->status = D_INVALID;
-						snprintf(d->reason, sizeof(d->reason), "failed %d times applying it alone", attempts);
+						snprintf(d->reason, sizeof(d->reason), "failed %d times applying it alone; last error: %.200s",
+								 attempts, last);
 						break;
 					}
-					hold_sleep(c, 100 * attempts);
+					sc_amqp_sleep(&c->amqp, 100 * attempts);
 				}
 			}
 		}
@@ -541,7 +524,8 @@ consumer_main(void *arg)
 	{
 		if (pg_ensure(&c) < 0)
 		{
-			sc_backoff_sleep(&c.pg_backoff_ms, c.cfg->reconnect_max_ms);
+			sc_amqp_sleep(&c.amqp, c.pg_backoff_ms);
+			c.pg_backoff_ms = c.pg_backoff_ms * 2 > c.cfg->reconnect_max_ms ? c.cfg->reconnect_max_ms : c.pg_backoff_ms * 2;
 			continue;
 		}
 		if (amqp_ensure(&c) < 0)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bridge.h"
 #include "log.h"
 #include "pg.h"
 
@@ -26,21 +27,57 @@ notice_to_log(void *arg, const char *message)
 	log_warn("%s: server: %.*s", who, (int) n, message);
 }
 
+/*
+ * Connect with the non-blocking API (PQconnectStartParams/PQconnectPoll), so
+ * that an unreachable server (SYNs dropped: up to connect_timeout) never
+ * keeps this thread from sending AMQP heartbeats on hb.
+ */
 PGconn *
-sc_pg_connect(const char *conninfo, const char *appname, const char *who)
+sc_pg_connect(const char *conninfo, const char *appname, const char *who, struct sc_amqp *hb)
 {
-	const char *const keys[] = {"dbname", "fallback_application_name", "connect_timeout", NULL};
-	const char *const vals[] = {conninfo, appname, "10", NULL};
-	PGconn	   *c = PQconnectdbParams(keys, vals, 1);
+	const char *const keys[] = {"dbname", "fallback_application_name", NULL};
+	const char *const vals[] = {conninfo, appname, NULL};
+	PGconn	   *c = PQconnectStartParams(keys, vals, 1);
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	long long	deadline = sc_now_ms() + 10000;
+	long long	next_hb = sc_now_ms() + 1000;
 	char		buf[512];
+	const char *why = NULL;
 
-	if (!c || PQstatus(c) != CONNECTION_OK)
+	if (!c)
+		why = "out of memory";
+	else if (PQstatus(c) == CONNECTION_BAD)
+		st = PGRES_POLLING_FAILED;
+	while (!why && st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED)
 	{
-		const char *msg = c ? PQerrorMessage(c) : "out of memory";
+		struct pollfd pf = {PQsocket(c), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, 0};
+		int			n = poll(&pf, 1, 200);
+
+		if (n < 0 && errno != EINTR)
+			st = PGRES_POLLING_FAILED;
+		else if (n > 0)
+			st = PQconnectPoll(c);
+		if (hb && hb->conn && hb->cfg->heartbeat_s > 0 && sc_now_ms() >= next_hb)
+		{
+			sc_amqp_heartbeat(hb);
+			next_hb = sc_now_ms() + 1000;
+		}
+		if (st != PGRES_POLLING_OK && sc_now_ms() > deadline)
+			why = "timeout after 10 s";
+		else if (sc_stop && st != PGRES_POLLING_OK)
+			why = "stopping";
+	}
+	if (!why && st == PGRES_POLLING_FAILED)
+	{
+		const char *msg = PQerrorMessage(c);
 		const char *nl = strchr(msg, '\n');
 
 		snprintf(buf, sizeof(buf), "%.*s", nl ? (int) (nl - msg) : (int) strlen(msg), msg);
-		log_warn("%s: cannot connect to PostgreSQL: %s", who, buf);
+		why = buf;
+	}
+	if (why)
+	{
+		log_warn("%s: cannot connect to PostgreSQL: %s", who, why);
 		PQfinish(c);
 		return NULL;
 	}

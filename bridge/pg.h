@@ -15,8 +15,9 @@
 #include "amqp.h"
 #include "metrics.h"
 
-/* One connection attempt; NULL (logged, redacted) on failure. */
-PGconn	   *sc_pg_connect(const char *conninfo, const char *appname, const char *who);
+/* One connection attempt (at most 10 s, heartbeats sent on hb meanwhile;
+ * hb may be NULL); NULL (logged) on failure. */
+PGconn	   *sc_pg_connect(const char *conninfo, const char *appname, const char *who, struct sc_amqp *hb);
 
 /*
  * Run sql with text parameters through the asynchronous API; while waiting,

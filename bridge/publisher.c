@@ -74,7 +74,7 @@ pg_ensure(struct publisher *p)
 	if (p->pg && PQstatus(p->pg) == CONNECTION_OK)
 		return 0;
 	pg_drop(p);
-	p->pg = sc_pg_connect(p->cfg->pg_conninfo, "sharecount-bridge publisher", "publisher");
+	p->pg = sc_pg_connect(p->cfg->pg_conninfo, "sharecount-bridge publisher", "publisher", &p->amqp);
 	if (!p->pg)
 		return -1;
 	if (sc_pg_command(p->pg, "LISTEN sharecount_wakeup", NULL, "publisher") < 0)
@@ -301,6 +301,23 @@ cycle(struct publisher *p, int *retry_later)
 		if (outstanding == 0)
 			break;
 		left = deadline - sc_now_ms();
+		if (left <= 0 && p->amqp.blocked)
+		{
+			/*
+			 * The broker stopped reading from us (memory or disk alarm).
+			 * Do not hold the claim transaction open for the length of an
+			 * alarm: roll back (the rows stay) and keep the connection; the
+			 * main loop waits for connection.unblocked before claiming again.
+			 * Confirms that arrive later belong to an old cycle and are
+			 * ignored; the republished copies are deduplicated downstream.
+			 */
+			log_warn("publisher: %d of %d publishes unconfirmed while the broker blocks us; rolling back, the jobs stay in the outbox",
+					 outstanding, sent);
+			PQclear(claim);
+			sc_pg_command(p->pg, "ROLLBACK", NULL, "publisher");
+			*retry_later = 1;
+			return 0;
+		}
 		if (left <= 0)
 		{
 			log_error("publisher: %d of %d publishes not confirmed within %d ms; rolling back (the jobs stay in the outbox) and reconnecting",
@@ -504,7 +521,8 @@ publisher_main(void *arg)
 
 		if (pg_ensure(&p) < 0)
 		{
-			sc_backoff_sleep(&p.pg_backoff_ms, p.cfg->reconnect_max_ms);
+			sc_amqp_sleep(&p.amqp, p.pg_backoff_ms);
+			p.pg_backoff_ms = p.pg_backoff_ms * 2 > p.cfg->reconnect_max_ms ? p.cfg->reconnect_max_ms : p.pg_backoff_ms * 2;
 			continue;
 		}
 		if (amqp_ensure(&p) < 0)
@@ -526,15 +544,14 @@ publisher_main(void *arg)
 			if (p.pg && PQstatus(p.pg) != CONNECTION_OK)
 				pg_drop(&p);
 			/* something broke: back off before the next attempt */
-			sc_backoff_sleep(&p.fail_backoff_ms, p.cfg->reconnect_max_ms);
+			sc_amqp_sleep(&p.amqp, p.fail_backoff_ms);
+			p.fail_backoff_ms = p.fail_backoff_ms * 2 > p.cfg->reconnect_max_ms ? p.cfg->reconnect_max_ms : p.fail_backoff_ms * 2;
 			continue;
 		}
 		p.fail_backoff_ms = 100;
 		if (retry_later)
 		{
-			int			d = p.cfg->poll_interval_ms;
-
-			sc_backoff_sleep(&d, d);
+			sc_amqp_sleep(&p.amqp, p.cfg->poll_interval_ms);
 			continue;
 		}
 		if (n > 0)

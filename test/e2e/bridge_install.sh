@@ -31,3 +31,28 @@ set +e; err=$("$d$bin" -c "$SC_TMP/bad.conf" --check-config 2>&1 >/dev/null); st
 [ "$(printf '%s\n' "$err" | wc -l)" = 1 ] && [[ $err == *'unknown setting "bogus_key"'* ]] || fail "bad config message: $err"
 "$d$bin" --version | grep -q '^sharecount-bridge [0-9]' || fail "--version"
 "$d$bin" --help | grep -q -- '--check-config' || fail "--help"
+
+# SIGHUP reloads log_level from the file; SIGTERM while both servers are
+# unreachable (reconnect loop) still exits 0 promptly.
+port=$(sc_free_port)
+cat > "$SC_TMP/hup.conf" <<CONF
+roles = publisher,consumer
+pg_conninfo = host=127.0.0.1 port=$port user=nobody password=topsecret connect_timeout=1
+amqp_url = amqp://guest:hunter2@127.0.0.1:$port/x
+reconnect_max_ms = 300
+log_level = info
+CONF
+"$d$bin" -c "$SC_TMP/hup.conf" 2>"$SC_TMP/hup.log" &
+HP=$!
+sc_on_exit "kill -9 $HP"
+sleep 1
+sed -i 's/^log_level = info/log_level = debug/' "$SC_TMP/hup.conf"
+kill -HUP "$HP"
+for i in $(seq 50); do grep -q "configuration reloaded" "$SC_TMP/hup.log" && break; sleep 0.1; done
+grep -q "configuration reloaded (log_level = debug" "$SC_TMP/hup.log" || fail "SIGHUP did not reload log_level: $(tail -3 "$SC_TMP/hup.log")"
+grep -q "cannot connect to PostgreSQL" "$SC_TMP/hup.log" || fail "no database connection error logged"
+grep -Eq "topsecret|hunter2" "$SC_TMP/hup.log" && fail "a password was logged"
+t0=$SECONDS
+bridge_stop "$HP" TERM
+[ "$STOP_STATUS" = 0 ] || fail "SIGTERM while reconnecting: exit $STOP_STATUS"
+[ $((SECONDS - t0)) -le 5 ] || fail "SIGTERM while reconnecting took $((SECONDS - t0)) s"

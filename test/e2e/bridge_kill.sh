@@ -9,9 +9,9 @@ e2e_setup kill
 
 # SIGKILL mid-stream
 bridge_start --apply_batch=50 --publish_batch=50
-churn 4000 200 11 &
+churn 6000 200 11 &
 CHURN=$!
-sleep 1.5
+sleep 0.7
 kill -9 "$BRIDGE_PID"
 echo "# SIGKILL after $(stat jobs_applied) jobs applied"
 wait "$CHURN" || fail "inserts failed while the bridge was down"

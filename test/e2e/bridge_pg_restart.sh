@@ -22,6 +22,6 @@ kill -0 "$BRIDGE_PID" || fail "bridge died during the outage"
 wait_drained 120
 [ "$(q "SELECT sharecount_get('video', 'h')")" = 2 ] || fail "held jobs not applied exactly once"
 [ "$(queue_depth sharecount.dead)" = 0 ] || fail "something was dead-lettered during the outage"
-grep -q "heartbeat" "$SC_TMP/pgrestart.bridge1.log" && fail "lost the broker connection to a missed heartbeat"
+grep -Eq "broker connection lost|heartbeat timeout" "$SC_TMP/pgrestart.bridge1.log" && fail "lost the broker connection to a missed heartbeat"
 bridge_stop "$BRIDGE_PID"
 [ "$STOP_STATUS" = 0 ] || fail "exit status $STOP_STATUS"
