@@ -12,8 +12,11 @@
  *   once TRUNCATE holds its ACCESS EXCLUSIVE lock, so its COUNT(*) is exact.
  * - Outbox rows are written directly (outbox_insert: heap and index inserts,
  *   no SPI, no privilege check), so the app's role needs no grant on schema
- *   sharecount and a row event costs no executor start-up.  The COUNT(*) query of TRUNCATE runs
- *   as the owner of the tracked table (a role may TRUNCATE without SELECT).
+ *   sharecount and a row event costs no executor start-up.  The COUNT(*)
+ *   query of TRUNCATE runs through SPI as the owner of the tracked table (a
+ *   role may TRUNCATE without SELECT).
+ * - The OIDs of the outbox and its sequence are cached per backend and dropped
+ *   on relcache invalidation (outbox_lookup).
  * - A row whose key cannot be counted (NULL, empty or oversized content type
  *   or id) writes no job and never fails the application's statement; the
  *   oversized ones raise a WARNING.  verify/recount skip the same rows.
@@ -30,8 +33,8 @@
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
-#include "executor/tuptable.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -314,7 +317,7 @@ row_job(HeapTuple tuple, TupleDesc desc, char **args, const char *tblname, bool 
  * The keys are read through a cursor, 1,000 at a time, and each batch's
  * memory is released before the next, so a table with millions of distinct
  * keys does not need them all in memory.  The cursor is opened (and fetched)
- * as the tracked table's owner; the outbox rows are written as the outbox's.
+ * as the tracked table's owner; the outbox rows are written by outbox_insert.
  * The query runs under the caller's search_path, so every name in it is
  * schema-qualified (a role allowed to TRUNCATE must not be able to make the
  * owner run its own count() or cast).
