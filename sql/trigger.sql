@@ -31,6 +31,8 @@ SELECT job_id = body::jsonb->'data'->>'jobId' AS same_job_id,
 	job_id ~ '^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$' AS uuid_v4,
 	body::jsonb->'data'->>'timestamp' ~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$' AS iso_ms,
 	abs(extract(epoch FROM (body::jsonb->'data'->>'timestamp')::timestamptz - now())) < 60 AS recent,
+	to_char((body::jsonb->'data'->>'timestamp')::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+		= body::jsonb->'data'->>'timestamp' AS round_trip,
 	body NOT LIKE '% %' AS no_spaces
 FROM sharecount.outbox;
 SELECT key, value FROM sharecount.outbox, jsonb_each(body::jsonb->'data') WHERE key NOT IN ('jobId', 'timestamp')
