@@ -28,6 +28,7 @@ struct sc_config
 	int			apply_batch;		/* max deliveries applied in one transaction */
 	int			apply_linger_ms;	/* how long a partial batch waits for more deliveries */
 	int			publish_batch;		/* rows claimed from the outbox at once */
+	int			publish_pipeline;	/* claim transactions in flight at once (1 = sequential) */
 	int			confirm_timeout_ms;	/* give up on outstanding confirms after this; republish */
 	int			poll_interval_ms;	/* fallback outbox poll when no wake-up arrives */
 	int			max_delivery_attempts;	/* non-transient failures before dead-lettering */

@@ -1,7 +1,7 @@
 /*
  * consumer.c — the consumer role: deliveries from the queue are collected
- * into a batch (up to apply_batch, or until apply_linger_ms passes with
- * nothing new), applied with ONE sharecount_apply_batch() call (one
+ * into a batch (up to apply_batch, or until apply_linger_ms has passed since
+ * its first delivery), applied with ONE sharecount_apply_batch() call (one
  * transaction), and only after it committed: invalid ones are rejected
  * without requeue (→ dead-letter exchange), NestJS send() requests get their
  * reply, and the rest are acked with one basic.ack multiple.
@@ -169,14 +169,18 @@ add_delivery(struct consumer *c, amqp_envelope_t *env)
 
 /*
  * Collect deliveries: wait up to first_wait_ms for the first one, then keep
- * taking them until apply_batch or until apply_linger_ms passes with nothing
- * new.  Returns 0 (c->n may be 0), or -1 if the broker connection broke (the
+ * taking them until apply_batch or until apply_linger_ms has passed since
+ * the batch's first delivery.  The linger is bounded from the first delivery,
+ * not renewed by each new one: with a steady stream (a pipelined publisher
+ * spreads deliveries evenly) a renewed linger would keep a batch open until
+ * a gap of apply_linger_ms, adding that latency to every job in it.  Returns 0 (c->n may be 0), or -1 if the broker connection broke (the
  * batch is dropped: the broker requeues unacked deliveries).
  */
 static int
 collect(struct consumer *c, int first_wait_ms)
 {
 	int			wait_ms = first_wait_ms;
+	long long	linger_end = sc_now_ms() + c->cfg->apply_linger_ms;
 
 	while (c->n < c->cfg->apply_batch && !sc_stop)
 	{
@@ -188,9 +192,11 @@ collect(struct consumer *c, int first_wait_ms)
 		r = amqp_consume_message(c->amqp.conn, &env, &tv, 0);
 		if (r.reply_type == AMQP_RESPONSE_NORMAL)
 		{
+			if (c->n == 0)
+				linger_end = sc_now_ms() + c->cfg->apply_linger_ms;
 			add_delivery(c, &env);
 			amqp_destroy_envelope(&env);
-			wait_ms = c->cfg->apply_linger_ms;
+			wait_ms = (int) (linger_end > sc_now_ms() ? linger_end - sc_now_ms() : 0);
 			continue;
 		}
 		if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && r.library_error == AMQP_STATUS_TIMEOUT)

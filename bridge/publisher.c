@@ -2,23 +2,45 @@
  * publisher.c — the publisher role: outbox rows → RabbitMQ, with publisher
  * confirms, removing only confirmed rows.
  *
- * One cycle: BEGIN; sharecount_outbox_claim(publish_batch) (rows locked FOR
- * UPDATE SKIP LOCKED, so other bridges skip them); publish every row with
- * `mandatory` on channel 1 in confirm mode; wait until every delivery tag is
- * acked, nacked or the timeout passes; sharecount_outbox_done(acked ids that
- * were not returned); COMMIT.  Anything else — a nack, a basic.return, a
- * timeout, a broken connection, a crash — leaves the rows in the outbox to be
- * published again; the consumer's dedupe makes a second copy harmless.
+ * Pipeline of publish_pipeline slots (K).  A slot is one PostgreSQL
+ * connection and at most one open claim transaction: BEGIN;
+ * sharecount_outbox_claim(publish_batch) (rows locked FOR UPDATE SKIP LOCKED,
+ * so other slots and other bridges skip them); publish every row with
+ * `mandatory` on channel 1 in confirm mode; then the slot waits.  While it
+ * waits for its confirms another slot claims and publishes.  All slots share
+ * the one AMQP connection, its channel and its delivery-tag sequence: a slot
+ * owns the contiguous tags [base, base + sent), so an ack/nack (with
+ * `multiple`, possibly covering several slots) is dispatched by tag.  As soon
+ * as every tag of a slot is settled it runs sharecount_outbox_done(acked ids
+ * that were not returned) and COMMITs.  Anything else — a nack, a
+ * basic.return, a timeout, a broken connection, a crash — leaves the rows in
+ * the outbox to be published again; the consumer's dedupe makes a second copy
+ * harmless.  With K = 1 this is the sequential claim → publish → confirm →
+ * done → COMMIT cycle.
  *
- * Idle: LISTEN sharecount_wakeup once per connection; after an empty claim,
- * sharecount_publisher_sleep(), claim again (closes the race with a writer
- * that saw no idle publisher), then poll() PQsocket and the AMQP socket up to
- * poll_interval_ms, then sharecount_publisher_wake().
+ * Claim pacing: a claim that filled publish_batch is followed at once by the
+ * next (on a free slot); after a partial claim the next one waits
+ * CLAIM_GAP_MS, after consecutive empty claims the gap doubles up to
+ * CLAIM_GAP_MAX_MS, so a slot waiting for slow confirms does not make the
+ * others spin on empty claims.  The gap applies only while a slot is in
+ * flight: once none is, a free slot claims at once.
  *
- * Rules: this thread owns its PGconn and its AMQP connection.  The claim
- * transaction is kept short (no waiting inside it except for confirms).
- * Confirms are tracked per row, since they arrive out of order and with
- * `multiple`.
+ * Idle: LISTEN sharecount_wakeup on slot 0's connection; only when no slot
+ * has a transaction open and a claim found nothing:
+ * sharecount_publisher_sleep(), claim again on slot 0 (closes the race with
+ * a writer that saw no idle publisher), then poll() PQsocket and the AMQP
+ * socket up to poll_interval_ms, then sharecount_publisher_wake().
+ *
+ * Failures: a broken AMQP connection (or a confirm timeout) rolls back every
+ * slot in flight; a PostgreSQL error rolls back only its slot (its
+ * connection is dropped if broken) and delays the next claim with a doubling
+ * backoff.  Dropped connections are reopened when no slot is in flight.
+ *
+ * Rules: one thread owns the slots' PGconns and the AMQP connection; every
+ * wait reads AMQP frames (heartbeats, connection.blocked) or sends
+ * heartbeats (sc_pg_exec).  Claim transactions are kept short (no waiting
+ * inside them except for confirms).  A slot's rows point into its claim
+ * PGresult, freed when the slot commits or rolls back.
  */
 #include <errno.h>
 #include <poll.h>
@@ -34,6 +56,10 @@
 #include "pg.h"
 #include "publisher.h"
 
+#define SC_MAX_PIPELINE 8		/* upper bound of publish_pipeline (config.c) */
+#define CLAIM_GAP_MS 1			/* pause after a claim that did not fill a batch */
+#define CLAIM_GAP_MAX_MS 8		/* ... doubled per empty claim up to this */
+
 enum row_state { ROW_PENDING = 0, ROW_UNSENT, ROW_ACKED, ROW_NACKED };
 
 struct pub_row
@@ -47,45 +73,92 @@ struct pub_row
 	int			returned;		/* basic.return seen for it */
 };
 
+struct slot
+{
+	PGconn	   *pg;
+	int			busy;			/* a claim transaction is open */
+	PGresult   *claim;			/* its rows (busy only) */
+	struct pub_row *rows;		/* publish_batch entries */
+	int			n;				/* rows claimed */
+	int			sent;			/* rows published: tags base .. base + sent - 1 */
+	uint64_t	base;
+	long long	deadline;		/* give up on the confirms at this time */
+};
+
 struct publisher
 {
 	const struct sc_config *cfg;
 	struct sc_amqp amqp;
-	PGconn	   *pg;
+	struct slot slots[SC_MAX_PIPELINE];
+	int			nslots;
 	int			pg_backoff_ms;
 	uint64_t	next_tag;		/* delivery tag of the next publish on channel 1 */
 	int			have_sleep_fn;	/* sharecount_publisher_sleep() exists */
 	long long	next_stats_ms;	/* next outbox gauge refresh */
-	int			fail_backoff_ms;	/* pause after a failed cycle; reset by a good one */
-	struct pub_row *rows;
+	int			fail_backoff_ms;	/* pause after a failure; reset by a good claim */
+	long long	retry_at_ms;	/* no claim before this time (failure, nack) */
+	long long	gap_until_ms;	/* no claim before this while a slot is in flight */
+	int			empty_claims;	/* consecutive empty claims while slots were in flight */
 };
 
-static void
-pg_drop(struct publisher *p)
+static int
+any_busy(const struct publisher *p)
 {
-	PQfinish(p->pg);
-	p->pg = NULL;
+	for (int i = 0; i < p->nslots; i++)
+		if (p->slots[i].busy)
+			return 1;
+	return 0;
+}
+
+/* Close a slot's connection; an open transaction dies with it (rolled back). */
+static void
+slot_drop(struct slot *s)
+{
+	PQclear(s->claim);
+	s->claim = NULL;
+	s->busy = 0;
+	PQfinish(s->pg);
+	s->pg = NULL;
 	metrics_set_conn(SC_CONN_PUBLISHER_PG, 0);
 }
 
 static int
+slot_ok(const struct slot *s)
+{
+	return s->pg && PQstatus(s->pg) == CONNECTION_OK;
+}
+
+/* Open every slot's connection that is not open (call with no slot busy). */
+static int
 pg_ensure(struct publisher *p)
 {
-	if (p->pg && PQstatus(p->pg) == CONNECTION_OK)
-		return 0;
-	pg_drop(p);
-	p->pg = sc_pg_connect(p->cfg->pg_conninfo, "sharecount-bridge publisher", "publisher", &p->amqp);
-	if (!p->pg)
-		return -1;
-	if (sc_pg_command(p->pg, "LISTEN sharecount_wakeup", NULL, "publisher") < 0)
+	int			opened = 0;
+
+	for (int i = 0; i < p->nslots; i++)
 	{
-		pg_drop(p);
-		return -1;
+		struct slot *s = &p->slots[i];
+
+		if (slot_ok(s))
+			continue;
+		slot_drop(s);
+		s->pg = sc_pg_connect(p->cfg->pg_conninfo, "sharecount-bridge publisher", "publisher", &p->amqp);
+		if (!s->pg)
+			return -1;
+		if (i == 0 && sc_pg_command(s->pg, "LISTEN sharecount_wakeup", NULL, "publisher") < 0)
+		{
+			slot_drop(s);
+			return -1;
+		}
+		if (i == 0)
+			p->have_sleep_fn = 1;
+		opened++;
 	}
-	p->have_sleep_fn = 1;
-	p->pg_backoff_ms = 100;
-	metrics_set_conn(SC_CONN_PUBLISHER_PG, 1);
-	log_info("publisher: connected to PostgreSQL");
+	if (opened)
+	{
+		p->pg_backoff_ms = 100;
+		metrics_set_conn(SC_CONN_PUBLISHER_PG, 1);
+		log_info("publisher: connected to PostgreSQL (%d connection%s)", opened, opened > 1 ? "s" : "");
+	}
 	return 0;
 }
 
@@ -106,26 +179,67 @@ amqp_ensure(struct publisher *p)
 	return 0;
 }
 
-/* Mark rows for an ack/nack of tag (and every earlier one if multiple). */
+/* Roll back a slot's claim transaction (its rows stay in the outbox). */
 static void
-mark(struct publisher *p, uint64_t base, int n, uint64_t tag, int multiple, enum row_state st)
+slot_rollback(struct slot *s)
 {
-	uint64_t	lo = multiple ? base : tag;
+	if (!s->busy)
+		return;
+	PQclear(s->claim);
+	s->claim = NULL;
+	s->busy = 0;
+	if (slot_ok(s) && sc_pg_command(s->pg, "ROLLBACK", NULL, "publisher") < 0)
+		slot_drop(s);
+}
 
-	if (tag < base)
-		return;					/* a confirm from an earlier cycle */
-	for (uint64_t t = lo < base ? base : lo; t <= tag && t < base + (uint64_t) n; t++)
-		if (p->rows[t - base].state == ROW_PENDING)
-			p->rows[t - base].state = st;
+/* The AMQP connection is unusable: roll back every slot, disconnect. */
+static void
+amqp_broken(struct publisher *p)
+{
+	for (int i = 0; i < p->nslots; i++)
+		slot_rollback(&p->slots[i]);
+	sc_amqp_disconnect(&p->amqp);
+}
+
+/* A failure: wait before the next claim, doubling up to reconnect_max_ms. */
+static void
+fail_backoff(struct publisher *p)
+{
+	p->retry_at_ms = sc_now_ms() + p->fail_backoff_ms;
+	p->fail_backoff_ms = p->fail_backoff_ms * 2 > p->cfg->reconnect_max_ms ? p->cfg->reconnect_max_ms : p->fail_backoff_ms * 2;
 }
 
 /*
- * Read one frame (waiting up to timeout_ms) and apply it to the rows of the
- * current cycle.  Returns 1 if a frame was handled, 0 on timeout, -1 if the
- * connection or channel is gone.
+ * Mark a slot's rows for an ack/nack of tag (and every earlier one if
+ * multiple).  Tags outside the slot's range belong to another slot or to a
+ * rolled-back claim and are ignored here.
+ */
+static void
+mark(struct slot *s, uint64_t tag, int multiple, enum row_state st)
+{
+	uint64_t	lo = multiple ? s->base : tag;
+
+	if (!s->busy || tag < s->base)
+		return;
+	for (uint64_t t = lo < s->base ? s->base : lo; t <= tag && t < s->base + (uint64_t) s->sent; t++)
+		if (s->rows[t - s->base].state == ROW_PENDING)
+			s->rows[t - s->base].state = st;
+}
+
+static void
+mark_all(struct publisher *p, uint64_t tag, int multiple, enum row_state st)
+{
+	for (int i = 0; i < p->nslots; i++)
+		mark(&p->slots[i], tag, multiple, st);
+}
+
+/*
+ * Read one frame (waiting up to timeout_ms) and apply it to the slots in
+ * flight.  Returns 1 if a frame was handled, 0 on timeout, -1 if the
+ * connection or channel is gone (the caller calls amqp_broken).
  */
 static int
-read_frame(struct publisher *p, uint64_t base, int n, int timeout_ms)
+read_frame(struct publisher *p, int timeout_ms)
 {
 	amqp_frame_t f;
 	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
@@ -146,7 +260,7 @@ read_frame(struct publisher *p, uint64_t base, int n, int timeout_ms)
 			{
 				amqp_basic_ack_t *m = f.payload.method.decoded;
 
-				mark(p, base, n, m->delivery_tag, m->multiple, ROW_ACKED);
+				mark_all(p, m->delivery_tag, m->multiple, ROW_ACKED);
 				return 1;
 			}
 		case AMQP_BASIC_NACK_METHOD:
@@ -155,7 +269,7 @@ read_frame(struct publisher *p, uint64_t base, int n, int timeout_ms)
 
 				log_warn("publisher: broker nacked delivery tag %llu%s; the job stays in the outbox",
 						 (unsigned long long) m->delivery_tag, m->multiple ? " and earlier" : "");
-				mark(p, base, n, m->delivery_tag, m->multiple, ROW_NACKED);
+				mark_all(p, m->delivery_tag, m->multiple, ROW_NACKED);
 				return 1;
 			}
 		case AMQP_BASIC_RETURN_METHOD:
@@ -171,11 +285,16 @@ read_frame(struct publisher *p, uint64_t base, int n, int timeout_ms)
 				r = amqp_read_message(p->amqp.conn, f.channel, &msg, 0);
 				if (r.reply_type != AMQP_RESPONSE_NORMAL)
 					return sc_amqp_reply_ok(&p->amqp, r, "reading a returned message", NULL) < 0 ? -1 : 1;
-				for (int i = 0; i < n; i++)
-					if ((msg.properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) &&
-						msg.properties.message_id.len == strlen(p->rows[i].job_id) &&
-						memcmp(msg.properties.message_id.bytes, p->rows[i].job_id, msg.properties.message_id.len) == 0)
-						p->rows[i].returned = 1;
+				for (int k = 0; k < p->nslots; k++)
+				{
+					struct slot *s = &p->slots[k];
+
+					for (int i = 0; s->busy && i < s->sent; i++)
+						if ((msg.properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) &&
+							msg.properties.message_id.len == strlen(s->rows[i].job_id) &&
+							memcmp(msg.properties.message_id.bytes, s->rows[i].job_id, msg.properties.message_id.len) == 0)
+							s->rows[i].returned = 1;
+				}
 				log_error("publisher: exchange \"%s\" returned a %s job (%s): no queue is bound for routing key "
 						  "\"%s\"; the job stays in the outbox (check the bindings of queue \"%s\")",
 						  p->cfg->exchange, rk, text, rk, p->cfg->queue);
@@ -197,66 +316,70 @@ amqp_readable(struct publisher *p)
 		poll(&pf, 1, 0) > 0;
 }
 
+/* Handle every frame that is already there; -1 if the connection broke. */
+static int
+drain_frames(struct publisher *p)
+{
+	while (amqp_readable(p))
+		if (read_frame(p, 0) < 0)
+			return -1;
+	return 0;
+}
+
 /*
- * One claim/publish/confirm/done cycle.  Returns the number of rows claimed
- * (>= 0), or -1 if a connection broke (the transaction is rolled back).
- * *retry_later is set when rows were nacked/returned/unsent, so the caller
- * backs off instead of spinning on them.
+ * Claim on slot s (free, connected) and publish what it claimed.  Returns the
+ * number of rows claimed (>= 0; 0 = nothing, the transaction is committed),
+ * -1 on a PostgreSQL failure (the slot is rolled back) or -2 if the AMQP
+ * connection broke (every slot is rolled back, the connection closed).
  */
 static int
-cycle(struct publisher *p, int *retry_later)
+claim(struct publisher *p, struct slot *s)
 {
 	const struct sc_config *cfg = p->cfg;
 	char		nbuf[16],
 				err[512];
 	const char *params[1] = {nbuf};
-	PGresult   *claim,
-			   *r;
-	int			n,
-				sent = 0,
-				outstanding;
-	uint64_t	base;
-	long long	deadline;
-	char	   *ids;
-	size_t		idlen = 0;
-	int			ndone = 0;
+	int			n;
 
-	*retry_later = 0;
-	if (sc_pg_command(p->pg, "BEGIN", &p->amqp, "publisher") < 0)
+	if (sc_pg_command(s->pg, "BEGIN", &p->amqp, "publisher") < 0)
 		return -1;
 	snprintf(nbuf, sizeof(nbuf), "%d", cfg->publish_batch);
-	claim = sc_pg_exec(p->pg, "SELECT id, job_name, job_id, body FROM sharecount_outbox_claim($1::int)",
-					   1, params, &p->amqp);
-	if (!claim || PQresultStatus(claim) != PGRES_TUPLES_OK)
+	s->claim = sc_pg_exec(s->pg, "SELECT id, job_name, job_id, body FROM sharecount_outbox_claim($1::int)",
+						  1, params, &p->amqp);
+	if (!s->claim || PQresultStatus(s->claim) != PGRES_TUPLES_OK)
 	{
-		log_error("publisher: claiming outbox rows: %s", sc_pg_error(p->pg, claim, err, sizeof(err)));
-		PQclear(claim);
-		sc_pg_command(p->pg, "ROLLBACK", NULL, "publisher");
+		log_error("publisher: claiming outbox rows: %s", sc_pg_error(s->pg, s->claim, err, sizeof(err)));
+		s->busy = 1;
+		slot_rollback(s);
 		return -1;
 	}
-	n = PQntuples(claim);
+	n = PQntuples(s->claim);
 	if (n == 0)
 	{
-		PQclear(claim);
-		return sc_pg_command(p->pg, "COMMIT", NULL, "publisher") < 0 ? -1 : 0;
+		PQclear(s->claim);
+		s->claim = NULL;
+		return sc_pg_command(s->pg, "COMMIT", NULL, "publisher") < 0 ? -1 : 0;
 	}
 
-	base = p->next_tag;
+	s->busy = 1;
+	s->n = n;
+	s->sent = 0;
+	s->base = p->next_tag;
 	for (int i = 0; i < n; i++)
 	{
-		struct pub_row *row = &p->rows[i];
+		struct pub_row *row = &s->rows[i];
 
-		row->id = PQgetvalue(claim, i, 0);
-		row->job_name = PQgetvalue(claim, i, 1);
-		row->job_id = PQgetvalue(claim, i, 2);
-		row->body = PQgetvalue(claim, i, 3);
-		row->body_len = PQgetlength(claim, i, 3);
+		row->id = PQgetvalue(s->claim, i, 0);
+		row->job_name = PQgetvalue(s->claim, i, 1);
+		row->job_id = PQgetvalue(s->claim, i, 2);
+		row->body = PQgetvalue(s->claim, i, 3);
+		row->body_len = PQgetlength(s->claim, i, 3);
 		row->state = ROW_UNSENT;
 		row->returned = 0;
 	}
 	for (int i = 0; i < n && !p->amqp.blocked; i++)
 	{
-		struct pub_row *row = &p->rows[i];
+		struct pub_row *row = &s->rows[i];
 		amqp_basic_properties_t props;
 		int			rc;
 
@@ -276,67 +399,57 @@ cycle(struct publisher *p, int *retry_later)
 		if (rc != AMQP_STATUS_OK)
 		{
 			log_error("publisher: publishing: %s", amqp_error_string2(rc));
-			goto broken;
+			amqp_broken(p);
+			return -2;
 		}
 		row->state = ROW_PENDING;
 		p->next_tag++;
-		sent++;
+		s->sent++;
 		/* read confirms and connection.blocked as they come, every 64 messages */
-		if ((i & 63) == 63)
-			while (amqp_readable(p))
-				if (read_frame(p, base, sent, 0) < 0)
-					goto broken;
+		if ((i & 63) == 63 && drain_frames(p) < 0)
+		{
+			amqp_broken(p);
+			return -2;
+		}
 	}
-
-	/* wait for the confirm window to drain */
-	deadline = sc_now_ms() + cfg->confirm_timeout_ms;
-	for (;;)
+	s->deadline = sc_now_ms() + cfg->confirm_timeout_ms;
 	{
-		long long	left;
-		int			rc;
+		int			waiting = 0;
 
-		outstanding = 0;
-		for (int i = 0; i < sent; i++)
-			outstanding += p->rows[i].state == ROW_PENDING;
-		if (outstanding == 0)
-			break;
-		left = deadline - sc_now_ms();
-		if (left <= 0 && p->amqp.blocked)
-		{
-			/*
-			 * The broker stopped reading from us (memory or disk alarm).
-			 * Do not hold the claim transaction open for the length of an
-			 * alarm: roll back (the rows stay) and keep the connection; the
-			 * main loop waits for connection.unblocked before claiming again.
-			 * Confirms that arrive later belong to an old cycle and are
-			 * ignored; the republished copies are deduplicated downstream.
-			 */
-			log_warn("publisher: %d of %d publishes unconfirmed while the broker blocks us; rolling back, the jobs stay in the outbox",
-					 outstanding, sent);
-			PQclear(claim);
-			sc_pg_command(p->pg, "ROLLBACK", NULL, "publisher");
-			*retry_later = 1;
-			return 0;
-		}
-		if (left <= 0)
-		{
-			log_error("publisher: %d of %d publishes not confirmed within %d ms; rolling back (the jobs stay in the outbox) and reconnecting",
-					  outstanding, sent, cfg->confirm_timeout_ms);
-			goto broken;
-		}
-		rc = read_frame(p, base, sent, left > 1000 ? 1000 : (int) left);
-		if (rc < 0)
-			goto broken;
+		for (int i = 0; i < p->nslots; i++)
+			waiting += p->slots[i].busy && &p->slots[i] != s;
+		if (waiting)
+			log_debug("publisher: slot %d published %d of %d claimed jobs while %d other slot%s wait%s for confirms",
+					  (int) (s - p->slots), s->sent, n, waiting, waiting > 1 ? "s" : "", waiting > 1 ? "" : "s");
 	}
+	return n;
+}
 
-	/* remove what the broker confirmed and did not return */
-	ids = malloc((size_t) n * 24 + 3);
+/*
+ * Slot s has no confirm outstanding: remove what the broker confirmed and
+ * did not return, COMMIT.  0 on success (*retry_later set if some rows stay
+ * because they were nacked, returned or not sent); -1 on a PostgreSQL
+ * failure (the slot is rolled back).
+ */
+static int
+slot_finish(struct publisher *p, struct slot *s, int *retry_later)
+{
+	char		err[512];
+	char	   *ids;
+	size_t		idlen = 0;
+	int			ndone = 0;
+
+	ids = malloc((size_t) s->n * 24 + 3);
 	if (!ids)
-		goto broken;
-	ids[idlen++] = '{';
-	for (int i = 0; i < n; i++)
 	{
-		struct pub_row *row = &p->rows[i];
+		log_error("publisher: out of memory");
+		slot_rollback(s);
+		return -1;
+	}
+	ids[idlen++] = '{';
+	for (int i = 0; i < s->n; i++)
+	{
+		struct pub_row *row = &s->rows[i];
 
 		if (row->state != ROW_ACKED || row->returned)
 		{
@@ -351,50 +464,100 @@ cycle(struct publisher *p, int *retry_later)
 	if (ndone > 0)
 	{
 		const char *dp[1] = {ids};
+		PGresult   *r = sc_pg_exec(s->pg, "SELECT sharecount_outbox_done($1::bigint[])", 1, dp, &p->amqp);
 
-		r = sc_pg_exec(p->pg, "SELECT sharecount_outbox_done($1::bigint[])", 1, dp, &p->amqp);
 		if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
 		{
 			log_error("publisher: removing published rows: %s (they will be published again)",
-					  sc_pg_error(p->pg, r, err, sizeof(err)));
+					  sc_pg_error(s->pg, r, err, sizeof(err)));
 			PQclear(r);
 			free(ids);
-			PQclear(claim);
-			sc_pg_command(p->pg, "ROLLBACK", NULL, "publisher");
+			slot_rollback(s);
 			return -1;
 		}
 		PQclear(r);
 	}
 	free(ids);
-	if (sc_pg_command(p->pg, "COMMIT", &p->amqp, "publisher") < 0)
+	if (sc_pg_command(s->pg, "COMMIT", &p->amqp, "publisher") < 0)
 	{
-		PQclear(claim);
+		PQclear(s->claim);
+		s->claim = NULL;
+		s->busy = 0;
 		return -1;
 	}
-	for (int i = 0; i < n; i++)
-		if (p->rows[i].state == ROW_ACKED && !p->rows[i].returned)
-			metrics_count(SC_M_PUBLISHED, metrics_job_kind(p->rows[i].job_name), 1);
-	log_debug("publisher: published %d of %d claimed jobs", ndone, n);
-	PQclear(claim);
-	return n;
-
-broken:
-	PQclear(claim);
-	sc_pg_command(p->pg, "ROLLBACK", NULL, "publisher");
-	sc_amqp_disconnect(&p->amqp);
-	return -1;
+	for (int i = 0; i < s->n; i++)
+		if (s->rows[i].state == ROW_ACKED && !s->rows[i].returned)
+			metrics_count(SC_M_PUBLISHED, metrics_job_kind(s->rows[i].job_name), 1);
+	log_debug("publisher: published %d of %d claimed jobs", ndone, s->n);
+	PQclear(s->claim);
+	s->claim = NULL;
+	s->busy = 0;
+	return 0;
 }
 
-/* SELECT a boolean-returning idle-mark function; tolerate its absence. */
+/*
+ * Commit every slot whose confirms are all in; handle slots past their
+ * confirm deadline.  Returns 0, -1 if a slot failed on PostgreSQL (only that
+ * slot is rolled back), or -2 if the AMQP connection was given up (every
+ * slot rolled back).
+ */
+static int
+settle(struct publisher *p, int *retry_later)
+{
+	int			rc = 0;
+
+	for (int k = 0; k < p->nslots; k++)
+	{
+		struct slot *s = &p->slots[k];
+		int			outstanding = 0;
+
+		if (!s->busy)
+			continue;
+		for (int i = 0; i < s->sent; i++)
+			outstanding += s->rows[i].state == ROW_PENDING;
+		if (outstanding == 0)
+		{
+			if (slot_finish(p, s, retry_later) < 0)
+				rc = -1;
+			continue;
+		}
+		if (sc_now_ms() < s->deadline)
+			continue;
+		if (p->amqp.blocked)
+		{
+			/*
+			 * The broker stopped reading from us (memory or disk alarm).
+			 * Do not hold the claim transaction open for the length of an
+			 * alarm: roll back (the rows stay) and keep the connection; no
+			 * slot claims until connection.unblocked.  Confirms that
+			 * arrive later match no slot and are ignored; the republished
+			 * copies are deduplicated downstream.
+			 */
+			log_warn("publisher: %d of %d publishes unconfirmed while the broker blocks us; rolling back, the jobs stay in the outbox",
+					 outstanding, s->sent);
+			slot_rollback(s);
+			*retry_later = 1;
+			continue;
+		}
+		log_error("publisher: %d of %d publishes not confirmed within %d ms; rolling back (the jobs stay in the outbox) and reconnecting",
+				  outstanding, s->sent, p->cfg->confirm_timeout_ms);
+		amqp_broken(p);
+		return -2;
+	}
+	return rc;
+}
+
+/* SELECT a boolean-returning idle-mark function on slot 0; tolerate its absence. */
 static int
 idle_mark(struct publisher *p, const char *sql)
 {
+	PGconn	   *conn = p->slots[0].pg;
 	PGresult   *r;
 	char		err[512];
 
 	if (!p->have_sleep_fn)
 		return 0;
-	r = sc_pg_exec(p->pg, sql, 0, NULL, &p->amqp);
+	r = sc_pg_exec(conn, sql, 0, NULL, &p->amqp);
 	if (r && PQresultStatus(r) == PGRES_TUPLES_OK)
 	{
 		PQclear(r);
@@ -408,18 +571,20 @@ idle_mark(struct publisher *p, const char *sql)
 		PQclear(r);
 		return 0;
 	}
-	log_error("publisher: %s: %s", sql, sc_pg_error(p->pg, r, err, sizeof(err)));
+	log_error("publisher: %s: %s", sql, sc_pg_error(conn, r, err, sizeof(err)));
 	PQclear(r);
 	return -1;
 }
 
 /*
- * Wait up to poll_interval_ms for a wake-up notification, servicing the
- * AMQP connection (heartbeats, connection.blocked) meanwhile.
+ * Wait up to poll_interval_ms for a wake-up notification on slot 0's
+ * connection, servicing the AMQP connection (heartbeats, connection.blocked)
+ * meanwhile.  Called with no slot in flight.
  */
 static int
 idle_wait(struct publisher *p)
 {
+	PGconn	   *conn = p->slots[0].pg;
 	long long	end = sc_now_ms() + p->cfg->poll_interval_ms;
 	PGnotify   *nt;
 	int			woke = 0;
@@ -432,7 +597,7 @@ idle_wait(struct publisher *p)
 
 		if (left <= 0)
 			break;
-		pf[0].fd = PQsocket(p->pg);
+		pf[0].fd = PQsocket(conn);
 		pf[0].events = POLLIN;
 		pf[1].fd = amqp_get_sockfd(p->amqp.conn);
 		pf[1].events = POLLIN;
@@ -445,9 +610,9 @@ idle_wait(struct publisher *p)
 			return -1;
 		if (pf[0].revents)
 		{
-			if (!PQconsumeInput(p->pg))
+			if (!PQconsumeInput(conn))
 				return -1;
-			while ((nt = PQnotifies(p->pg)) != NULL)
+			while ((nt = PQnotifies(conn)) != NULL)
 			{
 				woke = 1;
 				PQfreemem(nt);
@@ -457,13 +622,13 @@ idle_wait(struct publisher *p)
 		while (amqp_readable(p) || pf[1].revents)
 		{
 			pf[1].revents = 0;
-			if (read_frame(p, 0, 0, 0) < 0)
+			if (read_frame(p, 0) < 0)
 			{
 				sc_amqp_disconnect(&p->amqp);
 				return -1;
 			}
 		}
-		if (read_frame(p, 0, 0, 0) < 0)
+		if (read_frame(p, 0) < 0)
 		{
 			sc_amqp_disconnect(&p->amqp);
 			return -1;
@@ -474,18 +639,19 @@ idle_wait(struct publisher *p)
 
 /*
  * Refresh the outbox gauges (depth, oldest job age) from sharecount_stats()
- * every 5 s, outside any claim transaction.  A failure only leaves the
- * gauges stale: it is logged at debug level and retried next time.
+ * every 5 s on a free slot's connection, outside any claim transaction.  A
+ * failure only leaves the gauges stale: it is logged at debug level and
+ * retried next time.
  */
 static void
-refresh_outbox_gauges(struct publisher *p)
+refresh_outbox_gauges(struct publisher *p, struct slot *s)
 {
 	PGresult   *r;
 
 	if (sc_now_ms() < p->next_stats_ms)
 		return;
 	p->next_stats_ms = sc_now_ms() + 5000;
-	r = sc_pg_exec(p->pg, "SELECT (s->>'outbox_depth')::bigint, (s->>'outbox_oldest_age_seconds')::float8 "
+	r = sc_pg_exec(s->pg, "SELECT (s->>'outbox_depth')::bigint, (s->>'outbox_oldest_age_seconds')::float8 "
 				   "FROM sharecount_stats() s", 0, NULL, &p->amqp);
 	if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
 		!PQgetisnull(r, 0, 0) && !PQgetisnull(r, 0, 1))
@@ -493,6 +659,71 @@ refresh_outbox_gauges(struct publisher *p)
 	else
 		log_debug("publisher: cannot read sharecount_stats() for the outbox gauges");
 	PQclear(r);
+}
+
+/* A slot that can take a claim now, or NULL. */
+static struct slot *
+free_slot(struct publisher *p)
+{
+	for (int i = 0; i < p->nslots; i++)
+		if (!p->slots[i].busy && slot_ok(&p->slots[i]))
+			return &p->slots[i];
+	return NULL;
+}
+
+/*
+ * Nothing in flight and a claim found nothing: the wake-up protocol of
+ * docs/wakeup.md on slot 0.  If the re-check claim finds rows, slot 0 is in
+ * flight when this returns (and the sleep mark is already released).
+ */
+static void
+go_idle(struct publisher *p)
+{
+	struct slot *s0 = &p->slots[0];
+	int			n;
+
+	if (idle_mark(p, "SELECT sharecount_publisher_sleep()") < 0)
+	{
+		slot_drop(s0);
+		return;
+	}
+	n = claim(p, s0);
+	if (n == 0 && idle_wait(p) < 0)
+	{
+		if (!slot_ok(s0))
+			slot_drop(s0);
+	}
+	if (slot_ok(s0) && idle_mark(p, "SELECT sharecount_publisher_wake()") < 0)
+		slot_drop(s0);
+	if (n < 0)
+		fail_backoff(p);
+}
+
+/* When the next claim may start. */
+static long long
+next_claim_at(const struct publisher *p)
+{
+	if (any_busy(p) && p->gap_until_ms > p->retry_at_ms)
+		return p->gap_until_ms;
+	return p->retry_at_ms;
+}
+
+/*
+ * How long the event loop may wait for a frame: until the earliest confirm
+ * deadline, and, if a slot could claim, until the next claim is due.
+ */
+static int
+wait_ms(struct publisher *p)
+{
+	long long	now = sc_now_ms();
+	long long	until = now + 200;	/* sc_stop is checked at least this often */
+
+	for (int i = 0; i < p->nslots; i++)
+		if (p->slots[i].busy && p->slots[i].deadline < until)
+			until = p->slots[i].deadline;
+	if (!sc_stop && !p->amqp.blocked && free_slot(p) && next_claim_at(p) < until)
+		until = next_claim_at(p);
+	return until <= now ? 0 : (int) (until - now);
 }
 
 void *
@@ -504,77 +735,117 @@ publisher_main(void *arg)
 	p.cfg = arg;
 	p.pg_backoff_ms = 100;
 	p.fail_backoff_ms = 100;
+	p.nslots = p.cfg->publish_pipeline < 1 ? 1 :
+		p.cfg->publish_pipeline > SC_MAX_PIPELINE ? SC_MAX_PIPELINE : p.cfg->publish_pipeline;
 	sc_amqp_init(&p.amqp, p.cfg, "publisher", SC_CONN_PUBLISHER_AMQP);
 	metrics_use_conn(SC_CONN_PUBLISHER_PG);
-	p.rows = calloc((size_t) p.cfg->publish_batch, sizeof(struct pub_row));
-	if (!p.rows)
+	for (int i = 0; i < p.nslots; i++)
 	{
-		log_error("publisher: out of memory");
-		sc_stop = 1;
-		return NULL;
+		p.slots[i].rows = calloc((size_t) p.cfg->publish_batch, sizeof(struct pub_row));
+		if (!p.slots[i].rows)
+		{
+			log_error("publisher: out of memory");
+			sc_stop = 1;
+			for (int k = 0; k < i; k++)
+				free(p.slots[k].rows);
+			return NULL;
+		}
 	}
-	log_info("publisher: started");
-	while (!sc_stop)
+	log_info("publisher: started (%d claim transaction%s in flight at most)", p.nslots, p.nslots > 1 ? "s" : "");
+
+	/* on SIGTERM: no new claims, but settle (or give up) the slots in flight */
+	while (!sc_stop || any_busy(&p))
 	{
 		int			retry_later = 0,
-					n;
+					rc;
+		struct slot *s;
 
-		if (pg_ensure(&p) < 0)
+		if (!any_busy(&p))
 		{
-			sc_amqp_sleep(&p.amqp, p.pg_backoff_ms);
-			p.pg_backoff_ms = p.pg_backoff_ms * 2 > p.cfg->reconnect_max_ms ? p.cfg->reconnect_max_ms : p.pg_backoff_ms * 2;
-			continue;
+			if (pg_ensure(&p) < 0)
+			{
+				sc_amqp_sleep(&p.amqp, p.pg_backoff_ms);
+				p.pg_backoff_ms = p.pg_backoff_ms * 2 > p.cfg->reconnect_max_ms ? p.cfg->reconnect_max_ms : p.pg_backoff_ms * 2;
+				continue;
+			}
+			if (amqp_ensure(&p) < 0)
+			{
+				sc_backoff_sleep(&p.amqp.backoff_ms, p.cfg->reconnect_max_ms);
+				continue;
+			}
+			if (p.amqp.blocked)
+			{
+				/* paused: only read frames until connection.unblocked */
+				if (read_frame(&p, 200) < 0)
+					amqp_broken(&p);
+				continue;
+			}
 		}
-		if (amqp_ensure(&p) < 0)
-		{
-			sc_backoff_sleep(&p.amqp.backoff_ms, p.cfg->reconnect_max_ms);
-			continue;
-		}
-		if (p.amqp.blocked)
-		{
-			/* paused: only read frames until connection.unblocked */
-			if (read_frame(&p, 0, 0, 200) < 0)
-				sc_amqp_disconnect(&p.amqp);
-			continue;
-		}
-		refresh_outbox_gauges(&p);
-		n = cycle(&p, &retry_later);
-		if (n < 0)
-		{
-			if (p.pg && PQstatus(p.pg) != CONNECTION_OK)
-				pg_drop(&p);
-			/* something broke: back off before the next attempt */
-			sc_amqp_sleep(&p.amqp, p.fail_backoff_ms);
-			p.fail_backoff_ms = p.fail_backoff_ms * 2 > p.cfg->reconnect_max_ms ? p.cfg->reconnect_max_ms : p.fail_backoff_ms * 2;
-			continue;
-		}
-		p.fail_backoff_ms = 100;
+
+		/* commit what the confirms read so far settle */
+		rc = settle(&p, &retry_later);
+		if (rc < 0)
+			fail_backoff(&p);
 		if (retry_later)
 		{
-			sc_amqp_sleep(&p.amqp, p.cfg->poll_interval_ms);
-			continue;
+			/* nacked/returned/unsent rows: do not spin on them */
+			long long	later = sc_now_ms() + p.cfg->poll_interval_ms;
+
+			if (p.retry_at_ms < later)
+				p.retry_at_ms = later;
 		}
-		if (n > 0)
+		if (!p.amqp.conn)
 			continue;
-		/* nothing to publish: mark ourselves idle, re-check, then wait */
-		if (idle_mark(&p, "SELECT sharecount_publisher_sleep()") < 0)
+
+		s = free_slot(&p);
+		if (!sc_stop && s && !p.amqp.blocked && sc_now_ms() >= next_claim_at(&p))
 		{
-			pg_drop(&p);
-			continue;
+			int			n;
+			int			was_busy = any_busy(&p);
+
+			refresh_outbox_gauges(&p, s);
+			n = claim(&p, s);
+			if (n < 0)
+			{
+				fail_backoff(&p);
+				continue;
+			}
+			p.fail_backoff_ms = 100;
+			if (n > 0)
+			{
+				p.gap_until_ms = n == p.cfg->publish_batch ? 0 : sc_now_ms() + CLAIM_GAP_MS;
+				p.empty_claims = 0;
+				continue;
+			}
+			if (!was_busy)
+			{
+				/* nothing in flight and nothing to claim: sleep */
+				p.empty_claims = 0;
+				go_idle(&p);
+				continue;
+			}
+			p.gap_until_ms = sc_now_ms() + (CLAIM_GAP_MS << p.empty_claims);
+			if ((CLAIM_GAP_MS << p.empty_claims) < CLAIM_GAP_MAX_MS)
+				p.empty_claims++;
 		}
-		n = cycle(&p, &retry_later);
-		if (n == 0 && idle_wait(&p) < 0)
+
+		/* wait for a confirm, a claim that is due, or a confirm deadline */
+		if (amqp_readable(&p))
+			rc = drain_frames(&p);
+		else
+			rc = read_frame(&p, wait_ms(&p));
+		if (rc < 0)
 		{
-			if (PQstatus(p.pg) != CONNECTION_OK)
-				pg_drop(&p);
+			amqp_broken(&p);
+			fail_backoff(&p);
 		}
-		if (p.pg && PQstatus(p.pg) == CONNECTION_OK &&
-			idle_mark(&p, "SELECT sharecount_publisher_wake()") < 0)
-			pg_drop(&p);
 	}
-	sc_amqp_disconnect(&p.amqp);
-	pg_drop(&p);
-	free(p.rows);
+	amqp_broken(&p);
+	for (int i = 0; i < p.nslots; i++)
+	{
+		slot_drop(&p.slots[i]);
+		free(p.slots[i].rows);
+	}
 	log_info("publisher: stopped");
 	return NULL;
 }
