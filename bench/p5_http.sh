@@ -68,23 +68,35 @@ child_ticks() { awk '{print $16+$17}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 backend_ticks() { local s=0 c; for c in $(pgrep -P "$pm"); do s=$((s + $(ticks "$c"))); done; echo $s; }
 us_per() { awk -v t="$1" -v n="$2" -v hz="$tck" 'BEGIN{ if (n > 0) printf "%.1f", t / hz * 1e6 / n; else print "?" }'; }
 TIMEFORMAT='%U %S'
+# Whole-machine CPU busy share (all processes, /proc/stat) over a round, and
+# the bridge's context switches (all threads) per request: a round that leaves
+# CPU idle is bound by latency/hand-offs, not by CPU.
+cpu_sample() { awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
+cpu_busy() { awk -v a="$1" -v b="$2" -v c="$3" -v d="$4" 'BEGIN{ if (d > b) printf "%.0f%%", 100 * (c - a) / (d - b); else print "?" }'; }
+ctxsw() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s + 0}'; }
 
 run_http() {  # -> "req/s client_us bridge_us backend_us"
   local out b0 p0 b1 p1 n cl
   b0=$(ticks "$bpid"); p0=$([ -n "$pm" ] && backend_ticks || echo 0)
+  read -r ub0 ut0 < <(cpu_sample); cs0=$(ctxsw "$bpid")
   { time wrk -t2 -c"$clients" -d"${secs}s" "$url" > "$SC_TMP/wrk.out"; } 2> "$SC_TMP/wrk.time"
   b1=$(ticks "$bpid"); p1=$([ -n "$pm" ] && backend_ticks || echo 0)
+  read -r ub1 ut1 < <(cpu_sample); cs1=$(ctxsw "$bpid")
   out=$(cat "$SC_TMP/wrk.out")
   if grep -q 'Non-2xx' <<<"$out"; then echo "# wrk saw non-200 answers:" >&2; echo "$out" >&2; return 1; fi
   n=$(awk '/requests in/ {print $1}' <<<"$out")
   cl=$(awk -v hz="$tck" '{printf "%d", ($1 + $2) * hz}' "$SC_TMP/wrk.time")
+  echo "# http round: machine CPU busy $(cpu_busy "$ub0" "$ut0" "$ub1" "$ut1"), bridge context switches/request $(awk -v a=$((cs1 - cs0)) -v n="$n" 'BEGIN{printf "%.2f", n ? a / n : 0}')" >&2
   echo "$(sed -nE 's/^Requests\/sec: *([0-9.]+).*/\1/p' <<<"$out") $(us_per "$cl" "$n") $(us_per $((b1 - b0)) "$n") $( [ -n "$pm" ] && us_per $((p1 - p0)) "$n" || echo '?')"
 }
 run_pgbench() {  # -> "tps client_us backend_us"
   local c0 c1 n cl tps
   c0=$([ -n "$pm" ] && child_ticks "$pm" || echo 0)
+  read -r ub0 ut0 < <(cpu_sample)
   { time PGDATABASE=${PGURL:-$PGDATABASE} "$SC_PGBIN/pgbench" -n -M prepared -c "$clients" -j 2 -T "$secs" \
       -f "$SC_TMP/get.sql" > "$SC_TMP/pgbench.out" 2>/dev/null; } 2> "$SC_TMP/pgbench.time"
+  read -r ub1 ut1 < <(cpu_sample)
+  echo "# pgbench round: machine CPU busy $(cpu_busy "$ub0" "$ut0" "$ub1" "$ut1")" >&2
   sleep 0.5   # let the postmaster reap the backends
   c1=$([ -n "$pm" ] && child_ticks "$pm" || echo 0)
   tps=$(sed -nE 's/^tps = ([0-9.]+) .*/\1/p' "$SC_TMP/pgbench.out" | head -1)
