@@ -344,11 +344,30 @@ check_amqp_url(const char *url, size_t len, char *err, size_t errlen)
 	return 0;
 }
 
+/* A conninfo libpq cannot parse is a config error, reported at start. */
+static int
+check_conninfo(const char *key, const char *conninfo, char *err, size_t errlen)
+{
+	char	   *errmsg = NULL;
+	PQconninfoOption *opts = PQconninfoParse(conninfo, &errmsg);
+	char	   *nl;
+
+	if (opts)
+	{
+		PQconninfoFree(opts);
+		return 0;
+	}
+	nl = errmsg ? strchr(errmsg, '\n') : NULL;
+	if (nl)
+		*nl = '\0';
+	set_err(err, errlen, "invalid %s: %s", key, errmsg ? errmsg : "out of memory");
+	PQfreemem(errmsg);
+	return -1;
+}
+
 static int
 validate(struct sc_config *cfg, char *err, size_t errlen)
 {
-	char	   *errmsg = NULL;
-	PQconninfoOption *opts;
 	const char *p;
 
 	if (strcmp(cfg->queue_type, "classic") != 0 && strcmp(cfg->queue_type, "quorum") != 0)
@@ -423,30 +442,9 @@ validate(struct sc_config *cfg, char *err, size_t errlen)
 			return -1;
 		}
 	}
-	opts = PQconninfoParse(cfg->pg_conninfo, &errmsg);
-	if (!opts)
-	{
-		char	   *nl = errmsg ? strchr(errmsg, '\n') : NULL;
-
-		if (nl)
-			*nl = '\0';
-		set_err(err, errlen, "invalid pg_conninfo: %s", errmsg ? errmsg : "out of memory");
-		PQfreemem(errmsg);
+	if (check_conninfo("pg_conninfo", cfg->pg_conninfo, err, errlen) < 0 ||
+		check_conninfo("pg_read_conninfo", cfg->pg_read_conninfo, err, errlen) < 0)
 		return -1;
-	}
-	PQconninfoFree(opts);
-	opts = PQconninfoParse(cfg->pg_read_conninfo, &errmsg);
-	if (!opts)
-	{
-		char	   *nl = errmsg ? strchr(errmsg, '\n') : NULL;
-
-		if (nl)
-			*nl = '\0';
-		set_err(err, errlen, "invalid pg_read_conninfo: %s", errmsg ? errmsg : "out of memory");
-		PQfreemem(errmsg);
-		return -1;
-	}
-	PQconninfoFree(opts);
 	if ((cfg->role_mask & SC_ROLE_HTTP) && cfg->http_listen[0])
 	{
 		const char *colon = strrchr(cfg->http_listen, ':');
