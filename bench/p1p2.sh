@@ -23,7 +23,7 @@ cd "$SC_ROOT"
 sc_init
 if [ -n "${PGURL:-}" ]; then
   export PGDATABASE=$PGURL
-  psqlb() { psql -X -q -v ON_ERROR_STOP=1 -At -d "$PGURL" "$@"; }
+  psqlb() { sc_psql -d "$PGURL" "$@"; }
 else
   SC_PG_FSYNC=on sc_pg_start "shared_buffers = 256MB" "max_wal_size = 4GB" "checkpoint_timeout = 30min" >&2
   psqlb() { sc_psql "$@"; }
@@ -34,9 +34,7 @@ psqlb <<'SQL'
 DROP TABLE IF EXISTS share_links, share_links_plain, share_links_sync, sync_counts CASCADE;
 DROP EXTENSION IF EXISTS sharecount CASCADE;
 CREATE EXTENSION sharecount;
-CREATE TABLE share_links (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), content_type text NOT NULL,
-  content_id text NOT NULL, user_id text NOT NULL, channel_id text, campaign_id text,
-  created_at timestamptz NOT NULL DEFAULT now());
+:share_links_ddl
 CREATE TABLE share_links_plain (LIKE share_links INCLUDING ALL);
 CREATE TABLE share_links_sync (LIKE share_links INCLUDING ALL);
 SELECT sharecount_track('share_links');

@@ -27,13 +27,7 @@ sc_rmq_start >&2
 raw=$SC_TMP/raw_broker
 cc -O2 -Wall -Werror -o "$raw" bench/raw_broker.c -lrabbitmq
 
-sc_psql <<'SQL'
-CREATE EXTENSION sharecount;
-CREATE TABLE share_links (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), content_type text NOT NULL,
-  content_id text NOT NULL, user_id text NOT NULL, channel_id text, campaign_id text,
-  created_at timestamptz NOT NULL DEFAULT now());
-SELECT sharecount_track('share_links');
-SQL
+sc_setup_tracked
 echo "# building a backlog of $N jobs" >&2
 left=$N
 while [ "$left" -gt 0 ]; do     # 10k rows per transaction

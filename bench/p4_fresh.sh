@@ -49,7 +49,7 @@ diag=${DIAG:-0}
 
 if [ -n "${PGURL:-}" ]; then
   conninfo=$PGURL
-  psqlb() { psql -X -q -v ON_ERROR_STOP=1 -At -d "$PGURL" "$@"; }
+  psqlb() { sc_psql -d "$PGURL" "$@"; }
   make -s all >&2
 else
   SC_PG_FSYNC=on sc_pg_start "shared_buffers = 256MB" "track_commit_timestamp = on" \
@@ -79,9 +79,7 @@ SET client_min_messages = warning;
 DROP TABLE IF EXISTS share_links CASCADE;
 DROP EXTENSION IF EXISTS sharecount CASCADE;
 CREATE EXTENSION sharecount;
-CREATE TABLE share_links (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), content_type text NOT NULL,
-  content_id text NOT NULL, user_id text NOT NULL, channel_id text, campaign_id text,
-  created_at timestamptz NOT NULL DEFAULT now());
+:share_links_ddl
 SELECT sharecount_track('share_links');
 DROP TABLE IF EXISTS p4_probe;
 CREATE TABLE p4_probe (seq bigint PRIMARY KEY, due_us bigint, start_us bigint, commit_us bigint, tap_us bigint);

@@ -172,4 +172,16 @@ sc_rmq_stop() {
 }
 
 # sc_psql ARGS...: psql against the private cluster, quiet, stop on error.
-sc_psql() { psql -X -q -v ON_ERROR_STOP=1 -At "$@"; }
+# Every call can use :share_links_ddl in its SQL (the table of SPEC §4).
+sc_psql() { psql -X -q -v ON_ERROR_STOP=1 -v share_links_ddl="$SC_SHARE_LINKS_DDL" -At "$@"; }
+
+# The application table of SPEC §4, as the tests, benchmarks and make run create it.
+SC_SHARE_LINKS_DDL="CREATE TABLE share_links (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), content_type text NOT NULL,
+  content_id text NOT NULL, user_id text NOT NULL, channel_id text, campaign_id text,
+  created_at timestamptz NOT NULL DEFAULT now());"
+
+# sc_setup_tracked [psql args]: the extension and a tracked share_links table.
+sc_setup_tracked() {
+  sc_psql "$@" -c "CREATE EXTENSION sharecount" -c "$SC_SHARE_LINKS_DDL" \
+    -c "SELECT sharecount_track('share_links')" >/dev/null
+}

@@ -25,9 +25,7 @@ createdb "$SRC"
 sc_psql -d "$SRC" >/dev/null <<'SQL'
 SET client_min_messages = warning;
 CREATE EXTENSION sharecount;
-CREATE TABLE share_links (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), content_type text NOT NULL,
-  content_id text NOT NULL, user_id text NOT NULL, channel_id text, campaign_id text,
-  created_at timestamptz NOT NULL DEFAULT now());
+:share_links_ddl
 INSERT INTO share_links (content_type, content_id, user_id) SELECT 'article', (g % 7)::text, 'u' || g FROM generate_series(1, 50) g;
 SELECT sharecount_track('share_links');
 INSERT INTO share_links (content_type, content_id, user_id, channel_id) SELECT 'post', (g % 3)::text, 'u' || g, 'tw' FROM generate_series(1, 20) g;

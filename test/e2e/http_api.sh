@@ -42,13 +42,7 @@ sc_on_exit "sc_rmqctl -q delete_vhost '$VHOST'"
 # If anything below fails while PostgreSQL is stopped, bring it back for the others.
 sc_on_exit "pg_isready -q -h '$PGHOST' -p '$PGPORT' || sc_as_pg '$SC_SHADOW_BIN/pg_ctl' -D '$SC_TMP/pgdata' -l '$SC_TMP/pg.log' -w -t 60 start"
 
-sc_psql -d "$DB" <<'SQL' || exit 1
-CREATE EXTENSION sharecount;
-CREATE TABLE share_links (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), content_type text NOT NULL,
-  content_id text NOT NULL, user_id text NOT NULL, channel_id text, campaign_id text,
-  created_at timestamptz NOT NULL DEFAULT now());
-SELECT sharecount_track('share_links');
-SQL
+sc_setup_tracked -d "$DB" || exit 1
 
 PORT=$(sc_free_port)
 B=http://127.0.0.1:$PORT
