@@ -14,7 +14,11 @@
 # Usage: bench/p5_http.sh [seconds-per-round (default 10)] [rounds (default 3)]
 # Env: PGURL to use an existing server (the extension must be installable
 # there); CLIENTS (default 32); HTTP_POOL (bridge http_pool_size; default: the
-# bridge's default).
+# bridge's default); BRIDGE (the binary, default bridge/sharecount-bridge);
+# BRIDGE_B (a second binary, e.g. an older build: each round then also runs
+# wrk against it, right after the first, and its figures are printed as
+# "http B" lines — an A/B comparison under the same machine load; the table
+# and the JSON stay the first binary's).
 # Prints a table; writes bench/results/p5_http.json.
 set -euo pipefail
 . "$(dirname "$0")/../test/lib.sh"
@@ -30,7 +34,10 @@ else
   conninfo=$SC_PGURL
   psqlb() { sc_psql "$@"; }
 fi
-[ -x bridge/sharecount-bridge ] || { echo "bench/p5_http.sh: bridge/sharecount-bridge is not built" >&2; exit 1; }
+bridge_a=${BRIDGE:-bridge/sharecount-bridge}; bridge_b=${BRIDGE_B:-}
+for b in "$bridge_a" ${bridge_b:+"$bridge_b"}; do
+  [ -x "$b" ] || { echo "bench/p5_http.sh: $b is not built" >&2; exit 1; }
+done
 command -v wrk >/dev/null || { echo "bench/p5_http.sh: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 
 psqlb >/dev/null <<'SQL'
@@ -42,17 +49,24 @@ SELECT sharecount_apply('{"pattern":"share_count_update","data":{"jobId":"p5-ben
 SQL
 [ "$(psqlb -c "SELECT sharecount_get('article','1')")" = 42 ] || { echo "bench/p5_http.sh: setup failed" >&2; exit 1; }
 
-port=$(sc_free_port)
-bridge/sharecount-bridge --roles=http --pg-conninfo="$conninfo" --http-listen="127.0.0.1:$port" \
-  ${pool:+--http-pool-size="$pool"} --http-max-connections=1024 --log-level=warn > "$SC_TMP/bridge.log" 2>&1 &
-bpid=$!
-sc_on_exit "kill $bpid 2>/dev/null; wait $bpid 2>/dev/null"
-url=http://127.0.0.1:$port/share-links/count/article/1
-for i in $(seq 100); do
-  curl -s "$url" 2>/dev/null | grep -q '"shareCount":42' && break
-  [ "$i" = 100 ] && { echo "bench/p5_http.sh: bridge did not answer:" >&2; cat "$SC_TMP/bridge.log" >&2; exit 1; }
-  sleep 0.1
-done
+# start_bridge BINARY LOG -> sets bpid, url (info level: its shutdown line
+# tells how many requests shared a query)
+start_bridge() {
+  local port i
+  port=$(sc_free_port)
+  "$1" --roles=http --pg-conninfo="$conninfo" --http-listen="127.0.0.1:$port" \
+    ${pool:+--http-pool-size="$pool"} --http-max-connections=1024 --log-level=info > "$2" 2>&1 &
+  bpid=$!
+  sc_on_exit "kill $bpid 2>/dev/null; wait $bpid 2>/dev/null"
+  url=http://127.0.0.1:$port/share-links/count/article/1
+  for i in $(seq 100); do
+    curl -s "$url" 2>/dev/null | grep -q '"shareCount":42' && break
+    [ "$i" = 100 ] && { echo "bench/p5_http.sh: bridge did not answer:" >&2; cat "$2" >&2; exit 1; }
+    sleep 0.1
+  done
+}
+start_bridge "$bridge_a" "$SC_TMP/bridge.log"; bpid_a=$bpid; url_a=$url
+if [ -n "$bridge_b" ]; then start_bridge "$bridge_b" "$SC_TMP/bridge_b.log"; bpid_b=$bpid; url_b=$url; fi
 
 echo "SELECT sharecount_get('article', '1');" > "$SC_TMP/get.sql"
 # CPU accounting (private cluster only): on a shared machine the throughput
@@ -75,8 +89,8 @@ cpu_sample() { awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' 
 cpu_busy() { awk -v a="$1" -v b="$2" -v c="$3" -v d="$4" 'BEGIN{ if (d > b) printf "%.0f%%", 100 * (c - a) / (d - b); else print "?" }'; }
 ctxsw() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s + 0}'; }
 
-run_http() {  # -> "req/s client_us bridge_us backend_us"
-  local out b0 p0 b1 p1 n cl
+run_http() {  # PID URL -> "req/s client_us bridge_us backend_us"
+  local bpid=$1 url=$2 out b0 p0 b1 p1 n cl
   b0=$(ticks "$bpid"); p0=$([ -n "$pm" ] && backend_ticks || echo 0)
   read -r ub0 ut0 < <(cpu_sample); cs0=$(ctxsw "$bpid")
   { time wrk -t2 -c"$clients" -d"${secs}s" "$url" > "$SC_TMP/wrk.out"; } 2> "$SC_TMP/wrk.time"
@@ -106,11 +120,16 @@ run_pgbench() {  # -> "tps client_us backend_us"
 }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
-hs=""; ps=""; hcpu=""; pcpu=""
+hs=""; ps=""; hcpu=""; pcpu=""; hs_b=""
 for r in $(seq "$rounds"); do
-  read -r h hc hb hp < <(run_http)
+  read -r h hc hb hp < <(run_http "$bpid_a" "$url_a")
   hs+="$h "; hcpu+="$(awk -v a="$hc" -v b="$hb" -v c="$hp" 'BEGIN{printf "%.1f", a + b + c}') "
   echo "# round $r http: $h req/s; CPU us/request: wrk $hc, bridge $hb, backends $hp" >&2
+  if [ -n "$bridge_b" ]; then
+    read -r h hc hb hp < <(run_http "$bpid_b" "$url_b")
+    hs_b+="$h "
+    echo "# round $r http B ($bridge_b): $h req/s; CPU us/request: wrk $hc, bridge $hb, backends $hp" >&2
+  fi
   read -r p pc pp < <(run_pgbench)
   ps+="$p "; pcpu+="$(awk -v a="$pc" -v b="$pp" 'BEGIN{printf "%.1f", a + b}') "
   echo "# round $r pgbench: $p tps; CPU us/transaction: pgbench $pc, backends $pp" >&2
@@ -125,6 +144,14 @@ okp=$(awk -v r="$ratio" 'BEGIN{print (r>=0.7)?"met":"NOT met"}')
 printf '%-4s %-44s %12s %12s %8s %8s %s\n' id what measured baseline ratio target status
 printf '%-4s %-44s %12s %12s %8s %8s %s\n' P5 "HTTP GET count / pgbench get, $clients conns" "$http" "$pgb" "$ratio" ">=0.7" "$okp"
 printf '%-4s %-44s %12s %12s %8s\n' "" "CPU us per request (all processes), inverse" "$hcpu_m" "$pcpu_m" "$cratio"
+# the bridges' own account of their batches (logged when they stop)
+stop_report() {  # PID LOG NAME
+  kill "$1" 2>/dev/null; wait "$1" 2>/dev/null || true
+  grep -o 'database jobs sent.*' "$2" | sed "s/^/# bridge $3: /" >&2 || true
+}
+stop_report "$bpid_a" "$SC_TMP/bridge.log" A
+[ -n "$bridge_b" ] && stop_report "$bpid_b" "$SC_TMP/bridge_b.log" B
+[ -n "$bridge_b" ] && echo "# http B median: $(echo $hs_b | tr ' ' '\n' | median) req/s (A: $http)" >&2
 mkdir -p bench/results
 cat > bench/results/p5_http.json <<JSON
 {"P5": {"measured_rps": $http, "baseline_tps": $pgb, "ratio": $ratio, "target": 0.7, "met": $([ "$okp" = met ] && echo true || echo false)},

@@ -3,11 +3,19 @@
  *
  * Rules: the job queue and its counters (accepting, stopping, queued, busy,
  * inflight) are guarded by pool_lock; each worker owns its PGconn
- * exclusively, so libpq calls run outside the lock.  Connections are non-blocking; every wait is a poll() on PQsocket()
- * bounded by the batch deadline (the earliest deadline of its jobs).  On a
- * connection-level failure or a timeout the PGconn is closed (PQfinish), so a
- * late answer to an abandoned query can never be read as another's.  Jobs are
- * completed (done()) outside the lock.
+ * exclusively, so libpq calls run outside the lock.  Connections are
+ * non-blocking; every wait is a poll() on PQsocket() bounded by the batch
+ * deadline (the earliest deadline of its jobs).  On a connection-level
+ * failure or a timeout the PGconn is closed (PQfinish), so a late answer to an
+ * abandoned query can never be read as another's.  Jobs are completed (done())
+ * outside the lock.
+ *
+ * A batch is sent as one pipeline of statements ("units"): every single-count
+ * job (DBQ_GET) of the batch is coalesced into ONE statement (sc_get_batch,
+ * one row per job, in order) when there are two or more; every other job is a
+ * statement of its own.  A unit succeeds or fails as a whole: an SQL error in
+ * the coalesced read fails all its jobs (inputs are validated before they get
+ * here, so such an error is the database's, not one request's).
  */
 #include <errno.h>
 #include <poll.h>
@@ -24,19 +32,38 @@
 #include "log.h"
 #include "metrics.h"
 
-#define BATCH_MAX 64			/* jobs sent in one pipeline */
+#define BATCH_MAX 256			/* jobs taken at once (single counts coalesced into one statement) */
+#define PIPE_MAX 64				/* other jobs in one batch (each is a statement of its own) */
+#define WAKE_AT 32				/* queued jobs that make a second worker start a batch at once */
 #define LINGER_MS 2				/* longest a job waits for a busy worker before another takes it */
+
+/* Statements: one per job kind, then the coalesced single-count read. */
+#define STMT_GET_BATCH DBQ_KINDS
+#define NSTMTS (DBQ_KINDS + 1)
 
 static const struct
 {
 	const char *name;
 	const char *sql;
 	int			nparams;
-} stmts[DBQ_KINDS] = {
+} stmts[NSTMTS] = {
 	[DBQ_PING] = {"sc_ping", "SELECT 1", 0},
 	[DBQ_GET] = {"sc_get", "SELECT sharecount_get($1::text, $2::text)", 2},
 	[DBQ_GET_MANY] = {"sc_get_many", "SELECT content_id, share_count FROM sharecount_get_many($1::text, $2::text[])", 2},
 	[DBQ_STATS] = {"sc_stats", "SELECT sharecount_stats()::text", 0},
+	[STMT_GET_BATCH] = {"sc_get_batch",
+		"SELECT sharecount_get(t, i) FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(t, i, n) ORDER BY n", 2},
+};
+
+/*
+ * One statement of a pipeline and the jobs it answers: one job, or every
+ * DBQ_GET of the batch for STMT_GET_BATCH.
+ */
+struct unit
+{
+	int			stmt;			/* index into stmts[] */
+	struct db_job **jobs;
+	size_t		n;
 };
 
 struct worker
@@ -45,6 +72,11 @@ struct worker
 	int			started;
 	PGconn	   *pg;
 	unsigned	prepared;		/* bit k: stmts[k] is prepared on pg */
+	/* counters for the shutdown log line (this worker's thread only) */
+	uint64_t	njobs;			/* jobs sent (one sent again counts again) */
+	uint64_t	nbatches;		/* batches taken */
+	uint64_t	ncoalesced;		/* coalesced reads sent */
+	uint64_t	ncoalesced_jobs;	/* jobs answered by them */
 };
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -279,7 +311,7 @@ prepare_needed(struct worker *w, unsigned need, int64_t deadline, char *perr, si
 	int			k;
 
 	*failed = 0;
-	for (k = 0; k < DBQ_KINDS; k++)
+	for (k = 0; k < NSTMTS; k++)
 	{
 		PGresult   *res, *extra;
 		int			ok;
@@ -388,67 +420,180 @@ take_result(struct db_job *job, PGresult *res)
 }
 
 /*
+ * Fill the outputs of a coalesced read's jobs from its result (one row per
+ * job, in order); returns the unit's rc.  The shape is checked, not trusted.
+ */
+static int
+take_batch_result(const struct unit *u, PGresult *res)
+{
+	size_t		i;
+
+	if ((size_t) PQntuples(res) != u->n || PQnfields(res) != 1)
+	{
+		for (i = 0; i < u->n; i++)
+			set_err(u->jobs[i]->err, sizeof(u->jobs[i]->err),
+					"coalesced sharecount_get returned %d rows for %zu keys", PQntuples(res), u->n);
+		return DB_ERROR;
+	}
+	for (i = 0; i < u->n; i++)
+		u->jobs[i]->count = PQgetisnull(res, (int) i, 0) ? 0 : strtoll(PQgetvalue(res, (int) i, 0), NULL, 10);
+	return DB_OK;
+}
+
+/*
+ * The statement that answers `job` in a batch holding `ngets` DBQ_GET jobs:
+ * two or more single counts share one coalesced read.
+ */
+static int
+stmt_of(const struct db_job *job, size_t ngets)
+{
+	return job->kind == DBQ_GET && ngets >= 2 ? STMT_GET_BATCH : (int) job->kind;
+}
+
+static size_t
+count_gets(struct db_job *const *jobs, size_t n)
+{
+	size_t		i, k = 0;
+
+	for (i = 0; i < n; i++)
+		k += jobs[i]->kind == DBQ_GET;
+	return k;
+}
+
+/* A unit's answer is in: complete its jobs, or queue them again (rc 1: skipped). */
+static void
+finish_unit(const struct unit *u, int rc, struct db_job **left, size_t *nleft, size_t *ncompleted)
+{
+	size_t		i;
+
+	for (i = 0; i < u->n; i++)
+	{
+		if (rc == 1)
+			left[(*nleft)++] = u->jobs[i];
+		else
+		{
+			complete(u->jobs[i], rc);
+			(*ncompleted)++;
+		}
+	}
+}
+
+/*
  * Send jobs[0..n) as one pipeline closed by one Sync (libpq 15 flushes at
- * every Sync, so one per job would cost a write per job), and complete them
- * in order.  If one job fails with an SQL error, PostgreSQL skips the rest up
- * to the Sync (PGRES_PIPELINE_ABORTED): those are returned in left[] to be
- * sent again.  Returns 0, or -1 when the connection failed (dropped, reason in
- * err): then left[] holds every job not completed.  *ncompleted counts the
- * jobs completed here.
+ * every Sync, so one per statement would cost a write per statement), and
+ * complete them in order.  Two or more DBQ_GET jobs go as one coalesced
+ * statement (see the file header): the backend then pays its per-statement
+ * cost (Bind, Execute, portal, snapshot, result) once per batch instead of
+ * once per request.  If a statement fails with an SQL error, PostgreSQL
+ * skips the rest up to the Sync (PGRES_PIPELINE_ABORTED): those jobs are
+ * returned in left[] to be sent again.  Returns 0, or -1 when the connection
+ * failed (dropped, reason in err): then left[] holds every job not completed.
+ * *ncompleted counts the jobs completed here.
  */
 static int
 run_pipeline(struct worker *w, struct db_job **jobs, size_t n, int64_t deadline, char *err, size_t errlen,
 			 struct db_job **left, size_t *nleft, size_t *ncompleted)
 {
 	PGconn	   *pg = w->pg;
-	size_t		i, sent = 0;
-	char	   *arrays[BATCH_MAX] = {0};
+	struct unit units[PIPE_MAX + 1];
+	struct db_job *gets[BATCH_MAX];
+	char	   *gtypes[BATCH_MAX], *gids[BATCH_MAX];
+	char	   *arrays[PIPE_MAX + 1] = {0};
+	char	   *garrays[2] = {NULL, NULL};
+	size_t		ngets = count_gets(jobs, n), nunits = 0, u, i, sent = 0;
 	PGresult   *res;
 	int			ok;
 
 	*nleft = 0;
 	*ncompleted = 0;
+	/* the units: the coalesced read first, then the other jobs in order */
+	if (ngets >= 2)
+	{
+		size_t		k = 0;
+
+		for (i = 0; i < n; i++)
+			if (jobs[i]->kind == DBQ_GET)
+			{
+				gets[k] = jobs[i];
+				/* db_text_array_literal only reads the strings */
+				gtypes[k] = (char *) jobs[i]->type;
+				gids[k] = (char *) jobs[i]->id;
+				k++;
+			}
+		units[nunits++] = (struct unit) {STMT_GET_BATCH, gets, ngets};
+	}
+	for (i = 0; i < n; i++)
+		if (stmt_of(jobs[i], ngets) != STMT_GET_BATCH)
+			units[nunits++] = (struct unit) {(int) jobs[i]->kind, &jobs[i], 1};
+
 	if (!PQenterPipelineMode(pg))
 	{
 		set_err(err, errlen, "PostgreSQL: cannot enter pipeline mode: %s", PQerrorMessage(pg));
 		goto lost;
 	}
-	for (i = 0; i < n; i++)
+	for (u = 0; u < nunits; u++)
 	{
-		struct db_job *job = jobs[i];
+		struct db_job *job = units[u].jobs[0];
 		const char *params[2] = {NULL, NULL};
 
-		switch (job->kind)
+		switch (units[u].stmt)
 		{
+			case STMT_GET_BATCH:
+				garrays[0] = db_text_array_literal(gtypes, ngets);
+				garrays[1] = db_text_array_literal(gids, ngets);
+				if (!garrays[0] || !garrays[1])
+				{
+					set_err(err, errlen, "out of memory");
+					goto lost;
+				}
+				params[0] = garrays[0];
+				params[1] = garrays[1];
+				break;
 			case DBQ_GET:
 				params[0] = job->type;
 				params[1] = job->id;
 				break;
 			case DBQ_GET_MANY:
-				arrays[i] = db_text_array_literal(job->ids, job->nids);
+				arrays[u] = db_text_array_literal(job->ids, job->nids);
+				if (!arrays[u])
+				{
+					set_err(err, errlen, "out of memory");
+					goto lost;
+				}
 				params[0] = job->type;
-				params[1] = arrays[i] ? arrays[i] : "{}";
+				params[1] = arrays[u];
 				break;
 			default:
 				break;
 		}
-		if (!PQsendQueryPrepared(pg, stmts[job->kind].name, stmts[job->kind].nparams, params, NULL, NULL, 0))
+		if (!PQsendQueryPrepared(pg, stmts[units[u].stmt].name, stmts[units[u].stmt].nparams, params,
+								 NULL, NULL, 0))
 			break;
 		sent++;
 	}
-	for (i = 0; i < n; i++)
-		free(arrays[i]);
-	if (sent < n || !PQpipelineSync(pg))
+	if (sent < nunits || !PQpipelineSync(pg))
 	{
 		set_err(err, errlen, "PostgreSQL connection lost: %s", PQerrorMessage(pg));
 		goto lost;
 	}
+	for (u = 0; u < nunits; u++)
+		free(arrays[u]);
+	free(garrays[0]);
+	free(garrays[1]);
+	memset(arrays, 0, sizeof(arrays));
+	garrays[0] = garrays[1] = NULL;
+	w->njobs += n;
+	if (ngets >= 2)
+	{
+		w->ncoalesced++;
+		w->ncoalesced_jobs += ngets;
+	}
 	if (flush_all(pg, deadline, err, errlen) < 0)
 		goto lost;
 
-	for (i = 0; i < n; i++)
+	for (u = 0; u < nunits; u++)
 	{
-		struct db_job *job = jobs[i];
+		const struct unit *un = &units[u];
 		PGresult   *end;
 		int			rc = DB_OK;
 
@@ -462,7 +607,7 @@ run_pipeline(struct worker *w, struct db_job **jobs, size_t n, int64_t deadline,
 		switch (PQresultStatus(res))
 		{
 			case PGRES_TUPLES_OK:
-				rc = take_result(job, res);
+				rc = un->stmt == STMT_GET_BATCH ? take_batch_result(un, res) : take_result(un->jobs[0], res);
 				break;
 			case PGRES_PIPELINE_ABORTED:
 				rc = 1;			/* skipped: send again */
@@ -474,12 +619,14 @@ run_pipeline(struct worker *w, struct db_job **jobs, size_t n, int64_t deadline,
 					PQclear(res);
 					goto lost_at;
 				}
-				set_err(job->err, sizeof(job->err), "PostgreSQL: %s", PQresultErrorMessage(res));
+				for (i = 0; i < un->n; i++)
+					set_err(un->jobs[i]->err, sizeof(un->jobs[i]->err), "PostgreSQL: %s",
+							PQresultErrorMessage(res));
 				rc = DB_ERROR;
 				break;
 		}
 		PQclear(res);
-		end = next_result(pg, deadline, &ok, err, errlen);	/* NULL: end of this query */
+		end = next_result(pg, deadline, &ok, err, errlen);	/* NULL: end of this statement */
 		if (!ok || end)
 		{
 			if (end)
@@ -487,23 +634,11 @@ run_pipeline(struct worker *w, struct db_job **jobs, size_t n, int64_t deadline,
 				PQclear(end);
 				set_err(err, errlen, "PostgreSQL: unexpected result in the pipeline");
 			}
-			if (rc == 1)
-				left[(*nleft)++] = job;
-			else
-			{
-				complete(job, rc);	/* its answer is whole: keep it */
-				(*ncompleted)++;
-			}
-			i++;
+			finish_unit(un, rc, left, nleft, ncompleted);	/* its answer is whole: keep it */
+			u++;
 			goto lost_at;
 		}
-		if (rc == 1)
-			left[(*nleft)++] = job;
-		else
-		{
-			complete(job, rc);
-			(*ncompleted)++;
-		}
+		finish_unit(un, rc, left, nleft, ncompleted);
 	}
 	res = next_result(pg, deadline, &ok, err, errlen);
 	if (!ok || !res || PQresultStatus(res) != PGRES_PIPELINE_SYNC)
@@ -525,10 +660,15 @@ run_pipeline(struct worker *w, struct db_job **jobs, size_t n, int64_t deadline,
 	return 0;
 
 lost:
-	i = 0;
+	u = 0;
 lost_at:
-	for (; i < n; i++)
-		left[(*nleft)++] = jobs[i];
+	for (i = 0; i < nunits; i++)
+		free(arrays[i]);
+	free(garrays[0]);
+	free(garrays[1]);
+	for (; u < nunits; u++)
+		for (i = 0; i < units[u].n; i++)
+			left[(*nleft)++] = units[u].jobs[i];
 	drop(w);
 	return -1;
 }
@@ -560,6 +700,7 @@ serve_batch(struct worker *w, struct db_job **jobs, size_t n)
 		int			reused = w->pg != NULL;
 		unsigned	need = 0, failed = 0;
 		size_t		nrun = 0, nleft = 0, ncompleted = 0;
+		size_t		ngets = count_gets(pending, npending);
 
 		if (dbpool_now_ms() >= deadline)
 		{
@@ -569,7 +710,7 @@ serve_batch(struct worker *w, struct db_job **jobs, size_t n)
 		if (!w->pg && connect_worker(w, deadline, err, sizeof(err)) != DB_OK)
 			break;
 		for (i = 0; i < npending; i++)
-			need |= 1u << pending[i]->kind;
+			need |= 1u << stmt_of(pending[i], ngets);
 		err[0] = '\0';
 		if (prepare_needed(w, need, deadline, err, sizeof(err), &failed) < 0)
 		{
@@ -580,10 +721,14 @@ serve_batch(struct worker *w, struct db_job **jobs, size_t n)
 			}
 			break;
 		}
-		/* jobs whose statement cannot be prepared fail now; the rest run */
+		/*
+		 * jobs whose statement cannot be prepared fail now; the rest run (all
+		 * DBQ_GET jobs share one statement, so they stay or go together and
+		 * run_pipeline coalesces the same set)
+		 */
 		for (i = 0; i < npending; i++)
 		{
-			if (failed & (1u << pending[i]->kind))
+			if (failed & (1u << stmt_of(pending[i], ngets)))
 				fail_job(pending[i], DB_ERROR, err);
 			else
 				pending[nrun++] = pending[i];
@@ -624,7 +769,7 @@ static int
 should_take(int64_t now)
 {
 	return queue_head &&
-		(busy == 0 || queued >= BATCH_MAX / 2 || now - queue_head->queued_ms >= LINGER_MS);
+		(busy == 0 || queued >= WAKE_AT || now - queue_head->queued_ms >= LINGER_MS);
 }
 
 static void *
@@ -635,7 +780,7 @@ worker_main(void *arg)
 	for (;;)
 	{
 		struct db_job *jobs[BATCH_MAX];
-		size_t		n = 0, live = 0, i;
+		size_t		n = 0, nother = 0, live = 0, i;
 		int64_t		now;
 
 		pthread_mutex_lock(&pool_lock);
@@ -660,8 +805,10 @@ worker_main(void *arg)
 			pthread_mutex_unlock(&pool_lock);
 			break;
 		}
-		while (queue_head && n < BATCH_MAX)
+		/* up to BATCH_MAX jobs, of which at most PIPE_MAX are not single counts */
+		while (queue_head && n < BATCH_MAX && (queue_head->kind == DBQ_GET || nother < PIPE_MAX))
 		{
+			nother += queue_head->kind != DBQ_GET;
 			jobs[n++] = queue_head;
 			queue_head = queue_head->next;
 		}
@@ -680,7 +827,10 @@ worker_main(void *arg)
 				jobs[live++] = jobs[i];
 		}
 		if (live)
+		{
+			w->nbatches++;
 			serve_batch(w, jobs, live);
+		}
 
 		pthread_mutex_lock(&pool_lock);
 		busy--;
@@ -714,7 +864,7 @@ dbpool_submit(struct db_job *job)
 	queue_tail = job;
 	queued++;
 	inflight++;
-	if (busy == 0 || queued >= BATCH_MAX / 2)
+	if (busy == 0 || queued >= WAKE_AT)
 		pthread_cond_signal(&work_cond);
 	pthread_mutex_unlock(&pool_lock);
 }
@@ -794,6 +944,20 @@ dbpool_shutdown(void)
 	for (i = 0; i < nworkers; i++)
 		if (workers[i].started)
 			pthread_join(workers[i].thread, NULL);
+	{
+		uint64_t	jobs = 0, batches = 0, co = 0, cojobs = 0;
+
+		for (i = 0; i < nworkers; i++)
+		{
+			jobs += workers[i].njobs;
+			batches += workers[i].nbatches;
+			co += workers[i].ncoalesced;
+			cojobs += workers[i].ncoalesced_jobs;
+		}
+		log_info("http: database jobs sent %llu in %llu batches; %llu single counts coalesced into %llu reads",
+				 (unsigned long long) jobs, (unsigned long long) batches,
+				 (unsigned long long) cojobs, (unsigned long long) co);
+	}
 	free(workers);
 	free(pool_conninfo);
 	workers = NULL;
