@@ -75,6 +75,8 @@ struct worker
 	/* counters for the shutdown log line (this worker's thread only) */
 	uint64_t	njobs;			/* jobs sent (one sent again counts again) */
 	uint64_t	nbatches;		/* batches taken */
+	uint64_t	noverlap;		/* of which while another worker was busy */
+	uint64_t	nsingle;		/* of which held one job */
 	uint64_t	ncoalesced;		/* coalesced reads sent */
 	uint64_t	ncoalesced_jobs;	/* jobs answered by them */
 };
@@ -815,6 +817,9 @@ worker_main(void *arg)
 		queued -= (int) n;
 		if (!queue_head)
 			queue_tail = NULL;
+		if (busy > 0)
+			w->noverlap++;
+		w->nsingle += n == 1;
 		busy++;
 		pthread_mutex_unlock(&pool_lock);
 
@@ -945,18 +950,21 @@ dbpool_shutdown(void)
 		if (workers[i].started)
 			pthread_join(workers[i].thread, NULL);
 	{
-		uint64_t	jobs = 0, batches = 0, co = 0, cojobs = 0;
+		uint64_t	jobs = 0, batches = 0, co = 0, cojobs = 0, overlap = 0, single = 0;
 
 		for (i = 0; i < nworkers; i++)
 		{
 			jobs += workers[i].njobs;
 			batches += workers[i].nbatches;
+			overlap += workers[i].noverlap;
+			single += workers[i].nsingle;
 			co += workers[i].ncoalesced;
 			cojobs += workers[i].ncoalesced_jobs;
 		}
-		log_info("http: database jobs sent %llu in %llu batches; %llu single counts coalesced into %llu reads",
-				 (unsigned long long) jobs, (unsigned long long) batches,
-				 (unsigned long long) cojobs, (unsigned long long) co);
+		log_info("http: database jobs sent %llu in %llu batches (%llu of one job, %llu taken while another "
+				 "worker was busy); %llu single counts coalesced into %llu reads",
+				 (unsigned long long) jobs, (unsigned long long) batches, (unsigned long long) single,
+				 (unsigned long long) overlap, (unsigned long long) cojobs, (unsigned long long) co);
 	}
 	free(workers);
 	free(pool_conninfo);

@@ -10,6 +10,9 @@
 #     closed after http_timeout_ms, a 100 KB header, a 100 KB URL;
 #   - 503 within http_db_timeout_ms while PostgreSQL is down, 200 again after
 #     it is back (the PostgreSQL server is shared: it is always restarted);
+#   - concurrent single counts, coalesced into one query per batch, each get
+#     their own key's count (and coalescing did happen: the bridge's shutdown
+#     line counts the coalesced queries);
 #   - an SQL error (a reading role without rights on sharecount_get_many) fails
 #     only its own requests, not the others pipelined with them;
 #   - an http-only bridge listening on [::1].
@@ -202,6 +205,34 @@ check "100 KB URL -> 414" [ "$(status "$B/share-links/count/article/$big")" = 41
 check "process alive after abuse" alive
 check "still serving after abuse" is_200 "$B/share-links/count/article/123"
 
+# ----------------------------------- coalesced reads answer the right key ----
+# Concurrent single counts are answered by one coalesced query per batch (one
+# row per request, in order): 600 requests over 60 connections for 60 keys of
+# two types, each with its own count, must each get their own key's count.
+sc_psql -d "$DB" -c "SELECT sharecount_apply(jsonb_build_object('pattern', 'share_count_update', 'data',
+  jsonb_build_object('jobId', 'coal-' || t || '-' || g, 'contentType', t, 'contentId', 'k' || g,
+    'operation', 'increment', 'amount', g * 10 + length(t), 'timestamp', '2026-01-01T00:00:00.000Z')))
+  FROM generate_series(1, 30) g, unnest(ARRAY['coal', 'coalx']) t" >/dev/null || bad "coalesce setup"
+mkdir -p "$W/coal"
+for r in $(seq 10); do
+  for g in $(seq 30); do
+    for t in coal coalx; do
+      echo "url = \"$B/share-links/count/$t/k$g\""; echo "output = \"$W/coal/$t-$g-$r\""
+    done
+  done
+done > "$W/curl3.cfg"
+curl -s --parallel --parallel-max 60 --max-time 30 -K "$W/curl3.cfg" -w '%{http_code}\n' > "$W/codes3" 2>/dev/null
+wrong=0
+for r in $(seq 10); do
+  for g in $(seq 30); do
+    for t in coal coalx; do
+      [ "$(cat "$W/coal/$t-$g-$r" 2>/dev/null)" = "{\"contentType\":\"$t\",\"contentId\":\"k$g\",\"shareCount\":$((g * 10 + ${#t}))}" ] ||
+        { wrong=$((wrong + 1)); [ $wrong -le 3 ] && echo "#   $t/k$g round $r: $(cat "$W/coal/$t-$g-$r" 2>/dev/null)"; }
+    done
+  done
+done
+check "600 concurrent counts of 60 keys: every answer is its own key's count ($wrong wrong)" [ "$wrong" = 0 ]
+
 # ------------------------------------------------------ PostgreSQL outage ----
 sc_as_pg "$SC_SHADOW_BIN/pg_ctl" -D "$SC_TMP/pgdata" -m fast -w stop >/dev/null
 t0=$(date +%s%N)
@@ -267,6 +298,12 @@ fi
 
 kill "$BPID"; wait "$BPID"; rc=$?
 check "bridge exits 0 on SIGTERM" [ "$rc" = 0 ]
+# Its last words count the coalesced reads: the parallel requests above must
+# have shared queries (one query per request would mean no coalescing).
+coal=$(sed -nE 's/.*single counts coalesced into ([0-9]+) reads.*/\1/p' "$W/bridge.log" | tail -1)
+cjobs=$(sed -nE 's/.*; ([0-9]+) single counts coalesced into.*/\1/p' "$W/bridge.log" | tail -1)
+check "single counts were coalesced (${cjobs:-?} requests in ${coal:-?} queries)" \
+  [ -n "$coal" ] && [ "$coal" -ge 1 ] && [ "$cjobs" -ge $((2 * coal)) ]
 if [ $fails -ne 0 ]; then echo "# bridge log:"; tail -30 "$W/bridge.log" | sed 's/^/#   /'; fi
 echo "# http_api: $((n - fails)) passed, $fails failed"
 [ $fails -eq 0 ]
