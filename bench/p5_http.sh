@@ -18,7 +18,11 @@
 # BRIDGE_B (a second binary, e.g. an older build: each round then also runs
 # wrk against it, right after the first, and its figures are printed as
 # "http B" lines — an A/B comparison under the same machine load; the table
-# and the JSON stay the first binary's).
+# and the JSON stay the first binary's); P5_KEYS (default 1, the P5
+# definition: every request reads article/1): with N > 1 both wrk (a Lua
+# script) and pgbench (\set random) read article/1..N uniformly at random,
+# each key holding a count — the bridge then cannot share one key's probe
+# between concurrent requests, which shows what coalescing alone gives.
 # Prints a table; writes bench/results/p5_http.json.
 set -euo pipefail
 . "$(dirname "$0")/../test/lib.sh"
@@ -47,6 +51,13 @@ CREATE EXTENSION sharecount;
 SELECT sharecount_apply('{"pattern":"share_count_update","data":{"jobId":"p5-bench-1","contentType":"article",
   "contentId":"1","operation":"increment","amount":42,"timestamp":"2026-01-01T00:00:00.000Z"}}');
 SQL
+nkeys=${P5_KEYS:-1}
+if [ "$nkeys" -gt 1 ]; then
+  psqlb -c "SELECT count(sharecount_apply(jsonb_build_object('pattern', 'share_count_update', 'data',
+    jsonb_build_object('jobId', 'p5-bench-k' || g, 'contentType', 'article', 'contentId', g::text,
+      'operation', 'increment', 'amount', g, 'timestamp', '2026-01-01T00:00:00.000Z'))))
+    FROM generate_series(2, $nkeys) g" >/dev/null
+fi
 [ "$(psqlb -c "SELECT sharecount_get('article','1')")" = 42 ] || { echo "bench/p5_http.sh: setup failed" >&2; exit 1; }
 
 # start_bridge BINARY LOG -> sets bpid, url (info level: its shutdown line
@@ -68,7 +79,17 @@ start_bridge() {
 start_bridge "$bridge_a" "$SC_TMP/bridge.log"; bpid_a=$bpid; url_a=$url
 if [ -n "$bridge_b" ]; then start_bridge "$bridge_b" "$SC_TMP/bridge_b.log"; bpid_b=$bpid; url_b=$url; fi
 
-echo "SELECT sharecount_get('article', '1');" > "$SC_TMP/get.sql"
+if [ "$nkeys" -gt 1 ]; then
+  printf '\\set k random(1, %d)\nSELECT sharecount_get('"'"'article'"'"', :k);\n' "$nkeys" > "$SC_TMP/get.sql"
+  cat > "$SC_TMP/keys.lua" <<LUA
+math.randomseed(os.time())
+request = function() return wrk.format("GET", "/share-links/count/article/" .. math.random(1, $nkeys)) end
+LUA
+  wrk_script=(-s "$SC_TMP/keys.lua")
+else
+  echo "SELECT sharecount_get('article', '1');" > "$SC_TMP/get.sql"
+  wrk_script=()
+fi
 # CPU accounting (private cluster only): on a shared machine the throughput
 # ratio also depends on how the scheduler splits the CPUs between 32 pgbench
 # backends and the bridge's few threads, so each round also reports the CPU
@@ -93,7 +114,7 @@ run_http() {  # PID URL -> "req/s client_us bridge_us backend_us"
   local bpid=$1 url=$2 out b0 p0 b1 p1 n cl
   b0=$(ticks "$bpid"); p0=$([ -n "$pm" ] && backend_ticks || echo 0)
   read -r ub0 ut0 < <(cpu_sample); cs0=$(ctxsw "$bpid")
-  { time wrk -t2 -c"$clients" -d"${secs}s" "$url" > "$SC_TMP/wrk.out"; } 2> "$SC_TMP/wrk.time"
+  { time wrk -t2 -c"$clients" -d"${secs}s" ${wrk_script[@]+"${wrk_script[@]}"} "$url" > "$SC_TMP/wrk.out"; } 2> "$SC_TMP/wrk.time"
   b1=$(ticks "$bpid"); p1=$([ -n "$pm" ] && backend_ticks || echo 0)
   read -r ub1 ut1 < <(cpu_sample); cs1=$(ctxsw "$bpid")
   out=$(cat "$SC_TMP/wrk.out")
@@ -142,7 +163,7 @@ ratio=$(awk -v a="$http" -v b="$pgb" 'BEGIN{printf "%.3f", a/b}')
 cratio=$(awk -v a="$hcpu_m" -v b="$pcpu_m" 'BEGIN{ if (a > 0) printf "%.3f", b/a; else print "null" }')
 okp=$(awk -v r="$ratio" 'BEGIN{print (r>=0.7)?"met":"NOT met"}')
 printf '%-4s %-44s %12s %12s %8s %8s %s\n' id what measured baseline ratio target status
-printf '%-4s %-44s %12s %12s %8s %8s %s\n' P5 "HTTP GET count / pgbench get, $clients conns" "$http" "$pgb" "$ratio" ">=0.7" "$okp"
+printf '%-4s %-44s %12s %12s %8s %8s %s\n' P5 "HTTP GET count / pgbench get, $clients conns$([ "$nkeys" -gt 1 ] && echo ", $nkeys keys")" "$http" "$pgb" "$ratio" ">=0.7" "$okp"
 printf '%-4s %-44s %12s %12s %8s\n' "" "CPU us per request (all processes), inverse" "$hcpu_m" "$pcpu_m" "$cratio"
 # the bridges' own account of their batches (logged when they stop)
 stop_report() {  # PID LOG NAME
@@ -155,7 +176,7 @@ stop_report "$bpid_a" "$SC_TMP/bridge.log" A
 mkdir -p bench/results
 cat > bench/results/p5_http.json <<JSON
 {"P5": {"measured_rps": $http, "baseline_tps": $pgb, "ratio": $ratio, "target": 0.7, "met": $([ "$okp" = met ] && echo true || echo false)},
- "clients": $clients, "http_pool_size": "${pool:-default}", "seconds_per_round": $secs, "rounds": $rounds,
+ "clients": $clients, "keys": $nkeys, "http_pool_size": "${pool:-default}", "seconds_per_round": $secs, "rounds": $rounds,
  "rounds_http": "${hs% }", "rounds_pgbench": "${ps% }",
  "cpu_us_per_request": {"http": ${hcpu_m:-null}, "pgbench": ${pcpu_m:-null}, "ratio": ${cratio:-null},
    "rounds_http": "${hcpu% }", "rounds_pgbench": "${pcpu% }"}}

@@ -302,7 +302,8 @@ check "bridge exits 0 on SIGTERM" [ "$rc" = 0 ]
 # have shared queries (one query per request would mean no coalescing).
 coal=$(sed -nE 's/.*single counts coalesced into ([0-9]+) reads.*/\1/p' "$W/bridge.log" | tail -1)
 cjobs=$(sed -nE 's/.*; ([0-9]+) single counts coalesced into.*/\1/p' "$W/bridge.log" | tail -1)
-check "single counts were coalesced (${cjobs:-?} requests in ${coal:-?} queries)" \
+ckeys=$(sed -nE 's/.*coalesced into [0-9]+ reads of ([0-9]+) distinct keys.*/\1/p' "$W/bridge.log" | tail -1)
+check "single counts were coalesced (${cjobs:-?} requests in ${coal:-?} queries reading ${ckeys:-?} keys)" \
   [ -n "$coal" ] && [ "$coal" -ge 1 ] && [ "$cjobs" -ge $((2 * coal)) ]
 if [ $fails -ne 0 ]; then echo "# bridge log:"; tail -30 "$W/bridge.log" | sed 's/^/#   /'; fi
 echo "# http_api: $((n - fails)) passed, $fails failed"
