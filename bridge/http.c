@@ -42,15 +42,13 @@
 
 /*
  * Per-connection memory: request line + headers must fit (MHD answers 414/431
- * beyond).  16 KiB, as Node.js's default --max-http-header-size (what the
- * NestJS service this replaces accepted).  libmicrohttpd 0.9.75 zeroes all of
- * it after every keep-alive request: at 64 KiB that memset was ~15 % of the
- * bridge's CPU (~3 us per request), which P5 could not afford; the price is
- * that a /counts URL holds about 420 UUIDs, not 1,000 (docs/http.md,
- * "Throughput").  A build may override it (-DHTTP_CONN_MEMORY=65536).
+ * beyond).  libmicrohttpd 0.9.75 zeroes all of it after every keep-alive
+ * request (~3 us per request at 64 KiB, see docs/http.md "Throughput"); 64 KiB
+ * keeps the promise that 1,000 UUIDs fit in one /counts URL.  A build may
+ * override it (-DHTTP_CONN_MEMORY=16384) to measure the trade-off.
  */
 #ifndef HTTP_CONN_MEMORY
-#define HTTP_CONN_MEMORY (16 * 1024)
+#define HTTP_CONN_MEMORY (64 * 1024)
 #endif
 
 static struct MHD_Daemon *daemon_handle;
