@@ -130,6 +130,9 @@ body_is "400 missing ids" "$B/share-links/counts/article" 400 "$(err_body 400 'i
 body_is "400 empty id in ids" "$B/share-links/counts/article?ids=a,,b" 400 "$(err_body 400 'each id in ids must not be empty' 'Bad Request')"
 body_is "400 too many ids" "$B/share-links/counts/article?ids=$(seq -s, 1 1001)" 400 "$(err_body 400 'ids lists more than 1000 ids' 'Bad Request')"
 check "1000 ids are fine" is_200 "$B/share-links/counts/article?ids=$(seq -s, 1 1000)"
+# docs/http.md promises that 1,000 UUIDs fit in one /counts URL (64 KiB limit)
+uuids() { sc_psql -d "$DB" -c "SELECT string_agg(gen_random_uuid()::text, ',') FROM generate_series(1, $1)"; }
+check "1000 UUIDs in one /counts URL -> 200" is_200 "$B/share-links/counts/article?ids=$(uuids 1000)"
 body_is "404 unknown path" "$B/nope" 404 "$(err_body 404 'no such endpoint' 'Not Found')"
 body_is "405 POST" "$B/share-links/count/article/1" 405 "$(err_body 405 'only GET and HEAD are allowed here' 'Method Not Allowed')" -X POST -d x=1
 body_is "404 before 405 on an unknown path" "$B/nope" 404 "$(err_body 404 'no such endpoint' 'Not Found')" -X PUT
