@@ -37,7 +37,7 @@ while [ "$left" -gt 0 ]; do     # 10k rows per transaction
   left=$((left - n))
 done
 depth=$(sc_psql -c "SELECT count(*) FROM sharecount.outbox")
-size=$(sc_psql -c "SELECT round(avg(octet_length(body)))::int FROM sharecount.outbox")
+size=$(sc_psql -c "SELECT round(avg(octet_length(body)))::int FROM sharecount.outbox_jobs")
 echo "# outbox: $depth rows, average body $size bytes" >&2
 
 log=$SC_TMP/bridge.log
