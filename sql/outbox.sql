@@ -12,8 +12,13 @@ CREATE TEMP TABLE claimed AS SELECT * FROM sharecount_outbox_claim(4);
 SELECT job_name, body::jsonb->'data'->>'shareId' AS share_id, job_id = body::jsonb->'data'->>'jobId' AS id_ok
 	FROM claimed ORDER BY id;
 -- claim order is the outbox order
-SELECT array_agg(id ORDER BY id) = (SELECT array_agg(id ORDER BY id) FROM (SELECT id FROM sharecount.outbox ORDER BY id LIMIT 4) o) AS oldest_first
+SELECT array_agg(id ORDER BY id) = (SELECT array_agg(id ORDER BY id) FROM (SELECT id FROM sharecount.outbox_jobs ORDER BY id LIMIT 4) o) AS oldest_first
 	FROM claimed;
+-- the outbox keeps a job as columns; a claim renders the body the view shows
+SELECT o.job, o.job_id::text = c.job_id AS job_id_ok, o.share_id, o.content_type, o.content_id, o.user_id, o.amount
+	FROM sharecount.outbox o JOIN claimed c USING (id) ORDER BY o.id;
+SELECT count(*) AS same_as_view FROM claimed c JOIN sharecount.outbox_jobs j USING (id)
+	WHERE c.body = j.body AND c.job_name = j.job_name AND c.job_id = j.job_id;
 -- bodies are applied as they are published
 SELECT status, count(*) FROM sharecount_apply_batch((SELECT array_agg(body::jsonb ORDER BY id) FROM claimed)) GROUP BY 1;
 SELECT sharecount_outbox_done((SELECT array_agg(id) FROM claimed));
@@ -29,7 +34,7 @@ SELECT (sharecount_stats()->>'outbox_depth')::int AS depth, (sharecount_stats()-
 
 -- drain the rest and check the counts are exact
 SELECT count(*) FROM sharecount_apply_batch((SELECT array_agg(body::jsonb ORDER BY id) FROM sharecount_outbox_claim(100)));
-SELECT sharecount_outbox_done((SELECT array_agg(id) FROM sharecount.outbox));
+SELECT sharecount_outbox_done((SELECT array_agg(id) FROM sharecount.outbox_jobs));
 SELECT * FROM sharecount_get_many('article', '{0,1}');
 SELECT content_id, count(*) FROM links GROUP BY 1 ORDER BY 1;
 SELECT (sharecount_stats()->>'outbox_depth')::int AS depth, (sharecount_stats()->>'outbox_oldest_age_seconds')::numeric AS age;

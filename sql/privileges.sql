@@ -51,7 +51,7 @@ DELETE FROM app_links WHERE id = 2;
 TRUNCATE app_links;
 SELECT count(*) FROM sharecount.outbox;
 RESET ROLE;
-SELECT body::jsonb->'data'->>'contentId' AS cid, job_name, body::jsonb->'data'->>'operation' AS op FROM sharecount.outbox ORDER BY 1, 2;
+SELECT body::jsonb->'data'->>'contentId' AS cid, job_name, body::jsonb->'data'->>'operation' AS op FROM sharecount.outbox_jobs ORDER BY 1, 2;
 
 -- the bridge role: claims, publishes, applies, marks done, reads stats
 SET ROLE regress_sc_bridge;

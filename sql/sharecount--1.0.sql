@@ -20,13 +20,23 @@ COMMENT ON SCHEMA sharecount IS 'state of the sharecount extension (outbox, coun
 
 -- Jobs written by the trigger, waiting to be published by a bridge.  A queue
 -- table: rows are inserted at the end and deleted after the broker confirmed
--- them, so let autovacuum visit it often.
+-- them, so let autovacuum visit it often.  A job is kept as columns, not as its
+-- JSON: the row is written in the application's transaction, where every byte
+-- is WAL (src/outbox.c); sharecount.job_body() renders the message when the
+-- job is claimed, and the view sharecount.outbox_jobs shows jobs as published.
+-- The trigger writes rows directly, so constraints added here are not checked.
 CREATE TABLE sharecount.outbox (
 	id bigserial PRIMARY KEY,
-	job_name text NOT NULL,
-	job_id text NOT NULL,
-	body text NOT NULL,
-	created_at timestamptz NOT NULL DEFAULT now()
+	job "char" NOT NULL,			-- c = share_created, d = share_deleted, u = share_count_update
+	job_id uuid NOT NULL,			-- the jobId
+	created_at timestamptz NOT NULL DEFAULT clock_timestamp(),	-- the job's timestamp
+	amount bigint,					-- u: +n = increment by n, -n = decrement by n
+	share_id text,
+	content_type text NOT NULL,
+	content_id text NOT NULL,
+	user_id text,
+	channel_id text,
+	campaign_id text
 ) WITH (autovacuum_vacuum_scale_factor = 0.0, autovacuum_vacuum_threshold = 5000,
 		autovacuum_vacuum_insert_scale_factor = 0.0, autovacuum_vacuum_insert_threshold = 5000);
 -- Each backend takes outbox ids 64 at a time: with CACHE 1 every tracked row
@@ -228,6 +238,20 @@ CREATE FUNCTION sharecount_get_many(content_type text, content_ids text[])
 
 -- -------------------------------------------------------------- outbox ----
 
+-- The message of a stored job (SPEC section 5) and its name (= routing key).
+CREATE FUNCTION sharecount.job_body(sharecount.outbox) RETURNS text
+	AS 'MODULE_PATHNAME', 'sharecount_job_body' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION sharecount.job_name(sharecount.outbox) RETURNS text
+	AS 'MODULE_PATHNAME', 'sharecount_job_name' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- The outbox as it will be published, for operators and tests.
+CREATE VIEW sharecount.outbox_jobs AS
+	SELECT o.id, sharecount.job_name(o) AS job_name, o.job_id::text AS job_id,
+		sharecount.job_body(o) AS body, o.created_at
+	FROM sharecount.outbox o;
+
+-- Rows are locked first and rendered after, so a claim that skips rows locked
+-- by another bridge does not render them.
 CREATE FUNCTION sharecount_outbox_claim(max int)
 	RETURNS TABLE (id bigint, job_name text, job_id text, body text)
 	LANGUAGE plpgsql STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
@@ -235,8 +259,10 @@ BEGIN
 	IF max < 1 THEN
 		RAISE EXCEPTION 'max must be at least 1' USING ERRCODE = '22023';
 	END IF;
-	RETURN QUERY SELECT o.id, o.job_name, o.job_id, o.body FROM sharecount.outbox o
-		ORDER BY o.id LIMIT max FOR UPDATE SKIP LOCKED;
+	RETURN QUERY WITH c AS MATERIALIZED (
+			SELECT o FROM sharecount.outbox o ORDER BY o.id LIMIT max FOR UPDATE SKIP LOCKED)
+		SELECT (c.o).id, sharecount.job_name(c.o), (c.o).job_id::text, sharecount.job_body(c.o)
+		FROM c ORDER BY 1;
 END
 $f$;
 
@@ -368,6 +394,8 @@ REVOKE ALL ON FUNCTION sharecount_track(regclass, name, name, name, name, name, 
 REVOKE ALL ON FUNCTION sharecount_untrack(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION sharecount._enqueue_counts(regclass, name, name, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION sharecount._actual_counts_sql(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION sharecount.job_body(sharecount.outbox) FROM PUBLIC;
+REVOKE ALL ON FUNCTION sharecount.job_name(sharecount.outbox) FROM PUBLIC;
 REVOKE ALL ON FUNCTION sharecount_outbox_claim(int) FROM PUBLIC;
 REVOKE ALL ON FUNCTION sharecount_outbox_done(bigint[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION sharecount_apply(jsonb) FROM PUBLIC;

@@ -11,10 +11,10 @@ CREATE FUNCTION masked(body text) RETURNS text LANGUAGE sql AS $$
 		'"timestamp":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"', '"timestamp":"<ts>"')
 $$;
 CREATE VIEW jobs AS
-	SELECT job_name, masked(body) AS body FROM sharecount.outbox ORDER BY id;
+	SELECT job_name, masked(body) AS body FROM sharecount.outbox_jobs ORDER BY id;
 -- empty the outbox between steps
 CREATE FUNCTION take() RETURNS SETOF jobs LANGUAGE sql AS $$
-	WITH d AS (DELETE FROM sharecount.outbox RETURNING id, job_name, body)
+	WITH d AS (DELETE FROM sharecount.outbox o RETURNING o.id, sharecount.job_name(o) AS job_name, sharecount.job_body(o) AS body)
 	SELECT job_name, masked(body) FROM d ORDER BY id
 $$;
 
@@ -34,8 +34,8 @@ SELECT job_id = body::jsonb->'data'->>'jobId' AS same_job_id,
 	to_char((body::jsonb->'data'->>'timestamp')::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
 		= body::jsonb->'data'->>'timestamp' AS round_trip,
 	body NOT LIKE '% %' AS no_spaces
-FROM sharecount.outbox;
-SELECT key, value FROM sharecount.outbox, jsonb_each(body::jsonb->'data') WHERE key NOT IN ('jobId', 'timestamp')
+FROM sharecount.outbox_jobs;
+SELECT key, value FROM sharecount.outbox_jobs, jsonb_each(body::jsonb->'data') WHERE key NOT IN ('jobId', 'timestamp')
 	ORDER BY key;
 SELECT count(*) FROM take();
 
@@ -106,7 +106,7 @@ SELECT job_name FROM take();
 INSERT INTO share_links (id, content_type, content_id, user_id) VALUES ('q"1', 'art"icle', E'a\\b\n\t', E'\u00e9\u0001');
 SELECT body::jsonb->'data'->>'shareId' = 'q"1' AS share_id, body::jsonb->'data'->>'contentType' = 'art"icle' AS type,
 	body::jsonb->'data'->>'contentId' = E'a\\b\n\t' AS id, body::jsonb->'data'->>'userId' = E'\u00e9\u0001' AS user_id
-	FROM sharecount.outbox;
+	FROM sharecount.outbox_jobs;
 SELECT count(*) FROM take();
 
 -- TRUNCATE: one decrement job per key carrying COUNT(*), order-independent
@@ -115,7 +115,7 @@ SELECT content_type, content_id, count(*) FROM share_links WHERE content_type IS
 TRUNCATE share_links;
 SELECT job_name, body::jsonb->'data'->>'contentType' AS type, body::jsonb->'data'->>'contentId' AS id,
 	body::jsonb->'data'->>'operation' AS op, body::jsonb->'data'->'amount' AS amount
-	FROM sharecount.outbox ORDER BY 2, 3;
+	FROM sharecount.outbox_jobs ORDER BY 2, 3;
 SELECT * FROM take() ORDER BY body LIMIT 1;
 
 -- ids of other types are JSON strings; optional columns may be absent
@@ -151,10 +151,10 @@ SELECT * FROM take() ORDER BY body;
 CREATE TABLE huge_links (id int, content_type text, content_id text);
 INSERT INTO huge_links SELECT g, 'article', 'hot' FROM generate_series(1, 1000001) g;
 SELECT sharecount_track('huge_links');
-SELECT body::jsonb->'data'->'amount' AS amount FROM sharecount.outbox ORDER BY 1;
+SELECT body::jsonb->'data'->'amount' AS amount FROM sharecount.outbox_jobs ORDER BY 1;
 SELECT count(*) FROM take();
 TRUNCATE huge_links;
-SELECT body::jsonb->'data'->>'operation' AS op, body::jsonb->'data'->'amount' AS amount FROM sharecount.outbox ORDER BY 2;
+SELECT body::jsonb->'data'->>'operation' AS op, body::jsonb->'data'->'amount' AS amount FROM sharecount.outbox_jobs ORDER BY 2;
 SELECT count(*) FROM take();
 DROP TABLE huge_links;
 -- many keys (read through a cursor in batches of 1,000)
@@ -162,7 +162,7 @@ CREATE TABLE many_links (id int, content_type text, content_id text);
 INSERT INTO many_links SELECT g, 'article', (g % 2500)::text FROM generate_series(1, 5000) g;
 SELECT sharecount_track('many_links');
 SELECT count(*) AS jobs, count(DISTINCT body::jsonb->'data'->>'contentId') AS keys,
-	sum((body::jsonb->'data'->>'amount')::int) AS amount FROM sharecount.outbox;
+	sum((body::jsonb->'data'->>'amount')::int) AS amount FROM sharecount.outbox_jobs;
 SELECT count(*) FROM take();
 DROP TABLE many_links;
 

@@ -11,7 +11,7 @@ INSERT INTO va VALUES (100, NULL, 'x'), (101, repeat('t', 65), 'x');
 INSERT INTO vb (kind, item) SELECT 'article', g % 2 FROM generate_series(1, 4) g;
 -- the pipeline, drained by hand
 CREATE FUNCTION drain() RETURNS bigint LANGUAGE sql AS $$
-	SELECT count(*) FROM sharecount_apply_batch((SELECT array_agg(body::jsonb ORDER BY id) FROM sharecount.outbox)) b;
+	SELECT count(*) FROM sharecount_apply_batch((SELECT array_agg(body::jsonb ORDER BY id) FROM sharecount.outbox_jobs)) b;
 	DELETE FROM sharecount.outbox;
 	SELECT count(*) FROM sharecount.counts;
 $$;

@@ -25,9 +25,9 @@ SELECT count(*) FROM pg_namespace WHERE nspname = 'sharecount';
 -- again, in this session: the trigger's saved plan follows the new outbox
 CREATE EXTENSION sharecount;
 SELECT sharecount_track('keep_links');
-SELECT job_name, body::jsonb->'data'->'amount' AS amount FROM sharecount.outbox;
+SELECT job_name, body::jsonb->'data'->'amount' AS amount FROM sharecount.outbox_jobs;
 INSERT INTO keep_links VALUES (4, 'article', '1', 'u');
-SELECT count(*) FROM sharecount_apply_batch((SELECT array_agg(body::jsonb) FROM sharecount.outbox));
+SELECT count(*) FROM sharecount_apply_batch((SELECT array_agg(body::jsonb) FROM sharecount.outbox_jobs));
 SELECT sharecount_get('article', '1');
 
 SELECT sharecount_untrack('keep_links');

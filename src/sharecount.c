@@ -67,25 +67,22 @@ sc_format_timestamp(char *buf, TimestampTz ts)
 }
 
 /*
- * A random (version 4) UUID in its canonical text form.
+ * A random (version 4) UUID, as the 16 bytes of a uuid datum.
  *
  * jobIds must be unique, not secret, so the bits come from a per-backend
  * xoshiro256** generator (pg_prng) seeded once from pg_strong_random(): with
  * 122 random bits, collisions are out of reach, and it avoids OpenSSL's
  * RAND_bytes, which costs locks and a parameter lookup per call (measured at
- * several percent of a tracked INSERT).
+ * several percent of a tracked INSERT).  The outbox stores the bytes; the
+ * text form is rendered when the job is claimed (sharecount.job_body).
  */
 void
-sc_uuid_v4(char *buf)
+sc_uuid_v4(unsigned char *b)
 {
 	static pg_prng_state prng;
 	static bool seeded = false;
-	unsigned char b[16];
-	static const char hex[] = "0123456789abcdef";
 	uint64		r1,
 				r2;
-	int			i,
-				o = 0;
 
 	if (!seeded)
 	{
@@ -101,6 +98,16 @@ sc_uuid_v4(char *buf)
 	memcpy(b + 8, &r2, 8);
 	b[6] = (b[6] & 0x0f) | 0x40;
 	b[8] = (b[8] & 0x3f) | 0x80;
+}
+
+/* The canonical text form of a 16-byte UUID; buf >= 37 bytes. */
+void
+sc_uuid_format(char *buf, const unsigned char *b)
+{
+	static const char hex[] = "0123456789abcdef";
+	int			i,
+				o = 0;
+
 	for (i = 0; i < 16; i++)
 	{
 		if (i == 4 || i == 6 || i == 8 || i == 10)

@@ -22,9 +22,33 @@
 #define SC_WAKEUP_KEY2 1
 #define SC_WAKEUP_CHANNEL "sharecount_wakeup"
 
+/* Job kinds, as stored in sharecount.outbox.job. */
+#define SC_JOB_CREATED 'c'		/* share_created */
+#define SC_JOB_DELETED 'd'		/* share_deleted */
+#define SC_JOB_COUNT_UPDATE 'u'	/* share_count_update; amount > 0 increments */
+
+/* One job as the trigger hands it to outbox_insert(); NULL = SQL NULL. */
+typedef struct OutboxJob
+{
+	char		kind;			/* SC_JOB_* */
+	unsigned char job_id[16];	/* a v4 UUID */
+	TimestampTz ts;				/* the job's timestamp */
+	int64		amount;			/* SC_JOB_COUNT_UPDATE only: +n or -n */
+	const char *share_id;
+	const char *content_type;
+	const char *content_id;
+	const char *user_id;
+	const char *channel_id;
+	const char *campaign_id;
+} OutboxJob;
+
+/* outbox.c */
+extern void outbox_insert(const OutboxJob *job);
+
 /* sharecount.c */
 extern void sc_format_timestamp(char *buf, TimestampTz ts);	/* buf >= 32 bytes */
-extern void sc_uuid_v4(char *buf);	/* buf >= 37 bytes */
+extern void sc_uuid_v4(unsigned char *b);	/* 16 bytes */
+extern void sc_uuid_format(char *buf, const unsigned char *b);	/* buf >= 37 bytes */
 extern Oid	sc_state_relid(const char *relname);
 extern void sc_begin_as_owner(Oid relid, Oid *save_userid, int *save_sec);
 extern void sc_end_as_owner(Oid save_userid, int save_sec);

@@ -2,9 +2,9 @@
  * trigger.c: the trigger attached to tracked tables, and the COUNT(*) job
  * writer shared by TRUNCATE and the backfill of sharecount_track().
  *
- * Every job is one row in sharecount.outbox whose body is the exact message
- * of SPEC section 5: {"pattern":"<job>","data":{...}} with the fields in the
- * order of SPEC section 4, no spaces, optional fields omitted when NULL.
+ * Every job is one row in sharecount.outbox, written by outbox_insert()
+ * (outbox.c) in the compact form described there; its message body is
+ * rendered when a publisher claims it.
  *
  * Rules:
  * - Row events are AFTER ROW (a BEFORE trigger would see rows that are then
@@ -15,32 +15,24 @@
  *   sharecount and a row event costs no executor start-up.  The COUNT(*)
  *   query of TRUNCATE runs through SPI as the owner of the tracked table (a
  *   role may TRUNCATE without SELECT).
- * - The OIDs of the outbox and its sequence are cached per backend and dropped
- *   on relcache invalidation (outbox_lookup).
  * - A row whose key cannot be counted (NULL, empty or oversized content type
  *   or id) writes no job and never fails the application's statement; the
  *   oversized ones raise a WARNING.  verify/recount skip the same rows.
- * - Memory: job bodies are palloc'd in the trigger's (per-tuple) context.
+ * - Memory: column values are palloc'd in the trigger's (per-tuple) context.
  */
 #include "postgres.h"
 
-#include "access/genam.h"
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
-#include "catalog/index.h"
 #include "catalog/pg_type.h"
-#include "commands/sequence.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
-#include "executor/tuptable.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
-#include "utils/inval.h"
-#include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -56,160 +48,6 @@ enum
 {
 	ARG_ID, ARG_TYPE, ARG_CID, ARG_USER, ARG_CHANNEL, ARG_CAMPAIGN, NARGS
 };
-
-/*
- * OIDs of sharecount.outbox and its id sequence, looked up by name once and
- * kept until a relcache invalidation names either of them (or all relations):
- * dropping or re-creating the extension, also in the same session or in a
- * transaction that rolls back, sends one.  Two name lookups per row were about
- * 2,000 instructions.
- */
-static Oid	outbox_relid = InvalidOid;
-static Oid	outbox_seqid = InvalidOid;
-static bool outbox_callback_registered = false;
-
-static void
-outbox_relcache_callback(Datum arg, Oid relid)
-{
-	if (relid == InvalidOid || relid == outbox_relid || relid == outbox_seqid)
-	{
-		outbox_relid = InvalidOid;
-		outbox_seqid = InvalidOid;
-	}
-}
-
-static void
-outbox_lookup(Oid *relid, Oid *seqid)
-{
-	if (!outbox_callback_registered)
-	{
-		CacheRegisterRelcacheCallback(outbox_relcache_callback, (Datum) 0);
-		outbox_callback_registered = true;
-	}
-	if (!OidIsValid(outbox_relid) || !OidIsValid(outbox_seqid))
-	{
-		Oid			r = sc_state_relid("outbox");
-		Oid			q = sc_state_relid("outbox_id_seq");
-
-		outbox_relid = r;
-		outbox_seqid = q;
-	}
-	/* copies: opening the relation may process invalidations and reset them */
-	*relid = outbox_relid;
-	*seqid = outbox_seqid;
-}
-
-/*
- * Insert one job into sharecount.outbox.
- *
- * This is the per-row cost of tracking, so it does not go through SPI: an
- * SPI_execute_plan of a cached INSERT plan still builds and tears down an
- * executor (ExecutorStart, ExecInitModifyTable, ExecOpenIndices, snapshot
- * pushes) for every row, which measured at about 40,000 instructions per row
- * under callgrind, more than the rest of the trigger together.  Instead the row
- * is formed here and written with simple_heap_insert() and index_insert() on
- * each index of the outbox, the way CatalogTupleInsert() writes catalog rows.
- * What the executor would add does not apply to this table: it has no
- * triggers, CHECK constraints, rules, row security or partitions (the
- * extension owns it; anything of that kind added by hand is not honoured), and
- * every column gets a value here, so column defaults are not evaluated: id
- * takes nextval() of its own sequence and created_at is now().  No privilege is
- * checked (as before, when SPI ran as the outbox's owner), so the application's
- * role needs none on schema sharecount.
- *
- * Relation and sequence OIDs come from outbox_lookup().
- */
-static void
-outbox_insert(const char *job_name, const char *job_id, const char *body)
-{
-	Oid			relid,
-				seqid;
-	Relation	rel;
-	TupleDesc	desc;
-	Datum	   *values;
-	bool	   *nulls;
-	HeapTuple	tup;
-	List	   *indexoids;
-	ListCell   *lc;
-	TupleTableSlot *slot = NULL;
-	int			i;
-
-	outbox_lookup(&relid, &seqid);
-	rel = table_open(relid, RowExclusiveLock);
-	desc = RelationGetDescr(rel);
-	values = palloc(desc->natts * sizeof(Datum));
-	nulls = palloc(desc->natts * sizeof(bool));
-	for (i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-		const char *name = NameStr(att->attname);
-
-		nulls[i] = false;
-		if (att->attisdropped)
-			nulls[i] = true;
-		else if (strcmp(name, "id") == 0)
-			values[i] = Int64GetDatum(nextval_internal(seqid, false));
-		else if (strcmp(name, "job_name") == 0)
-			values[i] = CStringGetTextDatum(job_name);
-		else if (strcmp(name, "job_id") == 0)
-			values[i] = CStringGetTextDatum(job_id);
-		else if (strcmp(name, "body") == 0)
-			values[i] = CStringGetTextDatum(body);
-		else if (strcmp(name, "created_at") == 0)
-			values[i] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-		else
-			elog(ERROR, "unexpected column \"%s\" in sharecount.outbox", name);
-	}
-	tup = heap_form_tuple(desc, values, nulls);
-	simple_heap_insert(rel, tup);
-
-	indexoids = RelationGetIndexList(rel);
-	foreach(lc, indexoids)
-	{
-		Relation	idx = index_open(lfirst_oid(lc), RowExclusiveLock);
-		IndexInfo  *ii = BuildIndexInfo(idx);
-		Datum		ivalues[INDEX_MAX_KEYS];
-		bool		inulls[INDEX_MAX_KEYS];
-
-		/* an index still being built (CREATE INDEX CONCURRENTLY) is skipped, as by the executor */
-		if (!ii->ii_ReadyForInserts)
-		{
-			index_close(idx, NoLock);
-			continue;
-		}
-		if (ii->ii_Expressions != NIL || ii->ii_Predicate != NIL || !idx->rd_index->indimmediate)
-			elog(ERROR, "unexpected index \"%s\" on sharecount.outbox", RelationGetRelationName(idx));
-		if (slot == NULL)
-		{
-			slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
-			ExecStoreHeapTuple(tup, slot, false);
-		}
-		FormIndexDatum(ii, slot, NULL, ivalues, inulls);
-		index_insert(idx, ivalues, inulls, &tup->t_self, rel,
-					 idx->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
-					 false, ii);
-		index_close(idx, NoLock);
-	}
-	if (slot != NULL)
-		ExecDropSingleTupleTableSlot(slot);
-	list_free(indexoids);
-	heap_freetuple(tup);
-	table_close(rel, NoLock);
-	sc_wakeup_note_outbox_write();
-}
-
-/* ,"name":"value" (or null) */
-static void
-add_field(StringInfo buf, const char *name, const char *value)
-{
-	appendStringInfoString(buf, ",\"");
-	appendStringInfoString(buf, name);
-	appendStringInfoString(buf, "\":");
-	if (value == NULL)
-		appendStringInfoString(buf, "null");
-	else
-		escape_json(buf, value);
-}
 
 /*
  * Whether a content key can be counted.  Oversized or empty keys get a
@@ -269,44 +107,22 @@ column_text(HeapTuple tuple, TupleDesc desc, const char *colname, const char *tb
 static void
 row_job(HeapTuple tuple, TupleDesc desc, char **args, const char *tblname, bool created)
 {
-	char	   *ctype = column_text(tuple, desc, args[ARG_TYPE], tblname, true);
-	char	   *cid = column_text(tuple, desc, args[ARG_CID], tblname, true);
-	char		job_id[40];
-	char		ts[32];
-	const char *job_name = created ? "share_created" : "share_deleted";
-	StringInfoData buf;
+	OutboxJob	job;
 
-	if (!key_is_countable(ctype, cid, tblname))
+	job.content_type = column_text(tuple, desc, args[ARG_TYPE], tblname, true);
+	job.content_id = column_text(tuple, desc, args[ARG_CID], tblname, true);
+	if (!key_is_countable(job.content_type, job.content_id, tblname))
 		return;
-
-	sc_uuid_v4(job_id);
-	sc_format_timestamp(ts, GetCurrentTimestamp());
-
-	initStringInfo(&buf);
-	appendStringInfoString(&buf, "{\"pattern\":\"");
-	appendStringInfoString(&buf, job_name);
-	appendStringInfoString(&buf, "\",\"data\":{\"jobId\":\"");
-	appendStringInfoString(&buf, job_id);
-	appendStringInfoChar(&buf, '"');
-	add_field(&buf, "shareId", column_text(tuple, desc, args[ARG_ID], tblname, true));
-	add_field(&buf, "contentType", ctype);
-	add_field(&buf, "contentId", cid);
-	add_field(&buf, "userId", column_text(tuple, desc, args[ARG_USER], tblname, false));
-	if (created)
-	{
-		char	   *channel = column_text(tuple, desc, args[ARG_CHANNEL], tblname, false);
-		char	   *campaign = column_text(tuple, desc, args[ARG_CAMPAIGN], tblname, false);
-
-		if (channel != NULL)
-			add_field(&buf, "channelId", channel);
-		if (campaign != NULL)
-			add_field(&buf, "campaignId", campaign);
-	}
-	appendStringInfoString(&buf, ",\"timestamp\":\"");
-	appendStringInfoString(&buf, ts);
-	appendStringInfoString(&buf, "\"}}");
-
-	outbox_insert(job_name, job_id, buf.data);
+	job.kind = created ? SC_JOB_CREATED : SC_JOB_DELETED;
+	sc_uuid_v4(job.job_id);
+	job.ts = GetCurrentTimestamp();
+	job.amount = 0;
+	job.share_id = column_text(tuple, desc, args[ARG_ID], tblname, true);
+	job.user_id = column_text(tuple, desc, args[ARG_USER], tblname, false);
+	/* share_deleted carries no channel or campaign (SPEC section 4) */
+	job.channel_id = created ? column_text(tuple, desc, args[ARG_CHANNEL], tblname, false) : NULL;
+	job.campaign_id = created ? column_text(tuple, desc, args[ARG_CAMPAIGN], tblname, false) : NULL;
+	outbox_insert(&job);
 }
 
 /*
@@ -386,19 +202,16 @@ enqueue_counts(Relation rel, const char *type_col, const char *cid_col, bool inc
 			while (n > 0)
 			{
 				int64		amount = Min(n, SC_AMOUNT_MAX);
-				char		job_id[40];
-				char		ts[32];
-				StringInfoData buf;
+				OutboxJob	job;
 
-				sc_uuid_v4(job_id);
-				sc_format_timestamp(ts, GetCurrentTimestamp());
-				initStringInfo(&buf);
-				appendStringInfo(&buf, "{\"pattern\":\"share_count_update\",\"data\":{\"jobId\":\"%s\"", job_id);
-				add_field(&buf, "contentType", ctype);
-				add_field(&buf, "contentId", cid);
-				appendStringInfo(&buf, ",\"operation\":\"%s\",\"amount\":" INT64_FORMAT ",\"timestamp\":\"%s\"}}",
-								 increment ? "increment" : "decrement", amount, ts);
-				outbox_insert("share_count_update", job_id, buf.data);
+				memset(&job, 0, sizeof(job));
+				job.kind = SC_JOB_COUNT_UPDATE;
+				sc_uuid_v4(job.job_id);
+				job.ts = GetCurrentTimestamp();
+				job.amount = increment ? amount : -amount;
+				job.content_type = ctype;
+				job.content_id = cid;
+				outbox_insert(&job);
 				n -= amount;
 				jobs++;
 			}

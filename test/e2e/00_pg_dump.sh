@@ -39,7 +39,8 @@ SQL
 snapshot() { # snapshot DB: a text digest of every state table
   sc_psql -d "$1" <<'SQL'
 SELECT 'counts', content_type, content_id, share_count, updated_at FROM sharecount.counts ORDER BY 2, 3;
-SELECT 'outbox', id, job_name, job_id, body, created_at FROM sharecount.outbox ORDER BY id;
+SELECT 'outbox', o.* FROM sharecount.outbox o ORDER BY id;
+SELECT 'outbox_jobs', id, job_name, job_id, body FROM sharecount.outbox_jobs ORDER BY id;
 SELECT 'dedupe', count(*), md5(string_agg(job_id || applied_at, ',' ORDER BY job_id)) FROM sharecount.applied_jobs;
 SELECT 'stats', sharecount_stats() - 'outbox_oldest_age_seconds';
 SELECT 'tracked', tbl, id_column, content_type_column, content_id_column, user_id_column, channel_id_column, campaign_id_column FROM sharecount.tracked;
@@ -65,7 +66,7 @@ echo "ok: counts, outbox, dedupe, stats and registry restored ($(echo "$before" 
 sc_psql -d "$DST" <<'SQL'
 INSERT INTO share_links (content_type, content_id, user_id) VALUES ('article', '1', 'after-restore');
 SQL
-n=$(sc_psql -d "$DST" -c "SELECT count(*) FROM sharecount.outbox WHERE body LIKE '%after-restore%' AND id > (SELECT max(id) FROM sharecount.outbox WHERE body NOT LIKE '%after-restore%')")
+n=$(sc_psql -d "$DST" -c "SELECT count(*) FROM sharecount.outbox_jobs WHERE body LIKE '%after-restore%' AND id > (SELECT max(id) FROM sharecount.outbox WHERE user_id <> 'after-restore')")
 [ "$n" = 1 ] || fail "restored table is not tracked or the outbox id went backwards ($n)"
 
 # drained, the restored database's counts equal COUNT(*) of the rows

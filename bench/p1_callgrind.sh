@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# P1's deterministic yardstick: instructions per INSERT in a backend, plain
+# vs tracked, counted by valgrind's callgrind (not part of `make bench`; the
+# tps ratio of bench/p1p2.sh is the target, this explains it and does not
+# depend on the machine's load).
+#
+# For each variant a fresh cluster is initdb'd with the extension and the
+# tables of bench/p1p2.sh, then a single-user backend (`postgres --single`)
+# runs `PREPARE p AS INSERT …` and `EXECUTE p` 200 times, and again 1,200
+# times; instructions per INSERT = (Ir(1,200) − Ir(200)) / 1,000, which
+# cancels start-up and includes execution, the trigger and the commit (not
+# the kernel, the client or the WAL flush).  Repeatable to about ±1 %.
+#
+# Usage: bench/p1_callgrind.sh [variant…]   variants: plain tracked
+#   tracked_noindex (the outbox without its primary key: what the index costs)
+# Needs valgrind (apt-get install valgrind).
+set -euo pipefail
+. "$(dirname "$0")/../test/lib.sh"
+cd "$SC_ROOT"
+command -v valgrind >/dev/null || { echo "p1_callgrind: valgrind is not installed (apt-get install valgrind)" >&2; exit 2; }
+[ $# -gt 0 ] || set -- plain tracked tracked_noindex
+sc_init
+sc_install
+W=$SC_TMP/cg
+mkdir -p "$W"
+[ "$(id -u)" -eq 0 ] && chown postgres: "$W"
+
+instructions() { # instructions DATADIR TABLE N -> Ir of the whole run
+  { echo "PREPARE p AS INSERT INTO $2 (content_type, content_id, user_id) VALUES ('article', '1', 'user1');"
+    for _ in $(seq "$3"); do echo "EXECUTE p;"; done; } > "$W/script.sql"
+  sc_as_pg valgrind --tool=callgrind --callgrind-out-file="$W/cg.out" \
+    "$SC_SHADOW_BIN/postgres" --single -D "$1" postgres < "$W/script.sql" >/dev/null 2>&1
+  callgrind_annotate "$W/cg.out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'
+}
+
+for v in "$@"; do
+  case $v in
+    plain) tbl=share_links_plain; extra= ;;
+    tracked) tbl=share_links; extra= ;;
+    tracked_noindex) tbl=share_links; extra="ALTER TABLE sharecount.outbox DROP CONSTRAINT outbox_pkey;" ;;
+    *) echo "p1_callgrind: unknown variant $v" >&2; exit 2 ;;
+  esac
+  d=$W/data-$v
+  sc_as_pg "$SC_PGBIN/initdb" -D "$d" -A trust >/dev/null
+  echo "CREATE EXTENSION sharecount; $(echo "$SC_SHARE_LINKS_DDL" | tr '\n' ' ')
+        CREATE TABLE share_links_plain (LIKE share_links INCLUDING ALL);
+        SELECT sharecount_track('share_links'); $extra" | tr '\n' ' ' |
+    sc_as_pg "$SC_SHADOW_BIN/postgres" --single -D "$d" postgres >/dev/null 2>&1
+  a=$(instructions "$d" "$tbl" 200)
+  b=$(instructions "$d" "$tbl" 1200)
+  printf '%-16s %8d instructions per INSERT\n' "$v" $(( (b - a) / 1000 ))
+done

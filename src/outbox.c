@@ -1,0 +1,411 @@
+/*
+ * outbox.c: the outbox row, written and read.
+ *
+ * A job is stored in sharecount.outbox as columns (kind, jobId as uuid,
+ * timestamp, key, user, channel, campaign, amount), not as its JSON: the row
+ * is written by every tracked INSERT/DELETE in the application's transaction,
+ * where each byte is paid again in WAL and each instruction in the
+ * application's latency, while it is read once, by a publisher, off that path.
+ * So outbox_insert() writes the compact row, and sharecount.job_body(row)
+ * renders the exact message of SPEC section 5 when the job is claimed
+ * ({"pattern":"<job>","data":{...}}, fields in the order of SPEC section 4, no
+ * spaces, optional fields omitted when NULL; userId and shareId are null when
+ * NULL).  docs/extension.md ("Performance") has the measurements.
+ *
+ * Rules:
+ * - outbox_insert() writes the heap row and its index entries directly (no
+ *   executor, no privilege check), see its comment for what that skips.
+ * - The OIDs of the outbox and its sequence, and the outbox's column numbers,
+ *   are cached per backend and dropped on relcache invalidation
+ *   (outbox_lookup), so DROP/CREATE EXTENSION in one session is safe.
+ * - Memory: everything is palloc'd in the caller's (per-tuple or per-call)
+ *   context.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/index.h"
+#include "commands/sequence.h"
+#include "executor/executor.h"
+#include "executor/tuptable.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/json.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+#include "utils/typcache.h"
+#include "utils/uuid.h"
+
+#include "sharecount.h"
+
+PG_FUNCTION_INFO_V1(sharecount_job_name);
+PG_FUNCTION_INFO_V1(sharecount_job_body);
+
+/* The columns of sharecount.outbox, by name (see the install script). */
+enum
+{
+	COL_ID, COL_JOB, COL_JOB_ID, COL_CREATED_AT, COL_AMOUNT, COL_SHARE_ID,
+	COL_CONTENT_TYPE, COL_CONTENT_ID, COL_USER_ID, COL_CHANNEL_ID, COL_CAMPAIGN_ID,
+	NCOLS
+};
+
+static const char *const col_names[NCOLS] = {
+	"id", "job", "job_id", "created_at", "amount", "share_id",
+	"content_type", "content_id", "user_id", "channel_id", "campaign_id"
+};
+
+/*
+ * OIDs of sharecount.outbox and its id sequence, looked up by name once and
+ * kept until a relcache invalidation names either of them (or all relations):
+ * dropping or re-creating the extension, also in the same session or in a
+ * transaction that rolls back, sends one.  Two name lookups per row were about
+ * 2,000 instructions.  col_attno maps our columns to the table's attribute
+ * numbers, filled on the first insert after a lookup.
+ */
+static Oid	outbox_relid = InvalidOid;
+static Oid	outbox_seqid = InvalidOid;
+static bool outbox_callback_registered = false;
+static bool col_map_valid = false;
+static int	col_attno[NCOLS];
+
+static void
+outbox_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == outbox_relid || relid == outbox_seqid)
+	{
+		outbox_relid = InvalidOid;
+		outbox_seqid = InvalidOid;
+		col_map_valid = false;
+	}
+}
+
+static void
+outbox_lookup(Oid *relid, Oid *seqid)
+{
+	if (!outbox_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(outbox_relcache_callback, (Datum) 0);
+		outbox_callback_registered = true;
+	}
+	if (!OidIsValid(outbox_relid) || !OidIsValid(outbox_seqid))
+	{
+		Oid			r = sc_state_relid("outbox");
+		Oid			q = sc_state_relid("outbox_id_seq");
+
+		outbox_relid = r;
+		outbox_seqid = q;
+		col_map_valid = false;
+	}
+	/* copies: opening the relation may process invalidations and reset them */
+	*relid = outbox_relid;
+	*seqid = outbox_seqid;
+}
+
+/*
+ * Map our columns to attribute numbers of desc (1-based; 0 = absent).  Every
+ * live column of the table must be one of ours: the insert gives each a value
+ * and evaluates no defaults.
+ */
+static void
+map_columns(TupleDesc desc, int *attno)
+{
+	int			i,
+				c;
+
+	for (c = 0; c < NCOLS; c++)
+		attno[c] = 0;
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped)
+			continue;
+		for (c = 0; c < NCOLS; c++)
+			if (strcmp(NameStr(att->attname), col_names[c]) == 0)
+				break;
+		if (c == NCOLS)
+			elog(ERROR, "unexpected column \"%s\" in sharecount.outbox", NameStr(att->attname));
+		attno[c] = i + 1;
+	}
+	for (c = 0; c < NCOLS; c++)
+		if (attno[c] == 0)
+			elog(ERROR, "column \"%s\" of sharecount.outbox is missing", col_names[c]);
+}
+
+/*
+ * Insert one job into sharecount.outbox.
+ *
+ * This is the per-row cost of tracking, so it does not go through SPI: an
+ * SPI_execute_plan of a cached INSERT plan still builds and tears down an
+ * executor (ExecutorStart, ExecInitModifyTable, ExecOpenIndices, snapshot
+ * pushes) for every row, which measured at about 40,000 instructions per row
+ * under callgrind, more than the rest of the trigger together.  Instead the row
+ * is formed here and written with simple_heap_insert() and index_insert() on
+ * each index of the outbox, the way CatalogTupleInsert() writes catalog rows.
+ * What the executor would add does not apply to this table: it has no
+ * triggers, CHECK constraints, rules, row security or partitions (the
+ * extension owns it; anything of that kind added by hand is not honoured), and
+ * every column gets a value here, so column defaults are not evaluated: id
+ * takes nextval() of its own sequence.  No privilege is checked (as before,
+ * when SPI ran as the outbox's owner), so the application's role needs none on
+ * schema sharecount.
+ */
+void
+outbox_insert(const OutboxJob *job)
+{
+	Oid			relid,
+				seqid;
+	Relation	rel;
+	TupleDesc	desc;
+	Datum		values[NCOLS];
+	bool		nulls[NCOLS];
+	Datum		row_values[NCOLS];
+	bool		row_nulls[NCOLS];
+	pg_uuid_t  *uuid;
+	HeapTuple	tup;
+	List	   *indexoids;
+	ListCell   *lc;
+	TupleTableSlot *slot = NULL;
+	int			i;
+
+	outbox_lookup(&relid, &seqid);
+	rel = table_open(relid, RowExclusiveLock);
+	desc = RelationGetDescr(rel);
+	if (!col_map_valid)
+	{
+		map_columns(desc, col_attno);
+		col_map_valid = true;
+	}
+	if (desc->natts > NCOLS)
+		elog(ERROR, "sharecount.outbox has %d attributes, expected at most %d "
+			 "(run VACUUM FULL after dropping columns)", desc->natts, NCOLS);
+
+	uuid = palloc(sizeof(pg_uuid_t));
+	memcpy(uuid->data, job->job_id, UUID_LEN);
+
+#define SET_TEXT(c, v) \
+	((nulls[c] = ((v) == NULL)) ? (values[c] = (Datum) 0) : (values[c] = CStringGetTextDatum(v)))
+	nulls[COL_ID] = false;
+	values[COL_ID] = Int64GetDatum(nextval_internal(seqid, false));
+	nulls[COL_JOB] = false;
+	values[COL_JOB] = CharGetDatum(job->kind);
+	nulls[COL_JOB_ID] = false;
+	values[COL_JOB_ID] = UUIDPGetDatum(uuid);
+	nulls[COL_CREATED_AT] = false;
+	values[COL_CREATED_AT] = TimestampTzGetDatum(job->ts);
+	nulls[COL_AMOUNT] = (job->kind != SC_JOB_COUNT_UPDATE);
+	values[COL_AMOUNT] = Int64GetDatum(job->amount);
+	SET_TEXT(COL_SHARE_ID, job->share_id);
+	SET_TEXT(COL_CONTENT_TYPE, job->content_type);
+	SET_TEXT(COL_CONTENT_ID, job->content_id);
+	SET_TEXT(COL_USER_ID, job->user_id);
+	SET_TEXT(COL_CHANNEL_ID, job->channel_id);
+	SET_TEXT(COL_CAMPAIGN_ID, job->campaign_id);
+#undef SET_TEXT
+
+	/* our column order -> the table's attribute order (dropped columns NULL) */
+	for (i = 0; i < desc->natts; i++)
+		row_nulls[i] = true;
+	for (i = 0; i < NCOLS; i++)
+	{
+		row_values[col_attno[i] - 1] = values[i];
+		row_nulls[col_attno[i] - 1] = nulls[i];
+	}
+
+	tup = heap_form_tuple(desc, row_values, row_nulls);
+	simple_heap_insert(rel, tup);
+
+	indexoids = RelationGetIndexList(rel);
+	foreach(lc, indexoids)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), RowExclusiveLock);
+		IndexInfo  *ii = BuildIndexInfo(idx);
+		Datum		ivalues[INDEX_MAX_KEYS];
+		bool		inulls[INDEX_MAX_KEYS];
+
+		/* an index still being built (CREATE INDEX CONCURRENTLY) is skipped, as by the executor */
+		if (!ii->ii_ReadyForInserts)
+		{
+			index_close(idx, NoLock);
+			continue;
+		}
+		if (ii->ii_Expressions != NIL || ii->ii_Predicate != NIL || !idx->rd_index->indimmediate)
+			elog(ERROR, "unexpected index \"%s\" on sharecount.outbox", RelationGetRelationName(idx));
+		if (slot == NULL)
+		{
+			slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+			ExecStoreHeapTuple(tup, slot, false);
+		}
+		FormIndexDatum(ii, slot, NULL, ivalues, inulls);
+		index_insert(idx, ivalues, inulls, &tup->t_self, rel,
+					 idx->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+					 false, ii);
+		index_close(idx, NoLock);
+	}
+	if (slot != NULL)
+		ExecDropSingleTupleTableSlot(slot);
+	list_free(indexoids);
+	heap_freetuple(tup);
+	table_close(rel, NoLock);
+	sc_wakeup_note_outbox_write();
+}
+
+/* ---------------------------------------------------------------- reading */
+
+/*
+ * The columns of one outbox row given as a composite (sharecount.outbox),
+ * deformed once.  The tuple descriptor comes from the type cache, and the
+ * column map is kept in fn_extra for the rest of the query, so rendering a
+ * claimed batch looks names up once.
+ */
+typedef struct RowReader
+{
+	Oid			typid;
+	int32		typmod;
+	int			attno[NCOLS];
+} RowReader;
+
+static void
+read_row(FunctionCallInfo fcinfo, Datum *values, bool *nulls)
+{
+	HeapTupleHeader th = PG_GETARG_HEAPTUPLEHEADER(0);
+	Oid			typid = HeapTupleHeaderGetTypeId(th);
+	int32		typmod = HeapTupleHeaderGetTypMod(th);
+	RowReader  *rr = (RowReader *) fcinfo->flinfo->fn_extra;
+	TupleDesc	desc = lookup_rowtype_tupdesc(typid, typmod);
+	HeapTupleData tuple;
+	Datum	   *all_values = palloc(desc->natts * sizeof(Datum));
+	bool	   *all_nulls = palloc(desc->natts * sizeof(bool));
+	int			c;
+
+	if (rr == NULL || rr->typid != typid || rr->typmod != typmod)
+	{
+		if (rr == NULL)
+			rr = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(RowReader));
+		map_columns(desc, rr->attno);
+		rr->typid = typid;
+		rr->typmod = typmod;
+		fcinfo->flinfo->fn_extra = rr;
+	}
+	tuple.t_len = HeapTupleHeaderGetDatumLength(th);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = th;
+	heap_deform_tuple(&tuple, desc, all_values, all_nulls);
+	for (c = 0; c < NCOLS; c++)
+	{
+		values[c] = all_values[rr->attno[c] - 1];
+		nulls[c] = all_nulls[rr->attno[c] - 1];
+	}
+	ReleaseTupleDesc(desc);
+}
+
+static const char *
+job_name_of(char kind)
+{
+	switch (kind)
+	{
+		case SC_JOB_CREATED:
+			return "share_created";
+		case SC_JOB_DELETED:
+			return "share_deleted";
+		case SC_JOB_COUNT_UPDATE:
+			return "share_count_update";
+	}
+	elog(ERROR, "unknown job kind '%c' in sharecount.outbox", kind);
+	return NULL;				/* keep compiler quiet */
+}
+
+/* ,"name":"value" (or null) */
+static void
+add_field(StringInfo buf, const char *name, Datum value, bool isnull)
+{
+	appendStringInfoString(buf, ",\"");
+	appendStringInfoString(buf, name);
+	appendStringInfoString(buf, "\":");
+	if (isnull)
+		appendStringInfoString(buf, "null");
+	else
+		escape_json(buf, TextDatumGetCString(value));
+}
+
+/*
+ * sharecount.job_name(sharecount.outbox) -> text: the job's name, which is
+ * also its routing key.
+ */
+Datum
+sharecount_job_name(PG_FUNCTION_ARGS)
+{
+	Datum		values[NCOLS];
+	bool		nulls[NCOLS];
+
+	read_row(fcinfo, values, nulls);
+	if (nulls[COL_JOB])
+		elog(ERROR, "outbox row without a job kind");
+	PG_RETURN_TEXT_P(cstring_to_text(job_name_of(DatumGetChar(values[COL_JOB]))));
+}
+
+/*
+ * sharecount.job_body(sharecount.outbox) -> text: the message body of SPEC
+ * section 5, ready to publish.
+ */
+Datum
+sharecount_job_body(PG_FUNCTION_ARGS)
+{
+	Datum		values[NCOLS];
+	bool		nulls[NCOLS];
+	char		kind;
+	char		job_id[40];
+	char		ts[32];
+	StringInfoData buf;
+
+	read_row(fcinfo, values, nulls);
+	if (nulls[COL_JOB] || nulls[COL_JOB_ID] || nulls[COL_CREATED_AT] ||
+		nulls[COL_CONTENT_TYPE] || nulls[COL_CONTENT_ID])
+		elog(ERROR, "outbox row with a NULL job, job_id, created_at, content_type or content_id");
+	kind = DatumGetChar(values[COL_JOB]);
+	sc_uuid_format(job_id, DatumGetUUIDP(values[COL_JOB_ID])->data);
+	sc_format_timestamp(ts, DatumGetTimestampTz(values[COL_CREATED_AT]));
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"pattern\":\"");
+	appendStringInfoString(&buf, job_name_of(kind));
+	appendStringInfoString(&buf, "\",\"data\":{\"jobId\":\"");
+	appendStringInfoString(&buf, job_id);
+	appendStringInfoChar(&buf, '"');
+	if (kind == SC_JOB_COUNT_UPDATE)
+	{
+		int64		amount;
+
+		if (nulls[COL_AMOUNT] || DatumGetInt64(values[COL_AMOUNT]) == 0)
+			elog(ERROR, "share_count_update outbox row without an amount");
+		amount = DatumGetInt64(values[COL_AMOUNT]);
+		add_field(&buf, "contentType", values[COL_CONTENT_TYPE], false);
+		add_field(&buf, "contentId", values[COL_CONTENT_ID], false);
+		appendStringInfo(&buf, ",\"operation\":\"%s\",\"amount\":" INT64_FORMAT,
+						 amount > 0 ? "increment" : "decrement", amount > 0 ? amount : -amount);
+	}
+	else
+	{
+		add_field(&buf, "shareId", values[COL_SHARE_ID], nulls[COL_SHARE_ID]);
+		add_field(&buf, "contentType", values[COL_CONTENT_TYPE], false);
+		add_field(&buf, "contentId", values[COL_CONTENT_ID], false);
+		add_field(&buf, "userId", values[COL_USER_ID], nulls[COL_USER_ID]);
+		if (kind == SC_JOB_CREATED)
+		{
+			if (!nulls[COL_CHANNEL_ID])
+				add_field(&buf, "channelId", values[COL_CHANNEL_ID], false);
+			if (!nulls[COL_CAMPAIGN_ID])
+				add_field(&buf, "campaignId", values[COL_CAMPAIGN_ID], false);
+		}
+	}
+	appendStringInfoString(&buf, ",\"timestamp\":\"");
+	appendStringInfoString(&buf, ts);
+	appendStringInfoString(&buf, "\"}}");
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(buf.data, buf.len));
+}
