@@ -32,6 +32,8 @@ declare -A state dur
 scripts=(p1p2 p3_drain p4_fresh p5_http p6_memory)
 declare -A cap=([p1p2]=220 [p3_drain]=120 [p4_fresh]=100 [p5_http]=120 [p6_memory]=240)
 
+# local changes to the code, taken before the scripts rewrite bench/results/
+BENCH_DIRTY=$([ -n "$(git status --porcelain --untracked-files=no -- . ':!bench/results' 2>/dev/null)" ] && echo true || echo false)
 make -s all >&2 || { echo "make bench: the build failed" >&2; exit 1; }
 for s in "${scripts[@]}"; do
   if [ -n "${BENCH_REPORT_ONLY:-}" ]; then
@@ -69,7 +71,6 @@ $(free -g | awk '/Mem:/{print $2}') GiB, $(. /etc/os-release; echo "$PRETTY_NAME
 BENCH_MACHINE=$machine
 BENCH_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 BENCH_COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-BENCH_DIRTY=$([ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && echo true || echo false)
 BENCH_LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 BENCH_TOTAL=$(( SECONDS - start ))
 BENCH_STATES=$(for s in "${scripts[@]}"; do printf '%s=%s=%s\n' "$s" "${state[$s]}" "${dur[$s]}"; done)
