@@ -36,7 +36,7 @@ if [ -n "${PGURL:-}" ]; then
   export PGDATABASE=$PGURL
   psqlb() { sc_psql -d "$PGURL" "$@"; }
 else
-  SC_PG_FSYNC=on sc_pg_start "shared_buffers = 256MB" "max_wal_size = 4GB" "checkpoint_timeout = 30min" >&2
+  sc_bench_pg_start
   psqlb() { sc_psql "$@"; }
 fi
 pgbench_bin=$SC_PGBIN/pgbench

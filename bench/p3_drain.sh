@@ -22,7 +22,7 @@ N=${1:-200000}
 cd "$SC_ROOT"
 sc_init
 make -s all >&2
-SC_PG_FSYNC=on sc_pg_start "shared_buffers = 256MB" "max_wal_size = 4GB" "checkpoint_timeout = 30min" >&2
+sc_bench_pg_start
 sc_rmq_start >&2
 raw=$SC_TMP/raw_broker
 cc -O2 -Wall -Werror -o "$raw" bench/raw_broker.c -lrabbitmq
@@ -42,10 +42,8 @@ echo "# outbox: $depth rows, average body $size bytes" >&2
 
 log=$SC_TMP/bridge.log
 t0=$(date +%s.%N)
-bridge/sharecount-bridge -c /dev/null --pg_conninfo="$SC_PGURL" --amqp_url="$SC_AMQP_URL" \
-  --roles=publisher,consumer --http_listen= 2>"$log" &
-BP=$!
-sc_on_exit "kill -9 $BP"
+sc_bench_bridge "$log"
+BP=$SC_BRIDGE_PID
 max_rss=0; rss20=; applied=0
 while :; do
   rss=$(awk '/VmRSS/ {print $2}' /proc/$BP/status 2>/dev/null || echo 0)

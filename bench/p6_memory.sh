@@ -23,7 +23,7 @@ cd "$SC_ROOT"
 sc_init
 make -s all >&2
 
-SC_PG_FSYNC=on sc_pg_start "shared_buffers = 256MB" "max_wal_size = 4GB" "checkpoint_timeout = 30min" >&2
+sc_bench_pg_start
 sc_rmq_start >&2
 sc_setup_tracked
 echo "# writing a backlog of $N jobs" >&2
@@ -39,10 +39,8 @@ sc_psql -c "VACUUM ANALYZE sharecount.outbox"
 
 log=$SC_TMP/bridge.log
 t0=$(date +%s.%N)
-bridge/sharecount-bridge -c /dev/null --pg_conninfo="$SC_PGURL" --amqp_url="$SC_AMQP_URL" \
-  --roles=publisher,consumer --http_listen= 2>"$log" &
-BP=$!
-sc_on_exit "kill -9 $BP"
+sc_bench_bridge "$log"
+BP=$SC_BRIDGE_PID
 max_rss=0; applied=0; next=10
 declare -A at              # percent of jobs applied → RSS (KiB) when first seen
 while :; do

@@ -185,3 +185,20 @@ sc_setup_tracked() {
   sc_psql "$@" -c "CREATE EXTENSION sharecount" -c "$SC_SHARE_LINKS_DDL" \
     -c "SELECT sharecount_track('share_links')" >/dev/null
 }
+
+# sc_bench_pg_start [extra postgresql.conf lines...]: the private cluster of
+# the write-path benchmarks: fsync on (real commits), room for a big outbox,
+# no checkpoint during a run.
+sc_bench_pg_start() {
+  SC_PG_FSYNC=on sc_pg_start "shared_buffers = 256MB" "max_wal_size = 4GB" "checkpoint_timeout = 30min" "$@" >&2
+}
+
+# sc_bench_bridge LOG: one bridge with the publisher and consumer roles and
+# default settings, HTTP off, logging to LOG; sets SC_BRIDGE_PID and kills it
+# on exit.
+sc_bench_bridge() {
+  "$SC_ROOT/bridge/sharecount-bridge" -c /dev/null --pg_conninfo="$SC_PGURL" --amqp_url="$SC_AMQP_URL" \
+    --roles=publisher,consumer --http_listen= 2>"$1" &
+  SC_BRIDGE_PID=$!
+  sc_on_exit "kill -9 $SC_BRIDGE_PID"
+}
