@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# http_max_connections, end to end (docs/http.md, Settings): at the limit a
+# http_max_connections, end to end (docs/http.md, "Limits and timeouts"): at the limit a
 # new client is not refused or reset but waits (in the listen backlog) until
 # a connection closes, and connections that closed free their place again (no
 # slot is lost, also after many short-lived connections).
