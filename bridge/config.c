@@ -365,10 +365,38 @@ check_conninfo(const char *key, const char *conninfo, char *err, size_t errlen)
 	return -1;
 }
 
+/*
+ * The next item of a comma-separated list (roles, amqp_url), spaces around
+ * it trimmed: sets *item and *len and moves *cursor past the comma (NULL after
+ * the last item).  Returns 0 once the list is exhausted.
+ */
+static int
+next_list_item(const char **cursor, const char **item, size_t *len)
+{
+	const char *p = *cursor;
+	const char *e;
+	size_t		n;
+
+	if (p == NULL)
+		return 0;
+	e = strchr(p, ',');
+	n = e ? (size_t) (e - p) : strlen(p);
+	while (n && isspace((unsigned char) *p))
+		p++, n--;
+	while (n && isspace((unsigned char) p[n - 1]))
+		n--;
+	*item = p;
+	*len = n;
+	*cursor = e ? e + 1 : NULL;
+	return 1;
+}
+
 static int
 validate(struct sc_config *cfg, char *err, size_t errlen)
 {
 	const char *p;
+	const char *item;
+	size_t		n;
 
 	if (strcmp(cfg->queue_type, "classic") != 0 && strcmp(cfg->queue_type, "quorum") != 0)
 	{
@@ -382,27 +410,19 @@ validate(struct sc_config *cfg, char *err, size_t errlen)
 	}
 	cfg->role_mask = 0;
 	p = cfg->roles;
-	while (*p)
+	while (p && *p && next_list_item(&p, &item, &n))	/* a trailing comma ends the list */
 	{
-		const char *e = strchr(p, ',');
-		size_t		n = e ? (size_t) (e - p) : strlen(p);
-
-		while (n && isspace((unsigned char) *p))
-			p++, n--;
-		while (n && isspace((unsigned char) p[n - 1]))
-			n--;
-		if (n == 9 && !strncmp(p, "publisher", 9))
+		if (n == 9 && !strncmp(item, "publisher", 9))
 			cfg->role_mask |= SC_ROLE_PUBLISHER;
-		else if (n == 8 && !strncmp(p, "consumer", 8))
+		else if (n == 8 && !strncmp(item, "consumer", 8))
 			cfg->role_mask |= SC_ROLE_CONSUMER;
-		else if (n == 4 && !strncmp(p, "http", 4))
+		else if (n == 4 && !strncmp(item, "http", 4))
 			cfg->role_mask |= SC_ROLE_HTTP;
 		else
 		{
 			set_err(err, errlen, "invalid roles \"%s\": expected a comma-separated list of publisher, consumer, http", cfg->roles);
 			return -1;
 		}
-		p = e ? e + 1 : p + strlen(p);
 	}
 	if (cfg->role_mask == 0)
 	{
@@ -417,21 +437,9 @@ validate(struct sc_config *cfg, char *err, size_t errlen)
 			set_err(err, errlen, "amqp_url is empty");
 			return -1;
 		}
-		for (;;)
-		{
-			const char *e = strchr(p, ',');
-			size_t		n = e ? (size_t) (e - p) : strlen(p);
-
-			while (n && isspace((unsigned char) *p))
-				p++, n--;
-			while (n && isspace((unsigned char) p[n - 1]))
-				n--;
-			if (check_amqp_url(p, n, err, errlen) < 0)
+		while (next_list_item(&p, &item, &n))	/* every item, empty ones too, must be a URL */
+			if (check_amqp_url(item, n, err, errlen) < 0)
 				return -1;
-			if (!e)
-				break;
-			p = e + 1;
-		}
 	}
 	if (!cfg->pg_read_conninfo)
 	{

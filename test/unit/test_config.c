@@ -180,6 +180,14 @@ main(void)
 	rc = load(&cfg, err, "-c", write_file("e.conf", ""), "--roles=", NULL);
 	expect_error("empty roles", "invalid roles", rc, err);
 	config_free(&cfg);
+	rc = load(&cfg, err, "-c", write_file("e.conf", ""), "--roles=publisher,,http", NULL);
+	expect_error("empty role in the middle", "invalid roles", rc, err);
+	config_free(&cfg);
+	/* a trailing comma ends the roles list (as before the list helper) */
+	rc = load(&cfg, err, "-c", write_file("e.conf", ""), "--roles= publisher ,", NULL);
+	CHECK(rc == 0);
+	CHECK(rc != 0 || cfg.role_mask == SC_ROLE_PUBLISHER);
+	config_free(&cfg);
 	rc = load(&cfg, err, "-c", write_file("e.conf", ""), "--amqp_url=http://u:secret@x", NULL);
 	expect_error("amqp_url scheme", "invalid amqp_url", rc, err);
 	CHECK(strstr(err, "secret") == NULL);
