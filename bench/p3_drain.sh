@@ -44,16 +44,10 @@ log=$SC_TMP/bridge.log
 t0=$(date +%s.%N)
 sc_bench_bridge "$log"
 BP=$SC_BRIDGE_PID
-max_rss=0; rss20=; applied=0
-while :; do
-  rss=$(awk '/VmRSS/ {print $2}' /proc/$BP/status 2>/dev/null || echo 0)
-  [ "${rss:-0}" -gt "$max_rss" ] && max_rss=$rss
-  applied=$(sc_psql -c "SELECT (sharecount_stats()->>'jobs_applied')::bigint")
-  [ -z "$rss20" ] && [ "$applied" -ge $((N / 5)) ] && rss20=$rss
-  [ "$applied" -ge "$N" ] && break
-  kill -0 $BP 2>/dev/null || { tail "$log" >&2; echo "bridge died" >&2; exit 1; }
-  sleep 0.2
-done
+rss20=
+bench_sample() { if [ -z "$rss20" ] && [ "$2" -ge $((N / 5)) ]; then rss20=$1; fi; }
+sc_bench_watch "$BP" "$log" "$N" "SELECT (sharecount_stats()->>'jobs_applied')::bigint" 0.2
+max_rss=$SC_MAX_RSS
 t1=$(date +%s.%N)
 rss_end=$(awk '/VmRSS/ {print $2}' /proc/$BP/status)
 kill -TERM $BP; wait $BP || true

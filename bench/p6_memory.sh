@@ -41,17 +41,13 @@ log=$SC_TMP/bridge.log
 t0=$(date +%s.%N)
 sc_bench_bridge "$log"
 BP=$SC_BRIDGE_PID
-max_rss=0; applied=0; next=10
+next=10
 declare -A at              # percent of jobs applied → RSS (KiB) when first seen
-while :; do
-  rss=$(awk '/VmRSS/ {print $2}' /proc/$BP/status 2>/dev/null || echo 0)
-  [ "${rss:-0}" -gt "$max_rss" ] && max_rss=$rss
-  applied=$(sc_psql -c "SELECT coalesce(sum(share_count), 0) FROM sharecount.counts")
-  while [ "$next" -le 100 ] && [ "$applied" -ge $(( N * next / 100 )) ]; do at[$next]=$rss; next=$((next + 10)); done
-  [ "$applied" -ge "$N" ] && break
-  kill -0 $BP 2>/dev/null || { tail "$log" >&2; echo "bridge died" >&2; exit 1; }
-  sleep 0.5
-done
+bench_sample() {
+  while [ "$next" -le 100 ] && [ "$2" -ge $(( N * next / 100 )) ]; do at[$next]=$1; next=$((next + 10)); done
+}
+sc_bench_watch "$BP" "$log" "$N" "SELECT coalesce(sum(share_count), 0) FROM sharecount.counts" 0.5
+max_rss=$SC_MAX_RSS; applied=$SC_APPLIED
 t1=$(date +%s.%N)
 rss_end=$(awk '/VmRSS/ {print $2}' /proc/$BP/status)
 hwm=$(awk '/VmHWM/ {print $2}' /proc/$BP/status)

@@ -202,3 +202,22 @@ sc_bench_bridge() {
   SC_BRIDGE_PID=$!
   sc_on_exit "kill -9 $SC_BRIDGE_PID"
 }
+
+# sc_bench_watch PID LOG N SQL SECONDS: wait until SQL (a count of the jobs
+# applied) reaches N, sampling the bridge PID's VmRSS every SECONDS; after
+# each sample calls bench_sample RSS APPLIED if the caller defines it.  Sets
+# SC_MAX_RSS (KiB) and SC_APPLIED; exits 1 (with the log's tail) if the bridge
+# dies first.
+sc_bench_watch() {
+  local pid=$1 log=$2 n=$3 sql=$4 every=$5 rss
+  SC_MAX_RSS=0; SC_APPLIED=0
+  while :; do
+    rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status 2>/dev/null || echo 0)
+    [ "${rss:-0}" -gt "$SC_MAX_RSS" ] && SC_MAX_RSS=$rss
+    SC_APPLIED=$(sc_psql -c "$sql")
+    if declare -F bench_sample >/dev/null; then bench_sample "$rss" "$SC_APPLIED"; fi
+    [ "$SC_APPLIED" -ge "$n" ] && return 0
+    kill -0 "$pid" 2>/dev/null || { tail "$log" >&2; echo "bridge died" >&2; exit 1; }
+    sleep "$every"
+  done
+}

@@ -58,6 +58,10 @@ sc_on_exit "kill $BPID 2>/dev/null; wait $BPID 2>/dev/null"
 alive() { kill -0 "$BPID" 2>/dev/null; }
 status() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$@"; }
 is_200() { [ "$(status "$1")" = 200 ]; }
+# parallel_codes CFG MAXPAR OUT: run a curl config's requests in parallel, one status per line into OUT
+parallel_codes() { curl -s --parallel --parallel-max "$2" --max-time 30 -K "$1" -w '%{http_code}\n' > "$3" 2>/dev/null || true; }
+# tally FILE: "code:count " for each status code in FILE, sorted
+tally() { sort "$1" | uniq -c | awk '{printf "%s:%s ", $2, $1}'; }
 if ! wait_for 30 is_200 "$B/readyz"; then
   echo "# bridge never became ready:"; tail -20 "$W/bridge.log" | sed 's/^/#   /'; exit 1
 fi
@@ -178,9 +182,8 @@ for i in $(seq 1000); do
   esac
   echo 'output = "/dev/null"'
 done > "$W/curl.cfg"
-curl -s --parallel --parallel-max 100 --max-time 30 -K "$W/curl.cfg" -w '%{http_code}\n' > "$W/codes" 2>/dev/null
-check "1000 parallel requests: 500 x 200, 250 x 400, 250 x 404" \
-  [ "$(sort "$W/codes" | uniq -c | awk '{printf "%s:%s ", $2, $1}')" = "200:500 400:250 404:250 " ]
+parallel_codes "$W/curl.cfg" 100 "$W/codes"
+check "1000 parallel requests: 500 x 200, 250 x 400, 250 x 404" [ "$(tally "$W/codes")" = "200:500 400:250 404:250 " ]
 sort "$W/codes" | uniq -c | sed 's/^/#   /'
 
 # An idle connection (slowloris: sends nothing) is closed after http_timeout_ms
@@ -273,9 +276,8 @@ for i in $(seq 400); do
   else echo "url = \"http://127.0.0.1:$PR/share-links/counts/article?ids=123,$i\""; fi
   echo 'output = "/dev/null"'
 done > "$W/curl2.cfg"
-curl -s --parallel --parallel-max 64 --max-time 30 -K "$W/curl2.cfg" -w '%{http_code}\n' > "$W/codes2" 2>/dev/null
-check "mixed batches: 200 x 200 for /count, 200 x 500 for the failing /counts" \
-  [ "$(sort "$W/codes2" | uniq -c | awk '{printf "%s:%s ", $2, $1}')" = "200:200 500:200 " ]
+parallel_codes "$W/curl2.cfg" 64 "$W/codes2"
+check "mixed batches: 200 x 200 for /count, 200 x 500 for the failing /counts" [ "$(tally "$W/codes2")" = "200:200 500:200 " ]
 sort "$W/codes2" | uniq -c | sed 's/^/#   /'
 body_is "SQL error -> 500 in the error shape" "http://127.0.0.1:$PR/share-links/counts/article?ids=1" 500 \
   "$(err_body 500 'database query failed' 'Internal Server Error')"
