@@ -42,3 +42,28 @@ SELECT (sharecount_stats()->>'outbox_depth')::int AS depth, (sharecount_stats()-
 SELECT sharecount_untrack('links');
 DROP TABLE links;
 TRUNCATE sharecount.outbox, sharecount.counts, sharecount.applied_jobs, sharecount.stats;
+
+-- ids: one nextval() per block of 64 (the sequence's increment); a session
+-- uses its block in order, a row inserted by hand takes the next block's start,
+-- and a changed increment is followed at once (ids stay unique)
+CREATE TABLE id_links (id int, content_type text, content_id text);
+SELECT sharecount_track('id_links');
+SELECT increment_by FROM pg_sequences WHERE schemaname = 'sharecount' AND sequencename = 'outbox_id_seq';
+INSERT INTO id_links SELECT g, 'article', 'blk' FROM generate_series(101, 103) g;
+INSERT INTO sharecount.outbox (job, job_id, amount, content_type, content_id)
+	VALUES ('u', gen_random_uuid(), 1, 'article', 'by-hand');
+INSERT INTO id_links VALUES (104, 'article', 'blk');
+SELECT max(id) - min(id) AS span, count(*) AS n FROM sharecount.outbox WHERE content_id = 'blk';
+SELECT (SELECT id FROM sharecount.outbox WHERE content_id = 'by-hand') - min(id) AS by_hand_offset
+	FROM sharecount.outbox WHERE content_id = 'blk';
+ALTER SEQUENCE sharecount.outbox_id_seq INCREMENT BY 1;
+INSERT INTO id_links VALUES (105, 'article', 'inc1');
+INSERT INTO sharecount.outbox (job, job_id, amount, content_type, content_id)
+	VALUES ('u', gen_random_uuid(), 1, 'article', 'by-hand-2');
+INSERT INTO id_links VALUES (106, 'article', 'inc1');
+SELECT count(*) AS n, count(DISTINCT id) AS distinct_ids FROM sharecount.outbox;
+SELECT array_agg(id - (SELECT min(id) FROM sharecount.outbox WHERE content_id = 'inc1') ORDER BY id) AS after_alter
+	FROM sharecount.outbox WHERE content_id IN ('inc1', 'by-hand-2');
+ALTER SEQUENCE sharecount.outbox_id_seq INCREMENT BY 64;
+DROP TABLE id_links;
+TRUNCATE sharecount.outbox;

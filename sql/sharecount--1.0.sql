@@ -39,12 +39,15 @@ CREATE TABLE sharecount.outbox (
 	campaign_id text
 ) WITH (autovacuum_vacuum_scale_factor = 0.0, autovacuum_vacuum_threshold = 5000,
 		autovacuum_vacuum_insert_scale_factor = 0.0, autovacuum_vacuum_insert_threshold = 5000);
--- Each backend takes outbox ids 64 at a time: with CACHE 1 every tracked row
--- locks the sequence's one buffer exclusively (all writers queue on it) and
--- writes WAL every 32 ids.  Ids stay unique and increase within a session;
--- across sessions claims are only approximately oldest first, which is all the
--- publisher needs (a cached range left unused after a restart is a gap).
-ALTER SEQUENCE sharecount.outbox_id_seq CACHE 64;
+-- Each backend takes outbox ids 64 at a time: the trigger (outbox.c) takes
+-- one nextval() = n and then uses n .. n+63 itself, so only every 64th
+-- tracked row touches the sequence (with one nextval() per row, every tracked
+-- row locked the sequence's one buffer exclusively and all writers queued on
+-- it).  A row inserted by hand gets n from the column default.  Ids stay unique
+-- and increase within a session; across sessions claims are only
+-- approximately oldest first, which is all the publisher needs (a range left
+-- unused when a session ends is a gap).
+ALTER SEQUENCE sharecount.outbox_id_seq INCREMENT BY 64;
 
 -- The counts: the exact sum of applied deltas per key.  May be negative for a
 -- moment (a delete applied before its create); readers clamp at 0.
@@ -165,26 +168,22 @@ BEGIN
 		END IF;
 	END LOOP;
 
-	-- No writer may slip between the trigger's creation and the backfill.  The
-	-- UPDATE trigger compares keys as text, the way jobs carry them (a type
-	-- whose equality ignores differences the text shows, e.g. citext, must
-	-- still re-target).
+	-- No writer may slip between the trigger's creation and the backfill.  One
+	-- row trigger serves INSERT, UPDATE and DELETE: the C function compares an
+	-- UPDATE's old and new key as text, the way jobs carry them (a type whose
+	-- equality ignores differences the text shows, e.g. citext, must still
+	-- re-target), and ignores UPDATEs that keep the key.  The executor copies
+	-- every trigger of the table, with its arguments, at the start of each
+	-- INSERT, so fewer triggers and arguments make every tracked INSERT cheaper
+	-- (docs/performance.md); TRUNCATE needs only the key columns.
 	EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
-	EXECUTE format('CREATE TRIGGER sharecount_row AFTER INSERT OR DELETE ON %s '
+	EXECUTE format('CREATE TRIGGER sharecount_row AFTER INSERT OR UPDATE OR DELETE ON %s '
 			'FOR EACH ROW EXECUTE FUNCTION @extschema@.sharecount_trigger(%L, %L, %L, %L, %L, %L)',
 		tbl, id_column, content_type_column, content_id_column,
 		coalesce(opt[1], ''), coalesce(opt[2], ''), coalesce(opt[3], ''));
-	EXECUTE format('CREATE TRIGGER sharecount_update AFTER UPDATE ON %s FOR EACH ROW '
-			'WHEN (OLD.%I::pg_catalog.text IS DISTINCT FROM NEW.%I::pg_catalog.text '
-			'OR OLD.%I::pg_catalog.text IS DISTINCT FROM NEW.%I::pg_catalog.text) '
-			'EXECUTE FUNCTION @extschema@.sharecount_trigger(%L, %L, %L, %L, %L, %L)',
-		tbl, content_type_column, content_type_column, content_id_column, content_id_column,
-		id_column, content_type_column, content_id_column,
-		coalesce(opt[1], ''), coalesce(opt[2], ''), coalesce(opt[3], ''));
 	EXECUTE format('CREATE TRIGGER sharecount_truncate BEFORE TRUNCATE ON %s FOR EACH STATEMENT '
-			'EXECUTE FUNCTION @extschema@.sharecount_trigger(%L, %L, %L, %L, %L, %L)',
-		tbl, id_column, content_type_column, content_id_column,
-		coalesce(opt[1], ''), coalesce(opt[2], ''), coalesce(opt[3], ''));
+			'EXECUTE FUNCTION @extschema@.sharecount_trigger(%L, %L)',
+		tbl, content_type_column, content_id_column);
 	INSERT INTO sharecount.tracked (tbl, id_column, content_type_column, content_id_column,
 			user_id_column, channel_id_column, campaign_id_column)
 		VALUES (tbl, id_column, content_type_column, content_id_column, opt[1], opt[2], opt[3]);
@@ -205,7 +204,6 @@ BEGIN
 		RAISE EXCEPTION 'table "%" is not tracked', tbl USING ERRCODE = '42704';
 	END IF;
 	EXECUTE format('DROP TRIGGER IF EXISTS sharecount_row ON %s', tbl);
-	EXECUTE format('DROP TRIGGER IF EXISTS sharecount_update ON %s', tbl);
 	EXECUTE format('DROP TRIGGER IF EXISTS sharecount_truncate ON %s', tbl);
 	DELETE FROM sharecount.tracked t WHERE t.tbl = sharecount_untrack.tbl;
 END

@@ -127,6 +127,23 @@ SELECT * FROM take();
 DELETE FROM int_links;
 SELECT * FROM take();
 
+-- each session keeps how the trigger reads the columns; ALTER TABLE renews it
+CREATE TABLE alt_links (id uuid, content_type text, content_id int, user_id int, channel_id text);
+SELECT sharecount_track('alt_links');
+INSERT INTO alt_links VALUES ('00000000-0000-4000-8000-000000000001', 'video', 7, 70, 'mail');
+ALTER TABLE alt_links ALTER COLUMN id TYPE text, ALTER COLUMN content_id TYPE text, ALTER COLUMN user_id TYPE uuid
+	USING ('00000000-0000-4000-8000-0000000000' || user_id)::uuid;
+INSERT INTO alt_links VALUES ('plain-text-id', 'video', 'seven', '00000000-0000-4000-8000-000000000071', 'mail');
+ALTER TABLE alt_links DROP COLUMN channel_id;
+INSERT INTO alt_links VALUES ('s3', 'video', '8', NULL);
+SELECT * FROM take();
+ALTER TABLE alt_links RENAME COLUMN content_id TO item;
+INSERT INTO alt_links VALUES ('s4', 'video', '9', NULL);
+ALTER TABLE alt_links RENAME COLUMN item TO content_id;
+INSERT INTO alt_links VALUES ('s5', 'video', '9', NULL);
+SELECT * FROM take();
+DROP TABLE alt_links;
+
 -- quoted identifiers: table and column names needing quotes
 CREATE SCHEMA "Odd Schema";
 CREATE TABLE "Odd Schema"."Share Links" ("Share Id" int, "Kind" text, "the id" text, "User" text);

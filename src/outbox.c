@@ -28,6 +28,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/index.h"
+#include "catalog/pg_sequence.h"
 #include "commands/sequence.h"
 #include "executor/executor.h"
 #include "executor/tuptable.h"
@@ -37,6 +38,7 @@
 #include "utils/inval.h"
 #include "utils/json.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 #include "utils/uuid.h"
@@ -73,6 +75,43 @@ static bool outbox_callback_registered = false;
 static bool col_map_valid = false;
 static int	col_attno[NCOLS];
 
+/*
+ * The outbox ids this backend may still hand out, [id_next, id_end).  The
+ * sequence steps by 64 (see the install script), so one nextval() reserves a
+ * block of 64 ids: a nextval_internal() call per row was about 1,600
+ * instructions (relation lock, hash lookup), most of the cost of an id.  The
+ * block is the sequence's increment as nextval() saw it, and any change to the
+ * sequence (ALTER SEQUENCE sends a pg_sequence invalidation, DROP a relcache
+ * one) drops the block, so a new increment or a re-created sequence is asked
+ * again before the next id.
+ */
+static int64 id_next = 0;
+static int64 id_end = 0;
+
+static void
+outbox_sequence_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	id_next = id_end = 0;
+}
+
+/* The next outbox id; call with the outbox open (invalidations processed). */
+static int64
+outbox_next_id(Oid seqid)
+{
+	if (id_next >= id_end)
+	{
+		int64		first = nextval_internal(seqid, false);
+		HeapTuple	seqtup = SearchSysCache1(SEQRELID, ObjectIdGetDatum(seqid));
+
+		if (!HeapTupleIsValid(seqtup))
+			elog(ERROR, "cache lookup failed for sequence %u", seqid);
+		id_next = first;
+		id_end = first + Max(((Form_pg_sequence) GETSTRUCT(seqtup))->seqincrement, 1);
+		ReleaseSysCache(seqtup);
+	}
+	return id_next++;
+}
+
 static void
 outbox_relcache_callback(Datum arg, Oid relid)
 {
@@ -81,6 +120,7 @@ outbox_relcache_callback(Datum arg, Oid relid)
 		outbox_relid = InvalidOid;
 		outbox_seqid = InvalidOid;
 		col_map_valid = false;
+		id_next = id_end = 0;
 	}
 }
 
@@ -90,6 +130,7 @@ outbox_lookup(Oid *relid, Oid *seqid)
 	if (!outbox_callback_registered)
 	{
 		CacheRegisterRelcacheCallback(outbox_relcache_callback, (Datum) 0);
+		CacheRegisterSyscacheCallback(SEQRELID, outbox_sequence_callback, (Datum) 0);
 		outbox_callback_registered = true;
 	}
 	if (!OidIsValid(outbox_relid) || !OidIsValid(outbox_seqid))
@@ -100,6 +141,7 @@ outbox_lookup(Oid *relid, Oid *seqid)
 		outbox_relid = r;
 		outbox_seqid = q;
 		col_map_valid = false;
+		id_next = id_end = 0;
 	}
 	/* copies: opening the relation may process invalidations and reset them */
 	*relid = outbox_relid;
@@ -191,7 +233,7 @@ outbox_insert(const OutboxJob *job)
 #define SET_TEXT(c, v) \
 	((nulls[c] = ((v) == NULL)) ? (values[c] = (Datum) 0) : (values[c] = CStringGetTextDatum(v)))
 	nulls[COL_ID] = false;
-	values[COL_ID] = Int64GetDatum(nextval_internal(seqid, false));
+	values[COL_ID] = Int64GetDatum(outbox_next_id(seqid));
 	nulls[COL_JOB] = false;
 	values[COL_JOB] = CharGetDatum(job->kind);
 	nulls[COL_JOB_ID] = false;

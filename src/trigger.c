@@ -18,7 +18,11 @@
  * - A row whose key cannot be counted (NULL, empty or oversized content type
  *   or id) writes no job and never fails the application's statement; the
  *   oversized ones raise a WARNING.  verify/recount skip the same rows.
- * - Memory: column values are palloc'd in the trigger's (per-tuple) context.
+ * - How each trigger argument's column is read (attribute number, type,
+ *   output function) is resolved once per trigger and kept per backend until a
+ *   relcache invalidation of the tracked table (trigger_columns()).
+ * - Memory: column values are palloc'd in the trigger's (per-tuple) context;
+ *   the per-trigger column cache lives in TopMemoryContext.
  */
 #include "postgres.h"
 
@@ -33,10 +37,13 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
+#include "utils/uuid.h"
 
 #include "sharecount.h"
 
@@ -70,58 +77,181 @@ key_is_countable(const char *ctype, const char *cid, const char *tblname)
 	return true;
 }
 
-/* Value of the named column as text, or NULL (SQL NULL or no such column). */
-static char *
-column_text(HeapTuple tuple, TupleDesc desc, const char *colname, const char *tblname,
-			bool required)
+/*
+ * How one trigger argument's column is read.  attno 0: the argument is "" (no
+ * such job field); attno -1: the named column does not exist (an error if the
+ * field is required, else the field is omitted).
+ */
+typedef enum ColumnKind
 {
-	int			attno;
+	COLUMN_TEXT,				/* text or varchar: the datum is the text */
+	COLUMN_UUID,				/* uuid: formatted here, or stored as is */
+	COLUMN_OTHER				/* anything else: its output function */
+} ColumnKind;
 
-	if (colname[0] == '\0')
-		return NULL;
-	attno = SPI_fnumber(desc, colname);
-	if (attno <= 0)
+typedef struct ColumnReader
+{
+	AttrNumber	attno;
+	ColumnKind	kind;
+	FmgrInfo	out;			/* COLUMN_OTHER only */
+} ColumnReader;
+
+typedef struct TriggerColumns
+{
+	Oid			tgoid;			/* hash key */
+	Oid			relid;
+	bool		valid;
+	ColumnReader col[NARGS];
+} TriggerColumns;
+
+static HTAB *trigger_columns_cache = NULL;
+
+static void
+trigger_columns_invalidate(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS st;
+	TriggerColumns *tc;
+
+	hash_seq_init(&st, trigger_columns_cache);
+	while ((tc = hash_seq_search(&st)) != NULL)
+		if (relid == InvalidOid || tc->relid == relid)
+			tc->valid = false;
+}
+
+/*
+ * The column readers of a row trigger, resolved on its first row and kept.
+ * Looking the columns up by name (SPI_fnumber) and their output functions
+ * (SPI_getvalue) on every row was about 2,500 instructions of the ~35,000
+ * that tracking adds to an INSERT (bench/p1_callgrind.sh).  Any change to the
+ * table's columns (rename, drop, type change) or triggers sends a relcache
+ * invalidation for it, which marks its entries for re-resolution; a dropped
+ * trigger's entry is simply never asked for again.
+ */
+static TriggerColumns *
+trigger_columns(Trigger *trig, Relation rel)
+{
+	TriggerColumns *tc;
+	bool		found;
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			a;
+
+	if (trigger_columns_cache == NULL)
 	{
-		if (!required)
-			return NULL;
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(TriggerColumns);
+		trigger_columns_cache = hash_create("sharecount trigger columns", 16, &ctl,
+											HASH_ELEM | HASH_BLOBS);
+		CacheRegisterRelcacheCallback(trigger_columns_invalidate, (Datum) 0);
+	}
+	tc = hash_search(trigger_columns_cache, &trig->tgoid, HASH_ENTER, &found);
+	if (found && tc->valid && tc->relid == RelationGetRelid(rel))
+		return tc;
+
+	tc->valid = false;
+	tc->relid = RelationGetRelid(rel);
+	for (a = 0; a < NARGS; a++)
+	{
+		ColumnReader *cr = &tc->col[a];
+		const char *colname = trig->tgargs[a];
+		Oid			typid;
+
+		cr->kind = COLUMN_TEXT;
+		if (colname[0] == '\0')
+		{
+			cr->attno = 0;
+			continue;
+		}
+		cr->attno = SPI_fnumber(desc, colname);
+		if (cr->attno <= 0)
+		{
+			cr->attno = -1;		/* system columns are not job fields either */
+			continue;
+		}
+		typid = TupleDescAttr(desc, cr->attno - 1)->atttypid;
+		if (typid == TEXTOID || typid == VARCHAROID)
+			cr->kind = COLUMN_TEXT;
+		else if (typid == UUIDOID)
+			cr->kind = COLUMN_UUID;
+		else
+		{
+			Oid			outfunc;
+			bool		isvarlena;
+
+			cr->kind = COLUMN_OTHER;
+			getTypeOutputInfo(typid, &outfunc, &isvarlena);
+			fmgr_info_cxt(outfunc, &cr->out, TopMemoryContext);
+		}
+	}
+	tc->valid = true;
+	return tc;
+}
+
+/* The raw datum of argument arg's column, or false if NULL or absent. */
+static bool
+column_datum(HeapTuple tuple, TupleDesc desc, const TriggerColumns *tc, int arg,
+			 const char *colname, const char *tblname, bool required, Datum *value)
+{
+	bool		isnull;
+
+	if (tc->col[arg].attno == -1 && required)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("column \"%s\" of tracked table \"%s\" does not exist", colname, tblname),
 				 errhint("Call sharecount_untrack() and sharecount_track() again after renaming a tracked column.")));
-	}
-	/* text and varchar output is the datum's text: skip the output function lookup */
-	if (TupleDescAttr(desc, attno - 1)->atttypid == TEXTOID ||
-		TupleDescAttr(desc, attno - 1)->atttypid == VARCHAROID)
-	{
-		bool		isnull;
-		Datum		d = heap_getattr(tuple, attno, desc, &isnull);
+	if (tc->col[arg].attno <= 0)
+		return false;
+	*value = heap_getattr(tuple, tc->col[arg].attno, desc, &isnull);
+	return !isnull;
+}
 
-		return isnull ? NULL : TextDatumGetCString(d);
+/* Argument arg's column as text, or NULL (SQL NULL or no such column). */
+static char *
+column_text(HeapTuple tuple, TupleDesc desc, const TriggerColumns *tc, int arg,
+			const char *colname, const char *tblname, bool required)
+{
+	Datum		d;
+	char	   *buf;
+
+	if (!column_datum(tuple, desc, tc, arg, colname, tblname, required, &d))
+		return NULL;
+	switch (tc->col[arg].kind)
+	{
+		case COLUMN_TEXT:
+			return TextDatumGetCString(d);
+		case COLUMN_UUID:
+			buf = palloc(UUID_LEN * 2 + 5);
+			sc_uuid_format(buf, DatumGetUUIDP(d)->data);
+			return buf;
+		case COLUMN_OTHER:
+			break;
 	}
-	return SPI_getvalue(tuple, desc, attno);
+	return OutputFunctionCall(unconstify(FmgrInfo *, &tc->col[arg].out), d);
 }
 
 /*
  * Write share_created (created = true) or share_deleted for one row.
  */
 static void
-row_job(HeapTuple tuple, TupleDesc desc, char **args, const char *tblname, bool created)
+row_job(HeapTuple tuple, TupleDesc desc, const TriggerColumns *tc, char **args,
+		const char *tblname, bool created)
 {
 	OutboxJob	job;
 
-	job.content_type = column_text(tuple, desc, args[ARG_TYPE], tblname, true);
-	job.content_id = column_text(tuple, desc, args[ARG_CID], tblname, true);
+	job.content_type = column_text(tuple, desc, tc, ARG_TYPE, args[ARG_TYPE], tblname, true);
+	job.content_id = column_text(tuple, desc, tc, ARG_CID, args[ARG_CID], tblname, true);
 	if (!key_is_countable(job.content_type, job.content_id, tblname))
 		return;
 	job.kind = created ? SC_JOB_CREATED : SC_JOB_DELETED;
 	sc_uuid_v4(job.job_id);
 	job.ts = GetCurrentTimestamp();
 	job.amount = 0;
-	job.share_id = column_text(tuple, desc, args[ARG_ID], tblname, true);
-	job.user_id = column_text(tuple, desc, args[ARG_USER], tblname, false);
+	job.share_id = column_text(tuple, desc, tc, ARG_ID, args[ARG_ID], tblname, true);
+	job.user_id = column_text(tuple, desc, tc, ARG_USER, args[ARG_USER], tblname, false);
 	/* share_deleted carries no channel or campaign (SPEC section 4) */
-	job.channel_id = created ? column_text(tuple, desc, args[ARG_CHANNEL], tblname, false) : NULL;
-	job.campaign_id = created ? column_text(tuple, desc, args[ARG_CAMPAIGN], tblname, false) : NULL;
+	job.channel_id = created ? column_text(tuple, desc, tc, ARG_CHANNEL, args[ARG_CHANNEL], tblname, false) : NULL;
+	job.campaign_id = created ? column_text(tuple, desc, tc, ARG_CAMPAIGN, args[ARG_CAMPAIGN], tblname, false) : NULL;
 	outbox_insert(&job);
 }
 
@@ -235,9 +365,10 @@ enqueue_counts(Relation rel, const char *type_col, const char *cid_col, bool inc
 
 /*
  * The trigger.  INSERT -> share_created, DELETE -> share_deleted, UPDATE of
- * the key -> both (the UPDATE trigger's WHEN clause already filters the other
- * UPDATEs; the key is compared again here as rendered text), TRUNCATE ->
- * decrements of COUNT(*) per key.
+ * the key (compared here as the text the jobs carry) -> both, any other
+ * UPDATE -> nothing, TRUNCATE -> decrements of COUNT(*) per key.  Row events
+ * take the six column names of the enum above; TRUNCATE takes only the
+ * content type and id columns.
  */
 Datum
 sharecount_trigger(PG_FUNCTION_ARGS)
@@ -246,57 +377,65 @@ sharecount_trigger(PG_FUNCTION_ARGS)
 	Trigger    *trig;
 	char	  **args;
 	const char *tblname;
+	TriggerColumns *tc;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("sharecount_trigger() must be called as a trigger")));
 	trig = td->tg_trigger;
-	if (trig->tgnargs != NARGS)
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("sharecount_trigger() needs %d arguments, got %d", NARGS, trig->tgnargs),
-				 errhint("Attach it with sharecount_track().")));
 	args = trig->tgargs;
 	tblname = RelationGetRelationName(td->tg_relation);
 
+	/* TRUNCATE's trigger names only the key columns: (content_type, content_id) */
 	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
 	{
 		if (!TRIGGER_FIRED_BEFORE(td->tg_event))
 			ereport(ERROR,
 					(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 					 errmsg("sharecount_trigger() must fire BEFORE TRUNCATE")));
+		if (trig->tgnargs != 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+					 errmsg("sharecount_trigger() on TRUNCATE needs 2 arguments, got %d", trig->tgnargs),
+					 errhint("Attach it with sharecount_track().")));
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		enqueue_counts(td->tg_relation, args[ARG_TYPE], args[ARG_CID], false);
+		enqueue_counts(td->tg_relation, args[0], args[1], false);
 		SPI_finish();
 		return PointerGetDatum(NULL);
 	}
 
+	if (trig->tgnargs != NARGS)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("sharecount_trigger() needs %d arguments, got %d", NARGS, trig->tgnargs),
+				 errhint("Attach it with sharecount_track().")));
 	if (!TRIGGER_FIRED_FOR_ROW(td->tg_event) || !TRIGGER_FIRED_AFTER(td->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("sharecount_trigger() must fire AFTER ... FOR EACH ROW or BEFORE TRUNCATE")));
 
 	/* row events need no SPI: outbox_insert() writes the row directly */
+	tc = trigger_columns(trig, td->tg_relation);
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
-		row_job(td->tg_trigtuple, td->tg_relation->rd_att, args, tblname, true);
+		row_job(td->tg_trigtuple, td->tg_relation->rd_att, tc, args, tblname, true);
 	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
-		row_job(td->tg_trigtuple, td->tg_relation->rd_att, args, tblname, false);
+		row_job(td->tg_trigtuple, td->tg_relation->rd_att, tc, args, tblname, false);
 	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 	{
 		TupleDesc	desc = td->tg_relation->rd_att;
-		char	   *ot = column_text(td->tg_trigtuple, desc, args[ARG_TYPE], tblname, true);
-		char	   *oi = column_text(td->tg_trigtuple, desc, args[ARG_CID], tblname, true);
-		char	   *nt = column_text(td->tg_newtuple, desc, args[ARG_TYPE], tblname, true);
-		char	   *ni = column_text(td->tg_newtuple, desc, args[ARG_CID], tblname, true);
+		char	   *ot = column_text(td->tg_trigtuple, desc, tc, ARG_TYPE, args[ARG_TYPE], tblname, true);
+		char	   *oi = column_text(td->tg_trigtuple, desc, tc, ARG_CID, args[ARG_CID], tblname, true);
+		char	   *nt = column_text(td->tg_newtuple, desc, tc, ARG_TYPE, args[ARG_TYPE], tblname, true);
+		char	   *ni = column_text(td->tg_newtuple, desc, tc, ARG_CID, args[ARG_CID], tblname, true);
 		bool		same_type = (ot == NULL && nt == NULL) || (ot && nt && strcmp(ot, nt) == 0);
 		bool		same_id = (oi == NULL && ni == NULL) || (oi && ni && strcmp(oi, ni) == 0);
 
 		if (!same_type || !same_id)
 		{
-			row_job(td->tg_trigtuple, desc, args, tblname, false);
-			row_job(td->tg_newtuple, desc, args, tblname, true);
+			row_job(td->tg_trigtuple, desc, tc, args, tblname, false);
+			row_job(td->tg_newtuple, desc, tc, args, tblname, true);
 		}
 	}
 	return PointerGetDatum(NULL);
