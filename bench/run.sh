@@ -30,7 +30,7 @@ status=0
 declare -A state dur
 # script → its cap in seconds (its expected time plus a margin)
 scripts=(p1p2 p3_drain p4_fresh p5_http p6_memory)
-declare -A cap=([p1p2]=220 [p3_drain]=120 [p4_fresh]=100 [p5_http]=120 [p6_memory]=240)
+declare -A cap=([p1p2]=220 [p3_drain]=120 [p4_fresh]=100 [p5_http]=160 [p6_memory]=240)
 
 # local changes to the code, taken before the scripts rewrite bench/results/
 BENCH_DIRTY=$([ -n "$(git status --porcelain --untracked-files=no -- . ':!bench/results' 2>/dev/null)" ] && echo true || echo false)
