@@ -26,7 +26,7 @@ COMMENT ON SCHEMA sharecount IS 'state of the sharecount extension (outbox, coun
 -- job is claimed, and the view sharecount.outbox_jobs shows jobs as published.
 -- The trigger writes rows directly, so constraints added here are not checked.
 CREATE TABLE sharecount.outbox (
-	id bigserial PRIMARY KEY,
+	id bigserial NOT NULL,			-- unique by construction (the sequence); no index, see src/claim.c
 	job "char" NOT NULL,			-- c = share_created, d = share_deleted, u = share_count_update
 	job_id uuid NOT NULL,			-- the jobId
 	created_at timestamptz NOT NULL DEFAULT clock_timestamp(),	-- the job's timestamp
@@ -248,27 +248,17 @@ CREATE VIEW sharecount.outbox_jobs AS
 		sharecount.job_body(o) AS body, o.created_at
 	FROM sharecount.outbox o;
 
--- Rows are locked first and rendered after, so a claim that skips rows locked
--- by another bridge does not render them.
+-- Claims scan the outbox in physical order from a per-session cursor and
+-- done deletes by the ctids the claim remembered (src/claim.c): the outbox has
+-- no index, which is what a tracked INSERT saves.
 CREATE FUNCTION sharecount_outbox_claim(max int)
 	RETURNS TABLE (id bigint, job_name text, job_id text, body text)
-	LANGUAGE plpgsql STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
-BEGIN
-	IF max < 1 THEN
-		RAISE EXCEPTION 'max must be at least 1' USING ERRCODE = '22023';
-	END IF;
-	RETURN QUERY WITH c AS MATERIALIZED (
-			SELECT o FROM sharecount.outbox o ORDER BY o.id LIMIT max FOR UPDATE SKIP LOCKED)
-		SELECT (c.o).id, sharecount.job_name(c.o), (c.o).job_id::text, sharecount.job_body(c.o)
-		FROM c ORDER BY 1;
-END
-$f$;
+	AS 'MODULE_PATHNAME', 'sharecount_outbox_claim'
+	LANGUAGE C STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION sharecount_outbox_done(ids bigint[]) RETURNS bigint
-	LANGUAGE sql STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
-	WITH d AS (DELETE FROM sharecount.outbox o WHERE o.id = ANY (ids) RETURNING 1)
-	SELECT count(*) FROM d;
-$f$;
+	AS 'MODULE_PATHNAME', 'sharecount_outbox_done'
+	LANGUAGE C STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
 -- --------------------------------------------------------------- apply ----
 

@@ -381,22 +381,6 @@ validate_message(Jsonb *jb, ScJob *job)
 	return NULL;
 }
 
-static SPIPlanPtr
-prepare_once(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types)
-{
-	if (*slot == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
-
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "SPI_keepplan failed");
-		*slot = plan;
-	}
-	return *slot;
-}
-
 static int
 cmp_cstring(const void *a, const void *b)
 {
@@ -485,7 +469,7 @@ apply_items(BatchItem *items, int n)
 		qsort(idlist, nids, sizeof(char *), cmp_cstring);
 		types[0] = TEXTARRAYOID;
 		values[0] = text_array(idlist, nids);
-		prepare_once(&dedupe_plan,
+		sc_prepare_once(&dedupe_plan,
 					 "INSERT INTO sharecount.applied_jobs (job_id) "
 					 "SELECT u.j FROM pg_catalog.unnest($1) AS u(j) "
 					 "ON CONFLICT (job_id) DO NOTHING RETURNING job_id", 1, types);
@@ -555,7 +539,7 @@ apply_items(BatchItem *items, int n)
 			values[1] = text_array(ki, nkeys);
 			values[2] = PointerGetDatum(construct_array(kd, nkeys, INT8OID, 8, FLOAT8PASSBYVAL,
 														TYPALIGN_DOUBLE));
-			prepare_once(&counts_plan,
+			sc_prepare_once(&counts_plan,
 						 "INSERT INTO sharecount.counts AS c (content_type, content_id, share_count, updated_at) "
 						 "SELECT u.t, u.i, u.d, pg_catalog.clock_timestamp() "
 						 "FROM unnest($1, $2, $3) AS u(t, i, d) "
@@ -586,7 +570,7 @@ apply_items(BatchItem *items, int n)
 		values[1] = Int64GetDatum(napplied);
 		values[2] = Int64GetDatum(ndup);
 		values[3] = Int64GetDatum(ninvalid);
-		prepare_once(&stats_plan,
+		sc_prepare_once(&stats_plan,
 					 "INSERT INTO sharecount.stats AS s (shard, jobs_applied, duplicates, invalid) "
 					 "VALUES ($1, $2, $3, $4) ON CONFLICT (shard) DO UPDATE "
 					 "SET jobs_applied = s.jobs_applied + excluded.jobs_applied, "

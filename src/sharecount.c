@@ -166,3 +166,25 @@ sc_end_as_owner(Oid save_userid, int save_sec)
 {
 	SetUserIdAndSecContext(save_userid, save_sec);
 }
+
+/*
+ * A plan prepared on first use and kept for the backend's life.  Kept plans
+ * are revalidated by the plan cache, so they survive DROP/CREATE EXTENSION in
+ * the same session (names are re-resolved; all our SQL is schema-qualified).
+ * Call while connected to SPI.
+ */
+SPIPlanPtr
+sc_prepare_once(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types)
+{
+	if (*slot == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		*slot = plan;
+	}
+	return *slot;
+}

@@ -10,6 +10,7 @@
 
 #include "postgres.h"
 #include "datatype/timestamp.h"
+#include "executor/spi.h"
 
 /* Limits of SPEC section 4. */
 #define SC_CONTENT_TYPE_MAX 64
@@ -52,6 +53,7 @@ extern void sc_uuid_format(char *buf, const unsigned char *b);	/* buf >= 37 byte
 extern Oid	sc_state_relid(const char *relname);
 extern void sc_begin_as_owner(Oid relid, Oid *save_userid, int *save_sec);
 extern void sc_end_as_owner(Oid save_userid, int save_sec);
+extern SPIPlanPtr sc_prepare_once(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types);
 
 /* wakeup.c */
 extern void sc_wakeup_note_outbox_write(void);
