@@ -43,6 +43,33 @@ SELECT sharecount_untrack('links');
 DROP TABLE links;
 TRUNCATE sharecount.outbox, sharecount.counts, sharecount.applied_jobs, sharecount.stats;
 
+-- done: rows claimed in the same transaction are deleted by the ctid the claim
+-- remembered (checked against the id), any other id by a scan of the outbox;
+-- a publication of the outbox (no primary key: replica identity FULL) does
+-- not stop the DELETE
+SET client_min_messages = error;
+CREATE PUBLICATION outbox_pub FOR TABLE sharecount.outbox;
+RESET client_min_messages;
+CREATE TABLE done_links (id int, content_type text, content_id text);
+SELECT sharecount_track('done_links');
+INSERT INTO done_links SELECT g, 'article', 'd' || g FROM generate_series(1, 6) g;
+BEGIN;
+CREATE TEMP TABLE c1 AS SELECT id FROM sharecount_outbox_claim(2);
+SELECT sharecount_outbox_done(array_agg(id) || (SELECT max(id) FROM sharecount.outbox)) AS fast_and_slow FROM c1;
+COMMIT;
+SELECT content_id FROM sharecount.outbox ORDER BY id;
+BEGIN;
+CREATE TEMP TABLE c2 AS SELECT id FROM sharecount_outbox_claim(2);
+COMMIT;
+SELECT sharecount_outbox_done((SELECT array_agg(id) FROM c2)) AS claimed_earlier;
+SELECT sharecount_outbox_done(ARRAY[NULL, -1]::bigint[]) AS nothing;
+SELECT sharecount_outbox_done('{{1,2},{3,4}}'::bigint[]);
+SELECT content_id FROM sharecount.outbox ORDER BY id;
+SELECT sharecount_untrack('done_links');
+DROP TABLE done_links;
+DROP PUBLICATION outbox_pub;
+TRUNCATE sharecount.outbox;
+
 -- ids: one nextval() per block of 64 (the sequence's increment); a session
 -- uses its block in order, a row inserted by hand takes the next block's start,
 -- and a changed increment is followed at once (ids stay unique)

@@ -48,6 +48,10 @@ CREATE TABLE sharecount.outbox (
 -- approximately oldest first, which is all the publisher needs (a range left
 -- unused when a session ends is a gap).
 ALTER SEQUENCE sharecount.outbox_id_seq INCREMENT BY 64;
+-- No primary key, so name the replica identity: a publication that includes
+-- the outbox (FOR ALL TABLES) would otherwise refuse sharecount_outbox_done's
+-- DELETE.  FULL costs WAL only under wal_level = logical.
+ALTER TABLE sharecount.outbox REPLICA IDENTITY FULL;
 
 -- The counts: the exact sum of applied deltas per key.  May be negative for a
 -- moment (a delete applied before its create); readers clamp at 0.
