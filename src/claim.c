@@ -22,19 +22,19 @@
  *   deleted by a sequential scan (correct, just slower).
  *
  * Rules: the cursor and the map are per backend; the map belongs to one
- * transaction (checked by its local transaction id) and lives in
- * TopTransactionContext, so it disappears with the transaction.
+ * transaction: it lives in TopTransactionContext and a transaction callback
+ * forgets it when the transaction ends (commit, abort or prepare).
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/itemptr.h"
-#include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -49,7 +49,7 @@ PG_FUNCTION_INFO_V1(sharecount_outbox_done);
 /* Where the next claim of this session starts scanning. */
 static BlockNumber claim_cursor = 0;
 
-/* id -> ctid of the rows claimed in transaction claimed_lxid. */
+/* id -> ctid of the rows claimed in the current transaction. */
 typedef struct ClaimedRow
 {
 	int64		id;				/* hash key */
@@ -57,27 +57,34 @@ typedef struct ClaimedRow
 } ClaimedRow;
 
 static HTAB *claimed = NULL;
-static LocalTransactionId claimed_lxid = InvalidLocalTransactionId;
+static bool claimed_callback_registered = false;
 
-/* The map of this transaction's claims, created on first use. */
+static void
+claimed_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
+		claimed = NULL;			/* freed with TopTransactionContext */
+}
+
+/* The map of this transaction's claims; created on first use if create. */
 static HTAB *
 claimed_map(bool create)
 {
-	if (claimed != NULL && claimed_lxid == MyProc->lxid)
-		return claimed;
-	claimed = NULL;				/* an earlier transaction's: freed with it */
-	if (!create)
-		return NULL;
-	{
-		HASHCTL		ctl;
+	HASHCTL		ctl;
 
-		ctl.keysize = sizeof(int64);
-		ctl.entrysize = sizeof(ClaimedRow);
-		ctl.hcxt = TopTransactionContext;
-		claimed = hash_create("sharecount claimed rows", 1024, &ctl,
-							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	if (claimed != NULL || !create)
+		return claimed;
+	if (!claimed_callback_registered)
+	{
+		RegisterXactCallback(claimed_xact_callback, NULL);
+		claimed_callback_registered = true;
 	}
-	claimed_lxid = MyProc->lxid;
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(ClaimedRow);
+	ctl.hcxt = TopTransactionContext;
+	claimed = hash_create("sharecount claimed rows", 1024, &ctl,
+						  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	return claimed;
 }
 
@@ -158,7 +165,8 @@ sharecount_outbox_claim(PG_FUNCTION_ARGS)
 	if (max < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("max must be at least 1")));
+				 errmsg("max must be at least 1"),
+				 errdetail("It is the largest number of outbox rows one claim returns.")));
 	InitMaterializedSRF(fcinfo, 0);
 	ItemPointerSet(&from, claim_cursor, FirstOffsetNumber);
 
@@ -204,7 +212,8 @@ sharecount_outbox_done(PG_FUNCTION_ARGS)
 	if (ARR_NDIM(ids) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("ids must be a one-dimensional array")));
+				 errmsg("ids must be a one-dimensional array"),
+				 errdetail("sharecount_outbox_done() takes the ids returned by sharecount_outbox_claim() as a bigint[].")));
 	deconstruct_array(ids, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
 					  &elems, &elem_nulls, &nelems);
 	if (nelems == 0)
