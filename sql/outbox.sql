@@ -1,4 +1,4 @@
--- sharecount_outbox_claim / sharecount_outbox_done: oldest first, bodies ready
+-- sharecount_outbox_claim / sharecount_outbox_done: insertion order, bodies ready
 -- to publish, done removes exactly the confirmed rows.  (Two sessions never
 -- claiming the same row is the isolation spec outbox_claim.)
 \set SHOW_CONTEXT never
