@@ -25,7 +25,7 @@ ISOLATION_OPTS = --inputdir=test --load-extension=$(EXTENSION)
 
 PG_CONFIG ?= pg_config
 PG_CFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
-EXTRA_CLEAN = results/ regression.diffs regression.out output_iso/ \
+EXTRA_CLEAN = results/ regression.diffs regression.out output_iso/ bridge/.build-flags \
 	bridge/*.o bridge/sharecount-bridge test/unit/*.o test/unit/*.bin
 
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
@@ -54,10 +54,19 @@ all: $(BRIDGE)
 install: install-bridge
 endif
 
-bridge/%.o: bridge/%.c $(wildcard bridge/*.h)
+# The bridge's objects depend on its compiler and flags (a stamp file rewritten
+# only when they change), so `BRIDGE_SANITIZE=-fsanitize=address make test`
+# rebuilds it instead of reusing objects built without ASan, and back.
+BRIDGE_FLAGS = $(BRIDGE_CC) $(BRIDGE_CFLAGS) $(BRIDGE_LDLIBS) $(BRIDGE_VERSION)
+bridge/.build-flags: sc-always
+	@printf '%s\n' '$(BRIDGE_FLAGS)' | cmp -s - $@ || printf '%s\n' '$(BRIDGE_FLAGS)' > $@
+.PHONY: sc-always
+sc-always:
+
+bridge/%.o: bridge/%.c $(wildcard bridge/*.h) bridge/.build-flags
 	$(BRIDGE_CC) $(BRIDGE_CFLAGS) -DSHARECOUNT_VERSION='"$(BRIDGE_VERSION)"' -c -o $@ $<
 
-$(BRIDGE): $(BRIDGE_OBJS)
+$(BRIDGE): $(BRIDGE_OBJS) bridge/.build-flags
 	$(BRIDGE_CC) -o $@ $(BRIDGE_OBJS) $(BRIDGE_LDLIBS)
 
 # Unit tests for the bridge's pure C (config, JSON, routing): one binary per
