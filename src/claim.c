@@ -89,10 +89,9 @@ claimed_map(bool create)
 }
 
 /*
- * One pass of a claim: lock up to max rows with ctid >= from (upper = false)
- * or ctid < from (upper = true), render them into the tuplestore, remember
- * them.  Returns the number of rows taken; *first_block is the block of the
- * first one.
+ * One pass of a claim: run plan (one of the CLAIM_SQL queries) for up to max
+ * rows from or below from, render them into the tuplestore, remember them.
+ * Returns the number of rows taken; *first_block is the block of the first.
  */
 static uint64
 claim_range(SPIPlanPtr plan, ItemPointerData *from, int max, ReturnSetInfo *rsinfo,
@@ -134,6 +133,13 @@ claim_range(SPIPlanPtr plan, ItemPointerData *from, int max, ReturnSetInfo *rsin
 	return n;
 }
 
+/* The claim query: rows with ctid <op> $1, at most $2, locked then rendered. */
+#define CLAIM_SQL(op) \
+	"WITH c AS MATERIALIZED (SELECT o.ctid AS t, o FROM sharecount.outbox o " \
+	"WHERE o.ctid " op " $1 LIMIT $2 FOR UPDATE SKIP LOCKED) " \
+	"SELECT (c.o).id, sharecount.job_name(c.o), (c.o).job_id::pg_catalog.text, " \
+	"sharecount.job_body(c.o), c.t FROM c"
+
 /*
  * sharecount_outbox_claim(max int) -> TABLE(id, job_name, job_id, body):
  * see the file header.  Rows are locked first (a MATERIALIZED CTE) and
@@ -145,16 +151,6 @@ sharecount_outbox_claim(PG_FUNCTION_ARGS)
 {
 	int32		max = PG_GETARG_INT32(0);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	static const char *q_from =
-		"WITH c AS MATERIALIZED (SELECT o.ctid AS t, o FROM sharecount.outbox o "
-		"WHERE o.ctid >= $1 LIMIT $2 FOR UPDATE SKIP LOCKED) "
-		"SELECT (c.o).id, sharecount.job_name(c.o), (c.o).job_id::pg_catalog.text, "
-		"sharecount.job_body(c.o), c.t FROM c";
-	static const char *q_below =
-		"WITH c AS MATERIALIZED (SELECT o.ctid AS t, o FROM sharecount.outbox o "
-		"WHERE o.ctid < $1 LIMIT $2 FOR UPDATE SKIP LOCKED) "
-		"SELECT (c.o).id, sharecount.job_name(c.o), (c.o).job_id::pg_catalog.text, "
-		"sharecount.job_body(c.o), c.t FROM c";
 	static SPIPlanPtr plan_from = NULL;
 	static SPIPlanPtr plan_below = NULL;
 	Oid			argtypes[2] = {TIDOID, INT4OID};
@@ -172,12 +168,12 @@ sharecount_outbox_claim(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	got = claim_range(sc_prepare_once(&plan_from, q_from, 2, argtypes), &from, max, rsinfo, &first);
+	got = claim_range(sc_prepare_once(&plan_from, CLAIM_SQL(">="), 2, argtypes), &from, max, rsinfo, &first);
 	if (got < (uint64) max && claim_cursor > 0)
 	{
 		BlockNumber below_first = InvalidBlockNumber;
 
-		if (claim_range(sc_prepare_once(&plan_below, q_below, 2, argtypes), &from,
+		if (claim_range(sc_prepare_once(&plan_below, CLAIM_SQL("<"), 2, argtypes), &from,
 						max - (int) got, rsinfo, &below_first) > 0 && got == 0)
 			first = below_first;
 	}

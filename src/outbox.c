@@ -141,7 +141,6 @@ outbox_lookup(Oid *relid, Oid *seqid)
 		outbox_relid = r;
 		outbox_seqid = q;
 		col_map_valid = false;
-		id_next = id_end = 0;
 	}
 	/* copies: opening the relation may process invalidations and reset them */
 	*relid = outbox_relid;

@@ -85,7 +85,7 @@ key_is_countable(const char *ctype, const char *cid, const char *tblname)
 typedef enum ColumnKind
 {
 	COLUMN_TEXT,				/* text or varchar: the datum is the text */
-	COLUMN_UUID,				/* uuid: formatted here, or stored as is */
+	COLUMN_UUID,				/* uuid: formatted here, without uuid_out */
 	COLUMN_OTHER				/* anything else: its output function */
 } ColumnKind;
 
@@ -188,35 +188,27 @@ trigger_columns(Trigger *trig, Relation rel)
 	return tc;
 }
 
-/* The raw datum of argument arg's column, or false if NULL or absent. */
-static bool
-column_datum(HeapTuple tuple, TupleDesc desc, const TriggerColumns *tc, int arg,
-			 const char *colname, const char *tblname, bool required, Datum *value)
-{
-	bool		isnull;
-
-	if (tc->col[arg].attno == -1 && required)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("column \"%s\" of tracked table \"%s\" does not exist", colname, tblname),
-				 errhint("Call sharecount_untrack() and sharecount_track() again after renaming a tracked column.")));
-	if (tc->col[arg].attno <= 0)
-		return false;
-	*value = heap_getattr(tuple, tc->col[arg].attno, desc, &isnull);
-	return !isnull;
-}
-
-/* Argument arg's column as text, or NULL (SQL NULL or no such column). */
+/* Column args[arg] of the row as text, or NULL (SQL NULL or no such column). */
 static char *
-column_text(HeapTuple tuple, TupleDesc desc, const TriggerColumns *tc, int arg,
-			const char *colname, const char *tblname, bool required)
+column_text(HeapTuple tuple, TupleDesc desc, const TriggerColumns *tc, char **args, int arg,
+			const char *tblname, bool required)
 {
+	const ColumnReader *cr = &tc->col[arg];
+	bool		isnull;
 	Datum		d;
 	char	   *buf;
 
-	if (!column_datum(tuple, desc, tc, arg, colname, tblname, required, &d))
+	if (cr->attno == -1 && required)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of tracked table \"%s\" does not exist", args[arg], tblname),
+				 errhint("Call sharecount_untrack() and sharecount_track() again after renaming a tracked column.")));
+	if (cr->attno <= 0)
 		return NULL;
-	switch (tc->col[arg].kind)
+	d = heap_getattr(tuple, cr->attno, desc, &isnull);
+	if (isnull)
+		return NULL;
+	switch (cr->kind)
 	{
 		case COLUMN_TEXT:
 			return TextDatumGetCString(d);
@@ -227,7 +219,7 @@ column_text(HeapTuple tuple, TupleDesc desc, const TriggerColumns *tc, int arg,
 		case COLUMN_OTHER:
 			break;
 	}
-	return OutputFunctionCall(unconstify(FmgrInfo *, &tc->col[arg].out), d);
+	return OutputFunctionCall(unconstify(FmgrInfo *, &cr->out), d);
 }
 
 /*
@@ -239,19 +231,19 @@ row_job(HeapTuple tuple, TupleDesc desc, const TriggerColumns *tc, char **args,
 {
 	OutboxJob	job;
 
-	job.content_type = column_text(tuple, desc, tc, ARG_TYPE, args[ARG_TYPE], tblname, true);
-	job.content_id = column_text(tuple, desc, tc, ARG_CID, args[ARG_CID], tblname, true);
+	job.content_type = column_text(tuple, desc, tc, args, ARG_TYPE, tblname, true);
+	job.content_id = column_text(tuple, desc, tc, args, ARG_CID, tblname, true);
 	if (!key_is_countable(job.content_type, job.content_id, tblname))
 		return;
 	job.kind = created ? SC_JOB_CREATED : SC_JOB_DELETED;
 	sc_uuid_v4(job.job_id);
 	job.ts = GetCurrentTimestamp();
 	job.amount = 0;
-	job.share_id = column_text(tuple, desc, tc, ARG_ID, args[ARG_ID], tblname, true);
-	job.user_id = column_text(tuple, desc, tc, ARG_USER, args[ARG_USER], tblname, false);
+	job.share_id = column_text(tuple, desc, tc, args, ARG_ID, tblname, true);
+	job.user_id = column_text(tuple, desc, tc, args, ARG_USER, tblname, false);
 	/* share_deleted carries no channel or campaign (SPEC section 4) */
-	job.channel_id = created ? column_text(tuple, desc, tc, ARG_CHANNEL, args[ARG_CHANNEL], tblname, false) : NULL;
-	job.campaign_id = created ? column_text(tuple, desc, tc, ARG_CAMPAIGN, args[ARG_CAMPAIGN], tblname, false) : NULL;
+	job.channel_id = created ? column_text(tuple, desc, tc, args, ARG_CHANNEL, tblname, false) : NULL;
+	job.campaign_id = created ? column_text(tuple, desc, tc, args, ARG_CAMPAIGN, tblname, false) : NULL;
 	outbox_insert(&job);
 }
 
@@ -425,10 +417,10 @@ sharecount_trigger(PG_FUNCTION_ARGS)
 	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 	{
 		TupleDesc	desc = td->tg_relation->rd_att;
-		char	   *ot = column_text(td->tg_trigtuple, desc, tc, ARG_TYPE, args[ARG_TYPE], tblname, true);
-		char	   *oi = column_text(td->tg_trigtuple, desc, tc, ARG_CID, args[ARG_CID], tblname, true);
-		char	   *nt = column_text(td->tg_newtuple, desc, tc, ARG_TYPE, args[ARG_TYPE], tblname, true);
-		char	   *ni = column_text(td->tg_newtuple, desc, tc, ARG_CID, args[ARG_CID], tblname, true);
+		char	   *ot = column_text(td->tg_trigtuple, desc, tc, args, ARG_TYPE, tblname, true);
+		char	   *oi = column_text(td->tg_trigtuple, desc, tc, args, ARG_CID, tblname, true);
+		char	   *nt = column_text(td->tg_newtuple, desc, tc, args, ARG_TYPE, tblname, true);
+		char	   *ni = column_text(td->tg_newtuple, desc, tc, args, ARG_CID, tblname, true);
 		bool		same_type = (ot == NULL && nt == NULL) || (ot && nt && strcmp(ot, nt) == 0);
 		bool		same_id = (oi == NULL && ni == NULL) || (oi && ni && strcmp(oi, ni) == 0);
 
