@@ -146,19 +146,20 @@ run_pgbench() {  # [HOST] -> "tps client_us backend_us" (HOST: connect over TCP 
 }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
-hs=""; ps=""; hcpu=""; pcpu=""; hs_b=""; rr=""; ts=""; rt=""
+hs=""; ps=""; hcpu=""; pcpu=""; hs_b=""; rr=""; rr_b=""; ts=""; rt=""
 for r in $(seq "$rounds"); do
   read -r h hc hb hp < <(run_http "$bpid_a" "$url_a")
   hs+="$h "; hcpu+="$(awk -v a="$hc" -v b="$hb" -v c="$hp" 'BEGIN{printf "%.1f", a + b + c}') "
   echo "# round $r http: $h req/s; CPU us/request: wrk $hc, bridge $hb, backends $hp" >&2
   if [ -n "$bridge_b" ]; then
-    read -r h hc hb hp < <(run_http "$bpid_b" "$url_b")
-    hs_b+="$h "
-    echo "# round $r http B ($bridge_b): $h req/s; CPU us/request: wrk $hc, bridge $hb, backends $hp" >&2
+    read -r hB hc hb hp < <(run_http "$bpid_b" "$url_b")
+    hs_b+="$hB "
+    echo "# round $r http B ($bridge_b): $hB req/s; CPU us/request: wrk $hc, bridge $hb, backends $hp" >&2
   fi
   read -r p pc pp < <(run_pgbench)
   ps+="$p "; pcpu+="$(awk -v a="$pc" -v b="$pp" 'BEGIN{printf "%.1f", a + b}') "
   rr+="$(awk -v a="$h" -v b="$p" 'BEGIN{printf "%.4f", a/b}') "
+  [ -n "$bridge_b" ] && rr_b+="$(awk -v a="$hB" -v b="$p" 'BEGIN{printf "%.4f", a/b}') "
   echo "# round $r pgbench: $p tps; CPU us/transaction: pgbench $pc, backends $pp" >&2
   if [ -z "${PGURL:-}" ]; then
     read -r t _ _ < <(run_pgbench 127.0.0.1)
@@ -188,7 +189,7 @@ stop_report() {  # PID LOG NAME
 }
 stop_report "$bpid_a" "$SC_TMP/bridge.log" A
 [ -n "$bridge_b" ] && stop_report "$bpid_b" "$SC_TMP/bridge_b.log" B
-[ -n "$bridge_b" ] && echo "# http B median: $(echo $hs_b | tr ' ' '\n' | median) req/s (A: $http)" >&2
+[ -n "$bridge_b" ] && echo "# http B median: $(echo $hs_b | tr ' ' '\n' | median) req/s (A: $http); B's P5 (median of paired ratios): $(echo $rr_b | tr ' ' '\n' | median | awk '{printf "%.3f", $1}') (A: $ratio); rounds A: ${rr% }; B: ${rr_b% }" >&2
 mkdir -p bench/results
 cat > bench/results/p5_http.json <<JSON
 {"P5": {"measured_rps": $http, "baseline_tps": $pgb, "ratio": $ratio, "target": 0.7, "met": $([ "$okp" = met ] && echo true || echo false)},

@@ -77,6 +77,7 @@ static const struct setting settings[] = {
 	I(http_max_connections, "256", 1, 65535, 0, "concurrent HTTP connections"),
 	I(http_timeout_ms, "10000", 100, 600000, 0, "HTTP connection idle/request timeout"),
 	I(http_db_timeout_ms, "2000", 10, 600000, 0, "answer 503 when the database takes longer"),
+	I(http_conn_memory, "16384", 4096, 1048576, 0, "bytes per HTTP connection; the request line and headers must fit (65536 for 1,000 UUIDs in one /counts URL)"),
 	S(roles, "publisher,consumer,http", 0, 0, "comma-separated: publisher, consumer, http"),
 	S(log_level, "info", 1, 0, "error | warn | info | debug"),
 };

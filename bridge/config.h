@@ -39,6 +39,7 @@ struct sc_config
 	int			http_max_connections;	/* concurrent HTTP connections */
 	int			http_timeout_ms;	/* per-connection idle/request timeout */
 	int			http_db_timeout_ms;	/* give up on the database (503) after this */
+	int			http_conn_memory;	/* libmicrohttpd memory per connection (request line + headers) */
 	char	   *roles;				/* "publisher,consumer,http" */
 	unsigned	role_mask;			/* SC_ROLE_* bits parsed from roles */
 	char	   *log_level;			/* "info" */

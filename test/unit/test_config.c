@@ -94,6 +94,7 @@ main(void)
 	CHECK(strcmp(cfg.http_listen, "127.0.0.1:8080") == 0);
 	CHECK(cfg.http_pool_size == 4 && cfg.http_max_connections == 256);
 	CHECK(cfg.http_timeout_ms == 10000 && cfg.http_db_timeout_ms == 2000);
+	CHECK(cfg.http_conn_memory == 16384);
 	CHECK(cfg.role_mask == (SC_ROLE_PUBLISHER | SC_ROLE_CONSUMER | SC_ROLE_HTTP));
 	CHECK(strcmp(cfg.log_level, "info") == 0);
 	CHECK(cfg.check_only == 0);
@@ -164,6 +165,12 @@ main(void)
 	config_free(&cfg);
 	rc = load(&cfg, err, "-c", write_file("b.conf", "prefetch = 0\n"), NULL);
 	expect_error("int range", "out of range", rc, err);
+	config_free(&cfg);
+	rc = load(&cfg, err, "-c", write_file("e.conf", ""), "--http-conn-memory=4095", NULL);
+	expect_error("http_conn_memory below libmicrohttpd's useful minimum", "out of range", rc, err);
+	config_free(&cfg);
+	rc = load(&cfg, err, "-c", write_file("e.conf", ""), "--http-conn-memory=65536", NULL);
+	CHECK(rc == 0 && cfg.http_conn_memory == 65536);
 	config_free(&cfg);
 	rc = load(&cfg, err, "-c", write_file("b.conf", "just a line\n"), NULL);
 	expect_error("no equals", "expected \"key = value\"", rc, err);
