@@ -49,6 +49,14 @@ fi
 # 3. end-to-end tests
 if [ "${SKIP_E2E:-0}" != 1 ] && ls test/e2e/*.sh >/dev/null 2>&1 && [ -x bridge/sharecount-bridge ]; then
   sc_rmq_start || { report 1 "rabbitmq start"; echo "$pass passed, $fail failed"; exit 1; }
+  # A bridge built with BRIDGE_SANITIZE=-fsanitize=address writes every report
+  # (errors, and LeakSanitizer's at exit) to a file here; bridges that tests
+  # stop without looking at their exit status would otherwise hide leaks.
+  san=""
+  if ldd bridge/sharecount-bridge 2>/dev/null | grep -q libasan; then
+    san=$SC_TMP/sanitizer; mkdir -p "$san"; chmod 777 "$san"
+    export ASAN_OPTIONS="log_path=$san/report${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+  fi
   for t in test/e2e/*.sh; do
     name=$(basename "$t" .sh)
     [ -n "${TEST_ONLY:-}" ] && ! [[ $name =~ $TEST_ONLY ]] && continue
@@ -57,6 +65,11 @@ if [ "${SKIP_E2E:-0}" != 1 ] && ls test/e2e/*.sh >/dev/null 2>&1 && [ -x bridge/
     if [ $st -ne 0 ]; then echo "$out" | tail -40 | sed 's/^/#   /'; fi
     report $st "e2e $name ($((SECONDS-start)) s)"
   done
+  if [ -n "$san" ]; then
+    reports=$(ls "$san" 2>/dev/null)
+    [ -n "$reports" ] && for f in $reports; do head -60 "$san/$f" | sed "s|^|#   $f: |"; done
+    report "$([ -z "$reports" ] && echo 0 || echo 1)" "no AddressSanitizer/LeakSanitizer reports from any bridge"
+  fi
 fi
 
 echo "$pass passed, $fail failed"
