@@ -37,6 +37,15 @@ check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; 
 # wait_for SECONDS CMD...: retry CMD every 0.2 s until it succeeds.
 wait_for() { local end=$((SECONDS + $1)); shift; until "$@"; do [ $SECONDS -ge $end ] && return 1; sleep 0.2; done; }
 
+# start_http_bridge LOG LISTEN [flags…]: an http-only bridge; sets HPID
+# (killed on exit if the test does not stop it).
+start_http_bridge() {
+  local log=$1 listen=$2; shift 2
+  "$BRIDGE" --roles=http --http-listen="$listen" "$@" > "$log" 2>&1 &
+  HPID=$!
+  sc_on_exit "kill $HPID 2>/dev/null; wait $HPID 2>/dev/null"
+}
+
 # ------------------------------------------------------------------ setup ----
 createdb "$DB" || exit 1
 sc_on_exit "dropdb --if-exists '$DB'"
@@ -142,10 +151,8 @@ u1000=$(uuids 1000)
 check "400 UUIDs in one /counts URL -> 200 (default http_conn_memory)" is_200 "$B/share-links/counts/article?ids=$(uuids 400)"
 check "1000 UUIDs in one /counts URL -> 414 (default http_conn_memory)" [ "$(status "$B/share-links/counts/article?ids=$u1000")" = 414 ]
 PM=$(sc_free_port)
-"$BRIDGE" --roles=http --pg-conninfo="$SC_PGURL dbname=$DB" --http-listen="127.0.0.1:$PM" \
-  --http-conn-memory=65536 > "$W/bridge_mem.log" 2>&1 &
-MPID=$!
-sc_on_exit "kill $MPID 2>/dev/null; wait $MPID 2>/dev/null"
+start_http_bridge "$W/bridge_mem.log" "127.0.0.1:$PM" --pg-conninfo="$SC_PGURL dbname=$DB" --http-conn-memory=65536
+MPID=$HPID
 check "http_conn_memory = 65536: bridge serves counts" wait_for 15 is_200 "http://127.0.0.1:$PM/share-links/count/article/123"
 got=$(curl -s --max-time 10 "http://127.0.0.1:$PM/share-links/counts/article?ids=$u1000")
 check "http_conn_memory = 65536: 1000 UUIDs in one /counts URL -> 200 with 1000 counts" \
@@ -280,10 +287,8 @@ RROLE=http_reader_$$
 sc_psql -d "$DB" -c "CREATE ROLE $RROLE LOGIN" -c "REVOKE EXECUTE ON FUNCTION sharecount_get_many(text, text[]) FROM PUBLIC" || bad "reader role"
 sc_on_exit "psql -X -q -d postgres -c 'DROP ROLE IF EXISTS $RROLE'"
 PR=$(sc_free_port)
-"$BRIDGE" --roles=http --pg-conninfo="$SC_PGURL dbname=$DB user=$RROLE" --http-listen="127.0.0.1:$PR" \
-  --http-pool-size=1 > "$W/bridge_reader.log" 2>&1 &
-RPID=$!
-sc_on_exit "kill $RPID 2>/dev/null; wait $RPID 2>/dev/null"
+start_http_bridge "$W/bridge_reader.log" "127.0.0.1:$PR" --pg-conninfo="$SC_PGURL dbname=$DB user=$RROLE" --http-pool-size=1
+RPID=$HPID
 check "reader bridge serves counts" wait_for 15 is_200 "http://127.0.0.1:$PR/share-links/count/article/123"
 for i in $(seq 400); do
   if [ $((i % 2)) = 0 ]; then echo "url = \"http://127.0.0.1:$PR/share-links/count/article/123\""
@@ -305,9 +310,8 @@ check "reader bridge exits 0 on SIGTERM" [ "$rc" = 0 ]
 # --------------------------------------------- IPv6 listen, http role only ----
 if [ -e /proc/net/if_inet6 ] && grep -q '^0\{31\}1 ' /proc/net/if_inet6; then
   P6=$(sc_free_port)
-  "$BRIDGE" --roles=http --pg-conninfo="$SC_PGURL dbname=$DB" --http-listen="[::1]:$P6" > "$W/bridge6.log" 2>&1 &
-  B6PID=$!
-  sc_on_exit "kill $B6PID 2>/dev/null; wait $B6PID 2>/dev/null"
+  start_http_bridge "$W/bridge6.log" "[::1]:$P6" --pg-conninfo="$SC_PGURL dbname=$DB"
+  B6PID=$HPID
   check "http-only bridge on [::1] serves counts" wait_for 15 is_200 "http://[::1]:$P6/share-links/count/article/123"
   kill "$B6PID"; wait "$B6PID"; rc=$?
   check "http-only bridge exits 0 on SIGTERM" [ "$rc" = 0 ]
