@@ -50,13 +50,21 @@ sc_on_exit() { SC_STOPS+=("$*"); }
 
 # sc_free_port: a TCP port nobody listens on (127.0.0.1), from a random range.
 sc_free_port() {
-  local p
+  local p lo hi used=${SC_TMP:+$SC_TMP/ports}
+  # Below the kernel's ephemeral range, so no outgoing connection (ours or the
+  # previous test's, thousands of them in http_api) can hold the port when a
+  # server binds it: picking inside that range made PostgreSQL and RabbitMQ
+  # fail to start with EADDRINUSE about once in ten standalone runs.
+  read -r lo _ < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+  hi=$(( lo - 1 ))
+  [ "$hi" -ge 12000 ] || hi=32767     # odd ranges: fall back to 10000-32767
   while :; do
-    p=$(( 20000 + RANDOM % 30000 ))
-    if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then
-      # not taken by a listener; also avoid ports we handed out already
-      case " ${SC_PORTS:-} " in *" $p "*) continue ;; esac
-      SC_PORTS="${SC_PORTS:-} $p"; echo "$p"; return
+    p=$(( 10000 + (RANDOM * 32768 + RANDOM) % (hi - 10000 + 1) ))
+    # not handed out before in this run (the file outlives the $(...) subshell)
+    [ -n "$used" ] && grep -qx "$p" "$used" 2>/dev/null && continue
+    if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then   # no listener
+      [ -n "$used" ] && echo "$p" >> "$used"
+      echo "$p"; return
     fi
   done
 }
