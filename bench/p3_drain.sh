@@ -14,6 +14,8 @@
 #   P3 = bridge rate / raw rate, where raw rate = N / (publish time + consume time)
 #
 # Usage: bench/p3_drain.sh [N (default 200000)]
+# Env: PGURL / AMQP_URL to use existing servers (see sc_bench_servers in
+# test/lib.sh: a scratch database; scbench.* names on the broker).
 # Prints a table; writes bench/results/p3_drain.json.  Not a test: the
 # machine is shared, so treat the figures as indicative.
 set -euo pipefail
@@ -22,10 +24,8 @@ N=${1:-200000}
 cd "$SC_ROOT"
 sc_init
 make -s all >&2
-sc_bench_pg_start
-sc_rmq_start >&2
+sc_bench_servers              # private servers, or PGURL / AMQP_URL (test/lib.sh)
 raw=$SC_TMP/raw_broker
-cc -O2 -Wall -Werror -o "$raw" bench/raw_broker.c -lrabbitmq
 
 sc_setup_tracked
 echo "# building a backlog of $N jobs" >&2

@@ -15,6 +15,8 @@
 #            would be 1.6 MiB, and malloc's own jitter is a few hundred KiB.
 #
 # Usage: bench/p6_memory.sh [N]
+# Env: PGURL / AMQP_URL to use existing servers (see sc_bench_servers in
+# test/lib.sh: a scratch database; scbench.* names on the broker).
 # Prints its rows; writes bench/results/p6_memory.json.
 set -euo pipefail
 . "$(dirname "$0")/../test/lib.sh"
@@ -23,8 +25,7 @@ cd "$SC_ROOT"
 sc_init
 make -s all >&2
 
-sc_bench_pg_start
-sc_rmq_start >&2
+sc_bench_servers              # private servers, or PGURL / AMQP_URL (test/lib.sh)
 sc_setup_tracked
 echo "# writing a backlog of $N jobs" >&2
 left=$N

@@ -11,7 +11,8 @@
  * 3. consumes them all with prefetch 1000 and one basic.ack multiple per 500,
  * and prints one line: "publish_s=… consume_s=… publish_rate=… consume_rate=…
  * rate=…" where rate = COUNT / (publish_s + consume_s).  The queue is deleted
- * at the end.  Errors go to stderr, exit 1.
+ * at the end.  Errors go to stderr, exit 1.  With COUNT 0 it only deletes
+ * QUEUE (test/lib.sh's sc_bench_delete_queues, on a shared broker).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +95,15 @@ main(int argc, char **argv)
 	check(c, "queue.delete");
 	amqp_queue_declare(c, 1, amqp_cstring_bytes(argv[2]), 0, 1, 0, 0, amqp_empty_table);
 	check(c, "queue.declare");
+	if (count == 0)
+	{
+		amqp_queue_delete(c, 1, amqp_cstring_bytes(argv[2]), 0, 0);
+		check(c, "queue.delete");
+		amqp_channel_close(c, 1, AMQP_REPLY_SUCCESS);
+		amqp_connection_close(c, AMQP_REPLY_SUCCESS);
+		amqp_destroy_connection(c);
+		return 0;
+	}
 	amqp_confirm_select(c, 1);
 	check(c, "confirm.select");
 

@@ -201,12 +201,48 @@ sc_bench_pg_start() {
   SC_PG_FSYNC=on sc_pg_start "shared_buffers = 256MB" "max_wal_size = 4GB" "checkpoint_timeout = 30min" "$@" >&2
 }
 
+# sc_bench_servers: the servers of the bridge benchmarks (p3_drain, p6_memory),
+# and $SC_TMP/raw_broker (bench/raw_broker.c) built.
+#   PGURL set: a scratch database on an existing server, where the extension
+#     is installed (make install); the extension (with all its state) and
+#     share_links are dropped there first.  Otherwise a private cluster.
+#   AMQP_URL set: an existing broker; the bridge then uses scbench.* names
+#     (exchanges scbench.sharecount and scbench.dlx stay, empty), and the
+#     queues scbench.jobs and scbench.dead are deleted before and after.
+#     Otherwise a private RabbitMQ node.
+sc_bench_servers() {
+  cc -O2 -Wall -Werror -o "$SC_TMP/raw_broker" "$SC_ROOT/bench/raw_broker.c" -lrabbitmq || return 1
+  if [ -n "${PGURL:-}" ]; then
+    export SC_PGURL=$PGURL
+    sc_psql() { psql -X -q -v ON_ERROR_STOP=1 -v share_links_ddl="$SC_SHARE_LINKS_DDL" -At -d "$PGURL" "$@"; }
+    sc_psql -c "SET client_min_messages = warning" -c "DROP TABLE IF EXISTS share_links CASCADE" \
+      -c "DROP EXTENSION IF EXISTS sharecount CASCADE" >/dev/null || return 1
+  else
+    sc_bench_pg_start || return 1
+  fi
+  if [ -n "${AMQP_URL:-}" ]; then
+    export SC_AMQP_URL=$AMQP_URL
+    SC_BENCH_NAMES="--exchange=scbench.sharecount --queue=scbench.jobs --dead-letter-exchange=scbench.dlx --dead-letter-queue=scbench.dead"
+    sc_bench_delete_queues || return 1
+    sc_on_exit sc_bench_delete_queues
+  else
+    sc_rmq_start >&2 || return 1
+  fi
+}
+
+# raw_broker with COUNT 0 only deletes (declares and deletes) its queue.
+sc_bench_delete_queues() {
+  local q
+  for q in scbench.jobs scbench.dead; do "$SC_TMP/raw_broker" "$SC_AMQP_URL" "$q" 0 1 >/dev/null || return 1; done
+}
+
 # sc_bench_bridge LOG: one bridge with the publisher and consumer roles and
 # default settings, HTTP off, logging to LOG; sets SC_BRIDGE_PID and kills it
 # on exit.
 sc_bench_bridge() {
+  # shellcheck disable=SC2086 # SC_BENCH_NAMES is a list of flags
   "$SC_ROOT/bridge/sharecount-bridge" -c /dev/null --pg_conninfo="$SC_PGURL" --amqp_url="$SC_AMQP_URL" \
-    --roles=publisher,consumer --http_listen= 2>"$1" &
+    --roles=publisher,consumer --http_listen= ${SC_BENCH_NAMES:-} 2>"$1" &
   SC_BRIDGE_PID=$!
   sc_on_exit "kill -9 $SC_BRIDGE_PID"
 }
