@@ -93,17 +93,15 @@ main(int argc, char **argv)
 	check(c, "channel.open");
 	amqp_queue_delete(c, 1, amqp_cstring_bytes(argv[2]), 0, 0);
 	check(c, "queue.delete");
-	amqp_queue_declare(c, 1, amqp_cstring_bytes(argv[2]), 0, 1, 0, 0, amqp_empty_table);
-	check(c, "queue.declare");
 	if (count == 0)
 	{
-		amqp_queue_delete(c, 1, amqp_cstring_bytes(argv[2]), 0, 0);
-		check(c, "queue.delete");
 		amqp_channel_close(c, 1, AMQP_REPLY_SUCCESS);
 		amqp_connection_close(c, AMQP_REPLY_SUCCESS);
 		amqp_destroy_connection(c);
 		return 0;
 	}
+	amqp_queue_declare(c, 1, amqp_cstring_bytes(argv[2]), 0, 1, 0, 0, amqp_empty_table);
+	check(c, "queue.declare");
 	amqp_confirm_select(c, 1);
 	check(c, "confirm.select");
 

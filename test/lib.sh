@@ -181,7 +181,9 @@ sc_rmq_stop() {
 
 # sc_psql ARGS...: psql against the private cluster, quiet, stop on error.
 # Every call can use :share_links_ddl in its SQL (the table of SPEC §4).
-sc_psql() { psql -X -q -v ON_ERROR_STOP=1 -v share_links_ddl="$SC_SHARE_LINKS_DDL" -At "$@"; }
+# SC_PSQL_DB (set by sc_bench_servers for PGURL) names the database when the
+# libpq environment does not.
+sc_psql() { psql -X -q -v ON_ERROR_STOP=1 -v share_links_ddl="$SC_SHARE_LINKS_DDL" -At ${SC_PSQL_DB:+-d "$SC_PSQL_DB"} "$@"; }
 
 # The application table of SPEC §4, as the tests, benchmarks and make run create it.
 SC_SHARE_LINKS_DDL="CREATE TABLE share_links (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), content_type text NOT NULL,
@@ -213,8 +215,7 @@ sc_bench_pg_start() {
 sc_bench_servers() {
   cc -O2 -Wall -Werror -o "$SC_TMP/raw_broker" "$SC_ROOT/bench/raw_broker.c" -lrabbitmq || return 1
   if [ -n "${PGURL:-}" ]; then
-    export SC_PGURL=$PGURL
-    sc_psql() { psql -X -q -v ON_ERROR_STOP=1 -v share_links_ddl="$SC_SHARE_LINKS_DDL" -At -d "$PGURL" "$@"; }
+    export SC_PGURL=$PGURL SC_PSQL_DB=$PGURL
     sc_psql -c "SET client_min_messages = warning" -c "DROP TABLE IF EXISTS share_links CASCADE" \
       -c "DROP EXTENSION IF EXISTS sharecount CASCADE" >/dev/null || return 1
   else
@@ -230,7 +231,7 @@ sc_bench_servers() {
   fi
 }
 
-# raw_broker with COUNT 0 only deletes (declares and deletes) its queue.
+# raw_broker with COUNT 0 only deletes its queue.
 sc_bench_delete_queues() {
   local q
   for q in scbench.jobs scbench.dead; do "$SC_TMP/raw_broker" "$SC_AMQP_URL" "$q" 0 1 >/dev/null || return 1; done
