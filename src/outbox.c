@@ -55,6 +55,8 @@
 PG_FUNCTION_INFO_V1(sharecount_job_name);
 PG_FUNCTION_INFO_V1(sharecount_job_body);
 
+static const char *job_name_of(char kind);
+
 /* The columns of sharecount.outbox, by name (see the install script). */
 enum
 {
@@ -268,9 +270,7 @@ set_optional(Datum *values, bool *nulls, int col, const char *s, const OutboxJob
 	len = strlen(s);
 	if (!field_fits(s, len))
 	{
-		warn_field_left_out(col, job->kind == SC_JOB_CREATED ? "share_created" :
-							job->kind == SC_JOB_DELETED ? "share_deleted" : "share_count_update",
-							len, job->content_type, job->content_id);
+		warn_field_left_out(col, job_name_of(job->kind), len, job->content_type, job->content_id);
 		return;
 	}
 	nulls[col] = false;
@@ -283,6 +283,43 @@ key_fits(size_t ctype_len, size_t cid_len)
 {
 	return ctype_len >= 1 && ctype_len <= SC_CONTENT_TYPE_MAX &&
 		cid_len >= 1 && cid_len <= SC_CONTENT_ID_MAX;
+}
+
+/*
+ * The outbox columns of job, in our column order, with the job body's bounds
+ * applied (see the file header).
+ */
+static void
+job_values(const OutboxJob *job, int64 id, Datum *values, bool *nulls)
+{
+	size_t		ctype_len = 0,
+				cid_len = 0;
+	pg_uuid_t  *uuid;
+
+	if (job->content_type == NULL || job->content_id == NULL ||
+		!key_fits(ctype_len = strlen(job->content_type), cid_len = strlen(job->content_id)))
+		elog(ERROR, "sharecount: outbox job with a NULL or out-of-limits content key");
+	uuid = palloc(sizeof(pg_uuid_t));
+	memcpy(uuid->data, job->job_id, UUID_LEN);
+
+	nulls[COL_ID] = false;
+	values[COL_ID] = Int64GetDatum(id);
+	nulls[COL_JOB] = false;
+	values[COL_JOB] = CharGetDatum(job->kind);
+	nulls[COL_JOB_ID] = false;
+	values[COL_JOB_ID] = UUIDPGetDatum(uuid);
+	nulls[COL_CREATED_AT] = false;
+	values[COL_CREATED_AT] = TimestampTzGetDatum(job->ts);
+	nulls[COL_AMOUNT] = (job->kind != SC_JOB_COUNT_UPDATE);
+	values[COL_AMOUNT] = Int64GetDatum(job->amount);
+	nulls[COL_CONTENT_TYPE] = false;
+	values[COL_CONTENT_TYPE] = PointerGetDatum(cstring_to_text_with_len(job->content_type, ctype_len));
+	nulls[COL_CONTENT_ID] = false;
+	values[COL_CONTENT_ID] = PointerGetDatum(cstring_to_text_with_len(job->content_id, cid_len));
+	set_optional(values, nulls, COL_SHARE_ID, job->share_id, job);
+	set_optional(values, nulls, COL_USER_ID, job->user_id, job);
+	set_optional(values, nulls, COL_CHANNEL_ID, job->channel_id, job);
+	set_optional(values, nulls, COL_CAMPAIGN_ID, job->campaign_id, job);
 }
 
 /*
@@ -314,18 +351,11 @@ outbox_insert(const OutboxJob *job)
 	bool		nulls[NCOLS];
 	Datum		row_values[NCOLS];
 	bool		row_nulls[NCOLS];
-	pg_uuid_t  *uuid;
 	HeapTuple	tup;
 	List	   *indexoids;
 	ListCell   *lc;
 	TupleTableSlot *slot = NULL;
 	int			i;
-	size_t		ctype_len = 0,
-				cid_len = 0;
-
-	if (job->content_type == NULL || job->content_id == NULL ||
-		!key_fits(ctype_len = strlen(job->content_type), cid_len = strlen(job->content_id)))
-		elog(ERROR, "sharecount: outbox job with a NULL or out-of-limits content key");
 
 	outbox_lookup(&relid, &seqid);
 	rel = table_open(relid, RowExclusiveLock);
@@ -338,28 +368,7 @@ outbox_insert(const OutboxJob *job)
 	if (desc->natts > NCOLS)
 		elog(ERROR, "sharecount.outbox has %d attributes, expected at most %d "
 			 "(run VACUUM FULL after dropping columns)", desc->natts, NCOLS);
-
-	uuid = palloc(sizeof(pg_uuid_t));
-	memcpy(uuid->data, job->job_id, UUID_LEN);
-
-	nulls[COL_ID] = false;
-	values[COL_ID] = Int64GetDatum(outbox_next_id(seqid));
-	nulls[COL_JOB] = false;
-	values[COL_JOB] = CharGetDatum(job->kind);
-	nulls[COL_JOB_ID] = false;
-	values[COL_JOB_ID] = UUIDPGetDatum(uuid);
-	nulls[COL_CREATED_AT] = false;
-	values[COL_CREATED_AT] = TimestampTzGetDatum(job->ts);
-	nulls[COL_AMOUNT] = (job->kind != SC_JOB_COUNT_UPDATE);
-	values[COL_AMOUNT] = Int64GetDatum(job->amount);
-	nulls[COL_CONTENT_TYPE] = false;
-	values[COL_CONTENT_TYPE] = PointerGetDatum(cstring_to_text_with_len(job->content_type, ctype_len));
-	nulls[COL_CONTENT_ID] = false;
-	values[COL_CONTENT_ID] = PointerGetDatum(cstring_to_text_with_len(job->content_id, cid_len));
-	set_optional(values, nulls, COL_SHARE_ID, job->share_id, job);
-	set_optional(values, nulls, COL_USER_ID, job->user_id, job);
-	set_optional(values, nulls, COL_CHANNEL_ID, job->channel_id, job);
-	set_optional(values, nulls, COL_CAMPAIGN_ID, job->campaign_id, job);
+	job_values(job, outbox_next_id(seqid), values, nulls);
 
 	/* our column order -> the table's attribute order (dropped columns NULL) */
 	for (i = 0; i < desc->natts; i++)
