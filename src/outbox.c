@@ -15,6 +15,13 @@
  * Rules:
  * - outbox_insert() writes the heap row and its index entries directly (no
  *   executor, no privilege check), see its comment for what that skips.
+ * - Every rendered body is at most SC_JOB_BODY_MAX bytes (sharecount.h has the
+ *   arithmetic; docs/extension.md, "Jobs").  outbox_insert() decides it: an
+ *   optional field longer than SC_JOB_FIELD_MAX as JSON is stored as NULL with
+ *   a WARNING, and a key outside the limits of docs/extension.md is refused
+ *   (the trigger never passes one).  job_body() applies the same rule to rows
+ *   it did not write (older releases, hand-made), so the bound holds for any
+ *   row of the outbox.
  * - The OIDs of the outbox and its sequence, and the outbox's column numbers,
  *   are cached per backend and dropped on relcache invalidation
  *   (outbox_lookup), so DROP/CREATE EXTENSION in one session is safe.
@@ -47,6 +54,8 @@
 
 PG_FUNCTION_INFO_V1(sharecount_job_name);
 PG_FUNCTION_INFO_V1(sharecount_job_body);
+
+static const char *job_name_of(char kind);
 
 /* The columns of sharecount.outbox, by name (see the install script). */
 enum
@@ -178,6 +187,141 @@ map_columns(TupleDesc desc, int *attno)
 			elog(ERROR, "column \"%s\" of sharecount.outbox is missing", col_names[c]);
 }
 
+StaticAssertDecl(SC_JOB_FRAME_MAX + 6 * (SC_CONTENT_TYPE_MAX + SC_CONTENT_ID_MAX) +
+				 4 * SC_JOB_FIELD_MAX <= SC_JOB_BODY_MAX,
+				 "a job body at its field limits must fit in SC_JOB_BODY_MAX");
+
+/*
+ * The length of s[0..len) as escape_json() renders it, quotes not included:
+ * a control character takes 6 bytes (\u001f) or 2 (\n, \t, \b, \f, \r),
+ * '"' and '\\' take 2, every other byte 1.  Stops counting once past limit.
+ */
+static size_t
+json_escaped_len(const char *s, size_t len, size_t limit)
+{
+	size_t		n = 0;
+	size_t		i;
+
+	for (i = 0; i < len && n <= limit; i++)
+	{
+		unsigned char c = (unsigned char) s[i];
+
+		if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' ||
+			c == '\r' || c == '\t')
+			n += 2;
+		else if (c < ' ')
+			n += 6;
+		else
+			n += 1;
+	}
+	return n;
+}
+
+/*
+ * Whether an optional field of len bytes fits in a job: at most
+ * SC_JOB_FIELD_MAX bytes once JSON-escaped.  The common case (a short value)
+ * costs one comparison; only a value between SC_JOB_FIELD_RAW_SAFE and
+ * SC_JOB_FIELD_MAX bytes is scanned.
+ */
+static bool
+field_fits(const char *s, size_t len)
+{
+	if (len <= SC_JOB_FIELD_RAW_SAFE)
+		return true;
+	return len <= SC_JOB_FIELD_MAX &&
+		json_escaped_len(s, len, SC_JOB_FIELD_MAX) <= SC_JOB_FIELD_MAX;
+}
+
+/* The job field name and its sharecount_track() argument, for messages. */
+static const char *const field_names[NCOLS][2] = {
+	[COL_SHARE_ID] = {"shareId", "id_column"},
+	[COL_USER_ID] = {"userId", "user_id_column"},
+	[COL_CHANNEL_ID] = {"channelId", "channel_id_column"},
+	[COL_CAMPAIGN_ID] = {"campaignId", "campaign_id_column"},
+};
+
+static void
+warn_field_left_out(int col, const char *job_name, size_t len,
+					const char *ctype, const char *cid)
+{
+	ereport(WARNING,
+			(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+			 errmsg("sharecount: %s left out of a %s job: its %zu bytes take more than %d bytes as JSON",
+					field_names[col][0], job_name, len, SC_JOB_FIELD_MAX),
+			 errdetail("The share of content type \"%s\", content id \"%s\" is counted all the same.",
+					   ctype, cid),
+			 errhint("Up to %d bytes always fit (up to %d without control characters, quotes or backslashes): shorten the value, or track the table with %s => '' to leave the column out of every job.",
+					 SC_JOB_FIELD_RAW_SAFE, SC_JOB_FIELD_MAX, field_names[col][1])));
+}
+
+/*
+ * Set values[col]/nulls[col] from an optional field of job: NULL if absent or
+ * if it does not fit (with a WARNING).
+ */
+static void
+set_optional(Datum *values, bool *nulls, int col, const char *s, const OutboxJob *job)
+{
+	size_t		len;
+
+	nulls[col] = true;
+	values[col] = (Datum) 0;
+	if (s == NULL)
+		return;
+	len = strlen(s);
+	if (!field_fits(s, len))
+	{
+		warn_field_left_out(col, job_name_of(job->kind), len, job->content_type, job->content_id);
+		return;
+	}
+	nulls[col] = false;
+	values[col] = PointerGetDatum(cstring_to_text_with_len(s, len));
+}
+
+/* Whether a content key is within the limits of docs/extension.md. */
+static bool
+key_fits(size_t ctype_len, size_t cid_len)
+{
+	return ctype_len >= 1 && ctype_len <= SC_CONTENT_TYPE_MAX &&
+		cid_len >= 1 && cid_len <= SC_CONTENT_ID_MAX;
+}
+
+/*
+ * The outbox columns of job, in our column order, with the job body's bounds
+ * applied (see the file header).
+ */
+static void
+job_values(const OutboxJob *job, int64 id, Datum *values, bool *nulls)
+{
+	size_t		ctype_len = 0,
+				cid_len = 0;
+	pg_uuid_t  *uuid;
+
+	if (job->content_type == NULL || job->content_id == NULL ||
+		!key_fits(ctype_len = strlen(job->content_type), cid_len = strlen(job->content_id)))
+		elog(ERROR, "sharecount: outbox job with a NULL or out-of-limits content key");
+	uuid = palloc(sizeof(pg_uuid_t));
+	memcpy(uuid->data, job->job_id, UUID_LEN);
+
+	nulls[COL_ID] = false;
+	values[COL_ID] = Int64GetDatum(id);
+	nulls[COL_JOB] = false;
+	values[COL_JOB] = CharGetDatum(job->kind);
+	nulls[COL_JOB_ID] = false;
+	values[COL_JOB_ID] = UUIDPGetDatum(uuid);
+	nulls[COL_CREATED_AT] = false;
+	values[COL_CREATED_AT] = TimestampTzGetDatum(job->ts);
+	nulls[COL_AMOUNT] = (job->kind != SC_JOB_COUNT_UPDATE);
+	values[COL_AMOUNT] = Int64GetDatum(job->amount);
+	nulls[COL_CONTENT_TYPE] = false;
+	values[COL_CONTENT_TYPE] = PointerGetDatum(cstring_to_text_with_len(job->content_type, ctype_len));
+	nulls[COL_CONTENT_ID] = false;
+	values[COL_CONTENT_ID] = PointerGetDatum(cstring_to_text_with_len(job->content_id, cid_len));
+	set_optional(values, nulls, COL_SHARE_ID, job->share_id, job);
+	set_optional(values, nulls, COL_USER_ID, job->user_id, job);
+	set_optional(values, nulls, COL_CHANNEL_ID, job->channel_id, job);
+	set_optional(values, nulls, COL_CAMPAIGN_ID, job->campaign_id, job);
+}
+
 /*
  * Insert one job into sharecount.outbox.
  *
@@ -207,7 +351,6 @@ outbox_insert(const OutboxJob *job)
 	bool		nulls[NCOLS];
 	Datum		row_values[NCOLS];
 	bool		row_nulls[NCOLS];
-	pg_uuid_t  *uuid;
 	HeapTuple	tup;
 	List	   *indexoids;
 	ListCell   *lc;
@@ -225,29 +368,7 @@ outbox_insert(const OutboxJob *job)
 	if (desc->natts > NCOLS)
 		elog(ERROR, "sharecount.outbox has %d attributes, expected at most %d "
 			 "(run VACUUM FULL after dropping columns)", desc->natts, NCOLS);
-
-	uuid = palloc(sizeof(pg_uuid_t));
-	memcpy(uuid->data, job->job_id, UUID_LEN);
-
-#define SET_TEXT(c, v) \
-	((nulls[c] = ((v) == NULL)) ? (values[c] = (Datum) 0) : (values[c] = CStringGetTextDatum(v)))
-	nulls[COL_ID] = false;
-	values[COL_ID] = Int64GetDatum(outbox_next_id(seqid));
-	nulls[COL_JOB] = false;
-	values[COL_JOB] = CharGetDatum(job->kind);
-	nulls[COL_JOB_ID] = false;
-	values[COL_JOB_ID] = UUIDPGetDatum(uuid);
-	nulls[COL_CREATED_AT] = false;
-	values[COL_CREATED_AT] = TimestampTzGetDatum(job->ts);
-	nulls[COL_AMOUNT] = (job->kind != SC_JOB_COUNT_UPDATE);
-	values[COL_AMOUNT] = Int64GetDatum(job->amount);
-	SET_TEXT(COL_SHARE_ID, job->share_id);
-	SET_TEXT(COL_CONTENT_TYPE, job->content_type);
-	SET_TEXT(COL_CONTENT_ID, job->content_id);
-	SET_TEXT(COL_USER_ID, job->user_id);
-	SET_TEXT(COL_CHANNEL_ID, job->channel_id);
-	SET_TEXT(COL_CAMPAIGN_ID, job->campaign_id);
-#undef SET_TEXT
+	job_values(job, outbox_next_id(seqid), values, nulls);
 
 	/* our column order -> the table's attribute order (dropped columns NULL) */
 	for (i = 0; i < desc->natts; i++)
@@ -364,15 +485,37 @@ job_name_of(char kind)
 
 /* ,"name":"value" (or null) */
 static void
-add_field(StringInfo buf, const char *name, Datum value, bool isnull)
+add_field(StringInfo buf, const char *name, const char *value)
 {
 	appendStringInfoString(buf, ",\"");
 	appendStringInfoString(buf, name);
 	appendStringInfoString(buf, "\":");
-	if (isnull)
+	if (value == NULL)
 		appendStringInfoString(buf, "null");
 	else
-		escape_json(buf, TextDatumGetCString(value));
+		escape_json(buf, value);
+}
+
+/*
+ * Column col of a row being rendered, as a C string; NULL if it is NULL or, as
+ * outbox_insert() would have decided, too long for a job (a row that release
+ * 1.0 wrote, or one made by hand): then with the same WARNING.
+ */
+static const char *
+optional_text(const Datum *values, const bool *nulls, int col, const char *job_name,
+			  const char *ctype, const char *cid)
+{
+	char	   *s;
+	size_t		len;
+
+	if (nulls[col])
+		return NULL;
+	s = TextDatumGetCString(values[col]);
+	len = strlen(s);
+	if (field_fits(s, len))
+		return s;
+	warn_field_left_out(col, job_name, len, ctype, cid);
+	return NULL;
 }
 
 /*
@@ -401,8 +544,11 @@ sharecount_job_body(PG_FUNCTION_ARGS)
 	Datum		values[NCOLS];
 	bool		nulls[NCOLS];
 	char		kind;
+	const char *name;
 	char		job_id[40];
 	char		ts[32];
+	const char *ctype;
+	const char *cid;
 	StringInfoData buf;
 
 	read_row(fcinfo, values, nulls);
@@ -410,12 +556,29 @@ sharecount_job_body(PG_FUNCTION_ARGS)
 		nulls[COL_CONTENT_TYPE] || nulls[COL_CONTENT_ID])
 		elog(ERROR, "outbox row with a NULL job, job_id, created_at, content_type or content_id");
 	kind = DatumGetChar(values[COL_JOB]);
+	name = job_name_of(kind);
 	sc_uuid_format(job_id, DatumGetUUIDP(values[COL_JOB_ID])->data);
 	sc_format_timestamp(ts, DatumGetTimestampTz(values[COL_CREATED_AT]));
+	ctype = TextDatumGetCString(values[COL_CONTENT_TYPE]);
+	cid = TextDatumGetCString(values[COL_CONTENT_ID]);
+	if (!key_fits(strlen(ctype), strlen(cid)))
+	{
+		/*
+		 * Not from outbox_insert(), which refuses such keys.  An empty key
+		 * keeps the body bounded, and the consumer dead-letters the job as
+		 * invalid, with its reason, instead of the claim failing for good.
+		 */
+		ereport(WARNING,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("sharecount: outbox row %s has a content key outside the limits; rendered with an empty key",
+						job_id),
+				 errhint("The consumer dead-letters the job as invalid; to drop it sooner, delete the row from sharecount.outbox.")));
+		ctype = cid = "";
+	}
 
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "{\"pattern\":\"");
-	appendStringInfoString(&buf, job_name_of(kind));
+	appendStringInfoString(&buf, name);
 	appendStringInfoString(&buf, "\",\"data\":{\"jobId\":\"");
 	appendStringInfoString(&buf, job_id);
 	appendStringInfoChar(&buf, '"');
@@ -426,27 +589,30 @@ sharecount_job_body(PG_FUNCTION_ARGS)
 		if (nulls[COL_AMOUNT] || DatumGetInt64(values[COL_AMOUNT]) == 0)
 			elog(ERROR, "share_count_update outbox row without an amount");
 		amount = DatumGetInt64(values[COL_AMOUNT]);
-		add_field(&buf, "contentType", values[COL_CONTENT_TYPE], false);
-		add_field(&buf, "contentId", values[COL_CONTENT_ID], false);
+		add_field(&buf, "contentType", ctype);
+		add_field(&buf, "contentId", cid);
 		appendStringInfo(&buf, ",\"operation\":\"%s\",\"amount\":" INT64_FORMAT,
 						 amount > 0 ? "increment" : "decrement", amount > 0 ? amount : -amount);
 	}
 	else
 	{
-		add_field(&buf, "shareId", values[COL_SHARE_ID], nulls[COL_SHARE_ID]);
-		add_field(&buf, "contentType", values[COL_CONTENT_TYPE], false);
-		add_field(&buf, "contentId", values[COL_CONTENT_ID], false);
-		add_field(&buf, "userId", values[COL_USER_ID], nulls[COL_USER_ID]);
+		const char *v;
+
+		add_field(&buf, "shareId", optional_text(values, nulls, COL_SHARE_ID, name, ctype, cid));
+		add_field(&buf, "contentType", ctype);
+		add_field(&buf, "contentId", cid);
+		add_field(&buf, "userId", optional_text(values, nulls, COL_USER_ID, name, ctype, cid));
 		if (kind == SC_JOB_CREATED)
 		{
-			if (!nulls[COL_CHANNEL_ID])
-				add_field(&buf, "channelId", values[COL_CHANNEL_ID], false);
-			if (!nulls[COL_CAMPAIGN_ID])
-				add_field(&buf, "campaignId", values[COL_CAMPAIGN_ID], false);
+			if ((v = optional_text(values, nulls, COL_CHANNEL_ID, name, ctype, cid)) != NULL)
+				add_field(&buf, "channelId", v);
+			if ((v = optional_text(values, nulls, COL_CAMPAIGN_ID, name, ctype, cid)) != NULL)
+				add_field(&buf, "campaignId", v);
 		}
 	}
 	appendStringInfoString(&buf, ",\"timestamp\":\"");
 	appendStringInfoString(&buf, ts);
 	appendStringInfoString(&buf, "\"}}");
+	Assert(buf.len <= SC_JOB_BODY_MAX);
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(buf.data, buf.len));
 }

@@ -2,8 +2,9 @@
  * sharecount.h: declarations shared by the sharecount extension's C files.
  *
  * Rules: everything here runs in an ordinary backend; no shared memory of our
- * own is used (the wake-up uses an advisory lock in the regular lock table).
- * Functions that return strings palloc them in the current memory context.
+ * own is used (the wake-up uses a lock in the regular lock table).  Functions
+ * that return strings palloc them in the current memory context.  Limits and
+ * defaults live here, each with its reason.
  */
 #ifndef SHARECOUNT_H
 #define SHARECOUNT_H
@@ -18,9 +19,46 @@
 #define SC_JOB_ID_MAX 128
 #define SC_AMOUNT_MAX 1000000
 
-/* The advisory lock of the wake-up protocol (docs/wakeup.md). */
+/*
+ * Job bodies (docs/extension.md, "Jobs"): every body that
+ * sharecount.job_body() renders is at most SC_JOB_BODY_MAX bytes, whatever the
+ * tracked row holds, so it is far below the bridge's 64 KiB message limit and
+ * a share_created is never dead-lettered for its size while its share_deleted
+ * is applied.  The key is bounded by the limits above; each optional field
+ * (shareId, userId, channelId, campaignId) may take at most
+ * SC_JOB_FIELD_MAX bytes as JSON-escaped text (quotes not included; a control
+ * character renders as 6 bytes, "\u001f"), else it is left out of the job
+ * with a WARNING (shareId and userId then render as null).  The worst case is
+ * a share_created with every field at its limit:
+ *   SC_JOB_FRAME_MAX + 6 * (SC_CONTENT_TYPE_MAX + SC_CONTENT_ID_MAX)
+ *   + 4 * SC_JOB_FIELD_MAX = 256 + 1,920 + 4,096 = 6,272 <= 8,192,
+ * checked at compile time in outbox.c.
+ */
+#define SC_JOB_BODY_MAX 8192	/* bytes of a rendered job body */
+#define SC_JOB_FIELD_MAX 1024	/* JSON-escaped bytes of one optional field */
+#define SC_JOB_FIELD_RAW_SAFE (SC_JOB_FIELD_MAX / 6)	/* raw bytes that always fit */
+/*
+ * Bytes of a body other than the escaped text of its key and optional fields:
+ * names, punctuation, quotes, jobId, operation, amount, timestamp.
+ * share_created's is 210 bytes ({"pattern":"share_created","data":{"jobId":
+ * "<36>","shareId":"",...,"timestamp":"<24>"}}), share_count_update's at most
+ * 213 (a 20-digit amount); 256 leaves room.
+ */
+#define SC_JOB_FRAME_MAX 256
+
+/*
+ * The lock of the wake-up protocol (docs/wakeup.md): an advisory LOCKTAG in
+ * the current database with fields (SC_WAKEUP_KEY1, SC_WAKEUP_KEY2,
+ * SC_WAKEUP_KEY_KIND).  pg_advisory_lock() and its kin always set the fourth
+ * field to 1 (one int8 key) or 2 (two int4 keys), so no SQL-callable function
+ * can take this lock: only sharecount_publisher_sleep(), which is not
+ * executable by PUBLIC, does.  A role that could take it would make every
+ * tracked commit NOTIFY (commits serialised).  pg_locks shows it as locktype
+ * advisory, classid 1935896180, objid 1, objsubid 21315.
+ */
 #define SC_WAKEUP_KEY1 1935896180	/* "scnt" */
 #define SC_WAKEUP_KEY2 1
+#define SC_WAKEUP_KEY_KIND 21315	/* "SC"; neither 1 nor 2 (pg_advisory_*) */
 #define SC_WAKEUP_CHANNEL "sharecount_wakeup"
 
 /* Job kinds, as stored in sharecount.outbox.job. */

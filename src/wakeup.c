@@ -1,21 +1,24 @@
 /*
  * wakeup.c: the wake-up protocol between writers and an idle publisher
  * (docs/wakeup.md).  A NOTIFY from every writing transaction would serialise
- * commits (SPEC section 4), so a writer notifies only when a publisher is
- * asleep, which it learns from one advisory lock:
+ * commits (docs/wakeup.md, "Why not simply NOTIFY"), so a writer notifies
+ * only when a publisher is asleep, which it learns from one lock:
  *
  * - sharecount_publisher_sleep(): an idle publisher takes the lock
- *   (key SC_WAKEUP_KEY1, SC_WAKEUP_KEY2) in ExclusiveLock mode at session level.
+ *   (wakeup_tag) in ExclusiveLock mode at session level.
  * - A transaction that wrote outbox rows tries, at PRE_COMMIT, to take the same
  *   lock in ShareLock mode without waiting.  Not available: a publisher sleeps,
  *   so queue NOTIFY sharecount_wakeup (sent at commit, never on abort).
  *   Available: release it at once; a busy publisher will claim again anyway.
  * - sharecount_publisher_wake(): the publisher releases the lock.
  *
- * Rules: the flag "this transaction wrote outbox rows" is per backend and is
- * reset on every transaction end (commit, abort, prepare).  The XactCallback is
- * registered once per backend, on the first outbox write.  Prepared
- * transactions never notify (PostgreSQL forbids NOTIFY in them); the
+ * Rules: the lock's tag is one that no SQL-callable function can take
+ * (sharecount.h, SC_WAKEUP_KEY_KIND): only the roles granted
+ * sharecount_publisher_sleep() can hold it, so no other role can make every
+ * tracked commit NOTIFY.  The flag "this transaction wrote outbox rows" is
+ * per backend and is reset on every transaction end (commit, abort, prepare).
+ * The XactCallback is registered once per backend, on the first outbox write.
+ * Prepared transactions never notify (PostgreSQL forbids NOTIFY in them); the
  * publisher's poll picks their jobs up.
  */
 #include "postgres.h"
@@ -34,10 +37,15 @@ PG_FUNCTION_INFO_V1(sharecount_publisher_wake);
 static bool wrote_outbox = false;
 static bool callback_registered = false;
 
+/*
+ * The wake-up lock: an advisory tag whose fourth field is SC_WAKEUP_KEY_KIND,
+ * where pg_advisory_lock() and its kin always put 1 or 2.  Release 1.0 used 2
+ * (the key pg_advisory_lock(1935896180, 1) takes), so any role could squat it.
+ */
 static void
 wakeup_tag(LOCKTAG *tag)
 {
-	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, SC_WAKEUP_KEY1, SC_WAKEUP_KEY2, 2);
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, SC_WAKEUP_KEY1, SC_WAKEUP_KEY2, SC_WAKEUP_KEY_KIND);
 }
 
 /*
