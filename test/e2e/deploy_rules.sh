@@ -13,8 +13,8 @@
 #     the rules and the dashboard use appears in it, except the names listed
 #     in NOT_SCRAPED (documented in docs/operations.md).
 # Metric names are the identifiers of the queries with an underscore in them
-# (string literals removed) that are not PromQL functions or target labels,
-# plus `up`. Rules keep each `expr:` on one line so this test reads them all.
+# (string literals and grouping label lists removed) that are not PromQL
+# functions or target labels, plus `up`. Rules keep each `expr:` on one line so this test reads them all.
 . "$(dirname "$0")/bridge.inc"
 DEPLOY=$SC_ROOT/deploy
 RULES=$DEPLOY/prometheus/alerts.yml
@@ -74,12 +74,14 @@ jq -r '.templating.list[] | select(.type == "query") | .query.query' "$DASH" > "
 echo "# dashboard: $(jq '[.panels[] | select(.type != "row")] | length' "$DASH") panels, $(grep -c . "$W/dash_exprs") queries parse"
 
 # Metric and label names used by both files.
-cat "$W/rule_exprs" "$W/dash_exprs" "$W/var_queries" | sed -E 's/"([^"\\]|\\.)*"//g' > "$W/all_exprs"
+# (string literals and by/on/without/ignoring label lists removed)
+cat "$W/rule_exprs" "$W/dash_exprs" "$W/var_queries" \
+  | sed -E 's/"([^"\\]|\\.)*"//g; s/(^|[^A-Za-z0-9_:])(by|on|without|ignoring) *\([^)]*\)/\1/g' > "$W/all_exprs"
 { grep -oE '[A-Za-z_:][A-Za-z0-9_:]*' "$W/all_exprs" | grep '_' | grep -vxE "$NOT_METRICS" || true
   if grep -qE '(^|[^A-Za-z0-9_:])up([^A-Za-z0-9_:(]|$)' "$W/all_exprs"; then echo up; fi
 } | sort -u > "$W/used_metrics"
 # labels: by/on/without lists, matchers, $labels.X in rules, {{X}} in legends
-{ cat "$W/rule_exprs" "$W/dash_exprs" | grep -oE '(by|on|without|ignoring) *\([^)]*\)' | sed -E 's/^[^(]*\(//; s/\)$//' | tr ', ' '\n\n'
+{ cat "$W/rule_exprs" "$W/dash_exprs" | grep -oE '(^|[^A-Za-z0-9_:])(by|on|without|ignoring) *\([^)]*\)' | sed -E 's/^[^(]*\(//; s/\)$//' | tr ', ' '\n\n'
   cat "$W/rule_exprs" "$W/dash_exprs" "$W/var_queries" | grep -oE '[A-Za-z_][A-Za-z0-9_]* *(=~|!~|!=|=)"' | sed -E 's/ *[=!~]+"$//'
   grep -oE '\$labels\.[A-Za-z_][A-Za-z0-9_]*' "$RULES" | sed 's/.*\.//'
   jq -r '.panels[].targets[]?.legendFormat' "$DASH" | grep -oE '\{\{ *[A-Za-z_][A-Za-z0-9_]* *\}\}' | tr -d '{} '
