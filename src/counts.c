@@ -181,7 +181,8 @@ sharecount_actual_counts(PG_FUNCTION_ARGS)
 	if ((only_ctype == NULL) != (only_cid == NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("content_type and content_id must both be given or both be NULL")));
+				 errmsg("content_type and content_id must both be given or both be NULL"),
+				 errhint("Pass NULL, NULL for every key.")));
 	InitMaterializedSRF(fcinfo, 0);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
