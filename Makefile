@@ -8,7 +8,7 @@
 # Top-level commands (README.md): make run, make test, make bench, make install.
 
 EXTENSION = sharecount
-EXTVERSION = 1.0
+EXTVERSION = 1.1
 
 MODULE_big = sharecount
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))

@@ -1,15 +1,22 @@
 /*
  * trigger.c: the trigger attached to tracked tables, and the COUNT(*) job
- * writer shared by TRUNCATE and the backfill of sharecount_track().
+ * writer shared by TRUNCATE, the backfill of sharecount_track() and the
+ * take-back of sharecount_untrack().
  *
  * Every job is one row in sharecount.outbox, written by outbox_insert()
  * (outbox.c) in the compact form described there; its message body is
  * rendered when a publisher claims it.
  *
  * Rules:
+ * - Only the two triggers sharecount_track() attaches (sharecount_row and
+ *   sharecount_truncate) on a table in the registry write jobs; any other use
+ *   of sharecount_trigger() raises an error and writes nothing
+ *   (registered_trigger).  The column mapping comes from the registry
+ *   (registry.c), never from the trigger's arguments.
  * - Row events are AFTER ROW (a BEFORE trigger would see rows that are then
  *   skipped, e.g. by ON CONFLICT DO NOTHING); TRUNCATE is BEFORE STATEMENT, run
- *   once TRUNCATE holds its ACCESS EXCLUSIVE lock, so its COUNT(*) is exact.
+ *   once TRUNCATE holds its ACCESS EXCLUSIVE lock; its COUNT(*) (counts.c)
+ *   reads with a fresh snapshot, so it is exact under any isolation level.
  * - Outbox rows are written directly (outbox_insert: heap and index inserts,
  *   no SPI, no privilege check), so the app's role needs no grant on schema
  *   sharecount and a row event costs no executor start-up.  The COUNT(*)
@@ -18,11 +25,8 @@
  * - A row whose key cannot be counted (NULL, empty or oversized content type
  *   or id) writes no job and never fails the application's statement; the
  *   oversized ones raise a WARNING.  verify/recount skip the same rows.
- * - How each trigger argument's column is read (attribute number, type,
- *   output function) is resolved once per trigger and kept per backend until a
- *   relcache invalidation of the tracked table (trigger_columns()).
  * - Memory: column values are palloc'd in the trigger's (per-tuple) context;
- *   the per-trigger column cache lives in TopMemoryContext.
+ *   the registration cache (registry.c) lives in TopMemoryContext.
  */
 #include "postgres.h"
 
@@ -46,15 +50,10 @@
 #include "utils/uuid.h"
 
 #include "sharecount.h"
+#include "track.h"
 
 PG_FUNCTION_INFO_V1(sharecount_trigger);
 PG_FUNCTION_INFO_V1(sharecount_enqueue_counts);
-
-/* Trigger arguments, in order; "" means the table has no such column. */
-enum
-{
-	ARG_ID, ARG_TYPE, ARG_CID, ARG_USER, ARG_CHANNEL, ARG_CAMPAIGN, NARGS
-};
 
 /*
  * Whether a content key can be counted.  Oversized or empty keys get a
@@ -77,123 +76,12 @@ key_is_countable(const char *ctype, const char *cid, const char *tblname)
 	return true;
 }
 
-/*
- * How one trigger argument's column is read.  attno 0: the argument is "" (no
- * such job field); attno -1: the named column does not exist (an error if the
- * field is required, else the field is omitted).
- */
-typedef enum ColumnKind
-{
-	COLUMN_TEXT,				/* text or varchar: the datum is the text */
-	COLUMN_UUID,				/* uuid: formatted here, without uuid_out */
-	COLUMN_OTHER				/* anything else: its output function */
-} ColumnKind;
-
-typedef struct ColumnReader
-{
-	AttrNumber	attno;
-	ColumnKind	kind;
-	FmgrInfo	out;			/* COLUMN_OTHER only */
-} ColumnReader;
-
-typedef struct TriggerColumns
-{
-	Oid			tgoid;			/* hash key */
-	Oid			relid;
-	bool		valid;
-	ColumnReader col[NARGS];
-} TriggerColumns;
-
-static HTAB *trigger_columns_cache = NULL;
-
-static void
-trigger_columns_invalidate(Datum arg, Oid relid)
-{
-	HASH_SEQ_STATUS st;
-	TriggerColumns *tc;
-
-	hash_seq_init(&st, trigger_columns_cache);
-	while ((tc = hash_seq_search(&st)) != NULL)
-		if (relid == InvalidOid || tc->relid == relid)
-			tc->valid = false;
-}
-
-/*
- * The column readers of a row trigger, resolved on its first row and kept.
- * Looking the columns up by name (SPI_fnumber) and their output functions
- * (SPI_getvalue) on every row was about 2,500 instructions of the ~35,000
- * that tracking adds to an INSERT (bench/p1_callgrind.sh).  Any change to the
- * table's columns (rename, drop, type change) or triggers sends a relcache
- * invalidation for it, which marks its entries for re-resolution; a dropped
- * trigger's entry is simply never asked for again.
- */
-static TriggerColumns *
-trigger_columns(Trigger *trig, Relation rel)
-{
-	TriggerColumns *tc;
-	bool		found;
-	TupleDesc	desc = RelationGetDescr(rel);
-	int			a;
-
-	if (trigger_columns_cache == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(TriggerColumns);
-		trigger_columns_cache = hash_create("sharecount trigger columns", 16, &ctl,
-											HASH_ELEM | HASH_BLOBS);
-		CacheRegisterRelcacheCallback(trigger_columns_invalidate, (Datum) 0);
-	}
-	tc = hash_search(trigger_columns_cache, &trig->tgoid, HASH_ENTER, &found);
-	if (found && tc->valid && tc->relid == RelationGetRelid(rel))
-		return tc;
-
-	tc->valid = false;
-	tc->relid = RelationGetRelid(rel);
-	for (a = 0; a < NARGS; a++)
-	{
-		ColumnReader *cr = &tc->col[a];
-		const char *colname = trig->tgargs[a];
-		Oid			typid;
-
-		cr->kind = COLUMN_TEXT;
-		if (colname[0] == '\0')
-		{
-			cr->attno = 0;
-			continue;
-		}
-		cr->attno = SPI_fnumber(desc, colname);
-		if (cr->attno <= 0)
-		{
-			cr->attno = -1;		/* system columns are not job fields either */
-			continue;
-		}
-		typid = TupleDescAttr(desc, cr->attno - 1)->atttypid;
-		if (typid == TEXTOID || typid == VARCHAROID)
-			cr->kind = COLUMN_TEXT;
-		else if (typid == UUIDOID)
-			cr->kind = COLUMN_UUID;
-		else
-		{
-			Oid			outfunc;
-			bool		isvarlena;
-
-			cr->kind = COLUMN_OTHER;
-			getTypeOutputInfo(typid, &outfunc, &isvarlena);
-			fmgr_info_cxt(outfunc, &cr->out, TopMemoryContext);
-		}
-	}
-	tc->valid = true;
-	return tc;
-}
-
-/* Column args[arg] of the row as text, or NULL (SQL NULL or no such column). */
+/* Mapped column c of the row as text, or NULL (SQL NULL or not mapped). */
 static char *
-column_text(HeapTuple tuple, TupleDesc desc, const TriggerColumns *tc, char **args, int arg,
+column_text(HeapTuple tuple, TupleDesc desc, const TrackedTable *tt, TrackedColumn c,
 			const char *tblname, bool required)
 {
-	const ColumnReader *cr = &tc->col[arg];
+	const ColumnReader *cr = &tt->col[c];
 	bool		isnull;
 	Datum		d;
 	char	   *buf;
@@ -201,8 +89,8 @@ column_text(HeapTuple tuple, TupleDesc desc, const TriggerColumns *tc, char **ar
 	if (cr->attno == -1 && required)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("column \"%s\" of tracked table \"%s\" does not exist", args[arg], tblname),
-				 errhint("Call sharecount_untrack() and sharecount_track() again after renaming a tracked column.")));
+				 errmsg("column \"%s\" of tracked table \"%s\" does not exist", tt->names[c], tblname),
+				 errhint("Run ALTER EXTENSION sharecount UPDATE: from version 1.1 the registry follows renamed columns.")));
 	if (cr->attno <= 0)
 		return NULL;
 	d = heap_getattr(tuple, cr->attno, desc, &isnull);
@@ -226,208 +114,186 @@ column_text(HeapTuple tuple, TupleDesc desc, const TriggerColumns *tc, char **ar
  * Write share_created (created = true) or share_deleted for one row.
  */
 static void
-row_job(HeapTuple tuple, TupleDesc desc, const TriggerColumns *tc, char **args,
-		const char *tblname, bool created)
+row_job(HeapTuple tuple, TupleDesc desc, const TrackedTable *tt, const char *tblname, bool created)
 {
 	OutboxJob	job;
 
-	job.content_type = column_text(tuple, desc, tc, args, ARG_TYPE, tblname, true);
-	job.content_id = column_text(tuple, desc, tc, args, ARG_CID, tblname, true);
+	job.content_type = column_text(tuple, desc, tt, TC_TYPE, tblname, true);
+	job.content_id = column_text(tuple, desc, tt, TC_CID, tblname, true);
 	if (!key_is_countable(job.content_type, job.content_id, tblname))
 		return;
 	job.kind = created ? SC_JOB_CREATED : SC_JOB_DELETED;
 	sc_uuid_v4(job.job_id);
 	job.ts = GetCurrentTimestamp();
 	job.amount = 0;
-	job.share_id = column_text(tuple, desc, tc, args, ARG_ID, tblname, true);
-	job.user_id = column_text(tuple, desc, tc, args, ARG_USER, tblname, false);
+	job.share_id = column_text(tuple, desc, tt, TC_ID, tblname, true);
+	job.user_id = column_text(tuple, desc, tt, TC_USER, tblname, false);
 	/* share_deleted carries no channel or campaign (SPEC section 4) */
-	job.channel_id = created ? column_text(tuple, desc, tc, args, ARG_CHANNEL, tblname, false) : NULL;
-	job.campaign_id = created ? column_text(tuple, desc, tc, args, ARG_CAMPAIGN, tblname, false) : NULL;
+	job.channel_id = created ? column_text(tuple, desc, tt, TC_CHANNEL, tblname, false) : NULL;
+	job.campaign_id = created ? column_text(tuple, desc, tt, TC_CAMPAIGN, tblname, false) : NULL;
 	outbox_insert(&job);
 }
 
+/* What count_job needs: the direction and the number of jobs written. */
+typedef struct CountJobs
+{
+	bool		increment;
+	int64		jobs;
+} CountJobs;
+
 /*
- * Write share_count_update jobs carrying COUNT(*) per countable key of rel
- * (split so that no job's amount exceeds 1,000,000).  Caller is connected to
- * SPI.  Returns the number of jobs written.
- *
- * The keys are read through a cursor, 1,000 at a time, and each batch's
- * memory is released before the next, so a table with millions of distinct
- * keys does not need them all in memory.  The cursor is opened (and fetched)
- * as the tracked table's owner; the outbox rows are written by outbox_insert.
- * The query runs under the caller's search_path, so every name in it is
- * schema-qualified (a role allowed to TRUNCATE must not be able to make the
- * owner run its own count() or cast).
+ * sc_count_keys callback: share_count_update jobs carrying n for one key,
+ * split so that no job's amount exceeds SC_AMOUNT_MAX.
+ */
+static void
+count_job(const char *ctype, const char *cid, int64 n, void *arg)
+{
+	CountJobs  *cj = (CountJobs *) arg;
+
+	while (n > 0)
+	{
+		int64		amount = Min(n, SC_AMOUNT_MAX);
+		OutboxJob	job;
+
+		memset(&job, 0, sizeof(job));
+		job.kind = SC_JOB_COUNT_UPDATE;
+		sc_uuid_v4(job.job_id);
+		job.ts = GetCurrentTimestamp();
+		job.amount = cj->increment ? amount : -amount;
+		job.content_type = ctype;
+		job.content_id = cid;
+		outbox_insert(&job);
+		n -= amount;
+		cj->jobs++;
+	}
+}
+
+/*
+ * Write share_count_update jobs carrying COUNT(*) per countable key of relid
+ * (increments or decrements), counted by sc_count_keys (counts.c: as the
+ * table's owner, ONLY the table, with a fresh snapshot).  Caller is connected
+ * to SPI and holds a lock that keeps writers out.  Returns the number of jobs.
  */
 static int64
-enqueue_counts(Relation rel, const char *type_col, const char *cid_col, bool increment)
+enqueue_counts(Oid relid, const char *type_col, const char *cid_col, bool increment)
 {
-	char	   *relname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-													 RelationGetRelationName(rel));
-	StringInfoData q;
-	SPIPlanPtr	plan;
-	Portal		portal;
-	MemoryContext batch_cxt;
-	MemoryContext old_cxt;
-	int64		jobs = 0,
-				skipped = 0;
-	Oid			save_userid;
-	int			save_sec;
+	CountJobs	cj = {increment, 0};
+	int64		skipped;
 
-	initStringInfo(&q);
-	appendStringInfo(&q,
-					 "SELECT CAST(%s AS pg_catalog.text), CAST(%s AS pg_catalog.text), pg_catalog.count(*) "
-					 "FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL GROUP BY 1, 2",
-					 quote_identifier(type_col), quote_identifier(cid_col), relname,
-					 quote_identifier(type_col), quote_identifier(cid_col));
-
-	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "sharecount count jobs",
-									  ALLOCSET_DEFAULT_SIZES);
-
-	sc_begin_as_owner(RelationGetRelid(rel), &save_userid, &save_sec);
-	plan = SPI_prepare(q.data, 0, NULL);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	/* read_only = false: a fresh snapshot, taken after the caller's lock */
-	portal = SPI_cursor_open(NULL, plan, NULL, NULL, false);
-	sc_end_as_owner(save_userid, save_sec);
-
-	for (;;)
-	{
-		SPITupleTable *tt;
-		uint64		nkeys,
-					i;
-
-		sc_begin_as_owner(RelationGetRelid(rel), &save_userid, &save_sec);
-		SPI_cursor_fetch(portal, true, 1000);
-		sc_end_as_owner(save_userid, save_sec);
-		tt = SPI_tuptable;
-		nkeys = SPI_processed;
-		if (nkeys == 0)
-			break;
-
-		old_cxt = MemoryContextSwitchTo(batch_cxt);
-		for (i = 0; i < nkeys; i++)
-		{
-			char	   *ctype = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
-			char	   *cid = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
-			bool		isnull;
-			int64		n = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull));
-
-			if (strlen(ctype) < 1 || strlen(ctype) > SC_CONTENT_TYPE_MAX ||
-				strlen(cid) < 1 || strlen(cid) > SC_CONTENT_ID_MAX)
-			{
-				skipped += n;
-				continue;
-			}
-			while (n > 0)
-			{
-				int64		amount = Min(n, SC_AMOUNT_MAX);
-				OutboxJob	job;
-
-				memset(&job, 0, sizeof(job));
-				job.kind = SC_JOB_COUNT_UPDATE;
-				sc_uuid_v4(job.job_id);
-				job.ts = GetCurrentTimestamp();
-				job.amount = increment ? amount : -amount;
-				job.content_type = ctype;
-				job.content_id = cid;
-				outbox_insert(&job);
-				n -= amount;
-				jobs++;
-			}
-			CHECK_FOR_INTERRUPTS();
-		}
-		MemoryContextSwitchTo(old_cxt);
-		MemoryContextReset(batch_cxt);
-		SPI_freetuptable(tt);
-	}
-	SPI_cursor_close(portal);
-	SPI_freeplan(plan);
-	MemoryContextDelete(batch_cxt);
-
+	skipped = sc_count_keys(relid, type_col, cid_col, NULL, NULL, count_job, &cj);
 	if (skipped > 0)
 		ereport(WARNING,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("sharecount: " INT64_FORMAT " rows of \"%s\" not counted: content type must be 1 to %d bytes and content id 1 to %d bytes",
-						skipped, RelationGetRelationName(rel), SC_CONTENT_TYPE_MAX, SC_CONTENT_ID_MAX)));
-	return jobs;
+						skipped, get_rel_name(relid), SC_CONTENT_TYPE_MAX, SC_CONTENT_ID_MAX)));
+	return cj.jobs;
+}
+
+/*
+ * The table's registration, or an error if the trigger is not one that
+ * sharecount_track() attached to a tracked table (a trigger attached by hand,
+ * e.g. to a TEMP table, could otherwise forge or remove counts).
+ */
+static TrackedTable *
+registered_trigger(TriggerData *td, const char *expected_name)
+{
+	TrackedTable *tt = sc_tracked_get(td->tg_relation);
+
+	if (tt == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("table \"%s\" is not tracked by sharecount",
+						RelationGetRelationName(td->tg_relation)),
+				 errhint("Only sharecount_track() attaches sharecount_trigger(); drop trigger \"%s\".",
+						 td->tg_trigger->tgname)));
+	if (strcmp(td->tg_trigger->tgname, expected_name) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("trigger \"%s\" on \"%s\" was not attached by sharecount_track()",
+						td->tg_trigger->tgname, RelationGetRelationName(td->tg_relation)),
+				 errhint("Drop it; sharecount_track() attaches \"%s\" and \"%s\".",
+						 SC_ROW_TRIGGER, SC_TRUNCATE_TRIGGER)));
+	return tt;
+}
+
+/* TRUNCATE: decrements of COUNT(*) per key, under TRUNCATE's exclusive lock. */
+static void
+truncate_jobs(TriggerData *td)
+{
+	TrackedTable *tt;
+	char		type_col[NAMEDATALEN];
+	char		cid_col[NAMEDATALEN];
+
+	if (!TRIGGER_FIRED_BEFORE(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("sharecount_trigger() must fire BEFORE TRUNCATE")));
+	tt = registered_trigger(td, SC_TRUNCATE_TRIGGER);
+	if (tt->col[TC_TYPE].attno <= 0 || tt->col[TC_CID].attno <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("content type or id column of tracked table \"%s\" does not exist",
+						RelationGetRelationName(td->tg_relation)),
+				 errhint("Run ALTER EXTENSION sharecount UPDATE: from version 1.1 the registry follows renamed columns.")));
+	/* copied: the SPI work below may invalidate the cache entry */
+	strlcpy(type_col, tt->names[TC_TYPE], NAMEDATALEN);
+	strlcpy(cid_col, tt->names[TC_CID], NAMEDATALEN);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	enqueue_counts(RelationGetRelid(td->tg_relation), type_col, cid_col, false);
+	SPI_finish();
 }
 
 /*
  * The trigger.  INSERT -> share_created, DELETE -> share_deleted, UPDATE of
  * the key (compared here as the text the jobs carry) -> both, any other
- * UPDATE -> nothing, TRUNCATE -> decrements of COUNT(*) per key.  Row events
- * take the six column names of the enum above; TRUNCATE takes only the
- * content type and id columns.
+ * UPDATE -> nothing, TRUNCATE -> decrements of COUNT(*) per key.  The column
+ * mapping comes from the registry (registry.c); the trigger's arguments, which
+ * 1.0 used, are ignored.
  */
 Datum
 sharecount_trigger(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
-	Trigger    *trig;
-	char	  **args;
 	const char *tblname;
-	TriggerColumns *tc;
+	TupleDesc	desc;
+	TrackedTable *tt;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("sharecount_trigger() must be called as a trigger")));
-	trig = td->tg_trigger;
-	args = trig->tgargs;
-	tblname = RelationGetRelationName(td->tg_relation);
-
-	/* TRUNCATE's trigger names only the key columns: (content_type, content_id) */
 	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
 	{
-		if (!TRIGGER_FIRED_BEFORE(td->tg_event))
-			ereport(ERROR,
-					(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-					 errmsg("sharecount_trigger() must fire BEFORE TRUNCATE")));
-		if (trig->tgnargs != 2)
-			ereport(ERROR,
-					(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-					 errmsg("sharecount_trigger() on TRUNCATE needs 2 arguments, got %d", trig->tgnargs),
-					 errhint("Attach it with sharecount_track().")));
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		enqueue_counts(td->tg_relation, args[0], args[1], false);
-		SPI_finish();
+		truncate_jobs(td);
 		return PointerGetDatum(NULL);
 	}
-
-	if (trig->tgnargs != NARGS)
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("sharecount_trigger() needs %d arguments, got %d", NARGS, trig->tgnargs),
-				 errhint("Attach it with sharecount_track().")));
 	if (!TRIGGER_FIRED_FOR_ROW(td->tg_event) || !TRIGGER_FIRED_AFTER(td->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("sharecount_trigger() must fire AFTER ... FOR EACH ROW or BEFORE TRUNCATE")));
 
 	/* row events need no SPI: outbox_insert() writes the row directly */
-	tc = trigger_columns(trig, td->tg_relation);
+	tt = registered_trigger(td, SC_ROW_TRIGGER);
+	tblname = RelationGetRelationName(td->tg_relation);
+	desc = RelationGetDescr(td->tg_relation);
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
-		row_job(td->tg_trigtuple, td->tg_relation->rd_att, tc, args, tblname, true);
+		row_job(td->tg_trigtuple, desc, tt, tblname, true);
 	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
-		row_job(td->tg_trigtuple, td->tg_relation->rd_att, tc, args, tblname, false);
+		row_job(td->tg_trigtuple, desc, tt, tblname, false);
 	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 	{
-		TupleDesc	desc = td->tg_relation->rd_att;
-		char	   *ot = column_text(td->tg_trigtuple, desc, tc, args, ARG_TYPE, tblname, true);
-		char	   *oi = column_text(td->tg_trigtuple, desc, tc, args, ARG_CID, tblname, true);
-		char	   *nt = column_text(td->tg_newtuple, desc, tc, args, ARG_TYPE, tblname, true);
-		char	   *ni = column_text(td->tg_newtuple, desc, tc, args, ARG_CID, tblname, true);
+		char	   *ot = column_text(td->tg_trigtuple, desc, tt, TC_TYPE, tblname, true);
+		char	   *oi = column_text(td->tg_trigtuple, desc, tt, TC_CID, tblname, true);
+		char	   *nt = column_text(td->tg_newtuple, desc, tt, TC_TYPE, tblname, true);
+		char	   *ni = column_text(td->tg_newtuple, desc, tt, TC_CID, tblname, true);
 		bool		same_type = (ot == NULL && nt == NULL) || (ot && nt && strcmp(ot, nt) == 0);
 		bool		same_id = (oi == NULL && ni == NULL) || (oi && ni && strcmp(oi, ni) == 0);
 
 		if (!same_type || !same_id)
 		{
-			row_job(td->tg_trigtuple, desc, tc, args, tblname, false);
-			row_job(td->tg_newtuple, desc, tc, args, tblname, true);
+			row_job(td->tg_trigtuple, desc, tt, tblname, false);
+			row_job(td->tg_newtuple, desc, tt, tblname, true);
 		}
 	}
 	return PointerGetDatum(NULL);
@@ -435,7 +301,9 @@ sharecount_trigger(PG_FUNCTION_ARGS)
 
 /*
  * sharecount._enqueue_counts(tbl, content_type_column, content_id_column,
- * operation): the backfill of sharecount_track() (operation 'increment').
+ * operation): the backfill of sharecount_track() (operation 'increment') and
+ * the take-back of sharecount_untrack() ('decrement'); the caller holds a lock
+ * on tbl that keeps writers out.
  */
 Datum
 sharecount_enqueue_counts(PG_FUNCTION_ARGS)
@@ -455,12 +323,13 @@ sharecount_enqueue_counts(PG_FUNCTION_ARGS)
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("operation must be \"increment\" or \"decrement\"")));
+				 errmsg("operation must be \"increment\" or \"decrement\""),
+				 errhint("Pass 'increment' or 'decrement'.")));
 
 	rel = table_open(relid, AccessShareLock);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	jobs = enqueue_counts(rel, NameStr(*type_col), NameStr(*cid_col), increment);
+	jobs = enqueue_counts(relid, NameStr(*type_col), NameStr(*cid_col), increment);
 	SPI_finish();
 	table_close(rel, NoLock);
 	PG_RETURN_INT64(jobs);

@@ -1,0 +1,258 @@
+/*
+ * sharecount--1.0--1.1.sql: upgrade of the sharecount extension to 1.1
+ * (docs/extension.md).  CREATE EXTENSION sharecount installs 1.0 and runs this.
+ *
+ * Rules (in addition to those of sharecount--1.0.sql):
+ * - The registry (sharecount.tracked) is the single source of a tracked
+ *   table's mapping: the C trigger reads it (by OID, cached per backend) and
+ *   ignores its arguments, so only tables registered by sharecount_track()
+ *   produce jobs, and sharecount_trigger() is not executable by PUBLIC.
+ * - Column names in the registry follow ALTER TABLE (event trigger
+ *   sharecount_follow_columns); names, not attribute numbers, are stored
+ *   because the registry is dumped by pg_dump and a restored table loses its
+ *   dropped columns, which renumbers the others.
+ * - Every COUNT(*) over a tracked table (TRUNCATE, backfill, untrack, verify,
+ *   recount) runs in C as the table's owner, over ONLY the table, with a fresh
+ *   snapshot (src/counts.c).
+ */
+
+\echo Use "ALTER EXTENSION sharecount UPDATE TO '1.1'" to load this file. \quit
+
+REVOKE ALL ON FUNCTION sharecount_trigger() FROM PUBLIC;
+
+-- Optional columns dropped under 1.0 left their names behind; the event
+-- trigger below relies on every registered name being a live column.
+UPDATE sharecount.tracked t SET
+	user_id_column = CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.tbl
+		AND a.attname = t.user_id_column AND a.attnum > 0 AND NOT a.attisdropped) THEN t.user_id_column END,
+	channel_id_column = CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.tbl
+		AND a.attname = t.channel_id_column AND a.attnum > 0 AND NOT a.attisdropped) THEN t.channel_id_column END,
+	campaign_id_column = CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.tbl
+		AND a.attname = t.campaign_id_column AND a.attnum > 0 AND NOT a.attisdropped) THEN t.campaign_id_column END;
+
+-- ------------------------------------------------------------- tracking ----
+
+CREATE OR REPLACE FUNCTION sharecount_track(tbl regclass, id_column name DEFAULT 'id',
+		content_type_column name DEFAULT 'content_type', content_id_column name DEFAULT 'content_id',
+		user_id_column name DEFAULT 'user_id', channel_id_column name DEFAULT 'channel_id',
+		campaign_id_column name DEFAULT 'campaign_id')
+	RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
+DECLARE
+	kind "char";
+	opt name[];
+	col name;
+	i int;
+	jobs bigint;
+BEGIN
+	IF tbl IS NULL THEN
+		RAISE EXCEPTION 'table must not be null' USING ERRCODE = '22004';
+	END IF;
+	SELECT c.relkind INTO kind FROM pg_catalog.pg_class c WHERE c.oid = tbl;
+	IF kind = 'p' THEN
+		-- TRUNCATE of one partition would not fire the parent's trigger
+		RAISE EXCEPTION 'partitioned table "%" cannot be tracked', tbl USING ERRCODE = '0A000',
+			HINT = 'Track an ordinary table.';
+	END IF;
+	IF kind IS NULL OR kind <> 'r' THEN
+		RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = '42809';
+	END IF;
+	IF EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = tbl AND c.relpersistence = 't') THEN
+		-- its end with the session would leave the registry naming a dropped table
+		RAISE EXCEPTION 'temporary table "%" cannot be tracked', tbl USING ERRCODE = '0A000';
+	END IF;
+	-- forget tables that were dropped since they were tracked
+	DELETE FROM sharecount.tracked t WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = t.tbl);
+	IF EXISTS (SELECT FROM sharecount.tracked t WHERE t.tbl = sharecount_track.tbl) THEN
+		RAISE EXCEPTION 'table "%" is already tracked', tbl USING ERRCODE = '42710',
+			HINT = 'Call sharecount_untrack() first to change its column mapping.';
+	END IF;
+	FOREACH col IN ARRAY ARRAY[id_column, content_type_column, content_id_column] LOOP
+		IF col IS NULL OR NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a
+				WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped) THEN
+			RAISE EXCEPTION 'column "%" of table "%" does not exist', col, tbl USING ERRCODE = '42703';
+		END IF;
+	END LOOP;
+	-- char(n) renders differently as output (padded) and as ::text (trimmed);
+	-- the trigger uses the first and TRUNCATE/verify the second
+	IF EXISTS (SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid = tbl
+			AND a.attname IN (content_type_column, content_id_column) AND a.atttypid = 'pg_catalog.bpchar'::regtype) THEN
+		RAISE EXCEPTION 'content type and id columns of type character(n) cannot be tracked' USING ERRCODE = '0A000',
+			HINT = 'Use text or varchar.';
+	END IF;
+	-- optional columns: absent from the table means the job field is omitted
+	opt := ARRAY[user_id_column, channel_id_column, campaign_id_column];
+	FOR i IN 1..3 LOOP
+		IF opt[i] IS NOT NULL AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a
+				WHERE a.attrelid = tbl AND a.attname = opt[i] AND a.attnum > 0 AND NOT a.attisdropped) THEN
+			RAISE NOTICE 'column "%" of table "%" does not exist, its job field will be omitted', opt[i], tbl;
+			opt[i] := NULL;
+		END IF;
+	END LOOP;
+
+	-- No writer may slip between the trigger's creation and the backfill,
+	-- whose count reads with a fresh snapshot taken under this lock (so also
+	-- rows committed while we waited for it, under any isolation level).  The
+	-- trigger takes no arguments: it reads the mapping from the registry, and
+	-- the executor copies every trigger's arguments at the start of each
+	-- INSERT (docs/performance.md).
+	EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
+	EXECUTE format('CREATE TRIGGER sharecount_row AFTER INSERT OR UPDATE OR DELETE ON %s '
+			'FOR EACH ROW EXECUTE FUNCTION @extschema@.sharecount_trigger()', tbl);
+	EXECUTE format('CREATE TRIGGER sharecount_truncate BEFORE TRUNCATE ON %s FOR EACH STATEMENT '
+			'EXECUTE FUNCTION @extschema@.sharecount_trigger()', tbl);
+	INSERT INTO sharecount.tracked (tbl, id_column, content_type_column, content_id_column,
+			user_id_column, channel_id_column, campaign_id_column)
+		VALUES (tbl, id_column, content_type_column, content_id_column, opt[1], opt[2], opt[3]);
+	jobs := sharecount._enqueue_counts(tbl, content_type_column, content_id_column, 'increment');
+	IF jobs > 0 THEN
+		RAISE NOTICE 'table "%" already has rows: % backfill jobs queued', tbl, jobs;
+	END IF;
+END
+$f$;
+
+-- Untracking takes the table's rows back out of the counts: decrement jobs
+-- of COUNT(*) per key, under the same lock as the backfill, so any sequence of
+-- track, untrack and re-track, with writes in between, stays exact.  The
+-- registry row is deleted after the lock is held, so of two concurrent calls
+-- only one takes the rows back (the other finds nothing, or fails to
+-- serialize).
+CREATE OR REPLACE FUNCTION sharecount_untrack(tbl regclass) RETURNS void
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
+DECLARE
+	t sharecount.tracked;
+	jobs bigint;
+BEGIN
+	IF tbl IS NULL THEN
+		RAISE EXCEPTION 'table must not be null' USING ERRCODE = '22004';
+	END IF;
+	IF NOT EXISTS (SELECT FROM sharecount.tracked r WHERE r.tbl = sharecount_untrack.tbl) THEN
+		RAISE EXCEPTION 'table "%" is not tracked', tbl USING ERRCODE = '42704',
+			HINT = 'sharecount.tracked lists the tracked tables.';
+	END IF;
+	EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
+	DELETE FROM sharecount.tracked r WHERE r.tbl = sharecount_untrack.tbl RETURNING r.* INTO t;
+	IF t.tbl IS NULL THEN
+		RAISE EXCEPTION 'table "%" is not tracked', tbl USING ERRCODE = '42704',
+			HINT = 'Another session untracked it meanwhile.';
+	END IF;
+	EXECUTE format('DROP TRIGGER IF EXISTS sharecount_row ON %s', tbl);
+	EXECUTE format('DROP TRIGGER IF EXISTS sharecount_truncate ON %s', tbl);
+	jobs := sharecount._enqueue_counts(tbl, t.content_type_column, t.content_id_column, 'decrement');
+	IF jobs > 0 THEN
+		RAISE NOTICE 'table "%" has rows: % jobs queued to take them out of the counts', tbl, jobs;
+	END IF;
+END
+$f$;
+
+-- Keep the registry's column names right after ALTER TABLE: a RENAME COLUMN
+-- of a mapped column (also one inherited by a tracked child) renames it in
+-- the registry; dropping a required column (id, content type, content id) is
+-- refused; dropping an optional one unmaps it (its job field is omitted from
+-- then on).  SECURITY DEFINER: the table's owner has no right on schema
+-- sharecount.
+CREATE FUNCTION sharecount._follow_columns() RETURNS event_trigger
+	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
+DECLARE
+	cmd record;
+	renamed name;
+	t sharecount.tracked;
+	cols name[];
+	labels CONSTANT text[] := ARRAY['id', 'content type', 'content id'];
+	i int;
+	changed boolean;
+BEGIN
+	FOR cmd IN SELECT DISTINCT d.objid, d.objsubid FROM pg_catalog.pg_event_trigger_ddl_commands() d
+			WHERE d.classid = 'pg_catalog.pg_class'::regclass LOOP
+		-- a RENAME COLUMN reports the renamed column (objsubid = its attnum)
+		renamed := NULL;
+		IF cmd.objsubid > 0 THEN
+			SELECT a.attname INTO renamed FROM pg_catalog.pg_attribute a
+				WHERE a.attrelid = cmd.objid AND a.attnum = cmd.objsubid AND NOT a.attisdropped;
+		END IF;
+		FOR t IN SELECT r.* FROM sharecount.tracked r WHERE r.tbl::oid IN (
+				WITH RECURSIVE h(rel) AS (SELECT cmd.objid UNION
+					SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN h ON i.inhparent = h.rel)
+				SELECT h.rel FROM h) FOR UPDATE LOOP
+			cols := ARRAY[t.id_column, t.content_type_column, t.content_id_column,
+				t.user_id_column, t.channel_id_column, t.campaign_id_column];
+			changed := false;
+			FOR i IN 1..6 LOOP
+				CONTINUE WHEN cols[i] IS NULL OR EXISTS (SELECT FROM pg_catalog.pg_attribute a
+					WHERE a.attrelid = t.tbl AND a.attname = cols[i] AND a.attnum > 0 AND NOT a.attisdropped);
+				changed := true;
+				IF renamed IS NOT NULL AND EXISTS (SELECT FROM pg_catalog.pg_attribute a
+						WHERE a.attrelid = t.tbl AND a.attname = renamed AND a.attnum > 0 AND NOT a.attisdropped) THEN
+					cols[i] := renamed;
+				ELSIF i <= 3 THEN
+					RAISE EXCEPTION 'column "%" is the % column of tracked table "%"', cols[i], labels[i], t.tbl
+						USING ERRCODE = '2BP01', HINT = 'Call sharecount_untrack() first.';
+				ELSE
+					cols[i] := NULL;
+				END IF;
+			END LOOP;
+			IF changed THEN
+				UPDATE sharecount.tracked r SET id_column = cols[1], content_type_column = cols[2],
+					content_id_column = cols[3], user_id_column = cols[4], channel_id_column = cols[5],
+					campaign_id_column = cols[6]
+					WHERE r.tbl = t.tbl;
+			END IF;
+		END LOOP;
+	END LOOP;
+END
+$f$;
+REVOKE ALL ON FUNCTION sharecount._follow_columns() FROM PUBLIC;
+CREATE EVENT TRIGGER sharecount_follow_columns ON ddl_command_end
+	WHEN TAG IN ('ALTER TABLE')
+	EXECUTE FUNCTION sharecount._follow_columns();
+
+-- ----------------------------------------------------- verify / repair ----
+
+-- Internal: (content_type, content_id, n) = COUNT(*) of the countable rows per
+-- key and tracked table (a key appears once per table holding it), each table
+-- counted as its owner over ONLY itself (src/counts.c).  NULL, NULL: every key.
+CREATE FUNCTION sharecount._actual_counts(content_type text, content_id text)
+	RETURNS TABLE (content_type text, content_id text, n bigint)
+	AS 'MODULE_PATHNAME', 'sharecount_actual_counts' LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION sharecount._actual_counts(text, text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION sharecount_verify(max int DEFAULT 100)
+	RETURNS TABLE (content_type text, content_id text, counted bigint, actual bigint)
+	LANGUAGE plpgsql STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+	IF max < 1 THEN
+		RAISE EXCEPTION 'max must be at least 1' USING ERRCODE = '22023', HINT = 'Pass a positive limit.';
+	END IF;
+	RETURN QUERY
+		SELECT coalesce(c.content_type, a.ct)::text, coalesce(c.content_id, a.ci)::text,
+			coalesce(c.share_count, 0), coalesce(a.n, 0)
+		FROM sharecount.counts c FULL JOIN (
+			SELECT x.content_type COLLATE "C" AS ct, x.content_id COLLATE "C" AS ci, sum(x.n)::bigint AS n
+			FROM sharecount._actual_counts(NULL, NULL) x GROUP BY 1, 2) a
+			ON c.content_type = a.ct AND c.content_id = a.ci
+		WHERE coalesce(c.share_count, 0) <> coalesce(a.n, 0)
+		ORDER BY 1, 2 LIMIT sharecount_verify.max;
+END
+$f$;
+
+CREATE OR REPLACE FUNCTION sharecount_recount(content_type text, content_id text) RETURNS bigint
+	LANGUAGE plpgsql STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
+DECLARE
+	n bigint;
+BEGIN
+	IF octet_length(content_type) NOT BETWEEN 1 AND 64 THEN
+		RAISE EXCEPTION 'content_type must be 1 to 64 bytes' USING ERRCODE = '22023';
+	END IF;
+	IF octet_length(content_id) NOT BETWEEN 1 AND 256 THEN
+		RAISE EXCEPTION 'content_id must be 1 to 256 bytes' USING ERRCODE = '22023';
+	END IF;
+	SELECT coalesce(sum(x.n), 0)::bigint INTO n
+		FROM sharecount._actual_counts(sharecount_recount.content_type, sharecount_recount.content_id) x;
+	INSERT INTO sharecount.counts AS c (content_type, content_id, share_count, updated_at)
+		VALUES (sharecount_recount.content_type, sharecount_recount.content_id, n, clock_timestamp())
+		ON CONFLICT ON CONSTRAINT counts_pkey
+		DO UPDATE SET share_count = excluded.share_count, updated_at = excluded.updated_at;
+	RETURN n;
+END
+$f$;
+
+DROP FUNCTION sharecount._actual_counts_sql(text);

@@ -1,0 +1,73 @@
+-- ALTER EXTENSION sharecount UPDATE from 1.0 to 1.1 with a table tracked under
+-- 1.0 (triggers with column arguments, counts applied, a job still in the
+-- outbox, an optional column dropped): counts stay exact, the old triggers
+-- keep working, renamed columns are followed, untrack/re-track are exact.
+SET client_min_messages = warning;
+\set SHOW_CONTEXT never
+DROP EXTENSION sharecount;
+CREATE EXTENSION sharecount VERSION '1.0';
+RESET client_min_messages;
+SELECT extversion FROM pg_extension WHERE extname = 'sharecount';
+CREATE FUNCTION drain() RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+	n bigint;
+BEGIN
+	SELECT count(*) INTO n FROM sharecount_apply_batch(coalesce(
+		(SELECT array_agg(body::jsonb ORDER BY id) FROM sharecount.outbox_jobs), '{}'));
+	DELETE FROM sharecount.outbox;
+	RETURN n;
+END
+$$;
+
+-- under 1.0
+CREATE TABLE up_links (id int PRIMARY KEY, content_type text, content_id text, user_id text, channel_id text);
+-- counts equal the rows, per sharecount_verify and per key
+CREATE FUNCTION exact() RETURNS boolean LANGUAGE sql AS $$
+	SELECT NOT EXISTS (SELECT FROM sharecount_verify())
+		AND sharecount_get('article', 'up') = (SELECT count(*) FROM up_links)
+$$;
+INSERT INTO up_links SELECT g, 'article', 'up', 'u', 'mail' FROM generate_series(1, 3) g;
+SELECT sharecount_track('up_links');
+INSERT INTO up_links VALUES (4, 'article', 'up', 'u', 'mail'), (5, 'article', 'up', 'u', 'mail');
+SELECT drain();
+ALTER TABLE up_links DROP COLUMN channel_id;
+INSERT INTO up_links VALUES (6, 'article', 'up', 'u');
+SELECT count(*) AS pending FROM sharecount.outbox;
+
+ALTER EXTENSION sharecount UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'sharecount';
+SELECT channel_id_column IS NULL AS dropped_column_unmapped FROM sharecount.tracked;
+SELECT count(*) AS public_grants FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+	WHERE p.oid = 'sharecount_trigger()'::regprocedure AND a.grantee = 0;
+SELECT drain();
+SELECT exact();
+
+-- the triggers 1.0 attached (with arguments) keep working
+SELECT tgname, tgnargs FROM pg_trigger WHERE tgrelid = 'up_links'::regclass ORDER BY 1;
+INSERT INTO up_links VALUES (7, 'article', 'up', 'u');
+DELETE FROM up_links WHERE id = 1;
+SELECT drain();
+SELECT exact();
+-- a renamed column is followed
+ALTER TABLE up_links RENAME COLUMN content_id TO item_id;
+INSERT INTO up_links VALUES (8, 'article', 'up', 'u');
+DELETE FROM up_links WHERE id = 2;
+SELECT drain();
+SELECT exact();
+-- untrack takes the rows back, re-track counts them once
+SELECT sharecount_untrack('up_links');
+SELECT drain();
+SELECT sharecount_get('article', 'up');
+INSERT INTO up_links VALUES (9, 'article', 'up', 'u');
+SELECT sharecount_track('up_links', content_id_column => 'item_id');
+SELECT drain();
+SELECT exact(), sharecount_get('article', 'up');
+SELECT tgname, tgnargs FROM pg_trigger WHERE tgrelid = 'up_links'::regclass ORDER BY 1;
+TRUNCATE up_links;
+SELECT drain();
+SELECT exact(), sharecount_get('article', 'up');
+
+SELECT sharecount_untrack('up_links');
+DROP TABLE up_links;
+DROP FUNCTION drain(), exact();
+TRUNCATE sharecount.outbox, sharecount.counts, sharecount.applied_jobs, sharecount.stats;
