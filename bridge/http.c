@@ -1,19 +1,23 @@
 /*
- * http.c — the http role (SPEC §7, §8) on libmicrohttpd: the count API,
- * /healthz, /readyz and /metrics.
+ * http.c — the http role (docs/http.md) on libmicrohttpd: the count API
+ * (GET, and POST of a JSON list of ids), /healthz, /readyz and /metrics.
  *
  * Rules: libmicrohttpd runs its own threads (one per CPU, at most 8) and they
  * never wait on the database: a request that needs it is routed, its
  * connection suspended and a job handed to dbpool.c's workers
  * (http_pool_size connections, pipelined); the worker's callback resumes the
  * connection and libmicrohttpd calls the handler again to answer.  A
- * `struct request` lives from that hand-off until request_done().  Every job
- * is completed within http_db_timeout_ms.  URL unescaping by libmicrohttpd is
- * switched off (identity callback): route.c decodes path segments and ids
+ * `struct request` lives from that hand-off (a POST's from its first call)
+ * until request_done().  Every job is completed within http_db_timeout_ms.
+ * URL unescaping by libmicrohttpd is switched off (identity callback): route.c decodes path segments and ids
  * itself, so an encoded '/' (%2F) or ',' (%2C) stays inside its segment or
  * id.  Every answer we produce is counted with metrics_http_status().  JSON is
  * built with jansson, except the single-count body when nothing needs
- * escaping (answer_count); responses own their malloc'ed bodies.
+ * escaping (answer_count); responses own their malloc'ed bodies
+ * (http_reply.c sends them).  A POST's body is kept in its `struct request`
+ * (at most ROUTE_MAX_BODY_BYTES, malloc'ed, freed once parsed or by
+ * request_done()).  A request that leaves libmicrohttpd no room for our
+ * answer's header is answered by request_done() (header_build_failed).
  */
 #include <microhttpd.h>
 #include <jansson.h>
