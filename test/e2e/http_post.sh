@@ -31,7 +31,8 @@ bridge_stop "$BRIDGE_PID"
 
 PORT=$(sc_free_port)
 B=http://127.0.0.1:$PORT
-"$BRIDGE" -c /dev/null --roles=http --pg-conninfo="$E2E_PGURL" --http-listen="127.0.0.1:$PORT" \
+# HTTP_POST_BRIDGE=path runs another binary as the http bridge (to check this test against 1.0)
+"${HTTP_POST_BRIDGE:-$BRIDGE}" -c /dev/null --roles=http --pg-conninfo="$E2E_PGURL" --http-listen="127.0.0.1:$PORT" \
   --http-timeout-ms=3000 > "$W/bridge.log" 2>&1 &
 HPID=$!
 sc_on_exit "kill $HPID 2>/dev/null; wait $HPID 2>/dev/null"
