@@ -9,15 +9,16 @@
  * connection and libmicrohttpd calls the handler again to answer.  A
  * `struct request` lives from that hand-off (a POST's from its first call)
  * until request_done().  Every job is completed within http_db_timeout_ms.
- * URL unescaping by libmicrohttpd is switched off (identity callback): route.c decodes path segments and ids
- * itself, so an encoded '/' (%2F) or ',' (%2C) stays inside its segment or
- * id.  Every answer we produce is counted with metrics_http_status().  JSON is
- * built with jansson, except the single-count body when nothing needs
- * escaping (answer_count); responses own their malloc'ed bodies
- * (http_reply.c sends them).  A POST's body is kept in its `struct request`
- * (at most ROUTE_MAX_BODY_BYTES, malloc'ed, freed once parsed or by
- * request_done()).  A request that leaves libmicrohttpd no room for our
- * answer's header is answered by request_done() (header_build_failed).
+ * URL unescaping by libmicrohttpd is switched off (identity callback):
+ * route.c decodes path segments and ids itself, so an encoded '/' (%2F) or
+ * ',' (%2C) stays inside its segment or id.  Every answer we produce is
+ * counted with metrics_http_status().  JSON is built with jansson, except the
+ * single-count body when nothing needs escaping (answer_count); responses own
+ * their malloc'ed bodies (http_reply.c sends them).  A POST's body is kept
+ * in its `struct request` (at most ROUTE_MAX_BODY_BYTES, malloc'ed, freed
+ * once parsed or by request_done()).  A request that leaves libmicrohttpd
+ * no room for our answer's header is answered by request_done()
+ * (header_build_failed).
  */
 #include <microhttpd.h>
 #include <jansson.h>

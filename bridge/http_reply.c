@@ -67,7 +67,7 @@ http_send_json(struct MHD_Connection *conn, unsigned status, json_t *v, const ch
 	return http_send_body(conn, status, body, strlen(body), JSON_TYPE, allow);
 }
 
-/* The SPEC §7 error shape: {"statusCode":N,"message":"…","error":"Reason"}. */
+/* The error shape of docs/http.md "Errors": {"statusCode":N,"message":"…","error":"Reason"}. */
 enum MHD_Result
 http_send_error(struct MHD_Connection *conn, unsigned status, const char *message, const char *allow)
 {
