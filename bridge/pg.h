@@ -1,7 +1,7 @@
 /*
  * pg.h — the bridge's PostgreSQL helpers on libpq: connect with an
  * application_name, run a statement with bounded waits (servicing AMQP
- * heartbeats meanwhile), and classify errors as transient or not.
+ * heartbeats meanwhile), and tell "the database is away" from other errors.
  *
  * Rules: one PGconn per role thread, never shared.  sc_pg_exec never blocks
  * longer than one second without sending an AMQP heartbeat when given a

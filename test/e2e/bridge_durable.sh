@@ -19,10 +19,11 @@ q "INSERT INTO share_links (content_type, content_id, user_id)
    SELECT 'article', 'd' || (g % 300), 'u' || g FROM generate_series(1, $N) g" >/dev/null
 bridge_start --roles=publisher
 pub=$BRIDGE_PID
+# (a republished job would make it more than N: the dedupe absorbs it)
 for i in $(seq 600); do
-  [ "$(stat outbox_depth)" = 0 ] && [ "$(queue_depth sharecount.jobs)" = "$N" ] && break; sleep 0.2
+  [ "$(stat outbox_depth)" = 0 ] && [ "$(queue_depth sharecount.jobs)" -ge "$N" ] && break; sleep 0.2
 done
-[ "$(queue_depth sharecount.jobs)" = "$N" ] || fail "queue holds $(queue_depth sharecount.jobs), expected $N"
+[ "$(queue_depth sharecount.jobs)" -ge "$N" ] || fail "queue holds $(queue_depth sharecount.jobs), expected $N"
 bridge_stop "$pub"
 [ "$STOP_STATUS" = 0 ] || fail "publisher exit status $STOP_STATUS"
 # 2. asynchronous commits by default; the WAL writer paused
