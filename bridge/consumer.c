@@ -70,6 +70,7 @@ struct consumer
 	struct delivery *batch;
 	int			n;
 	long long	next_depth_ms;
+	int			not_ready_ms;	/* next pause while the database is not ready */
 	unsigned	probe_seq;		/* makes each probe's jobId unique */
 	char		last_sqlstate[6];	/* of the last failed apply ("" if none) */
 };
@@ -413,9 +414,10 @@ may_pass(const char *sqlstate)
 /*
  * A non-away failure of idx[0..k-1]: 1 if it counts as an attempt (the probe
  * applies: something in these deliveries is at fault), 0 if the batch was
- * held until the database answers again (away, or not ready: the probe
- * fails too; then the connection is reopened, as a stale session may be the
- * cause), -1 if stopping.
+ * held (away: until the database answers again; not ready, i.e. the probe
+ * fails too: one pause of capped, doubling length, after which the
+ * connection is reopened, as a stale session may be the cause), -1 if
+ * stopping.
  */
 static int
 judge_failure(struct consumer *c, int k)
@@ -425,13 +427,17 @@ judge_failure(struct consumer *c, int k)
 
 	if (ready > 0)
 		return sc_stop ? -1 : 1;
-	if (ready == 0)
-	{
-		log_warn("consumer: the database is not ready for jobs (a probe job fails too: %s); "
-				 "holding %d deliveries without counting attempts", why, k);
-		pg_drop(c);
-	}
-	return hold_until_db(c) < 0 ? -1 : 0;
+	if (ready < 0)
+		return hold_until_db(c) < 0 ? -1 : 0;
+	log_warn("consumer: the database is not ready for jobs (a probe job fails too: %s); "
+			 "holding %d deliveries without counting attempts, next try in %d ms", why, k, c->not_ready_ms);
+	for (int i = 0; i < c->n; i++)
+		if (c->batch[i].status == D_PENDING)
+			metrics_count(SC_M_FAILED, c->batch[i].kind, 1);
+	pg_drop(c);
+	sc_amqp_sleep(&c->amqp, c->not_ready_ms);
+	c->not_ready_ms = c->not_ready_ms * 2 > c->cfg->reconnect_max_ms ? c->cfg->reconnect_max_ms : c->not_ready_ms * 2;
+	return sc_stop ? -1 : 0;
 }
 
 /*
@@ -451,7 +457,10 @@ apply_range(struct consumer *c, const int *idx, int k, int retries)
 		int			counted;
 
 		if (rc == APPLY_OK)
+		{
+			c->not_ready_ms = SC_NOT_READY_PAUSE_MS;
 			return 0;
+		}
 		counted = rc == APPLY_AWAY ? (hold_until_db(c) < 0 ? -1 : 0) : judge_failure(c, k);
 		if (counted < 0)
 			return -1;
@@ -617,6 +626,7 @@ consumer_main(void *arg)
 	memset(&c, 0, sizeof(c));
 	c.cfg = arg;
 	c.pg_backoff_ms = 100;
+	c.not_ready_ms = SC_NOT_READY_PAUSE_MS;
 	sc_amqp_init(&c.amqp, c.cfg, "consumer", SC_CONN_CONSUMER_AMQP);
 	metrics_use_conn(SC_CONN_CONSUMER_PG);
 	c.batch = calloc((size_t) c.cfg->apply_batch, sizeof(struct delivery));

@@ -25,15 +25,21 @@ wait_not_ready() {
   done
   fail "the bridge did not report the database not ready ($1)"
 }
-# held N: N jobs wait in the queue, none dead-lettered or counted
+# held N C: N jobs wait in the queue (its figures lag: waited for), none
+# dead-lettered, the key still counts C
 held() {
+  local i
+  for i in $(seq 300); do [ "$(queue_depth sharecount.jobs)" = "$1" ] && break; sleep 0.1; done
   [ "$(queue_depth sharecount.jobs)" = "$1" ] || fail "queue holds $(queue_depth sharecount.jobs), expected $1"
   [ "$(queue_depth sharecount.dead)" = 0 ] || fail "dead-lettered while the database was not ready"
+  [ "$(q "SELECT sharecount_get('video', 'nr')")" = "$2" ] || fail "counted while the database was not ready"
 }
 # applied N: the queue drains and the key counts N
 applied() {
   local i
-  for i in $(seq 600); do [ "$(queue_depth sharecount.jobs)" = 0 ] && break; sleep 0.1; done
+  for i in $(seq 600); do
+    [ "$(queue_depth sharecount.jobs)" = 0 ] && [ "$(q "SELECT sharecount_get('video', 'nr')")" = "$1" ] && break; sleep 0.1
+  done
   [ "$(q "SELECT sharecount_get('video', 'nr')")" = "$1" ] || fail "count $(q "SELECT sharecount_get('video', 'nr')"), expected $1"
   [ "$(queue_depth sharecount.dead)" = 0 ] || fail "something was dead-lettered"
 }
@@ -43,7 +49,7 @@ for i in 1 2 3; do amqp_tool publish "$E2E_AMQP" "" sharecount.jobs "$(job g-$i)
 # 1. GRANT missing; 4 rounds > max_delivery_attempts: no attempt was counted
 wait_not_ready 4
 grep -q "not ready .*42501" "$log" || fail "no 42501 in the not-ready line"
-held 3
+held 3 0
 q "GRANT EXECUTE ON FUNCTION sharecount_apply_batch(jsonb[]) TO $role" >/dev/null
 applied 3
 # 2. function missing
@@ -51,7 +57,7 @@ q "ALTER FUNCTION sharecount_apply_batch(jsonb[]) RENAME TO sharecount_apply_bat
 for i in 1 2 3; do amqp_tool publish "$E2E_AMQP" "" sharecount.jobs "$(job f-$i)"; done
 wait_not_ready 8
 grep -q "not ready .*42883" "$log" || fail "no 42883 in the not-ready line"
-held 3
+held 3 3
 q "ALTER FUNCTION sharecount_apply_batch_away(jsonb[]) RENAME TO sharecount_apply_batch" >/dev/null
 applied 6
 # 3. a trigger that fails for every key
@@ -61,7 +67,7 @@ q "CREATE FUNCTION broken() RETURNS trigger LANGUAGE plpgsql AS \$\$
 for i in 1 2 3; do amqp_tool publish "$E2E_AMQP" "" sharecount.jobs "$(job t-$i)"; done
 wait_not_ready 12
 grep -q "not ready .*42P01" "$log" || fail "no 42P01 in the not-ready line"
-held 3
+held 3 6
 q "DROP TRIGGER broken ON sharecount.counts" >/dev/null
 applied 9
 grep -q "dead-lettering" "$log" && fail "a dead-letter line was logged"
