@@ -45,6 +45,9 @@ applied() {
 }
 q "GRANT USAGE ON SCHEMA public TO $role; GRANT EXECUTE ON FUNCTION sharecount_get(text, text) TO $role" >/dev/null
 bridge_start --roles=consumer --max_delivery_attempts=2 --pg_conninfo="${E2E_PGURL/user=postgres/user=$role}"
+# the bridge declares the queues: publishing before that would drop the jobs
+for i in $(seq 300); do [ -n "$(queue_depth sharecount.dead)" ] && break; sleep 0.1; done
+[ -n "$(queue_depth sharecount.dead)" ] || fail "the bridge declared no queues"
 for i in 1 2 3; do amqp_tool publish "$E2E_AMQP" "" sharecount.jobs "$(job g-$i)"; done
 # 1. GRANT missing; 4 rounds > max_delivery_attempts: no attempt was counted
 wait_not_ready 4
