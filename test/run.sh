@@ -53,7 +53,9 @@ if [ "${SKIP_E2E:-0}" != 1 ] && ls test/e2e/*.sh >/dev/null 2>&1 && [ -x bridge/
   # (errors, and LeakSanitizer's at exit) to a file here; bridges that tests
   # stop without looking at their exit status would otherwise hide leaks.
   san=""
-  if ldd bridge/sharecount-bridge 2>/dev/null | grep -q libasan; then
+  # (ldd's output captured first: `ldd | grep -q` fails under pipefail when
+  # grep exits before ldd has written everything, which skipped this check)
+  if [[ $(ldd bridge/sharecount-bridge 2>/dev/null) == *libasan* ]]; then
     san=$SC_TMP/sanitizer; mkdir -p "$san"; chmod 777 "$san"
     export ASAN_OPTIONS="log_path=$san/report${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
   fi
