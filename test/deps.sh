@@ -4,7 +4,8 @@
 # As root it runs apt-get; otherwise it prints the one command to run.
 set -euo pipefail
 pkgs=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libpq-dev librabbitmq-dev
-      libjansson-dev libmicrohttpd-dev rabbitmq-server amqp-tools wrk curl gcc make)
+      libjansson-dev libmicrohttpd-dev rabbitmq-server amqp-tools wrk curl gcc make
+      clang libclang-rt-14-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
