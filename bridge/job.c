@@ -118,7 +118,8 @@ sc_job_parse(const struct sc_job_in *in, struct sc_job *out, char *reason, size_
 	{
 		/* a bare job: its name comes from the type property or the routing key */
 		const char *name = NULL;
-		json_t	   *env;
+		json_t	   *env,
+				   *jname;
 
 		if (in->type && in->type[0])
 			name = in->type;
@@ -139,7 +140,14 @@ sc_job_parse(const struct sc_job_in *in, struct sc_job *out, char *reason, size_
 		}
 		snprintf(out->name, sizeof(out->name), "%s", name);
 		data = root;
-		env = json_pack("{s:s, s:O}", "pattern", name, "data", root);
+		jname = json_string(name);	/* NULL when the name is not UTF-8 */
+		if (!jname)
+		{
+			snprintf(reason, reasonlen, "job name (type property or routing key) is not valid UTF-8");
+			json_decref(root);
+			return -1;
+		}
+		env = json_pack("{s:o, s:O}", "pattern", jname, "data", root);
 		if (!env)
 		{
 			snprintf(reason, reasonlen, "out of memory");
