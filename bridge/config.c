@@ -392,6 +392,52 @@ next_list_item(const char **cursor, const char **item, size_t *len)
 	return 1;
 }
 
+/*
+ * Check every item of amqp_url (empty ones too: each must be a URL) and
+ * rewrite the list as its trimmed items joined by bare commas, so that the
+ * connection code (amqp.c), which splits on ',' and trims only spaces and
+ * tabs, sees exactly the URLs checked here: a list folded over several lines
+ * in an environment variable kept a newline in front of its next URL, which
+ * then never parsed (docs/bridge.md, Configuration).
+ */
+static int
+normalise_amqp_url(struct sc_config *cfg, char *err, size_t errlen)
+{
+	const char *p = cfg->amqp_url;
+	const char *item;
+	size_t		n,
+				o = 0;
+	char	   *norm;
+
+	if (!*p)
+	{
+		set_err(err, errlen, "amqp_url is empty");
+		return -1;
+	}
+	norm = malloc(strlen(p) + 1);
+	if (!norm)
+	{
+		set_err(err, errlen, "out of memory");
+		return -1;
+	}
+	while (next_list_item(&p, &item, &n))
+	{
+		if (check_amqp_url(item, n, err, errlen) < 0)
+		{
+			free(norm);
+			return -1;
+		}
+		if (o)
+			norm[o++] = ',';
+		memcpy(norm + o, item, n);
+		o += n;
+	}
+	norm[o] = '\0';
+	free(cfg->amqp_url);
+	cfg->amqp_url = norm;
+	return 0;
+}
+
 static int
 validate(struct sc_config *cfg, char *err, size_t errlen)
 {
@@ -430,18 +476,9 @@ validate(struct sc_config *cfg, char *err, size_t errlen)
 		set_err(err, errlen, "invalid roles \"%s\": at least one of publisher, consumer, http is needed", cfg->roles);
 		return -1;
 	}
-	if (cfg->role_mask & (SC_ROLE_PUBLISHER | SC_ROLE_CONSUMER))
-	{
-		p = cfg->amqp_url;
-		if (!*p)
-		{
-			set_err(err, errlen, "amqp_url is empty");
-			return -1;
-		}
-		while (next_list_item(&p, &item, &n))	/* every item, empty ones too, must be a URL */
-			if (check_amqp_url(item, n, err, errlen) < 0)
-				return -1;
-	}
+	if ((cfg->role_mask & (SC_ROLE_PUBLISHER | SC_ROLE_CONSUMER)) &&
+		normalise_amqp_url(cfg, err, errlen) < 0)
+		return -1;
 	if (!cfg->pg_read_conninfo)
 	{
 		cfg->pg_read_conninfo = strdup(cfg->pg_conninfo);
