@@ -95,6 +95,11 @@ int_field(struct sc_config *cfg, const struct setting *s)
 	return (int *) ((char *) cfg + s->offset);
 }
 
+/*
+ * The one-line error.  Messages quote the offending value, which may come
+ * from a flag or an environment variable holding a newline: control
+ * characters are shown as '?' so the message stays one line.
+ */
 static void
 set_err(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -103,6 +108,9 @@ set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
+	for (char *c = err; errlen && *c; c++)
+		if ((unsigned char) *c < 0x20 || *c == 0x7f)
+			*c = '?';
 }
 
 /* Find a setting by name, treating '-' as '_' and ignoring case. */
