@@ -687,8 +687,10 @@ config_print(const struct sc_config *cfg)
 
 			if (!v)
 				v = "";
-			if (s->secret)
-				redact_list(v, red, sizeof(red));
+			if (s->secret && strcmp(s->name, "amqp_url") == 0)
+				redact_list(v, red, sizeof(red));	/* a list of URLs */
+			else if (s->secret)
+				log_redact(v, red, sizeof(red));	/* one conninfo or URI */
 			else
 				snprintf(red, sizeof(red), "%s", v);
 			printf("%s = \"%s\"\n", s->name, red);

@@ -121,10 +121,26 @@ redact_url(const char *in, const char *userinfo, char *buf, size_t buflen)
 	buf[o < buflen ? o : buflen - 1] = '\0';
 }
 
+/*
+ * Length of the "scheme://" that starts s, 0 if s is not a URL: a conninfo
+ * whose values contain "://" (password=a://b) is still a conninfo.
+ */
+static size_t
+url_prefix(const char *s)
+{
+	size_t		n = 0;
+
+	if (!isalpha((unsigned char) s[0]))
+		return 0;
+	while (isalnum((unsigned char) s[n]) || s[n] == '+' || s[n] == '-' || s[n] == '.')
+		n++;
+	return strncmp(s + n, "://", 3) == 0 ? n + 3 : 0;
+}
+
 void
 log_redact(const char *in, char *buf, size_t buflen)
 {
-	const char *scheme = strstr(in, "://");
+	size_t		scheme = url_prefix(in);
 	size_t		o = 0;
 
 	if (buflen == 0)
@@ -132,7 +148,7 @@ log_redact(const char *in, char *buf, size_t buflen)
 	buf[0] = '\0';
 	if (scheme)
 	{
-		redact_url(in, scheme + 3, buf, buflen);
+		redact_url(in, in + scheme, buf, buflen);
 		return;
 	}
 	/*
