@@ -1,5 +1,5 @@
 -- SQL-level fuzz of sharecount_apply / sharecount_apply_batch (docs/fuzzing.md):
--- thousands of valid, mutated, byte-mutated and random JSON documents made
+-- 8,000 valid, mutated, byte-mutated and random JSON documents made
 -- from a fixed seed (setseed + random(), so every run sees the same ones).
 -- Each result is compared with a model written from docs/extension.md
 -- ("Validation"): a valid job is applied once (then duplicate), an invalid
@@ -37,18 +37,27 @@ CREATE FUNCTION fz_count(what text) RETURNS void LANGUAGE sql AS $$
 
 -- value pools: valid ones, limits (64/128/256 bytes, multi-byte), and broken ones
 CREATE FUNCTION fz_ctype() RETURNS text LANGUAGE sql AS $$
-	SELECT fz_pick(ARRAY['fz_article', 'fz_post', 'fz_é', 'fz_' || repeat('t', 61), 'fz_😀',
-		'fz "q"', 'fz\b', 'fz_' || repeat('é', 30) || 'x']) $$;
+	SELECT CASE fz_int(4) WHEN 0 THEN 'fz' || repeat('é', 29 + fz_int(4))	-- 60 to 68 bytes
+		ELSE fz_pick(ARRAY['fz_article', 'fz_post', 'fz_é', 'fz_' || repeat('t', 61), 'fz_😀', 'fz "q"',
+			'fz\b', 'fz_' || repeat('é', 30) || 'x']) END $$;
 CREATE FUNCTION fz_cid() RETURNS text LANGUAGE sql AS $$
-	SELECT fz_pick(ARRAY['1', '2', '3', 'x y', repeat('i', 256), repeat('ü', 128), '"', 'ሴ', '0', '-1',
-		fz_int(20)::text]) $$;
+	SELECT CASE fz_int(5) WHEN 0 THEN repeat('ü', 126 + fz_int(4))			-- 252 to 258 bytes
+		ELSE fz_pick(ARRAY['1', '2', '3', 'x y', repeat('i', 256), '"', 'ሴ', '0', '-1', fz_int(20)::text]) END $$;
 CREATE FUNCTION fz_jobid() RETURNS text LANGUAGE sql AS $$
-	SELECT CASE fz_int(12) WHEN 0 THEN repeat('j', 128) WHEN 1 THEN repeat('é', 64)
+	SELECT CASE fz_int(12) WHEN 0 THEN repeat('j', 128) WHEN 1 THEN repeat('é', 62 + fz_int(4))
 		WHEN 2 THEN 'fz-' || fz_int(40) ELSE 'fz-' || fz_int(100000) END $$;
+-- a timestamp: one of the documented forms, or one built from edge values (the model decides)
 CREATE FUNCTION fz_time() RETURNS text LANGUAGE sql AS $$
-	SELECT fz_pick(ARRAY['2026-11-27T20:15:03.123Z', '2026-11-27 20:15', '2024-02-29T23:59:60+05:30',
-		'2026-01-01t00:00:00,5z', '0000-02-29T00:00Z', '2026-12-31T23:59:59.999999999-0800',
-		'2026-06-15T12:00:00+23', '2026-11-27T20:15:03']) $$;
+	SELECT CASE WHEN fz_int(3) > 0 THEN fz_pick(ARRAY['2026-11-27T20:15:03.123Z', '2026-11-27 20:15',
+		'2024-02-29T23:59:60+05:30', '2026-01-01t00:00:00,5z', '0000-02-29T00:00Z',
+		'2026-12-31T23:59:59.999999999-0800', '2026-06-15T12:00:00+23', '2026-11-27T20:15:03'])
+	ELSE fz_pick(ARRAY['0000', '1900', '2000', '2023', '2024', '9999']) || '-' || lpad(fz_int(14)::text, 2, '0')
+		|| '-' || lpad(fz_int(33)::text, 2, '0') || fz_pick(ARRAY['T', 't', ' ', '_'])
+		|| lpad(fz_int(25)::text, 2, '0') || ':' || lpad(fz_int(61)::text, 2, '0')
+		|| fz_pick(ARRAY['', ':' || lpad(fz_int(62)::text, 2, '0'),
+			':' || lpad(fz_int(62)::text, 2, '0') || fz_pick(ARRAY['.1', '.123456789', ',5', '.', '.x'])])
+		|| fz_pick(ARRAY['', 'Z', 'z', '+05:30', '-0800', '+23', '+24:00', '+05:', 'Z ', '+05:60', '-00:00', '+5'])
+	END $$;
 CREATE FUNCTION fz_bad_string() RETURNS jsonb LANGUAGE sql AS $$
 	SELECT to_jsonb(fz_pick(ARRAY['', repeat('x', 65), repeat('x', 129), repeat('x', 257), repeat('é', 33),
 		repeat('é', 65), repeat('ü', 129), '2026-02-29T00:00Z', '2026-11-27T24:00Z', '2026-11-27',
@@ -100,8 +109,9 @@ DECLARE
 BEGIN
 	IF p = 'share_count_update' THEN
 		d := d || jsonb_build_object('operation', fz_pick(ARRAY['increment', 'decrement']));
-		CASE fz_int(6)
+		CASE fz_int(7)
 			WHEN 0 THEN NULL;
+			WHEN 6 THEN d := d || jsonb_build_object('amount', fz_number());
 			WHEN 1 THEN d := d || '{"amount": null}';
 			WHEN 2 THEN d := d || jsonb_build_object('amount', 1 + fz_int(1000000));
 			ELSE d := d || jsonb_build_object('amount', fz_pickj(ARRAY['1', '1000000', '1e3', '0.1e1', '1E+2',
@@ -318,7 +328,7 @@ BEGIN
 END $$;
 
 \set ECHO all
-SELECT fz_run(3000);
+SELECT fz_run(4000);
 
 -- every document got the model's outcome
 SELECT * FROM fz_tally ORDER BY what;
