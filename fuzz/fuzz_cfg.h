@@ -85,17 +85,20 @@ fz_count(const char *hay, size_t len, const char *needle)
 	return k;
 }
 
-/* The `key = "..."` line of config_print's output (pointer and length). */
+/* The value printed by config_print for key (inside its line's `key = "..."` quotes). */
 static const char *
 fz_line(const char *out, const char *key, size_t *len)
 {
 	size_t		kl = strlen(key);
 
 	for (const char *l = out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-		if (strncmp(l, key, kl) == 0 && strncmp(l + kl, " = ", 3) == 0)
+		if (strncmp(l, key, kl) == 0 && strncmp(l + kl, " = \"", 4) == 0)
 		{
-			*len = strcspn(l, "\n");
-			return l;
+			size_t		n = strcspn(l, "\n");
+
+			FZ_CHECK(n >= kl + 5 && l[n - 1] == '"');
+			*len = n - kl - 5;
+			return l + kl + 4;
 		}
 	*len = 0;
 	return "";
