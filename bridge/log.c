@@ -91,7 +91,8 @@ is_password_key(const char *in, size_t len)
 static void
 redact_url(const char *in, const char *userinfo, char *buf, size_t buflen)
 {
-	const char *at = strchr(userinfo, '@');
+	/* user:password@ ends before the path, as libpq and rabbitmq-c read it */
+	const char *at = memchr(userinfo, '@', strcspn(userinfo, "/"));
 	const char *colon = at ? memchr(userinfo, ':', at - userinfo) : NULL;
 	const char *p = in;
 	size_t		o = 0;
