@@ -132,6 +132,9 @@ sc_job_parse(const struct sc_job_in *in, struct sc_job *out, char *reason, size_
 	if (!root)
 	{
 		snprintf(reason, reasonlen, "not JSON: %s at line %d column %d", jerr.text, jerr.line, jerr.column);
+		for (char *c = reason; *c; c++)	/* jansson quotes the input: keep the logged reason one line */
+			if ((unsigned char) *c < 0x20 || *c == 0x7f)
+				*c = '?';
 		return -1;
 	}
 	if (!json_is_object(root))
