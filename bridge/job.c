@@ -128,6 +128,15 @@ sc_job_parse(const struct sc_job_in *in, struct sc_job *out, char *reason, size_
 		snprintf(reason, reasonlen, "body of %zu bytes is larger than 64 KiB", in->len);
 		return -1;
 	}
+	/*
+	 * JSON has no raw NUL byte, but jansson's reader takes one after a number
+	 * as the end of it and reads on; the envelope (a C string) would end there.
+	 */
+	if (in->len && memchr(in->body, '\0', in->len))
+	{
+		snprintf(reason, reasonlen, "not JSON: the body contains a NUL byte");
+		return -1;
+	}
 	root = json_loadb(in->body, in->len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
 	{
