@@ -693,6 +693,9 @@ config_print(const struct sc_config *cfg)
 				log_redact(v, red, sizeof(red));	/* one conninfo or URI */
 			else
 				snprintf(red, sizeof(red), "%s", v);
+			for (char *c = red; *c; c++)	/* one line per setting */
+				if ((unsigned char) *c < 0x20 || *c == 0x7f)
+					*c = '?';
 			printf("%s = \"%s\"\n", s->name, red);
 		}
 	}
