@@ -146,11 +146,14 @@ fz_check_amqp_url(const char *out, const struct sc_config *cfg)
 		char	   *copy = strndup(p, n);
 		struct amqp_connection_info info;
 
+		int			userinfo;
+
 		FZ_CHECK(copy != NULL);
 		FZ_CHECK(n > 0 && !isspace((unsigned char) p[0]) && !isspace((unsigned char) p[n - 1]));
+		userinfo = strchr(copy, '@') != NULL;	/* before amqp_parse_url decodes %40 in place */
 		amqp_default_connection_info(&info);
 		FZ_CHECK(amqp_parse_url(copy, &info) == AMQP_STATUS_OK);
-		if (strchr(copy, '@'))		/* else info.password is the default, not in the text */
+		if (userinfo)				/* else info.password is the default, not in the text */
 			fz_check_hidden(out, "amqp_url", cfg->amqp_url, info.password);
 		free(copy);
 		if (p[n] == '\0')
