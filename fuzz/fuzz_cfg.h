@@ -150,10 +150,16 @@ fz_check_amqp_url(const char *out, const struct sc_config *cfg)
 
 		FZ_CHECK(copy != NULL);
 		FZ_CHECK(n > 0 && !isspace((unsigned char) p[0]) && !isspace((unsigned char) p[n - 1]));
-		userinfo = strchr(copy, '@') != NULL;	/* before amqp_parse_url decodes %40 in place */
+		/* an explicit password: "user:password@", looked for before amqp_parse_url decodes %40 in place */
+		{
+			const char *at = strchr(copy, '@'),
+					   *auth = strstr(copy, "://");
+
+			userinfo = at && auth && auth < at && memchr(auth + 3, ':', (size_t) (at - auth - 3)) != NULL;
+		}
 		amqp_default_connection_info(&info);
 		FZ_CHECK(amqp_parse_url(copy, &info) == AMQP_STATUS_OK);
-		if (userinfo)				/* else info.password is the default, not in the text */
+		if (userinfo)				/* else info.password is the default "guest", not the text's */
 			fz_check_hidden(out, "amqp_url", cfg->amqp_url, info.password);
 		free(copy);
 		if (p[n] == '\0')
