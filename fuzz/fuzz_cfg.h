@@ -4,10 +4,11 @@
  * environment variables and an argv, then check what it produced
  * (docs/fuzzing.md).
  *
- * Rules: the config file is a memfd (/proc/self/fd/N), rewritten for every
- * input; the harness never lets an input name another file (-c/--config
- * values are replaced by the memfd's path), so nothing outside the process is
- * read or written.  Every SHARECOUNT_* variable is removed at start and the
+ * Rules: this header defines LLVMFuzzerInitialize (fz_cfg_init).  The
+ * config file is a memfd (/proc/self/fd/N), rewritten for every input; the
+ * harness never lets an input name another file (-c/--config values are
+ * replaced by the memfd's path), so nothing outside the process is read or
+ * written.  Every SHARECOUNT_* variable is removed at start and the
  * ones an input sets are removed after it.  stdout (--help, --version) goes to
  * /dev/null; config_print() writes into a memory stream that is checked.
  *
@@ -64,6 +65,16 @@ fz_cfg_init(void)
 				break;
 			}
 	}
+}
+
+/* libFuzzer calls this once, before the first input. */
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void) argc;
+	(void) argv;
+	fz_cfg_init();
+	return 0;
 }
 
 static void

@@ -9,18 +9,10 @@
  * ended by a NUL (set as SHARECOUNT_KEY), then that many arguments, each
  * ended by a NUL; every remaining byte is the config file's contents.
  *
- * Rules: see fuzz_cfg.h (memfd config file, environment reset per input).
+ * Rules: see fuzz_cfg.h (memfd config file, environment reset per input;
+ * LLVMFuzzerInitialize).
  */
 #include "fuzz_cfg.h"
-
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void) argc;
-	(void) argv;
-	fz_cfg_init();
-	return 0;
-}
 
 /* Set SHARECOUNT_<KEY>=value from "KEY=value"; the name goes to names[] for unsetenv. */
 static int
