@@ -423,6 +423,16 @@ route_free(struct route *r)
 	r->nids = 0;
 }
 
+/* The error quotes http_listen, which may hold control characters: show them as '?'. */
+static int
+listen_fail(char *err)
+{
+	for (char *c = err; *c; c++)
+		if ((unsigned char) *c < 0x20 || *c == 0x7f)
+			*c = '?';
+	return -1;
+}
+
 int
 route_parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sslen,
 				  char *err, size_t errlen)
@@ -440,7 +450,7 @@ route_parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *s
 		if (!close || close[1] != ':')
 		{
 			snprintf(err, errlen, "http_listen \"%s\" is not [ipv6]:port", listen);
-			return -1;
+			return listen_fail(err);
 		}
 		hl = (size_t) (close - listen - 1);
 		if (hl >= sizeof(host))
@@ -456,7 +466,7 @@ route_parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *s
 		if (!colon || memchr(listen, ':', (size_t) (colon - listen)))
 		{
 			snprintf(err, errlen, "http_listen \"%s\" is not host:port (write IPv6 as [addr]:port)", listen);
-			return -1;
+			return listen_fail(err);
 		}
 		hl = (size_t) (colon - listen);
 		if (hl >= sizeof(host))
@@ -470,7 +480,7 @@ route_parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *s
 	if (!port[0] || strspn(port, "0123456789") != strlen(port) || atol(port) < 1 || atol(port) > 65535)
 	{
 		snprintf(err, errlen, "http_listen \"%s\" has no valid port (1-65535)", listen);
-		return -1;
+		return listen_fail(err);
 	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
@@ -480,7 +490,7 @@ route_parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *s
 	if (gai != 0 || !res)
 	{
 		snprintf(err, errlen, "http_listen \"%s\": %s", listen, gai_strerror(gai));
-		return -1;
+		return listen_fail(err);
 	}
 	memcpy(ss, res->ai_addr, res->ai_addrlen);
 	*sslen = res->ai_addrlen;

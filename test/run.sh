@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: builds, starts a private PostgreSQL (and RabbitMQ when there are
 # end-to-end tests), and runs every suite in order:
-#   1. bridge unit tests  (test/unit/test_*.c, one binary each)
+#   1. bridge unit tests  (test/unit/test_*.c, one binary each), then the fuzz
+#      corpora replayed through the libFuzzer harnesses (fuzz/fuzz_*.c)
 #   2. pg_regress + isolation specs (`make installcheck`)
 #   3. end-to-end tests   (test/e2e/*.sh, each against the shared servers)
 # Each test prints one "ok N - name" / "not ok N - name" line; the run ends with
@@ -29,6 +30,20 @@ if ls test/unit/test_*.c >/dev/null 2>&1; then
     [ $st -ne 0 ] && echo "$out" | sed 's/^/#   /'
     report $st "unit $(basename "$b" .bin)"
   done
+fi
+
+# 1b. fuzz corpora: every corpus file through each libFuzzer harness (docs/fuzzing.md)
+if ls fuzz/fuzz_*.c >/dev/null 2>&1; then
+  if make -s fuzz-build > "$SC_TMP/fuzz-build.out" 2>&1; then
+    for b in fuzz/build/fuzz_*; do
+      [ -x "$b" ] || continue
+      out=$(./fuzz/run.sh replay "$b" 2>&1); st=$?
+      [ $st -ne 0 ] && echo "$out" | sed 's/^/#   /'
+      report $st "fuzz replay $(basename "$b") ($(echo "$out" | tail -1))"
+    done
+  else
+    tail -20 "$SC_TMP/fuzz-build.out" | sed 's/^/#   /'; report 1 "fuzz harnesses build"
+  fi
 fi
 
 # 2. pg_regress and isolation
