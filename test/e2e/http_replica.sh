@@ -82,6 +82,7 @@ count H a0 >/dev/null
 wait_for "H's read ran on the replica" ran_on replica H "$m"
 ran_on primary H "$m" && fail "H's read also ran on the primary"
 lag_over H 0.5 && fail "lag $(metric H sharecount_replica_lag_seconds) s on a healthy replica"
+[ -n "$(metric H sharecount_outbox_depth)" ] || fail "no outbox gauge: sharecount_stats() failed on the replica"
 echo "ok 1 - reads served by the replica (H and S: read_source replica, sharecount_get on the replica only)"
 
 # ------------------------------------------------------ 2. replay paused ----
