@@ -3,8 +3,11 @@
  *
  * Rules: the job queue and its counters (accepting, stopping, queued, busy,
  * inflight) are guarded by pool_lock; each worker owns its PGconn
- * exclusively, so libpq calls run outside the lock.  Connections are
- * non-blocking; every wait is a poll() on PQsocket() bounded by the batch
+ * exclusively, so libpq calls run outside the lock.  A worker's PGconn goes
+ * to the server readsrc_target() names at the start of each batch (the
+ * replica in pg_read_conninfo or the primary, see readsrc.h): one atomic load
+ * per batch, no lag work on this path.  Connections are non-blocking
+ * (dbconn.c); every wait is a poll() on PQsocket() bounded by the batch
  * deadline (the earliest deadline of its jobs).  On a connection-level
  * failure or a timeout the PGconn is closed (PQfinish), so a late answer to an
  * abandoned query can never be read as another's.  Jobs are completed (done())
@@ -19,10 +22,7 @@
  * the coalesced read fails all its jobs (inputs are validated before they get
  * here, so such an error is the database's, not one request's).
  */
-#include <errno.h>
-#include <poll.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
