@@ -55,6 +55,8 @@ struct setting
 static const struct setting settings[] = {
 	S(pg_conninfo, "", 0, 1, "libpq conninfo or URI (empty: libpq environment defaults)"),
 	S(pg_read_conninfo, NULL, 0, 1, "conninfo for the http role's reads (default: pg_conninfo)"),
+	I(read_max_lag_ms, "1000", 10, 3600000, 0, "replica (pg_read_conninfo) lag past which reads go to the primary"),
+	I(read_check_interval_ms, "250", 10, 60000, 0, "how often the http role checks the replica's lag"),
 	S(amqp_url, "amqp://guest:guest@localhost:5672", 0, 1, "amqp[s]://user:pass@host:port/vhost, comma-separated list tried in turn"),
 	S(amqp_cacert, "", 0, 0, "CA file for amqps:// peers"),
 	S(exchange, "sharecount", 0, 0, "topic exchange jobs are published to"),

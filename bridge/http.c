@@ -567,8 +567,8 @@ http_start(const struct sc_config *cfg)
 	 * (docs/http.md "Round 4").
 	 */
 	size_t		conn_memory = cfg->http_conn_memory > 0 ? (size_t) cfg->http_conn_memory : 16384;
-	const char *conninfo = cfg->pg_read_conninfo && cfg->pg_read_conninfo[0]
-		? cfg->pg_read_conninfo : cfg->pg_conninfo;
+	struct readsrc_conf reads = {cfg->pg_conninfo, cfg->pg_read_conninfo, cfg->read_max_lag_ms,
+		cfg->read_check_interval_ms};
 	struct MHD_OptionItem opts[] = {
 		{MHD_OPTION_SOCK_ADDR, 0, &ss},
 		{MHD_OPTION_CONNECTION_LIMIT, max_conn, NULL},
@@ -588,7 +588,7 @@ http_start(const struct sc_config *cfg)
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	atomic_store(&stopping, 0);
-	if (!conninfo || dbpool_init(conninfo, pool) != 0)
+	if (dbpool_init(&reads, pool) != 0)
 	{
 		log_error("http: cannot set up the PostgreSQL pool (pg_read_conninfo)");
 		return -1;
