@@ -254,15 +254,20 @@ touch "$SOAK_DIR/stop"
 for p in "${SOAK_CLIENT_PIDS[@]}"; do wait "$p" || true; done
 soak_recover                      # a bridge that died meanwhile is counted and restarted
 
-t0=$SECONDS
+# Drained: outbox empty, jobs queue empty (ready and unacked), verify empty.
+# Outbox and queue empty while verify is not, 10 polls in a row: nothing is in
+# flight any more, so the counts are final and wrong; stop waiting.
+t0=$SECONDS; settled=0; drain_failure=""
 while :; do
   ob=$(stat outbox_depth 2>/dev/null || echo '?')
   qd=$(queue_depth sharecount.jobs); qd=${qd:-?}
   bad=$(q "SELECT count(*) FROM sharecount_verify(1000)" 2>/dev/null || echo '?')
   [ "$ob$qd$bad" = 000 ] && break
-  if [ $((SECONDS - t0)) -ge "$SOAK_DRAIN_SECONDS" ]; then
-    q "SELECT * FROM sharecount_verify(20)" >&2 || true
-    fail "not drained after ${SOAK_DRAIN_SECONDS}s: outbox=$ob queue=$qd mismatched_keys=$bad (seed $SOAK_SEED)"
+  if [ "$ob$qd" = 00 ]; then settled=$((settled + 1)); else settled=0; fi
+  if [ "$settled" -ge 10 ] || [ $((SECONDS - t0)) -ge "$SOAK_DRAIN_SECONDS" ]; then
+    q "SELECT * FROM sharecount_verify(20)" | sed 's/^/# counted wrong (type|id|counted|actual): /' >&2 || true
+    drain_failure="not exact after $((SECONDS - t0)) s: outbox=$ob queue=$qd mismatched_keys=$bad"
+    break
   fi
   soak_recover
   sleep 1
@@ -272,7 +277,7 @@ drain_s=$((SECONDS - t0))
 # ------------------------------------------------------------- the report ----
 
 dead=$(queue_depth sharecount.dead); dead=${dead:-?}
-slog "drained in ${drain_s} s; verify empty; dead-lettered $dead"
+slog "${drain_failure:-drained in ${drain_s} s; verify empty}; dead-lettered $dead"
 if [ "$dead" != 0 ]; then
   amqp-get --url="$E2E_AMQP" -q sharecount.dead >&2 || true
 fi
@@ -287,6 +292,7 @@ slog "client errors by cause: $(echo "${errors:-none}" | paste -sd, | sed 's/,/,
 slog "end state: $(q "SELECT count(*) || ' rows, ' || count(DISTINCT (content_type, content_id)) || ' keys' FROM share_links"); stats $(q "SELECT sharecount_stats() - 'outbox_oldest_age_seconds'")"
 slog "bridges: $SOAK_BRIDGE_STARTS started, $SOAK_BRIDGE_CRASHES died on their own; seed $SOAK_SEED"
 
+[ -z "$drain_failure" ] || fail "$drain_failure (seed $SOAK_SEED)"
 [ "$dead" = 0 ] || fail "$dead jobs dead-lettered (every job the soak writes is valid)"
 [ "$SOAK_BRIDGE_CRASHES" = 0 ] || fail "$SOAK_BRIDGE_CRASHES bridge(s) died without being killed"
 echo "$errors" | grep -q '^FAIL:' && fail "client errors that no PostgreSQL restart explains: $(echo "$errors" | grep '^FAIL:' | paste -sd,)"
