@@ -43,10 +43,12 @@ SOAK_GAP_SPAN_S=8
 SOAK_PG_GRACE_MS=5000                     # slack around a PostgreSQL restart window
 E2E_NAME=soak
 . "$(dirname "$0")/e2e/bridge.inc"
+# a command failing under set -e says so (else the soak would end without a word)
+set -o errtrace
+trap 'st=$?; echo "FAIL: test/soak.sh line $LINENO: \"$BASH_COMMAND\" exited $st (seed $SOAK_SEED)" >&2' ERR
 SOAK_DIR=$SC_TMP/soak.$$
 mkdir -p "$SOAK_DIR"
-# under run.sh the temp dir outlives us: keep only the logs a failure prints
-sc_on_exit "rm -rf '$SOAK_DIR'"
+# SOAK_DIR goes with the temp dir (kept with SC_KEEP_TMP=1 when standalone)
 sc_on_exit "touch '$SOAK_DIR/stop'"
 SOAK_GEN=$SC_ROOT/test/soak/workload.awk
 
@@ -111,7 +113,7 @@ soak_recover() {
     fi
     [ "${1:-}" = all ] || [ "$now" -ge "${SOAK_BR_UNTIL[$s]}" ] || continue
     case ${SOAK_BR_STATE[$s]} in
-      stopped) kill -CONT "${SOAK_BR_PID[$s]}"; SOAK_BR_STATE[$s]=run ;;
+      stopped) kill -CONT "${SOAK_BR_PID[$s]}" || true; SOAK_BR_STATE[$s]=run ;;
       killed) soak_bridge_start "$s" ;;
     esac
   done
@@ -121,7 +123,8 @@ soak_recover() {
 # nothing when neither runs.
 soak_pick() {
   local s
-  for s in "$1" $((1 - $1)); do [ "${SOAK_BR_STATE[$s]}" = run ] && { echo "$s"; return; }; done
+  for s in "$1" $((1 - $1)); do [ "${SOAK_BR_STATE[$s]}" = run ] && { echo "$s"; return 0; }; done
+  return 0
 }
 
 # ---------------------------------------------------------------- faults ----
@@ -134,10 +137,10 @@ soak_fault() { # KIND TARGET DUR_MS MODE
       s=$(soak_pick "$2")
       if [ -z "$s" ]; then echo "skipped $t0 $t0 $kind" >> "$SOAK_DIR/faults"; return; fi
       if [ "$kind" = bridge_kill ]; then
-        kill -KILL "${SOAK_BR_PID[$s]}"; wait "${SOAK_BR_PID[$s]}" 2>/dev/null || true
+        kill -KILL "${SOAK_BR_PID[$s]}" || true; wait "${SOAK_BR_PID[$s]}" 2>/dev/null || true
         SOAK_BR_STATE[$s]=killed
       else
-        kill -STOP "${SOAK_BR_PID[$s]}"; SOAK_BR_STATE[$s]=stopped
+        kill -STOP "${SOAK_BR_PID[$s]}" || true; SOAK_BR_STATE[$s]=stopped
       fi
       SOAK_BR_UNTIL[$s]=$((t0 + dur))
       mode=bridge$s ;;
@@ -168,7 +171,7 @@ soak_fault() { # KIND TARGET DUR_MS MODE
 # command tags counted into $base.tags, "T0_MS T1_MS" into $base.times, and, if anything went wrong, a header
 # "=== chunk J T0_MS T1_MS PSQL_STATUS" and its stderr into $base.err.
 soak_client() {
-  set +e
+  set +e; trap - ERR
   local id=$1 chunk=0 t0 t1 st base=$SOAK_DIR/client$1
   while [ -d "$SOAK_DIR" ] && [ ! -e "$SOAK_DIR/stop" ]; do
     awk -v seed="$SOAK_SEED" -v client="$id" -v chunk="$chunk" -v units="$SOAK_CHUNK" -v keys="$SOAK_KEYS" \
@@ -260,7 +263,7 @@ soak_recover                      # a bridge that died meanwhile is counted and 
 t0=$SECONDS; settled=0; drain_failure=""
 while :; do
   ob=$(stat outbox_depth 2>/dev/null || echo '?')
-  qd=$(queue_depth sharecount.jobs); qd=${qd:-?}
+  qd=$(queue_depth sharecount.jobs || true); qd=${qd:-?}
   bad=$(q "SELECT count(*) FROM sharecount_verify(1000)" 2>/dev/null || echo '?')
   [ "$ob$qd$bad" = 000 ] && break
   if [ "$ob$qd" = 00 ]; then settled=$((settled + 1)); else settled=0; fi
@@ -276,7 +279,7 @@ drain_s=$((SECONDS - t0))
 
 # ------------------------------------------------------------- the report ----
 
-dead=$(queue_depth sharecount.dead); dead=${dead:-?}
+dead=$(queue_depth sharecount.dead || true); dead=${dead:-?}
 slog "${drain_failure:-drained in ${drain_s} s; verify empty}; dead-lettered $dead"
 if [ "$dead" != 0 ]; then
   amqp-get --url="$E2E_AMQP" -q sharecount.dead >&2 || true
@@ -290,6 +293,8 @@ slog "client statements (command tag, rows): $(cat "$SOAK_DIR"/client*.tags | aw
 slog "client chunk times: $(soak_chunk_times)"
 slog "client errors by cause: $(echo "${errors:-none}" | paste -sd, | sed 's/,/, /g')"
 slog "end state: $(q "SELECT count(*) || ' rows, ' || count(DISTINCT (content_type, content_id)) || ' keys' FROM share_links"); stats $(q "SELECT sharecount_stats() - 'outbox_oldest_age_seconds'")"
+slog "bridge log lines by level: $(cat "$SC_TMP"/soak.bridge*.log | awk '{ n[$2]++ } END { for (k in n) printf "%s %d  ", k, n[k] }')"
+slog "logs: $SC_TMP/soak.bridge*.log, $SOAK_DIR (client chunks, errors, faults)"
 slog "bridges: $SOAK_BRIDGE_STARTS started, $SOAK_BRIDGE_CRASHES died on their own; seed $SOAK_SEED"
 
 [ -z "$drain_failure" ] || fail "$drain_failure (seed $SOAK_SEED)"
