@@ -135,7 +135,7 @@ soak_fault() { # KIND TARGET DUR_MS MODE
   case $kind in
     bridge_kill|bridge_stop)
       s=$(soak_pick "$2")
-      if [ -z "$s" ]; then echo "skipped $t0 $t0 $kind" >> "$SOAK_DIR/faults"; return; fi
+      if [ -z "$s" ]; then echo "skipped(both_bridges_down) $t0 $t0 $kind" >> "$SOAK_DIR/faults"; return; fi
       if [ "$kind" = bridge_kill ]; then
         kill -KILL "${SOAK_BR_PID[$s]}" || true; wait "${SOAK_BR_PID[$s]}" 2>/dev/null || true
         SOAK_BR_STATE[$s]=killed
@@ -241,10 +241,10 @@ for ((c = 0; c < SOAK_CLIENTS; c++)); do
 done
 start=$(now_ms)
 
-# fd 3: the servers and bridges started in the loop must not read the schedule
 # A fault is injected only while the run lasts: restarts that took longer than
 # planned leave the end of the schedule out (counted), so the run stays
-# SOAK_SECONDS plus at most one restart.
+# SOAK_SECONDS plus at most one restart.  The schedule is read on fd 3: the
+# servers and bridges started in the loop must not read it.
 late=0
 while read -r at kind target dur mode <&3; do
   while [ "$(now_ms)" -lt $((start + at)) ]; do soak_recover; sleep 0.1; done
