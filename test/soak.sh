@@ -204,7 +204,9 @@ soak_client_errors() {
       open = 0
     }
     /^=== chunk / { close_chunk(); open = 1; t0 = $4; t1 = $5; st = $6; lost = 0; next }
-    /current transaction is aborted/ { next }                  # follows an error counted already
+    # follow-ons of an error counted already: statements of the aborted
+    # transaction, and its ROLLBACK TO a SAVEPOINT that was never made
+    /current transaction is aborted|savepoint "sp" does not exist/ { next }
     /deadlock detected/ { n["deadlock(application)"]++; next }
     /could not serialize access/ { n["serialization_failure(application)"]++; next }
     /statement timeout/ { n["FAIL:statement_timeout(blocked)"]++; next }
