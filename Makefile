@@ -31,9 +31,9 @@ EXTRA_CLEAN = results/ regression.diffs regression.out output_iso/ bridge/.build
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifeq ($(wildcard $(PGXS)),)
 # A fresh machine has no PGXS yet: install the packages first, then re-run.
-all install installcheck test run bench unit fuzz fuzz-replay:
+all install installcheck test run bench unit fuzz fuzz-replay soak:
 	./test/deps.sh && $(MAKE) $@
-.PHONY: all install installcheck test run bench unit fuzz fuzz-replay
+.PHONY: all install installcheck test run bench unit fuzz fuzz-replay soak
 else
 include $(PGXS)
 
@@ -128,7 +128,11 @@ run: deps
 bench: deps
 	@./bench/run.sh
 
-.PHONY: test run bench unit install-bridge
+# The chaos soak (docs/soak.md): SOAK_SECONDS (default 600), SOAK_SEED to replay.
+soak: deps
+	@./test/soak.sh
+
+.PHONY: test run bench unit install-bridge soak
 endif
 
 deps:
