@@ -15,6 +15,7 @@
 
 #include "dbconn.h"
 #include "dbpool.h"
+#include "log.h"
 
 void
 db_set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -137,6 +138,22 @@ db_is_conn_error(PGconn *pg, const PGresult *res)
 		strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0;
 }
 
+/*
+ * Server notices (e.g. "terminating connection due to immediate shutdown")
+ * go to the log as one line with its level, not raw to stderr (libpq's
+ * default processor).
+ */
+static void
+db_notice_to_log(void *arg, const char *message)
+{
+	size_t		n = strlen(message);
+
+	(void) arg;
+	while (n && message[n - 1] == '\n')
+		n--;
+	log_warn("http: server: %.*s", (int) n, message);
+}
+
 /* Connect with PQconnectStartParams/PQconnectPoll, bounded by the deadline. */
 PGconn *
 db_connect(const char *conninfo, const char *appname, int64_t deadline, char *err, size_t errlen)
@@ -153,6 +170,8 @@ db_connect(const char *conninfo, const char *appname, int64_t deadline, char *er
 	}
 	if (PQstatus(pg) == CONNECTION_BAD)
 		st = PGRES_POLLING_FAILED;
+	/* before the first poll: a notice can arrive while connecting */
+	PQsetNoticeProcessor(pg, db_notice_to_log, NULL);
 	while (st != PGRES_POLLING_OK)
 	{
 		int			r;

@@ -75,6 +75,9 @@ sc_pg_connect(const char *conninfo, const char *appname, const char *who, struct
 		why = "out of memory";
 	else if (PQstatus(c) == CONNECTION_BAD)
 		st = PGRES_POLLING_FAILED;
+	/* before the first poll: a notice can arrive while connecting */
+	if (c)
+		PQsetNoticeProcessor(c, notice_to_log, (void *) who);
 	while (!why && st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED)
 	{
 		struct pollfd pf = {PQsocket(c), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, 0};
@@ -103,10 +106,7 @@ sc_pg_connect(const char *conninfo, const char *appname, const char *who, struct
 		why = buf;
 	}
 	if (!why)
-	{
-		PQsetNoticeProcessor(c, notice_to_log, (void *) who);
 		why = pin_durability(c, hb, buf, sizeof(buf));
-	}
 	if (why)
 	{
 		log_warn("%s: cannot connect to PostgreSQL: %s", who, why);
