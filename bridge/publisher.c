@@ -35,6 +35,12 @@
  * slot in flight; a PostgreSQL error rolls back only its slot (its
  * connection is dropped if broken) and delays the next claim with a doubling
  * backoff.  Dropped connections are reopened when no slot is in flight.
+ * Nacked rows stay in the outbox; after SC_NACKED_CLAIMS_BEFORE_RECONNECT
+ * claims in a row were nacked and none acked, no slot claims, and once none
+ * is in flight the AMQP connection is replaced by a fresh one after a
+ * doubling pause (docs/bridge.md "Broker failover").  Only then, with no tag
+ * outstanding, so no confirm of the old channel can be taken for one of the
+ * new channel (tags restart at 1).
  *
  * Rules: one thread owns the slots' PGconns and the AMQP connection; every
  * wait reads AMQP frames (heartbeats, connection.blocked) or sends
@@ -99,6 +105,9 @@ struct publisher
 	long long	retry_at_ms;	/* no claim before this time (failure, nack) */
 	long long	gap_until_ms;	/* no claim before this while a slot is in flight */
 	int			empty_claims;	/* consecutive empty claims while slots were in flight */
+	int			nacked_claims;	/* claims in a row settled with nacks and no ack */
+	int			nack_backoff_ms;	/* pause before the next nack reconnect */
+	long		nack_reconnects;	/* fresh connections opened because of nacks */
 };
 
 static int
@@ -276,8 +285,8 @@ read_frame(struct publisher *p, int timeout_ms)
 			{
 				amqp_basic_nack_t *m = f.payload.method.decoded;
 
-				log_warn("publisher: broker nacked delivery tag %llu%s; the job stays in the outbox",
-						 (unsigned long long) m->delivery_tag, m->multiple ? " and earlier" : "");
+				log_debug("publisher: broker nacked delivery tag %llu%s",
+						  (unsigned long long) m->delivery_tag, m->multiple ? " and earlier" : "");
 				mark_all(p, m->delivery_tag, m->multiple, ROW_NACKED);
 				return 1;
 			}
@@ -435,6 +444,59 @@ claim(struct publisher *p, struct slot *s)
 }
 
 /*
+ * Slot s has no confirm outstanding: count its nacks (metric, one WARN per
+ * claim) and keep the run of claims nacked without any ack that leads to a
+ * fresh connection (nack_reconnect).
+ */
+static void
+note_nacks(struct publisher *p, const struct slot *s)
+{
+	int			acked = 0,
+				nacked = 0;
+
+	for (int i = 0; i < s->sent; i++)
+	{
+		if (s->rows[i].state == ROW_ACKED)
+			acked++;
+		else if (s->rows[i].state == ROW_NACKED)
+		{
+			nacked++;
+			metrics_count(SC_M_NACKED, metrics_job_kind(s->rows[i].job_name), 1);
+		}
+	}
+	if (acked > 0)
+	{
+		p->nacked_claims = 0;
+		p->nack_backoff_ms = SC_NACK_RECONNECT_MIN_MS;
+	}
+	else if (nacked > 0)
+		p->nacked_claims++;
+	if (nacked > 0)
+		log_warn("publisher: the broker nacked %d of %d published jobs (%d claim%s in a row without an ack); "
+				 "they stay in the outbox and are published again",
+				 nacked, s->sent, p->nacked_claims, p->nacked_claims == 1 ? "" : "s");
+}
+
+/*
+ * Repeated nacks, no slot in flight: replace the AMQP connection by a fresh
+ * one after a pause that doubles while nack reconnects do not help
+ * (docs/bridge.md "Broker failover").  The caller reconnects.
+ */
+static void
+nack_reconnect(struct publisher *p)
+{
+	p->nack_reconnects++;
+	log_warn("publisher: %d claims in a row nacked by the broker (a quorum queue without a leader after a "
+			 "failover?); opening a fresh connection in %d ms (nack reconnect %ld)",
+			 p->nacked_claims, p->nack_backoff_ms, p->nack_reconnects);
+	sc_amqp_disconnect(&p->amqp);
+	p->nacked_claims = 0;
+	sc_amqp_sleep(NULL, p->nack_backoff_ms);
+	p->nack_backoff_ms = p->nack_backoff_ms * 2 > p->cfg->reconnect_max_ms ?
+		p->cfg->reconnect_max_ms : p->nack_backoff_ms * 2;
+}
+
+/*
  * Slot s has no confirm outstanding: remove what the broker confirmed and
  * did not return, COMMIT.  0 on success (*retry_later set if some rows stay
  * because they were nacked, returned or not sent); -1 on a PostgreSQL
@@ -526,6 +588,7 @@ settle(struct publisher *p, int *retry_later)
 			outstanding += s->rows[i].state == ROW_PENDING;
 		if (outstanding == 0)
 		{
+			note_nacks(p, s);
 			if (slot_finish(p, s, retry_later) < 0)
 				rc = -1;
 			continue;
@@ -727,10 +790,14 @@ wait_ms(struct publisher *p)
 	long long	now = sc_now_ms();
 	long long	until = now + 200;	/* sc_stop is checked at least this often */
 
+	if (p->nacked_claims >= SC_NACKED_CLAIMS_BEFORE_RECONNECT && !any_busy(p))
+		return 0;				/* nack_reconnect is due at the top of the loop */
+
 	for (int i = 0; i < p->nslots; i++)
 		if (p->slots[i].busy && p->slots[i].deadline < until)
 			until = p->slots[i].deadline;
-	if (!sc_stop && !p->amqp.blocked && free_slot(p) && next_claim_at(p) < until)
+	if (!sc_stop && !p->amqp.blocked && p->nacked_claims < SC_NACKED_CLAIMS_BEFORE_RECONNECT &&
+		free_slot(p) && next_claim_at(p) < until)
 		until = next_claim_at(p);
 	return until <= now ? 0 : (int) (until - now);
 }
@@ -744,6 +811,7 @@ publisher_main(void *arg)
 	p.cfg = arg;
 	p.pg_backoff_ms = 100;
 	p.fail_backoff_ms = 100;
+	p.nack_backoff_ms = SC_NACK_RECONNECT_MIN_MS;
 	p.nslots = p.cfg->publish_pipeline < 1 ? 1 :
 		p.cfg->publish_pipeline > SC_MAX_PIPELINE ? SC_MAX_PIPELINE : p.cfg->publish_pipeline;
 	sc_amqp_init(&p.amqp, p.cfg, "publisher", SC_CONN_PUBLISHER_AMQP);
@@ -771,6 +839,8 @@ publisher_main(void *arg)
 
 		if (!any_busy(&p))
 		{
+			if (p.nacked_claims >= SC_NACKED_CLAIMS_BEFORE_RECONNECT && !sc_stop)
+				nack_reconnect(&p);
 			if (pg_ensure(&p) < 0)
 			{
 				sc_amqp_sleep(&p.amqp, p.pg_backoff_ms);
@@ -807,7 +877,8 @@ publisher_main(void *arg)
 			continue;
 
 		s = free_slot(&p);
-		if (!sc_stop && s && !p.amqp.blocked && sc_now_ms() >= next_claim_at(&p))
+		if (!sc_stop && s && !p.amqp.blocked && p.nacked_claims < SC_NACKED_CLAIMS_BEFORE_RECONNECT &&
+			sc_now_ms() >= next_claim_at(&p))
 		{
 			int			n;
 			int			was_busy = any_busy(&p);

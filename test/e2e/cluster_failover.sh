@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# SPEC §11 / issue #11 item 10: a 3-node RabbitMQ cluster (test/lib.sh
+# sc_rmq_cluster_start), queue_type = quorum, amqp_url listing the three
+# nodes.  In the middle of a stream of inserts and deletes, kill -9 the node
+# that leads sharecount.jobs.  Inserts never fail; the publisher, which
+# reconnects to a survivor before the queue has a new leader and sees its
+# publishes nacked, must get going again (a fresh channel / connection after
+# repeated nacks, docs/bridge.md "Broker failover"); the consumer keeps
+# consuming from a survivor; outbox and queue drain, every count is exact and
+# nothing is dead-lettered.  On release 1.0 the publisher was nacked forever
+# and the outbox never drained.
+. "$(dirname "$0")/bridge.inc"
+e2e_setup cluster_failover
+sc_rmq_cluster_start 3 || fail "the rabbitmq cluster did not start"
+E2E_AMQP=$SC_CLUSTER_URLS
+W=$SC_TMP/cluster_failover
+mkdir -p "$W"
+
+# queue_depth Q: messages (ready + unacked) of Q in the cluster's vhost "/", from a running node
+queue_depth() {
+  local i d
+  for i in $(seq "$SC_CLUSTER_N"); do
+    [ -n "$(sc_cluster_pid "$i")" ] || continue
+    d=$(sc_cluster_ctl "$i" -q list_queues name messages 2>/dev/null | awk -v q="$1" '$1 == q { print $2 }')
+    [ -n "$d" ] && { echo "$d"; return; }
+  done
+}
+
+HTTP_PORT=$(sc_free_port)
+bridge_start --queue_type=quorum --http_listen=127.0.0.1:$HTTP_PORT --roles=publisher,consumer,http
+LOG=$SC_TMP/cluster_failover.bridge1.log
+
+# stream: churn in chunks until $W/stop exists; a failed chunk is recorded
+stream() {
+  local seed=100
+  while [ ! -f "$W/stop" ]; do
+    churn 300 200 $seed || echo "chunk $seed failed" >> "$W/errors"
+    seed=$((seed + 1))
+  done
+}
+stream &
+STREAM=$!
+sc_on_exit "touch '$W/stop'; kill $STREAM"
+
+# the queue exists and jobs flow before the fault
+t0=$SECONDS
+until [ "$(stat jobs_applied)" -gt 500 ]; do
+  [ $((SECONDS - t0)) -lt 60 ] || fail "no jobs applied within 60 s of the bridge starting"
+  sleep 0.5
+done
+leader=$(sc_cluster_leader sharecount.jobs)
+[ -n "$leader" ] || fail "no leader for sharecount.jobs"
+applied0=$(stat jobs_applied)
+sc_cluster_kill9 "$leader" || fail "could not kill node $leader"
+echo "# killed node $leader ($(sc_cluster_node "$leader")), the leader of sharecount.jobs, after $applied0 jobs applied"
+sleep 10
+touch "$W/stop"
+wait "$STREAM"
+[ ! -s "$W/errors" ] || fail "inserts/deletes failed during the failover: $(cat "$W/errors")"
+kill -0 "$BRIDGE_PID" || fail "bridge died during the failover"
+wait_drained 90
+echo "# new leader: node $(sc_cluster_leader sharecount.jobs); jobs applied $(stat jobs_applied), duplicates $(stat duplicates)"
+[ "$(queue_depth sharecount.dead)" = 0 ] || fail "$(queue_depth sharecount.dead) messages dead-lettered"
+nacks=$(grep -c "broker nacked" "$LOG" || true)
+echo "# nack log lines: $nacks; publisher connects: $(grep -c 'publisher: connected' "$LOG"); consumer connects: $(grep -c 'consumer: connected' "$LOG")"
+curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | grep -E "^sharecount_jobs_nacked_total" | sed 's/^/# /' || true
+bridge_stop "$BRIDGE_PID"
+[ "$STOP_STATUS" = 0 ] || fail "exit status $STOP_STATUS"
