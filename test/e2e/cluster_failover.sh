@@ -50,6 +50,8 @@ until [ "$(stat jobs_applied)" -gt 500 ]; do
 done
 leader=$(sc_cluster_leader sharecount.jobs)
 [ -n "$leader" ] || fail "no leader for sharecount.jobs"
+port_of() { grep -m1 "$1: connected to amqp" "$LOG" | sed 's/.*:\([0-9]*\)$/\1/'; }
+consumer_port=$(port_of consumer)
 applied0=$(stat jobs_applied)
 sc_cluster_kill9 "$leader" || fail "could not kill node $leader"
 echo "# killed node $leader ($(sc_cluster_node "$leader")), the leader of sharecount.jobs, after $applied0 jobs applied"
@@ -59,10 +61,17 @@ wait "$STREAM"
 [ ! -s "$W/errors" ] || fail "inserts/deletes failed during the failover: $(cat "$W/errors")"
 kill -0 "$BRIDGE_PID" || fail "bridge died during the failover"
 wait_drained 90
-echo "# new leader: node $(sc_cluster_leader sharecount.jobs); jobs applied $(stat jobs_applied), duplicates $(stat duplicates)"
+echo "# drained and exact: new leader node $(sc_cluster_leader sharecount.jobs); jobs applied $(stat jobs_applied), duplicates $(stat duplicates)"
 [ "$(queue_depth sharecount.dead)" = 0 ] || fail "$(queue_depth sharecount.dead) messages dead-lettered"
-nacks=$(grep -c "broker nacked" "$LOG" || true)
-echo "# nack log lines: $nacks; publisher connects: $(grep -c 'publisher: connected' "$LOG"); consumer connects: $(grep -c 'consumer: connected' "$LOG")"
-curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | grep -E "^sharecount_jobs_nacked_total" | sed 's/^/# /' || true
+
+# the consumer: if its node was the one killed, it went on from a survivor
+if [ "$consumer_port" = "$(sc_cluster_port "$leader")" ]; then
+  grep "consumer: connected to amqp" "$LOG" | grep -qv ":$consumer_port\$" ||
+    fail "the consumer did not reconnect to a surviving node"
+  [ "$(grep -c 'consumer: consuming from' "$LOG")" -ge 2 ] || fail "the consumer did not consume again"
+fi
+nacked=$(curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk '$1 ~ /^sharecount_jobs_nacked_total/ { n += $2 } END { print n + 0 }')
+echo "# nacked jobs (sharecount_jobs_nacked_total): $nacked; nack reconnects: $(grep -c 'opening a fresh connection' "$LOG" || true);" \
+  "publisher connects: $(grep -c 'publisher: connected to amqp' "$LOG"); consumer connects: $(grep -c 'consumer: connected to amqp' "$LOG")"
 bridge_stop "$BRIDGE_PID"
 [ "$STOP_STATUS" = 0 ] || fail "exit status $STOP_STATUS"
