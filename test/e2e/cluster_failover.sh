@@ -7,8 +7,10 @@
 # publishes nacked, must get going again (a fresh channel / connection after
 # repeated nacks, docs/bridge.md "Broker failover"); the consumer keeps
 # consuming from a survivor; outbox and queue drain, every count is exact and
-# nothing is dead-lettered.  On release 1.0 the publisher was nacked forever
-# and the outbox never drained.
+# nothing is dead-lettered.  A second bridge, consumer only, is connected to a
+# node that survives: its consumer must go on receiving after the leader
+# changes under it.  On release 1.0 the publisher was nacked forever and the
+# outbox never drained (4 runs of 4).
 . "$(dirname "$0")/bridge.inc"
 e2e_setup cluster_failover
 sc_rmq_cluster_start 3 || fail "the rabbitmq cluster did not start"
@@ -48,18 +50,29 @@ until [ "$(stat jobs_applied)" -gt 500 ]; do
   [ $((SECONDS - t0)) -lt 60 ] || fail "no jobs applied within 60 s of the bridge starting"
   sleep 0.5
 done
+# bridge 2: consumer only, nodes listed from node 2 (bridge 1 declared the queue on node 1)
+E2E_AMQP="$(sc_cluster_url 2),$(sc_cluster_url 3),$(sc_cluster_url 1)"
+HTTP_PORT2=$(sc_free_port)
+bridge_start --queue_type=quorum --http_listen=127.0.0.1:$HTTP_PORT2 --roles=consumer,http
+metric_sum() { curl -s "http://127.0.0.1:$1/metrics" | awk -v m="$2" 'index($1, m "{") == 1 { n += $2 } END { print n + 0 }'; }
+t0=$SECONDS
+until [ "$(metric_sum "$HTTP_PORT2" sharecount_jobs_consumed_total)" -gt 0 ]; do
+  [ $((SECONDS - t0)) -lt 60 ] || fail "bridge 2 consumed nothing within 60 s"
+  sleep 0.5
+done
 leader=$(sc_cluster_leader sharecount.jobs)
 [ -n "$leader" ] || fail "no leader for sharecount.jobs"
 port_of() { grep -m1 "$1: connected to amqp" "$LOG" | sed 's/.*:\([0-9]*\)$/\1/'; }
 consumer_port=$(port_of consumer)
 applied0=$(stat jobs_applied)
+consumed2=$(metric_sum "$HTTP_PORT2" sharecount_jobs_consumed_total)
 sc_cluster_kill9 "$leader" || fail "could not kill node $leader"
 echo "# killed node $leader ($(sc_cluster_node "$leader")), the leader of sharecount.jobs, after $applied0 jobs applied"
-sleep 10
+sleep 6
 touch "$W/stop"
 wait "$STREAM"
 [ ! -s "$W/errors" ] || fail "inserts/deletes failed during the failover: $(cat "$W/errors")"
-kill -0 "$BRIDGE_PID" || fail "bridge died during the failover"
+for b in "${E2E_BRIDGES[@]}"; do kill -0 "$b" || fail "a bridge died during the failover"; done
 wait_drained 90
 echo "# drained and exact: new leader node $(sc_cluster_leader sharecount.jobs); jobs applied $(stat jobs_applied), duplicates $(stat duplicates)"
 [ "$(queue_depth sharecount.dead)" = 0 ] || fail "$(queue_depth sharecount.dead) messages dead-lettered"
@@ -70,8 +83,13 @@ if [ "$consumer_port" = "$(sc_cluster_port "$leader")" ]; then
     fail "the consumer did not reconnect to a surviving node"
   [ "$(grep -c 'consumer: consuming from' "$LOG")" -ge 2 ] || fail "the consumer did not consume again"
 fi
-nacked=$(curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk '$1 ~ /^sharecount_jobs_nacked_total/ { n += $2 } END { print n + 0 }')
+after2=$(metric_sum "$HTTP_PORT2" sharecount_jobs_consumed_total)
+[ "$after2" -gt "$consumed2" ] || fail "bridge 2's consumer (on a surviving node) consumed nothing after the failover"
+echo "# bridge 2 (consumer on node $(grep -m1 'consumer: connected to amqp' "$SC_TMP/cluster_failover.bridge2.log" | sed 's/.*:\([0-9]*\)$/\1/' | { read -r p; for i in 1 2 3; do [ "$(sc_cluster_port $i)" = "$p" ] && echo $i; done; })): consumed $consumed2 before the kill, $after2 in all"
+nacked=$(metric_sum "$HTTP_PORT" sharecount_jobs_nacked_total)
 echo "# nacked jobs (sharecount_jobs_nacked_total): $nacked; nack reconnects: $(grep -c 'opening a fresh connection' "$LOG" || true);" \
   "publisher connects: $(grep -c 'publisher: connected to amqp' "$LOG"); consumer connects: $(grep -c 'consumer: connected to amqp' "$LOG")"
-bridge_stop "$BRIDGE_PID"
-[ "$STOP_STATUS" = 0 ] || fail "exit status $STOP_STATUS"
+for b in "${E2E_BRIDGES[@]}"; do
+  bridge_stop "$b"
+  [ "$STOP_STATUS" = 0 ] || fail "exit status $STOP_STATUS"
+done
