@@ -178,10 +178,13 @@ pub_note_nacks(struct publisher *p, const struct slot *s)
 	}
 	else if (nacked > 0)
 		p->nacked_claims++;
-	if (nacked > 0)
-		log_warn("publisher: the broker nacked %d of %d published jobs (%d claim%s in a row without an ack); "
+	if (nacked > 0 && acked > 0)
+		log_warn("publisher: the broker nacked %d of %d published jobs; they stay in the outbox and are "
+				 "published again", nacked, s->sent);
+	else if (nacked > 0)
+		log_warn("publisher: the broker nacked all %d published jobs (%d claim%s in a row without an ack); "
 				 "they stay in the outbox and are published again",
-				 nacked, s->sent, p->nacked_claims, p->nacked_claims == 1 ? "" : "s");
+				 nacked, p->nacked_claims, p->nacked_claims == 1 ? "" : "s");
 }
 
 /*
