@@ -408,13 +408,16 @@ sc_amqp_connect(struct sc_amqp *a)
 {
 	const char *list = a->cfg->amqp_url;
 	int			n = 1;
+	int			first;
 
 	for (const char *p = list; *p; p++)
 		n += *p == ',';
 	sc_amqp_disconnect(a);
+	/* one round over the list from url_next: each URL once, in order */
+	first = a->url_next % n;
 	for (int k = 0; k < n && !sc_stop; k++)
 	{
-		int			idx = (a->url_next + k) % n;
+		int			idx = (first + k) % n;
 		const char *p = list;
 		size_t		len;
 

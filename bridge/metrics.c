@@ -20,7 +20,8 @@ static const char *const job_names[SC_JOB_KINDS] = {
 static const char *const counter_names[SC_M_COUNTERS] = {
 	"sharecount_jobs_published_total", "sharecount_jobs_consumed_total",
 	"sharecount_jobs_applied_total", "sharecount_jobs_duplicate_total",
-	"sharecount_jobs_dead_lettered_total", "sharecount_jobs_failed_total"
+	"sharecount_jobs_dead_lettered_total", "sharecount_jobs_failed_total",
+	"sharecount_jobs_nacked_total"
 };
 static const char *const counter_help[SC_M_COUNTERS] = {
 	"Jobs published to RabbitMQ and confirmed by the broker.",
@@ -28,7 +29,8 @@ static const char *const counter_help[SC_M_COUNTERS] = {
 	"Jobs applied to the counts.",
 	"Jobs whose jobId had already been applied.",
 	"Messages rejected without requeue (dead-lettered).",
-	"Transient apply or publish failures (retried)."
+	"Transient apply or publish failures (retried).",
+	"Publishes nacked by the broker (the job stays in the outbox and is published again)."
 };
 static const char *const conn_names[SC_CONNS] = {
 	"publisher_pg", "publisher_amqp", "consumer_pg", "consumer_amqp", "http_pg"

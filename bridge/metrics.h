@@ -28,6 +28,7 @@ enum sc_counter
 	SC_M_DUPLICATE,				/* jobId already applied */
 	SC_M_DEAD_LETTERED,			/* rejected without requeue */
 	SC_M_FAILED,				/* transient failures (will be retried) */
+	SC_M_NACKED,				/* publishes nacked by the broker (published again) */
 	SC_M_COUNTERS
 };
 

@@ -314,3 +314,146 @@ sc_pg_replica_stop() { sc_pg_replica_ctl stop "${1:-fast}" || true; }
 
 # sc_replica_psql ARGS: psql against the replica (database from -d or postgres).
 sc_replica_psql() { PGHOST=$SC_REPLICA_HOST PGPORT=$SC_REPLICA_PORT psql -X -q -v ON_ERROR_STOP=1 -At "$@"; }
+
+# ------------------------------------------------------------ RabbitMQ cluster
+# sc_rmq_cluster_start [N]: an N-node RabbitMQ cluster (default 3) on this
+# machine, apart from the node of sc_rmq_start.  Each node has its own name
+# (scc<port>_<i>@localhost), AMQP and distribution ports, and dir
+# $SC_CLUSTER_DIR/<i> (mnesia, logs, config, pid file, and a HOME whose
+# .erlang.cookie, mode 400, is the one cookie all nodes share).  The nodes
+# boot in parallel, then nodes 2..N join node 1 (stop_app, join_cluster,
+# start_app): 15-40 s here, more on a loaded machine.  sc_cleanup stops
+# every node.  Sets and exports SC_CLUSTER_DIR ($SC_TMP/cluster.<port>, so
+# several clusters in one run never share a dir), SC_CLUSTER_N,
+# SC_CLUSTER_NODES and SC_CLUSTER_PORTS (space-separated, node I is word I)
+# and SC_CLUSTER_URLS (the nodes' AMQP URLs, comma-separated, vhost "/": an
+# amqp_url).  The helpers below act on the last cluster started:
+#   sc_cluster_ctl I ARGS    rabbitmqctl against node I
+#   sc_cluster_node I, sc_cluster_port I, sc_cluster_url I, sc_cluster_pid I
+#                            (empty while node I is down)
+#   sc_cluster_kill9 I       SIGKILL node I's Erlang VM, wait until it is gone
+#   sc_cluster_boot I        start node I again (it rejoins the cluster)
+#   sc_cluster_leader Q [VH] the index of the node leading quorum queue Q
+sc_rmq_cluster_start() {
+  local n=${1:-3} i base cookie d port dist pids=() t0=$SECONDS
+  base=$(sc_free_port)
+  cookie=$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n' | tr a-f A-F)
+  SC_CLUSTER_N=$n SC_CLUSTER_NODES="" SC_CLUSTER_PORTS="" SC_CLUSTER_URLS=""
+  SC_CLUSTER_DIR=$SC_TMP/cluster.$base
+  pgrep -x epmd >/dev/null 2>&1 && SC_EPMD_WAS_UP=1 || SC_EPMD_WAS_UP=${SC_EPMD_WAS_UP:-0}
+  for i in $(seq "$n"); do
+    d=$SC_CLUSTER_DIR/$i
+    mkdir -p "$d/home" "$d/mnesia" "$d/log"
+    printf '%s' "$cookie" > "$d/home/.erlang.cookie"; chmod 400 "$d/home/.erlang.cookie"
+    port=$(sc_free_port); dist=$(sc_free_port)
+    echo '[].' > "$d/enabled_plugins"
+    cat > "$d/rabbitmq.conf" <<CONF
+listeners.tcp.default = 127.0.0.1:$port
+loopback_users.guest = false
+log.file.level = warning
+log.console = false
+CONF
+    echo "scc${base}_$i@localhost" > "$d/node"
+    echo "HOME=$d/home RABBITMQ_HOME=$d RABBITMQ_MNESIA_BASE=$d/mnesia RABBITMQ_LOG_BASE=$d/log \
+RABBITMQ_NODE_PORT=$port RABBITMQ_DIST_PORT=$dist RABBITMQ_NODENAME=scc${base}_$i@localhost \
+RABBITMQ_ENABLED_PLUGINS_FILE=$d/enabled_plugins RABBITMQ_CONFIG_FILE=$d/rabbitmq.conf \
+RABBITMQ_PID_FILE=$d/rabbitmq.pid" > "$d/env"
+    SC_CLUSTER_NODES+="${SC_CLUSTER_NODES:+ }scc${base}_$i@localhost"
+    SC_CLUSTER_PORTS+="${SC_CLUSTER_PORTS:+ }$port"
+    SC_CLUSTER_URLS+="${SC_CLUSTER_URLS:+,}amqp://guest:guest@127.0.0.1:$port"
+  done
+  export SC_CLUSTER_DIR SC_CLUSTER_N SC_CLUSTER_NODES SC_CLUSTER_PORTS SC_CLUSTER_URLS
+  sc_on_exit "sc_rmq_cluster_stop '$SC_CLUSTER_DIR'; [ \$SC_EPMD_WAS_UP = 1 ] || epmd -kill"
+  for i in $(seq "$n"); do sc_cluster_boot "$i" nowait & pids+=($!); done
+  for i in "${!pids[@]}"; do wait "${pids[$i]}" || return 1; done
+  for i in $(seq "$n"); do sc_cluster_await "$i" || return 1; done
+  for i in $(seq 2 "$n"); do
+    { sc_cluster_ctl "$i" -q stop_app && sc_cluster_ctl "$i" -q join_cluster "$(sc_cluster_node 1)" &&
+      sc_cluster_ctl "$i" -q start_app; } >"$SC_CLUSTER_DIR/$i/join.out" 2>&1 ||
+      { echo "node $i did not join the cluster:" >&2; cat "$SC_CLUSTER_DIR/$i/join.out" >&2; return 1; }
+  done
+  sc_cluster_ctl 1 -q await_online_nodes "$n" --timeout 60000 >/dev/null 2>&1 ||
+    { echo "the cluster did not reach $n running nodes" >&2; sc_cluster_ctl 1 cluster_status >&2; return 1; }
+  sc_log "rabbitmq cluster of $n nodes up in $((SECONDS - t0)) s: $SC_CLUSTER_URLS"
+}
+
+sc_cluster_node() { cat "$SC_CLUSTER_DIR/$1/node"; }
+sc_cluster_port() { local a=($SC_CLUSTER_PORTS); echo "${a[$(($1 - 1))]}"; }
+sc_cluster_url() { echo "amqp://guest:guest@127.0.0.1:$(sc_cluster_port "$1")"; }
+sc_cluster_pid() { cat "$SC_CLUSTER_DIR/$1/rabbitmq.pid" 2>/dev/null; }
+sc_cluster_ctl() { local i=$1; shift; _sc_cluster_ctl "$SC_CLUSTER_DIR/$i" "$@"; }
+# _sc_cluster_ctl NODE_DIR ARGS: rabbitmqctl with that node's environment (HOME: the cookie)
+_sc_cluster_ctl() {
+  local d=$1; shift
+  env $(cat "$d/env") /usr/lib/rabbitmq/bin/rabbitmqctl -n "$(cat "$d/node")" "$@"
+}
+
+# sc_cluster_boot I [nowait]: start node I (again); without nowait, wait until it runs.
+sc_cluster_boot() {
+  local d=$SC_CLUSTER_DIR/$1
+  rm -f "$d/rabbitmq.pid"
+  env $(cat "$d/env") setsid /usr/lib/rabbitmq/bin/rabbitmq-server >>"$d/server.out" 2>&1 &
+  echo $! > "$d/wrapper.pid"
+  [ "${2:-}" = nowait ] || sc_cluster_await "$1"
+}
+
+# sc_cluster_await I: wait (at most 120 s) until node I has booted; as in
+# sc_rmq_boot, await_startup is retried while the node is not registered yet.
+sc_cluster_await() {
+  local d=$SC_CLUSTER_DIR/$1 t0=$SECONDS
+  until sc_cluster_ctl "$1" -q await_startup --timeout 60 >/dev/null 2>&1; do
+    if [ $((SECONDS - t0)) -gt 120 ] || ! kill -0 "$(cat "$d/wrapper.pid")" 2>/dev/null; then
+      echo "rabbitmq node $1 did not start:" >&2; tail -20 "$d/server.out" >&2; return 1
+    fi
+    sleep 0.5
+  done
+}
+
+# sc_cluster_kill9 I: SIGKILL node I's Erlang VM (its pid file names it) and wait until it is gone.
+sc_cluster_kill9() {
+  local pid i
+  pid=$(sc_cluster_pid "$1")
+  [ -n "$pid" ] || { echo "node $1 has no pid file" >&2; return 1; }
+  kill -9 "$pid" || return 1
+  for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  rm -f "$SC_CLUSTER_DIR/$1/rabbitmq.pid"
+}
+
+# sc_cluster_leader QUEUE [VHOST]: the index (1..N) of the node leading quorum
+# queue QUEUE, asked of the running nodes in turn; empty if none knows.
+sc_cluster_leader() {
+  local i k leader
+  for i in $(seq "$SC_CLUSTER_N"); do
+    [ -n "$(sc_cluster_pid "$i")" ] || continue
+    leader=$(sc_cluster_ctl "$i" -q list_queues -p "${2:-/}" name leader 2>/dev/null | awk -v q="$1" '$1 == q { print $2 }')
+    [ -n "$leader" ] || continue
+    for k in $(seq "$SC_CLUSTER_N"); do
+      [ "$(sc_cluster_node "$k")" = "$leader" ] && { echo "$k"; return 0; }
+    done
+  done
+}
+
+# sc_rmq_cluster_stop DIR: stop every node of the cluster in DIR (registered by sc_rmq_cluster_start).
+sc_rmq_cluster_stop() {
+  local d pid pids=() stops=() k
+  for d in "$1"/*/; do
+    pid=$(cat "$d/rabbitmq.pid" 2>/dev/null)
+    [ -n "$pid" ] || continue
+    pids+=("$pid")
+    _sc_cluster_ctl "$d" -q stop >/dev/null 2>&1 &
+    stops+=($!)
+  done
+  # not a bare "wait": it would wait for sc_rmq_start's node too, forever
+  for pid in "${stops[@]}"; do wait "$pid"; done
+  # the VMs may outlive "stop" (and their pid files) for a moment
+  for pid in "${pids[@]}"; do
+    for k in $(seq 100); do kill -0 "$pid" 2>/dev/null || continue 2; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null
+  done
+  # the rabbitmq-server script that started a node, if it is still there
+  for d in "$1"/*/; do
+    pid=$(cat "$d/wrapper.pid" 2>/dev/null)
+    [ -n "$pid" ] && grep -qs rabbitmq-server "/proc/$pid/cmdline" && kill "$pid" 2>/dev/null
+  done
+  return 0
+}

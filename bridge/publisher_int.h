@@ -1,0 +1,86 @@
+/*
+ * publisher_int.h — the publisher role's private state, shared by its three
+ * files: publisher.c (slots, claims, the event loop), publisher_confirm.c
+ * (AMQP frames: confirms, returns, nacks and what repeated nacks lead to) and
+ * publisher_idle.c (the wake-up protocol of docs/wakeup.md, outbox gauges).
+ *
+ * Rules: everything here belongs to the one publisher thread (no locking).
+ * A slot's rows point into its claim PGresult and are valid only while the
+ * slot is busy.  Delivery tags are those of channel 1 of p->amqp.conn; they
+ * restart at 1 with every new connection, which is only opened with no slot
+ * in flight.
+ */
+#ifndef SC_PUBLISHER_INT_H
+#define SC_PUBLISHER_INT_H
+
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "amqp.h"
+#include "config.h"
+
+#define SC_MAX_PIPELINE 8		/* upper bound of publish_pipeline (config.c) */
+
+enum row_state { ROW_PENDING = 0, ROW_UNSENT, ROW_ACKED, ROW_NACKED };
+
+struct pub_row
+{
+	const char *id;				/* points into the claim PGresult */
+	const char *job_name;
+	const char *job_id;
+	const char *body;
+	int			body_len;
+	enum row_state state;
+	int			returned;		/* basic.return seen for it */
+};
+
+struct slot
+{
+	PGconn	   *pg;
+	int			busy;			/* a claim transaction is open */
+	PGresult   *claim;			/* its rows (busy only) */
+	struct pub_row *rows;		/* publish_batch entries */
+	int			n;				/* rows claimed */
+	int			sent;			/* rows published: tags base .. base + sent - 1 */
+	uint64_t	base;
+	long long	deadline;		/* give up on the confirms at this time */
+};
+
+struct publisher
+{
+	const struct sc_config *cfg;
+	struct sc_amqp amqp;
+	struct slot slots[SC_MAX_PIPELINE];
+	int			nslots;
+	int			pg_backoff_ms;
+	uint64_t	next_tag;		/* delivery tag of the next publish on channel 1 */
+	int			have_sleep_fn;	/* sharecount_publisher_sleep() exists */
+	long long	next_stats_ms;	/* next outbox gauge refresh */
+	int			fail_backoff_ms;	/* pause after a failure; reset by a good claim */
+	long long	retry_at_ms;	/* no claim before this time (failure, nack) */
+	long long	gap_until_ms;	/* no claim before this while a slot is in flight */
+	int			empty_claims;	/* consecutive empty claims while slots were in flight */
+	int			nacked_claims;	/* claims in a row settled with nacks and no ack */
+	int			nack_backoff_ms;	/* pause before the next nack reconnect */
+	long		nack_reconnects;	/* fresh connections opened because of nacks */
+};
+
+/* publisher.c */
+void		pub_slot_drop(struct slot *s);
+int			pub_slot_ok(const struct slot *s);
+void		pub_fail_backoff(struct publisher *p);
+int			pub_claim(struct publisher *p, struct slot *s);
+
+/* publisher_confirm.c */
+int			pub_read_frame(struct publisher *p, int timeout_ms);
+int			pub_amqp_readable(struct publisher *p);
+int			pub_drain_frames(struct publisher *p);
+void		pub_note_nacks(struct publisher *p, const struct slot *s);
+void		pub_nack_reconnect(struct publisher *p);
+
+/* publisher_idle.c */
+void		pub_refresh_outbox_gauges(struct publisher *p, struct slot *s);
+void		pub_go_idle(struct publisher *p);
+
+#endif
