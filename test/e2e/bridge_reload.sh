@@ -3,7 +3,8 @@
 # from a config file, while inserts stream in and /healthz is polled:
 #   - log_level info -> debug and max_delivery_attempts 5 -> 3 in the file:
 #     one "configuration reloaded" line listing exactly those two, DEBUG lines
-#     appear, same PID; poll_interval_ms (a flag) and apply_linger_ms
+#     appear, same PID, a poisoned job is dead-lettered after 3 failures (the
+#     consumer uses the new value); poll_interval_ms (a flag) and apply_linger_ms
 #     (SHARECOUNT_APPLY_LINGER_MS) changed in the file stay as given: flags and
 #     the environment keep winning;
 #   - a bad file: one "reload failed" error naming the line, still running,
@@ -13,9 +14,13 @@
 #     the bridge keeps counting into the right database;
 #   - a burst of SIGHUPs: still running;
 #   - at the end every insert is counted exactly (none dropped, none twice),
-#     nothing dead-lettered, /healthz never failed, SIGTERM -> exit 0.
+#     nothing else dead-lettered, /healthz never failed, SIGTERM -> exit 0.
 . "$(dirname "$0")/bridge.inc"
 e2e_setup reload
+# one key whose apply always fails (as in bridge_poison), to see max_delivery_attempts at work
+q "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS \$\$
+   BEGIN IF NEW.content_id = 'poison' THEN RAISE EXCEPTION 'poisoned key'; END IF; RETURN NEW; END \$\$;
+   CREATE TRIGGER poison BEFORE INSERT OR UPDATE ON sharecount.counts FOR EACH ROW EXECUTE FUNCTION poison();" >/dev/null
 
 HTTP_PORT=$(sc_free_port)
 CONF=$SC_TMP/$E2E_NAME.conf
@@ -64,8 +69,17 @@ for i in $(seq 300); do
 done
 [ "$i" -lt 300 ] || fail "/healthz never answered 200"
 
-# the stream: batches of 20 inserts until told to stop; the count of committed rows in a file
-( n=0; while [ ! -e "$W/stop" ]; do insert_rows 20 50; n=$((n + 20)); echo $n > "$W/inserted"; done ) &
+# the stream: one psql session, an INSERT of 20 rows every 20 ms until told to
+# stop; the rows sent so far in a file (all committed once psql exits 0)
+stream() {
+  local n=0
+  while [ ! -e "$W/stop" ]; do
+    echo "INSERT INTO share_links (content_type, content_id, user_id)
+          SELECT 'article', 'a' || (random() * 49)::int, 'u' || g FROM generate_series(1, 20) g;"
+    n=$((n + 20)); echo $n > "$W/inserted"; sleep 0.02
+  done
+}
+( stream | sc_psql -d "$E2E_DB" >/dev/null ) &
 LOAD_PID=$!
 # the prober: /healthz every 50 ms; every answer that is not 200 is written down
 ( while [ ! -e "$W/stop" ]; do
@@ -74,7 +88,7 @@ LOAD_PID=$!
   done ) &
 PROBE_PID=$!
 sc_on_exit "touch '$W/stop'; kill $LOAD_PID $PROBE_PID"
-for i in $(seq 600); do [ "$(cat "$W/inserted" 2>/dev/null || echo 0)" -ge 200 ] && break; sleep 0.1; done
+for i in $(seq 600); do [ "$(cat "$W/inserted" 2>/dev/null || echo 0)" -ge 1000 ] && break; sleep 0.1; done
 grep -q ' DEBUG ' "$LOG" && fail "DEBUG lines at log_level = info"
 
 # 1. log_level and max_delivery_attempts reloaded; a flag and the environment still win
@@ -87,6 +101,12 @@ echo "# $line"
   fail "reload line does not list exactly log_level and max_delivery_attempts: $line"
 debug_after "$mark" || fail "no DEBUG line after log_level = debug was reloaded"
 alive
+# the consumer uses the reloaded max_delivery_attempts: a poisoned job is dead-lettered after 3 failures, not 5
+job='{"pattern":"share_count_update","data":{"jobId":"p-reload","contentType":"video","contentId":"poison","operation":"increment","timestamp":"2026-01-01T00:00:00.000Z"}}'
+amqp_tool publish "$E2E_AMQP" "" sharecount.jobs "$job"
+for i in $(seq 600); do grep -q 'dead-lettering .*p-reload' "$LOG" && break; sleep 0.1; done
+grep -q 'dead-lettering .*p-reload.*failed 3 times applying it alone; last error: P0001: poisoned key' "$LOG" ||
+  fail "the poisoned job was not dead-lettered after the reloaded 3 attempts: $(grep 'dead-lettering' "$LOG" | tail -1)"
 [ "$(grep -c 'starting (roles' "$LOG")" = 1 ] || fail "the bridge restarted"
 
 # 2. a bad file: one error naming the line, nothing changes, still running
@@ -118,7 +138,8 @@ alive
 
 # the stream goes on after all that: more rows are counted, then everything is exact
 before=$(cat "$W/inserted")
-for i in $(seq 600); do [ "$(cat "$W/inserted")" -ge $((before + 200)) ] && break; sleep 0.1; done
+for i in $(seq 600); do [ "$(cat "$W/inserted")" -ge $((before + 1000)) ] && break; sleep 0.1; done
+[ "$(cat "$W/inserted")" -ge $((before + 1000)) ] || fail "the insert stream stalled at $(cat "$W/inserted") rows"
 touch "$W/stop"
 wait "$LOAD_PID" || fail "the insert stream failed"
 wait "$PROBE_PID" || true
@@ -131,7 +152,7 @@ applied=$(stat jobs_applied)
 [ "$counted" = "$inserted" ] || fail "counts add up to $counted, $inserted inserts were committed"
 [ "$applied" = "$inserted" ] || fail "jobs_applied $applied != $inserted inserts (a job dropped or applied twice)"
 [ "$(stat duplicates)" = 0 ] || fail "duplicates: $(stat duplicates)"
-[ "$(queue_depth sharecount.dead)" = 0 ] || fail "something was dead-lettered"
+[ "$(queue_depth sharecount.dead)" = 1 ] || fail "dead-lettered: $(queue_depth sharecount.dead) messages, expected only the poisoned job"
 probes=$(wc -l < "$W/probes")
 badp=$(grep -vcx 200 "$W/probes" || true)
 [ "$badp" = 0 ] || fail "/healthz failed $badp of $probes probes: $(sort "$W/probes" | uniq -c | tr '\n' ' ')"
