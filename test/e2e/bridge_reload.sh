@@ -76,10 +76,11 @@ stream() {
   while [ ! -e "$W/stop" ]; do
     echo "INSERT INTO share_links (content_type, content_id, user_id)
           SELECT 'article', 'a' || (random() * 49)::int, 'u' || g FROM generate_series(1, 20) g;"
-    n=$((n + 20)); echo $n > "$W/inserted"; sleep 0.02
+    n=$((n + 20)); echo $n > "$W/inserted.new"; mv "$W/inserted.new" "$W/inserted"; sleep 0.02
   done
 }
 ( stream | sc_psql -d "$E2E_DB" >/dev/null ) &
+sent() { cat "$W/inserted" 2>/dev/null || echo 0; }   # the file is replaced whole (mv), never read half-written
 LOAD_PID=$!
 # the prober: /healthz every 50 ms; every answer that is not 200 is written down
 ( while [ ! -e "$W/stop" ]; do
@@ -88,7 +89,7 @@ LOAD_PID=$!
   done ) &
 PROBE_PID=$!
 sc_on_exit "touch '$W/stop'; kill $LOAD_PID $PROBE_PID"
-for i in $(seq 600); do [ "$(cat "$W/inserted" 2>/dev/null || echo 0)" -ge 1000 ] && break; sleep 0.1; done
+for i in $(seq 600); do [ "$(sent)" -ge 1000 ] && break; sleep 0.1; done
 grep -q ' DEBUG ' "$LOG" && fail "DEBUG lines at log_level = info"
 
 # 1. log_level and max_delivery_attempts reloaded; a flag and the environment still win
@@ -137,13 +138,13 @@ alive
 [ "$(grep -c 'starting (roles' "$LOG")" = 1 ] || fail "the bridge restarted"
 
 # the stream goes on after all that: more rows are counted, then everything is exact
-before=$(cat "$W/inserted")
-for i in $(seq 600); do [ "$(cat "$W/inserted")" -ge $((before + 1000)) ] && break; sleep 0.1; done
-[ "$(cat "$W/inserted")" -ge $((before + 1000)) ] || fail "the insert stream stalled at $(cat "$W/inserted") rows"
+before=$(sent)
+for i in $(seq 600); do [ "$(sent)" -ge $((before + 1000)) ] && break; sleep 0.1; done
+[ "$(sent)" -ge $((before + 1000)) ] || fail "the insert stream stalled at $(sent) rows"
 touch "$W/stop"
 wait "$LOAD_PID" || fail "the insert stream failed"
 wait "$PROBE_PID" || true
-inserted=$(cat "$W/inserted")
+inserted=$(sent)
 wait_drained 120
 counted=$(q "SELECT coalesce(sum(share_count), 0) FROM sharecount.counts")
 rows=$(q "SELECT count(*) FROM share_links")
