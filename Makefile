@@ -26,14 +26,14 @@ ISOLATION_OPTS = --inputdir=test --load-extension=$(EXTENSION)
 PG_CONFIG ?= pg_config
 PG_CFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 EXTRA_CLEAN = results/ regression.diffs regression.out output_iso/ bridge/.build-flags \
-	bridge/*.o bridge/sharecount-bridge test/unit/*.o test/unit/*.bin
+	bridge/*.o bridge/sharecount-bridge test/unit/*.o test/unit/*.bin fuzz/build/
 
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifeq ($(wildcard $(PGXS)),)
 # A fresh machine has no PGXS yet: install the packages first, then re-run.
-all install installcheck test run bench unit:
+all install installcheck test run bench unit fuzz fuzz-replay soak:
 	./test/deps.sh && $(MAKE) $@
-.PHONY: all install installcheck test run bench unit
+.PHONY: all install installcheck test run bench unit fuzz fuzz-replay soak
 else
 include $(PGXS)
 
@@ -77,6 +77,30 @@ test/unit/%.bin: test/unit/%.c $(BRIDGE_LIB_OBJS) $(wildcard bridge/*.h) $(wildc
 	$(BRIDGE_CC) $(BRIDGE_CFLAGS) -Ibridge -o $@ $< $(BRIDGE_LIB_OBJS) $(BRIDGE_LDLIBS)
 unit: $(UNIT_BINS)
 
+# libFuzzer harnesses (docs/fuzzing.md): fuzz/fuzz_*.c linked with the real
+# bridge objects, rebuilt by clang with the sanitizers into fuzz/build/.
+# `make fuzz` runs each for FUZZ_SECONDS; `make fuzz-replay` (run by make
+# test) passes every corpus file through each harness once.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS = -g -O1 -std=gnu11 -Wall -Wextra -Werror -pthread -I$(shell $(PG_CONFIG) --includedir) \
+	-iquote bridge $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_BINS = $(patsubst fuzz/%.c,fuzz/build/%,$(sort $(wildcard fuzz/fuzz_*.c)))
+FUZZ_BRIDGE_OBJS = $(patsubst bridge/%.o,fuzz/build/bridge/%.o,$(BRIDGE_LIB_OBJS))
+fuzz/build/bridge/%.o: bridge/%.c $(wildcard bridge/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -DSHARECOUNT_VERSION='"$(BRIDGE_VERSION)"' -c -o $@ $<
+fuzz/build/fuzz_%: fuzz/fuzz_%.c $(FUZZ_BRIDGE_OBJS) $(wildcard fuzz/*.h)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_BRIDGE_OBJS) \
+		$(filter-out $(BRIDGE_SANITIZE),$(BRIDGE_LDLIBS))
+fuzz-build: $(FUZZ_BINS)
+fuzz: deps fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) ./fuzz/run.sh run $(FUZZ_BINS)
+fuzz-replay: fuzz-build
+	@./fuzz/run.sh replay $(FUZZ_BINS)
+.PHONY: fuzz fuzz-build fuzz-replay
+
 # ------------------------------------------------------- install / deps ----
 
 # The daemon goes to $(bridge_prefix)/bin (PGXS's own $(bindir) is PostgreSQL's
@@ -104,7 +128,11 @@ run: deps
 bench: deps
 	@./bench/run.sh
 
-.PHONY: test run bench unit install-bridge
+# The chaos soak (docs/soak.md): SOAK_SECONDS (default 600), SOAK_SEED to replay.
+soak: deps
+	@./test/soak.sh
+
+.PHONY: test run bench unit install-bridge soak
 endif
 
 deps:

@@ -13,23 +13,23 @@
  * caller's buffer; nothing is printed from here except --help, --version and
  * config_print().  Unknown SHARECOUNT_* environment variables are ignored
  * (other tools may share the prefix); unknown keys in the file or on the
- * command line are errors.
+ * command line are errors.  The lists (roles, amqp_url: check, normalisation,
+ * redaction) and the one-line error live in config_url.c.
  */
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include <amqp.h>
 #include <libpq-fe.h>
 
 #include "bridge.h"
 #include "config.h"
 #include "config_table.h"
+#include "config_url.h"
 #include "log.h"
 
 #define DEFAULT_CONFIG_FILE "/etc/sharecount/bridge.conf"
@@ -42,6 +42,8 @@
 static const struct setting settings[] = {
 	S(pg_conninfo, "", 0, 1, "libpq conninfo or URI (empty: libpq environment defaults)"),
 	S(pg_read_conninfo, NULL, 0, 1, "conninfo for the http role's reads (default: pg_conninfo)"),
+	I(read_max_lag_ms, "1000", 10, 3600000, 0, "replica (pg_read_conninfo) lag past which reads go to the primary"),
+	I(read_check_interval_ms, "250", 10, 60000, 0, "how often the http role checks the replica's lag"),
 	S(amqp_url, "amqp://guest:guest@localhost:5672", 0, 1, "amqp[s]://user:pass@host:port/vhost, comma-separated list tried in turn"),
 	S(amqp_cacert, "", 0, 0, "CA file for amqps:// peers"),
 	S(exchange, "sharecount", 0, 0, "topic exchange jobs are published to"),
@@ -82,16 +84,6 @@ int_field(struct sc_config *cfg, const struct setting *s)
 	return (int *) ((char *) cfg + s->offset);
 }
 
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list		ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* Find a setting by name, treating '-' as '_' and ignoring case. */
 static const struct setting *
 find_setting(const char *name, size_t len)
@@ -128,7 +120,7 @@ set_value(struct sc_config *cfg, const struct setting *s, const char *value,
 
 		if (!copy)
 		{
-			set_err(err, errlen, "out of memory");
+			config_set_err(err, errlen, "out of memory");
 			return -1;
 		}
 		free(*f);
@@ -146,12 +138,12 @@ set_value(struct sc_config *cfg, const struct setting *s, const char *value,
 			end++;
 		if (errno || end == value || *end || !*value)
 		{
-			set_err(err, errlen, "%s: invalid integer for %s: \"%s\"", where, s->name, value);
+			config_set_err(err, errlen, "%s: invalid integer for %s: \"%s\"", where, s->name, value);
 			return -1;
 		}
 		if (v < s->min || v > s->max)
 		{
-			set_err(err, errlen, "%s: %s = %ld is out of range [%ld, %ld]", where, s->name, v, s->min, s->max);
+			config_set_err(err, errlen, "%s: %s = %ld is out of range [%ld, %ld]", where, s->name, v, s->min, s->max);
 			return -1;
 		}
 		*int_field(cfg, s) = (int) v;
@@ -188,7 +180,7 @@ load_file(struct sc_config *cfg, const char *path, int must_exist, char *err, si
 	{
 		if (!must_exist && errno == ENOENT)
 			return 0;
-		set_err(err, errlen, "cannot read config file \"%s\": %s", path, strerror(errno));
+		config_set_err(err, errlen, "cannot read config file \"%s\": %s", path, strerror(errno));
 		return -1;
 	}
 	while (fgets(line, sizeof(line), f))
@@ -204,7 +196,7 @@ load_file(struct sc_config *cfg, const char *path, int must_exist, char *err, si
 		snprintf(where, sizeof(where), "%s:%d", path, lineno);
 		if (!strchr(line, '\n') && !feof(f))
 		{
-			set_err(err, errlen, "%s: line too long", where);
+			config_set_err(err, errlen, "%s: line too long", where);
 			fclose(f);
 			return -1;
 		}
@@ -214,7 +206,7 @@ load_file(struct sc_config *cfg, const char *path, int must_exist, char *err, si
 		eq = strchr(p, '=');
 		if (!eq)
 		{
-			set_err(err, errlen, "%s: expected \"key = value\"", where);
+			config_set_err(err, errlen, "%s: expected \"key = value\"", where);
 			fclose(f);
 			return -1;
 		}
@@ -228,7 +220,7 @@ load_file(struct sc_config *cfg, const char *path, int must_exist, char *err, si
 
 			if (!close || (*trim(close + 1) != '\0' && *trim(close + 1) != '#'))
 			{
-				set_err(err, errlen, "%s: unterminated quoted value for %s", where, key);
+				config_set_err(err, errlen, "%s: unterminated quoted value for %s", where, key);
 				fclose(f);
 				return -1;
 			}
@@ -249,7 +241,7 @@ load_file(struct sc_config *cfg, const char *path, int must_exist, char *err, si
 		s = find_setting(key, strlen(key));
 		if (!s)
 		{
-			set_err(err, errlen, "%s: unknown setting \"%s\"", where, key);
+			config_set_err(err, errlen, "%s: unknown setting \"%s\"", where, key);
 			fclose(f);
 			return -1;
 		}
@@ -301,39 +293,6 @@ print_help(void)
 			   settings[i].reloadable ? "; reloaded on SIGHUP" : "");
 }
 
-/*
- * Check one amqp_url entry the way the connection code will parse it, so a
- * typo fails at start (exit 2) instead of looping in reconnect.
- */
-static int
-check_amqp_url(const char *url, size_t len, char *err, size_t errlen)
-{
-	char	   *copy = strndup(url, len);
-	struct amqp_connection_info info;
-	int			rc;
-	char		red[512];
-
-	if (!copy)
-	{
-		set_err(err, errlen, "out of memory");
-		return -1;
-	}
-	amqp_default_connection_info(&info);
-	rc = amqp_parse_url(copy, &info);
-	if (rc != AMQP_STATUS_OK || len == 0)
-	{
-		char	   *c2 = strndup(url, len);
-
-		log_redact(c2 ? c2 : "", red, sizeof(red));
-		set_err(err, errlen, "invalid amqp_url \"%s\": expected amqp[s]://user:pass@host[:port][/vhost]", red);
-		free(c2);
-		free(copy);
-		return -1;
-	}
-	free(copy);
-	return 0;
-}
-
 /* A conninfo libpq cannot parse is a config error, reported at start. */
 static int
 check_conninfo(const char *key, const char *conninfo, char *err, size_t errlen)
@@ -350,35 +309,9 @@ check_conninfo(const char *key, const char *conninfo, char *err, size_t errlen)
 	nl = errmsg ? strchr(errmsg, '\n') : NULL;
 	if (nl)
 		*nl = '\0';
-	set_err(err, errlen, "invalid %s: %s", key, errmsg ? errmsg : "out of memory");
+	config_set_err(err, errlen, "invalid %s: %s", key, errmsg ? errmsg : "out of memory");
 	PQfreemem(errmsg);
 	return -1;
-}
-
-/*
- * The next item of a comma-separated list (roles, amqp_url), spaces around
- * it trimmed: sets *item and *len and moves *cursor past the comma (NULL after
- * the last item).  Returns 0 once the list is exhausted.
- */
-static int
-next_list_item(const char **cursor, const char **item, size_t *len)
-{
-	const char *p = *cursor;
-	const char *e;
-	size_t		n;
-
-	if (p == NULL)
-		return 0;
-	e = strchr(p, ',');
-	n = e ? (size_t) (e - p) : strlen(p);
-	while (n && isspace((unsigned char) *p))
-		p++, n--;
-	while (n && isspace((unsigned char) p[n - 1]))
-		n--;
-	*item = p;
-	*len = n;
-	*cursor = e ? e + 1 : NULL;
-	return 1;
 }
 
 static int
@@ -390,17 +323,17 @@ validate(struct sc_config *cfg, char *err, size_t errlen)
 
 	if (strcmp(cfg->queue_type, "classic") != 0 && strcmp(cfg->queue_type, "quorum") != 0)
 	{
-		set_err(err, errlen, "invalid queue_type \"%s\": expected classic or quorum", cfg->queue_type);
+		config_set_err(err, errlen, "invalid queue_type \"%s\": expected classic or quorum", cfg->queue_type);
 		return -1;
 	}
 	if (log_parse_level(cfg->log_level) < 0)
 	{
-		set_err(err, errlen, "invalid log_level \"%s\": expected error, warn, info or debug", cfg->log_level);
+		config_set_err(err, errlen, "invalid log_level \"%s\": expected error, warn, info or debug", cfg->log_level);
 		return -1;
 	}
 	cfg->role_mask = 0;
 	p = cfg->roles;
-	while (p && *p && next_list_item(&p, &item, &n))	/* a trailing comma ends the list */
+	while (p && *p && config_list_next(&p, &item, &n))	/* a trailing comma ends the list */
 	{
 		if (n == 9 && !strncmp(item, "publisher", 9))
 			cfg->role_mask |= SC_ROLE_PUBLISHER;
@@ -410,33 +343,24 @@ validate(struct sc_config *cfg, char *err, size_t errlen)
 			cfg->role_mask |= SC_ROLE_HTTP;
 		else
 		{
-			set_err(err, errlen, "invalid roles \"%s\": expected a comma-separated list of publisher, consumer, http", cfg->roles);
+			config_set_err(err, errlen, "invalid roles \"%s\": expected a comma-separated list of publisher, consumer, http", cfg->roles);
 			return -1;
 		}
 	}
 	if (cfg->role_mask == 0)
 	{
-		set_err(err, errlen, "invalid roles \"%s\": at least one of publisher, consumer, http is needed", cfg->roles);
+		config_set_err(err, errlen, "invalid roles \"%s\": at least one of publisher, consumer, http is needed", cfg->roles);
 		return -1;
 	}
-	if (cfg->role_mask & (SC_ROLE_PUBLISHER | SC_ROLE_CONSUMER))
-	{
-		p = cfg->amqp_url;
-		if (!*p)
-		{
-			set_err(err, errlen, "amqp_url is empty");
-			return -1;
-		}
-		while (next_list_item(&p, &item, &n))	/* every item, empty ones too, must be a URL */
-			if (check_amqp_url(item, n, err, errlen) < 0)
-				return -1;
-	}
+	if ((cfg->role_mask & (SC_ROLE_PUBLISHER | SC_ROLE_CONSUMER)) &&
+		config_amqp_url_normalise(&cfg->amqp_url, err, errlen) < 0)
+		return -1;
 	if (!cfg->pg_read_conninfo)
 	{
 		cfg->pg_read_conninfo = strdup(cfg->pg_conninfo);
 		if (!cfg->pg_read_conninfo)
 		{
-			set_err(err, errlen, "out of memory");
+			config_set_err(err, errlen, "out of memory");
 			return -1;
 		}
 	}
@@ -453,7 +377,7 @@ validate(struct sc_config *cfg, char *err, size_t errlen)
 		port = colon ? strtol(colon + 1, &end, 10) : 0;
 		if (!colon || colon == cfg->http_listen || errno || *end || end == colon + 1 || port < 1 || port > 65535)
 		{
-			set_err(err, errlen, "invalid http_listen \"%s\": expected host:port", cfg->http_listen);
+			config_set_err(err, errlen, "invalid http_listen \"%s\": expected host:port", cfg->http_listen);
 			return -1;
 		}
 	}
@@ -495,7 +419,7 @@ config_load(struct sc_config *cfg, int argc, char **argv, char *err, size_t errl
 		{
 			if (i + 1 >= argc)
 			{
-				set_err(err, errlen, "%s needs a file name", a);
+				config_set_err(err, errlen, "%s needs a file name", a);
 				return -1;
 			}
 			file = argv[++i];
@@ -512,14 +436,14 @@ config_load(struct sc_config *cfg, int argc, char **argv, char *err, size_t errl
 
 			if (!find_setting(a + 2, eq ? (size_t) (eq - a - 2) : strlen(a + 2)))
 			{
-				set_err(err, errlen, "unknown option \"%s\" (see --help)", a);
+				config_set_err(err, errlen, "unknown option \"%s\" (see --help)", a);
 				return -1;
 			}
 			if (!eq)
 			{
 				if (i + 1 >= argc)
 				{
-					set_err(err, errlen, "option %s needs a value", a);
+					config_set_err(err, errlen, "option %s needs a value", a);
 					return -1;
 				}
 				i++;
@@ -527,7 +451,7 @@ config_load(struct sc_config *cfg, int argc, char **argv, char *err, size_t errl
 		}
 		else
 		{
-			set_err(err, errlen, "unexpected argument \"%s\" (see --help)", a);
+			config_set_err(err, errlen, "unexpected argument \"%s\" (see --help)", a);
 			return -1;
 		}
 	}
@@ -541,7 +465,7 @@ config_load(struct sc_config *cfg, int argc, char **argv, char *err, size_t errl
 	cfg->config_file = strdup(file);
 	if (!cfg->config_file)
 	{
-		set_err(err, errlen, "out of memory");
+		config_set_err(err, errlen, "out of memory");
 		return -1;
 	}
 	if (load_file(cfg, file, explicit_file, err, errlen) < 0)
@@ -586,34 +510,6 @@ config_free(struct sc_config *cfg)
 	cfg->config_file = NULL;
 }
 
-/* log_redact each comma-separated entry (amqp_url may list several URLs). */
-static void
-redact_list(const char *v, char *out, size_t outlen)
-{
-	size_t		o = 0;
-
-	out[0] = '\0';
-	if (!strstr(v, "://"))
-	{
-		log_redact(v, out, outlen);
-		return;
-	}
-	for (;;)
-	{
-		const char *e = strchr(v, ',');
-		size_t		n = e ? (size_t) (e - v) : strlen(v);
-		char	   *one = strndup(v, n);
-		char		red[1024];
-
-		log_redact(one ? one : "", red, sizeof(red));
-		free(one);
-		o += snprintf(out + o, o < outlen ? outlen - o : 0, "%s%s", red, e ? "," : "");
-		if (!e || o >= outlen)
-			break;
-		v = e + 1;
-	}
-}
-
 void
 config_print(const struct sc_config *cfg)
 {
@@ -631,10 +527,15 @@ config_print(const struct sc_config *cfg)
 
 			if (!v)
 				v = "";
-			if (s->secret)
-				redact_list(v, red, sizeof(red));
+			if (s->secret && strcmp(s->name, "amqp_url") == 0)
+				config_redact_list(v, red, sizeof(red));	/* a list of URLs */
+			else if (s->secret)
+				log_redact(v, red, sizeof(red));	/* one conninfo or URI */
 			else
 				snprintf(red, sizeof(red), "%s", v);
+			for (char *c = red; *c; c++)	/* one line per setting */
+				if ((unsigned char) *c < 0x20 || *c == 0x7f)
+					*c = '?';
 			printf("%s = \"%s\"\n", s->name, red);
 		}
 	}

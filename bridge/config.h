@@ -33,6 +33,8 @@ struct sc_config
 	char	   *config_file;		/* -c; default /etc/sharecount/bridge.conf */
 	char	   *pg_conninfo;		/* libpq conninfo or URI */
 	char	   *pg_read_conninfo;	/* for the http role; defaults to pg_conninfo */
+	int			read_max_lag_ms;	/* replica lag past which reads go to the primary */
+	int			read_check_interval_ms;	/* how often the replica's lag is checked */
 	char	   *amqp_url;			/* amqp[s]://user:pass@host:port/vhost, comma-separated list allowed */
 	char	   *amqp_cacert;		/* CA file for amqps:// */
 	char	   *exchange;			/* "sharecount" */

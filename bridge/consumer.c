@@ -6,20 +6,26 @@
  * without requeue (→ dead-letter exchange), NestJS send() requests get their
  * reply, and the rest are acked with one basic.ack multiple.
  *
- * Failure rules (SPEC §5):
+ * Failure rules (docs/bridge.md, "Failures, dead-lettering and attempt
+ * counting"):
  * - What SQL cannot see (size, JSON, shape, no job name) is rejected in C
  *   before the transaction (job.c).
- * - A transient failure (connection lost, server shutting down, lack of
- *   resources, serialization failure, missing function or privilege) holds
- *   the batch: nothing is acked or rejected; the thread reconnects to
- *   PostgreSQL with capped backoff, sending AMQP heartbeats meanwhile, and
- *   applies the same batch again (a commit whose outcome was unknown is
- *   deduplicated by jobId in SQL).  On SIGTERM while holding, the broker
- *   connection is closed and the broker requeues the batch.
- * - Any other failure of the batch call: each message is applied alone; one
- *   that keeps failing is retried in place up to max_delivery_attempts times
- *   (attempts are counted in memory, per delivery, while this bridge holds
- *   it) and then dead-lettered.
+ * - The database is away (connection lost, cannot connect, 08xxx, 57P01-03;
+ *   sc_pg_away): the batch is held, nothing acked, rejected or counted as an
+ *   attempt; the thread reconnects with capped backoff, sending AMQP
+ *   heartbeats meanwhile, and applies the same batch again (a commit whose
+ *   outcome was unknown is deduplicated by jobId in SQL).
+ * - Any other failure: a probe (one synthetic job on a reserved key, applied
+ *   in a transaction that is rolled back) tells "the database is not ready"
+ *   (the probe fails too: missing function or privilege, disk full, a broken
+ *   trigger...; held like an outage, after a reconnect) from "something in
+ *   this batch is at fault" (the probe applies).  Only the latter counts: the
+ *   whole batch is retried up to SC_APPLY_BATCH_RETRIES times for errors that
+ *   may pass (40001, 40P01, classes 53/55/57/58/XX), then split in halves,
+ *   recursively; a half that applies is done, a single message that fails
+ *   max_delivery_attempts times is dead-lettered with its last error.
+ * - On SIGTERM while holding or retrying, the batch is abandoned unsettled
+ *   (the broker redelivers it; what was applied is deduplicated).
  *
  * Rules: this thread owns its PGconn and AMQP connection.  Every delivery of
  * a batch is settled (ack or reject) before the next batch is read, so an
@@ -30,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "amqp.h"
 #include "bridge.h"
@@ -51,6 +58,7 @@ struct delivery
 	char	   *correlation_id;
 	enum sc_job_kind kind;
 	long long	received_ms;
+	int			attempts;		/* failures applying it alone (in memory) */
 };
 
 struct consumer
@@ -62,6 +70,9 @@ struct consumer
 	struct delivery *batch;
 	int			n;
 	long long	next_depth_ms;
+	int			not_ready_ms;	/* next pause while the database is not ready */
+	unsigned	probe_seq;		/* makes each probe's jobId unique */
+	char		last_sqlstate[6];	/* of the last failed apply ("" if none) */
 };
 
 static char *
@@ -225,7 +236,29 @@ broken:
 	return -1;
 }
 
-enum apply_rc { APPLY_OK = 0, APPLY_TRANSIENT, APPLY_FAILED };
+enum apply_rc { APPLY_OK = 0, APPLY_AWAY, APPLY_FAILED };
+
+/* The statement that applies a JSON array of envelopes (the probe uses it too). */
+#define APPLY_SQL \
+	"SELECT ord, status, error FROM sharecount_apply_batch(" \
+	"ARRAY(SELECT e FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(e, n) ORDER BY n))"
+
+/* Note a failed apply: its SQLSTATE, and the reason of a lone delivery. */
+static enum apply_rc
+apply_failed(struct consumer *c, const PGresult *r, const int *idx, int k)
+{
+	char		err[512];
+	const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	enum apply_rc rc = sc_pg_away(c->pg, r) ? APPLY_AWAY : APPLY_FAILED;
+
+	snprintf(c->last_sqlstate, sizeof(c->last_sqlstate), "%s", st ? st : "");
+	sc_pg_error(c->pg, r, err, sizeof(err));
+	if (k == 1)
+		sc_pg_error(c->pg, r, c->batch[idx[0]].reason, sizeof(c->batch[idx[0]].reason));
+	log_warn("consumer: applying %d job(s) failed (%s): %s", k,
+			 rc == APPLY_AWAY ? "database away, will retry" : "checking", err);
+	return rc;
+}
 
 /*
  * Apply the deliveries idx[0..k-1] (all parsed, still pending) in one
@@ -236,18 +269,20 @@ apply(struct consumer *c, const int *idx, int k)
 {
 	size_t		cap = 2,
 				len = 0;
-	char	   *arr,
-				err[512];
+	char	   *arr;
 	const char *params[1];
 	PGresult   *r;
 	long long	t0 = sc_now_ms();
-	enum apply_rc rc;
 
 	for (int i = 0; i < k; i++)
 		cap += strlen(c->batch[idx[i]].job.envelope) + 1;
 	arr = malloc(cap + 1);
 	if (!arr)
-		return APPLY_TRANSIENT;
+	{
+		log_warn("consumer: out of memory building a batch of %d job(s)", k);
+		snprintf(c->last_sqlstate, sizeof(c->last_sqlstate), "53200");
+		return APPLY_FAILED;	/* counts as an attempt: halves need less */
+	}
 	arr[len++] = '[';
 	for (int i = 0; i < k; i++)
 	{
@@ -261,19 +296,12 @@ apply(struct consumer *c, const int *idx, int k)
 	arr[len++] = ']';
 	arr[len] = '\0';
 	params[0] = arr;
-	r = sc_pg_exec(c->pg,
-				   "SELECT ord, status, error FROM sharecount_apply_batch("
-				   "ARRAY(SELECT e FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(e, n) ORDER BY n))",
-				   1, params, &c->amqp);
+	r = sc_pg_exec(c->pg, APPLY_SQL, 1, params, &c->amqp);
 	free(arr);
 	if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
 	{
-		rc = sc_pg_transient(c->pg, r) ? APPLY_TRANSIENT : APPLY_FAILED;
-		if (k == 1)
-			snprintf(c->batch[idx[0]].reason, sizeof(c->batch[idx[0]].reason), "%s",
-					 sc_pg_error(c->pg, r, err, sizeof(err)));
-		log_warn("consumer: applying %d job(s) failed (%s): %s", k,
-				 rc == APPLY_TRANSIENT ? "will retry" : "isolating", sc_pg_error(c->pg, r, err, sizeof(err)));
+		enum apply_rc rc = apply_failed(c, r, idx, k);
+
 		PQclear(r);
 		return rc;
 	}
@@ -281,6 +309,7 @@ apply(struct consumer *c, const int *idx, int k)
 	{
 		log_error("consumer: sharecount_apply_batch returned %d rows for %d jobs", PQntuples(r), k);
 		PQclear(r);
+		c->last_sqlstate[0] = '\0';
 		return APPLY_FAILED;
 	}
 	for (int row = 0; row < k; row++)
@@ -308,6 +337,49 @@ apply(struct consumer *c, const int *idx, int k)
 }
 
 /*
+ * Is the database ready for jobs?  Applies one synthetic job on the reserved
+ * key SC_PROBE_CONTENT_TYPE/SC_PROBE_CONTENT_ID through the same statement as
+ * a batch, inside a transaction that is rolled back (nothing stays).
+ * 1 ready, 0 not ready (why in buf), -1 the database is away.
+ */
+static int
+probe(struct consumer *c, char *why, size_t len)
+{
+	char		body[320];
+	const char *params[1] = {body};
+	PGresult   *r;
+	int			ready;
+
+	snprintf(body, sizeof(body),
+			 "[{\"pattern\":\"share_count_update\",\"data\":{\"jobId\":\"sharecount-bridge-probe-%ld-%u\","
+			 "\"contentType\":\"%s\",\"contentId\":\"%s\",\"operation\":\"increment\","
+			 "\"timestamp\":\"2000-01-01T00:00:00.000Z\"}}]",
+			 (long) getpid(), ++c->probe_seq, SC_PROBE_CONTENT_TYPE, SC_PROBE_CONTENT_ID);
+	r = sc_pg_exec(c->pg, "BEGIN", 0, NULL, &c->amqp);
+	if (r && PQresultStatus(r) == PGRES_COMMAND_OK)
+	{
+		PQclear(r);
+		r = sc_pg_exec(c->pg, APPLY_SQL, 1, params, &c->amqp);
+	}
+	if (r && PQresultStatus(r) == PGRES_TUPLES_OK)
+		ready = 1;
+	else
+	{
+		ready = sc_pg_away(c->pg, r) ? -1 : 0;
+		sc_pg_error(c->pg, r, why, len);
+	}
+	PQclear(r);
+	if (ready >= 0)
+	{
+		r = sc_pg_exec(c->pg, "ROLLBACK", 0, NULL, &c->amqp);
+		if (!r || PQresultStatus(r) != PGRES_COMMAND_OK)
+			ready = -1;
+		PQclear(r);
+	}
+	return ready;
+}
+
+/*
  * Hold: reconnect to PostgreSQL with capped backoff (keeping the broker
  * connection alive) until it answers.  -1 if stopping or the broker is gone.
  */
@@ -330,84 +402,120 @@ hold_until_db(struct consumer *c)
 	}
 }
 
+/* Whether retrying the same batch may help (contention, resources, internal). */
+static int
+may_pass(const char *sqlstate)
+{
+	return !sqlstate[0] || !strcmp(sqlstate, "40001") || !strcmp(sqlstate, "40P01") ||
+		!strncmp(sqlstate, "53", 2) || !strncmp(sqlstate, "55", 2) || !strncmp(sqlstate, "57", 2) ||
+		!strncmp(sqlstate, "58", 2) || !strncmp(sqlstate, "XX", 2);
+}
+
+/*
+ * A non-away failure of idx[0..k-1]: 1 if it counts as an attempt (the probe
+ * applies: something in these deliveries is at fault), 0 if the batch was
+ * held (away: until the database answers again; not ready, i.e. the probe
+ * fails too: one pause of capped, doubling length, after which the
+ * connection is reopened, as a stale session may be the cause), -1 if
+ * stopping.
+ */
+static int
+judge_failure(struct consumer *c, int k)
+{
+	char		why[512];
+	int			ready = probe(c, why, sizeof(why));
+
+	if (ready > 0)
+		return sc_stop ? -1 : 1;
+	if (ready < 0)
+		return hold_until_db(c) < 0 ? -1 : 0;
+	log_warn("consumer: the database is not ready for jobs (a probe job fails too: %s); "
+			 "holding %d deliveries without counting attempts, next try in %d ms", why, k, c->not_ready_ms);
+	for (int i = 0; i < c->n; i++)
+		if (c->batch[i].status == D_PENDING)
+			metrics_count(SC_M_FAILED, c->batch[i].kind, 1);
+	pg_drop(c);
+	sc_amqp_sleep(&c->amqp, c->not_ready_ms);
+	c->not_ready_ms = c->not_ready_ms * 2 > c->cfg->reconnect_max_ms ? c->cfg->reconnect_max_ms : c->not_ready_ms * 2;
+	return sc_stop ? -1 : 0;
+}
+
+/*
+ * Apply idx[0..k-1] until each has a final status: the whole range is retried
+ * up to `retries` times (for errors that may pass), then split in halves
+ * (each half with no retries of its own); a lone delivery is dead-lettered
+ * after max_delivery_attempts counted failures.  0, or -1 if stopping.
+ */
+static int
+apply_range(struct consumer *c, const int *idx, int k, int retries)
+{
+	int			failures = 0;
+
+	for (;;)
+	{
+		enum apply_rc rc = pg_ensure(c) < 0 ? APPLY_AWAY : apply(c, idx, k);
+		int			counted;
+
+		if (rc == APPLY_OK)
+		{
+			c->not_ready_ms = SC_NOT_READY_PAUSE_MS;
+			return 0;
+		}
+		counted = rc == APPLY_AWAY ? (hold_until_db(c) < 0 ? -1 : 0) : judge_failure(c, k);
+		if (counted < 0)
+			return -1;
+		if (counted == 0)
+			continue;
+		failures++;
+		if (k == 1)
+		{
+			struct delivery *d = &c->batch[idx[0]];
+
+			if (++d->attempts >= c->cfg->max_delivery_attempts)
+			{
+				char		last[sizeof(d->reason)];
+
+				memcpy(last, d->reason, sizeof(last));
+				d->status = D_INVALID;
+				snprintf(d->reason, sizeof(d->reason), "failed %d times applying it alone; last error: %.200s",
+						 d->attempts, last);
+				return 0;
+			}
+			sc_amqp_sleep(&c->amqp, SC_APPLY_RETRY_PAUSE_MS * d->attempts);
+			continue;
+		}
+		if (failures <= retries && may_pass(c->last_sqlstate))
+		{
+			sc_amqp_sleep(&c->amqp, SC_APPLY_RETRY_PAUSE_MS * failures);
+			continue;
+		}
+		log_info("consumer: splitting a failing batch of %d job(s) in halves", k);
+		if (apply_range(c, idx, k / 2, 0) < 0)
+			return -1;
+		return apply_range(c, idx + k / 2, k - k / 2, 0);
+	}
+}
+
 /*
  * Apply every pending, parsed delivery of the batch.  0 when each has a
  * final status; -1 if the batch must be abandoned unsettled (stopping while
- * the database is down; the broker redelivers).
+ * the database is down or a retry is pending; the broker redelivers).
  */
 static int
 apply_all(struct consumer *c)
 {
 	int		   *idx = malloc(sizeof(int) * (size_t) (c->n ? c->n : 1));
-	int			k = 0;
-	enum apply_rc rc;
+	int			k = 0,
+				rc;
 
 	if (!idx)
 		return -1;
 	for (int i = 0; i < c->n; i++)
 		if (c->batch[i].status == D_PENDING)
 			idx[k++] = i;
-	if (k == 0)
-	{
-		free(idx);
-		return 0;
-	}
-	for (;;)
-	{
-		if (pg_ensure(c) < 0)
-			rc = APPLY_TRANSIENT;
-		else
-			rc = apply(c, idx, k);
-		if (rc == APPLY_OK)
-			break;
-		if (rc == APPLY_TRANSIENT)
-		{
-			if (hold_until_db(c) < 0)
-			{
-				free(idx);
-				return -1;
-			}
-			continue;
-		}
-		/* APPLY_FAILED: one at a time, each with its own attempt count */
-		for (int i = 0; i < k; i++)
-		{
-			struct delivery *d = &c->batch[idx[i]];
-			int			attempts = 0;
-
-			while (d->status == D_PENDING)
-			{
-				rc = pg_ensure(c) < 0 ? APPLY_TRANSIENT : apply(c, &idx[i], 1);
-				if (rc == APPLY_TRANSIENT)
-				{
-					if (hold_until_db(c) < 0)
-					{
-						free(idx);
-						return -1;
-					}
-					continue;
-				}
-				if (rc == APPLY_FAILED)
-				{
-					attempts++;
-					if (attempts >= c->cfg->max_delivery_attempts)
-					{
-						char		last[sizeof(d->reason)];
-
-						memcpy(last, d->reason, sizeof(last));
-						d->status = D_INVALID;
-						snprintf(d->reason, sizeof(d->reason), "failed %d times applying it alone; last error: %.200s",
-								 attempts, last);
-						break;
-					}
-					sc_amqp_sleep(&c->amqp, 100 * attempts);
-				}
-			}
-		}
-		break;
-	}
+	rc = k ? apply_range(c, idx, k, SC_APPLY_BATCH_RETRIES) : 0;
 	free(idx);
-	return 0;
+	return rc;
 }
 
 /* share count for a reply; -1 if unknown */
@@ -518,6 +626,7 @@ consumer_main(void *arg)
 	memset(&c, 0, sizeof(c));
 	c.cfg = arg;
 	c.pg_backoff_ms = 100;
+	c.not_ready_ms = SC_NOT_READY_PAUSE_MS;
 	sc_amqp_init(&c.amqp, c.cfg, "consumer", SC_CONN_CONSUMER_AMQP);
 	metrics_use_conn(SC_CONN_CONSUMER_PG);
 	c.batch = calloc((size_t) c.cfg->apply_batch, sizeof(struct delivery));

@@ -3,8 +3,11 @@
  *
  * Rules: the job queue and its counters (accepting, stopping, queued, busy,
  * inflight) are guarded by pool_lock; each worker owns its PGconn
- * exclusively, so libpq calls run outside the lock.  Connections are
- * non-blocking; every wait is a poll() on PQsocket() bounded by the batch
+ * exclusively, so libpq calls run outside the lock.  A worker's PGconn goes
+ * to the server readsrc_target() names at the start of each batch (the
+ * replica in pg_read_conninfo or the primary, see readsrc.h): one atomic load
+ * per batch, no lag work on this path.  Connections are non-blocking
+ * (dbconn.c); every wait is a poll() on PQsocket() bounded by the batch
  * deadline (the earliest deadline of its jobs).  On a connection-level
  * failure or a timeout the PGconn is closed (PQfinish), so a late answer to an
  * abandoned query can never be read as another's.  Jobs are completed (done())
@@ -19,10 +22,7 @@
  * the coalesced read fails all its jobs (inputs are validated before they get
  * here, so such an error is the database's, not one request's).
  */
-#include <errno.h>
-#include <poll.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,14 +30,17 @@
 
 #include <libpq-fe.h>
 
+#include "dbconn.h"
 #include "dbpool.h"
 #include "log.h"
 #include "metrics.h"
+#include "readsrc.h"
 
 #define BATCH_MAX 256			/* jobs taken at once (single counts coalesced into one statement) */
 #define PIPE_MAX 64				/* other jobs in one batch (each is a statement of its own) */
 #define WAKE_AT 32				/* queued jobs that make a second worker start a batch at once */
 #define LINGER_MS 2				/* longest a job waits for a busy worker before another takes it */
+#define HTTP_APPNAME "sharecount-bridge http"	/* application_name of the workers' sessions */
 
 /* Statements: one per job kind, then the coalesced single-count read. */
 #define STMT_GET_BATCH DBQ_KINDS
@@ -85,6 +88,7 @@ struct worker
 	int			started;
 	PGconn	   *pg;
 	unsigned	prepared;		/* bit k: stmts[k] is prepared on pg */
+	enum read_server server;	/* which server pg is connected to */
 	/* counters for the shutdown log line (this worker's thread only) */
 	uint64_t	njobs;			/* jobs sent (one sent again counts again) */
 	uint64_t	nbatches;		/* batches taken */
@@ -107,7 +111,6 @@ static int	busy;				/* workers serving a batch */
 static struct worker *workers;
 static int	nworkers;
 static int	cond_ready;			/* work_cond initialised (once per process) */
-static char *pool_conninfo;
 
 int64_t
 dbpool_now_ms(void)
@@ -116,28 +119,6 @@ dbpool_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list		ap;
-	char	   *p;
-	size_t		n;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	/* libpq messages span lines; the log wants one line per event */
-	for (p = err; *p; p++)
-		if (*p == '\n' || *p == '\t')
-			*p = ' ';
-	n = strlen(err);
-	while (n > 0 && err[n - 1] == ' ')
-		err[--n] = '\0';
 }
 
 static void
@@ -166,153 +147,19 @@ drop(struct worker *w)
 	metrics_set_conn(SC_CONN_HTTP_PG, 0);
 }
 
-enum wait_for { WAIT_READ, WAIT_WRITE, WAIT_FLUSH };
-
-/*
- * Wait until pg's socket is ready; 1 ready, 0 deadline, -1 error.  While
- * flushing (WAIT_FLUSH), incoming data is read into libpq's buffer, so a large
- * pipeline cannot deadlock with the server blocked on writing its answers.
- */
+/* Connect w->pg to `server`, bounded by the deadline. */
 static int
-wait_socket(PGconn *pg, enum wait_for what, int64_t deadline)
+connect_worker(struct worker *w, enum read_server server, int64_t deadline, char *err, size_t errlen)
 {
-	struct pollfd pfd;
-	int			for_write = what == WAIT_FLUSH;
-
-	pfd.fd = PQsocket(pg);
-	if (pfd.fd < 0)
-		return -1;
-	pfd.events = what == WAIT_READ ? POLLIN : what == WAIT_WRITE ? POLLOUT : (POLLOUT | POLLIN);
-	for (;;)
-	{
-		int64_t		left = deadline - dbpool_now_ms();
-		int			rc;
-
-		if (left <= 0)
-			return 0;
-		rc = poll(&pfd, 1, (int) (left > 60000 ? 60000 : left));
-		if (rc > 0)
-		{
-			if (for_write && (pfd.revents & POLLIN) && !(pfd.revents & POLLOUT))
-			{
-				if (!PQconsumeInput(pg))
-					return -1;
-				continue;
-			}
-			return 1;
-		}
-		if (rc < 0 && errno != EINTR)
-			return -1;
-	}
-}
-
-/* Connect w->pg with PQconnectStart/PQconnectPoll, bounded by the deadline. */
-static int
-connect_worker(struct worker *w, int64_t deadline, char *err, size_t errlen)
-{
-	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-	PGconn	   *pg = PQconnectStart(pool_conninfo);
-
-	w->pg = pg;
 	w->prepared = 0;
-	if (!pg)
-	{
-		set_err(err, errlen, "cannot connect to PostgreSQL: out of memory");
+	w->server = server;
+	w->pg = db_connect(readsrc_conninfo(server), HTTP_APPNAME, deadline, err, errlen);
+	if (!w->pg)
 		return DB_UNAVAILABLE;
-	}
-	if (PQstatus(pg) == CONNECTION_BAD)
-		st = PGRES_POLLING_FAILED;
-	while (st != PGRES_POLLING_OK)
-	{
-		int			r;
-
-		if (st == PGRES_POLLING_FAILED)
-		{
-			set_err(err, errlen, "cannot connect to PostgreSQL: %s", PQerrorMessage(pg));
-			drop(w);
-			return DB_UNAVAILABLE;
-		}
-		r = wait_socket(pg, st == PGRES_POLLING_WRITING ? WAIT_WRITE : WAIT_READ, deadline);
-		if (r <= 0)
-		{
-			set_err(err, errlen, "cannot connect to PostgreSQL: %s", r == 0 ? "timed out" : "poll failed");
-			drop(w);
-			return DB_UNAVAILABLE;
-		}
-		st = PQconnectPoll(pg);
-	}
-	if (PQsetnonblocking(pg, 1) != 0)
-	{
-		set_err(err, errlen, "cannot connect to PostgreSQL: %s", PQerrorMessage(pg));
-		drop(w);
-		return DB_UNAVAILABLE;
-	}
 	metrics_set_conn(SC_CONN_HTTP_PG, 1);
 	return DB_OK;
 }
 
-/* Flush libpq's output buffer; 0 done, -1 failed or timed out (err set). */
-static int
-flush_all(PGconn *pg, int64_t deadline, char *err, size_t errlen)
-{
-	int			f;
-
-	while ((f = PQflush(pg)) == 1)
-	{
-		int			r = wait_socket(pg, WAIT_FLUSH, deadline);
-
-		if (r <= 0)
-		{
-			set_err(err, errlen, "PostgreSQL: %s", r == 0 ? "timed out sending" : "connection lost");
-			return -1;
-		}
-	}
-	if (f < 0)
-	{
-		set_err(err, errlen, "PostgreSQL connection lost: %s", PQerrorMessage(pg));
-		return -1;
-	}
-	return 0;
-}
-
-/* The next result (possibly NULL, the end of one query's results); *ok=0 on failure. */
-static PGresult *
-next_result(PGconn *pg, int64_t deadline, int *ok, char *err, size_t errlen)
-{
-	while (PQisBusy(pg))
-	{
-		int			r = wait_socket(pg, WAIT_READ, deadline);
-
-		if (r <= 0)
-		{
-			set_err(err, errlen, "PostgreSQL: %s", r == 0 ? "query timed out" : "connection lost");
-			*ok = 0;
-			return NULL;
-		}
-		if (!PQconsumeInput(pg))
-		{
-			set_err(err, errlen, "PostgreSQL connection lost: %s", PQerrorMessage(pg));
-			*ok = 0;
-			return NULL;
-		}
-	}
-	*ok = 1;
-	return PQgetResult(pg);
-}
-
-/*
- * Is this error result the server going away?  SQLSTATE class 08 (connection
- * exception) and 57P (admin shutdown, crash shutdown, cannot connect now) are:
- * the job is unavailable, not failed, and the connection is dropped.
- */
-static int
-is_conn_error(PGconn *pg, const PGresult *res)
-{
-	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-
-	return PQstatus(pg) == CONNECTION_BAD || !state ||
-		strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0;
-}
 
 /*
  * Prepare the statements this batch needs that w->pg lacks.  A statement
@@ -335,23 +182,23 @@ prepare_needed(struct worker *w, unsigned need, int64_t deadline, char *perr, si
 		if (!(need & (1u << k)) || (w->prepared & (1u << k)))
 			continue;
 		if (!PQsendPrepare(w->pg, stmts[k].name, stmts[k].sql, stmts[k].nparams, NULL) ||
-			flush_all(w->pg, deadline, perr, perrlen) < 0)
+			db_flush_all(w->pg, deadline, perr, perrlen) < 0)
 		{
 			if (!perr[0])
-				set_err(perr, perrlen, "PostgreSQL connection lost: %s", PQerrorMessage(w->pg));
+				db_set_err(perr, perrlen, "PostgreSQL connection lost: %s", PQerrorMessage(w->pg));
 			drop(w);
 			return -1;
 		}
-		res = next_result(w->pg, deadline, &ok, perr, perrlen);
+		res = db_next_result(w->pg, deadline, &ok, perr, perrlen);
 		if (!ok || !res)
 		{
 			if (ok)
-				set_err(perr, perrlen, "PostgreSQL connection lost: %s", PQerrorMessage(w->pg));
+				db_set_err(perr, perrlen, "PostgreSQL connection lost: %s", PQerrorMessage(w->pg));
 			drop(w);
 			return -1;
 		}
 		/* drain to the end of this command */
-		while ((extra = next_result(w->pg, deadline, &ok, perr, perrlen)) != NULL)
+		while ((extra = db_next_result(w->pg, deadline, &ok, perr, perrlen)) != NULL)
 			PQclear(extra);
 		if (!ok)
 		{
@@ -361,16 +208,16 @@ prepare_needed(struct worker *w, unsigned need, int64_t deadline, char *perr, si
 		}
 		if (PQresultStatus(res) == PGRES_COMMAND_OK)
 			w->prepared |= 1u << k;
-		else if (is_conn_error(w->pg, res))
+		else if (db_is_conn_error(w->pg, res))
 		{
-			set_err(perr, perrlen, "PostgreSQL: %s", PQresultErrorMessage(res));
+			db_set_err(perr, perrlen, "PostgreSQL: %s", PQresultErrorMessage(res));
 			PQclear(res);
 			drop(w);
 			return -1;
 		}
 		else
 		{
-			set_err(perr, perrlen, "cannot prepare %s: %s", stmts[k].name, PQresultErrorMessage(res));
+			db_set_err(perr, perrlen, "cannot prepare %s: %s", stmts[k].name, PQresultErrorMessage(res));
 			*failed |= 1u << k;
 		}
 		PQclear(res);
@@ -393,7 +240,7 @@ take_result(struct db_job *job, PGresult *res)
 		case DBQ_GET:
 			if (PQntuples(res) != 1 || PQnfields(res) != 1)
 			{
-				set_err(job->err, sizeof(job->err), "sharecount_get returned an unexpected shape");
+				db_set_err(job->err, sizeof(job->err), "sharecount_get returned an unexpected shape");
 				return DB_ERROR;
 			}
 			job->count = PQgetisnull(res, 0, 0) ? 0 : strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -402,7 +249,7 @@ take_result(struct db_job *job, PGresult *res)
 			/* one row per asked id, in order (SPEC §4); check rather than trust */
 			if ((size_t) PQntuples(res) != job->nids || PQnfields(res) != 2)
 			{
-				set_err(job->err, sizeof(job->err), "sharecount_get_many returned %d rows for %zu ids",
+				db_set_err(job->err, sizeof(job->err), "sharecount_get_many returned %d rows for %zu ids",
 						PQntuples(res), job->nids);
 				return DB_ERROR;
 			}
@@ -410,7 +257,7 @@ take_result(struct db_job *job, PGresult *res)
 			{
 				if (strcmp(PQgetvalue(res, (int) i, 0), job->ids[i]) != 0)
 				{
-					set_err(job->err, sizeof(job->err), "sharecount_get_many returned rows out of order");
+					db_set_err(job->err, sizeof(job->err), "sharecount_get_many returned rows out of order");
 					return DB_ERROR;
 				}
 				job->counts[i] = PQgetisnull(res, (int) i, 1) ? 0 : strtoll(PQgetvalue(res, (int) i, 1), NULL, 10);
@@ -419,18 +266,18 @@ take_result(struct db_job *job, PGresult *res)
 		case DBQ_STATS:
 			if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
 			{
-				set_err(job->err, sizeof(job->err), "sharecount_stats returned nothing");
+				db_set_err(job->err, sizeof(job->err), "sharecount_stats returned nothing");
 				return DB_ERROR;
 			}
 			job->stats = strdup(PQgetvalue(res, 0, 0));
 			if (!job->stats)
 			{
-				set_err(job->err, sizeof(job->err), "out of memory");
+				db_set_err(job->err, sizeof(job->err), "out of memory");
 				return DB_ERROR;
 			}
 			return DB_OK;
 		default:
-			set_err(job->err, sizeof(job->err), "unknown job kind");
+			db_set_err(job->err, sizeof(job->err), "unknown job kind");
 			return DB_ERROR;
 	}
 }
@@ -448,7 +295,7 @@ take_batch_result(const struct unit *u, PGresult *res)
 	if ((size_t) PQntuples(res) != u->nkeys || PQnfields(res) != 1)
 	{
 		for (i = 0; i < u->n; i++)
-			set_err(u->jobs[i]->err, sizeof(u->jobs[i]->err),
+			db_set_err(u->jobs[i]->err, sizeof(u->jobs[i]->err),
 					"coalesced sharecount_get returned %d rows for %zu keys", PQntuples(res), u->nkeys);
 		return DB_ERROR;
 	}
@@ -588,7 +435,7 @@ run_pipeline(struct worker *w, struct db_job **jobs, size_t n, int64_t deadline,
 
 	if (!PQenterPipelineMode(pg))
 	{
-		set_err(err, errlen, "PostgreSQL: cannot enter pipeline mode: %s", PQerrorMessage(pg));
+		db_set_err(err, errlen, "PostgreSQL: cannot enter pipeline mode: %s", PQerrorMessage(pg));
 		goto lost;
 	}
 	for (u = 0; u < nunits; u++)
@@ -603,7 +450,7 @@ run_pipeline(struct worker *w, struct db_job **jobs, size_t n, int64_t deadline,
 				garrays[1] = db_text_array_literal(gids, nkeys);
 				if (!garrays[0] || !garrays[1])
 				{
-					set_err(err, errlen, "out of memory");
+					db_set_err(err, errlen, "out of memory");
 					goto lost;
 				}
 				params[0] = garrays[0];
@@ -617,7 +464,7 @@ run_pipeline(struct worker *w, struct db_job **jobs, size_t n, int64_t deadline,
 				arrays[u] = db_text_array_literal(job->ids, job->nids);
 				if (!arrays[u])
 				{
-					set_err(err, errlen, "out of memory");
+					db_set_err(err, errlen, "out of memory");
 					goto lost;
 				}
 				params[0] = job->type;
@@ -633,7 +480,7 @@ run_pipeline(struct worker *w, struct db_job **jobs, size_t n, int64_t deadline,
 	}
 	if (sent < nunits || !PQpipelineSync(pg))
 	{
-		set_err(err, errlen, "PostgreSQL connection lost: %s", PQerrorMessage(pg));
+		db_set_err(err, errlen, "PostgreSQL connection lost: %s", PQerrorMessage(pg));
 		goto lost;
 	}
 	for (u = 0; u < nunits; u++)
@@ -649,7 +496,7 @@ run_pipeline(struct worker *w, struct db_job **jobs, size_t n, int64_t deadline,
 		w->ncoalesced_jobs += ngets;
 		w->ncoalesced_keys += nkeys;
 	}
-	if (flush_all(pg, deadline, err, errlen) < 0)
+	if (db_flush_all(pg, deadline, err, errlen) < 0)
 		goto lost;
 
 	for (u = 0; u < nunits; u++)
@@ -658,11 +505,11 @@ run_pipeline(struct worker *w, struct db_job **jobs, size_t n, int64_t deadline,
 		PGresult   *end;
 		int			rc = DB_OK;
 
-		res = next_result(pg, deadline, &ok, err, errlen);
+		res = db_next_result(pg, deadline, &ok, err, errlen);
 		if (!ok || !res)
 		{
 			if (ok)
-				set_err(err, errlen, "PostgreSQL connection lost: %s", PQerrorMessage(pg));
+				db_set_err(err, errlen, "PostgreSQL connection lost: %s", PQerrorMessage(pg));
 			goto lost_at;
 		}
 		switch (PQresultStatus(res))
@@ -674,26 +521,26 @@ run_pipeline(struct worker *w, struct db_job **jobs, size_t n, int64_t deadline,
 				rc = 1;			/* skipped: send again */
 				break;
 			default:
-				if (is_conn_error(pg, res))
+				if (db_is_conn_error(pg, res))
 				{
-					set_err(err, errlen, "PostgreSQL: %s", PQresultErrorMessage(res));
+					db_set_err(err, errlen, "PostgreSQL: %s", PQresultErrorMessage(res));
 					PQclear(res);
 					goto lost_at;
 				}
 				for (i = 0; i < un->n; i++)
-					set_err(un->jobs[i]->err, sizeof(un->jobs[i]->err), "PostgreSQL: %s",
+					db_set_err(un->jobs[i]->err, sizeof(un->jobs[i]->err), "PostgreSQL: %s",
 							PQresultErrorMessage(res));
 				rc = DB_ERROR;
 				break;
 		}
 		PQclear(res);
-		end = next_result(pg, deadline, &ok, err, errlen);	/* NULL: end of this statement */
+		end = db_next_result(pg, deadline, &ok, err, errlen);	/* NULL: end of this statement */
 		if (!ok || end)
 		{
 			if (end)
 			{
 				PQclear(end);
-				set_err(err, errlen, "PostgreSQL: unexpected result in the pipeline");
+				db_set_err(err, errlen, "PostgreSQL: unexpected result in the pipeline");
 			}
 			finish_unit(un, rc, left, nleft, ncompleted);	/* its answer is whole: keep it */
 			u++;
@@ -701,11 +548,11 @@ run_pipeline(struct worker *w, struct db_job **jobs, size_t n, int64_t deadline,
 		}
 		finish_unit(un, rc, left, nleft, ncompleted);
 	}
-	res = next_result(pg, deadline, &ok, err, errlen);
+	res = db_next_result(pg, deadline, &ok, err, errlen);
 	if (!ok || !res || PQresultStatus(res) != PGRES_PIPELINE_SYNC)
 	{
 		if (ok)
-			set_err(err, errlen, "PostgreSQL: pipeline did not end with its Sync");
+			db_set_err(err, errlen, "PostgreSQL: pipeline did not end with its Sync");
 		if (res)
 			PQclear(res);
 		drop(w);
@@ -714,7 +561,7 @@ run_pipeline(struct worker *w, struct db_job **jobs, size_t n, int64_t deadline,
 	PQclear(res);
 	if (!PQexitPipelineMode(pg))
 	{
-		set_err(err, errlen, "PostgreSQL: cannot leave pipeline mode: %s", PQerrorMessage(pg));
+		db_set_err(err, errlen, "PostgreSQL: cannot leave pipeline mode: %s", PQerrorMessage(pg));
 		drop(w);
 		return -1;
 	}
@@ -735,10 +582,27 @@ lost_at:
 }
 
 /*
+ * A connection to the replica failed (err): reads go to the primary
+ * (readsrc.h) and the batch tries there, once.  1 if it should.
+ */
+static int
+fail_over(struct worker *w, int *failed_over, const char *err)
+{
+	if (w->server != READ_REPLICA || *failed_over)
+		return 0;
+	*failed_over = 1;
+	readsrc_replica_failed(err);
+	return 1;
+}
+
+/*
  * Serve one batch: connect if needed, prepare, pipeline, and send again what
  * an SQL error made PostgreSQL skip.  A pooled connection may have died while
  * idle (PostgreSQL restarted): then its first use fails before any answer,
  * and the jobs are retried once on a fresh connection, within the deadline.
+ * The connection is to the server readsrc_target() names; when that changed,
+ * it is closed and made again.  When the replica fails, the jobs not answered
+ * are sent to the primary (fail_over).
  */
 static void
 serve_batch(struct worker *w, struct db_job **jobs, size_t n)
@@ -747,7 +611,7 @@ serve_batch(struct worker *w, struct db_job **jobs, size_t n)
 	int64_t		deadline = jobs[0]->deadline;
 	struct db_job *pending[BATCH_MAX], *left[BATCH_MAX];
 	size_t		npending = 0, i;
-	int			may_retry = 1;
+	int			may_retry = 1, failed_over = 0;
 
 	for (i = 0; i < n; i++)
 	{
@@ -758,18 +622,26 @@ serve_batch(struct worker *w, struct db_job **jobs, size_t n)
 	err[0] = '\0';
 	while (npending > 0)
 	{
-		int			reused = w->pg != NULL;
+		enum read_server want = failed_over ? READ_PRIMARY : readsrc_target();
+		int			reused;
 		unsigned	need = 0, failed = 0;
 		size_t		nrun = 0, nleft = 0, ncompleted = 0;
 		size_t		ngets = count_gets(pending, npending);
 
+		if (w->pg && w->server != want)
+			drop(w);			/* the read server changed */
+		reused = w->pg != NULL;
 		if (dbpool_now_ms() >= deadline)
 		{
-			set_err(err, sizeof(err), "PostgreSQL: timed out");
+			db_set_err(err, sizeof(err), "PostgreSQL: timed out");
 			break;
 		}
-		if (!w->pg && connect_worker(w, deadline, err, sizeof(err)) != DB_OK)
+		if (!w->pg && connect_worker(w, want, deadline, err, sizeof(err)) != DB_OK)
+		{
+			if (fail_over(w, &failed_over, err))
+				continue;
 			break;
+		}
 		for (i = 0; i < npending; i++)
 			need |= 1u << stmt_of(pending[i], ngets);
 		err[0] = '\0';
@@ -780,6 +652,8 @@ serve_batch(struct worker *w, struct db_job **jobs, size_t n)
 				may_retry = 0;
 				continue;
 			}
+			if (fail_over(w, &failed_over, err))
+				continue;
 			break;
 		}
 		/*
@@ -806,6 +680,8 @@ serve_batch(struct worker *w, struct db_job **jobs, size_t n)
 				log_debug("http: pooled PostgreSQL connection was lost (%s); reconnecting", err);
 				continue;
 			}
+			if (fail_over(w, &failed_over, err))
+				continue;
 			break;
 		}
 		metrics_set_conn(SC_CONN_HTTP_PG, 1);
@@ -934,20 +810,17 @@ dbpool_submit(struct db_job *job)
 }
 
 int
-dbpool_init(const char *conninfo, int size)
+dbpool_init(const struct readsrc_conf *reads, int size)
 {
 	int			i;
 
-	if (!conninfo || size < 1)
+	if (!reads || size < 1)
 		return -1;
 	workers = calloc(size, sizeof(struct worker));
-	pool_conninfo = strdup(conninfo);
-	if (!workers || !pool_conninfo)
+	if (!workers || readsrc_start(reads) != 0)
 	{
 		free(workers);
-		free(pool_conninfo);
 		workers = NULL;
-		pool_conninfo = NULL;
 		return -1;
 	}
 	nworkers = size;
@@ -1027,10 +900,9 @@ dbpool_shutdown(void)
 				 (unsigned long long) overlap, (unsigned long long) cojobs, (unsigned long long) co,
 				 (unsigned long long) cokeys);
 	}
+	readsrc_stop();
 	free(workers);
-	free(pool_conninfo);
 	workers = NULL;
-	pool_conninfo = NULL;
 	nworkers = 0;
 	metrics_set_conn(SC_CONN_HTTP_PG, 0);
 }

@@ -1,6 +1,8 @@
 /*
  * dbpool.h — the http role's PostgreSQL access: a queue of read jobs served
- * by `size` worker threads, each owning one connection to pg_read_conninfo.
+ * by `size` worker threads, each owning one connection to the read server
+ * readsrc.h chooses: the replica in pg_read_conninfo while it is up and not
+ * too far behind, else the primary (docs/bridge.md, "Read replicas").
  *
  * A worker takes every job waiting (up to a batch) and sends them to
  * PostgreSQL at once in libpq pipeline mode, then reads the answers in order.
@@ -22,6 +24,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "readsrc.h"
 
 enum db_rc
 {
@@ -61,8 +65,11 @@ struct db_job
 	struct db_job *next;
 };
 
-/* Start `size` workers (connections are made lazily); 0 on success, -1 on failure. */
-int			dbpool_init(const char *conninfo, int size);
+/*
+ * Start the read-server choice (readsrc_start) and `size` workers
+ * (connections are made lazily); 0 on success, -1 on failure.
+ */
+int			dbpool_init(const struct readsrc_conf *reads, int size);
 /* Hand a job to the workers.  Never blocks. */
 void		dbpool_submit(struct db_job *job);
 /*

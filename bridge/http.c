@@ -1,19 +1,24 @@
 /*
- * http.c — the http role (SPEC §7, §8) on libmicrohttpd: the count API,
- * /healthz, /readyz and /metrics.
+ * http.c — the http role (docs/http.md) on libmicrohttpd: the count API
+ * (GET, and POST of a JSON list of ids), /healthz, /readyz and /metrics.
  *
  * Rules: libmicrohttpd runs its own threads (one per CPU, at most 8) and they
  * never wait on the database: a request that needs it is routed, its
  * connection suspended and a job handed to dbpool.c's workers
  * (http_pool_size connections, pipelined); the worker's callback resumes the
  * connection and libmicrohttpd calls the handler again to answer.  A
- * `struct request` lives from that hand-off until request_done().  Every job
- * is completed within http_db_timeout_ms.  URL unescaping by libmicrohttpd is
- * switched off (identity callback): route.c decodes path segments and ids
- * itself, so an encoded '/' (%2F) or ',' (%2C) stays inside its segment or
- * id.  Every answer we produce is counted with metrics_http_status().  JSON is
- * built with jansson, except the single-count body when nothing needs
- * escaping (answer_count); responses own their malloc'ed bodies.
+ * `struct request` lives from that hand-off (a POST's from its first call)
+ * until request_done().  Every job is completed within http_db_timeout_ms.
+ * URL unescaping by libmicrohttpd is switched off (identity callback):
+ * route.c decodes path segments and ids itself, so an encoded '/' (%2F) or
+ * ',' (%2C) stays inside its segment or id.  Every answer we produce is
+ * counted with metrics_http_status().  JSON is built with jansson, except the
+ * single-count body when nothing needs escaping (answer_count); responses own
+ * their malloc'ed bodies (http_reply.c sends them).  A POST's body is kept
+ * in its `struct request` (at most ROUTE_MAX_BODY_BYTES, malloc'ed, freed
+ * once parsed or by request_done()).  A request that leaves libmicrohttpd
+ * no room for our answer's header is answered by request_done()
+ * (header_build_failed).
  */
 #include <microhttpd.h>
 #include <jansson.h>
@@ -30,113 +35,23 @@
 
 #include "dbpool.h"
 #include "http.h"
+#include "http_reply.h"
 #include "log.h"
 #include "metrics.h"
 #include "route.h"
 
-#define JSON_TYPE "application/json; charset=utf-8"
 #define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 /* libmicrohttpd threads: they never wait on the database, so one per CPU is enough. */
 #define HTTP_MAX_THREADS 8
+/* ROUTE_MAX_BODY_BYTES as text, for the 413 message (checked at compile time below) */
+#define HTTP_MAX_BODY_TEXT "2097152"
+_Static_assert(ROUTE_MAX_BODY_BYTES == 2097152, "HTTP_MAX_BODY_TEXT must match ROUTE_MAX_BODY_BYTES");
+/* first allocation for a POST body of unknown length; it doubles from there */
+#define HTTP_BODY_FIRST_ALLOC 16384
 
 static struct MHD_Daemon *daemon_handle;
 static int	db_timeout_ms = 2000;
-
-/* ---------------------------------------------------------------- replies -- */
-
-static enum MHD_Result
-send_body(struct MHD_Connection *conn, unsigned status, char *body, size_t len,
-		  const char *type, const char *allow)
-{
-	struct MHD_Response *r;
-	enum MHD_Result ret;
-
-	r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-	if (!r)
-	{
-		free(body);
-		return MHD_NO;			/* MHD closes the connection */
-	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	if (allow)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
-	ret = MHD_queue_response(conn, status, r);
-	MHD_destroy_response(r);
-	metrics_http_status((int) status);
-	return ret;
-}
-
-/* Send a JSON value (consumed). */
-static enum MHD_Result
-send_json(struct MHD_Connection *conn, unsigned status, json_t *v, const char *allow)
-{
-	char	   *body = v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-
-	json_decref(v);
-	if (!body)
-	{
-		static const char oom[] =
-			"{\"statusCode\":500,\"message\":\"out of memory\",\"error\":\"Internal Server Error\"}";
-
-		body = strdup(oom);
-		if (!body)
-			return MHD_NO;
-		status = 500;
-	}
-	return send_body(conn, status, body, strlen(body), JSON_TYPE, allow);
-}
-
-/* The SPEC §7 error shape: {"statusCode":N,"message":"…","error":"Reason"}. */
-static enum MHD_Result
-send_error(struct MHD_Connection *conn, unsigned status, const char *message, const char *allow)
-{
-	json_t	   *v = json_object();
-
-	json_object_set_new(v, "statusCode", json_integer(status));
-	json_object_set_new(v, "message", json_string(message));
-	json_object_set_new(v, "error", json_string(route_reason((int) status)));
-	return send_json(conn, status, v, allow);
-}
-
-/*
- * Log a database failure, at most once per 5 s: during an outage every
- * request fails the same way, and one line per request would flood the log.
- */
-static void
-log_db_failure(const char *what, const char *err)
-{
-	static _Atomic int64_t last_ms = INT64_MIN / 2;
-	static _Atomic uint64_t suppressed;
-	int64_t		now = dbpool_now_ms();
-	int64_t		last = atomic_load(&last_ms);
-	uint64_t	n;
-
-	if (now - last < 5000 || !atomic_compare_exchange_strong(&last_ms, &last, now))
-	{
-		atomic_fetch_add(&suppressed, 1);
-		return;
-	}
-	n = atomic_exchange(&suppressed, 0);
-	if (n)
-		log_warn("http: %s: %s (%llu more since the last message)", what, err, (unsigned long long) n);
-	else
-		log_warn("http: %s: %s", what, err);
-}
-
-/* Map a dbpool failure to 503 (unreachable/timeout/busy) or 500 (SQL error). */
-static enum MHD_Result
-send_db_error(struct MHD_Connection *conn, int rc, const char *err)
-{
-	if (rc == DB_UNAVAILABLE)
-	{
-		log_db_failure("database unavailable", err);
-		return send_error(conn, 503, "database unavailable", NULL);
-	}
-	log_db_failure("database query failed", err);
-	return send_error(conn, 500, "database query failed", NULL);
-}
 
 /* -------------------------------------------------------------- endpoints -- */
 
@@ -150,13 +65,19 @@ struct request
 	struct db_job job;
 	struct route rt;
 	struct MHD_Connection *conn;
+	/* a POST's body while it is received (route.rt.from_body); see post_*() */
+	int			receiving;		/* 1 until the body is complete */
+	int			body_error;		/* 413 past ROUTE_MAX_BODY_BYTES, 500 out of memory */
+	char	   *body;
+	size_t		body_len;
+	size_t		body_cap;
 };
 
 /* *req_cls while the request is still being received (GET/HEAD) */
 static int	receiving_marker;
 #define RECEIVING ((void *) &receiving_marker)
 
-/* Stop protocol with http_stop(), see handoff_db(). */
+/* Stop protocol with http_stop(), see start_job(). */
 static atomic_int stopping;
 static atomic_int in_handoff;
 
@@ -191,7 +112,7 @@ answer_count(struct MHD_Connection *conn, struct request *req)
 			len = snprintf(body, cap, "{\"contentType\":\"%s\",\"contentId\":\"%s\",\"shareCount\":%lld}",
 						   req->rt.content_type, req->rt.content_id, (long long) req->job.count);
 			if (len > 0 && (size_t) len < cap)
-				return send_body(conn, 200, body, (size_t) len, JSON_TYPE, NULL);
+				return http_send_body(conn, 200, body, (size_t) len, JSON_TYPE, NULL);
 			free(body);
 		}
 	}
@@ -200,7 +121,7 @@ answer_count(struct MHD_Connection *conn, struct request *req)
 	json_object_set_new(v, "contentType", json_string(req->rt.content_type));
 	json_object_set_new(v, "contentId", json_string(req->rt.content_id));
 	json_object_set_new(v, "shareCount", json_integer(req->job.count));
-	return send_json(conn, 200, v, NULL);
+	return http_send_json(conn, 200, v, NULL);
 }
 
 static enum MHD_Result
@@ -214,7 +135,7 @@ answer_counts(struct MHD_Connection *conn, struct request *req)
 	for (i = 0; i < req->rt.nids; i++)
 		json_object_set_new(obj, req->rt.ids[i], json_integer(req->job.counts[i]));
 	json_object_set_new(v, "counts", obj);
-	return send_json(conn, 200, v, NULL);
+	return http_send_json(conn, 200, v, NULL);
 }
 
 static enum MHD_Result
@@ -234,13 +155,13 @@ answer_readyz(struct MHD_Connection *conn, struct request *req)
 
 	if (req->job.rc != DB_OK)
 	{
-		log_db_failure("readyz", req->job.err);
-		return send_error(conn, 503, "database unreachable", NULL);
+		http_log_db_failure("readyz", req->job.err);
+		return http_send_error(conn, 503, "database unreachable", NULL);
 	}
 	for (i = 0; i < sizeof(others) / sizeof(others[0]); i++)
 		if (metrics_conn_used(others[i].c) && !metrics_conn_up(others[i].c))
-			return send_error(conn, 503, others[i].what, NULL);
-	return send_json(conn, 200, json_pack("{s:s}", "status", "ok"), NULL);
+			return http_send_error(conn, 503, others[i].what, NULL);
+	return http_send_json(conn, 200, json_pack("{s:s}", "status", "ok"), NULL);
 }
 
 /*
@@ -275,7 +196,7 @@ answer_metrics(struct MHD_Connection *conn, struct request *req)
 	}
 	else
 	{
-		log_db_failure("metrics", req->job.err);
+		http_log_db_failure("metrics", req->job.err);
 		/* unreachable: any value would be stale; an SQL error (no right to
 		 * sharecount_stats) leaves what the publisher role may have set */
 		if (req->job.rc == DB_UNAVAILABLE)
@@ -283,8 +204,8 @@ answer_metrics(struct MHD_Connection *conn, struct request *req)
 	}
 	len = metrics_render(&body);
 	if (!body)
-		return send_error(conn, 500, "out of memory", NULL);
-	return send_body(conn, 200, body, len, METRICS_TYPE, NULL);
+		return http_send_error(conn, 500, "out of memory", NULL);
+	return http_send_body(conn, 200, body, len, METRICS_TYPE, NULL);
 }
 
 /* Called by a database worker: the job is done, let libmicrohttpd call us again. */
@@ -305,7 +226,7 @@ answer(struct MHD_Connection *conn, struct request *req)
 	if (req->rt.kind == ROUTE_READYZ)
 		return answer_readyz(conn, req);
 	if (req->job.rc != DB_OK)
-		return send_db_error(conn, req->job.rc, req->job.err);
+		return http_send_db_error(conn, req->job.rc, req->job.err);
 	if (req->rt.kind == ROUTE_COUNT)
 		return answer_count(conn, req);
 	return answer_counts(conn, req);
@@ -318,34 +239,24 @@ answer(struct MHD_Connection *conn, struct request *req)
  * with suspended connections), so the handler announces itself in in_handoff
  * before looking at `stopping`, and http_stop() sets `stopping` before
  * waiting for in_handoff to drop to 0: one of them always sees the other.
+ * *req_cls is req already (request_done() frees it).
  */
 static enum MHD_Result
-handoff_db(struct MHD_Connection *conn, struct route *rt, void **req_cls)
+start_job(struct MHD_Connection *conn, struct request *req)
 {
-	struct request *req;
 	static const enum db_kind kinds[] = {
 		[ROUTE_COUNT] = DBQ_GET, [ROUTE_COUNTS] = DBQ_GET_MANY,
 		[ROUTE_READYZ] = DBQ_PING, [ROUTE_METRICS] = DBQ_STATS,
 	};
 
-	req = calloc(1, sizeof(*req));
-	if (req && rt->kind == ROUTE_COUNTS)
+	if (req->rt.kind == ROUTE_COUNTS)
 	{
-		req->job.counts = calloc(rt->nids ? rt->nids : 1, sizeof(int64_t));
+		req->job.counts = calloc(req->rt.nids ? req->rt.nids : 1, sizeof(int64_t));
 		if (!req->job.counts)
-		{
-			free(req);
-			req = NULL;
-		}
+			return http_send_error(conn, 500, "out of memory", NULL);
 	}
-	if (!req)
-	{
-		route_free(rt);
-		return send_error(conn, 500, "out of memory", NULL);
-	}
-	req->rt = *rt;				/* the request owns the route's strings now */
 	req->conn = conn;
-	req->job.kind = kinds[rt->kind];
+	req->job.kind = kinds[req->rt.kind];
 	req->job.type = req->rt.content_type;
 	req->job.id = req->rt.content_id;
 	req->job.ids = req->rt.ids;
@@ -353,7 +264,6 @@ handoff_db(struct MHD_Connection *conn, struct route *rt, void **req_cls)
 	req->job.deadline = dbpool_now_ms() + db_timeout_ms;
 	req->job.done = job_done;
 	req->job.cls = req;
-	*req_cls = req;				/* freed by request_done() */
 
 	atomic_fetch_add(&in_handoff, 1);
 	if (atomic_load(&stopping))
@@ -369,21 +279,163 @@ handoff_db(struct MHD_Connection *conn, struct route *rt, void **req_cls)
 	return MHD_YES;
 }
 
+/* Hand a routed GET/HEAD request to the database workers (start_job). */
+static enum MHD_Result
+handoff_db(struct MHD_Connection *conn, struct route *rt, void **req_cls)
+{
+	struct request *req = calloc(1, sizeof(*req));
+
+	if (!req)
+	{
+		route_free(rt);
+		return http_send_error(conn, 500, "out of memory", NULL);
+	}
+	req->rt = *rt;				/* the request owns the route's strings now */
+	*req_cls = req;				/* freed by request_done() */
+	return start_job(conn, req);
+}
+
+/*
+ * libmicrohttpd 0.9.75 closes a connection without any answer when the
+ * request (line + headers) filled so much of http_conn_memory that the
+ * header of our answer no longer fits.  It logs "Closing connection (failed
+ * to create response header)" and then, in the same thread, calls
+ * request_done(): mhd_log() sets this flag and request_done() answers with
+ * http_send_raw_too_large() (docs/http.md "Errors").
+ */
+static _Thread_local int header_build_failed;
+#define MHD_HEADER_FAILED_MSG "failed to create response header"
+
 static void
 request_done(void *cls, struct MHD_Connection *conn, void **req_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
 	struct request *req = *req_cls;
+	int			header_failed = header_build_failed;
 
-	(void) cls; (void) conn; (void) toe;
+	(void) cls;
+	header_build_failed = 0;
+	if (header_failed && toe == MHD_REQUEST_TERMINATED_WITH_ERROR)
+		http_send_raw_too_large(conn);
 	if (req && req != RECEIVING)
 	{
 		route_free(&req->rt);
+		free(req->body);
 		free(req->job.counts);
 		free(req->job.stats);
 		free(req);
 	}
 	*req_cls = NULL;
+}
+
+/* ------------------------------------------------------------ POST bodies -- */
+
+/* Send a route's error (405s with their Allow header) and release the route. */
+static enum MHD_Result
+send_route_error(struct MHD_Connection *conn, struct route *rt)
+{
+	enum MHD_Result ret = http_send_error(conn, (unsigned) rt->status, rt->message,
+									 rt->status == 405 ? rt->allow : NULL);
+
+	route_free(rt);
+	return ret;
+}
+
+/*
+ * POST, first call (headers in): route the path (only /share-links/counts
+ * takes a POST), check Content-Type and a declared Content-Length, and start
+ * keeping the body.  An answer queued now makes libmicrohttpd skip the body
+ * (no "100 Continue") and close the connection after the answer.
+ */
+static enum MHD_Result
+post_begin(struct MHD_Connection *conn, const char *url, void **req_cls)
+{
+	struct route rt;
+	struct request *req;
+	const char *type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	const char *len = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	unsigned long long declared = len ? strtoull(len, NULL, 10) : 0;
+
+	if (route_parse("POST", url, NULL, 0, &rt) != 0)
+		return send_route_error(conn, &rt);
+	if (!route_json_content_type(type))
+	{
+		route_free(&rt);
+		return http_send_error(conn, 415, "Content-Type must be application/json", NULL);
+	}
+	if (declared > ROUTE_MAX_BODY_BYTES)
+	{
+		route_free(&rt);
+		return http_send_error(conn, 413, "body is larger than " HTTP_MAX_BODY_TEXT " bytes", NULL);
+	}
+	req = calloc(1, sizeof(*req));
+	if (!req)
+	{
+		route_free(&rt);
+		return http_send_error(conn, 500, "out of memory", NULL);
+	}
+	req->rt = rt;				/* the request owns the route's strings now */
+	req->receiving = 1;
+	*req_cls = req;				/* freed by request_done() */
+	return MHD_YES;
+}
+
+/* Keep a piece of a POST body (whole body at most ROUTE_MAX_BODY_BYTES). */
+static void
+post_append(struct request *req, const char *data, size_t size)
+{
+	size_t		need = req->body_len + size;
+
+	if (req->body_error)
+		return;					/* past the limit: the rest is read and dropped */
+	if (size > ROUTE_MAX_BODY_BYTES || need > ROUTE_MAX_BODY_BYTES)
+		req->body_error = 413;
+	else if (need > req->body_cap)
+	{
+		size_t		cap = req->body_cap ? req->body_cap * 2 : HTTP_BODY_FIRST_ALLOC;
+		char	   *b;
+
+		cap = cap < need ? need : cap > ROUTE_MAX_BODY_BYTES ? ROUTE_MAX_BODY_BYTES : cap;
+		b = realloc(req->body, cap);
+		if (!b)
+			req->body_error = 500;
+		else
+		{
+			req->body = b;
+			req->body_cap = cap;
+		}
+	}
+	if (req->body_error)
+	{
+		free(req->body);
+		req->body = NULL;
+		req->body_len = req->body_cap = 0;
+		return;
+	}
+	memcpy(req->body + req->body_len, data, size);
+	req->body_len = need;
+}
+
+/* POST, later calls: a piece of the body, or (size 0) the body is complete. */
+static enum MHD_Result
+post_receive(struct MHD_Connection *conn, struct request *req, const char *data, size_t *size)
+{
+	if (*size != 0)
+	{
+		post_append(req, data, *size);
+		*size = 0;
+		return MHD_YES;
+	}
+	req->receiving = 0;
+	if (req->body_error == 413)
+		return http_send_error(conn, 413, "body is larger than " HTTP_MAX_BODY_TEXT " bytes", NULL);
+	if (req->body_error)
+		return http_send_error(conn, 500, "out of memory", NULL);
+	if (route_parse_body(&req->rt, req->body ? req->body : "", req->body_len) != 0)
+		return http_send_error(conn, (unsigned) req->rt.status, req->rt.message, NULL);
+	free(req->body);
+	req->body = NULL;
+	return start_job(conn, req);
 }
 
 /* ---------------------------------------------------------------- handler -- */
@@ -413,7 +465,9 @@ find_ids(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
  * of a body, (3) once the request is complete, and (4) again after a
  * suspended connection is resumed.  GET and HEAD are answered at (3) —
  * libmicrohttpd keeps a connection alive only then — and a body on them is
- * read and discarded; any other method is refused at (1), before its body is
+ * read and discarded.  A POST to /share-links/counts is checked at (1)
+ * (post_begin), its body kept at (2) and parsed at (3) (post_receive).  Any
+ * other method, and a POST refused at (1), is answered before its body is
  * read, and libmicrohttpd then closes the connection.
  */
 static enum MHD_Result
@@ -424,13 +478,17 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 	struct ids_arg ids = {NULL, 0};
 	enum MHD_Result ret;
 
-	(void) cls; (void) version; (void) upload_data;
+	(void) cls; (void) version;
 
 	if (*req_cls == NULL && (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0))
 	{
 		*req_cls = RECEIVING;
 		return MHD_YES;
 	}
+	if (*req_cls == NULL && strcmp(method, "POST") == 0)
+		return post_begin(conn, url, req_cls);
+	if (*req_cls != NULL && *req_cls != RECEIVING && ((struct request *) *req_cls)->receiving)
+		return post_receive(conn, *req_cls, upload_data, upload_size);
 	if (*upload_size != 0)
 	{
 		*upload_size = 0;
@@ -441,12 +499,7 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, find_ids, &ids);
 	if (route_parse(method, url, ids.value, ids.count, &rt) != 0)
-	{
-		ret = send_error(conn, (unsigned) rt.status, rt.message,
-						 rt.status == 405 ? ROUTE_ALLOW : NULL);
-		route_free(&rt);
-		return ret;
-	}
+		return send_route_error(conn, &rt);
 	switch (rt.kind)
 	{
 		case ROUTE_COUNT:
@@ -455,10 +508,10 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 		case ROUTE_METRICS:
 			return handoff_db(conn, &rt, req_cls);
 		case ROUTE_HEALTHZ:
-			ret = send_json(conn, 200, json_pack("{s:s}", "status", "ok"), NULL);
+			ret = http_send_json(conn, 200, json_pack("{s:s}", "status", "ok"), NULL);
 			break;
 		default:
-			ret = send_error(conn, 404, "no such endpoint", NULL);
+			ret = http_send_error(conn, 404, "no such endpoint", NULL);
 			break;
 	}
 	route_free(&rt);
@@ -487,6 +540,8 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(line);
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		line[--n] = '\0';
+	if (strstr(line, MHD_HEADER_FAILED_MSG))
+		header_build_failed = 1;	/* request_done() follows in this thread */
 	log_debug("http: libmicrohttpd: %s", line);
 }
 
@@ -512,8 +567,8 @@ http_start(const struct sc_config *cfg)
 	 * (docs/http.md "Round 4").
 	 */
 	size_t		conn_memory = cfg->http_conn_memory > 0 ? (size_t) cfg->http_conn_memory : 16384;
-	const char *conninfo = cfg->pg_read_conninfo && cfg->pg_read_conninfo[0]
-		? cfg->pg_read_conninfo : cfg->pg_conninfo;
+	struct readsrc_conf reads = {cfg->pg_conninfo, cfg->pg_read_conninfo, cfg->read_max_lag_ms,
+		cfg->read_check_interval_ms};
 	struct MHD_OptionItem opts[] = {
 		{MHD_OPTION_SOCK_ADDR, 0, &ss},
 		{MHD_OPTION_CONNECTION_LIMIT, max_conn, NULL},
@@ -533,7 +588,7 @@ http_start(const struct sc_config *cfg)
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	atomic_store(&stopping, 0);
-	if (!conninfo || dbpool_init(conninfo, pool) != 0)
+	if (dbpool_init(&reads, pool) != 0)
 	{
 		log_error("http: cannot set up the PostgreSQL pool (pg_read_conninfo)");
 		return -1;
@@ -561,7 +616,7 @@ http_start(const struct sc_config *cfg)
 
 /*
  * Stop order matters: no request may be suspended when libmicrohttpd stops.
- * So: no new hand-offs (stopping + in_handoff, see handoff_db), then every
+ * So: no new hand-offs (stopping + in_handoff, see start_job), then every
  * accepted job completed (each resumes its connection), then the daemon
  * (in-flight answers are sent or their connections closed), then the workers.
  */

@@ -4,9 +4,12 @@
  * Rules: the envelope passed to SQL is the original body when the message is
  * already an envelope (SQL tolerates the NestJS "id" key), or a compact
  * re-serialisation when a bare job is wrapped.  All field checks beyond
- * "is this an envelope with an object as data" are SQL's (one source of truth).
+ * "is this an envelope with an object as data" are SQL's (one source of truth),
+ * but a body SQL could not even read as jsonb (a number beyond numeric's
+ * range) is rejected here: it would fail the whole batch's statement.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +63,57 @@ sc_job_parse_time(const char *iso)
 	return (double) timegm(&tm) + ms / 1000.0;
 }
 
+/*
+ * Whether every number of a JSON text (syntax already checked by jansson)
+ * fits PostgreSQL's numeric, which jsonb stores numbers in: at most
+ * SC_JOB_NUMERIC_DSCALE_MAX digits after the decimal point once the exponent
+ * is applied, and an exponent below SC_JOB_NUMERIC_EXP_LIMIT.  jansson reads
+ * 1e-16384 as 0.0, but its text would make the batch's jsonb cast fail.
+ */
+static int
+numbers_fit_numeric(const char *s, size_t len)
+{
+	int			in_string = 0;
+
+	for (size_t i = 0; i < len; i++)
+	{
+		long		frac = 0,
+					exp = 0;
+		int			exp_neg = 0;
+
+		if (in_string)
+		{
+			if (s[i] == '\\')
+				i++;
+			else if (s[i] == '"')
+				in_string = 0;
+			continue;
+		}
+		if (s[i] == '"')
+			in_string = 1;
+		if (s[i] != '-' && !isdigit((unsigned char) s[i]))
+			continue;
+		while (i < len && (s[i] == '-' || isdigit((unsigned char) s[i])))
+			i++;
+		if (i < len && s[i] == '.')
+			for (i++; i < len && isdigit((unsigned char) s[i]); i++)
+				frac++;
+		if (i < len && (s[i] == 'e' || s[i] == 'E'))
+		{
+			i++;
+			if (i < len && (s[i] == '+' || s[i] == '-'))
+				exp_neg = s[i++] == '-';
+			for (; i < len && isdigit((unsigned char) s[i]); i++)
+				if (exp < SC_JOB_NUMERIC_EXP_LIMIT)
+					exp = exp * 10 + (s[i] - '0');
+		}
+		if (exp >= SC_JOB_NUMERIC_EXP_LIMIT || frac + (exp_neg ? exp : -exp) > SC_JOB_NUMERIC_DSCALE_MAX)
+			return 0;
+		i--;					/* s[i] ended the number: look at it again */
+	}
+	return 1;
+}
+
 int
 sc_job_parse(const struct sc_job_in *in, struct sc_job *out, char *reason, size_t reasonlen)
 {
@@ -74,15 +128,34 @@ sc_job_parse(const struct sc_job_in *in, struct sc_job *out, char *reason, size_
 		snprintf(reason, reasonlen, "body of %zu bytes is larger than 64 KiB", in->len);
 		return -1;
 	}
+	/*
+	 * JSON has no raw NUL byte, but jansson's reader takes one after a number
+	 * as the end of it and reads on; the envelope (a C string) would end there.
+	 */
+	if (in->len && memchr(in->body, '\0', in->len))
+	{
+		snprintf(reason, reasonlen, "not JSON: the body contains a NUL byte");
+		return -1;
+	}
 	root = json_loadb(in->body, in->len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
 	{
 		snprintf(reason, reasonlen, "not JSON: %s at line %d column %d", jerr.text, jerr.line, jerr.column);
+		for (char *c = reason; *c; c++)	/* jansson quotes the input: keep the logged reason one line */
+			if ((unsigned char) *c < 0x20 || *c == 0x7f)
+				*c = '?';
 		return -1;
 	}
 	if (!json_is_object(root))
 	{
 		snprintf(reason, reasonlen, "not a JSON object");
+		json_decref(root);
+		return -1;
+	}
+	if (!numbers_fit_numeric(in->body, in->len))
+	{
+		snprintf(reason, reasonlen, "a number is beyond PostgreSQL's numeric range (at most %d digits "
+				 "after the decimal point)", SC_JOB_NUMERIC_DSCALE_MAX);
 		json_decref(root);
 		return -1;
 	}
@@ -118,7 +191,8 @@ sc_job_parse(const struct sc_job_in *in, struct sc_job *out, char *reason, size_
 	{
 		/* a bare job: its name comes from the type property or the routing key */
 		const char *name = NULL;
-		json_t	   *env;
+		json_t	   *env,
+				   *jname;
 
 		if (in->type && in->type[0])
 			name = in->type;
@@ -139,7 +213,14 @@ sc_job_parse(const struct sc_job_in *in, struct sc_job *out, char *reason, size_
 		}
 		snprintf(out->name, sizeof(out->name), "%s", name);
 		data = root;
-		env = json_pack("{s:s, s:O}", "pattern", name, "data", root);
+		jname = json_string(name);	/* NULL when the name is not UTF-8 */
+		if (!jname)
+		{
+			snprintf(reason, reasonlen, "job name (type property or routing key) is not valid UTF-8");
+			json_decref(root);
+			return -1;
+		}
+		env = json_pack("{s:o, s:O}", "pattern", jname, "data", root);
 		if (!env)
 		{
 			snprintf(reason, reasonlen, "out of memory");

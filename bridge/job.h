@@ -13,6 +13,9 @@
 #include <stddef.h>
 
 #define SC_JOB_MAX_BODY 65536
+/* PostgreSQL's numeric (jsonb numbers): NUMERIC_DSCALE_MAX, and exponents must stay below INT_MAX / 2 */
+#define SC_JOB_NUMERIC_DSCALE_MAX 16383
+#define SC_JOB_NUMERIC_EXP_LIMIT 1073741823L
 
 struct sc_job_in
 {

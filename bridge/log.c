@@ -3,7 +3,9 @@
  * without locking: a torn read of an int cannot happen on the platforms we
  * build for, and a stale level for one line is harmless.
  */
+#include <ctype.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -55,10 +57,92 @@ log_msg(enum sc_log_level lvl, const char *fmt, ...)
 		return;
 }
 
+/* Whether in[0..len) percent-decodes to "password" (a libpq URI query key). */
+static int
+is_password_key(const char *in, size_t len)
+{
+	static const char want[] = "password";
+	size_t		i = 0,
+				k = 0;
+
+	while (i < len && k < sizeof(want) - 1)
+	{
+		int			c = (unsigned char) in[i];
+
+		if (c == '%' && i + 2 < len && isxdigit((unsigned char) in[i + 1]) &&
+			isxdigit((unsigned char) in[i + 2]))
+		{
+			char		hex[3] = {in[i + 1], in[i + 2], '\0'};
+
+			c = (int) strtol(hex, NULL, 16);
+			i += 2;
+		}
+		if (c != want[k++])
+			return 0;
+		i++;
+	}
+	return i == len && k == sizeof(want) - 1;
+}
+
+/*
+ * URL form: hide what is between the first ':' after the scheme and '@'
+ * (amqp://user:secret@host, postgresql://user:secret@host) and the value of
+ * a `password` query parameter (postgresql://host/db?password=secret).
+ */
+static void
+redact_url(const char *in, const char *userinfo, char *buf, size_t buflen)
+{
+	/* user:password@ ends before the path, as libpq and rabbitmq-c read it */
+	const char *at = memchr(userinfo, '@', strcspn(userinfo, "/"));
+	const char *colon = at ? memchr(userinfo, ':', at - userinfo) : NULL;
+	const char *p = in;
+	size_t		o = 0;
+
+	while (*p && o + 1 < buflen)
+	{
+		if (p == colon)
+		{
+			o += snprintf(buf + o, buflen - o, ":***");
+			p = at;
+			continue;
+		}
+		if ((!at || p > at) && (*p == '?' || *p == '&'))
+		{
+			size_t		klen = strcspn(p + 1, "=&#");
+
+			if (p[1 + klen] == '=' && is_password_key(p + 1, klen))
+			{
+				o += snprintf(buf + o, buflen - o, "%c%.*s=***", *p, (int) klen, p + 1);
+				p += 2 + klen;
+				p += strcspn(p, "&#");
+				continue;
+			}
+		}
+		buf[o++] = *p++;
+	}
+	buf[o < buflen ? o : buflen - 1] = '\0';
+}
+
+/*
+ * Length of the "scheme://" that starts s, 0 if s is not a URL: a conninfo
+ * whose values contain "://" (password=a://b) is still a conninfo.
+ */
+static size_t
+url_prefix(const char *s)
+{
+	size_t		n = 0;
+
+	if (!isalpha((unsigned char) s[0]))
+		return 0;
+	while (isalnum((unsigned char) s[n]) || s[n] == '+' || s[n] == '-' || s[n] == '.')
+		n++;
+	return strncmp(s + n, "://", 3) == 0 ? n + 3 : 0;
+}
+
 void
 log_redact(const char *in, char *buf, size_t buflen)
 {
-	const char *scheme = strstr(in, "://");
+	size_t		scheme = url_prefix(in);
 	size_t		o = 0;
 
 	if (buflen == 0)
@@ -66,32 +150,26 @@ log_redact(const char *in, char *buf, size_t buflen)
 	buf[0] = '\0';
 	if (scheme)
 	{
-		/* URL form: hide what is between the first ':' after the scheme and '@' */
-		const char *userinfo = scheme + 3;
-		const char *at = strchr(userinfo, '@');
-		const char *colon = at ? memchr(userinfo, ':', at - userinfo) : NULL;
-
-		if (colon)
-		{
-			snprintf(buf, buflen, "%.*s:***%s", (int) (colon - in), in, at);
-			return;
-		}
-		snprintf(buf, buflen, "%s", in);
+		redact_url(in, in + scheme, buf, buflen);
 		return;
 	}
-	/* conninfo form: key=value pairs; blank out password's value */
+	/*
+	 * conninfo form: key=value pairs (libpq allows spaces around '=', quotes
+	 * and backslash escapes in quoted and bare values); blank out password's
+	 * value.
+	 */
 	while (*in && o + 1 < buflen)
 	{
 		if (!strncmp(in, "password", 8))
 		{
 			const char *p = in + 8;
 
-			while (*p == ' ')
+			while (isspace((unsigned char) *p))
 				p++;
 			if (*p == '=')
 			{
 				p++;
-				while (*p == ' ')
+				while (isspace((unsigned char) *p))
 					p++;
 				o += snprintf(buf + o, buflen - o, "password=***");
 				if (*p == '\'')
@@ -103,8 +181,8 @@ log_redact(const char *in, char *buf, size_t buflen)
 						p++;
 				}
 				else
-					while (*p && *p != ' ')
-						p++;
+					while (*p && !isspace((unsigned char) *p))
+						p += (*p == '\\' && p[1]) ? 2 : 1;
 				in = p;
 				if (o >= buflen)
 				{

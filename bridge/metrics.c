@@ -54,6 +54,9 @@ static _Atomic int64_t queue_depth = -1;
 static _Atomic int64_t outbox_depth = -1;
 static _Atomic uint64_t outbox_age_bits;
 static _Atomic uint64_t http_status[600];
+static _Atomic int read_used;	/* the http role reports its read server */
+static _Atomic int read_replica;	/* 1: the replica serves reads */
+static _Atomic uint64_t replica_lag_bits;	/* a double, seconds */
 static struct histogram apply_hist, lag_hist;
 
 static uint64_t
@@ -179,6 +182,20 @@ metrics_http_status(int status)
 		atomic_fetch_add_explicit(&http_status[status], 1, memory_order_relaxed);
 }
 
+void
+metrics_set_read_source(int replica)
+{
+	atomic_store(&read_replica, replica ? 1 : 0);
+	atomic_store(&read_used, 1);
+}
+
+void
+metrics_set_replica_lag(double seconds)
+{
+	atomic_store(&replica_lag_bits, double_bits(seconds));
+	atomic_store(&read_used, 1);
+}
+
 /* A growable string buffer; rendering is the only user. */
 struct sbuf
 {
@@ -285,6 +302,19 @@ metrics_render(char **out)
 		sbuf_printf(&b, "# HELP sharecount_queue_depth Messages ready in the jobs queue (broker).\n"
 					"# TYPE sharecount_queue_depth gauge\nsharecount_queue_depth %lld\n", (long long) v);
 
+	if (atomic_load(&read_used))
+	{
+		int			r = atomic_load(&read_replica);
+
+		sbuf_printf(&b, "# HELP sharecount_replica_lag_seconds How far the http role's read replica "
+					"(pg_read_conninfo) is behind the primary; 0 without a replica.\n"
+					"# TYPE sharecount_replica_lag_seconds gauge\nsharecount_replica_lag_seconds %.3f\n",
+					bits_double(atomic_load(&replica_lag_bits)));
+		sbuf_printf(&b, "# HELP sharecount_read_source Which server serves the http role's reads (1 serving, 0 not).\n"
+					"# TYPE sharecount_read_source gauge\n"
+					"sharecount_read_source{server=\"replica\"} %d\nsharecount_read_source{server=\"primary\"} %d\n",
+					r, !r);
+	}
 	sbuf_printf(&b, "# HELP sharecount_http_requests_total HTTP requests answered, by status.\n"
 				"# TYPE sharecount_http_requests_total counter\n");
 	for (s = 100; s < 600; s++)

@@ -60,6 +60,13 @@ int			metrics_conn_used(enum sc_conn c);
 void		metrics_set_queue_depth(int64_t depth);	/* -1: unknown */
 void		metrics_set_outbox(int64_t depth, double oldest_age_s);
 void		metrics_http_status(int status);
+/*
+ * The http role's read server (docs/bridge.md, "Read replicas"): whether the
+ * replica serves reads (else the primary), and the replica's lag in seconds
+ * (0 when no replica is configured).  Rendered once either has been set.
+ */
+void		metrics_set_read_source(int replica);
+void		metrics_set_replica_lag(double seconds);
 
 /*
  * Render everything in Prometheus text exposition format 0.0.4 into a

@@ -2,7 +2,11 @@
  * pg.c — PostgreSQL helpers (see pg.h).
  *
  * Rules: errors are logged by the callers, which know what they were doing;
- * sc_pg_connect logs its own failure (with the conninfo redacted).
+ * sc_pg_connect logs its own failure (with the conninfo redacted).  Every
+ * session sc_pg_connect opens (consumer and publisher) has its commits
+ * durable before they return: synchronous_commit is pinned (see
+ * sc_pg_connect and docs/bridge.md "Durability"), so the consumer never acks
+ * a job whose commit could still be lost.
  */
 #include <errno.h>
 #include <poll.h>
@@ -28,6 +32,29 @@ notice_to_log(void *arg, const char *message)
 }
 
 /*
+ * Make this session's commits durable whatever the database or role default:
+ * synchronous_commit = on, unless it is already remote_apply (stronger: kept).
+ * A session-level SET overrides ALTER DATABASE / ALTER ROLE settings.  NULL,
+ * or why it failed (in buf).
+ */
+static const char *
+pin_durability(PGconn *c, struct sc_amqp *hb, char *buf, size_t len)
+{
+	PGresult   *r = sc_pg_exec(c, SC_PG_PIN_DURABILITY_SQL, 0, NULL, hb);
+	const char *why = NULL;
+
+	if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
+		why = sc_pg_error(c, r, buf, len);
+	else if (PQntuples(r) != 1 || (strcmp(PQgetvalue(r, 0, 0), "on") && strcmp(PQgetvalue(r, 0, 0), "remote_apply")))
+	{
+		snprintf(buf, len, "synchronous_commit is \"%s\" after pinning it", PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "?");
+		why = buf;
+	}
+	PQclear(r);
+	return why;
+}
+
+/*
  * Connect with the non-blocking API (PQconnectStartParams/PQconnectPoll), so
  * that an unreachable server (SYNs dropped: up to connect_timeout) never
  * keeps this thread from sending AMQP heartbeats on hb.
@@ -48,6 +75,9 @@ sc_pg_connect(const char *conninfo, const char *appname, const char *who, struct
 		why = "out of memory";
 	else if (PQstatus(c) == CONNECTION_BAD)
 		st = PGRES_POLLING_FAILED;
+	/* before the first poll: a notice can arrive while connecting */
+	if (c)
+		PQsetNoticeProcessor(c, notice_to_log, (void *) who);
 	while (!why && st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED)
 	{
 		struct pollfd pf = {PQsocket(c), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, 0};
@@ -75,13 +105,14 @@ sc_pg_connect(const char *conninfo, const char *appname, const char *who, struct
 		snprintf(buf, sizeof(buf), "%.*s", nl ? (int) (nl - msg) : (int) strlen(msg), msg);
 		why = buf;
 	}
+	if (!why)
+		why = pin_durability(c, hb, buf, sizeof(buf));
 	if (why)
 	{
 		log_warn("%s: cannot connect to PostgreSQL: %s", who, why);
 		PQfinish(c);
 		return NULL;
 	}
-	PQsetNoticeProcessor(c, notice_to_log, (void *) who);
 	return c;
 }
 
@@ -149,7 +180,7 @@ sc_pg_command(PGconn *conn, const char *sql, struct sc_amqp *hb, const char *who
 }
 
 int
-sc_pg_transient(PGconn *conn, const PGresult *res)
+sc_pg_away(PGconn *conn, const PGresult *res)
 {
 	const char *st;
 
@@ -157,13 +188,8 @@ sc_pg_transient(PGconn *conn, const PGresult *res)
 		return 1;
 	st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	if (!st)
-		return 1;				/* no SQLSTATE: client-side trouble */
-	if (!strncmp(st, "08", 2) || !strncmp(st, "53", 2) || !strncmp(st, "57", 2) ||
-		!strncmp(st, "58", 2) || !strcmp(st, "40001") || !strcmp(st, "40P01") ||
-		!strncmp(st, "55", 2) || !strncmp(st, "28", 2) || !strcmp(st, "3D000") ||
-		!strncmp(st, "42", 2) || !strcmp(st, "25006") || !strcmp(st, "0A000"))
-		return 1;
-	return 0;
+		return 0;				/* client-side trouble on a live connection */
+	return !strncmp(st, "08", 2) || !strcmp(st, "57P01") || !strcmp(st, "57P02") || !strcmp(st, "57P03");
 }
 
 const char *

@@ -2,14 +2,17 @@
  * route.c — request routing and input checks for the http role (see route.h).
  *
  * Rules: pure functions, no globals, no I/O; every allocation is owned by the
- * struct route and released by route_free().  Error messages never include
+ * struct route and released by route_free() (a JSON body's tree is freed
+ * before route_parse_body() returns).  Error messages never include
  * the request's bytes (they may be invalid UTF-8 and must go into JSON).
  */
+#include <jansson.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "route.h"
@@ -23,7 +26,9 @@ route_reason(int status)
 		case 400: return "Bad Request";
 		case 404: return "Not Found";
 		case 405: return "Method Not Allowed";
+		case 413: return "Payload Too Large";
 		case 414: return "URI Too Long";
+		case 415: return "Unsupported Media Type";
 		case 431: return "Request Header Fields Too Large";
 		case 500: return "Internal Server Error";
 		case 503: return "Service Unavailable";
@@ -186,6 +191,25 @@ decode_field(struct route *r, const char *name, const char *raw, size_t len, siz
 }
 
 /*
+ * Keep a decoded id (malloc'ed, taken over) in r->ids unless it is a repeat.
+ * r->ids has room for every id asked.  Quadratic, but bounded: at most 1,000
+ * short strings.
+ */
+static void
+add_id(struct route *r, char *id)
+{
+	size_t		k;
+
+	for (k = 0; k < r->nids; k++)
+		if (strcmp(r->ids[k], id) == 0)
+		{
+			free(id);
+			return;
+		}
+	r->ids[r->nids++] = id;
+}
+
+/*
  * Split ids_raw on literal commas (an id containing a comma is sent as %2C),
  * decode each, drop repeats.  The limit counts ids as asked, before repeats
  * are dropped, so the work per request stays bounded by the raw input.
@@ -216,8 +240,6 @@ parse_ids(struct route *r, const char *ids_raw, int ids_count)
 	for (p = ids_raw;; p = end + 1)
 	{
 		char	   *id;
-		size_t		k;
-		int			dup = 0;
 
 		end = strchr(p, ',');
 		if (!end)
@@ -225,13 +247,7 @@ parse_ids(struct route *r, const char *ids_raw, int ids_count)
 		id = decode_field(r, "each id in ids", p, (size_t) (end - p), ROUTE_MAX_ID_BYTES);
 		if (!id)
 			return r->status;
-		/* quadratic, but bounded: at most 1,000 short strings */
-		for (k = 0; k < r->nids && !dup; k++)
-			dup = strcmp(r->ids[k], id) == 0;
-		if (dup)
-			free(id);
-		else
-			r->ids[r->nids++] = id;
+		add_id(r, id);
 		if (*end == '\0')
 			break;
 	}
@@ -249,6 +265,7 @@ route_parse(const char *method, const char *path, const char *ids_raw,
 	int			getlike;
 
 	memset(r, 0, sizeof(*r));
+	r->allow = ROUTE_ALLOW;
 	getlike = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 
 	if (strcmp(path, "/healthz") == 0)
@@ -283,7 +300,14 @@ route_parse(const char *method, const char *path, const char *ids_raw,
 		return fail(r, 404, "no such endpoint");
 	r->kind = SEG_IS(1, "count") ? ROUTE_COUNT : ROUTE_COUNTS;
 #undef SEG_IS
-	if (!getlike)
+	if (r->kind == ROUTE_COUNTS && strcmp(method, "POST") == 0)
+		r->from_body = 1;
+	else if (!getlike && r->kind == ROUTE_COUNTS)
+	{
+		r->allow = ROUTE_ALLOW_COUNTS;
+		return fail(r, 405, "only GET, HEAD and POST are allowed here");
+	}
+	else if (!getlike)
 		return fail(r, 405, "only GET and HEAD are allowed here");
 
 	if (r->kind == ROUTE_COUNT)
@@ -308,7 +332,79 @@ route_parse(const char *method, const char *path, const char *ids_raw,
 	r->content_type = decode_field(r, "contentType", seg[2], seglen[2], ROUTE_MAX_TYPE_BYTES);
 	if (!r->content_type)
 		return r->status;
+	if (r->from_body)
+		return 0;				/* the query string is ignored; ids come from the body */
 	return parse_ids(r, ids_raw, ids_count);
+}
+
+/* Check and copy one element of a POST body's ids array (see route_parse_body). */
+static int
+body_id(struct route *r, json_t *v)
+{
+	const char *s = json_string_value(v);
+	size_t		n = json_string_length(v);
+	char	   *id;
+
+	if (!s)
+		return fail(r, 400, "each id in ids must be a string");
+	if (n == 0)
+		return fail(r, 400, "each id in ids must not be empty");
+	if (memchr(s, '\0', n))
+		return fail(r, 400, "each id in ids must not contain NUL");
+	if (n > ROUTE_MAX_ID_BYTES)
+		return fail(r, 400, "each id in ids is longer than %d bytes", ROUTE_MAX_ID_BYTES);
+	id = strdup(s);
+	if (!id)
+		return fail(r, 503, "out of memory");
+	add_id(r, id);
+	return 0;
+}
+
+int
+route_parse_body(struct route *r, const char *body, size_t len)
+{
+	json_error_t jerr;
+	json_t	   *doc, *ids;
+	size_t		i;
+	int			rc = 0;
+
+	/* JSON_ALLOW_NUL: a \u0000 in an id gets the GET's NUL message, not a parse error */
+	doc = json_loadb(body, len, JSON_ALLOW_NUL, &jerr);
+	if (!doc)					/* jansson's text may quote the input: give the position only */
+		return fail(r, 400, "body is not valid JSON in UTF-8 (line %d, column %d)", jerr.line, jerr.column);
+	ids = json_object_get(doc, "ids");
+	if (!json_is_object(doc))
+		rc = fail(r, 400, "body must be a JSON object: {\"ids\":[\"a\",\"b\"]}");
+	else if (!ids)
+		rc = fail(r, 400, "ids is required: {\"ids\":[\"a\",\"b\"]}");
+	else if (!json_is_array(ids))
+		rc = fail(r, 400, "ids must be an array of strings");
+	else if (json_array_size(ids) == 0)
+		rc = fail(r, 400, "ids must list at least one id");
+	else if (json_array_size(ids) > ROUTE_MAX_IDS)
+		rc = fail(r, 400, "ids lists more than %d ids", ROUTE_MAX_IDS);
+	else if (!(r->ids = calloc(json_array_size(ids), sizeof(char *))))
+		rc = fail(r, 503, "out of memory");
+	for (i = 0; rc == 0 && i < json_array_size(ids); i++)
+		rc = body_id(r, json_array_get(ids, i));
+	json_decref(doc);
+	return rc;
+}
+
+int
+route_json_content_type(const char *value)
+{
+	static const char json[] = "application/json";
+	size_t		n = sizeof(json) - 1;
+
+	if (!value)
+		return 0;
+	value += strspn(value, " \t");
+	if (strncasecmp(value, json, n) != 0)
+		return 0;
+	value += n;
+	value += strspn(value, " \t");
+	return *value == '\0' || *value == ';';
 }
 
 void
@@ -325,6 +421,16 @@ route_free(struct route *r)
 	r->content_type = r->content_id = NULL;
 	r->ids = NULL;
 	r->nids = 0;
+}
+
+/* The error quotes http_listen, which may hold control characters: show them as '?'. */
+static int
+listen_fail(char *err)
+{
+	for (char *c = err; *c; c++)
+		if ((unsigned char) *c < 0x20 || *c == 0x7f)
+			*c = '?';
+	return -1;
 }
 
 int
@@ -344,7 +450,7 @@ route_parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *s
 		if (!close || close[1] != ':')
 		{
 			snprintf(err, errlen, "http_listen \"%s\" is not [ipv6]:port", listen);
-			return -1;
+			return listen_fail(err);
 		}
 		hl = (size_t) (close - listen - 1);
 		if (hl >= sizeof(host))
@@ -360,7 +466,7 @@ route_parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *s
 		if (!colon || memchr(listen, ':', (size_t) (colon - listen)))
 		{
 			snprintf(err, errlen, "http_listen \"%s\" is not host:port (write IPv6 as [addr]:port)", listen);
-			return -1;
+			return listen_fail(err);
 		}
 		hl = (size_t) (colon - listen);
 		if (hl >= sizeof(host))
@@ -374,7 +480,7 @@ route_parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *s
 	if (!port[0] || strspn(port, "0123456789") != strlen(port) || atol(port) < 1 || atol(port) > 65535)
 	{
 		snprintf(err, errlen, "http_listen \"%s\" has no valid port (1-65535)", listen);
-		return -1;
+		return listen_fail(err);
 	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
@@ -384,7 +490,7 @@ route_parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *s
 	if (gai != 0 || !res)
 	{
 		snprintf(err, errlen, "http_listen \"%s\": %s", listen, gai_strerror(gai));
-		return -1;
+		return listen_fail(err);
 	}
 	memcpy(ss, res->ai_addr, res->ai_addrlen);
 	*sslen = res->ai_addrlen;

@@ -2,7 +2,8 @@
  * route.h — pure request parsing for the http role (SPEC §7): which endpoint a
  * method + raw path asks for, percent-decoding of path segments and of the
  * ids list, and every input check (empty, too long, bad %-escape, bad UTF-8,
- * NUL, too many ids, extra segments), and the http_listen address syntax.
+ * NUL, too many ids, extra segments), the JSON body of a POST of ids, and the
+ * http_listen address syntax.
  * No I/O, no server: unit-tested in test/unit/test_route.c.
  *
  * Rules: the path given to route_parse() is the raw request path (not yet
@@ -20,12 +21,20 @@
 #define ROUTE_MAX_TYPE_BYTES 64		/* contentType, SPEC §4 */
 #define ROUTE_MAX_ID_BYTES 256		/* contentId, SPEC §4 */
 #define ROUTE_MAX_IDS 1000			/* ids per /share-links/counts request */
+/*
+ * Largest POST /share-links/counts body (docs/http.md "POST
+ * /share-links/counts").  The largest valid compact body is 1,000 ids of 256
+ * control bytes, each written as a 6-byte \u escape, plus quotes and commas:
+ * 1,000 x (256 x 6 + 2) + 999 + 10 = 1,539,009 bytes; 2 MiB leaves room for
+ * whitespace.  Over it: 413.
+ */
+#define ROUTE_MAX_BODY_BYTES (2 * 1024 * 1024)
 
 enum route_kind
 {
 	ROUTE_NONE = 0,
 	ROUTE_COUNT,				/* GET /share-links/count/:contentType/:contentId */
-	ROUTE_COUNTS,				/* GET /share-links/counts/:contentType?ids=a,b */
+	ROUTE_COUNTS,				/* GET /share-links/counts/:contentType?ids=a,b, or POST with the ids in a JSON body */
 	ROUTE_HEALTHZ,
 	ROUTE_READYZ,
 	ROUTE_METRICS
@@ -35,6 +44,8 @@ struct route
 {
 	int			status;			/* 0 = routed; else the HTTP error status (400/404/405) */
 	enum route_kind kind;
+	int			from_body;		/* POST /counts: ids come from route_parse_body() */
+	const char *allow;			/* for a 405: the Allow header (ROUTE_ALLOW...) */
 	char		message[160];	/* error message for status != 0 (no user input in it) */
 	char	   *content_type;	/* decoded; COUNT, COUNTS */
 	char	   *content_id;		/* decoded; COUNT */
@@ -42,8 +53,10 @@ struct route
 	size_t		nids;
 };
 
-/* The methods every route accepts (for the Allow header of a 405). */
+/* The methods every route accepts (for the Allow header of a 405)... */
 #define ROUTE_ALLOW "GET, HEAD"
+/* ...and /share-links/counts/:contentType, which also takes a POST. */
+#define ROUTE_ALLOW_COUNTS "GET, HEAD, POST"
 
 /*
  * Route one request.  ids_raw is the raw value of the `ids` query parameter
@@ -53,6 +66,21 @@ struct route
 int			route_parse(const char *method, const char *path, const char *ids_raw,
 						int ids_count, struct route *r);
 void		route_free(struct route *r);
+
+/*
+ * The ids of a POST /share-links/counts request (r routed with from_body set):
+ * body[0..len) must be a JSON object whose "ids" is an array of 1-1,000
+ * strings, each obeying the rules of an id in the GET's ids list (other keys
+ * are ignored).  Fills r->ids/nids (repeats dropped) and returns 0, or
+ * returns r->status (400) with r->message set.
+ */
+int			route_parse_body(struct route *r, const char *body, size_t len);
+
+/*
+ * 1 if a Content-Type header value (may be NULL) names application/json,
+ * with or without parameters (case-insensitive), else 0.
+ */
+int			route_json_content_type(const char *value);
 
 /*
  * Percent-decode in[0..len) into a new malloc'ed NUL-terminated string.

@@ -5,7 +5,8 @@
 set -euo pipefail
 pkgs=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libpq-dev librabbitmq-dev
       libjansson-dev libmicrohttpd-dev rabbitmq-server amqp-tools wrk curl gcc make
-      prometheus jq)   # promtool and jq: test/e2e/deploy_rules.sh
+      prometheus jq    # promtool and jq: test/e2e/deploy_rules.sh
+      clang libclang-rt-14-dev)   # libFuzzer, ASan, UBSan: fuzz/
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -266,3 +266,51 @@ sc_bench_watch() {
     sleep "$every"
   done
 }
+
+# ---------------------------------------------------------- read replica ----
+# sc_pg_replica_start: a streaming replica of the private cluster (after
+# sc_pg_start): `pg_basebackup -R` as the server's owner into
+# $SC_TMP/pgreplica, started from the shadow tree on a free port with its own
+# socket dir (command-line settings override the port and socket dir the copy
+# of postgresql.conf names); waits until it streams.  sc_cleanup stops it.
+# Sets SC_REPLICA_PORT, SC_REPLICA_HOST (socket dir) and SC_REPLICA_URL (a
+# libpq conninfo like SC_PGURL).  sc_pg_replica_stop [mode] / sc_pg_replica_ctl
+# start for the tests; sc_replica_psql runs psql against it.
+SC_REPLICA_WAIT_S=60     # seconds for the replica to stream (generous: shared machine)
+sc_pg_replica_start() {
+  local data=$SC_TMP/pgreplica sock=$SC_TMP/pgsock_replica i st
+  [ -n "${PGPORT:-}" ] || { sc_log "sc_pg_replica_start: start the primary first (sc_pg_start)"; return 1; }
+  rm -rf "$data"; mkdir -p "$data" "$sock"; chmod 700 "$data"
+  [ "$(id -u)" -eq 0 ] && chown postgres: "$data" "$sock"
+  sc_as_pg "$SC_PGBIN/pg_basebackup" -h "$PGHOST" -p "$PGPORT" -U postgres -D "$data" -R -X stream -c fast \
+    >"$SC_TMP/basebackup.log" 2>&1 || { cat "$SC_TMP/basebackup.log" >&2; return 1; }
+  SC_REPLICA_PORT=$(sc_free_port)
+  SC_REPLICA_HOST=$sock
+  : > "$SC_TMP/pgreplica.log"; [ "$(id -u)" -eq 0 ] && chown postgres: "$SC_TMP/pgreplica.log"
+  sc_pg_replica_ctl start || { cat "$SC_TMP/pgreplica.log" >&2; return 1; }
+  sc_on_exit "sc_pg_replica_stop immediate"
+  export SC_REPLICA_PORT SC_REPLICA_HOST
+  export SC_REPLICA_URL="host=$sock port=$SC_REPLICA_PORT user=postgres dbname=postgres"
+  for (( i = 0; i < SC_REPLICA_WAIT_S * 5; i++ )); do
+    st=$(sc_replica_psql -c "SELECT status FROM pg_stat_wal_receiver" 2>/dev/null || true)
+    [ "$st" = streaming ] && return 0
+    sleep 0.2
+  done
+  sc_log "sc_pg_replica_start: the replica is not streaming after ${SC_REPLICA_WAIT_S}s"
+  cat "$SC_TMP/pgreplica.log" >&2
+  return 1
+}
+
+# sc_pg_replica_ctl start|stop [mode]: pg_ctl on the replica.
+sc_pg_replica_ctl() {
+  local data=$SC_TMP/pgreplica
+  case $1 in
+    start) sc_as_pg "${SC_SHADOW_BIN:-$SC_TMP/inst$SC_PGBIN}/pg_ctl" -D "$data" -l "$SC_TMP/pgreplica.log" -w -t 60 \
+             -o "-c port=$SC_REPLICA_PORT -c unix_socket_directories='$SC_REPLICA_HOST'" start >/dev/null ;;
+    stop) sc_as_pg "${SC_SHADOW_BIN:-$SC_TMP/inst$SC_PGBIN}/pg_ctl" -D "$data" -m "${2:-fast}" -w stop >/dev/null 2>&1 ;;
+  esac
+}
+sc_pg_replica_stop() { sc_pg_replica_ctl stop "${1:-fast}" || true; }
+
+# sc_replica_psql ARGS: psql against the replica (database from -d or postgres).
+sc_replica_psql() { PGHOST=$SC_REPLICA_HOST PGPORT=$SC_REPLICA_PORT psql -X -q -v ON_ERROR_STOP=1 -At "$@"; }

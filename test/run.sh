@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: builds, starts a private PostgreSQL (and RabbitMQ when there are
 # end-to-end tests), and runs every suite in order:
-#   1. bridge unit tests  (test/unit/test_*.c, one binary each)
+#   1. bridge unit tests  (test/unit/test_*.c, one binary each), then the fuzz
+#      corpora replayed through the libFuzzer harnesses (fuzz/fuzz_*.c)
 #   2. pg_regress + isolation specs (`make installcheck`)
 #   3. end-to-end tests   (test/e2e/*.sh, each against the shared servers)
 # Each test prints one "ok N - name" / "not ok N - name" line; the run ends with
@@ -31,6 +32,20 @@ if ls test/unit/test_*.c >/dev/null 2>&1; then
   done
 fi
 
+# 1b. fuzz corpora: every corpus file through each libFuzzer harness (docs/fuzzing.md)
+if ls fuzz/fuzz_*.c >/dev/null 2>&1; then
+  if make -s fuzz-build > "$SC_TMP/fuzz-build.out" 2>&1; then
+    for b in fuzz/build/fuzz_*; do
+      [ -x "$b" ] || continue
+      out=$(./fuzz/run.sh replay "$b" 2>&1); st=$?
+      [ $st -ne 0 ] && echo "$out" | sed 's/^/#   /'
+      report $st "fuzz replay $(basename "$b") ($(echo "$out" | tail -1))"
+    done
+  else
+    tail -20 "$SC_TMP/fuzz-build.out" | sed 's/^/#   /'; report 1 "fuzz harnesses build"
+  fi
+fi
+
 # 2. pg_regress and isolation
 sc_pg_start || { report 1 "postgresql start"; echo "$pass passed, $fail failed"; exit 1; }
 rm -rf results output_iso regression.diffs
@@ -53,7 +68,9 @@ if [ "${SKIP_E2E:-0}" != 1 ] && ls test/e2e/*.sh >/dev/null 2>&1 && [ -x bridge/
   # (errors, and LeakSanitizer's at exit) to a file here; bridges that tests
   # stop without looking at their exit status would otherwise hide leaks.
   san=""
-  if ldd bridge/sharecount-bridge 2>/dev/null | grep -q libasan; then
+  # (ldd's output captured first: `ldd | grep -q` fails under pipefail when
+  # grep exits before ldd has written everything, which skipped this check)
+  if [[ $(ldd bridge/sharecount-bridge 2>/dev/null) == *libasan* ]]; then
     san=$SC_TMP/sanitizer; mkdir -p "$san"; chmod 777 "$san"
     export ASAN_OPTIONS="log_path=$san/report${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
   fi

@@ -21,9 +21,9 @@ RULES=$DEPLOY/prometheus/alerts.yml
 RULE_TESTS=$DEPLOY/prometheus/alerts_test.yml
 DASH=$DEPLOY/grafana/sharecount.json
 OPS_DOC=$SC_ROOT/docs/operations.md
-# Never on a bridge's /metrics: `up` is Prometheus's own series per target;
-# sharecount_replica_lag_seconds comes with read replicas (docs/operations.md).
-NOT_SCRAPED="up sharecount_replica_lag_seconds"
+# Never on a bridge's /metrics: `up` is Prometheus's own series per target
+# (docs/operations.md).
+NOT_SCRAPED="up"
 # Identifiers with an underscore that are not metric names.
 NOT_METRICS='histogram_quantile|label_values|label_replace|label_join|[a-z]+_over_time|exported_job'
 # Seconds to wait for the bridge to export every metric (it needs a few jobs

@@ -1,6 +1,7 @@
 /*
  * test_route.c — unit tests for bridge/route.c (request routing, percent-
- * decoding, UTF-8/NUL checks, ids lists, http_listen syntax) and for the
+ * decoding, UTF-8/NUL checks, ids lists, POST bodies of ids, http_listen
+ * syntax) and for the
  * text[] literal builder of bridge/dbpool.c.  Plain program: exit 0 = pass;
  * every failed check prints one line.
  */
@@ -138,7 +139,7 @@ test_other_routes(void)
 
 	/* method: checked once the path is known (unknown path stays 404) */
 	expect_error("POST", "/share-links/count/article/1", NULL, 0, 405, "only GET and HEAD");
-	expect_error("DELETE", "/share-links/counts/article", "a", 1, 405, "only GET and HEAD");
+	expect_error("DELETE", "/share-links/counts/article", "a", 1, 405, "only GET, HEAD and POST");
 	expect_error("PUT", "/healthz", NULL, 0, 405, "only GET and HEAD");
 	expect_error("OPTIONS", "/metrics", NULL, 0, 405, "only GET and HEAD");
 	expect_error("get", "/readyz", NULL, 0, 405, "only GET and HEAD");	/* methods are case-sensitive */
@@ -282,6 +283,93 @@ test_array_literal(void)
 	free(s);
 }
 
+/* Parse a POST body for /share-links/counts/t; expect status (0 = ok) and a message part. */
+static void
+expect_body(const char *body, int status, const char *msg)
+{
+	struct route r;
+	int			st;
+
+	CHECK(route_parse("POST", "/share-links/counts/t", NULL, 0, &r) == 0 && r.from_body &&
+		  r.kind == ROUTE_COUNTS && strcmp(r.content_type, "t") == 0, "POST /counts routes");
+	st = route_parse_body(&r, body, strlen(body));
+	CHECK(st == status && r.status == status, "body %.60s: status %d, want %d (%s)", body, st, status, r.message);
+	CHECK(strstr(r.message, msg) != NULL, "body %.60s: message \"%s\" lacks \"%s\"", body, r.message, msg);
+	route_free(&r);
+}
+
+static void
+test_post_body(void)
+{
+	struct route r;
+	char	   *big;
+	size_t		i, o;
+
+	CHECK(route_parse("POST", "/share-links/counts/t", "ignored", 1, &r) == 0 && r.nids == 0, "query ignored");
+	big = "{\"x\":[1],\"ids\":[\"b\",\"a/%2F\",\"b\",\"caf\\u00e9\"]}";
+	CHECK(route_parse_body(&r, big, strlen(big)) == 0 &&
+		  r.nids == 3 && strcmp(r.ids[0], "b") == 0 && strcmp(r.ids[1], "a/%2F") == 0 &&
+		  strcmp(r.ids[2], "caf\xc3\xa9") == 0, "body ids: literal, deduplicated, in order (%s)", r.message);
+	route_free(&r);
+	expect_body("{\"ids\":[\"a\"]}", 0, "");
+	expect_body("", 400, "not valid JSON");
+	expect_body("{\"ids\":]", 400, "not valid JSON in UTF-8 (line 1, column");
+	expect_body("{\"ids\":[\"\xff\"]}", 400, "not valid JSON");
+	expect_body("[\"a\"]", 400, "must be a JSON object");
+	expect_body("{\"id\":[\"a\"]}", 400, "ids is required");
+	expect_body("{\"ids\":\"a,b\"}", 400, "must be an array of strings");
+	expect_body("{\"ids\":null}", 400, "must be an array of strings");
+	expect_body("{\"ids\":[]}", 400, "at least one id");
+	expect_body("{\"ids\":[\"a\",1]}", 400, "must be a string");
+	expect_body("{\"ids\":[\"a\",\"\"]}", 400, "must not be empty");
+	expect_body("{\"ids\":[\"a\\u0000\"]}", 400, "must not contain NUL");
+	expect_body("{\"ids\":[\"a\"]} x", 400, "not valid JSON");
+
+	/* 1,000 ids of 256 bytes (written as \u escapes) pass; 257 bytes or 1,001 ids do not */
+	big = malloc(ROUTE_MAX_BODY_BYTES);
+	o = (size_t) sprintf(big, "{\"ids\":[");
+	for (i = 0; i < ROUTE_MAX_IDS; i++)
+	{
+		o += (size_t) sprintf(big + o, "%s\"%04zx", i ? "," : "", i);
+		for (int k = 0; k < ROUTE_MAX_ID_BYTES - 4; k++)
+			o += (size_t) sprintf(big + o, "\\u0001");
+		big[o++] = '"';
+	}
+	strcpy(big + o, "]}");
+	CHECK(strlen(big) < ROUTE_MAX_BODY_BYTES, "largest body fits the limit");
+	CHECK(route_parse("POST", "/share-links/counts/t", NULL, 0, &r) == 0 &&
+		  route_parse_body(&r, big, strlen(big)) == 0 && r.nids == ROUTE_MAX_IDS &&
+		  strlen(r.ids[999]) == ROUTE_MAX_ID_BYTES, "1,000 ids of 256 bytes: %s", r.message);
+	route_free(&r);
+	o = (size_t) sprintf(big, "{\"ids\":[\"");
+	memset(big + o, 'x', ROUTE_MAX_ID_BYTES + 1);
+	strcpy(big + o + ROUTE_MAX_ID_BYTES + 1, "\"]}");
+	expect_body(big, 400, "longer than 256 bytes");
+	o = (size_t) sprintf(big, "{\"ids\":[");
+	for (i = 0; i <= ROUTE_MAX_IDS; i++)
+		o += (size_t) sprintf(big + o, "%s\"%zu\"", i ? "," : "", i);
+	strcpy(big + o, "]}");
+	expect_body(big, 400, "more than 1000 ids");
+	free(big);
+
+	/* only /share-links/counts takes a POST; Allow says so */
+	expect_error("POST", "/healthz", NULL, 0, 405, "only GET and HEAD");
+	CHECK(route_parse("PUT", "/share-links/counts/t", NULL, 0, &r) == 405 &&
+		  strcmp(r.allow, ROUTE_ALLOW_COUNTS) == 0, "PUT /counts: Allow %s", r.allow);
+	route_free(&r);
+	CHECK(route_parse("PUT", "/healthz", NULL, 0, &r) == 405 && strcmp(r.allow, ROUTE_ALLOW) == 0, "PUT /healthz: Allow");
+	route_free(&r);
+	CHECK(strcmp(route_reason(413), "Payload Too Large") == 0 &&
+		  strcmp(route_reason(415), "Unsupported Media Type") == 0, "413/415 reasons");
+
+	CHECK(route_json_content_type("application/json"), "application/json");
+	CHECK(route_json_content_type(" Application/JSON ; charset=utf-8"), "case and parameters");
+	CHECK(!route_json_content_type(NULL), "no Content-Type");
+	CHECK(!route_json_content_type("application/x-www-form-urlencoded"), "form");
+	CHECK(!route_json_content_type("application/jsonx"), "application/jsonx");
+	CHECK(!route_json_content_type("text/json"), "text/json");
+}
+
 int
 main(void)
 {
@@ -291,6 +379,7 @@ main(void)
 	test_decode_utf8();
 	test_listen();
 	test_array_literal();
+	test_post_body();
 	printf("%d checks, %d failed\n", checks, failures);
 	return failures ? 1 : 0;
 }

@@ -1,0 +1,161 @@
+/*
+ * http_reply.c — the http role's answers (see http_reply.h): JSON bodies in
+ * the error shape of docs/http.md "Errors", database failures logged at most
+ * once per 5 s, and the raw answer for a request libmicrohttpd could not
+ * answer.
+ *
+ * Rules: called from libmicrohttpd's threads only, with the connection they
+ * are serving; every body is malloc'ed and handed to libmicrohttpd
+ * (MHD_RESPMEM_MUST_FREE), which frees it; every answer is counted with
+ * metrics_http_status().  No state but http_log_db_failure()'s atomics.
+ */
+#include <microhttpd.h>
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "dbpool.h"
+#include "http_reply.h"
+#include "log.h"
+#include "metrics.h"
+#include "route.h"
+
+enum MHD_Result
+http_send_body(struct MHD_Connection *conn, unsigned status, char *body, size_t len,
+		  const char *type, const char *allow)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (!r)
+	{
+		free(body);
+		return MHD_NO;			/* MHD closes the connection */
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (allow)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+	ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	metrics_http_status((int) status);
+	return ret;
+}
+
+/* Send a JSON value (consumed). */
+enum MHD_Result
+http_send_json(struct MHD_Connection *conn, unsigned status, json_t *v, const char *allow)
+{
+	char	   *body = v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+	json_decref(v);
+	if (!body)
+	{
+		static const char oom[] =
+			"{\"statusCode\":500,\"message\":\"out of memory\",\"error\":\"Internal Server Error\"}";
+
+		body = strdup(oom);
+		if (!body)
+			return MHD_NO;
+		status = 500;
+	}
+	return http_send_body(conn, status, body, strlen(body), JSON_TYPE, allow);
+}
+
+/* The error shape of docs/http.md "Errors": {"statusCode":N,"message":"…","error":"Reason"}. */
+enum MHD_Result
+http_send_error(struct MHD_Connection *conn, unsigned status, const char *message, const char *allow)
+{
+	json_t	   *v = json_object();
+
+	json_object_set_new(v, "statusCode", json_integer(status));
+	json_object_set_new(v, "message", json_string(message));
+	json_object_set_new(v, "error", json_string(route_reason((int) status)));
+	return http_send_json(conn, status, v, allow);
+}
+
+/*
+ * Log a database failure, at most once per 5 s: during an outage every
+ * request fails the same way, and one line per request would flood the log.
+ */
+void
+http_log_db_failure(const char *what, const char *err)
+{
+	static _Atomic int64_t last_ms = INT64_MIN / 2;
+	static _Atomic uint64_t suppressed;
+	int64_t		now = dbpool_now_ms();
+	int64_t		last = atomic_load(&last_ms);
+	uint64_t	n;
+
+	if (now - last < 5000 || !atomic_compare_exchange_strong(&last_ms, &last, now))
+	{
+		atomic_fetch_add(&suppressed, 1);
+		return;
+	}
+	n = atomic_exchange(&suppressed, 0);
+	if (n)
+		log_warn("http: %s: %s (%llu more since the last message)", what, err, (unsigned long long) n);
+	else
+		log_warn("http: %s: %s", what, err);
+}
+
+/* Map a dbpool failure to 503 (unreachable/timeout/busy) or 500 (SQL error). */
+enum MHD_Result
+http_send_db_error(struct MHD_Connection *conn, int rc, const char *err)
+{
+	if (rc == DB_UNAVAILABLE)
+	{
+		http_log_db_failure("database unavailable", err);
+		return http_send_error(conn, 503, "database unavailable", NULL);
+	}
+	http_log_db_failure("database query failed", err);
+	return http_send_error(conn, 500, "database query failed", NULL);
+}
+
+static enum MHD_Result
+sum_fields(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	size_t	   *n = cls;
+
+	(void) kind;
+	*n += strlen(key) + (value ? strlen(value) : 0) + 4;	/* ": " and CRLF */
+	return MHD_YES;
+}
+
+/*
+ * Write the answer libmicrohttpd could not: 414 when the request line is the
+ * larger part of the request, else 431.  Connection: close (libmicrohttpd
+ * closes it right after).  Best effort: the socket is non-blocking and the
+ * few hundred bytes fit in its send buffer.
+ */
+void
+http_send_raw_too_large(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *fd = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	const union MHD_ConnectionInfo *hs = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	size_t		fields = 0;
+	unsigned	status;
+	char		body[256], msg[512];
+	int			blen, mlen;
+
+	if (!fd)
+		return;
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, sum_fields, &fields);
+	status = hs && hs->header_size > 2 * fields ? 414 : 431;
+	blen = snprintf(body, sizeof(body), "{\"statusCode\":%u,\"message\":\"%s\",\"error\":\"%s\"}", status,
+					status == 414 ? "the URL is too long: POST the ids to /share-links/counts/:contentType"
+					: "the request headers are too large", route_reason((int) status));
+	mlen = snprintf(msg, sizeof(msg), "HTTP/1.1 %u %s\r\nContent-Type: " JSON_TYPE "\r\nCache-Control: no-store\r\n"
+					"Connection: close\r\nContent-Length: %d\r\n\r\n%s",
+					status, route_reason((int) status), blen, body);
+	if (mlen > 0 && (size_t) mlen < sizeof(msg) &&
+		send(fd->connect_fd, msg, (size_t) mlen, MSG_NOSIGNAL | MSG_DONTWAIT) == mlen)
+		metrics_http_status((int) status);
+	log_debug("http: request too large for http_conn_memory, answered %u directly", status);
+}
+
