@@ -72,18 +72,6 @@ static const struct setting settings[] = {
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 
-static char **
-str_field(struct sc_config *cfg, const struct setting *s)
-{
-	return (char **) ((char *) cfg + s->offset);
-}
-
-static int *
-int_field(struct sc_config *cfg, const struct setting *s)
-{
-	return (int *) ((char *) cfg + s->offset);
-}
-
 /* Find a setting by name, treating '-' as '_' and ignoring case. */
 static const struct setting *
 find_setting(const char *name, size_t len)

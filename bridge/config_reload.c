@@ -22,18 +22,6 @@
 #include "config.h"
 #include "config_table.h"
 
-static char **
-str_at(struct sc_config *cfg, const struct setting *s)
-{
-	return (char **) ((char *) cfg + s->offset);
-}
-
-static int *
-int_at(struct sc_config *cfg, const struct setting *s)
-{
-	return (int *) ((char *) cfg + s->offset);
-}
-
 /*
  * Append ", item" (just "item" first) to a list of at most SC_RELOAD_MSG
  * bytes; a list that does not fit ends in "...".  Control characters (a
@@ -69,13 +57,13 @@ merge_one(struct sc_config *cfg, struct sc_config *fresh, const struct setting *
 
 	if (s->type == T_INT)
 	{
-		snprintf(was, sizeof(was), "%d", *int_at(cfg, s));
-		snprintf(now, sizeof(now), "%d", *int_at(fresh, s));
+		snprintf(was, sizeof(was), "%d", *int_field(cfg, s));
+		snprintf(now, sizeof(now), "%d", *int_field(fresh, s));
 	}
 	else
 	{
-		const char *a = *str_at(cfg, s),
-				   *b = *str_at(fresh, s);
+		const char *a = *str_field(cfg, s),
+				   *b = *str_field(fresh, s);
 
 		snprintf(was, sizeof(was), "\"%s\"", a ? a : "");
 		snprintf(now, sizeof(now), "\"%s\"", b ? b : "");
@@ -92,11 +80,11 @@ merge_one(struct sc_config *cfg, struct sc_config *fresh, const struct setting *
 	res->nchanged++;
 	list_add(res->changed, "%s %s -> %s", s->name, was, now);
 	if (s->type == T_INT)
-		__atomic_store_n(int_at(cfg, s), *int_at(fresh, s), __ATOMIC_RELAXED);
+		__atomic_store_n(int_field(cfg, s), *int_field(fresh, s), __ATOMIC_RELAXED);
 	else
 	{
-		char	  **a = str_at(cfg, s),
-				  **b = str_at(fresh, s),
+		char	  **a = str_field(cfg, s),
+				  **b = str_field(fresh, s),
 				   *t = *a;
 
 		*a = *b;
@@ -117,11 +105,11 @@ config_merge(struct sc_config *cfg, struct sc_config *fresh, struct sc_reload_re
 		int			same;
 
 		if (s->type == T_INT)
-			same = *int_at(cfg, s) == *int_at(fresh, s);
+			same = *int_field(cfg, s) == *int_field(fresh, s);
 		else
 		{
-			const char *a = *str_at(cfg, s),
-					   *b = *str_at(fresh, s);
+			const char *a = *str_field(cfg, s),
+					   *b = *str_field(fresh, s);
 
 			same = strcmp(a ? a : "", b ? b : "") == 0;
 		}

@@ -31,6 +31,19 @@ struct setting
 	const char *help;
 };
 
+/* The field of cfg a setting describes. */
+static inline char **
+str_field(struct sc_config *cfg, const struct setting *s)
+{
+	return (char **) ((char *) cfg + s->offset);
+}
+
+static inline int *
+int_field(struct sc_config *cfg, const struct setting *s)
+{
+	return (int *) ((char *) cfg + s->offset);
+}
+
 /* The settings table (config.c); *n is set to its length. */
 const struct setting *config_settings(size_t *n);
 
