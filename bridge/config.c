@@ -28,24 +28,11 @@
 
 #include "bridge.h"
 #include "config.h"
+#include "config_table.h"
 #include "config_url.h"
 #include "log.h"
 
 #define DEFAULT_CONFIG_FILE "/etc/sharecount/bridge.conf"
-
-enum setting_type { T_STR, T_INT };
-
-struct setting
-{
-	const char *name;
-	enum setting_type type;
-	size_t		offset;			/* into struct sc_config */
-	const char *def;			/* default, as text; NULL = empty */
-	long		min, max;		/* T_INT bounds */
-	int			reloadable;		/* applied on SIGHUP */
-	int			secret;			/* redact in config_print */
-	const char *help;
-};
 
 #define S(field, def, reload, secret, help) \
 	{#field, T_STR, offsetof(struct sc_config, field), def, 0, 0, reload, secret, help}
@@ -66,14 +53,14 @@ static const struct setting settings[] = {
 	S(queue_type, "classic", 0, 0, "classic | quorum"),
 	I(prefetch, "1000", 1, 65535, 0, "consumer basic.qos prefetch count"),
 	I(apply_batch, "500", 1, 10000, 0, "max deliveries applied in one transaction"),
-	I(apply_linger_ms, "2", 0, 10000, 0, "how long a partial batch waits (from its first delivery) for more deliveries"),
+	I(apply_linger_ms, "2", 0, 10000, 1, "how long a partial batch waits (from its first delivery) for more deliveries"),
 	I(publish_batch, "500", 1, 10000, 0, "outbox rows claimed and published at once"),
 	I(publish_pipeline, "2", 1, 8, 0, "claim transactions in flight at once, each on its own PostgreSQL connection"),
-	I(confirm_timeout_ms, "10000", 100, 600000, 0, "give up waiting for publisher confirms after this"),
-	I(poll_interval_ms, "500", 10, 600000, 0, "fallback outbox poll when no wake-up arrives"),
-	I(max_delivery_attempts, "5", 1, 1000, 0, "non-transient failures of one message before dead-lettering"),
+	I(confirm_timeout_ms, "10000", 100, 600000, 1, "give up waiting for publisher confirms after this"),
+	I(poll_interval_ms, "500", 10, 600000, 1, "fallback outbox poll when no wake-up arrives"),
+	I(max_delivery_attempts, "5", 1, 1000, 1, "non-transient failures of one message before dead-lettering"),
 	I(heartbeat_s, "30", 0, 3600, 0, "AMQP heartbeat (0 disables)"),
-	I(reconnect_max_ms, "10000", 100, 600000, 0, "cap of the exponential reconnect backoff"),
+	I(reconnect_max_ms, "10000", 100, 600000, 1, "cap of the exponential reconnect backoff"),
 	S(http_listen, "127.0.0.1:8080", 0, 0, "host:port of the HTTP API (empty disables it)"),
 	I(http_pool_size, "4", 1, 256, 0, "PostgreSQL connections of the http role"),
 	I(http_max_connections, "256", 1, 65535, 0, "concurrent HTTP connections"),
@@ -84,18 +71,6 @@ static const struct setting settings[] = {
 	S(log_level, "info", 1, 0, "error | warn | info | debug"),
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
-
-static char **
-str_field(struct sc_config *cfg, const struct setting *s)
-{
-	return (char **) ((char *) cfg + s->offset);
-}
-
-static int *
-int_field(struct sc_config *cfg, const struct setting *s)
-{
-	return (int *) ((char *) cfg + s->offset);
-}
 
 /* Find a setting by name, treating '-' as '_' and ignoring case. */
 static const struct setting *
@@ -297,11 +272,13 @@ print_help(void)
 		   "  --check-config      validate, print the effective configuration, exit 0 (2 if invalid)\n"
 		   "  --help, --version\n\n"
 		   "Every setting is also SHARECOUNT_<KEY> in the environment; flags override the\n"
-		   "environment, which overrides the file.  Settings:\n",
+		   "environment, which overrides the file.  SIGHUP re-reads them all and applies\n"
+		   "those marked \"reloaded on SIGHUP\"; the others need a restart.  Settings:\n",
 		   SHARECOUNT_VERSION);
 	for (size_t i = 0; i < NSETTINGS; i++)
-		printf("  --%-22s %s (default: %s)\n", settings[i].name, settings[i].help,
-			   settings[i].def ? (settings[i].def[0] ? settings[i].def : "\"\"") : "see above");
+		printf("  --%-22s %s (default: %s%s)\n", settings[i].name, settings[i].help,
+			   settings[i].def ? (settings[i].def[0] ? settings[i].def : "\"\"") : "see above",
+			   settings[i].reloadable ? "; reloaded on SIGHUP" : "");
 }
 
 /* A conninfo libpq cannot parse is a config error, reported at start. */
@@ -552,39 +529,10 @@ config_print(const struct sc_config *cfg)
 	}
 }
 
-/*
- * SIGHUP: load the configuration again from the same sources and copy over
- * the settings marked reloadable.  The others need a restart (they shape
- * connections the role threads own); a bad new configuration changes nothing.
- */
-int
-config_reload(struct sc_config *cfg, int argc, char **argv, char *err, size_t errlen)
+/* The table, for config_reload.c (config_table.h). */
+const struct setting *
+config_settings(size_t *n)
 {
-	struct sc_config fresh;
-
-	if (config_load(&fresh, argc, argv, err, errlen) != 0)
-	{
-		config_free(&fresh);
-		return -1;
-	}
-	for (size_t i = 0; i < NSETTINGS; i++)
-	{
-		const struct setting *s = &settings[i];
-
-		if (!s->reloadable)
-			continue;
-		if (s->type == T_INT)
-			*int_field(cfg, s) = *int_field(&fresh, s);
-		else
-		{
-			char	  **a = str_field(cfg, s),
-					  **b = str_field(&fresh, s),
-					   *t = *a;
-
-			*a = *b;
-			*b = t;
-		}
-	}
-	config_free(&fresh);
-	return 0;
+	*n = NSETTINGS;
+	return settings;
 }

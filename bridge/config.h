@@ -5,12 +5,28 @@
  * SHARECOUNT_<KEY> environment variables, then command-line flags.
  *
  * Rules: after config_load() returns, the struct is read-only for the role
- * threads (strings are owned by it; config_free() releases them).
+ * threads (strings are owned by it; config_free() releases them).  Only the
+ * main thread writes it afterwards, in config_reload() on SIGHUP: the ints
+ * marked reloadable in config.c's table (docs/bridge.md "Reload") are stored
+ * in place atomically, so a role reads them at each use, preferably with
+ * SC_LIVE(), and never keeps a copy; strings the role threads read are never
+ * reloadable.
  */
 #ifndef SC_CONFIG_H
 #define SC_CONFIG_H
 
 #include <stddef.h>
+
+/* The main thread's wait for signals wakes this often to notice a role that set sc_stop. */
+#define SC_SIGNAL_TICK_MS 200
+/* Room for the lists in struct sc_reload_result (longer lists end in "..."). */
+#define SC_RELOAD_MSG 2048
+
+/*
+ * A reloadable int setting as the role threads must read it: it may change
+ * between two reads (SIGHUP), so read it once per use.
+ */
+#define SC_LIVE(cfg, field) __atomic_load_n(&(cfg)->field, __ATOMIC_RELAXED)
 
 struct sc_config
 {
@@ -55,11 +71,30 @@ struct sc_config
  */
 int			config_load(struct sc_config *cfg, int argc, char **argv, char *err, size_t errlen);
 void		config_free(struct sc_config *cfg);
+/* What a reload did, for the log (docs/bridge.md "Reload"). */
+struct sc_reload_result
+{
+	int			nchanged;		/* reloadable settings given a new value */
+	char		changed[SC_RELOAD_MSG]; /* "log_level info -> debug, ..." */
+	int			nrefused;		/* other settings whose new value was ignored */
+	char		refused[SC_RELOAD_MSG]; /* "exchange (\"a\" -> \"b\"), pg_conninfo" */
+};
+
 /*
- * SIGHUP: reload from the same sources; copies only the settings marked
- * reloadable (log_level).  -1 with a one-line err if the new config is bad.
+ * SIGHUP (main thread only): load the configuration again from the same
+ * sources (file, SHARECOUNT_* environment, the original argv, in that order
+ * of precedence) and merge it into cfg.  -1 with a one-line err if the new
+ * configuration is bad: then cfg is unchanged.
  */
-int			config_reload(struct sc_config *cfg, int argc, char **argv, char *err, size_t errlen);
+int			config_reload(struct sc_config *cfg, int argc, char **argv,
+						  struct sc_reload_result *res, char *err, size_t errlen);
+/*
+ * The merge itself: every reloadable setting whose value differs in fresh is
+ * moved into cfg and listed in res->changed; every other differing setting is
+ * left alone and listed in res->refused (secret values are never shown).
+ * fresh must be a validated configuration; it keeps what cfg gave up.
+ */
+void		config_merge(struct sc_config *cfg, struct sc_config *fresh, struct sc_reload_result *res);
 /* Print the effective configuration (passwords redacted) to stdout. */
 void		config_print(const struct sc_config *cfg);
 

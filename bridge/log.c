@@ -14,11 +14,12 @@
 
 #include "log.h"
 
-static volatile int log_level = LOG_LVL_INFO;
+/* Set at start and on SIGHUP by the main thread, read by every thread: relaxed atomics. */
+static int	log_level = LOG_LVL_INFO;
 static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
 
-void log_set_level(enum sc_log_level lvl) { log_level = lvl; }
-enum sc_log_level log_get_level(void) { return (enum sc_log_level) log_level; }
+void log_set_level(enum sc_log_level lvl) { __atomic_store_n(&log_level, (int) lvl, __ATOMIC_RELAXED); }
+enum sc_log_level log_get_level(void) { return (enum sc_log_level) __atomic_load_n(&log_level, __ATOMIC_RELAXED); }
 
 int
 log_parse_level(const char *name)
@@ -39,7 +40,7 @@ log_msg(enum sc_log_level lvl, const char *fmt, ...)
 	struct tm	tm;
 	va_list		ap;
 
-	if ((int) lvl > log_level)
+	if (lvl > log_get_level())
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);

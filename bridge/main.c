@@ -1,13 +1,18 @@
 /*
  * main.c — sharecount-bridge: loads the configuration, starts one thread per
  * role (publisher, consumer; the http role runs libmicrohttpd's own threads),
- * and waits for a signal.
+ * and handles the signals.
  *
- * Rules: signal handlers only set sc_stop / sc_reload (bridge.h).  The role
- * threads notice sc_stop within poll_interval_ms (or a blocking wait's
- * timeout), finish and acknowledge the batch in hand, close their connections
- * and return; main then joins them and exits 0.  Signals are blocked in the
- * role threads so that they are always delivered to the main thread.
+ * Rules: signals are handled in one place, this file's main thread, with
+ * sigtimedwait(): SIGTERM, SIGINT and SIGHUP are blocked before any thread
+ * exists (every thread, libmicrohttpd's and the http pool's included,
+ * inherits the mask), so none is ever delivered to another thread or
+ * interrupts its system calls.  SIGTERM/SIGINT set sc_stop; the role threads
+ * notice it within poll_interval_ms (or a blocking wait's timeout), finish and
+ * acknowledge the batch in hand, close their connections and return; main
+ * then joins them and exits 0.  SIGHUP reloads the configuration on this
+ * thread (config_reload.c; docs/bridge.md "Reload"): it never stops a role,
+ * so no message is dropped.  SIGPIPE is ignored process-wide.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -27,20 +32,72 @@
 #include "publisher.h"
 
 volatile sig_atomic_t sc_stop;
-volatile sig_atomic_t sc_reload;
+volatile sig_atomic_t sc_reload;	/* declared in bridge.h; reloads are synchronous now, see above */
 
+/* Block the handled signals in this thread and (by inheritance) every later one. */
 static void
-on_stop(int sig)
+block_signals(sigset_t *set)
 {
-	(void) sig;
-	sc_stop = 1;
+	struct sigaction sa;
+
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
 }
 
+/*
+ * SIGHUP: reload, apply the new log level, and log one line with what
+ * changed (plus one warning for settings that need a restart, or one error
+ * when the new configuration is bad and nothing changed).
+ */
 static void
-on_hup(int sig)
+reload(struct sc_config *cfg, int argc, char **argv)
 {
-	(void) sig;
-	sc_reload = 1;
+	struct sc_reload_result res;
+	char		err[1024];
+
+	if (config_reload(cfg, argc, argv, &res, err, sizeof(err)) < 0)
+	{
+		log_error("reload failed, keeping the running configuration: %s", err);
+		return;
+	}
+	log_set_level((enum sc_log_level) log_parse_level(cfg->log_level));
+	if (res.nrefused)
+		log_warn("reload: %s cannot be changed without restarting; keeping the running value%s",
+				 res.refused, res.nrefused > 1 ? "s" : "");
+	if (res.nchanged)
+		log_info("configuration reloaded (log_level = %s); changed: %s", cfg->log_level, res.changed);
+	else
+		log_info("configuration reloaded (log_level = %s); nothing changed", cfg->log_level);
+}
+
+/* Wait for the signals in set until sc_stop; reload on SIGHUP. */
+static void
+wait_for_signals(const sigset_t *set, struct sc_config *cfg, int argc, char **argv)
+{
+	const struct timespec tick = {SC_SIGNAL_TICK_MS / 1000, (SC_SIGNAL_TICK_MS % 1000) * 1000000L};
+
+	while (!sc_stop)
+	{
+		int			sig = sigtimedwait(set, NULL, &tick);
+
+		if (sig == SIGHUP)
+			reload(cfg, argc, argv);
+		else if (sig == SIGTERM || sig == SIGINT)
+			sc_stop = 1;
+		else if (sig < 0 && errno != EAGAIN && errno != EINTR)
+		{
+			/* can't happen (EINVAL only for a bad timeout): stop rather than spin */
+			log_error("sigtimedwait: %s; stopping", strerror(errno));
+			sc_stop = 1;
+		}
+	}
 }
 
 static int
@@ -69,7 +126,7 @@ main(int argc, char **argv)
 	struct sc_config cfg;
 	char		err[1024];
 	int			rc;
-	struct sigaction sa;
+	sigset_t	handled;
 	pthread_t	pub_thread,
 				con_thread;
 	int			pub_started = 0,
@@ -95,18 +152,9 @@ main(int argc, char **argv)
 		config_free(&cfg);
 		return 0;
 	}
+	block_signals(&handled);	/* before metrics_init and http_start start threads */
 	log_set_level((enum sc_log_level) log_parse_level(cfg.log_level));
 	metrics_init();
-
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = on_stop;	/* no SA_RESTART: let sleeps return early */
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = on_hup;
-	sigaction(SIGHUP, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
 
 	log_info("sharecount-bridge %s starting (roles %s)", SHARECOUNT_VERSION, cfg.roles);
 
@@ -130,23 +178,7 @@ main(int argc, char **argv)
 		exit_code = 1;
 	}
 
-	while (!sc_stop)
-	{
-		struct timespec ts = {0, 100 * 1000 * 1000};
-
-		nanosleep(&ts, NULL);
-		if (sc_reload)
-		{
-			sc_reload = 0;
-			if (config_reload(&cfg, argc, argv, err, sizeof(err)) < 0)
-				log_error("reload ignored: %s", err);
-			else
-			{
-				log_set_level((enum sc_log_level) log_parse_level(cfg.log_level));
-				log_info("configuration reloaded (log_level = %s; other settings need a restart)", cfg.log_level);
-			}
-		}
-	}
+	wait_for_signals(&handled, &cfg, argc, argv);
 	log_info("stopping: finishing the batch in hand");
 	if (pub_started)
 		pthread_join(pub_thread, NULL);

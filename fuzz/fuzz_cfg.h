@@ -187,6 +187,7 @@ fz_check_loaded(struct sc_config *cfg, int argc, char **argv)
 	FILE	   *real = stdout;
 	char		err[512];
 	char	   *level;
+	struct sc_reload_result res;
 
 	FZ_CHECK(cfg->role_mask != 0 && (cfg->role_mask & ~7u) == 0);
 	FZ_CHECK(cfg->pg_conninfo && cfg->pg_read_conninfo && cfg->amqp_url && cfg->queue &&
@@ -206,12 +207,14 @@ fz_check_loaded(struct sc_config *cfg, int argc, char **argv)
 	level = strdup(cfg->log_level);
 	FZ_CHECK(level != NULL);
 	err[0] = '\0';
-	if (config_reload(cfg, argc, argv, err, sizeof(err)) != 0)
+	if (config_reload(cfg, argc, argv, &res, err, sizeof(err)) != 0)
 	{
 		fprintf(stderr, "reload from the same sources failed: %s\n", err);
 		FZ_CHECK(!"config_reload failed where config_load succeeded");
 	}
 	FZ_CHECK(strcmp(level, cfg->log_level) == 0);
+	/* the same sources again: nothing differs (docs/bridge.md "Reload") */
+	FZ_CHECK(res.nchanged == 0 && res.nrefused == 0 && !res.changed[0] && !res.refused[0]);
 	free(level);
 }
 

@@ -232,14 +232,15 @@ main(void)
 	CHECK(rc == 0);
 	config_free(&cfg);
 
-	/* reload copies only reloadable settings */
+	/* reload copies only reloadable settings (more in test_reload.c) */
 	f = strdup(write_file("r.conf", "log_level = debug\nprefetch = 3\n"));
 	rc = load(&cfg, err, "-c", write_file("r0.conf", ""), NULL);
 	CHECK(rc == 0);
 	{
 		char	   *argv[] = {"x", "-c", (char *) f, NULL};
+		struct sc_reload_result res;
 
-		CHECK(config_reload(&cfg, 3, argv, err, sizeof(err)) == 0);
+		CHECK(config_reload(&cfg, 3, argv, &res, err, sizeof(err)) == 0);
 		CHECK(strcmp(cfg.log_level, "debug") == 0 && cfg.prefetch == 1000);
 	}
 	config_free(&cfg);
