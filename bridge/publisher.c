@@ -172,7 +172,7 @@ void
 pub_fail_backoff(struct publisher *p)
 {
 	p->retry_at_ms = sc_now_ms() + p->fail_backoff_ms;
-	p->fail_backoff_ms = p->fail_backoff_ms * 2 > p->cfg->reconnect_max_ms ? p->cfg->reconnect_max_ms : p->fail_backoff_ms * 2;
+	p->fail_backoff_ms = p->fail_backoff_ms * 2 > SC_LIVE(p->cfg, reconnect_max_ms) ? SC_LIVE(p->cfg, reconnect_max_ms) : p->fail_backoff_ms * 2;
 }
 
 /*
@@ -261,7 +261,7 @@ pub_claim(struct publisher *p, struct slot *s)
 			return -2;
 		}
 	}
-	s->deadline = sc_now_ms() + cfg->confirm_timeout_ms;
+	s->deadline = sc_now_ms() + SC_LIVE(cfg, confirm_timeout_ms);
 	{
 		int			waiting = 0;
 
@@ -390,7 +390,7 @@ settle(struct publisher *p, int *retry_later)
 			continue;
 		}
 		log_error("publisher: %d of %d publishes not confirmed within %d ms; rolling back (the jobs stay in the outbox) and reconnecting",
-				  outstanding, s->sent, p->cfg->confirm_timeout_ms);
+				  outstanding, s->sent, SC_LIVE(p->cfg, confirm_timeout_ms));
 		amqp_broken(p);
 		return -2;
 	}
@@ -452,12 +452,12 @@ ready_to_claim(struct publisher *p)
 	if (pg_ensure(p) < 0)
 	{
 		sc_amqp_sleep(&p->amqp, p->pg_backoff_ms);
-		p->pg_backoff_ms = p->pg_backoff_ms * 2 > p->cfg->reconnect_max_ms ? p->cfg->reconnect_max_ms : p->pg_backoff_ms * 2;
+		p->pg_backoff_ms = p->pg_backoff_ms * 2 > SC_LIVE(p->cfg, reconnect_max_ms) ? SC_LIVE(p->cfg, reconnect_max_ms) : p->pg_backoff_ms * 2;
 		return 0;
 	}
 	if (amqp_ensure(p) < 0)
 	{
-		sc_backoff_sleep(&p->amqp.backoff_ms, p->cfg->reconnect_max_ms);
+		sc_backoff_sleep(&p->amqp.backoff_ms, SC_LIVE(p->cfg, reconnect_max_ms));
 		return 0;
 	}
 	if (p->amqp.blocked)
@@ -564,7 +564,7 @@ publisher_main(void *arg)
 		if (retry_later)
 		{
 			/* nacked/returned/unsent rows: do not spin on them */
-			long long	later = sc_now_ms() + p.cfg->poll_interval_ms;
+			long long	later = sc_now_ms() + SC_LIVE(p.cfg, poll_interval_ms);
 
 			if (p.retry_at_ms < later)
 				p.retry_at_ms = later;

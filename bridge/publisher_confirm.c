@@ -202,6 +202,6 @@ pub_nack_reconnect(struct publisher *p)
 	sc_amqp_disconnect(&p->amqp);
 	p->nacked_claims = 0;
 	sc_amqp_sleep(NULL, p->nack_backoff_ms);
-	p->nack_backoff_ms = p->nack_backoff_ms * 2 > p->cfg->reconnect_max_ms ?
-		p->cfg->reconnect_max_ms : p->nack_backoff_ms * 2;
+	p->nack_backoff_ms = p->nack_backoff_ms * 2 > SC_LIVE(p->cfg, reconnect_max_ms) ?
+		SC_LIVE(p->cfg, reconnect_max_ms) : p->nack_backoff_ms * 2;
 }

@@ -58,7 +58,7 @@ static int
 idle_wait(struct publisher *p)
 {
 	PGconn	   *conn = p->slots[0].pg;
-	long long	end = sc_now_ms() + p->cfg->poll_interval_ms;
+	long long	end = sc_now_ms() + SC_LIVE(p->cfg, poll_interval_ms);
 	PGnotify   *nt;
 	int			woke = 0;
 
