@@ -7,7 +7,9 @@
  * Input: one flag byte (bits 0-1: method GET/HEAD/POST/DELETE; bit 2: an
  * `ids` parameter is present; bits 3-5: how many `ids` parameters the query
  * had), the raw path up to a NUL, the raw ids value up to a NUL (when
- * present), then an http_listen value (the rest).
+ * present), then an http_listen value (the rest).  A POST routed to
+ * /share-links/counts gets the ids value (or "") as its JSON body
+ * (route_parse_body), and the result is checked like a GET's.
  *
  * Invariants checked beyond the sanitizers: statuses are 0/400/404/405/503;
  * error messages are printable ASCII (no request bytes); a routed request has
@@ -210,6 +212,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int			st;
 
 	st = route_parse(methods[flags & 3], path, ids, ids ? (flags >> 3) & 7 : 0, &r);
+	if (st == 0 && r.from_body)
+		st = route_parse_body(&r, ids ? ids : "", ids ? strlen(ids) : 0);
 	check_route(st, &r);
 	route_free(&r);
 	route_free(&r);				/* safe twice: route_free resets what it frees */
