@@ -125,6 +125,9 @@ fz_check_hidden(const char *out, const char *key, const char *raw, const char *p
 
 	if (!password || strlen(password) < 3)
 		return;
+	/* a password of asterisks cannot be told from the mask config_print writes */
+	if (strspn(password, "*") == strlen(password))
+		return;
 	in_raw = fz_count(raw, strlen(raw), password);
 	if (in_raw > 0 && fz_count(line, len, password) >= in_raw)
 	{
