@@ -41,12 +41,13 @@
 #include "amqp.h"
 #include "bridge.h"
 #include "consumer.h"
+#include "dlq.h"
 #include "job.h"
 #include "log.h"
 #include "metrics.h"
 #include "pg.h"
 
-enum dstatus { D_PENDING = 0, D_APPLIED, D_DUPLICATE, D_INVALID, D_REJECTED };
+enum dstatus { D_PENDING = 0, D_APPLIED, D_DUPLICATE, D_INVALID, D_REJECTED, D_REQUEUE };
 
 struct delivery
 {
@@ -59,12 +60,16 @@ struct delivery
 	enum sc_job_kind kind;
 	long long	received_ms;
 	int			attempts;		/* failures applying it alone (in memory) */
+	int			prior;			/* x-delivery-count: earlier returns (quorum) */
+	amqp_envelope_t env;		/* as received (for the dead letter); owned */
 };
 
 struct consumer
 {
 	const struct sc_config *cfg;
 	struct sc_amqp amqp;
+	struct sc_amqp dl;			/* dead letters: opened per settle that has some */
+	int			quorum;			/* queue_type = quorum: attempts counted by the broker */
 	PGconn	   *pg;
 	int			pg_backoff_ms;
 	struct delivery *batch;
@@ -142,12 +147,13 @@ batch_clear(struct consumer *c)
 		sc_job_free(&c->batch[i].job);
 		free(c->batch[i].reply_to);
 		free(c->batch[i].correlation_id);
+		amqp_destroy_envelope(&c->batch[i].env);
 	}
 	memset(c->batch, 0, sizeof(struct delivery) * (size_t) c->n);
 	c->n = 0;
 }
 
-/* Take one delivery into the batch, parsing it. */
+/* Take one delivery into the batch (and ownership of env), parsing it. */
 static void
 add_delivery(struct consumer *c, amqp_envelope_t *env)
 {
@@ -160,6 +166,8 @@ add_delivery(struct consumer *c, amqp_envelope_t *env)
 	memset(d, 0, sizeof(*d));
 	d->tag = env->delivery_tag;
 	d->received_ms = sc_now_ms();
+	d->env = *env;
+	d->prior = dlq_delivery_count(pr);
 	if ((pr->_flags & AMQP_BASIC_REPLY_TO_FLAG) && pr->reply_to.len > 0)
 		d->reply_to = bytes_dup(pr->reply_to);
 	if (pr->_flags & AMQP_BASIC_CORRELATION_ID_FLAG)
@@ -206,7 +214,6 @@ collect(struct consumer *c, int first_wait_ms)
 			if (c->n == 0)
 				linger_end = sc_now_ms() + c->cfg->apply_linger_ms;
 			add_delivery(c, &env);
-			amqp_destroy_envelope(&env);
 			wait_ms = (int) (linger_end > sc_now_ms() ? linger_end - sc_now_ms() : 0);
 			continue;
 		}
@@ -471,17 +478,22 @@ apply_range(struct consumer *c, const int *idx, int k, int retries)
 		{
 			struct delivery *d = &c->batch[idx[0]];
 
-			if (++d->attempts >= c->cfg->max_delivery_attempts)
+			if (d->prior + ++d->attempts >= c->cfg->max_delivery_attempts)
 			{
 				char		last[sizeof(d->reason)];
 
 				memcpy(last, d->reason, sizeof(last));
 				d->status = D_INVALID;
 				snprintf(d->reason, sizeof(d->reason), "failed %d times applying it alone; last error: %.200s",
-						 d->attempts, last);
+						 d->prior + d->attempts, last);
 				return 0;
 			}
-			sc_amqp_sleep(&c->amqp, SC_APPLY_RETRY_PAUSE_MS * d->attempts);
+			sc_amqp_sleep(&c->amqp, SC_APPLY_RETRY_PAUSE_MS * (d->prior + d->attempts));
+			if (c->quorum)
+			{
+				d->status = D_REQUEUE;	/* the broker counts the return */
+				return 0;
+			}
 			continue;
 		}
 		if (failures <= retries && may_pass(c->last_sqlstate))
@@ -510,6 +522,14 @@ apply_all(struct consumer *c)
 
 	if (!idx)
 		return -1;
+	/* a delivery returned before (quorum) is suspect: it is applied alone first */
+	for (int i = 0; i < c->n; i++)
+		if (c->batch[i].status == D_PENDING && c->batch[i].prior > 0 && c->n > 1)
+		{
+			idx[0] = i;
+			if (apply_range(c, idx, 1, 0) < 0)
+				return free(idx), -1;
+		}
 	for (int i = 0; i < c->n; i++)
 		if (c->batch[i].status == D_PENDING)
 			idx[k++] = i;
@@ -518,46 +538,18 @@ apply_all(struct consumer *c)
 	return rc;
 }
 
-/* share count for a reply; -1 if unknown */
-static long long
-share_count(struct consumer *c, const struct delivery *d)
+/* Dead-letter d with its reason (docs/bridge.md, "Dead letters"); -1 if the broker connection broke. */
+static int
+dead_letter(struct consumer *c, const struct delivery *d)
 {
-	const char *params[2] = {d->job.content_type, d->job.content_id};
-	PGresult   *r;
-	long long	v = -1;
+	struct sc_dead_letter dlv;
 
-	if (!d->job.content_type || !d->job.content_id)
-		return -1;
-	r = sc_pg_exec(c->pg, "SELECT sharecount_get($1, $2)", 2, params, &c->amqp);
-	if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
-		v = atoll(PQgetvalue(r, 0, 0));
-	PQclear(r);
-	return v;
-}
-
-static void
-reply(struct consumer *c, const struct delivery *d, int success)
-{
-	char	   *body = sc_job_reply(&d->job, success, (long) (sc_now_ms() - d->received_ms),
-									success ? share_count(c, d) : -1);
-	amqp_basic_properties_t props;
-	int			rc;
-
-	if (!body)
-		return;
-	memset(&props, 0, sizeof(props));
-	props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG;
-	props.content_type = amqp_cstring_bytes("application/json");
-	if (d->correlation_id)
-	{
-		props._flags |= AMQP_BASIC_CORRELATION_ID_FLAG;
-		props.correlation_id = amqp_cstring_bytes(d->correlation_id);
-	}
-	rc = amqp_basic_publish(c->amqp.conn, SC_CH, amqp_empty_bytes, amqp_cstring_bytes(d->reply_to),
-							0, 0, &props, amqp_cstring_bytes(body));
-	if (rc != AMQP_STATUS_OK)
-		log_warn("consumer: replying to %s: %s", d->reply_to, amqp_error_string2(rc));
-	free(body);
+	dlv.env = &d->env;
+	dlv.reason = d->reason;
+	dlv.attempts = d->status == D_INVALID && d->prior + d->attempts > 0 ? d->prior + d->attempts : 1;
+	dlv.job_name = d->job.name;
+	dlv.job_id = d->job.job_id;
+	return dlq_settle(&c->dl, &c->amqp, d->tag, &dlv);
 }
 
 /*
@@ -587,9 +579,14 @@ settle(struct consumer *c)
 			log_warn("consumer: dead-lettering delivery %llu (%s%s%s): %s", (unsigned long long) d->tag,
 					 d->job.name[0] ? d->job.name : "no job name",
 					 d->job.job_id ? " " : "", d->job.job_id ? d->job.job_id : "", d->reason);
-			if (amqp_basic_reject(c->amqp.conn, SC_CH, d->tag, 0) != AMQP_STATUS_OK)
+			if (dead_letter(c, d) < 0)
 				goto broken;
 			metrics_count(SC_M_DEAD_LETTERED, d->kind, 1);
+		}
+		else if (d->status == D_REQUEUE)
+		{
+			if (amqp_basic_reject(c->amqp.conn, SC_CH, d->tag, 1) != AMQP_STATUS_OK)
+				goto broken;
 		}
 		else
 		{
@@ -606,13 +603,16 @@ settle(struct consumer *c)
 				metrics_count(SC_M_DUPLICATE, d->kind, 1);
 		}
 		if (d->reply_to && (d->job.is_request || d->status == D_REJECTED))
-			reply(c, d, d->status == D_APPLIED || d->status == D_DUPLICATE);
+			consumer_reply(&c->amqp, c->pg, &d->job, d->reply_to, d->correlation_id, d->received_ms,
+						   d->status == D_APPLIED || d->status == D_DUPLICATE);
 	}
 	if (ack_tag && amqp_basic_ack(c->amqp.conn, SC_CH, ack_tag, 1) != AMQP_STATUS_OK)
 		goto broken;
+	sc_amqp_disconnect(&c->dl);
 	log_debug("consumer: batch of %d settled (%d applied)", c->n, napplied);
 	return 0;
 broken:
+	sc_amqp_disconnect(&c->dl);
 	log_error("consumer: broker connection lost while acknowledging; the broker redelivers (deduplicated)");
 	sc_amqp_disconnect(&c->amqp);
 	return -1;
@@ -628,6 +628,8 @@ consumer_main(void *arg)
 	c.pg_backoff_ms = 100;
 	c.not_ready_ms = SC_NOT_READY_PAUSE_MS;
 	sc_amqp_init(&c.amqp, c.cfg, "consumer", SC_CONN_CONSUMER_AMQP);
+	sc_amqp_init(&c.dl, c.cfg, "consumer (dead letters)", SC_CONN_UNTRACKED);
+	c.quorum = strcmp(c.cfg->queue_type, "quorum") == 0;
 	metrics_use_conn(SC_CONN_CONSUMER_PG);
 	c.batch = calloc((size_t) c.cfg->apply_batch, sizeof(struct delivery));
 	if (!c.batch)

@@ -107,6 +107,56 @@ dlq_publish(struct sc_amqp *a, const struct sc_dead_letter *d, char *why, size_t
 	return sc_amqp_publish_confirmed(a, a->cfg->dead_letter_exchange, "", &p, d->env->message.body, why, len);
 }
 
+int
+dlq_delivery_count(const amqp_basic_properties_t *p)
+{
+	if (!(p->_flags & AMQP_BASIC_HEADERS_FLAG))
+		return 0;
+	for (int i = 0; i < p->headers.num_entries; i++)
+	{
+		const amqp_table_entry_t *e = &p->headers.entries[i];
+		const amqp_field_value_t *v = &e->value;
+		long long	n = -1;
+
+		if (e->key.len != 16 || memcmp(e->key.bytes, "x-delivery-count", 16) != 0)
+			continue;
+		switch (v->kind)
+		{
+			case AMQP_FIELD_KIND_I8: n = v->value.i8; break;
+			case AMQP_FIELD_KIND_U8: n = v->value.u8; break;
+			case AMQP_FIELD_KIND_I16: n = v->value.i16; break;
+			case AMQP_FIELD_KIND_U16: n = v->value.u16; break;
+			case AMQP_FIELD_KIND_I32: n = v->value.i32; break;
+			case AMQP_FIELD_KIND_U32: n = v->value.u32; break;
+			case AMQP_FIELD_KIND_I64: n = v->value.i64; break;
+			case AMQP_FIELD_KIND_U64: n = (long long) (v->value.u64 > 1000000 ? 1000000 : v->value.u64); break;
+			default: break;
+		}
+		return n < 0 ? 0 : (n > 1000000 ? 1000000 : (int) n);
+	}
+	return 0;
+}
+
+int
+dlq_settle(struct sc_amqp *dl, struct sc_amqp *consumer, uint64_t tag, const struct sc_dead_letter *d)
+{
+	char		why[256] = "";
+	int			rc = -1;
+
+	if (dl->conn || sc_amqp_connect(dl) == 0)
+		rc = dlq_publish(dl, d, why, sizeof(why));
+	else
+		snprintf(why, sizeof(why), "cannot open the dead-letter connection");
+	if (rc < 0)
+		sc_amqp_disconnect(dl);
+	if (rc == 0)
+		return amqp_basic_ack(consumer->conn, SC_CH, tag, 0) == AMQP_STATUS_OK ? 0 : -1;
+	log_warn("consumer: publishing the dead letter failed (%s); rejecting it without requeue instead: "
+			 "the broker dead-letters it without the %s header (the reason is in the line above)",
+			 why, SC_HDR_ERROR);
+	return amqp_basic_reject(consumer->conn, SC_CH, tag, 0) == AMQP_STATUS_OK ? 0 : -1;
+}
+
 /* ---- the dlq command ---- */
 
 enum dlq_cmd { CMD_LIST, CMD_REPLAY, CMD_PURGE };
@@ -380,6 +430,8 @@ cmd_replay(struct sc_amqp *a, const char *job_id)
 		else
 			replayed++;
 		amqp_destroy_message(&m);
+		if (job_id && replayed)
+			break;				/* --job-id: that one only (the first with it) */
 	}
 	rc |= give_back(a, held);
 	printf("replayed %ld\n", replayed);

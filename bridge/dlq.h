@@ -42,6 +42,19 @@ struct sc_dead_letter
  */
 int			dlq_publish(struct sc_amqp *a, const struct sc_dead_letter *d, char *why, size_t len);
 
+/*
+ * Settle delivery tag of consumer's channel 1 as a dead letter: publish d
+ * through dl (opened if closed; closed again on failure), then ack the
+ * original.  If the publish fails, the original is rejected without requeue
+ * instead (the queue's x-dead-letter-exchange takes it, without the headers):
+ * never lost, never looping.  0, or -1 if the consumer's connection broke.
+ */
+int			dlq_settle(struct sc_amqp *dl, struct sc_amqp *consumer, uint64_t tag, const struct sc_dead_letter *d);
+
+/* RabbitMQ's x-delivery-count header of a quorum-queue delivery (earlier
+ * returns of this message to the queue); 0 if absent. */
+int			dlq_delivery_count(const amqp_basic_properties_t *p);
+
 /* `sharecount-bridge dlq ...`: argv[0] is "dlq".  Exit code 0, 1 or 2. */
 int			dlq_main(int argc, char **argv);
 
