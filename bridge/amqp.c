@@ -5,6 +5,7 @@
  * Errors are logged here once, with the server's reply text when there is
  * one; callers only decide whether to reconnect.  URLs are logged redacted.
  */
+#define _GNU_SOURCE				/* memmem */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -270,45 +271,73 @@ i64_entry(const char *key, int64_t v)
 }
 
 /*
- * Declare the jobs queue with args.  A quorum queue that already exists with
- * other arguments (typically declared before x-delivery-limit was added, or
- * with another max_delivery_attempts) is refused with 406; it is then used as
- * it is (passive declare on a reopened channel) with one warning: attempts are
- * still counted from x-delivery-count, only the broker's own cap is missing
- * (docs/interop.md, "Topology").  A classic queue's mismatch stays an error.
+ * One declare of the jobs queue (passive or not).  0 done; 1 refused with 406
+ * because of `tolerate` (an argument name in the reply text; the channel is
+ * reopened, nothing logged); -1 any other failure (logged by sc_amqp_reply_ok).
+ */
+static int
+try_declare(struct sc_amqp *a, amqp_table_t args, int passive, const char *tolerate)
+{
+	const struct sc_config *cfg = a->cfg;
+	amqp_rpc_reply_t r;
+	char		what[512];
+
+	amqp_queue_declare(a->conn, SC_CH, amqp_cstring_bytes(cfg->queue), passive, !passive, 0, 0, args);
+	r = amqp_get_rpc_reply(a->conn);
+	if (r.reply_type == AMQP_RESPONSE_NORMAL)
+		return 0;
+	if (tolerate && r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && r.reply.id == AMQP_CHANNEL_CLOSE_METHOD)
+	{
+		amqp_channel_close_t *m = r.reply.decoded;
+		amqp_channel_close_ok_t ok;
+
+		if (m->reply_code == AMQP_PRECONDITION_FAILED &&
+			memmem(m->reply_text.bytes, m->reply_text.len, tolerate, strlen(tolerate)))
+		{
+			memset(&ok, 0, sizeof(ok));
+			amqp_send_method(a->conn, SC_CH, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+			amqp_channel_open(a->conn, SC_CH);
+			return sc_amqp_reply_ok(a, amqp_get_rpc_reply(a->conn), "reopening the channel", NULL) < 0 ? -1 : 1;
+		}
+	}
+	snprintf(what, sizeof(what), "declaring queue \"%s\" (durable, %s, x-dead-letter-exchange=%s%s)",
+			 cfg->queue, cfg->queue_type, cfg->dead_letter_exchange, tolerate ? ", x-delivery-limit" : "");
+	sc_amqp_reply_ok(a, r, what, NULL);
+	return -1;
+}
+
+/*
+ * Declare the jobs queue with args (x-delivery-limit last when quorum).  A
+ * quorum queue that already exists without x-delivery-limit (declared before
+ * release 1.1) or with another value is refused with 406; it is then used as
+ * it is, with one warning: attempts are still counted from x-delivery-count,
+ * only the broker's own cap is missing (docs/interop.md, "Topology").  Any
+ * other mismatch (e.g. classic vs quorum) stays an error.
  */
 static int
 declare_jobs_queue(struct sc_amqp *a, amqp_table_t qtable)
 {
 	const struct sc_config *cfg = a->cfg;
+	const char *lim = strcmp(cfg->queue_type, "quorum") == 0 ? "x-delivery-limit" : NULL;
 	amqp_table_t none = {0, NULL};
-	char		what[512];
-	int			chan_only;
-	amqp_rpc_reply_t r;
+	int			rc = try_declare(a, qtable, 0, lim),
+				other = 0;
 
-	amqp_queue_declare(a->conn, SC_CH, amqp_cstring_bytes(cfg->queue), 0, 1, 0, 0, qtable);
-	r = amqp_get_rpc_reply(a->conn);
-	if (r.reply_type == AMQP_RESPONSE_NORMAL)
-		return 0;
-	snprintf(what, sizeof(what), "declaring queue \"%s\" (durable, %s, x-dead-letter-exchange=%s%s)",
-			 cfg->queue, cfg->queue_type, cfg->dead_letter_exchange,
-			 strcmp(cfg->queue_type, "quorum") == 0 ? ", x-delivery-limit" : "");
-	if (sc_amqp_reply_ok(a, r, what, &chan_only) == 0)
-		return 0;
-	if (!chan_only || strcmp(cfg->queue_type, "quorum") != 0 ||
-		r.reply_type != AMQP_RESPONSE_SERVER_EXCEPTION ||
-		((amqp_channel_close_t *) r.reply.decoded)->reply_code != AMQP_PRECONDITION_FAILED)
+	if (rc <= 0)
+		return rc;
+	qtable.num_entries--;		/* without x-delivery-limit */
+	rc = try_declare(a, qtable, 0, lim);
+	if (rc == 1)				/* it has another limit: take it as it is */
+	{
+		other = 1;
+		rc = try_declare(a, none, 1, NULL);
+	}
+	if (rc < 0)
 		return -1;
-	amqp_channel_open(a->conn, SC_CH);
-	if (sc_amqp_reply_ok(a, amqp_get_rpc_reply(a->conn), "reopening the channel", NULL) < 0)
-		return -1;
-	amqp_queue_declare(a->conn, SC_CH, amqp_cstring_bytes(cfg->queue), 1, 0, 0, 0, none);
-	if (sc_amqp_reply_ok(a, amqp_get_rpc_reply(a->conn), "passive declare of the queue", NULL) < 0)
-		return -1;
-	log_warn("%s: using the existing queue \"%s\" as it is: it was declared with other arguments "
-			 "(e.g. without x-delivery-limit=%d); attempts are still counted from x-delivery-count, "
-			 "but RabbitMQ does not cap them itself (docs/interop.md)",
-			 a->who, cfg->queue, cfg->max_delivery_attempts);
+	log_warn("%s: using the existing queue \"%s\" as it is: it was declared %s x-delivery-limit=%d; "
+			 "attempts are still counted from x-delivery-count, but RabbitMQ does not cap them at "
+			 "max_delivery_attempts (docs/interop.md)", a->who, cfg->queue,
+			 other ? "with another value than" : "without", cfg->max_delivery_attempts);
 	return 0;
 }
 

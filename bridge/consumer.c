@@ -2,9 +2,10 @@
  * consumer.c — the consumer role: deliveries from the queue are collected
  * into a batch (up to apply_batch, or until apply_linger_ms has passed since
  * its first delivery), applied with ONE sharecount_apply_batch() call (one
- * transaction), and only after it committed: invalid ones are rejected
- * without requeue (→ dead-letter exchange), NestJS send() requests get their
- * reply, and the rest are acked with one basic.ack multiple.
+ * transaction), and only after it committed: invalid ones are dead-lettered
+ * with their reason (dlq.c: published to the dead-letter exchange, then
+ * acked), NestJS send() requests get their reply (consumer_reply.c), and the
+ * rest are acked with one basic.ack multiple.
  *
  * Failure rules (docs/bridge.md, "Failures, dead-lettering and attempt
  * counting"):
@@ -23,7 +24,11 @@
  *   whole batch is retried up to SC_APPLY_BATCH_RETRIES times for errors that
  *   may pass (40001, 40P01, classes 53/55/57/58/XX), then split in halves,
  *   recursively; a half that applies is done, a single message that fails
- *   max_delivery_attempts times is dead-lettered with its last error.
+ *   max_delivery_attempts times is dead-lettered with its last error.  With
+ *   a quorum queue its attempts are RabbitMQ's x-delivery-count plus this
+ *   delivery's failure, and a failure below the limit returns it to the queue
+ *   (D_REQUEUE) so that the count survives restarts; when a batch fails,
+ *   the deliveries in it that came back (count > 0) are applied alone first.
  * - On SIGTERM while holding or retrying, the batch is abandoned unsettled
  *   (the broker redelivers it; what was applied is deduplicated).
  *
@@ -447,6 +452,35 @@ judge_failure(struct consumer *c, int k)
 	return sc_stop ? -1 : 0;
 }
 
+static int	apply_range(struct consumer *c, int *idx, int k, int retries);
+
+/*
+ * A failing batch holding deliveries that came back from a quorum queue
+ * (x-delivery-count > 0: likely the poisoned ones) applies those alone
+ * first, then the rest as one range: 1 done, 0 none there, -1 stopping.
+ */
+static int
+isolate_returned(struct consumer *c, int *idx, int k)
+{
+	int			s = 0;
+
+	for (int i = 0; i < k; i++)
+		if (c->batch[idx[i]].prior > 0)
+		{
+			int			t = idx[s];
+
+			idx[s++] = idx[i];
+			idx[i] = t;
+		}
+	if (s == 0 || s == k)
+		return 0;
+	log_info("consumer: applying %d returned deliveries of a failing batch of %d alone first", s, k);
+	for (int i = 0; i < s; i++)
+		if (apply_range(c, idx + i, 1, 0) < 0)
+			return -1;
+	return apply_range(c, idx + s, k - s, 0) < 0 ? -1 : 1;
+}
+
 /*
  * Apply idx[0..k-1] until each has a final status: the whole range is retried
  * up to `retries` times (for errors that may pass), then split in halves
@@ -454,13 +488,13 @@ judge_failure(struct consumer *c, int k)
  * after max_delivery_attempts counted failures.  0, or -1 if stopping.
  */
 static int
-apply_range(struct consumer *c, const int *idx, int k, int retries)
+apply_range(struct consumer *c, int *idx, int k, int retries)
 {
 	int			failures = 0;
 
 	for (;;)
 	{
-		enum apply_rc rc = pg_ensure(c) < 0 ? APPLY_AWAY : apply(c, idx, k);
+		int			rc = pg_ensure(c) < 0 ? APPLY_AWAY : apply(c, idx, k);
 		int			counted;
 
 		if (rc == APPLY_OK)
@@ -501,6 +535,8 @@ apply_range(struct consumer *c, const int *idx, int k, int retries)
 			sc_amqp_sleep(&c->amqp, SC_APPLY_RETRY_PAUSE_MS * failures);
 			continue;
 		}
+		if ((rc = isolate_returned(c, idx, k)) != 0)
+			return rc < 0 ? -1 : 0;
 		log_info("consumer: splitting a failing batch of %d job(s) in halves", k);
 		if (apply_range(c, idx, k / 2, 0) < 0)
 			return -1;
@@ -522,14 +558,6 @@ apply_all(struct consumer *c)
 
 	if (!idx)
 		return -1;
-	/* a delivery returned before (quorum) is suspect: it is applied alone first */
-	for (int i = 0; i < c->n; i++)
-		if (c->batch[i].status == D_PENDING && c->batch[i].prior > 0 && c->n > 1)
-		{
-			idx[0] = i;
-			if (apply_range(c, idx, 1, 0) < 0)
-				return free(idx), -1;
-		}
 	for (int i = 0; i < c->n; i++)
 		if (c->batch[i].status == D_PENDING)
 			idx[k++] = i;
@@ -602,7 +630,7 @@ settle(struct consumer *c)
 			else
 				metrics_count(SC_M_DUPLICATE, d->kind, 1);
 		}
-		if (d->reply_to && (d->job.is_request || d->status == D_REJECTED))
+		if (d->reply_to && d->status != D_REQUEUE && (d->job.is_request || d->status == D_REJECTED))
 			consumer_reply(&c->amqp, c->pg, &d->job, d->reply_to, d->correlation_id, d->received_ms,
 						   d->status == D_APPLIED || d->status == D_DUPLICATE);
 	}
