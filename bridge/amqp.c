@@ -5,6 +5,7 @@
  * Errors are logged here once, with the server's reply text when there is
  * one; callers only decide whether to reconnect.  URLs are logged redacted.
  */
+#define _GNU_SOURCE				/* memmem */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -69,8 +70,11 @@ sc_amqp_init(struct sc_amqp *a, const struct sc_config *cfg, const char *who, en
 	a->who = who;
 	a->metric = metric;
 	a->backoff_ms = 100;
-	metrics_use_conn(metric);
-	metrics_set_conn(metric, 0);
+	if (metric != SC_CONN_UNTRACKED)
+	{
+		metrics_use_conn(metric);
+		metrics_set_conn(metric, 0);
+	}
 }
 
 static void
@@ -91,7 +95,9 @@ sc_amqp_disconnect(struct sc_amqp *a)
 	a->conn = NULL;
 	a->blocked = 0;
 	a->aux_open = 0;
-	metrics_set_conn(a->metric, 0);
+	a->confirming = 0;
+	if (a->metric != SC_CONN_UNTRACKED)
+		metrics_set_conn(a->metric, 0);
 }
 
 int
@@ -253,6 +259,88 @@ str_entry(const char *key, const char *v)
 	return e;
 }
 
+static amqp_table_entry_t
+i64_entry(const char *key, int64_t v)
+{
+	amqp_table_entry_t e;
+
+	e.key = amqp_cstring_bytes(key);
+	e.value.kind = AMQP_FIELD_KIND_I64;
+	e.value.value.i64 = v;
+	return e;
+}
+
+/*
+ * One declare of the jobs queue (passive or not).  0 done; 1 refused with 406
+ * because of `tolerate` (an argument name in the reply text; the channel is
+ * reopened, nothing logged); -1 any other failure (logged by sc_amqp_reply_ok).
+ */
+static int
+try_declare(struct sc_amqp *a, amqp_table_t args, int passive, const char *tolerate)
+{
+	const struct sc_config *cfg = a->cfg;
+	amqp_rpc_reply_t r;
+	char		what[512];
+
+	amqp_queue_declare(a->conn, SC_CH, amqp_cstring_bytes(cfg->queue), passive, !passive, 0, 0, args);
+	r = amqp_get_rpc_reply(a->conn);
+	if (r.reply_type == AMQP_RESPONSE_NORMAL)
+		return 0;
+	if (tolerate && r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && r.reply.id == AMQP_CHANNEL_CLOSE_METHOD)
+	{
+		amqp_channel_close_t *m = r.reply.decoded;
+		amqp_channel_close_ok_t ok;
+
+		if (m->reply_code == AMQP_PRECONDITION_FAILED &&
+			memmem(m->reply_text.bytes, m->reply_text.len, tolerate, strlen(tolerate)))
+		{
+			memset(&ok, 0, sizeof(ok));
+			amqp_send_method(a->conn, SC_CH, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+			amqp_channel_open(a->conn, SC_CH);
+			return sc_amqp_reply_ok(a, amqp_get_rpc_reply(a->conn), "reopening the channel", NULL) < 0 ? -1 : 1;
+		}
+	}
+	snprintf(what, sizeof(what), "declaring queue \"%s\" (durable, %s, x-dead-letter-exchange=%s%s)",
+			 cfg->queue, cfg->queue_type, cfg->dead_letter_exchange, tolerate ? ", x-delivery-limit" : "");
+	sc_amqp_reply_ok(a, r, what, NULL);
+	return -1;
+}
+
+/*
+ * Declare the jobs queue with args (x-delivery-limit last when quorum).  A
+ * quorum queue that already exists without x-delivery-limit (declared before
+ * release 1.1) or with another value is refused with 406; it is then used as
+ * it is, with one warning: attempts are still counted from x-delivery-count,
+ * only the broker's own cap is missing (docs/interop.md, "Topology").  Any
+ * other mismatch (e.g. classic vs quorum) stays an error.
+ */
+static int
+declare_jobs_queue(struct sc_amqp *a, amqp_table_t qtable)
+{
+	const struct sc_config *cfg = a->cfg;
+	const char *lim = strcmp(cfg->queue_type, "quorum") == 0 ? "x-delivery-limit" : NULL;
+	amqp_table_t none = {0, NULL};
+	int			rc = try_declare(a, qtable, 0, lim),
+				other = 0;
+
+	if (rc <= 0)
+		return rc;
+	qtable.num_entries--;		/* without x-delivery-limit */
+	rc = try_declare(a, qtable, 0, lim);
+	if (rc == 1)				/* it has another limit: take it as it is */
+	{
+		other = 1;
+		rc = try_declare(a, none, 1, NULL);
+	}
+	if (rc < 0)
+		return -1;
+	log_warn("%s: using the existing queue \"%s\" as it is: it was declared %s x-delivery-limit=%d; "
+			 "attempts are still counted from x-delivery-count, but RabbitMQ does not cap them at "
+			 "max_delivery_attempts (docs/interop.md)", a->who, cfg->queue,
+			 other ? "with another value than" : "without", cfg->max_delivery_attempts);
+	return 0;
+}
+
 /*
  * Declare exchange, dead-letter exchange, dead queue, queue and bindings on
  * channel 1.  Every declare is idempotent when the arguments match; a
@@ -264,7 +352,7 @@ declare_topology(struct sc_amqp *a)
 	const struct sc_config *cfg = a->cfg;
 	amqp_connection_state_t c = a->conn;
 	static const char *const keys[] = {"share_created", "share_deleted", "share_count_update"};
-	amqp_table_entry_t qargs[2];
+	amqp_table_entry_t qargs[3];
 	amqp_table_t args = {0, NULL};
 	amqp_table_t qtable;
 	char		what[512];
@@ -296,11 +384,10 @@ declare_topology(struct sc_amqp *a)
 		return -1;
 
 	qargs[nq++] = str_entry("x-dead-letter-exchange", cfg->dead_letter_exchange);
+	if (strcmp(cfg->queue_type, "quorum") == 0)
+		qargs[nq++] = i64_entry("x-delivery-limit", cfg->max_delivery_attempts);
 	qtable.num_entries = nq;
-	amqp_queue_declare(c, SC_CH, amqp_cstring_bytes(cfg->queue), 0, 1, 0, 0, qtable);
-	snprintf(what, sizeof(what), "declaring queue \"%s\" (durable, %s, x-dead-letter-exchange=%s)",
-			 cfg->queue, cfg->queue_type, cfg->dead_letter_exchange);
-	if (sc_amqp_reply_ok(a, amqp_get_rpc_reply(c), what, NULL) < 0)
+	if (declare_jobs_queue(a, qtable) < 0)
 		return -1;
 	for (int i = 0; i < 3; i++)
 	{
@@ -434,7 +521,8 @@ sc_amqp_connect(struct sc_amqp *a)
 			a->blocked = 0;
 			a->aux_open = 0;
 			a->backoff_ms = 100;
-			metrics_set_conn(a->metric, 1);
+			if (a->metric != SC_CONN_UNTRACKED)
+				metrics_set_conn(a->metric, 1);
 			return 0;
 		}
 		a->url_next = (idx + 1) % n;
@@ -465,4 +553,66 @@ sc_amqp_queue_depth(struct sc_amqp *a, const char *queue)
 		return -1;
 	}
 	return (long) ok->message_count;
+}
+
+/*
+ * Wait for the confirm of the single message just published on channel 1
+ * (the connection has no consumer, so only confirms, returns and control
+ * frames arrive).  0 acked; -1 nacked, returned, timed out or broken (why).
+ */
+static int
+wait_confirm(struct sc_amqp *a, int timeout_ms, char *why, size_t len)
+{
+	long long	end = sc_now_ms() + timeout_ms;
+	int			returned = 0;
+
+	for (;;)
+	{
+		long long	left = end - sc_now_ms();
+		struct timeval tv = {left / 1000, (left % 1000) * 1000};
+		amqp_frame_t f;
+		int			rc;
+
+		if (left <= 0)
+			return snprintf(why, len, "no confirm within %d ms", timeout_ms), -1;
+		amqp_maybe_release_buffers(a->conn);
+		rc = amqp_simple_wait_frame_noblock(a->conn, &f, &tv);
+		if (rc == AMQP_STATUS_TIMEOUT)
+			continue;
+		if (rc != AMQP_STATUS_OK)
+			return snprintf(why, len, "connection lost: %s", amqp_error_string2(rc)), -1;
+		if (f.frame_type != AMQP_FRAME_METHOD)
+			continue;			/* the content of a returned message */
+		if (f.payload.method.id == AMQP_BASIC_RETURN_METHOD)
+			returned = 1;
+		else if (f.payload.method.id == AMQP_BASIC_ACK_METHOD)
+			return returned ? (snprintf(why, len, "unroutable (returned by the broker)"), -1) : 0;
+		else if (f.payload.method.id == AMQP_BASIC_NACK_METHOD)
+			return snprintf(why, len, "nacked by the broker"), -1;
+		else if (sc_amqp_async_frame(a, &f) < 0)
+			return snprintf(why, len, "channel or connection closed by the broker"), -1;
+	}
+}
+
+int
+sc_amqp_publish_confirmed(struct sc_amqp *a, const char *exchange, const char *routing_key,
+						  const amqp_basic_properties_t *props, amqp_bytes_t body,
+						  char *why, size_t len)
+{
+	int			rc;
+
+	if (!a->conn)
+		return snprintf(why, len, "not connected"), -1;
+	if (!a->confirming)
+	{
+		amqp_confirm_select(a->conn, SC_CH);
+		if (sc_amqp_reply_ok(a, amqp_get_rpc_reply(a->conn), "confirm.select", NULL) < 0)
+			return snprintf(why, len, "confirm.select refused"), -1;
+		a->confirming = 1;
+	}
+	rc = amqp_basic_publish(a->conn, SC_CH, amqp_cstring_bytes(exchange), amqp_cstring_bytes(routing_key),
+							1, 0, props, body);
+	if (rc != AMQP_STATUS_OK)
+		return snprintf(why, len, "publish failed: %s", amqp_error_string2(rc)), -1;
+	return wait_confirm(a, SC_CONFIRM_WAIT_MS, why, len);
 }

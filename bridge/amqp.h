@@ -19,6 +19,10 @@
 
 #define SC_CH 1					/* working channel */
 #define SC_CH_AUX 2				/* passive declares (queue depth) */
+/* A connection that feeds no connection gauge (short-lived: dead letters, the dlq command). */
+#define SC_CONN_UNTRACKED SC_CONNS
+/* How long sc_amqp_publish_confirmed waits for the broker's confirm. */
+#define SC_CONFIRM_WAIT_MS 10000
 
 struct sc_amqp
 {
@@ -30,6 +34,7 @@ struct sc_amqp
 	int			blocked;		/* connection.blocked received, not yet unblocked */
 	int			aux_open;		/* channel 2 is open */
 	int			backoff_ms;		/* current reconnect delay */
+	int			confirming;		/* confirm.select done on channel 1 */
 };
 
 void		sc_amqp_init(struct sc_amqp *a, const struct sc_config *cfg, const char *who, enum sc_conn metric);
@@ -71,6 +76,16 @@ void		sc_backoff_sleep(int *delay_ms, int max_ms);
  * for every pause a role takes while it holds a broker connection.
  */
 void		sc_amqp_sleep(struct sc_amqp *a, int ms);
+
+/*
+ * Publish one message on channel 1 (mandatory; confirm mode is selected on
+ * first use) and wait up to SC_CONFIRM_WAIT_MS for its confirm.  Only for a
+ * connection with no consumer on it (docs/bridge.md, "Dead letters").  0 when
+ * the broker acked it (routed: a returned message is a failure); -1 with why.
+ */
+int			sc_amqp_publish_confirmed(struct sc_amqp *a, const char *exchange, const char *routing_key,
+									  const amqp_basic_properties_t *props, amqp_bytes_t body,
+									  char *why, size_t len);
 
 /* Monotonic milliseconds. */
 long long	sc_now_ms(void);

@@ -2,9 +2,10 @@
  * consumer.c — the consumer role: deliveries from the queue are collected
  * into a batch (up to apply_batch, or until apply_linger_ms has passed since
  * its first delivery), applied with ONE sharecount_apply_batch() call (one
- * transaction), and only after it committed: invalid ones are rejected
- * without requeue (→ dead-letter exchange), NestJS send() requests get their
- * reply, and the rest are acked with one basic.ack multiple.
+ * transaction), and only after it committed: invalid ones are dead-lettered
+ * with their reason (dlq.c: published to the dead-letter exchange, then
+ * acked), NestJS send() requests get their reply (consumer_reply.c), and the
+ * rest are acked with one basic.ack multiple.
  *
  * Failure rules (docs/bridge.md, "Failures, dead-lettering and attempt
  * counting"):
@@ -23,7 +24,11 @@
  *   whole batch is retried up to SC_APPLY_BATCH_RETRIES times for errors that
  *   may pass (40001, 40P01, classes 53/55/57/58/XX), then split in halves,
  *   recursively; a half that applies is done, a single message that fails
- *   max_delivery_attempts times is dead-lettered with its last error.
+ *   max_delivery_attempts times is dead-lettered with its last error.  With
+ *   a quorum queue its attempts are RabbitMQ's x-delivery-count plus this
+ *   delivery's failure, and a failure below the limit returns it to the queue
+ *   (D_REQUEUE) so that the count survives restarts; when a batch fails,
+ *   the deliveries in it that came back (count > 0) are applied alone first.
  * - On SIGTERM while holding or retrying, the batch is abandoned unsettled
  *   (the broker redelivers it; what was applied is deduplicated).
  *
@@ -41,12 +46,13 @@
 #include "amqp.h"
 #include "bridge.h"
 #include "consumer.h"
+#include "dlq.h"
 #include "job.h"
 #include "log.h"
 #include "metrics.h"
 #include "pg.h"
 
-enum dstatus { D_PENDING = 0, D_APPLIED, D_DUPLICATE, D_INVALID, D_REJECTED };
+enum dstatus { D_PENDING = 0, D_APPLIED, D_DUPLICATE, D_INVALID, D_REJECTED, D_REQUEUE };
 
 struct delivery
 {
@@ -59,12 +65,16 @@ struct delivery
 	enum sc_job_kind kind;
 	long long	received_ms;
 	int			attempts;		/* failures applying it alone (in memory) */
+	int			prior;			/* x-delivery-count: earlier returns (quorum) */
+	amqp_envelope_t env;		/* as received (for the dead letter); owned */
 };
 
 struct consumer
 {
 	const struct sc_config *cfg;
 	struct sc_amqp amqp;
+	struct sc_amqp dl;			/* dead letters: opened per settle that has some */
+	int			quorum;			/* queue_type = quorum: attempts counted by the broker */
 	PGconn	   *pg;
 	int			pg_backoff_ms;
 	struct delivery *batch;
@@ -142,12 +152,13 @@ batch_clear(struct consumer *c)
 		sc_job_free(&c->batch[i].job);
 		free(c->batch[i].reply_to);
 		free(c->batch[i].correlation_id);
+		amqp_destroy_envelope(&c->batch[i].env);
 	}
 	memset(c->batch, 0, sizeof(struct delivery) * (size_t) c->n);
 	c->n = 0;
 }
 
-/* Take one delivery into the batch, parsing it. */
+/* Take one delivery into the batch (and ownership of env), parsing it. */
 static void
 add_delivery(struct consumer *c, amqp_envelope_t *env)
 {
@@ -160,6 +171,8 @@ add_delivery(struct consumer *c, amqp_envelope_t *env)
 	memset(d, 0, sizeof(*d));
 	d->tag = env->delivery_tag;
 	d->received_ms = sc_now_ms();
+	d->env = *env;
+	d->prior = dlq_delivery_count(pr);
 	if ((pr->_flags & AMQP_BASIC_REPLY_TO_FLAG) && pr->reply_to.len > 0)
 		d->reply_to = bytes_dup(pr->reply_to);
 	if (pr->_flags & AMQP_BASIC_CORRELATION_ID_FLAG)
@@ -206,7 +219,6 @@ collect(struct consumer *c, int first_wait_ms)
 			if (c->n == 0)
 				linger_end = sc_now_ms() + c->cfg->apply_linger_ms;
 			add_delivery(c, &env);
-			amqp_destroy_envelope(&env);
 			wait_ms = (int) (linger_end > sc_now_ms() ? linger_end - sc_now_ms() : 0);
 			continue;
 		}
@@ -440,6 +452,35 @@ judge_failure(struct consumer *c, int k)
 	return sc_stop ? -1 : 0;
 }
 
+static int	apply_range(struct consumer *c, int *idx, int k, int retries);
+
+/*
+ * A failing batch holding deliveries that came back from a quorum queue
+ * (x-delivery-count > 0: likely the poisoned ones) applies those alone
+ * first, then the rest as one range: 1 done, 0 none there, -1 stopping.
+ */
+static int
+isolate_returned(struct consumer *c, int *idx, int k)
+{
+	int			s = 0;
+
+	for (int i = 0; i < k; i++)
+		if (c->batch[idx[i]].prior > 0)
+		{
+			int			t = idx[s];
+
+			idx[s++] = idx[i];
+			idx[i] = t;
+		}
+	if (s == 0 || s == k)
+		return 0;
+	log_info("consumer: applying %d returned deliveries of a failing batch of %d alone first", s, k);
+	for (int i = 0; i < s; i++)
+		if (apply_range(c, idx + i, 1, 0) < 0)
+			return -1;
+	return apply_range(c, idx + s, k - s, 0) < 0 ? -1 : 1;
+}
+
 /*
  * Apply idx[0..k-1] until each has a final status: the whole range is retried
  * up to `retries` times (for errors that may pass), then split in halves
@@ -447,13 +488,13 @@ judge_failure(struct consumer *c, int k)
  * after max_delivery_attempts counted failures.  0, or -1 if stopping.
  */
 static int
-apply_range(struct consumer *c, const int *idx, int k, int retries)
+apply_range(struct consumer *c, int *idx, int k, int retries)
 {
 	int			failures = 0;
 
 	for (;;)
 	{
-		enum apply_rc rc = pg_ensure(c) < 0 ? APPLY_AWAY : apply(c, idx, k);
+		int			rc = pg_ensure(c) < 0 ? APPLY_AWAY : apply(c, idx, k);
 		int			counted;
 
 		if (rc == APPLY_OK)
@@ -471,17 +512,22 @@ apply_range(struct consumer *c, const int *idx, int k, int retries)
 		{
 			struct delivery *d = &c->batch[idx[0]];
 
-			if (++d->attempts >= c->cfg->max_delivery_attempts)
+			if (d->prior + ++d->attempts >= c->cfg->max_delivery_attempts)
 			{
 				char		last[sizeof(d->reason)];
 
 				memcpy(last, d->reason, sizeof(last));
 				d->status = D_INVALID;
 				snprintf(d->reason, sizeof(d->reason), "failed %d times applying it alone; last error: %.200s",
-						 d->attempts, last);
+						 d->prior + d->attempts, last);
 				return 0;
 			}
-			sc_amqp_sleep(&c->amqp, SC_APPLY_RETRY_PAUSE_MS * d->attempts);
+			sc_amqp_sleep(&c->amqp, SC_APPLY_RETRY_PAUSE_MS * (d->prior + d->attempts));
+			if (c->quorum)
+			{
+				d->status = D_REQUEUE;	/* the broker counts the return */
+				return 0;
+			}
 			continue;
 		}
 		if (failures <= retries && may_pass(c->last_sqlstate))
@@ -489,6 +535,8 @@ apply_range(struct consumer *c, const int *idx, int k, int retries)
 			sc_amqp_sleep(&c->amqp, SC_APPLY_RETRY_PAUSE_MS * failures);
 			continue;
 		}
+		if ((rc = isolate_returned(c, idx, k)) != 0)
+			return rc < 0 ? -1 : 0;
 		log_info("consumer: splitting a failing batch of %d job(s) in halves", k);
 		if (apply_range(c, idx, k / 2, 0) < 0)
 			return -1;
@@ -518,46 +566,18 @@ apply_all(struct consumer *c)
 	return rc;
 }
 
-/* share count for a reply; -1 if unknown */
-static long long
-share_count(struct consumer *c, const struct delivery *d)
+/* Dead-letter d with its reason (docs/bridge.md, "Dead letters"); -1 if the broker connection broke. */
+static int
+dead_letter(struct consumer *c, const struct delivery *d)
 {
-	const char *params[2] = {d->job.content_type, d->job.content_id};
-	PGresult   *r;
-	long long	v = -1;
+	struct sc_dead_letter dlv;
 
-	if (!d->job.content_type || !d->job.content_id)
-		return -1;
-	r = sc_pg_exec(c->pg, "SELECT sharecount_get($1, $2)", 2, params, &c->amqp);
-	if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
-		v = atoll(PQgetvalue(r, 0, 0));
-	PQclear(r);
-	return v;
-}
-
-static void
-reply(struct consumer *c, const struct delivery *d, int success)
-{
-	char	   *body = sc_job_reply(&d->job, success, (long) (sc_now_ms() - d->received_ms),
-									success ? share_count(c, d) : -1);
-	amqp_basic_properties_t props;
-	int			rc;
-
-	if (!body)
-		return;
-	memset(&props, 0, sizeof(props));
-	props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG;
-	props.content_type = amqp_cstring_bytes("application/json");
-	if (d->correlation_id)
-	{
-		props._flags |= AMQP_BASIC_CORRELATION_ID_FLAG;
-		props.correlation_id = amqp_cstring_bytes(d->correlation_id);
-	}
-	rc = amqp_basic_publish(c->amqp.conn, SC_CH, amqp_empty_bytes, amqp_cstring_bytes(d->reply_to),
-							0, 0, &props, amqp_cstring_bytes(body));
-	if (rc != AMQP_STATUS_OK)
-		log_warn("consumer: replying to %s: %s", d->reply_to, amqp_error_string2(rc));
-	free(body);
+	dlv.env = &d->env;
+	dlv.reason = d->reason;
+	dlv.attempts = d->status == D_INVALID && d->prior + d->attempts > 0 ? d->prior + d->attempts : 1;
+	dlv.job_name = d->job.name;
+	dlv.job_id = d->job.job_id;
+	return dlq_settle(&c->dl, &c->amqp, d->tag, &dlv);
 }
 
 /*
@@ -587,9 +607,14 @@ settle(struct consumer *c)
 			log_warn("consumer: dead-lettering delivery %llu (%s%s%s): %s", (unsigned long long) d->tag,
 					 d->job.name[0] ? d->job.name : "no job name",
 					 d->job.job_id ? " " : "", d->job.job_id ? d->job.job_id : "", d->reason);
-			if (amqp_basic_reject(c->amqp.conn, SC_CH, d->tag, 0) != AMQP_STATUS_OK)
+			if (dead_letter(c, d) < 0)
 				goto broken;
 			metrics_count(SC_M_DEAD_LETTERED, d->kind, 1);
+		}
+		else if (d->status == D_REQUEUE)
+		{
+			if (amqp_basic_reject(c->amqp.conn, SC_CH, d->tag, 1) != AMQP_STATUS_OK)
+				goto broken;
 		}
 		else
 		{
@@ -605,14 +630,17 @@ settle(struct consumer *c)
 			else
 				metrics_count(SC_M_DUPLICATE, d->kind, 1);
 		}
-		if (d->reply_to && (d->job.is_request || d->status == D_REJECTED))
-			reply(c, d, d->status == D_APPLIED || d->status == D_DUPLICATE);
+		if (d->reply_to && d->status != D_REQUEUE && (d->job.is_request || d->status == D_REJECTED))
+			consumer_reply(&c->amqp, c->pg, &d->job, d->reply_to, d->correlation_id, d->received_ms,
+						   d->status == D_APPLIED || d->status == D_DUPLICATE);
 	}
 	if (ack_tag && amqp_basic_ack(c->amqp.conn, SC_CH, ack_tag, 1) != AMQP_STATUS_OK)
 		goto broken;
+	sc_amqp_disconnect(&c->dl);
 	log_debug("consumer: batch of %d settled (%d applied)", c->n, napplied);
 	return 0;
 broken:
+	sc_amqp_disconnect(&c->dl);
 	log_error("consumer: broker connection lost while acknowledging; the broker redelivers (deduplicated)");
 	sc_amqp_disconnect(&c->amqp);
 	return -1;
@@ -628,6 +656,8 @@ consumer_main(void *arg)
 	c.pg_backoff_ms = 100;
 	c.not_ready_ms = SC_NOT_READY_PAUSE_MS;
 	sc_amqp_init(&c.amqp, c.cfg, "consumer", SC_CONN_CONSUMER_AMQP);
+	sc_amqp_init(&c.dl, c.cfg, "consumer (dead letters)", SC_CONN_UNTRACKED);
+	c.quorum = strcmp(c.cfg->queue_type, "quorum") == 0;
 	metrics_use_conn(SC_CONN_CONSUMER_PG);
 	c.batch = calloc((size_t) c.cfg->apply_batch, sizeof(struct delivery));
 	if (!c.batch)

@@ -5,7 +5,11 @@
 #ifndef SC_CONSUMER_H
 #define SC_CONSUMER_H
 
+#include <libpq-fe.h>
+
+#include "amqp.h"
 #include "config.h"
+#include "job.h"
 
 /*
  * Bounded failures (docs/bridge.md, "Failures, dead-lettering and attempt
@@ -23,6 +27,10 @@
  * counted); valid under the key limits of docs/extension.md. */
 #define SC_PROBE_CONTENT_TYPE "sharecount-bridge-probe"
 #define SC_PROBE_CONTENT_ID "probe"
+
+/* Answer a NestJS send() request (consumer_reply.c). */
+void		consumer_reply(struct sc_amqp *a, PGconn *pg, const struct sc_job *job, const char *reply_to,
+						   const char *correlation_id, long long received_ms, int success);
 
 /* Thread entry: arg is a const struct sc_config *.  Returns when sc_stop is set. */
 void	   *consumer_main(void *arg);

@@ -26,6 +26,7 @@
 #include "bridge.h"
 #include "config.h"
 #include "consumer.h"
+#include "dlq.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -134,6 +135,8 @@ main(int argc, char **argv)
 				http_started = 0;
 	int			exit_code = 0;
 
+	if (argc > 1 && strcmp(argv[1], "dlq") == 0)
+		return dlq_main(argc - 1, argv + 1);
 	rc = config_load(&cfg, argc, argv, err, sizeof(err));
 	if (rc == 1)
 	{
