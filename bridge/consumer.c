@@ -204,7 +204,7 @@ static int
 collect(struct consumer *c, int first_wait_ms)
 {
 	int			wait_ms = first_wait_ms;
-	long long	linger_end = sc_now_ms() + c->cfg->apply_linger_ms;
+	long long	linger_end = sc_now_ms() + SC_LIVE(c->cfg, apply_linger_ms);
 
 	while (c->n < c->cfg->apply_batch && !sc_stop)
 	{
@@ -217,7 +217,7 @@ collect(struct consumer *c, int first_wait_ms)
 		if (r.reply_type == AMQP_RESPONSE_NORMAL)
 		{
 			if (c->n == 0)
-				linger_end = sc_now_ms() + c->cfg->apply_linger_ms;
+				linger_end = sc_now_ms() + SC_LIVE(c->cfg, apply_linger_ms);
 			add_delivery(c, &env);
 			wait_ms = (int) (linger_end > sc_now_ms() ? linger_end - sc_now_ms() : 0);
 			continue;
@@ -404,7 +404,7 @@ hold_until_db(struct consumer *c)
 	for (;;)
 	{
 		sc_amqp_sleep(&c->amqp, c->pg_backoff_ms);
-		c->pg_backoff_ms = c->pg_backoff_ms * 2 > c->cfg->reconnect_max_ms ? c->cfg->reconnect_max_ms : c->pg_backoff_ms * 2;
+		c->pg_backoff_ms = c->pg_backoff_ms * 2 > SC_LIVE(c->cfg, reconnect_max_ms) ? SC_LIVE(c->cfg, reconnect_max_ms) : c->pg_backoff_ms * 2;
 		if (sc_stop)
 			return -1;
 		if (c->pg && PQstatus(c->pg) != CONNECTION_OK)
@@ -448,7 +448,7 @@ judge_failure(struct consumer *c, int k)
 			metrics_count(SC_M_FAILED, c->batch[i].kind, 1);
 	pg_drop(c);
 	sc_amqp_sleep(&c->amqp, c->not_ready_ms);
-	c->not_ready_ms = c->not_ready_ms * 2 > c->cfg->reconnect_max_ms ? c->cfg->reconnect_max_ms : c->not_ready_ms * 2;
+	c->not_ready_ms = c->not_ready_ms * 2 > SC_LIVE(c->cfg, reconnect_max_ms) ? SC_LIVE(c->cfg, reconnect_max_ms) : c->not_ready_ms * 2;
 	return sc_stop ? -1 : 0;
 }
 
@@ -512,7 +512,7 @@ apply_range(struct consumer *c, int *idx, int k, int retries)
 		{
 			struct delivery *d = &c->batch[idx[0]];
 
-			if (d->prior + ++d->attempts >= c->cfg->max_delivery_attempts)
+			if (d->prior + ++d->attempts >= SC_LIVE(c->cfg, max_delivery_attempts))
 			{
 				char		last[sizeof(d->reason)];
 
@@ -672,12 +672,12 @@ consumer_main(void *arg)
 		if (pg_ensure(&c) < 0)
 		{
 			sc_amqp_sleep(&c.amqp, c.pg_backoff_ms);
-			c.pg_backoff_ms = c.pg_backoff_ms * 2 > c.cfg->reconnect_max_ms ? c.cfg->reconnect_max_ms : c.pg_backoff_ms * 2;
+			c.pg_backoff_ms = c.pg_backoff_ms * 2 > SC_LIVE(c.cfg, reconnect_max_ms) ? SC_LIVE(c.cfg, reconnect_max_ms) : c.pg_backoff_ms * 2;
 			continue;
 		}
 		if (amqp_ensure(&c) < 0)
 		{
-			sc_backoff_sleep(&c.amqp.backoff_ms, c.cfg->reconnect_max_ms);
+			sc_backoff_sleep(&c.amqp.backoff_ms, SC_LIVE(c.cfg, reconnect_max_ms));
 			continue;
 		}
 		if (sc_now_ms() >= c.next_depth_ms)
