@@ -99,7 +99,7 @@ BEGIN
 	END CASE;
 END $$;
 
--- a valid job of SPEC section 4 / docs/extension.md
+-- a valid job of docs/extension.md ("Jobs")
 CREATE FUNCTION fz_valid() RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
 	p text := fz_pick(ARRAY['share_created', 'share_deleted', 'share_count_update']);

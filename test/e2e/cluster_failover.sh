@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPEC §11 / issue #11 item 10: a 3-node RabbitMQ cluster (test/lib.sh
+# Broker failover (docs/bridge.md): a 3-node RabbitMQ cluster (test/lib.sh
 # sc_rmq_cluster_start), queue_type = quorum, amqp_url listing the three
 # nodes.  In the middle of a stream of inserts and deletes, kill -9 the node
 # that leads sharecount.jobs.  Inserts never fail; the publisher, which

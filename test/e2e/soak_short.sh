@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPEC §10 (docs/soak.md): the chaos soak for about a minute, inside `make test`
+# docs/soak.md: the chaos soak for about a minute, inside `make test`
 # — random inserts, deletes, re-targets and TRUNCATEs from 4 clients while two
 # bridges are killed (SIGKILL) and paused (SIGSTOP), RabbitMQ is stopped and
 # PostgreSQL restarted (each kind at least once); ends exact, drained, nothing
