@@ -3,9 +3,9 @@
 # after the other and writes bench/results/capacity.json (their figures, the
 # machine, the date, the commit, and the sizing figures derived from them).
 #
-#   bench/capacity_insert.sh   database CPU per plain / tracked INSERT (~45 s)
+#   bench/capacity_insert.sh   database CPU per plain / tracked INSERT (~1 min)
 #   bench/capacity_drain.sh    drain rate and CPU per job: 1 and 2 bridges,
-#                              single node classic / 3-node cluster quorum (~4 min)
+#                              single node classic / 3-node cluster quorum (~3.5 min)
 #   bench/capacity_replica.sh  HTTP reads from the primary vs a replica (~1.5 min)
 #
 # Derived (all from this run):
@@ -14,14 +14,14 @@
 #   shares_per_s_per_db_core = 1e6 / db_us_per_share
 #   bridge_cores_per_db_core = bridge CPU per job / db_us_per_share
 # Usage: bench/capacity_run.sh (env: DRAIN_N, DRAIN_ROUNDS, SECS, ROUNDS).
-# Not part of `make test` or `make bench`; about 7 minutes here.
+# Not part of `make test` or `make bench`; about 6 minutes here.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 mkdir -p bench/results
 status=0
 t0=$SECONDS
-for s in "capacity_insert ${SECS:-5} ${ROUNDS:-3}" "capacity_drain ${DRAIN_N:-50000} ${DRAIN_ROUNDS:-3}" \
-         "capacity_replica ${SECS:-5} ${ROUNDS:-3}"; do
+for s in "capacity_insert ${SECS:-5} ${ROUNDS:-3}" "capacity_drain ${DRAIN_N:-50000} ${DRAIN_ROUNDS:-5}" \
+         "capacity_replica ${SECS:-5} ${ROUNDS:-5}"; do
   set -- $s
   name=$1; shift
   rm -f "bench/results/$name.json"
