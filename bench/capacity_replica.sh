@@ -75,16 +75,14 @@ wrk_run() { wrk -t2 -c"$2" -d"${secs}s" "http://127.0.0.1:$1/share-links/count/a
 reqs() { grep -q 'Non-2xx' "$1" && { echo "wrk saw non-200 answers:" >&2; cat "$1" >&2; exit 1; }; awk '/requests in/ {print $1}' "$1"; }
 # run WHICH -> "which req/s bridge_ticks primary_ticks replica_ticks requests"
 run() {
-  local w=$1 b0 p0 r0 n t0 t1
+  local w=$1 b0 p0 r0 n
   b0=$(( $(ticks "$bp") + $(ticks "$br") )); p0=$(pg_ticks "$pm_p"); r0=$(pg_ticks "$pm_r")
-  t0=$(date +%s.%N)
   case $w in
     primary) wrk_run "$port_p" "$CLIENTS" "$SC_TMP/w1"; n=$(reqs "$SC_TMP/w1") ;;
     replica) wrk_run "$port_r" "$CLIENTS" "$SC_TMP/w1"; n=$(reqs "$SC_TMP/w1") ;;
     both) wrk_run "$port_p" $((CLIENTS / 2)) "$SC_TMP/w1" & wrk_run "$port_r" $((CLIENTS / 2)) "$SC_TMP/w2"; wait $!
           n=$(( $(reqs "$SC_TMP/w1") + $(reqs "$SC_TMP/w2") )) ;;
   esac
-  t1=$(date +%s.%N)
   sleep 0.3
   echo "$w $(awk -v n="$n" -v s="$secs" 'BEGIN{printf "%.0f", n / s}') $(( $(ticks "$bp") + $(ticks "$br") - b0 )) \
 $(( $(pg_ticks "$pm_p") - p0 )) $(( $(pg_ticks "$pm_r") - r0 )) $n"
