@@ -248,15 +248,22 @@ bool_entry(const char *key, int v)
 	return e;
 }
 
-static amqp_table_entry_t
-str_entry(const char *key, const char *v)
+/* A table entry holding a string (header or argument); v is not copied. */
+amqp_table_entry_t
+sc_amqp_bytes_entry(const char *key, amqp_bytes_t v)
 {
 	amqp_table_entry_t e;
 
 	e.key = amqp_cstring_bytes(key);
 	e.value.kind = AMQP_FIELD_KIND_UTF8;
-	e.value.value.bytes = amqp_cstring_bytes(v);
+	e.value.value.bytes = v;
 	return e;
+}
+
+amqp_table_entry_t
+sc_amqp_str_entry(const char *key, const char *v)
+{
+	return sc_amqp_bytes_entry(key, amqp_cstring_bytes(v));
 }
 
 static amqp_table_entry_t
@@ -370,7 +377,7 @@ declare_topology(struct sc_amqp *a)
 		return -1;
 
 	if (strcmp(cfg->queue_type, "quorum") == 0)
-		qargs[nq++] = str_entry("x-queue-type", "quorum");
+		qargs[nq++] = sc_amqp_str_entry("x-queue-type", "quorum");
 	qtable.num_entries = nq;
 	qtable.entries = qargs;
 	amqp_queue_declare(c, SC_CH, amqp_cstring_bytes(cfg->dead_letter_queue), 0, 1, 0, 0, qtable);
@@ -383,7 +390,7 @@ declare_topology(struct sc_amqp *a)
 	if (sc_amqp_reply_ok(a, amqp_get_rpc_reply(c), what, NULL) < 0)
 		return -1;
 
-	qargs[nq++] = str_entry("x-dead-letter-exchange", cfg->dead_letter_exchange);
+	qargs[nq++] = sc_amqp_str_entry("x-dead-letter-exchange", cfg->dead_letter_exchange);
 	if (strcmp(cfg->queue_type, "quorum") == 0)
 		qargs[nq++] = i64_entry("x-delivery-limit", cfg->max_delivery_attempts);
 	qtable.num_entries = nq;
@@ -466,8 +473,8 @@ connect_one(struct sc_amqp *a, const char *url, size_t len)
 	props[0].value.kind = AMQP_FIELD_KIND_TABLE;
 	props[0].value.value.table.num_entries = 2;
 	props[0].value.value.table.entries = caps;
-	props[1] = str_entry("product", "sharecount-bridge");
-	props[2] = str_entry("connection_name", a->who);
+	props[1] = sc_amqp_str_entry("product", "sharecount-bridge");
+	props[2] = sc_amqp_str_entry("connection_name", a->who);
 	client_props.num_entries = 3;
 	client_props.entries = props;
 	r = amqp_login_with_properties(a->conn, info.vhost, 0, AMQP_DEFAULT_FRAME_SIZE, cfg->heartbeat_s,

@@ -70,6 +70,10 @@ long		sc_amqp_queue_depth(struct sc_amqp *a, const char *queue);
 /* Sleep the current backoff (in slices, returning early on sc_stop), then double it (capped). */
 void		sc_backoff_sleep(int *delay_ms, int max_ms);
 
+/* AMQP table entries (headers, queue arguments) of a string; not copied. */
+amqp_table_entry_t sc_amqp_bytes_entry(const char *key, amqp_bytes_t v);
+amqp_table_entry_t sc_amqp_str_entry(const char *key, const char *v);
+
 /*
  * Sleep ms (returning early on sc_stop) while keeping a's connection alive
  * with a heartbeat frame every second; a may be NULL or disconnected.  Used

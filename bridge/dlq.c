@@ -55,28 +55,6 @@ copy_headers(const amqp_basic_properties_t *p, amqp_table_entry_t *out, int max)
 	return n;
 }
 
-static amqp_table_entry_t
-str_hdr(const char *key, const char *v)
-{
-	amqp_table_entry_t e;
-
-	e.key = amqp_cstring_bytes(key);
-	e.value.kind = AMQP_FIELD_KIND_UTF8;
-	e.value.value.bytes = amqp_cstring_bytes(v);
-	return e;
-}
-
-static amqp_table_entry_t
-bytes_hdr(const char *key, amqp_bytes_t v)
-{
-	amqp_table_entry_t e;
-
-	e.key = amqp_cstring_bytes(key);
-	e.value.kind = AMQP_FIELD_KIND_UTF8;
-	e.value.value.bytes = v;
-	return e;
-}
-
 int
 dlq_publish(struct sc_amqp *a, const struct sc_dead_letter *d, char *why, size_t len)
 {
@@ -89,17 +67,17 @@ dlq_publish(struct sc_amqp *a, const struct sc_dead_letter *d, char *why, size_t
 
 	gmtime_r(&now, &tm);
 	strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	h[n++] = str_hdr(SC_HDR_ERROR, d->reason);
+	h[n++] = sc_amqp_str_entry(SC_HDR_ERROR, d->reason);
 	h[n].key = amqp_cstring_bytes(SC_HDR_ATTEMPTS);
 	h[n].value.kind = AMQP_FIELD_KIND_I32;
 	h[n++].value.value.i32 = d->attempts;
-	h[n++] = str_hdr(SC_HDR_DEAD_AT, at);
+	h[n++] = sc_amqp_str_entry(SC_HDR_DEAD_AT, at);
 	if (d->job_name && d->job_name[0])
-		h[n++] = str_hdr(SC_HDR_JOB, d->job_name);
+		h[n++] = sc_amqp_str_entry(SC_HDR_JOB, d->job_name);
 	if (d->job_id)
-		h[n++] = str_hdr(SC_HDR_JOB_ID, d->job_id);
-	h[n++] = bytes_hdr(SC_HDR_EXCHANGE, d->env->exchange);
-	h[n++] = bytes_hdr(SC_HDR_ROUTING_KEY, d->env->routing_key);
+		h[n++] = sc_amqp_str_entry(SC_HDR_JOB_ID, d->job_id);
+	h[n++] = sc_amqp_bytes_entry(SC_HDR_EXCHANGE, d->env->exchange);
+	h[n++] = sc_amqp_bytes_entry(SC_HDR_ROUTING_KEY, d->env->routing_key);
 	p._flags |= AMQP_BASIC_HEADERS_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
 	p.headers.num_entries = n;
 	p.headers.entries = h;
