@@ -372,24 +372,19 @@ validate(struct sc_config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
-int
-config_load(struct sc_config *cfg, int argc, char **argv, char *err, size_t errlen)
+/*
+ * First pass over argv: -c/--config (into *file), --help, --version,
+ * --check-config; every other --key is only checked to be a setting (its value
+ * is applied by apply_flags, after the file and the environment).  1 when
+ * --help/--version answered, -1 on a bad argument, else 0.
+ */
+static int
+scan_args(struct sc_config *cfg, int argc, char **argv, const char **file, char *err, size_t errlen)
 {
-	const char *file = NULL;
-	int			explicit_file = 0;
-
-	memset(cfg, 0, sizeof(*cfg));
-	err[0] = '\0';
-
-	/* defaults */
-	for (size_t i = 0; i < NSETTINGS; i++)
-		if (settings[i].def && set_value(cfg, &settings[i], settings[i].def, "default", err, errlen) < 0)
-			return -1;
-
-	/* first pass over argv: -c, --help, --version, --check-config */
 	for (int i = 1; i < argc; i++)
 	{
 		const char *a = argv[i];
+		const char *eq;
 
 		if (!strcmp(a, "--help") || !strcmp(a, "-h"))
 		{
@@ -406,62 +401,29 @@ config_load(struct sc_config *cfg, int argc, char **argv, char *err, size_t errl
 		else if (!strcmp(a, "-c") || !strcmp(a, "--config"))
 		{
 			if (i + 1 >= argc)
-			{
-				config_set_err(err, errlen, "%s needs a file name", a);
-				return -1;
-			}
-			file = argv[++i];
-			explicit_file = 1;
+				return config_set_err(err, errlen, "%s needs a file name", a), -1;
+			*file = argv[++i];
 		}
 		else if (!strncmp(a, "--config=", 9))
-		{
-			file = a + 9;
-			explicit_file = 1;
-		}
+			*file = a + 9;
 		else if (!strncmp(a, "--", 2))
 		{
-			const char *eq = strchr(a + 2, '=');
-
+			eq = strchr(a + 2, '=');
 			if (!find_setting(a + 2, eq ? (size_t) (eq - a - 2) : strlen(a + 2)))
-			{
-				config_set_err(err, errlen, "unknown option \"%s\" (see --help)", a);
-				return -1;
-			}
-			if (!eq)
-			{
-				if (i + 1 >= argc)
-				{
-					config_set_err(err, errlen, "option %s needs a value", a);
-					return -1;
-				}
-				i++;
-			}
+				return config_set_err(err, errlen, "unknown option \"%s\" (see --help)", a), -1;
+			if (!eq && ++i >= argc)
+				return config_set_err(err, errlen, "option %s needs a value", a), -1;
 		}
 		else
-		{
-			config_set_err(err, errlen, "unexpected argument \"%s\" (see --help)", a);
-			return -1;
-		}
+			return config_set_err(err, errlen, "unexpected argument \"%s\" (see --help)", a), -1;
 	}
-	if (!file)
-	{
-		file = getenv("SHARECOUNT_CONFIG");
-		explicit_file = file != NULL;
-		if (!file)
-			file = DEFAULT_CONFIG_FILE;
-	}
-	cfg->config_file = strdup(file);
-	if (!cfg->config_file)
-	{
-		config_set_err(err, errlen, "out of memory");
-		return -1;
-	}
-	if (load_file(cfg, file, explicit_file, err, errlen) < 0)
-		return -1;
-	if (load_env(cfg, err, errlen) < 0)
-		return -1;
+	return 0;
+}
 
-	/* second pass: --key=value / --key value */
+/* Second pass: --key=value / --key value (scan_args checked them), over the file and environment. */
+static int
+apply_flags(struct sc_config *cfg, int argc, char **argv, char *err, size_t errlen)
+{
 	for (int i = 1; i < argc; i++)
 	{
 		const char *a = argv[i];
@@ -480,6 +442,39 @@ config_load(struct sc_config *cfg, int argc, char **argv, char *err, size_t errl
 		if (set_value(cfg, s, eq ? eq + 1 : argv[++i], a, err, errlen) < 0)
 			return -1;
 	}
+	return 0;
+}
+
+int
+config_load(struct sc_config *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+	const char *file = NULL;
+	int			explicit_file,
+				rc;
+
+	memset(cfg, 0, sizeof(*cfg));
+	err[0] = '\0';
+
+	/* defaults */
+	for (size_t i = 0; i < NSETTINGS; i++)
+		if (settings[i].def && set_value(cfg, &settings[i], settings[i].def, "default", err, errlen) < 0)
+			return -1;
+	if ((rc = scan_args(cfg, argc, argv, &file, err, errlen)) != 0)
+		return rc;
+	if (!file)
+		file = getenv("SHARECOUNT_CONFIG");
+	explicit_file = file != NULL;
+	if (!file)
+		file = DEFAULT_CONFIG_FILE;
+	cfg->config_file = strdup(file);
+	if (!cfg->config_file)
+	{
+		config_set_err(err, errlen, "out of memory");
+		return -1;
+	}
+	if (load_file(cfg, file, explicit_file, err, errlen) < 0 || load_env(cfg, err, errlen) < 0 ||
+		apply_flags(cfg, argc, argv, err, errlen) < 0)
+		return -1;
 	return validate(cfg, err, errlen);
 }
 

@@ -114,19 +114,21 @@ numbers_fit_numeric(const char *s, size_t len)
 	return 1;
 }
 
-int
-sc_job_parse(const struct sc_job_in *in, struct sc_job *out, char *reason, size_t reasonlen)
+/*
+ * The body as a JSON object whose numbers PostgreSQL can store, or NULL with
+ * the reason (one line) for a body that is too large, holds a NUL byte, is not
+ * JSON, not an object, or has a number beyond numeric's range.
+ */
+static json_t *
+load_body(const struct sc_job_in *in, char *reason, size_t reasonlen)
 {
 	json_error_t jerr;
-	json_t	   *root,
-			   *pattern,
-			   *data;
+	json_t	   *root;
 
-	memset(out, 0, sizeof(*out));
 	if (in->len > SC_JOB_MAX_BODY)
 	{
 		snprintf(reason, reasonlen, "body of %zu bytes is larger than 64 KiB", in->len);
-		return -1;
+		return NULL;
 	}
 	/*
 	 * JSON has no raw NUL byte, but jansson's reader takes one after a number
@@ -135,7 +137,7 @@ sc_job_parse(const struct sc_job_in *in, struct sc_job *out, char *reason, size_
 	if (in->len && memchr(in->body, '\0', in->len))
 	{
 		snprintf(reason, reasonlen, "not JSON: the body contains a NUL byte");
-		return -1;
+		return NULL;
 	}
 	root = json_loadb(in->body, in->len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
@@ -144,21 +146,30 @@ sc_job_parse(const struct sc_job_in *in, struct sc_job *out, char *reason, size_
 		for (char *c = reason; *c; c++)	/* jansson quotes the input: keep the logged reason one line */
 			if ((unsigned char) *c < 0x20 || *c == 0x7f)
 				*c = '?';
-		return -1;
+		return NULL;
 	}
 	if (!json_is_object(root))
-	{
 		snprintf(reason, reasonlen, "not a JSON object");
-		json_decref(root);
-		return -1;
-	}
-	if (!numbers_fit_numeric(in->body, in->len))
-	{
+	else if (!numbers_fit_numeric(in->body, in->len))
 		snprintf(reason, reasonlen, "a number is beyond PostgreSQL's numeric range (at most %d digits "
 				 "after the decimal point)", SC_JOB_NUMERIC_DSCALE_MAX);
-		json_decref(root);
+	else
+		return root;
+	json_decref(root);
+	return NULL;
+}
+
+int
+sc_job_parse(const struct sc_job_in *in, struct sc_job *out, char *reason, size_t reasonlen)
+{
+	json_t	   *root,
+			   *pattern,
+			   *data;
+
+	memset(out, 0, sizeof(*out));
+	root = load_body(in, reason, reasonlen);
+	if (!root)
 		return -1;
-	}
 	pattern = json_object_get(root, "pattern");
 	if (pattern)
 	{
