@@ -216,26 +216,19 @@ check_length(const char *name, int len, int max)
 }
 
 /*
- * Validate one message (the envelope of SPEC section 5) and fill job.
- * Returns NULL if it is valid, else the error message naming the field.
+ * The envelope of one message (docs/extension.md, "Applying jobs"): only
+ * "pattern", "data" and "id"; the pattern names the job kind (job->kind, its
+ * fields) and "data" is an object (*dc).  NULL, or the error naming the key.
  */
 static char *
-validate_message(Jsonb *jb, ScJob *job)
+read_envelope(Jsonb *jb, ScJob *job, const FieldSpec **fields, char **pname, JsonbContainer **dc)
 {
 	JsonbValue	v;
 	JsonbValue	pattern;
 	JsonbValue	data;
 	JsonbIterator *it;
 	JsonbIteratorToken tok;
-	JsonbContainer *dc;
-	const FieldSpec *fields;
-	const FieldSpec *f;
-	char	   *pname;
-	char	   *err;
-	char	   *operation = NULL;
-	int64		amount = 1;
 
-	memset(job, 0, sizeof(*job));
 	if (JB_ROOT_IS_SCALAR(jb) || !JB_ROOT_IS_OBJECT(jb))
 		return pstrdup("invalid job: the message must be a JSON object");
 
@@ -255,21 +248,21 @@ validate_message(Jsonb *jb, ScJob *job)
 		return pstrdup("invalid job: \"pattern\" is missing");
 	if (pattern.type != jbvString)
 		return pstrdup("invalid job: \"pattern\" must be a string");
-	pname = pnstrdup(pattern.val.string.val, pattern.val.string.len);
-	if (strcmp(pname, "share_created") == 0)
+	*pname = pnstrdup(pattern.val.string.val, pattern.val.string.len);
+	if (strcmp(*pname, "share_created") == 0)
 	{
 		job->kind = JOB_CREATED;
-		fields = created_fields;
+		*fields = created_fields;
 	}
-	else if (strcmp(pname, "share_deleted") == 0)
+	else if (strcmp(*pname, "share_deleted") == 0)
 	{
 		job->kind = JOB_DELETED;
-		fields = deleted_fields;
+		*fields = deleted_fields;
 	}
-	else if (strcmp(pname, "share_count_update") == 0)
+	else if (strcmp(*pname, "share_count_update") == 0)
 	{
 		job->kind = JOB_UPDATE;
-		fields = update_fields;
+		*fields = update_fields;
 	}
 	else
 		return pstrdup("invalid job: \"pattern\" must be \"share_created\", \"share_deleted\" or \"share_count_update\"");
@@ -278,7 +271,97 @@ validate_message(Jsonb *jb, ScJob *job)
 		return pstrdup("invalid job: \"data\" is missing");
 	if (data.type != jbvBinary || !JsonContainerIsObject(data.val.binary.data))
 		return pstrdup("invalid job: \"data\" must be a JSON object");
-	dc = data.val.binary.data;
+	*dc = data.val.binary.data;
+	return NULL;
+}
+
+/* Check one present field of the job's data and keep what apply needs; NULL or why not. */
+static char *
+check_field(const FieldSpec *f, JsonbValue *v, ScJob *job, char **operation, int64 *amount)
+{
+	char	   *s;
+	int			len;
+	char	   *err;
+
+	switch (f->type)
+	{
+		case F_STRING:
+			if (v->type != jbvString)
+				return psprintf("invalid job: \"%s\" must be a string", f->name);
+			break;
+		case F_STRING_OR_NULL:
+			if (v->type != jbvString && v->type != jbvNull)
+				return psprintf("invalid job: \"%s\" must be a string or null", f->name);
+			break;
+		case F_AMOUNT:
+			if (v->type == jbvNull)
+				return NULL;
+			if (v->type != jbvNumeric)
+				return pstrdup("invalid job: \"amount\" must be an integer from 1 to 1000000");
+			s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+			len = strlen(s);
+			if (len < 1 || len > 7 || !digits(s, len) || num(s, len) < 1 || num(s, len) > SC_AMOUNT_MAX)
+				return pstrdup("invalid job: \"amount\" must be an integer from 1 to 1000000");
+			*amount = num(s, len);
+			return NULL;
+	}
+	if (v->type != jbvString)
+		return NULL;
+	s = v->val.string.val;
+	len = v->val.string.len;
+	if (strcmp(f->name, "jobId") == 0)
+	{
+		if ((err = check_length("jobId", len, SC_JOB_ID_MAX)) != NULL)
+			return err;
+		job->job_id = pnstrdup(s, len);
+	}
+	else if (strcmp(f->name, "contentType") == 0)
+	{
+		if ((err = check_length("contentType", len, SC_CONTENT_TYPE_MAX)) != NULL)
+			return err;
+		job->ctype = pnstrdup(s, len);
+	}
+	else if (strcmp(f->name, "contentId") == 0)
+	{
+		if ((err = check_length("contentId", len, SC_CONTENT_ID_MAX)) != NULL)
+			return err;
+		job->cid = pnstrdup(s, len);
+	}
+	else if (strcmp(f->name, "operation") == 0)
+	{
+		*operation = pnstrdup(s, len);
+		if (strcmp(*operation, "increment") != 0 && strcmp(*operation, "decrement") != 0)
+			return pstrdup("invalid job: \"operation\" must be \"increment\" or \"decrement\"");
+	}
+	else if (strcmp(f->name, "timestamp") == 0)
+	{
+		if (!iso8601_valid(s, len))
+			return pstrdup("invalid job: \"timestamp\" must be an ISO-8601 date and time");
+	}
+	return NULL;
+}
+
+/*
+ * Validate one message and fill job.  Returns NULL if it is valid, else the
+ * error message naming the field.
+ */
+static char *
+validate_message(Jsonb *jb, ScJob *job)
+{
+	JsonbValue	v;
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbContainer *dc = NULL;
+	const FieldSpec *fields = NULL;
+	const FieldSpec *f;
+	char	   *pname = NULL;
+	char	   *err;
+	char	   *operation = NULL;
+	int64		amount = 1;
+
+	memset(job, 0, sizeof(*job));
+	if ((err = read_envelope(jb, job, &fields, &pname, &dc)) != NULL)
+		return err;
 
 	/* no key but the job's own fields */
 	it = JsonbIteratorInit(dc);
@@ -299,71 +382,14 @@ validate_message(Jsonb *jb, ScJob *job)
 
 	for (f = fields; f->name; f++)
 	{
-		bool		present = getKeyJsonValueFromContainer(dc, f->name, strlen(f->name), &v) != NULL;
-		char	   *s = NULL;
-		int			len = 0;
-
-		if (!present)
+		if (getKeyJsonValueFromContainer(dc, f->name, strlen(f->name), &v) == NULL)
 		{
 			if (f->required)
 				return psprintf("invalid job: \"%s\" is missing", f->name);
 			continue;
 		}
-		switch (f->type)
-		{
-			case F_STRING:
-				if (v.type != jbvString)
-					return psprintf("invalid job: \"%s\" must be a string", f->name);
-				break;
-			case F_STRING_OR_NULL:
-				if (v.type != jbvString && v.type != jbvNull)
-					return psprintf("invalid job: \"%s\" must be a string or null", f->name);
-				break;
-			case F_AMOUNT:
-				if (v.type == jbvNull)
-					break;
-				if (v.type != jbvNumeric)
-					return pstrdup("invalid job: \"amount\" must be an integer from 1 to 1000000");
-				s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v.val.numeric)));
-				len = strlen(s);
-				if (len < 1 || len > 7 || !digits(s, len) || num(s, len) < 1 || num(s, len) > SC_AMOUNT_MAX)
-					return pstrdup("invalid job: \"amount\" must be an integer from 1 to 1000000");
-				amount = num(s, len);
-				continue;
-		}
-		if (v.type != jbvString)
-			continue;
-		s = v.val.string.val;
-		len = v.val.string.len;
-		if (strcmp(f->name, "jobId") == 0)
-		{
-			if ((err = check_length("jobId", len, SC_JOB_ID_MAX)) != NULL)
-				return err;
-			job->job_id = pnstrdup(s, len);
-		}
-		else if (strcmp(f->name, "contentType") == 0)
-		{
-			if ((err = check_length("contentType", len, SC_CONTENT_TYPE_MAX)) != NULL)
-				return err;
-			job->ctype = pnstrdup(s, len);
-		}
-		else if (strcmp(f->name, "contentId") == 0)
-		{
-			if ((err = check_length("contentId", len, SC_CONTENT_ID_MAX)) != NULL)
-				return err;
-			job->cid = pnstrdup(s, len);
-		}
-		else if (strcmp(f->name, "operation") == 0)
-		{
-			operation = pnstrdup(s, len);
-			if (strcmp(operation, "increment") != 0 && strcmp(operation, "decrement") != 0)
-				return pstrdup("invalid job: \"operation\" must be \"increment\" or \"decrement\"");
-		}
-		else if (strcmp(f->name, "timestamp") == 0)
-		{
-			if (!iso8601_valid(s, len))
-				return pstrdup("invalid job: \"timestamp\" must be an ISO-8601 date and time");
-		}
+		if ((err = check_field(f, &v, job, &operation, &amount)) != NULL)
+			return err;
 	}
 
 	switch (job->kind)
