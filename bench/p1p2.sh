@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# P1/P2 of SPEC §9 — write-path cost of tracking, measured side by side.
+# P1/P2 (docs/performance.md) — write-path cost of tracking, measured side by side.
 #
 # pgbench, 16 clients, every INSERT on ONE hot key ('article','1'), against
 # three tables of the same shape in one private cluster (fsync on: real commits):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# P3 of SPEC §9 — how fast the bridge drains an outbox backlog, compared with
+# P3 (docs/performance.md) — how fast the bridge drains an outbox backlog, compared with
 # the broker alone (and, for information, the bridge's memory meanwhile; P6
 # itself, over 1M jobs, is bench/p6_memory.sh).
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# P4 of SPEC §9 — freshness at a steady 1,000 inserts/s: the time from an
+# P4 (docs/performance.md) — freshness at a steady 1,000 inserts/s: the time from an
 # insert's commit until its count is visible.
 #
 # Setup: a private PostgreSQL (fsync on, track_commit_timestamp on) and a

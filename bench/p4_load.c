@@ -1,5 +1,5 @@
 /*
- * p4_load.c — the open-loop load generator of benchmark P4 (SPEC §9,
+ * p4_load.c — the open-loop load generator of benchmark P4 (docs/performance.md,
  * freshness at a steady insert rate).  Built by bench/p4_fresh.sh into
  * bench/bin/p4_load; not part of the bridge or of `make test`.
  *
@@ -14,7 +14,7 @@
  * rate is visible, never hidden.
  *
  * Optional tap (-a AMQP_URL): a side consumer on its own exclusive queue bound
- * to the bridge's exchange (as any other service may bind, SPEC §5) records
+ * to the bridge's exchange (as any other service may bind, docs/wire.md) records
  * when each probe job reached the broker's consumers.  That splits the
  * freshness into "commit → published" and "published → applied" for the
  * analysis in docs/performance.md.  Off by default (the official figure is

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# P5 of SPEC §9 — HTTP read throughput against the database's own ceiling.
+# P5 (docs/performance.md) — HTTP read throughput against the database's own ceiling.
 #
 #   http     wrk, 32 connections (2 threads), GET /share-links/count/article/1
 #            against a sharecount-bridge running only the http role

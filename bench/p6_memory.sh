@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# P6 of SPEC §9 — the bridge's resident memory while it moves 1M jobs, and
+# P6 (docs/performance.md) — the bridge's resident memory while it moves 1M jobs, and
 # whether it grows.
 #
 #   backlog  N (default 1,000,000) share_created jobs over 200 keys written

@@ -1,5 +1,5 @@
 /*
- * raw_broker.c — the P3 baseline of SPEC §9: what the broker alone does with
+ * raw_broker.c — the P3 baseline (docs/performance.md): what the broker alone does with
  * the same messages the bridge moves, using rabbitmq-c the plain way.
  *
  *   raw_broker URL QUEUE COUNT SIZE [WINDOW]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make bench`: the benchmarks of SPEC §9, side by side in one run.
+# `make bench`: the benchmarks of docs/performance.md (P1-P6), side by side in one run.
 #
 #   p1p2.sh      P1, P2  write path: tracked vs plain INSERT vs synchronous counter
 #   p3_drain.sh  P3      bridge drain rate vs raw broker
@@ -13,7 +13,8 @@
 # one is reported as "not measured", never skipped silently), then prints ONE
 # table of P1–P6 from the JSON files and writes bench/results/latest.json:
 # the machine, the date, the commit, each script's status and duration, and
-# every figure.  The whole run is kept under BENCH_BUDGET seconds (default
+# every figure, and a copy of it as bench/results/runs/<date>-<commit>.json
+# (the run history).  The whole run is kept under BENCH_BUDGET seconds (default
 # 570, i.e. under 10 minutes): each script gets at most its own cap and what
 # is left of the budget.  Benchmarks are never part of `make test`.
 # BENCH_REPORT_ONLY=1 runs nothing and re-prints the table from the JSON
@@ -152,4 +153,12 @@ open my $o, ">", "bench/results/latest.json" or die "bench/results/latest.json: 
 print $o JSON::PP->new->canonical->pretty->encode($out); close $o;
 ' || { echo "make bench: writing the table failed" >&2; exit 1; }
 echo "# wrote bench/results/latest.json" >&2
+# Run history: every run that measured something keeps a copy of latest.json
+# as bench/results/runs/<UTC date and time>-<commit>.json (docs/performance.md
+# "Run history"); a report-only run, or one where no script ran, adds none.
+if [ -z "${BENCH_REPORT_ONLY:-}" ] && printf '%s\n' "$BENCH_STATES" | grep -q '=ok='; then
+  mkdir -p bench/results/runs
+  run_file="bench/results/runs/$(date -u -d "$BENCH_DATE" +%Y-%m-%dT%H%M%SZ)-$BENCH_COMMIT.json"
+  cp bench/results/latest.json "$run_file" && echo "# wrote $run_file" >&2
+fi
 exit $status
