@@ -10,7 +10,9 @@
  * JSON 414/431 itself (http_send_raw_error), reads and drops what the client
  * still sends (so closing does not reset the connection before the client
  * has read the answer) and closes.  Later requests on a kept-alive
- * connection are checked in http.c (uri_check, head_refused).
+ * connection are read by libmicrohttpd and checked here too, as far as it
+ * lets us: http_uri_check() when it has read a request line,
+ * http_head_refused() at the handler's first call.
  *
  * It also enforces http_max_connections: connections held here and those
  * handed to libmicrohttpd until it reports them closed (http_door_closed)
@@ -21,10 +23,11 @@
  * each connection until it is handed over; libmicrohttpd owns it after.
  * Shared with other threads: `live` (atomic) and the eventfd that wakes the
  * thread (created once and never closed, so a libmicrohttpd thread reporting
- * a close during http_door_stop() never writes to a reused descriptor).  Memory: one peek buffer of http_conn_memory bytes, and one
- * struct pending per connection held, freed when it is handed over or
- * closed.  A connection libmicrohttpd drops before reporting it started
- * (out of memory in libmicrohttpd) keeps its place: logged at warning.
+ * a close during http_door_stop() never writes to a reused descriptor).
+ * Memory: one peek buffer of http_conn_memory bytes, and one struct pending
+ * per connection held, freed when it is handed over or closed.  A
+ * connection libmicrohttpd drops before it reports the connection started
+ * (only when libmicrohttpd runs out of memory) keeps its place in `live`.
  */
 #define _GNU_SOURCE				/* accept4 */
 #include <errno.h>

@@ -468,12 +468,14 @@ route_head_check(const char *buf, size_t len, size_t conn_memory, int *is_head)
 		size_t		n;
 
 		nl = memchr(line, '\n', len - pos);
-		if (!nl)				/* the head has not ended yet */
-			return route_head_cost(len, records, cookies) > budget || len >= conn_memory
+		if (!nl)				/* the head has not ended yet; a started line will be a record */
+			return route_head_cost(len, records + (len > pos), cookies) > budget || len >= conn_memory
 				? ROUTE_HEAD_TOO_LARGE : ROUTE_HEAD_MORE;
 		n = (size_t) (nl - line);
 		pos += n + 1;
-		if (n == 0 || (n == 1 && line[0] == '\r'))	/* the empty line ends the head */
+		if (n > 0 && line[n - 1] == '\r')
+			n--;
+		if (n == 0)				/* the empty line ends the head */
 			return route_head_cost(pos, records, cookies) > budget ? ROUTE_HEAD_TOO_LARGE : ROUTE_HEAD_OK;
 		records++;
 		if (n > 7 && strncasecmp(line, "Cookie:", 7) == 0)
