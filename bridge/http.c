@@ -605,7 +605,7 @@ http_start(const struct sc_config *cfg)
 	if (!daemon_handle || http_door_start(daemon_handle, conn_memory, max_conn,
 										  cfg->http_timeout_ms > 0 ? cfg->http_timeout_ms : 10000) != 0)
 	{
-		log_error("http: cannot start libmicrohttpd on %s", cfg->http_listen);
+		log_error("cannot start libmicrohttpd on %s", cfg->http_listen);
 		http_stop_parts();
 		return -1;
 	}
