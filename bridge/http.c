@@ -16,9 +16,12 @@
  * single-count body when nothing needs escaping (answer_count); responses own
  * their malloc'ed bodies (http_reply.c sends them).  A POST's body is kept
  * in its `struct request` (at most ROUTE_MAX_BODY_BYTES, malloc'ed, freed
- * once parsed or by request_done()).  A request that leaves libmicrohttpd
- * no room for our answer's header is answered by request_done()
- * (header_build_failed).
+ * once parsed or by request_done()).  Request size limits (docs/http.md
+ * "Request size limits"): http_door.c owns the listening socket and checks
+ * each connection's first request before libmicrohttpd reads it; a later
+ * request on a kept-alive connection is checked by http_door.c's
+ * http_uri_check() when libmicrohttpd has read its line and
+ * http_head_refused() at the handler's first call.
  */
 #include <microhttpd.h>
 #include <jansson.h>
@@ -35,6 +38,7 @@
 
 #include "dbpool.h"
 #include "http.h"
+#include "http_door.h"
 #include "http_reply.h"
 #include "log.h"
 #include "metrics.h"
@@ -52,6 +56,8 @@ _Static_assert(ROUTE_MAX_BODY_BYTES == 2097152, "HTTP_MAX_BODY_TEXT must match R
 
 static struct MHD_Daemon *daemon_handle;
 static int	db_timeout_ms = 2000;
+
+static void http_stop_parts(void);
 
 /* -------------------------------------------------------------- endpoints -- */
 
@@ -295,29 +301,14 @@ handoff_db(struct MHD_Connection *conn, struct route *rt, void **req_cls)
 	return start_job(conn, req);
 }
 
-/*
- * libmicrohttpd 0.9.75 closes a connection without any answer when the
- * request (line + headers) filled so much of http_conn_memory that the
- * header of our answer no longer fits.  It logs "Closing connection (failed
- * to create response header)" and then, in the same thread, calls
- * request_done(): mhd_log() sets this flag and request_done() answers with
- * http_send_raw_too_large() (docs/http.md "Errors").
- */
-static _Thread_local int header_build_failed;
-#define MHD_HEADER_FAILED_MSG "failed to create response header"
-
 static void
 request_done(void *cls, struct MHD_Connection *conn, void **req_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
 	struct request *req = *req_cls;
-	int			header_failed = header_build_failed;
 
-	(void) cls;
-	header_build_failed = 0;
-	if (header_failed && toe == MHD_REQUEST_TERMINATED_WITH_ERROR)
-		http_send_raw_too_large(conn);
-	if (req && req != RECEIVING)
+	(void) cls; (void) conn; (void) toe;
+	if (req && req != RECEIVING && req != HTTP_URI_ANSWERED)
 	{
 		route_free(&req->rt);
 		free(req->body);
@@ -480,6 +471,8 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 
 	(void) cls; (void) version;
 
+	if ((*req_cls == NULL || *req_cls == HTTP_URI_ANSWERED) && http_head_refused(conn, method, *req_cls))
+		return MHD_NO;			/* answered already: libmicrohttpd closes the connection */
 	if (*req_cls == NULL && (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0))
 	{
 		*req_cls = RECEIVING;
@@ -540,8 +533,6 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(line);
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		line[--n] = '\0';
-	if (strstr(line, MHD_HEADER_FAILED_MSG))
-		header_build_failed = 1;	/* request_done() follows in this thread */
 	log_debug("http: libmicrohttpd: %s", line);
 }
 
@@ -551,7 +542,9 @@ http_start(const struct sc_config *cfg)
 	struct sockaddr_storage ss;
 	socklen_t	sslen;
 	char		err[512];
-	unsigned	flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+	/* no listening socket: http_door.c accepts and hands connections over (MHD_USE_ITC wakes a worker) */
+	unsigned	flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
+		MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
 	long		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned	threads = ncpu < 1 ? 1 : ncpu > HTTP_MAX_THREADS ? HTTP_MAX_THREADS : (unsigned) ncpu;
 	int			pool = cfg->http_pool_size > 0 ? cfg->http_pool_size : 4;
@@ -560,18 +553,19 @@ http_start(const struct sc_config *cfg)
 
 	/*
 	 * Per-connection memory (http_conn_memory): the request line and headers
-	 * must fit, or libmicrohttpd answers 414/431 itself.  libmicrohttpd 0.9.75
+	 * must fit (docs/http.md "Request size limits").  libmicrohttpd 0.9.75
 	 * zeroes all of it after every request on a keep-alive connection, so it
 	 * is paid on every request: the 16 KiB default (Node.js's header limit,
 	 * what the NestJS service accepted) against 64 KiB is about +20 % req/s
-	 * (docs/http.md "Round 4").
+	 * (docs/http.md "Throughput").
 	 */
 	size_t		conn_memory = cfg->http_conn_memory > 0 ? (size_t) cfg->http_conn_memory : 16384;
 	struct readsrc_conf reads = {cfg->pg_conninfo, cfg->pg_read_conninfo, cfg->read_max_lag_ms,
 		cfg->read_check_interval_ms};
 	struct MHD_OptionItem opts[] = {
-		{MHD_OPTION_SOCK_ADDR, 0, &ss},
-		{MHD_OPTION_CONNECTION_LIMIT, max_conn, NULL},
+		/* http_door.c enforces max_conn; this only backs it up (a place is freed
+		 * here a moment after libmicrohttpd reports the connection closed) */
+		{MHD_OPTION_CONNECTION_LIMIT, 2 * max_conn, NULL},
 		{MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, NULL},
 		{MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t) conn_memory, NULL},
 		{threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, threads, NULL},
@@ -585,12 +579,16 @@ http_start(const struct sc_config *cfg)
 		log_error("%s", err);
 		return -1;
 	}
-	if (ss.ss_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
 	atomic_store(&stopping, 0);
+	if (http_door_open(&ss, sslen) != 0)
+	{
+		log_error("http: cannot listen on %s", cfg->http_listen);
+		return -1;
+	}
 	if (dbpool_init(&reads, pool) != 0)
 	{
 		log_error("http: cannot set up the PostgreSQL pool (pg_read_conninfo)");
+		http_door_stop();
 		return -1;
 	}
 	json_object_seed(0);		/* seed jansson's hash once, before any thread uses it */
@@ -600,12 +598,15 @@ http_start(const struct sc_config *cfg)
 									 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 									 MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
 									 MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
+									 MHD_OPTION_NOTIFY_CONNECTION, http_door_notify, NULL,
+									 MHD_OPTION_URI_LOG_CALLBACK, http_uri_check, NULL,
 									 MHD_OPTION_ARRAY, opts,
 									 MHD_OPTION_END);
-	if (!daemon_handle)
+	if (!daemon_handle || http_door_start(daemon_handle, conn_memory, max_conn,
+										  cfg->http_timeout_ms > 0 ? cfg->http_timeout_ms : 10000) != 0)
 	{
-		log_error("http: cannot listen on %s", cfg->http_listen);
-		dbpool_shutdown();
+		log_error("cannot start libmicrohttpd on %s", cfg->http_listen);
+		http_stop_parts();
 		return -1;
 	}
 	log_info("http: listening on %s (%u threads, %d database connections, %u connections max, "
@@ -616,20 +617,28 @@ http_start(const struct sc_config *cfg)
 
 /*
  * Stop order matters: no request may be suspended when libmicrohttpd stops.
- * So: no new hand-offs (stopping + in_handoff, see start_job), then every
+ * So: no new connections (the door), no new hand-offs (stopping +
+ * in_handoff, see start_job), then every
  * accepted job completed (each resumes its connection), then the daemon
  * (in-flight answers are sent or their connections closed), then the workers.
  */
-void
-http_stop(void)
+static void
+http_stop_parts(void)
 {
-	if (!daemon_handle)
-		return;
+	http_door_stop();
 	atomic_store(&stopping, 1);
 	while (atomic_load(&in_handoff) > 0)
 		sched_yield();
 	dbpool_drain();
-	MHD_stop_daemon(daemon_handle);
+	if (daemon_handle)
+		MHD_stop_daemon(daemon_handle);
 	daemon_handle = NULL;
 	dbpool_shutdown();
+}
+
+void
+http_stop(void)
+{
+	if (daemon_handle)
+		http_stop_parts();
 }

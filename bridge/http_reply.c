@@ -1,8 +1,8 @@
 /*
  * http_reply.c — the http role's answers (see http_reply.h): JSON bodies in
  * the error shape of docs/http.md "Errors", database failures logged at most
- * once per 5 s, and the raw answer for a request libmicrohttpd could not
- * answer.
+ * once per 5 s, and the 414/431 answers written straight to a socket
+ * (docs/http.md "Request size limits").
  *
  * Rules: called from libmicrohttpd's threads only, with the connection they
  * are serving; every body is malloc'ed and handed to libmicrohttpd
@@ -117,45 +117,36 @@ http_send_db_error(struct MHD_Connection *conn, int rc, const char *err)
 	return http_send_error(conn, 500, "database query failed", NULL);
 }
 
-static enum MHD_Result
-sum_fields(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+const char *
+http_limit_message(unsigned status)
 {
-	size_t	   *n = cls;
-
-	(void) kind;
-	*n += strlen(key) + (value ? strlen(value) : 0) + 4;	/* ": " and CRLF */
-	return MHD_YES;
+	return status == 414 ? "the URL is too long: POST the ids to /share-links/counts/:contentType"
+		: "the request headers are too large";
 }
 
 /*
- * Write the answer libmicrohttpd could not: 414 when the request line is the
- * larger part of the request, else 431.  Connection: close (libmicrohttpd
- * closes it right after).  Best effort: the socket is non-blocking and the
- * few hundred bytes fit in its send buffer.
+ * The whole answer, status line to body, with Connection: close: written by
+ * us because libmicrohttpd has no room (or no chance) to write it.  Best
+ * effort: the socket is non-blocking and the few hundred bytes fit in an
+ * empty send buffer (a connection that is not reading may lose it).
  */
-void
-http_send_raw_too_large(struct MHD_Connection *conn)
+int
+http_send_raw_error(int fd, unsigned status, int head_only)
 {
-	const union MHD_ConnectionInfo *fd = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	const union MHD_ConnectionInfo *hs = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
-	size_t		fields = 0;
-	unsigned	status;
 	char		body[256], msg[512];
 	int			blen, mlen;
 
-	if (!fd)
-		return;
-	MHD_get_connection_values(conn, MHD_HEADER_KIND, sum_fields, &fields);
-	status = hs && hs->header_size > 2 * fields ? 414 : 431;
-	blen = snprintf(body, sizeof(body), "{\"statusCode\":%u,\"message\":\"%s\",\"error\":\"%s\"}", status,
-					status == 414 ? "the URL is too long: POST the ids to /share-links/counts/:contentType"
-					: "the request headers are too large", route_reason((int) status));
+	blen = snprintf(body, sizeof(body), "{\"statusCode\":%u,\"message\":\"%s\",\"error\":\"%s\"}",
+					status, http_limit_message(status), route_reason((int) status));
 	mlen = snprintf(msg, sizeof(msg), "HTTP/1.1 %u %s\r\nContent-Type: " JSON_TYPE "\r\nCache-Control: no-store\r\n"
 					"Connection: close\r\nContent-Length: %d\r\n\r\n%s",
-					status, route_reason((int) status), blen, body);
-	if (mlen > 0 && (size_t) mlen < sizeof(msg) &&
-		send(fd->connect_fd, msg, (size_t) mlen, MSG_NOSIGNAL | MSG_DONTWAIT) == mlen)
-		metrics_http_status((int) status);
-	log_debug("http: request too large for http_conn_memory, answered %u directly", status);
+					status, route_reason((int) status), blen, head_only ? "" : body);
+	if (blen <= 0 || mlen <= 0 || (size_t) mlen >= sizeof(msg) ||
+		send(fd, msg, (size_t) mlen, MSG_NOSIGNAL | MSG_DONTWAIT) != mlen)
+	{
+		log_debug("request too large: the %u answer could not be written", status);
+		return -1;
+	}
+	metrics_http_status((int) status);
+	return 0;
 }
-

@@ -1,7 +1,8 @@
 /*
  * http_reply.h — how the http role (http.c) answers: JSON bodies, the error
  * shape {"statusCode":N,"message":"…","error":"Reason"} (docs/http.md
- * "Errors"), database failures, and requests too large for libmicrohttpd.
+ * "Errors"), database failures, and requests too large for libmicrohttpd
+ * (docs/http.md "Request size limits").
  * Each queues one response on the connection and counts it in
  * sharecount_http_requests_total.
  */
@@ -27,12 +28,16 @@ enum MHD_Result http_send_db_error(struct MHD_Connection *conn, int rc, const ch
 /* Log a database failure of `what`, at most once per 5 s. */
 void		http_log_db_failure(const char *what, const char *err);
 
+/* The message of our 414 (request-target too long) or 431 (head too large). */
+const char *http_limit_message(unsigned status);
+
 /*
- * Write a JSON 414 (the request line is the larger part of the request) or
- * 431 straight to the connection's socket, with Connection: close: for the
- * request libmicrohttpd is closing because our answer's header did not fit
- * in http_conn_memory.  Call only from request_done() for that connection.
+ * Write a whole JSON 414 or 431 answer (no body when head_only) with
+ * Connection: close straight to socket fd, for a request libmicrohttpd must
+ * not or cannot answer (docs/http.md "Request size limits").  Counts it; 0
+ * when it was written whole, -1 (logged at debug) when not.  The caller
+ * closes the connection.
  */
-void		http_send_raw_too_large(struct MHD_Connection *conn);
+int			http_send_raw_error(int fd, unsigned status, int head_only);
 
 #endif

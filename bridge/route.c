@@ -391,6 +391,101 @@ route_parse_body(struct route *r, const char *body, size_t len)
 	return rc;
 }
 
+size_t
+route_uri_max(size_t conn_memory)
+{
+	return conn_memory > ROUTE_URI_RESERVE ? conn_memory - ROUTE_URI_RESERVE : 0;
+}
+
+size_t
+route_head_budget(size_t conn_memory)
+{
+	return conn_memory > ROUTE_HEAD_RESERVE ? conn_memory - ROUTE_HEAD_RESERVE : 0;
+}
+
+size_t
+route_head_cost(size_t head_bytes, size_t records, size_t cookie_bytes)
+{
+	return head_bytes + records * ROUTE_RECORD_BYTES + cookie_bytes;
+}
+
+/* How many times any of the characters in `set` occurs in s[0..len). */
+static size_t
+count_chars(const char *s, size_t len, const char *set)
+{
+	size_t		n = 0;
+
+	for (size_t i = 0; i < len; i++)
+		if (strchr(set, s[i]) && s[i] != '\0')
+			n++;
+	return n;
+}
+
+/*
+ * The request line of route_head_check(): 414 when the request-target is
+ * longer than route_uri_max() (even before the line ends), else 0; sets
+ * *records to the query's pieces and *is_head.
+ */
+static int
+head_line(const char *buf, size_t line_len, size_t conn_memory, size_t *records, int *is_head)
+{
+	const char *sp = memchr(buf, ' ', line_len);
+	const char *target, *end, *q;
+
+	*is_head = line_len >= 5 && memcmp(buf, "HEAD ", 5) == 0;
+	if (!sp)
+		return line_len > route_uri_max(conn_memory) ? ROUTE_HEAD_URI_TOO_LONG : 0;
+	target = sp + 1;
+	end = memchr(target, ' ', line_len - (size_t) (target - buf));
+	if (!end)
+		end = buf + line_len;
+	if (end > target && end[-1] == '\r')
+		end--;
+	if ((size_t) (end - target) > route_uri_max(conn_memory))
+		return ROUTE_HEAD_URI_TOO_LONG;
+	q = memchr(target, '?', (size_t) (end - target));
+	if (q && end > q + 1)
+		*records += 1 + count_chars(q + 1, (size_t) (end - q - 1), "&");
+	return 0;
+}
+
+enum route_head
+route_head_check(const char *buf, size_t len, size_t conn_memory, int *is_head)
+{
+	const char *nl = memchr(buf, '\n', len);
+	size_t		records = 0, cookies = 0, pos;
+	size_t		budget = route_head_budget(conn_memory);
+	int			st;
+
+	st = head_line(buf, nl ? (size_t) (nl - buf) : len, conn_memory, &records, is_head);
+	if (st)
+		return (enum route_head) st;
+	if (!nl)
+		return len >= conn_memory ? ROUTE_HEAD_URI_TOO_LONG : ROUTE_HEAD_MORE;
+	for (pos = (size_t) (nl - buf) + 1;;)
+	{
+		const char *line = buf + pos;
+		size_t		n;
+
+		nl = memchr(line, '\n', len - pos);
+		if (!nl)				/* the head has not ended yet; a started line will be a record */
+			return route_head_cost(len, records + (len > pos), cookies) > budget || len >= conn_memory
+				? ROUTE_HEAD_TOO_LARGE : ROUTE_HEAD_MORE;
+		n = (size_t) (nl - line);
+		pos += n + 1;
+		if (n > 0 && line[n - 1] == '\r')
+			n--;
+		if (n == 0)				/* the empty line ends the head */
+			return route_head_cost(pos, records, cookies) > budget ? ROUTE_HEAD_TOO_LARGE : ROUTE_HEAD_OK;
+		records++;
+		if (n > 7 && strncasecmp(line, "Cookie:", 7) == 0)
+		{
+			records += 1 + count_chars(line + 7, n - 7, ";,");
+			cookies += n - 7 + ROUTE_COOKIE_EXTRA;
+		}
+	}
+}
+
 int
 route_json_content_type(const char *value)
 {

@@ -1,9 +1,9 @@
 /*
- * route.h — pure request parsing for the http role (SPEC §7): which endpoint a
+ * route.h — pure request parsing for the http role (docs/http.md): which endpoint a
  * method + raw path asks for, percent-decoding of path segments and of the
  * ids list, and every input check (empty, too long, bad %-escape, bad UTF-8,
- * NUL, too many ids, extra segments), the JSON body of a POST of ids, and the
- * http_listen address syntax.
+ * NUL, too many ids, extra segments), the JSON body of a POST of ids, the
+ * size of a request's head, and the http_listen address syntax.
  * No I/O, no server: unit-tested in test/unit/test_route.c.
  *
  * Rules: the path given to route_parse() is the raw request path (not yet
@@ -18,8 +18,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-#define ROUTE_MAX_TYPE_BYTES 64		/* contentType, SPEC §4 */
-#define ROUTE_MAX_ID_BYTES 256		/* contentId, SPEC §4 */
+#define ROUTE_MAX_TYPE_BYTES 64		/* contentType, docs/http.md */
+#define ROUTE_MAX_ID_BYTES 256		/* contentId, docs/http.md */
 #define ROUTE_MAX_IDS 1000			/* ids per /share-links/counts request */
 /*
  * Largest POST /share-links/counts body (docs/http.md "POST
@@ -29,6 +29,25 @@
  * whitespace.  Over it: 413.
  */
 #define ROUTE_MAX_BODY_BYTES (2 * 1024 * 1024)
+
+/*
+ * Request size limits (docs/http.md "Request size limits").  libmicrohttpd
+ * 0.9.75 keeps a request's line and headers in the connection's
+ * http_conn_memory, one record per header field, query parameter and cookie,
+ * and builds the answer's header in what is left; when something does not
+ * fit it answers with a fixed HTML page or closes the connection.  The
+ * bridge checks a request's head before libmicrohttpd does (route_head_check
+ * on the bytes, route_head_cost on what libmicrohttpd parsed) and answers
+ * 414/431 in JSON itself.
+ */
+/* request-target (path and query) at most http_conn_memory minus this, else 414 */
+#define ROUTE_URI_RESERVE 1024
+/* a head's cost at most http_conn_memory minus this, else 431: room for the answer's header */
+#define ROUTE_HEAD_RESERVE 512
+/* pool bytes of one record (sizeof(struct MHD_HTTP_Header), 56, rounded up to 16) */
+#define ROUTE_RECORD_BYTES 64
+/* pool bytes added per Cookie header (libmicrohttpd copies its value, rounded up to 16) */
+#define ROUTE_COOKIE_EXTRA 16
 
 enum route_kind
 {
@@ -91,6 +110,40 @@ char	   *route_decode(const char *in, size_t len, size_t *outlen, const char **w
 
 /* 1 if s[0..len) is well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF). */
 int			route_utf8_valid(const unsigned char *s, size_t len);
+
+/* What route_head_check() found. */
+enum route_head
+{
+	ROUTE_HEAD_MORE = 0,		/* incomplete and not too large yet: wait for more bytes */
+	ROUTE_HEAD_OK = 1,			/* complete and within the limits */
+	ROUTE_HEAD_URI_TOO_LONG = 414,	/* request-target longer than route_uri_max() */
+	ROUTE_HEAD_TOO_LARGE = 431	/* head's cost over route_head_budget() */
+};
+
+/* Longest request-target and largest head cost for a given http_conn_memory. */
+size_t		route_uri_max(size_t conn_memory);
+size_t		route_head_budget(size_t conn_memory);
+
+/*
+ * The cost of a head in libmicrohttpd's pool: its bytes (request line and
+ * header lines with their line ends, and the empty line), ROUTE_RECORD_BYTES
+ * per header field, query parameter and cookie, and the copy of each Cookie
+ * header's value.
+ */
+size_t		route_head_cost(size_t head_bytes, size_t records, size_t cookie_bytes);
+
+/*
+ * Check the start of a connection's byte stream, buf[0..len), as far as it
+ * has arrived: the first request's head (request line, header lines, empty
+ * line; CRLF or bare LF).  A request-target already longer than
+ * route_uri_max() is 414 even before its line ends; a head whose cost
+ * (route_head_cost, counting every '&'-separated query piece and every
+ * ';'/','-separated cookie: an upper bound of libmicrohttpd's records) is
+ * over route_head_budget(), or that has not ended within conn_memory bytes,
+ * is 431.  *is_head is set to 1 when the method is HEAD (the answer then has
+ * no body).
+ */
+enum route_head route_head_check(const char *buf, size_t len, size_t conn_memory, int *is_head);
 
 /* The reason phrase for the error statuses we produce ("Bad Request"...). */
 const char *route_reason(int status);

@@ -8,11 +8,7 @@
 #   - body over 2 MiB -> 413 (with Content-Length and chunked), bad JSON,
 #     ids not an array of strings, 1,001 ids -> 400, wrong Content-Type -> 415,
 #     405s with their Allow header; all in the JSON error shape;
-#   - GET /counts with 400..460 UUIDs and requests with headers around the
-#     memory limit: every one answered (curl exit 0, never 52) — the ones that
-#     just fit with 414/431 in the JSON shape — except a few URLs past
-#     libmicrohttpd's own limit (see below); 1,000 UUIDs and a 100 KB header
-#     get libmicrohttpd's own 414 / 431.
+#   (requests too large for http_conn_memory: test/e2e/http_limits_answer.sh).
 . "$(dirname "$0")/bridge.inc"
 e2e_setup http_post
 W=$SC_TMP/http_post
@@ -116,53 +112,5 @@ echo "ok: PUT /share-links/counts -> 405, Allow: GET, HEAD, POST"
 expect "POST /share-links/count -> 405" 405 "$(err_body 405 'only GET and HEAD are allowed here' 'Method Not Allowed')" \
   -X POST -H 'Content-Type: application/json' --data-binary '{"ids":["a"]}' "$B/share-links/count/article/1"
 
-# --------------------------------------------- requests at the memory limit ----
-# GET /counts with 400..460 UUIDs: 1.0 closed some without an answer (curl
-# exit 52).  Now each is answered: 200, our JSON 414/431, or libmicrohttpd's own.
-# Known exception (docs/http.md, "Requests too large"): past the point where
-# libmicrohttpd answers by itself, a window of a few UUIDs gets no answer from
-# libmicrohttpd 0.9.75 (the connection closes after http_timeout_ms); it is
-# tolerated only there, after one of libmicrohttpd's own answers.
-json_err=0; seen=""; mhd_own=0; stalled=0
-for n in $(seq 400 460); do
-  ids=$(q "SELECT string_agg(id, ',' ORDER BY g) FROM ids WHERE g <= $n")
-  call "$B/share-links/counts/article?ids=$ids"
-  if [ "$RC" != 0 ] && [ "$mhd_own" = 1 ]; then seen+="$n:none "; stalled=$((stalled + 1)); continue; fi
-  [ "$RC" = 0 ] || fail "GET with $n UUIDs: no answer (curl exit $RC)"
-  case $CODE in 200|414|431) ;; *) fail "GET with $n UUIDs: $CODE" ;; esac
-  seen+="$n:$CODE "
-  [ "$CODE" != 200 ] && [ "$CTYPE" != "$JSON" ] && mhd_own=1
-  if [ "$CTYPE" = "$JSON" ] && [ "$CODE" != 200 ]; then
-    [ "$BODY" = "$(err_body 414 'the URL is too long: POST the ids to /share-links/counts/:contentType' 'URI Too Long')" ] ||
-      fail "GET with $n UUIDs: JSON body $BODY"
-    json_err=$((json_err + 1))
-  fi
-done
-echo "# $seen"
-[ "$json_err" -ge 1 ] || fail "no GET near the limit got the JSON 414"
-[ "$stalled" -le 5 ] || fail "$stalled GETs got no answer from libmicrohttpd"
-echo "ok: GET /counts with 400..460 UUIDs: answered up to libmicrohttpd's own 414/431, $json_err with the JSON 414 ($stalled unanswered by libmicrohttpd past its own limit)"
-# headers filling the memory: every one answered, some with the JSON 431
-json_err=0; seen=""
-for len in $(seq 15800 16 16400); do
-  call -H "X-Pad: $(head -c "$len" /dev/zero | tr '\0' x)" "$B/healthz"
-  [ "$RC" = 0 ] || fail "a $len-byte header: no answer (curl exit $RC)"
-  case $CODE in 200|431) ;; *) fail "a $len-byte header: $CODE" ;; esac
-  seen+="$len:$CODE "
-  if [ "$CTYPE" = "$JSON" ] && [ "$CODE" = 431 ]; then
-    [ "$BODY" = "$(err_body 431 'the request headers are too large' 'Request Header Fields Too Large')" ] ||
-      fail "a $len-byte header: JSON body $BODY"
-    json_err=$((json_err + 1))
-  fi
-done
-echo "# $seen"
-[ "$json_err" -ge 1 ] || fail "no header near the limit got the JSON 431"
-echo "ok: headers of 15,800..16,400 bytes: every one answered, $json_err with the JSON 431"
-# far over the limit libmicrohttpd answers by itself (its HTML page, docs/http.md)
-call "$B/share-links/counts/article?ids=$(q "SELECT string_agg(id, ',') FROM ids")"
-[ "$RC" = 0 ] && [ "$CODE" = 414 ] || fail "GET with 1,000 UUIDs: exit $RC, $CODE"
-echo "ok: GET with 1,000 UUIDs -> 414"
-call -H "X-Big: $(head -c 100000 /dev/zero | tr '\0' x)" "$B/healthz"
-[ "$RC" = 0 ] && [ "$CODE" = 431 ] || fail "100 KB header: exit $RC, $CODE"
-echo "ok: a 100 KB header -> 431"
+# Requests too large for http_conn_memory (GET URLs, headers): test/e2e/http_limits_answer.sh.
 expect "the bridge still answers" 200 '{"status":"ok"}' "$B/healthz"
