@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# `make test`: builds, starts a private PostgreSQL (and RabbitMQ when there are
-# end-to-end tests), and runs every suite in order:
+# `make test`: checks the formatting, builds with -Werror, starts a private
+# PostgreSQL (and RabbitMQ when there are end-to-end tests), and runs every
+# suite in order:
+#   0. make format-check (clang-format, .clang-format and src/.clang-format)
 #   1. bridge unit tests  (test/unit/test_*.c, one binary each), then the fuzz
 #      corpora replayed through the libFuzzer harnesses (fuzz/fuzz_*.c)
 #   2. pg_regress + isolation specs (`make installcheck`)
@@ -12,12 +14,19 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$SC_ROOT"
 sc_init
+# CI and make test build with -Werror (a user's plain `make` does not).
+export WERROR=${WERROR:-1}
 
 pass=0; fail=0; n=0
 report() { # report STATUS NAME
   n=$((n+1))
   if [ "$1" = 0 ]; then pass=$((pass+1)); echo "ok $n - $2"; else fail=$((fail+1)); echo "not ok $n - $2"; fi
 }
+
+# 0. formatting: a test like the others (the files that differ are listed)
+out=$(make -s format-check 2>&1); st=$?
+[ $st -ne 0 ] && echo "$out" | grep -o '^[^:]*\.[ch]:' | sort -u | sed 's/^/#   not formatted (make format): /'
+report $st "make format-check"
 
 sc_install || { report 1 build; echo "$pass passed, $fail failed"; exit 1; }
 

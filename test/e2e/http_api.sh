@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# e2e: the HTTP API of SPEC §7/§8 with curl against a running sharecount-bridge
+# e2e: the HTTP API of docs/http.md with curl against a running sharecount-bridge
 # (all roles) on its own database, RabbitMQ vhost and free port:
-#   - every row of SPEC §7 (200s, 400s, 404, 405 + Allow, exact JSON bodies);
+#   - every row of docs/http.md (Endpoints, Errors) (200s, 400s, 404, 405 + Allow, exact JSON bodies);
 #   - ids with spaces, slashes (%2F), quotes, backslashes, commas, unicode
 #     round-trip through share_links -> outbox -> RabbitMQ -> counts -> HTTP;
 #   - /metrics parses (line-format check) and its publisher/consumer counters
@@ -128,7 +128,7 @@ body_is "counts: repeated ids answered once, + in a query is a space" "$B/share-
 body_is "healthz" "$B/healthz" 200 '{"status":"ok"}'
 body_is "readyz" "$B/readyz" 200 '{"status":"ok"}'
 
-# ---------------------------------------------------- SPEC §7 error rows ----
+# ------------------------------------------- docs/http.md error rows ----
 long65=$(printf 'a%.0s' $(seq 65)); long257=$(printf 'b%.0s' $(seq 257))
 body_is "400 empty contentId" "$B/share-links/count/article/" 400 "$(err_body 400 'contentId must not be empty' 'Bad Request')"
 body_is "400 empty contentType" "$B/share-links/count//1" 400 "$(err_body 400 'contentType must not be empty' 'Bad Request')"
