@@ -213,7 +213,7 @@ sc_bench_pg_start() {
 #     queues scbench.jobs and scbench.dead are deleted before and after.
 #     Otherwise a private RabbitMQ node.
 sc_bench_servers() {
-  cc -O2 -Wall -Werror -o "$SC_TMP/raw_broker" "$SC_ROOT/bench/raw_broker.c" -lrabbitmq || return 1
+  cc -O2 -Wall $([ "${WERROR:-}" = 1 ] && echo -Werror) -o "$SC_TMP/raw_broker" "$SC_ROOT/bench/raw_broker.c" -lrabbitmq || return 1
   if [ -n "${PGURL:-}" ]; then
     export SC_PGURL=$PGURL SC_PSQL_DB=$PGURL
     sc_psql -c "SET client_min_messages = warning" -c "DROP TABLE IF EXISTS share_links CASCADE" \

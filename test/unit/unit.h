@@ -22,18 +22,17 @@
 volatile sig_atomic_t sc_stop;
 volatile sig_atomic_t sc_reload;
 
-static int	failures;			/* failed checks (and failures found by hand) */
-static int	checks;				/* checks made with CHECK */
+static int failures; /* failed checks (and failures found by hand) */
+static int checks;	 /* checks made with CHECK */
 
 /* CHECK(cond) or CHECK(cond, "fmt", args...) */
-#define CHECK(cond, ...) \
-	unit_check(!!(cond), __FILE__, __LINE__, #cond, " " __VA_ARGS__)
+#define CHECK(cond, ...) unit_check(!!(cond), __FILE__, __LINE__, #cond, " " __VA_ARGS__)
 
 /* fmt starts with the space CHECK adds (never an empty format string). */
 static inline void __attribute__((format(printf, 5, 6)))
 unit_check(int ok, const char *file, int line, const char *cond, const char *fmt, ...)
 {
-	va_list		ap;
+	va_list ap;
 
 	checks++;
 	if (ok)
@@ -58,4 +57,4 @@ unit_done(const char *name)
 	return failures ? 1 : 0;
 }
 
-#endif							/* SC_UNIT_H */
+#endif /* SC_UNIT_H */
