@@ -1,10 +1,10 @@
 /*
  * unit.h — what every bridge unit test (test/unit/test_*.c) shares: the
- * globals main.c defines in the daemon, and the CHECK macro.
+ * stop flag main.c defines in the daemon, and the CHECK macro.
  *
  * Rules: a test program includes this header once, in its only .c file (it
- * defines sc_stop and sc_reload: the bridge objects a test links use them,
- * and main.o, which defines them in the daemon, is not linked).  CHECK counts
+ * defines sc_stop: the bridge objects a test links use it, and main.o,
+ * which defines it in the daemon, is not linked).  CHECK counts
  * every check; a failed one prints one line, "FAIL file:line: condition" and
  * the optional printf-style message.  main() ends with
  * `return unit_done("name");`: a summary line, exit 0 only if nothing failed.
@@ -20,7 +20,6 @@
 #include "bridge.h"
 
 volatile sig_atomic_t sc_stop;
-volatile sig_atomic_t sc_reload;
 
 static int failures; /* failed checks (and failures found by hand) */
 static int checks;	 /* checks made with CHECK */
