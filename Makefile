@@ -30,6 +30,11 @@ HEADERS = $(wildcard src/*.h)
 
 DATA = $(sort $(wildcard sql/$(EXTENSION)--*.sql))
 
+# A regress file left in the old places would silently never run: refuse it.
+SC_STRAY_TESTS = $(filter-out $(DATA),$(wildcard sql/*.sql expected/*.out))
+ifneq ($(SC_STRAY_TESTS),)
+$(error $(SC_STRAY_TESTS): regress inputs belong in test/sql/ and their expected output in test/expected/ (git mv them); sql/ holds only the install and upgrade scripts)
+endif
 TESTS = $(sort $(wildcard test/sql/*.sql))
 REGRESS = $(patsubst test/sql/%.sql,%,$(TESTS))
 REGRESS_OPTS = --inputdir=test --load-extension=$(EXTENSION)
