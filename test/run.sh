@@ -32,7 +32,7 @@ report() { # report STATUS NAME
 
 # 0. formatting: a test like the others (the files that differ are listed)
 out=$(make -s format-check 2>&1); st=$?
-[ $st -ne 0 ] && echo "$out" | grep -o '^[^:]*\.[ch]:' | sort -u | sed 's/^/#   not formatted (make format): /'
+[ $st -ne 0 ] && echo "$out" | grep -o '^[^:]*\.[ch]' | sort -u | sed 's/^/#   not formatted (make format): /'
 report $st "make format-check"
 
 sc_install || { report 1 build; echo "$pass passed, $fail failed"; exit 1; }
