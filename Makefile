@@ -1,11 +1,25 @@
 # sharecount — PostgreSQL extension (PGXS) and the sharecount-bridge daemon.
 #
 # The extension part follows pgvector's Makefile: EXTENSION, MODULE_big, OBJS
-# from src/*.c, DATA with every install/upgrade script, REGRESS from the test
-# files in sql/ (everything that is not an install script), ISOLATION from
-# test/specs/*.spec.  The bridge is a plain C program built next to it.
+# from src/*.c, DATA with every install/upgrade script, REGRESS from
+# test/sql/*.sql, ISOLATION from test/specs/*.spec.  The bridge is a plain C
+# program built next to it.
 #
-# Top-level commands (README.md): make run, make test, make bench, make install.
+# Layout rule for tests:
+#   sql/            install and upgrade scripts ONLY (sharecount--*.sql)
+#   test/sql/       pg_regress inputs, test/expected/ their expected output
+#   test/specs/     isolation specs (expected output also in test/expected/)
+#   test/e2e/*.sh   end-to-end tests, test/unit/test_*.c bridge unit tests
+# Every test is self-contained and may run in any order or alone (each
+# regress file makes its own extension state, tables and roles, and drops
+# them; see test/sql/*.sql's first lines).
+#
+# Warnings: a user's build has no -Werror (a newer compiler's new warning
+# must not break an install); `make test` and CI build with WERROR=1, which
+# adds -Werror everywhere (extension, bridge, unit tests, fuzz harnesses).
+#
+# Top-level commands (README.md): make run, make test, make bench, make install,
+# make format (apply .clang-format), make format-check (what make test runs).
 
 EXTENSION = sharecount
 EXTVERSION = 1.1
@@ -16,16 +30,23 @@ HEADERS = $(wildcard src/*.h)
 
 DATA = $(sort $(wildcard sql/$(EXTENSION)--*.sql))
 
-TESTS = $(sort $(filter-out $(DATA),$(wildcard sql/*.sql)))
-REGRESS = $(patsubst sql/%.sql,%,$(TESTS))
-REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
+# A regress file left in the old places would silently never run: refuse it.
+SC_STRAY_TESTS = $(filter-out $(DATA),$(wildcard sql/*.sql expected/*.out))
+ifneq ($(SC_STRAY_TESTS),)
+$(error $(SC_STRAY_TESTS): regress inputs belong in test/sql/ and their expected output in test/expected/ (git mv them); sql/ holds only the install and upgrade scripts)
+endif
+TESTS = $(sort $(wildcard test/sql/*.sql))
+REGRESS = $(patsubst test/sql/%.sql,%,$(TESTS))
+REGRESS_OPTS = --inputdir=test --load-extension=$(EXTENSION)
 
 ISOLATION = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
 ISOLATION_OPTS = --inputdir=test --load-extension=$(EXTENSION)
 
 PG_CONFIG ?= pg_config
-PG_CFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
-EXTRA_CLEAN = results/ regression.diffs regression.out output_iso/ bridge/.build-flags \
+# WERROR=1 (make test, CI): warnings are errors.  Users build without it.
+SC_WERROR = $(if $(filter 1,$(WERROR)),-Werror)
+PG_CFLAGS += -Wall -Wextra $(SC_WERROR) -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+EXTRA_CLEAN = results/ regression.diffs regression.out output_iso/ bridge/.build-flags src/.build-flags \
 	bridge/*.o bridge/sharecount-bridge test/unit/*.o test/unit/*.bin fuzz/build/
 
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
@@ -45,7 +66,7 @@ BRIDGE_OBJS = $(BRIDGE_SRCS:.c=.o)
 BRIDGE_LIB_OBJS = $(filter-out bridge/main.o,$(BRIDGE_OBJS))
 BRIDGE_CC ?= cc
 BRIDGE_CFLAGS ?= -O2 -g
-BRIDGE_CFLAGS += -std=gnu11 -Wall -Wextra -Werror -pthread -I$(shell $(PG_CONFIG) --includedir) $(BRIDGE_SANITIZE)
+BRIDGE_CFLAGS += -std=gnu11 -Wall -Wextra $(SC_WERROR) -pthread -I$(shell $(PG_CONFIG) --includedir) $(BRIDGE_SANITIZE)
 BRIDGE_LDLIBS = -L$(shell $(PG_CONFIG) --libdir) -lpq -lrabbitmq -ljansson -lmicrohttpd -lpthread -lm $(BRIDGE_SANITIZE)
 BRIDGE_VERSION = $(EXTVERSION).0
 
@@ -62,6 +83,11 @@ bridge/.build-flags: sc-always
 	@printf '%s\n' '$(BRIDGE_FLAGS)' | cmp -s - $@ || printf '%s\n' '$(BRIDGE_FLAGS)' > $@
 .PHONY: sc-always
 sc-always:
+
+# The same for the extension's objects (WERROR=1 after a plain `make`).
+src/.build-flags: sc-always
+	@printf '%s\n' '$(CC) $(CFLAGS) $(PG_CFLAGS)' | cmp -s - $@ || printf '%s\n' '$(CC) $(CFLAGS) $(PG_CFLAGS)' > $@
+$(OBJS): src/.build-flags
 
 bridge/%.o: bridge/%.c $(wildcard bridge/*.h) bridge/.build-flags
 	$(BRIDGE_CC) $(BRIDGE_CFLAGS) -DSHARECOUNT_VERSION='"$(BRIDGE_VERSION)"' -c -o $@ $<
@@ -84,11 +110,11 @@ unit: $(UNIT_BINS)
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined
-FUZZ_CFLAGS = -g -O1 -std=gnu11 -Wall -Wextra -Werror -pthread -I$(shell $(PG_CONFIG) --includedir) \
+FUZZ_CFLAGS = -g -O1 -std=gnu11 -Wall -Wextra $(SC_WERROR) -pthread -I$(shell $(PG_CONFIG) --includedir) \
 	-iquote bridge $(FUZZ_SAN) -fsanitize=fuzzer-no-link
 FUZZ_BINS = $(patsubst fuzz/%.c,fuzz/build/%,$(sort $(wildcard fuzz/fuzz_*.c)))
 FUZZ_BRIDGE_OBJS = $(patsubst bridge/%.o,fuzz/build/bridge/%.o,$(BRIDGE_LIB_OBJS))
-fuzz/build/bridge/%.o: bridge/%.c $(wildcard bridge/*.h)
+fuzz/build/bridge/%.o: bridge/%.c $(wildcard bridge/*.h) bridge/.build-flags
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -DSHARECOUNT_VERSION='"$(BRIDGE_VERSION)"' -c -o $@ $<
 fuzz/build/fuzz_%: fuzz/fuzz_%.c $(FUZZ_BRIDGE_OBJS) $(wildcard fuzz/*.h)
@@ -120,7 +146,7 @@ install-bridge: $(BRIDGE)
 	fi
 
 test: deps
-	@./test/run.sh
+	@WERROR=1 ./test/run.sh
 
 run: deps
 	@./test/run-stack.sh
@@ -138,3 +164,18 @@ endif
 deps:
 	@./test/deps.sh
 .PHONY: deps
+
+# ------------------------------------------------------------- format ----
+# clang-format with the nearest .clang-format: bridge/, test/unit/ and fuzz/
+# use the top-level one (the bridge's style), src/ its own (PostgreSQL's
+# pgindent conventions; src/.clang-format says why it is not pgindent).
+# `make format` rewrites the files; `make format-check` (run first by make
+# test) changes nothing and fails on the first file that differs.
+CLANG_FORMAT ?= clang-format
+FORMAT_FILES = $(sort $(wildcard src/*.c src/*.h bridge/*.c bridge/*.h test/unit/*.c test/unit/*.h \
+	test/e2e/*.c fuzz/*.c fuzz/*.h bench/*.c))
+format:
+	$(CLANG_FORMAT) -i $(FORMAT_FILES)
+format-check:
+	@$(CLANG_FORMAT) --dry-run -Werror $(FORMAT_FILES)
+.PHONY: format format-check

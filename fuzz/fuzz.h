@@ -11,7 +11,7 @@
  *   input is then saved by libFuzzer as a crash artifact, like a sanitizer
  *   report.  Memory: every input is copied into a malloc'ed buffer of exactly
  *   its size, so ASan sees any read past its end.
- * - This header defines sc_stop / sc_reload (main.c does in the daemon);
+ * - This header defines sc_stop (main.c does in the daemon);
  *   include it from exactly one file per harness binary.
  */
 #ifndef SC_FUZZ_H
@@ -25,7 +25,6 @@
 #include <string.h>
 
 volatile sig_atomic_t sc_stop;
-volatile sig_atomic_t sc_reload;
 
 #define FZ_CHECK(cond) do { \
 	if (!(cond)) { \

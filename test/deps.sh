@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Installs the Debian packages sharecount needs (SPEC §3) when any is missing.
+# Installs the Debian packages sharecount needs (README.md) when any is missing.
 # Idempotent: with everything present it prints nothing and changes nothing.
 # As root it runs apt-get; otherwise it prints the one command to run.
 set -euo pipefail
 pkgs=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libpq-dev librabbitmq-dev
       libjansson-dev libmicrohttpd-dev rabbitmq-server amqp-tools wrk curl gcc make
       prometheus jq    # promtool and jq: test/e2e/deploy_rules.sh
-      clang libclang-rt-14-dev)   # libFuzzer, ASan, UBSan: fuzz/
+      clang libclang-rt-14-dev    # libFuzzer, ASan, UBSan: fuzz/
+      clang-format)               # make format-check (clang-format 14 on Debian 12)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -180,12 +180,12 @@ sc_rmq_stop() {
 }
 
 # sc_psql ARGS...: psql against the private cluster, quiet, stop on error.
-# Every call can use :share_links_ddl in its SQL (the table of SPEC §4).
+# Every call can use :share_links_ddl in its SQL (the table of docs/extension.md, Quick start).
 # SC_PSQL_DB (set by sc_bench_servers for PGURL) names the database when the
 # libpq environment does not.
 sc_psql() { psql -X -q -v ON_ERROR_STOP=1 -v share_links_ddl="$SC_SHARE_LINKS_DDL" -At ${SC_PSQL_DB:+-d "$SC_PSQL_DB"} "$@"; }
 
-# The application table of SPEC §4, as the tests, benchmarks and make run create it.
+# The application table of docs/extension.md (Quick start), as the tests, benchmarks and make run create it.
 SC_SHARE_LINKS_DDL="CREATE TABLE share_links (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), content_type text NOT NULL,
   content_id text NOT NULL, user_id text NOT NULL, channel_id text, campaign_id text,
   created_at timestamptz NOT NULL DEFAULT now());"
@@ -213,7 +213,7 @@ sc_bench_pg_start() {
 #     queues scbench.jobs and scbench.dead are deleted before and after.
 #     Otherwise a private RabbitMQ node.
 sc_bench_servers() {
-  cc -O2 -Wall -Werror -o "$SC_TMP/raw_broker" "$SC_ROOT/bench/raw_broker.c" -lrabbitmq || return 1
+  cc -O2 -Wall $([ "${WERROR:-}" = 1 ] && echo -Werror) -o "$SC_TMP/raw_broker" "$SC_ROOT/bench/raw_broker.c" -lrabbitmq || return 1
   if [ -n "${PGURL:-}" ]; then
     export SC_PGURL=$PGURL SC_PSQL_DB=$PGURL
     sc_psql -c "SET client_min_messages = warning" -c "DROP TABLE IF EXISTS share_links CASCADE" \

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make run` (SPEC §3): the whole stack on this machine, in the foreground.
+# `make run` (README.md, Two commands): the whole stack on this machine, in the foreground.
 #
 # Without PGURL / AMQP_URL: a private PostgreSQL cluster and a private
 # RabbitMQ node under ./.sharecount/ (kept between runs: the node name is

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# `make test`: builds, starts a private PostgreSQL (and RabbitMQ when there are
-# end-to-end tests), and runs every suite in order:
+# `make test`: checks the formatting, builds with -Werror, starts a private
+# PostgreSQL (and RabbitMQ when there are end-to-end tests), and runs every
+# suite in order:
+#   0. make format-check (clang-format, .clang-format and src/.clang-format)
 #   1. bridge unit tests  (test/unit/test_*.c, one binary each), then the fuzz
 #      corpora replayed through the libFuzzer harnesses (fuzz/fuzz_*.c)
 #   2. pg_regress + isolation specs (`make installcheck`)
@@ -8,16 +10,30 @@
 # Each test prints one "ok N - name" / "not ok N - name" line; the run ends with
 # "N passed, N failed" and exits non-zero if anything failed.
 # TEST_ONLY=regex limits stage 3 to matching e2e scripts; SKIP_E2E=1 skips it.
+# TEST_ORDER=reverse runs the regress, isolation and e2e tests in reverse
+# order: every test makes its own state (database, vhost, tables, roles) and
+# none may depend on another having run before it; this checks that.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$SC_ROOT"
 sc_init
+# CI and make test build with -Werror (a user's plain `make` does not).
+export WERROR=${WERROR:-1}
 
 pass=0; fail=0; n=0
+# in_order: the lines of stdin in the order TEST_ORDER asks for
+in_order() { if [ "${TEST_ORDER:-}" = reverse ]; then tac; else cat; fi; }
+# names FILES...: the base names without extension, in order, on one line
+names() { local f; for f in "$@"; do f=${f##*/}; echo "${f%.*}"; done | in_order | tr '\n' ' '; }
 report() { # report STATUS NAME
   n=$((n+1))
   if [ "$1" = 0 ]; then pass=$((pass+1)); echo "ok $n - $2"; else fail=$((fail+1)); echo "not ok $n - $2"; fi
 }
+
+# 0. formatting: a test like the others (the files that differ are listed)
+out=$(make -s format-check 2>&1); st=$?
+[ $st -ne 0 ] && echo "$out" | grep -o '^[^:]*\.[ch]' | sort -u | sed 's/^/#   not formatted (make format): /'
+report $st "make format-check"
 
 sc_install || { report 1 build; echo "$pass passed, $fail failed"; exit 1; }
 
@@ -49,7 +65,8 @@ fi
 # 2. pg_regress and isolation
 sc_pg_start || { report 1 "postgresql start"; echo "$pass passed, $fail failed"; exit 1; }
 rm -rf results output_iso regression.diffs
-make -s installcheck > "$SC_TMP/installcheck.out" 2>&1
+make -s installcheck REGRESS="$(names test/sql/*.sql)" ISOLATION="$(names test/specs/*.spec)" \
+  > "$SC_TMP/installcheck.out" 2>&1
 ic=$?
 while read -r name status; do
   kind=regress; [ -f "test/specs/$name.spec" ] && kind=isolation
@@ -74,7 +91,7 @@ if [ "${SKIP_E2E:-0}" != 1 ] && ls test/e2e/*.sh >/dev/null 2>&1 && [ -x bridge/
     san=$SC_TMP/sanitizer; mkdir -p "$san"; chmod 777 "$san"
     export ASAN_OPTIONS="log_path=$san/report${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
   fi
-  for t in test/e2e/*.sh; do
+  for t in $(ls test/e2e/*.sh | in_order); do
     name=$(basename "$t" .sh)
     [ -n "${TEST_ONLY:-}" ] && ! [[ $name =~ $TEST_ONLY ]] && continue
     start=$SECONDS

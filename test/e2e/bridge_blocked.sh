@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# connection.blocked (SPEC §6): with the broker's memory alarm raised, the
+# connection.blocked (docs/bridge.md, Publisher): with the broker's memory alarm raised, the
 # broker blocks publishing connections; the bridge (which announces the
 # capability) logs it and stops publishing — jobs wait in the outbox, inserts
 # keep succeeding — and resumes by itself once the alarm clears; counts exact.

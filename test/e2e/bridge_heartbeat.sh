@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# AMQP heartbeats are serviced while the consumer waits on PostgreSQL (SPEC
-# §6): with heartbeat_s = 2, an apply blocked for 8 s behind a lock on the
+# AMQP heartbeats are serviced while the consumer waits on PostgreSQL
+# (docs/bridge.md, Consumer): with heartbeat_s = 2, an apply blocked for 8 s behind a lock on the
 # counts table (4 heartbeat intervals; RabbitMQ drops a peer silent for 2)
 # completes on the same broker connection — no reconnect, no redelivery —
 # and the job counts once.

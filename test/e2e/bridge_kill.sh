@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPEC §10: the bridge killed with SIGKILL in the middle of a stream of
+# docs/bridge.md (Durability): the bridge killed with SIGKILL in the middle of a stream of
 # inserts and deletes, then restarted → counts exact (nothing lost; what was
 # applied but not acked is redelivered and deduplicated).  SIGTERM in the
 # middle of a stream → exit 0 having acknowledged everything it applied and

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Consumed messages (SPEC §5): every invalid kind lands in sharecount.dead and
+# Consumed messages (docs/interop.md): every invalid kind lands in sharecount.dead and
 # changes no count while the bridge keeps running; a duplicate counts once; a
 # NestJS emit() (default exchange, routing key = queue, no content type), a
 # bare job named by its `type` property and one named by its routing key are

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPEC §10: PostgreSQL restarted in the middle of a stream → counts exact,
+# docs/bridge.md (Reconnects): PostgreSQL restarted in the middle of a stream → counts exact,
 # nothing dead-lettered (a database outage is transient: the consumer holds
 # its batch, reconnects and applies it again).  Also a longer outage (5 s,
 # longer than the heartbeat) while deliveries wait.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPEC §10: RabbitMQ stopped for 10 s in the middle of a stream → inserts keep
+# docs/bridge.md (Reconnects): RabbitMQ stopped for 10 s in the middle of a stream → inserts keep
 # succeeding (jobs wait in the outbox), and once the broker is back every
 # count is exact.  Restarts the shared RabbitMQ node and leaves it running.
 . "$(dirname "$0")/bridge.inc"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Topology (SPEC §5): queue_type = quorum declares a quorum queue with the
+# Topology (docs/interop.md): queue_type = quorum declares a quorum queue with the
 # dead-letter exchange and it carries jobs; a bridge configured differently
 # from an existing queue (classic vs quorum: RabbitMQ answers 406
 # PRECONDITION_FAILED) logs one clear error, keeps running and retrying, and

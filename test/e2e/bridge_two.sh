@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# SPEC §11: two bridges against one database and one broker → counts exact,
+# docs/bridge.md: two bridges against one database and one broker → counts exact,
 # no job applied twice (SKIP LOCKED claims: no row published twice; competing
 # consumers: each delivery applied by one of them).  The second bridge's
-# amqp_url lists a dead node first (SPEC §11: URLs tried in turn).
+# amqp_url lists a dead node first (docs/bridge.md, Broker failover: URLs tried in turn).
 . "$(dirname "$0")/bridge.inc"
 e2e_setup two
 bridge_start --publish_batch=20 --apply_batch=20; B1=$BRIDGE_PID

@@ -12,13 +12,7 @@
 
 #include "bridge.h"
 #include "job.h"
-
-volatile sig_atomic_t sc_stop;
-volatile sig_atomic_t sc_reload;
-
-static int failures;
-
-#define CHECK(cond) do { if (!(cond)) { failures++; printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); } } while (0)
+#include "unit.h"
 
 static int
 parse(const char *body, const char *type, const char *rk, int reply_to, struct sc_job *job, char *reason)
@@ -131,7 +125,5 @@ main(void)
 	CHECK(sc_job_parse_time("yesterday") == 0);
 	CHECK(sc_job_parse_time("1970-01-01T00:00:01+02:00") == 0);
 
-	if (failures)
-		printf("%d failure(s)\n", failures);
-	return failures ? 1 : 0;
+	return unit_done("test_job");
 }

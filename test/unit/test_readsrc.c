@@ -12,17 +12,7 @@
 
 #include "bridge.h"
 #include "readsrc.h"
-
-/* defined by main.c, which unit tests do not link; other bridge objects use them */
-volatile sig_atomic_t sc_stop;
-volatile sig_atomic_t sc_reload;
-
-static int	failures, checks;
-
-#define CHECK(cond, ...) do { \
-	checks++; \
-	if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); printf(__VA_ARGS__); printf("\n"); } \
-} while (0)
+#include "unit.h"
 
 static void
 test_parse(void)
@@ -111,6 +101,5 @@ main(void)
 	test_idle_and_paused();
 	test_interpolation();
 	test_full_and_reset();
-	printf("test_readsrc: %d checks, %d failed\n", checks, failures);
-	return failures ? 1 : 0;
+	return unit_done("test_readsrc");
 }

@@ -14,13 +14,7 @@
 
 #include "bridge.h"
 #include "config.h"
-
-volatile sig_atomic_t sc_stop;
-volatile sig_atomic_t sc_reload;
-
-static int	failures;
-
-#define CHECK(cond) do { if (!(cond)) { failures++; printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); } } while (0)
+#include "unit.h"
 
 static char tmpdir[] = "/tmp/sc-test-reload.XXXXXX";
 static char conf[300];
@@ -238,7 +232,5 @@ main(void)
 
 	unlink(conf);
 	rmdir(tmpdir);
-	if (failures)
-		printf("%d failure(s)\n", failures);
-	return failures ? 1 : 0;
+	return unit_done("test_reload");
 }

@@ -14,17 +14,7 @@
 #include "bridge.h"
 #include "dbpool.h"
 #include "route.h"
-
-/* defined by main.c, which unit tests do not link; other bridge objects use them */
-volatile sig_atomic_t sc_stop;
-volatile sig_atomic_t sc_reload;
-
-static int	failures, checks;
-
-#define CHECK(cond, ...) do { \
-	checks++; \
-	if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); printf(__VA_ARGS__); printf("\n"); } \
-} while (0)
+#include "unit.h"
 
 /* Route a GET and expect an error status whose message contains `msg`. */
 static void
@@ -380,6 +370,5 @@ main(void)
 	test_listen();
 	test_array_literal();
 	test_post_body();
-	printf("%d checks, %d failed\n", checks, failures);
-	return failures ? 1 : 0;
+	return unit_done("test_route");
 }

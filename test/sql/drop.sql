@@ -1,9 +1,17 @@
 -- DROP EXTENSION never drops application tables: without CASCADE it is
 -- refused while tables are tracked (the app keeps working); with CASCADE only
 -- the triggers go and the app can still insert.  Re-creating it in the same
--- session works (cached plans are re-planned).  Runs last: it re-creates the
--- extension at the end.
+-- session works (cached plans are re-planned).  Runs in a database of its
+-- own, made here and dropped at the end (keep that last): the other tests
+-- never see the extension missing, in any order.
+\set regress_db :DBNAME
 \set SHOW_CONTEXT never
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_sc_drop;
+RESET client_min_messages;
+CREATE DATABASE regress_sc_drop;
+\c regress_sc_drop
+CREATE EXTENSION sharecount;
 CREATE TABLE keep_links (id int PRIMARY KEY, content_type text, content_id text, user_id text);
 SELECT sharecount_track('keep_links');
 INSERT INTO keep_links VALUES (1, 'article', '1', 'u');
@@ -32,4 +40,5 @@ SELECT sharecount_get('article', '1');
 
 SELECT sharecount_untrack('keep_links');
 DROP TABLE keep_links;
-TRUNCATE sharecount.outbox, sharecount.counts, sharecount.applied_jobs, sharecount.stats;
+\c :regress_db
+DROP DATABASE regress_sc_drop;

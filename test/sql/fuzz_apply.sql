@@ -5,16 +5,25 @@
 -- ("Validation"): a valid job is applied once (then duplicate), an invalid
 -- one is SQLSTATE 22023 / status invalid and changes nothing.  At the end the
 -- counts, dedupe records and stats moved exactly by what the model applied.
--- Another seed: psql -v fuzz_seed=N -f sql/fuzz_apply.sql (then only the
--- seed and the tallies differ from expected/fuzz_apply.out).
+-- Another seed: psql -v fuzz_seed=N -f test/sql/fuzz_apply.sql (then only
+-- the seed and the tallies differ from test/expected/fuzz_apply.out).
+-- Runs in a database of its own, made here and dropped at the end (keep
+-- that last): its jobIds must not have been applied before, in any order.
+\set regress_db :DBNAME
 \set SHOW_CONTEXT never
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_sc_fuzz_apply;
+RESET client_min_messages;
+CREATE DATABASE regress_sc_fuzz_apply;
+\c regress_sc_fuzz_apply
+CREATE EXTENSION sharecount;
 \if :{?fuzz_seed}
 \else
 \set fuzz_seed 20261202
 \endif
 SELECT :fuzz_seed AS seed FROM (SELECT setseed((:fuzz_seed % 1000003) / 1000003.0)) s;
 
--- the generator and the model (not echoed: see sql/fuzz_apply.sql)
+-- the generator and the model (not echoed: see test/sql/fuzz_apply.sql)
 \set ECHO none
 CREATE TEMP TABLE fz_before AS SELECT content_type, content_id, share_count FROM sharecount.counts;
 CREATE TEMP TABLE fz_stats_before AS
@@ -356,3 +365,6 @@ FROM fz_stats_before s;
 DROP FUNCTION fz_run(int), fz_doc(), fz_expect(jsonb), fz_invalid(jsonb), fz_bytes(jsonb), fz_mutate(jsonb),
 	fz_valid(), fz_any(int), fz_number(), fz_bad_string(), fz_time(), fz_jobid(), fz_cid(), fz_ctype(),
 	fz_count(text), fz_pickj(jsonb[]), fz_pick(text[]), fz_int(int);
+\set ECHO all
+\c :regress_db
+DROP DATABASE regress_sc_fuzz_apply;

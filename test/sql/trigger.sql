@@ -23,7 +23,7 @@ CREATE TABLE share_links (id text PRIMARY KEY, content_type text, content_id tex
 SELECT sharecount_track('share_links');
 SELECT tgname, tgtype FROM pg_trigger WHERE tgrelid = 'share_links'::regclass ORDER BY tgname;
 
--- INSERT: share_created with every field, in SPEC order
+-- INSERT: share_created with every field, in the order of docs/interop.md
 INSERT INTO share_links VALUES ('s1', 'article', '123', 'u1', 'twitter', 'spring');
 SELECT * FROM jobs;
 -- jobId is the outbox's job_id and a v4 UUID; timestamp is ISO-8601 UTC with ms, close to now
