@@ -67,6 +67,7 @@ UPDATE sharecount.dedupe_foreign_head SET day = day - 1
 SELECT sharecount_apply(dj((SELECT min(id) FROM same_bucket))) AS next_day;
 SELECT day = (now() AT TIME ZONE 'UTC')::date - 1 AS yesterday, slot = (day - date '2000-01-01') % 16 AS right_slot,
 	octet_length(hashes) / 16 AS hashes FROM sharecount.dedupe_foreign;
+SELECT day = (now() AT TIME ZONE 'UTC')::date - 1 AS yesterday, records FROM sharecount.dedupe_days;
 SELECT octet_length(hashes) / 16 AS head_hashes FROM sharecount.dedupe_foreign_head
 	WHERE bucket = ('x' || substr(md5('nest-1'), 1, 4))::bit(16)::int;
 SELECT sharecount_apply(dj('nest-1')) AS old_day_again, sharecount_apply(dj((SELECT min(id) FROM same_bucket))) AS today_again,
@@ -77,10 +78,11 @@ SELECT sharecount_get('article', 'dd') AS count, (SELECT sum(jobs_applied) FROM 
 SELECT records() AS records, counted() AS counted;
 
 -- across a prune boundary.  The redelivery window is older_than: a dense
--- block goes when its last write is older, a day when it ended before now() -
--- older_than.  Age one dense block and yesterday's partition past 7 days.
-UPDATE sharecount.dedupe_dense SET last_at = now() - interval '8 days' WHERE origin = 255;
+-- block goes when the day of its last write ended before now() - older_than,
+-- a foreign day likewise.  Age one dense block and yesterday's partition past 7 days.
+UPDATE sharecount.dedupe_dense SET day = day - 8 WHERE origin = 255;
 UPDATE sharecount.dedupe_foreign SET day = day - 8, slot = (day - 8 - date '2000-01-01') % 16;
+UPDATE sharecount.dedupe_days SET day = day - 8;
 SELECT sharecount_prune('-1 day');
 SELECT sharecount_prune() AS pruned;
 SELECT count(*) AS partitions_left FROM sharecount.dedupe_foreign;
@@ -97,8 +99,8 @@ UPDATE sharecount.dedupe_foreign_head SET day = day - 9 WHERE octet_length(hashe
 SELECT sharecount_prune() AS pruned_head;
 SELECT sharecount_apply(dj((SELECT min(id) FROM same_bucket))) AS head_past_window;
 SELECT records() AS records, counted() AS counted;
--- a window of 0 forgets every dense block not written by this transaction and
--- every foreign day that has ended; today's foreign records stay until midnight UTC
+-- a window of 0 forgets every day that has ended; today's records stay until
+-- midnight UTC
 SELECT sharecount_prune('0') >= 0 AS pruned_all;
 SELECT records() AS records, counted() AS counted;
 

@@ -266,23 +266,28 @@ COMMENT ON TABLE sharecount.applied_jobs IS
 	'1.0 dedupe records: still read for foreign jobIds until sharecount_prune() empties it; TRUNCATE forgets every dedupe record';
 
 -- Dense jobIds ("<16 hex>-<n>"): a bit per job, 4,096 jobs per 512-byte row,
--- updated in place (HOT: bits, n and last_at are not indexed).
+-- updated in place (HOT: bits and n are not indexed, and day changes at most
+-- once a day).
 CREATE TABLE sharecount.dedupe_dense (
 	origin bigint NOT NULL,				-- the 16 hex digits as 64 bits
 	block bigint NOT NULL,				-- n / 4096
 	n int NOT NULL DEFAULT 0,			-- bits set
-	last_at timestamptz NOT NULL DEFAULT now(),	-- last write: pruned whole when older than the window
+	day date NOT NULL DEFAULT (now() AT TIME ZONE 'UTC')::date,	-- UTC day of the last write: pruned whole after it
 	bits bytea NOT NULL,				-- 512 bytes, bit n % 4096 (LSB first)
 	PRIMARY KEY (origin, block)
 ) WITH (fillfactor = 75);
+CREATE INDEX ON sharecount.dedupe_dense (day);
 
 -- Foreign jobIds: MD5 (16 bytes) in 65,536 buckets (its first two bytes).
--- Today's: one head row per bucket (sorted hashes), the bucket's lock.
+-- Today's: one head row per bucket, the bucket's lock.  New hashes go in
+-- front, so a HOT update logs little more than them (heap_update's
+-- prefix/suffix compression); fillfactor leaves room for the row to grow.
 CREATE TABLE sharecount.dedupe_foreign_head (
 	bucket int PRIMARY KEY,
 	day date NOT NULL,					-- the UTC day of its hashes
-	hashes bytea NOT NULL				-- sorted 16-byte hashes
-) WITH (fillfactor = 50);
+	hashes bytea NOT NULL				-- 16-byte hashes, newest first
+) WITH (fillfactor = 70);
+CREATE INDEX ON sharecount.dedupe_foreign_head (day);
 -- Earlier days: a head's hashes move here as one packed row when its bucket is
 -- first written on a later day; never updated; partitioned by day slot
 -- ((day - 2000-01-01) mod 16), so that pruning a day truncates its partition.
@@ -303,13 +308,23 @@ BEGIN
 	END LOOP;
 END
 $d$;
+-- How many hashes each past day holds, sharded like stats (written when heads
+-- move a day into its partition): prune's count, without a scan.
+CREATE TABLE sharecount.dedupe_days (
+	day date NOT NULL,
+	shard int NOT NULL,
+	records bigint NOT NULL,
+	PRIMARY KEY (day, shard)
+);
+SELECT pg_catalog.pg_extension_config_dump('sharecount.dedupe_days', '');
 SELECT pg_catalog.pg_extension_config_dump('sharecount.dedupe_dense', '');
 SELECT pg_catalog.pg_extension_config_dump('sharecount.dedupe_foreign_head', '');
 
 -- O(1) stats: dedupe records counted as they are written and pruned.
 ALTER TABLE sharecount.stats ADD COLUMN dedupe_records bigint NOT NULL DEFAULT 0;
+-- (no row on a fresh install: a restore's COPY of stats would collide with it)
 INSERT INTO sharecount.stats AS s (shard, dedupe_records)
-	SELECT -1, count(*) FROM sharecount.applied_jobs
+	SELECT -1, count(*) FROM sharecount.applied_jobs HAVING count(*) > 0
 	ON CONFLICT (shard) DO UPDATE SET dedupe_records = s.dedupe_records + excluded.dedupe_records;
 
 -- TRUNCATE sharecount.applied_jobs keeps its 1.0 meaning: forget every dedupe
@@ -317,7 +332,8 @@ INSERT INTO sharecount.stats AS s (shard, dedupe_records)
 CREATE FUNCTION sharecount._dedupe_truncate() RETURNS trigger
 	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
 BEGIN
-	TRUNCATE sharecount.dedupe_dense, sharecount.dedupe_foreign_head, sharecount.dedupe_foreign;
+	TRUNCATE sharecount.dedupe_dense, sharecount.dedupe_foreign_head, sharecount.dedupe_foreign,
+		sharecount.dedupe_days;
 	UPDATE sharecount.stats SET dedupe_records = 0 WHERE dedupe_records <> 0;
 	RETURN NULL;
 END
@@ -337,7 +353,6 @@ DECLARE
 	n bigint := 0;
 	k bigint;
 	s int;
-	newest date;
 BEGIN
 	IF older_than < interval '0' THEN
 		RAISE EXCEPTION 'older_than must not be negative' USING ERRCODE = '22023',
@@ -348,7 +363,7 @@ BEGIN
 	-- dense blocks, locked in key order as apply does
 	WITH gone AS (
 		DELETE FROM sharecount.dedupe_dense d WHERE (d.origin, d.block) IN (
-			SELECT x.origin, x.block FROM sharecount.dedupe_dense x WHERE x.last_at < cutoff
+			SELECT x.origin, x.block FROM sharecount.dedupe_dense x WHERE x.day < cutoff_day
 			ORDER BY 1, 2 FOR UPDATE)
 		RETURNING d.n)
 	SELECT coalesce(sum(gone.n), 0) INTO k FROM gone;
@@ -362,22 +377,21 @@ BEGIN
 		RETURNING o.len)
 	SELECT coalesce(sum(gone.len), 0) / 16 INTO k FROM gone;
 	n := n + k;
-	-- past days: a partition whose newest day ended before the cutoff goes whole
-	FOR s IN 0..15 LOOP
-		EXECUTE format('SELECT max(day) FROM sharecount.dedupe_foreign_%s', s) INTO newest;
-		CONTINUE WHEN newest IS NULL;
-		IF newest < cutoff_day THEN
-			EXECUTE format('SELECT coalesce(sum(octet_length(hashes)), 0) / 16 FROM sharecount.dedupe_foreign_%s', s)
-				INTO k;
-			EXECUTE format('TRUNCATE sharecount.dedupe_foreign_%s', s);
-		ELSE
+	-- past days: a partition goes whole (TRUNCATE) when every day it holds
+	-- ended before the cutoff; dedupe_days says which days, and how many hashes
+	FOR s IN SELECT DISTINCT (d.day - date '2000-01-01') % 16 FROM sharecount.dedupe_days d
+			WHERE d.day < cutoff_day ORDER BY 1 LOOP
+		IF EXISTS (SELECT FROM sharecount.dedupe_days d
+				WHERE d.day >= cutoff_day AND (d.day - date '2000-01-01') % 16 = s) THEN
 			-- a window over 15 days: this slot also holds a live day
-			EXECUTE format('WITH gone AS (DELETE FROM sharecount.dedupe_foreign_%s f WHERE f.day < $1 '
-				'RETURNING octet_length(f.hashes) AS len) SELECT coalesce(sum(len), 0) / 16 FROM gone', s)
-				INTO k USING cutoff_day;
+			EXECUTE format('DELETE FROM sharecount.dedupe_foreign_%s f WHERE f.day < $1', s) USING cutoff_day;
+		ELSE
+			EXECUTE format('TRUNCATE sharecount.dedupe_foreign_%s', s);
 		END IF;
-		n := n + k;
 	END LOOP;
+	WITH gone AS (DELETE FROM sharecount.dedupe_days d WHERE d.day < cutoff_day RETURNING d.records)
+	SELECT coalesce(sum(gone.records), 0) INTO k FROM gone;
+	n := n + k;
 	-- 1.0's records (never written again)
 	DELETE FROM sharecount.applied_jobs a WHERE a.applied_at < cutoff;
 	GET DIAGNOSTICS k = ROW_COUNT;

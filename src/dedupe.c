@@ -6,11 +6,11 @@
  *   sharecount.dedupe_dense (origin, block) row: a 512-byte bitmap for 4,096
  *   ids, updated in place (a fixed size: HOT updates, no growth).
  * - A foreign jobId is its 16-byte MD5 in one of 65,536 buckets: today's in
- *   sharecount.dedupe_foreign_head (a row per bucket: its day and a sorted
- *   array of hashes); when a head is written on a later day, its hashes move
- *   as one packed row (bucket, day) into sharecount.dedupe_foreign, which is
- *   partitioned by day slot and never updated, so pruning a day is a
- *   TRUNCATE of its partition.
+ *   sharecount.dedupe_foreign_head (a row per bucket: its day and an array
+ *   of hashes, newest first); when a head is written on a later day, its
+ *   hashes move as one packed sorted row (bucket, day) into
+ *   sharecount.dedupe_foreign, which is partitioned by day slot and never
+ *   updated, so pruning a day is a TRUNCATE of its partition.
  * - 1.0's sharecount.applied_jobs is still read for foreign jobIds (a 1.0
  *   database's UUID jobIds may be redelivered) until sharecount_prune()
  *   empties it.
@@ -36,17 +36,12 @@
 #include "postgres.h"
 
 #include "access/xact.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/md5.h"
 #include "executor/spi.h"
-#include "nodes/makefuncs.h"
-#include "port/pg_bitutils.h"
-#include "storage/lmgr.h"
+#include "miscadmin.h"
 #include "utils/array.h"
-#include "utils/builtins.h"
 #include "utils/date.h"
-#include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 
 #include "sharecount.h"
@@ -68,7 +63,7 @@ typedef struct DedupeRow
 {
 	int64		k1;
 	int64		k2;
-	char	   *data;			/* bitmap, or sorted hashes (a private copy) */
+	char	   *data;			/* bitmap, or a head's hashes (a private copy) */
 	int			len;			/* bytes of data */
 	int32		n;				/* dense: bits set */
 	DateADT		day;			/* foreign: the head's day */
@@ -94,11 +89,11 @@ static RowKind dense_kind = {
 	"INSERT INTO sharecount.dedupe_dense (origin, block, bits) "
 	"SELECT u.a, u.b, $3 FROM unnest($1, $2) AS u(a, b) ORDER BY 1, 2 "
 	"ON CONFLICT DO NOTHING",
-	"SELECT d.origin, d.block, d.bits, d.n, NULL::pg_catalog.date "
+	"SELECT d.origin, d.block, d.bits, d.n, d.day "
 	"FROM sharecount.dedupe_dense d JOIN unnest($1, $2) AS u(a, b) "
 	"ON d.origin OPERATOR(pg_catalog.=) u.a AND d.block OPERATOR(pg_catalog.=) u.b "
 	"ORDER BY 1, 2 FOR UPDATE OF d",
-	"UPDATE sharecount.dedupe_dense d SET bits = u.x, n = u.n, last_at = pg_catalog.now() "
+	"UPDATE sharecount.dedupe_dense d SET bits = u.x, n = u.n, day = u.day "
 	"FROM unnest($1, $2, $3, $4, $5) AS u(a, b, x, n, day) "
 	"WHERE d.origin OPERATOR(pg_catalog.=) u.a AND d.block OPERATOR(pg_catalog.=) u.b",
 	BYTEAOID, NULL, NULL, NULL
@@ -328,7 +323,25 @@ write_rows(RowKind *kind, DedupeRow *rows, int nrows)
 		elog(ERROR, "dedupe: writing rows failed");
 }
 
-/* Whether hash is in the sorted array of hashes data[0..len). */
+/* Whether hash is in the unsorted array of a head, data[0..len). */
+static bool
+hash_in_head(const char *data, int len, const uint8 *hash)
+{
+	int			i;
+
+	for (i = 0; i + SC_DEDUPE_HASH_BYTES <= len; i += SC_DEDUPE_HASH_BYTES)
+		if (memcmp(data + i, hash, SC_DEDUPE_HASH_BYTES) == 0)
+			return true;
+	return false;
+}
+
+static int
+cmp_hash(const void *a, const void *b)
+{
+	return memcmp(a, b, SC_DEDUPE_HASH_BYTES);
+}
+
+/* Whether hash is in the sorted array of a past day, data[0..len). */
 static bool
 hash_in(const char *data, int len, const uint8 *hash)
 {
@@ -361,6 +374,7 @@ dedupe_dense(DedupeId *ds, int nd)
 				i;
 	DedupeRow  *rows;
 	char		zeros[SC_DEDUPE_BLOCK_BYTES];
+	DateADT		today = today_utc();
 
 	for (i = 0; i < nd; i++)
 		if (i == 0 || ds[i].k1 != ds[i - 1].k1 || ds[i].k2 != ds[i - 1].k2)
@@ -386,6 +400,7 @@ dedupe_dense(DedupeId *ds, int nd)
 		{
 			*byte |= (1 << (ds[i].bit % 8));
 			r->n++;
+			r->day = Max(r->day, today);
 			r->changed = true;
 		}
 	}
@@ -455,18 +470,19 @@ find_past(DedupeId *fs, int nf, int64 *buckets, int nb, char **ids)
 }
 
 /*
- * Add the new hashes fs[from..to) (sorted) to head h: moved to a new day
- * first if the head holds an earlier day (its hashes then go to h->flush).
+ * Add the new hashes fs[from..to) to head h, in front of the ones it holds:
+ * a head is unsorted, new hashes first, so that the new row version shares
+ * its whole tail with the old one and a same-page (HOT) update logs little
+ * more than the new hashes (heap_update's prefix/suffix compression).  A head
+ * holding an earlier day first hands that day to h->flush (sorted, as a past
+ * day's row is).
  */
 static void
 add_to_head(DedupeRow *h, DedupeId *fs, int from, int to, DateADT today)
 {
-	int			nnew = to - from;
-	int			nold;
+	int			newlen = (to - from) * SC_DEDUPE_HASH_BYTES;
 	char	   *out;
-	int			i = 0,
-				j = from,
-				o = 0;
+	int			j;
 
 	if (h->day < today)
 	{
@@ -475,35 +491,30 @@ add_to_head(DedupeRow *h, DedupeId *fs, int from, int to, DateADT today)
 			h->flush = h->data;
 			h->flush_len = h->len;
 			h->flush_day = h->day;
+			qsort(h->flush, h->flush_len / SC_DEDUPE_HASH_BYTES, SC_DEDUPE_HASH_BYTES, cmp_hash);
 			h->len = 0;
 		}
 		h->day = today;
 	}
-	nold = h->len / SC_DEDUPE_HASH_BYTES;
-	out = palloc((Size) (nold + nnew) * SC_DEDUPE_HASH_BYTES);
-	while (i < nold || j < to)
-	{
-		const char *src;
-
-		if (j >= to || (i < nold &&
-						memcmp(h->data + (Size) i * SC_DEDUPE_HASH_BYTES, fs[j].hash,
-							   SC_DEDUPE_HASH_BYTES) < 0))
-			src = h->data + (Size) (i++) * SC_DEDUPE_HASH_BYTES;
-		else
-			src = (const char *) fs[j++].hash;
-		memcpy(out + (Size) (o++) * SC_DEDUPE_HASH_BYTES, src, SC_DEDUPE_HASH_BYTES);
-	}
+	out = palloc((Size) newlen + h->len);
+	for (j = from; j < to; j++)
+		memcpy(out + (Size) (j - from) * SC_DEDUPE_HASH_BYTES, fs[j].hash, SC_DEDUPE_HASH_BYTES);
+	if (h->len > 0)
+		memcpy(out + newlen, h->data, h->len);
 	h->data = out;
-	h->len = o * SC_DEDUPE_HASH_BYTES;
+	h->len += newlen;
 	h->changed = true;
 }
 
-/* Move the flushed heads' past days into their partitions (one INSERT). */
+/*
+ * Move the flushed heads' past days into their partitions and count them in
+ * sharecount.dedupe_days (this backend's shard): one statement.
+ */
 static void
 flush_heads(DedupeRow *heads, int nh)
 {
-	Oid			types[4] = {INT2ARRAYOID, DATEARRAYOID, INT4ARRAYOID, BYTEAARRAYOID};
-	Datum		values[4];
+	Oid			types[5] = {INT2ARRAYOID, DATEARRAYOID, INT4ARRAYOID, BYTEAARRAYOID, INT4OID};
+	Datum		values[5];
 	Datum	   *col[4];			/* slot, day, bucket, hashes of each moved day */
 	int			i,
 				m = 0;
@@ -526,9 +537,15 @@ flush_heads(DedupeRow *heads, int nh)
 	values[1] = PointerGetDatum(construct_array(col[1], m, DATEOID, 4, true, TYPALIGN_INT));
 	values[2] = PointerGetDatum(construct_array(col[2], m, INT4OID, 4, true, TYPALIGN_INT));
 	values[3] = PointerGetDatum(construct_array(col[3], m, BYTEAOID, -1, false, TYPALIGN_INT));
+	values[4] = Int32GetDatum(MyProcPid % SC_STATS_SHARDS);
 	sc_prepare_once(&flush_plan,
-					"INSERT INTO sharecount.dedupe_foreign (slot, day, bucket, hashes) "
-					"SELECT * FROM unnest($1, $2, $3, $4)", 4, types);
+					"WITH moved AS (INSERT INTO sharecount.dedupe_foreign (slot, day, bucket, hashes) "
+					"SELECT * FROM unnest($1, $2, $3, $4) "
+					"RETURNING day, pg_catalog.octet_length(hashes) / 16 AS n) "
+					"INSERT INTO sharecount.dedupe_days AS d (day, shard, records) "
+					"SELECT m.day, $5, pg_catalog.sum(m.n) FROM moved m GROUP BY 1 ORDER BY 1 "
+					"ON CONFLICT (day, shard) DO UPDATE SET records = d.records + excluded.records",
+					5, types);
 	if (SPI_execute_plan(flush_plan, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "dedupe: moving a day to its partition failed");
 }
@@ -562,7 +579,7 @@ dedupe_foreign(DedupeId *fs, int nf, char **ids)
 		/* the bucket's new hashes, compacted to fs[from..to) */
 		for (i = from; i < nf && fs[i].k1 == fs[from].k1; i++)
 		{
-			if (!fs[i].dup && hash_in(h->data, h->len, fs[i].hash))
+			if (!fs[i].dup && hash_in_head(h->data, h->len, fs[i].hash))
 				fs[i].dup = true;
 			if (!fs[i].dup && to > from &&
 				memcmp(fs[to - 1].hash, fs[i].hash, SC_DEDUPE_HASH_BYTES) == 0)
