@@ -256,3 +256,167 @@ END
 $f$;
 
 DROP FUNCTION sharecount._actual_counts_sql(text);
+
+-- ------------------------------------------------------- #13 dedupe ----
+-- The dedupe state that stays small (docs/extension.md, "Dedupe"; src/dedupe.c).
+-- No apply that decided on the 1.0 path may overlap this upgrade: every apply
+-- takes ROW EXCLUSIVE on sharecount.applied_jobs before it looks at the schema.
+LOCK TABLE sharecount.applied_jobs IN ACCESS EXCLUSIVE MODE;
+COMMENT ON TABLE sharecount.applied_jobs IS
+	'1.0 dedupe records: still read for foreign jobIds until sharecount_prune() empties it; TRUNCATE forgets every dedupe record';
+
+-- Dense jobIds ("<16 hex>-<n>"): a bit per job, 4,096 jobs per 512-byte row,
+-- updated in place (HOT: bits and n are not indexed, and day changes at most
+-- once a day).
+CREATE TABLE sharecount.dedupe_dense (
+	origin bigint NOT NULL,				-- the 16 hex digits as 64 bits
+	block bigint NOT NULL,				-- n / 4096
+	n int NOT NULL DEFAULT 0,			-- bits set
+	day date NOT NULL DEFAULT (now() AT TIME ZONE 'UTC')::date,	-- UTC day of the last write: pruned whole after it
+	bits bytea NOT NULL,				-- 512 bytes, bit n % 4096 (LSB first)
+	PRIMARY KEY (origin, block)
+) WITH (fillfactor = 75);
+CREATE INDEX ON sharecount.dedupe_dense (day);
+
+-- Foreign jobIds: MD5 (16 bytes) in 65,536 buckets (its first two bytes).
+-- Today's: one head row per bucket, the bucket's lock.  New hashes go in
+-- front, so a HOT update logs little more than them (heap_update's
+-- prefix/suffix compression); fillfactor leaves room for the row to grow.
+CREATE TABLE sharecount.dedupe_foreign_head (
+	bucket int PRIMARY KEY,
+	day date NOT NULL,					-- the UTC day of its hashes
+	hashes bytea NOT NULL				-- 16-byte hashes, newest first
+) WITH (fillfactor = 70);
+CREATE INDEX ON sharecount.dedupe_foreign_head (day);
+-- Earlier days: a head's hashes move here as one packed row when its bucket is
+-- first written on a later day; never updated; partitioned by day slot
+-- ((day - 2000-01-01) mod 16), so that pruning a day truncates its partition.
+CREATE TABLE sharecount.dedupe_foreign (
+	slot smallint NOT NULL,
+	day date NOT NULL,
+	bucket int NOT NULL,
+	hashes bytea NOT NULL,
+	PRIMARY KEY (bucket, day, slot)
+) PARTITION BY LIST (slot);
+DO $d$
+BEGIN
+	FOR i IN 0..15 LOOP
+		EXECUTE format('CREATE TABLE sharecount.dedupe_foreign_%s PARTITION OF sharecount.dedupe_foreign '
+			'FOR VALUES IN (%s)', i, i);
+		EXECUTE format('CREATE INDEX ON sharecount.dedupe_foreign_%s (day)', i);
+		PERFORM pg_catalog.pg_extension_config_dump(format('sharecount.dedupe_foreign_%s', i), '');
+	END LOOP;
+END
+$d$;
+-- How many hashes each past day holds, sharded like stats (written when heads
+-- move a day into its partition): prune's count, without a scan.
+CREATE TABLE sharecount.dedupe_days (
+	day date NOT NULL,
+	shard int NOT NULL,
+	records bigint NOT NULL,
+	PRIMARY KEY (day, shard)
+);
+SELECT pg_catalog.pg_extension_config_dump('sharecount.dedupe_days', '');
+SELECT pg_catalog.pg_extension_config_dump('sharecount.dedupe_dense', '');
+SELECT pg_catalog.pg_extension_config_dump('sharecount.dedupe_foreign_head', '');
+
+-- O(1) stats: dedupe records counted as they are written and pruned.
+ALTER TABLE sharecount.stats ADD COLUMN dedupe_records bigint NOT NULL DEFAULT 0;
+-- (no row on a fresh install: a restore's COPY of stats would collide with it)
+INSERT INTO sharecount.stats AS s (shard, dedupe_records)
+	SELECT -1, count(*) FROM sharecount.applied_jobs HAVING count(*) > 0
+	ON CONFLICT (shard) DO UPDATE SET dedupe_records = s.dedupe_records + excluded.dedupe_records;
+
+-- TRUNCATE sharecount.applied_jobs keeps its 1.0 meaning: forget every dedupe
+-- record (all structures; the counter follows).
+CREATE FUNCTION sharecount._dedupe_truncate() RETURNS trigger
+	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+	TRUNCATE sharecount.dedupe_dense, sharecount.dedupe_foreign_head, sharecount.dedupe_foreign,
+		sharecount.dedupe_days;
+	UPDATE sharecount.stats SET dedupe_records = 0 WHERE dedupe_records <> 0;
+	RETURN NULL;
+END
+$f$;
+REVOKE ALL ON FUNCTION sharecount._dedupe_truncate() FROM PUBLIC;
+CREATE TRIGGER dedupe_truncate BEFORE TRUNCATE ON sharecount.applied_jobs
+	FOR EACH STATEMENT EXECUTE FUNCTION sharecount._dedupe_truncate();
+
+-- Prune: whole dense blocks whose last write is older than the window, whole
+-- day partitions (TRUNCATE) of days that ended before it, heads holding such a
+-- day, and 1.0 records older than it.  Returns the number of jobIds forgotten.
+CREATE OR REPLACE FUNCTION sharecount_prune(older_than interval DEFAULT '7 days') RETURNS bigint
+	LANGUAGE plpgsql STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
+DECLARE
+	cutoff timestamptz;
+	cutoff_day date;					-- days before it ended before the cutoff
+	n bigint := 0;
+	k bigint;
+	s int;
+BEGIN
+	IF older_than < interval '0' THEN
+		RAISE EXCEPTION 'older_than must not be negative' USING ERRCODE = '22023',
+			HINT = 'Pass the redelivery window, e.g. ''7 days''.';
+	END IF;
+	cutoff := now() - older_than;
+	cutoff_day := (cutoff AT TIME ZONE 'UTC')::date;
+	-- dense blocks, locked in key order as apply does
+	WITH gone AS (
+		DELETE FROM sharecount.dedupe_dense d WHERE (d.origin, d.block) IN (
+			SELECT x.origin, x.block FROM sharecount.dedupe_dense x WHERE x.day < cutoff_day
+			ORDER BY 1, 2 FOR UPDATE)
+		RETURNING d.n)
+	SELECT coalesce(sum(gone.n), 0) INTO k FROM gone;
+	n := n + k;
+	-- heads still holding a day that ended before the cutoff
+	WITH gone AS (
+		UPDATE sharecount.dedupe_foreign_head h SET hashes = ''::bytea
+		FROM (SELECT x.bucket, octet_length(x.hashes) AS len FROM sharecount.dedupe_foreign_head x
+			WHERE x.day < cutoff_day AND octet_length(x.hashes) > 0 ORDER BY 1 FOR UPDATE) o
+		WHERE h.bucket = o.bucket
+		RETURNING o.len)
+	SELECT coalesce(sum(gone.len), 0) / 16 INTO k FROM gone;
+	n := n + k;
+	-- past days: a partition goes whole (TRUNCATE) when every day it holds
+	-- ended before the cutoff; dedupe_days says which days, and how many hashes
+	FOR s IN SELECT DISTINCT (d.day - date '2000-01-01') % 16 FROM sharecount.dedupe_days d
+			WHERE d.day < cutoff_day ORDER BY 1 LOOP
+		IF EXISTS (SELECT FROM sharecount.dedupe_days d
+				WHERE d.day >= cutoff_day AND (d.day - date '2000-01-01') % 16 = s) THEN
+			-- a window over 15 days: this slot also holds a live day
+			EXECUTE format('DELETE FROM sharecount.dedupe_foreign_%s f WHERE f.day < $1', s) USING cutoff_day;
+		ELSE
+			EXECUTE format('TRUNCATE sharecount.dedupe_foreign_%s', s);
+		END IF;
+	END LOOP;
+	WITH gone AS (DELETE FROM sharecount.dedupe_days d WHERE d.day < cutoff_day RETURNING d.records)
+	SELECT coalesce(sum(gone.records), 0) INTO k FROM gone;
+	n := n + k;
+	-- 1.0's records (never written again)
+	DELETE FROM sharecount.applied_jobs a WHERE a.applied_at < cutoff;
+	GET DIAGNOSTICS k = ROW_COUNT;
+	n := n + k;
+	IF n > 0 THEN
+		INSERT INTO sharecount.stats AS st (shard, dedupe_records) VALUES (-1, -n)
+			ON CONFLICT (shard) DO UPDATE SET dedupe_records = st.dedupe_records + excluded.dedupe_records;
+	END IF;
+	RETURN n;
+END
+$f$;
+
+CREATE OR REPLACE FUNCTION sharecount_stats() RETURNS jsonb
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
+	SELECT jsonb_build_object(
+		'outbox_depth', (SELECT count(*) FROM sharecount.outbox),
+		'outbox_oldest_age_seconds', (SELECT coalesce(round(extract(epoch FROM now() - min(created_at)), 3), 0)
+			FROM sharecount.outbox),
+		'keys_counted', (SELECT count(*) FROM sharecount.counts),
+		'jobs_applied', s.applied,
+		'duplicates', s.dups,
+		'invalid', s.invalid,
+		'dedupe_records', s.records,
+		'tracked_tables', (SELECT count(*) FROM sharecount.tracked t JOIN pg_class c ON c.oid = t.tbl))
+	FROM (SELECT coalesce(sum(jobs_applied), 0) AS applied, coalesce(sum(duplicates), 0) AS dups,
+		coalesce(sum(invalid), 0) AS invalid, coalesce(sum(dedupe_records), 0) AS records
+		FROM sharecount.stats) s;
+$f$;

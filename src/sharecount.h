@@ -13,7 +13,7 @@
 #include "datatype/timestamp.h"
 #include "executor/spi.h"
 
-/* Limits of SPEC section 4. */
+/* Limits of a job (docs/extension.md, "Jobs"): key bytes, jobId bytes, amount. */
 #define SC_CONTENT_TYPE_MAX 64
 #define SC_CONTENT_ID_MAX 256
 #define SC_JOB_ID_MAX 128
@@ -61,7 +61,7 @@
 #define SC_WAKEUP_KEY_KIND 21315	/* "SC"; neither 1 nor 2 (pg_advisory_*) */
 #define SC_WAKEUP_CHANNEL "sharecount_wakeup"
 
-/* Job kinds, as stored in sharecount.outbox.job. */
+/* Job kinds: sharecount.outbox.job and ScJob.kind (the one enum of job kinds). */
 #define SC_JOB_CREATED 'c'		/* share_created */
 #define SC_JOB_DELETED 'd'		/* share_deleted */
 #define SC_JOB_COUNT_UPDATE 'u'	/* share_count_update; amount > 0 increments */
@@ -95,5 +95,23 @@ extern SPIPlanPtr sc_prepare_once(SPIPlanPtr *slot, const char *sql, int nargs, 
 
 /* wakeup.c */
 extern void sc_wakeup_note_outbox_write(void);
+
+/*
+ * Dedupe state (src/dedupe.c, docs/extension.md "Dedupe").  A DENSE jobId is
+ * "<origin>-<n>": 16 lowercase hex characters, '-', 1 to 19 digits without a
+ * leading zero (n <= INT64_MAX); it is one bit in the block of
+ * SC_DEDUPE_BLOCK_IDS ids of its origin (a 512-byte row for 4,096 jobs).  Any
+ * other jobId is FOREIGN: the first SC_DEDUPE_HASH_BYTES of its MD5 (128 bits:
+ * 64 would collide at a week's 30M ids), kept in one of SC_DEDUPE_BUCKETS
+ * buckets (the hash's first two bytes), today's in a head row per bucket and
+ * earlier days packed per (bucket, day) in SC_DEDUPE_SLOTS day partitions.
+ */
+#define SC_DEDUPE_BLOCK_IDS 4096	/* ids per dense block: 512-byte bitmap */
+#define SC_DEDUPE_BLOCK_BYTES (SC_DEDUPE_BLOCK_IDS / 8)
+#define SC_DEDUPE_HASH_BYTES 16	/* bytes of a foreign jobId's hash */
+#define SC_DEDUPE_BUCKETS 65536	/* foreign buckets: ~66 ids/day at 4.3M/day */
+#define SC_DEDUPE_SLOTS 16		/* day partitions: windows up to 15 days drop whole */
+#define SC_DEDUPE_LOCK_TRIES 3	/* re-lock rounds when prune removed a block */
+#define SC_STATS_SHARDS 16		/* rows of sharecount.stats: a shard per pid % 16 */
 
 #endif

@@ -18,7 +18,7 @@ churn 10000 200 7
 wait_drained 120
 applied=$(stat jobs_applied)
 dups=$(stat duplicates)
-jobs=$(q "SELECT count(*) FROM sharecount.applied_jobs")
+jobs=$(q "SELECT sharecount_stats()->>'dedupe_records'")
 [ "$dups" = 0 ] || fail "duplicates = $dups with one bridge and no failures"
 [ "$applied" = "$jobs" ] || fail "jobs_applied $applied != dedupe records $jobs"
 [ "$(queue_depth sharecount.dead)" = 0 ] || fail "something was dead-lettered"

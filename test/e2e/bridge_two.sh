@@ -15,7 +15,7 @@ E2E_AMQP=$E2E_AMQP_SAVED
 churn 6000 200 41
 wait_drained 120
 [ "$(stat duplicates)" = 0 ] || fail "duplicates = $(stat duplicates): a job was published or applied twice"
-[ "$(stat jobs_applied)" = "$(q "SELECT count(*) FROM sharecount.applied_jobs")" ] || fail "applied != dedupe records"
+[ "$(stat jobs_applied)" = "$(q "SELECT sharecount_stats()->>'dedupe_records'")" ] || fail "applied != dedupe records"
 grep -q "cannot connect to amqp://guest:\*\*\*@127.0.0.1:$dead/" "$SC_TMP/two.bridge2.log" || fail "dead first URL not tried"
 grep -q "consumer: connected to amqp://guest:\*\*\*@127.0.0.1:$SC_AMQP_PORT/" "$SC_TMP/two.bridge2.log" || fail "second URL not used"
 grep -q "guest:guest" "$SC_TMP"/two.bridge*.log && fail "a password was logged"

@@ -34,7 +34,20 @@ DELETE FROM share_links WHERE user_id IN ('u1', 'u2', 'u3');
 SELECT count(*) FROM sharecount_apply_batch((SELECT array_agg(body::jsonb ORDER BY id) FROM sharecount_outbox_claim(1000)));
 SELECT sharecount_outbox_done((SELECT array_agg(id) FROM sharecount.outbox));
 INSERT INTO share_links (content_type, content_id, user_id) VALUES ('article', '1', 'late1'), ('video', 'v', 'late2');
+-- every dedupe structure holds something: a dense block, and a past day (the
+-- bucket of a head moved to yesterday, then written again); net count 0
+CREATE FUNCTION pgd(id text, op text) RETURNS jsonb LANGUAGE sql AS $$
+	SELECT jsonb_build_object('pattern', 'share_count_update', 'data', jsonb_build_object('jobId', id,
+		'contentType', 'dump', 'contentId', 'x', 'operation', op, 'timestamp', '2026-12-02T10:00:00Z'))
+$$;
+SELECT sharecount_apply(pgd('00000000000d0d0d-77', 'increment'));
+UPDATE sharecount.dedupe_foreign_head SET day = day - 1 WHERE octet_length(hashes) > 0;
+SELECT sharecount_apply(pgd((SELECT 'pgd-' || g FROM generate_series(1, 400000) g WHERE substr(md5('pgd-' || g), 1, 4)
+	= (SELECT lpad(to_hex(min(bucket)), 4, '0') FROM sharecount.dedupe_foreign_head WHERE octet_length(hashes) > 0) LIMIT 1),
+	'decrement'));
+DROP FUNCTION pgd(text, text);
 SQL
+[ "$(sc_psql -d "$SRC" -c 'SELECT count(*) FROM sharecount.dedupe_foreign')" = 1 ] || fail "no past-day dedupe row to dump"
 
 snapshot() { # snapshot DB: a text digest of every state table
   sc_psql -d "$1" <<'SQL'
@@ -42,6 +55,13 @@ SELECT 'counts', content_type, content_id, share_count, updated_at FROM sharecou
 SELECT 'outbox', o.* FROM sharecount.outbox o ORDER BY id;
 SELECT 'outbox_jobs', id, job_name, job_id, body FROM sharecount.outbox_jobs ORDER BY id;
 SELECT 'dedupe', count(*), md5(string_agg(job_id || applied_at, ',' ORDER BY job_id)) FROM sharecount.applied_jobs;
+SELECT 'dedupe_dense', count(*), md5(string_agg(origin || ':' || block || ':' || n || ':' || day || ':' || encode(bits, 'hex'),
+	',' ORDER BY origin, block)) FROM sharecount.dedupe_dense;
+SELECT 'dedupe_heads', count(*), md5(string_agg(bucket || ':' || day || ':' || encode(hashes, 'hex'), ',' ORDER BY bucket))
+	FROM sharecount.dedupe_foreign_head;
+SELECT 'dedupe_days', count(*), md5(string_agg(bucket || ':' || day || ':' || slot || ':' || encode(hashes, 'hex'),
+	',' ORDER BY bucket, day)) FROM sharecount.dedupe_foreign;
+SELECT 'dedupe_days', day, shard, records FROM sharecount.dedupe_days ORDER BY 2, 3;
 SELECT 'stats', sharecount_stats() - 'outbox_oldest_age_seconds';
 SELECT 'tracked', tbl, id_column, content_type_column, content_id_column, user_id_column, channel_id_column, campaign_id_column FROM sharecount.tracked;
 SELECT 'links', count(*) FROM share_links;

@@ -28,7 +28,7 @@ SELECT :fuzz_seed AS seed FROM (SELECT setseed((:fuzz_seed % 1000003) / 1000003.
 CREATE TEMP TABLE fz_before AS SELECT content_type, content_id, share_count FROM sharecount.counts;
 CREATE TEMP TABLE fz_stats_before AS
 	SELECT coalesce(sum(jobs_applied), 0) AS a, coalesce(sum(duplicates), 0) AS d,
-		coalesce(sum(invalid), 0) AS i, (SELECT count(*) FROM sharecount.applied_jobs) AS ids
+		coalesce(sum(invalid), 0) AS i, (SELECT coalesce(sum(dedupe_records), 0) FROM sharecount.stats) AS ids
 	FROM sharecount.stats;
 CREATE TEMP TABLE fz_applied (job_id text COLLATE "C" PRIMARY KEY);	-- model: jobIds applied
 CREATE TEMP TABLE fz_delta (content_type text COLLATE "C", content_id text COLLATE "C",
@@ -353,7 +353,7 @@ FROM sharecount.counts a
 WHERE coalesce(a.share_count, 0) - coalesce(b.share_count, 0) IS DISTINCT FROM coalesce(m.delta, 0);
 SELECT count(*) AS keys_moved, sum(abs(delta)) AS total_abs_delta FROM fz_delta WHERE delta <> 0;
 -- dedupe records and stats: applied = new jobIds; duplicates and batch invalids counted
-SELECT (SELECT count(*) FROM sharecount.applied_jobs) - s.ids = (SELECT count(*) FROM fz_applied) AS dedupe_ok,
+SELECT (SELECT sum(dedupe_records) FROM sharecount.stats) - s.ids = (SELECT count(*) FROM fz_applied) AS dedupe_ok,
 	(SELECT sum(jobs_applied) FROM sharecount.stats) - s.a = (SELECT count(*) FROM fz_applied) AS applied_ok,
 	(SELECT sum(duplicates) FROM sharecount.stats) - s.d
 		= (SELECT sum(n) FROM fz_tally WHERE what IN ('apply: duplicate', 'batch: duplicate')) AS duplicates_ok,

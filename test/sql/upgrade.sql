@@ -39,6 +39,14 @@ SELECT drain();
 ALTER TABLE up_links DROP COLUMN channel_id;
 INSERT INTO up_links VALUES (6, 'article', 'up', 'u');
 SELECT count(*) AS pending FROM sharecount.outbox;
+-- a job applied under 1.0 (its record in sharecount.applied_jobs) that the
+-- broker will redeliver after the update
+CREATE FUNCTION lj(id text) RETURNS jsonb LANGUAGE sql AS $$
+	SELECT jsonb_build_object('pattern', 'share_count_update', 'data', jsonb_build_object('jobId', id,
+		'contentType', 'article', 'contentId', 'legacy', 'operation', 'increment', 'timestamp', '2026-12-02T10:00:00Z'))
+$$;
+SELECT sharecount_apply(lj('8d0e5c1a-1f2b-4c3d-9e8f-0a1b2c3d4e5f')) AS applied_under_1_0;
+SELECT count(*) AS records_1_0 FROM sharecount.applied_jobs;
 
 ALTER EXTENSION sharecount UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'sharecount';
@@ -47,6 +55,20 @@ SELECT count(*) AS public_grants FROM pg_proc p, aclexplode(coalesce(p.proacl, a
 	WHERE p.oid = 'sharecount_trigger()'::regprocedure AND a.grantee = 0;
 SELECT drain();
 SELECT exact();
+-- 1.0's records keep deduping: the redelivery is a duplicate, the counter
+-- starts from them, new jobs go to the 1.1 state (docs/extension.md, "Dedupe")
+SELECT sharecount_apply(lj('8d0e5c1a-1f2b-4c3d-9e8f-0a1b2c3d4e5f')) AS redelivered_after_update,
+	sharecount_get('article', 'legacy') AS legacy_count;
+SELECT (sharecount_stats()->>'dedupe_records')::int - (SELECT count(*) FROM sharecount.applied_jobs) AS new_records,
+	(SELECT count(*) FROM sharecount.applied_jobs) AS records_1_0;
+-- and are pruned with the same window (they are never written again)
+UPDATE sharecount.applied_jobs SET applied_at = now() - interval '8 days';
+SELECT sharecount_prune() AS pruned;
+SELECT count(*) AS records_1_0 FROM sharecount.applied_jobs;
+SELECT sharecount_apply(lj('8d0e5c1a-1f2b-4c3d-9e8f-0a1b2c3d4e5f')) AS past_window;
+SELECT sharecount_apply(lj('8d0e5c1a-1f2b-4c3d-9e8f-0a1b2c3d4e5f')) AS now_in_1_1_state;
+DROP FUNCTION lj(text);
+SELECT sharecount_recount('article', 'legacy') AS legacy_key_reset;
 
 -- the triggers 1.0 attached (with arguments) keep working
 SELECT tgname, tgnargs FROM pg_trigger WHERE tgrelid = 'up_links'::regclass ORDER BY 1;

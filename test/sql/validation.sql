@@ -63,7 +63,7 @@ SELECT n, try_apply(m) FROM bad ORDER BY n;
 SELECT count(*) FILTER (WHERE b.status = 'invalid' AND b.error = substr(try_apply(bad.m), 7)) AS same_error, count(*) AS total
 	FROM sharecount_apply_batch((SELECT array_agg(m ORDER BY n) FROM bad)) b JOIN bad ON bad.n = b.ord;
 -- nothing changed (the batch's invalid count is the only trace)
-SELECT (SELECT count(*) FROM sharecount.counts) AS counts, (SELECT count(*) FROM sharecount.applied_jobs) AS dedupe,
+SELECT (SELECT count(*) FROM sharecount.counts) AS counts, sharecount_stats()->'dedupe_records' AS dedupe,
 	sharecount_stats()->'jobs_applied' AS applied, sharecount_stats()->'invalid' AS invalid;
 
 -- the limits themselves are accepted, and timestamp variants of ISO-8601

@@ -1,0 +1,47 @@
+/*
+ * apply.h: what the consumer side of the extension shares between its files:
+ * apply.c (sharecount_apply*, counts, stats), jobcheck.c (validation) and
+ * dedupe.c (the dedupe state, docs/extension.md "Dedupe").
+ *
+ * Rules: every function here runs inside sharecount_apply*() (SECURITY
+ * DEFINER, search_path pinned), connected to SPI where it says so; memory is
+ * palloc'd in the caller's context.
+ */
+#ifndef SHARECOUNT_APPLY_H
+#define SHARECOUNT_APPLY_H
+
+#include "postgres.h"
+#include "utils/jsonb.h"
+
+/* One valid job, as apply needs it. */
+typedef struct ScJob
+{
+	char		kind;			/* SC_JOB_* of sharecount.h */
+	char	   *job_id;
+	char	   *ctype;
+	char	   *cid;
+	int64		delta;			/* +1, -1, or +/- amount */
+} ScJob;
+
+/* jobcheck.c: NULL and *job filled, or the error naming the field. */
+extern char *sc_validate_message(Jsonb *jb, ScJob *job);
+
+/*
+ * dedupe.c: record the distinct jobIds ids[0..n-1] as applied; applied[i]
+ * is set true for each one that was not recorded before (false: duplicate).
+ * Takes the dedupe state's row locks until the end of the transaction.
+ * Caller is connected to SPI.  Returns false when the database still has the
+ * 1.0 schema (sharecount.applied_jobs only): the caller then uses
+ * sc_dedupe_legacy.
+ */
+extern bool sc_dedupe_1_1(char **ids, int n, bool *applied);
+extern void sc_dedupe_legacy(char **ids, int n, bool *applied);
+
+/* dedupe_legacy.c: see there. */
+extern bool sc_dedupe_schema_1_1(void);
+extern void sc_dedupe_legacy_seen(char **ids, int n, bool *seen);
+
+/* apply.c: a text[] of strs[0..n). */
+extern Datum sc_text_array(char **strs, int n);
+
+#endif
