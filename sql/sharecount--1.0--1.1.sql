@@ -283,8 +283,8 @@ CREATE OR REPLACE VIEW sharecount.outbox_jobs AS
 -- insertion order but for space reused after VACUUM (0 when empty).
 CREATE FUNCTION sharecount._outbox_stats(OUT depth bigint, OUT oldest_age_s double precision)
 	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
-	SELECT pg_catalog.greatest(pg_catalog.pg_stat_get_live_tuples('sharecount.outbox'::pg_catalog.regclass), 0),
-		coalesce((SELECT pg_catalog.extract(epoch FROM pg_catalog.now() - pg_catalog.min(f.created_at))::float8
+	SELECT GREATEST(pg_catalog.pg_stat_get_live_tuples('sharecount.outbox'::pg_catalog.regclass), 0),
+		coalesce((SELECT EXTRACT(epoch FROM pg_catalog.now() - pg_catalog.min(f.created_at))::float8
 			FROM (SELECT o.created_at FROM sharecount.outbox o LIMIT 1000) f), 0)
 $f$;
 
