@@ -57,22 +57,16 @@ cluster_ticks() {
   for c in $(ps -o pid= --ppid "$pm"); do t=$(( t + $(cpu_ticks "$c") )); done
   echo "$t"
 }
-# session_ticks APPNAME: CPU of the live sessions with that application_name
-session_ticks() {
+# where_ticks CONDITION: CPU of the live processes that pg_stat_activity lists under CONDITION
+where_ticks() {
   local t=0 p
-  for p in $(sc_psql -c "SELECT pid FROM pg_stat_activity WHERE application_name = '$1'"); do
-    t=$(( t + $(cpu_ticks "$p") ))
-  done
+  for p in $(sc_psql -c "SELECT pid FROM pg_stat_activity WHERE $1"); do t=$(( t + $(cpu_ticks "$p") )); done
   echo "$t"
 }
-# background_ticks: CPU of the live children that are not client sessions
-background_ticks() {
-  local t=0 p
-  for p in $(sc_psql -c "SELECT pid FROM pg_stat_activity WHERE backend_type <> 'client backend'"); do
-    t=$(( t + $(cpu_ticks "$p") ))
-  done
-  echo "$t"
-}
+# session_ticks APPNAME: the bridge's sessions with that application_name
+session_ticks() { where_ticks "application_name = '$1'"; }
+# background_ticks: the live children that are not client sessions
+background_ticks() { where_ticks "backend_type <> 'client backend'"; }
 secs() { awk -v t="$1" -v k="$tck" 'BEGIN{printf "%.2f", t / k}'; }
 
 log=$SC_TMP/bridge.log
@@ -85,6 +79,12 @@ for _ in $(seq 600); do
   kill -0 "$BP" 2>/dev/null || { tail "$log" >&2; echo "bridge died" >&2; exit 1; }
   sleep 0.1
 done
+
+# poll SQL: one answer from a session kept open for the whole run (a new
+# connection per poll would be a new backend, whose CPU would count)
+coproc POLL { psql -X -q -At ${SC_PSQL_DB:+-d "$SC_PSQL_DB"} 2>&1; }
+poll() { echo "$1;" >&"${POLL[1]}"; local a; read -r a <&"${POLL[0]}"; echo "$a"; }
+[ "$(poll "SELECT 1")" = 1 ] || { echo "the polling session does not answer" >&2; exit 1; }
 
 # phase TABLE KEY: N inserts on one key; for share_links, then wait for the drain
 phase() {
@@ -104,11 +104,10 @@ phase() {
     { cat "$SC_TMP/pgbench.out" >&2; exit 1; }
   if [ "$tbl" = share_links ]; then
     deadline=$(( SECONDS + DRAIN_WAIT_S ))
-    until [ "$(sc_psql -c "SELECT sharecount_get('article', '$key')")" = "$N" ] &&
-          [ "$(sc_psql -c "SELECT count(*) FROM sharecount.outbox")" = 0 ]; do
+    until [ "$(poll "SELECT sharecount_get('article', '$key') = $N AND NOT EXISTS (SELECT FROM sharecount.outbox)")" = t ]; do
       kill -0 "$BP" 2>/dev/null || { tail "$log" >&2; echo "bridge died" >&2; exit 1; }
       [ "$SECONDS" -lt "$deadline" ] || { echo "not drained after ${DRAIN_WAIT_S}s" >&2; exit 1; }
-      sleep 0.2
+      sleep 0.5
     done
   fi
   if [ -n "${perf_pid:-}" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; perf_pid=; fi
