@@ -26,9 +26,10 @@
 # trigger; autovacuum workers), and the live background processes.
 #
 # Usage: bench/p7_cost.sh [N (default 100000)] [rounds (default 5)]
-# P7_PERF=FILE: also `perf record` the bridge's sessions during each tracked
-# phase into FILE.<key> (the per-stage table of docs/performance.md); the
-# ratio of such a run is not comparable.
+# P7_PERF=FILE: also `perf record` the whole cluster (the postmaster and
+# every process it forks) during each phase into FILE.<key> (p<round> plain,
+# r<round> tracked); bench/p7_stages.sh turns them into the per-stage table of
+# docs/performance.md.  The ratio of such a run is not comparable.
 # Prints a table; writes bench/results/p7_cost.json.  Not a test: the machine
 # is shared, so treat the figures as indicative.
 set -euo pipefail
@@ -95,10 +96,10 @@ phase() {
   local c0 p0 k0 b0
   c0=$(cluster_ticks); p0=$(session_ticks 'sharecount-bridge publisher')
   k0=$(session_ticks 'sharecount-bridge consumer'); b0=$(background_ticks)
-  if [ -n "${P7_PERF:-}" ] && [ "$tbl" = share_links ]; then   # profile the bridge's sessions
-    perf record -q -F 499 -g -o "$P7_PERF.$key" -p "$(sc_psql -c "SELECT string_agg(pid::text, ',') FROM pg_stat_activity
-      WHERE application_name LIKE 'sharecount-bridge %'")" >/dev/null 2>&1 &
+  if [ -n "${P7_PERF:-}" ]; then   # profile the cluster: the postmaster and every child it forks
+    perf record -q -F 999 -g -o "$P7_PERF.$key" -p "$pm" >/dev/null 2>&1 &
     perf_pid=$!
+    sleep 1                         # perf attached before the phase starts
   fi
   "$SC_PGBIN/pgbench" -n -M prepared -c "$clients" -j 2 -t "$per_client" -f "$f" >"$SC_TMP/pgbench.out" 2>&1 ||
     { cat "$SC_TMP/pgbench.out" >&2; exit 1; }

@@ -63,8 +63,9 @@ static const char *const col_names[NCOLS] = {
  * OIDs of sharecount.outbox and its id sequence, looked up by name once and
  * kept until a relcache invalidation names either of them (or all relations):
  * dropping or re-creating the extension, also in the same session or in a
- * transaction that rolls back, sends one.  Two name lookups per row were about
- * 2,000 instructions.  col_attno maps our columns to the table's attribute
+ * transaction that rolls back, sends one.  Two name lookups per row were a
+ * measurable part of the trigger (docs/extension.md, "CPU: what changed").
+ * col_attno maps our columns to the table's attribute
  * numbers, filled on the first insert after a lookup.
  */
 static Oid	outbox_relid = InvalidOid;
@@ -349,8 +350,8 @@ job_values(const OutboxJob *job, int64 id, Datum *values, bool *nulls)
  * This is the per-row cost of tracking, so it does not go through SPI: an
  * SPI_execute_plan of a cached INSERT plan still builds and tears down an
  * executor (ExecutorStart, ExecInitModifyTable, ExecOpenIndices, snapshot
- * pushes) for every row, which measured at about 40,000 instructions per row
- * under callgrind, more than the rest of the trigger together.  Instead the row
+ * pushes) for every row, more than the rest of the trigger together under
+ * callgrind (docs/extension.md, "CPU: what changed").  Instead the row
  * is formed here and written with simple_heap_insert() and index_insert() on
  * each index of the outbox, the way CatalogTupleInsert() writes catalog rows.
  * What the executor would add does not apply to this table: it has no
