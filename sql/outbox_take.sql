@@ -75,6 +75,17 @@ SELECT sharecount_outbox_done('{900002}') AS confirmed_dups;
 COMMIT;
 SELECT id, job_id FROM sharecount.outbox_jobs ORDER BY id;
 
+-- a row inserted by hand gets this session's origin (column default); one
+-- with neither job_id nor origin is still published (WARNING), with a stable
+-- jobId that is not dense
+DELETE FROM sharecount.outbox;
+INSERT INTO sharecount.outbox (id, job, amount, content_type, content_id) VALUES (900003, 'u', 1, 'article', 'hand');
+INSERT INTO sharecount.outbox (id, job, amount, content_type, content_id, origin) VALUES (900004, 'u', 1, 'article', 'hand', NULL);
+SELECT id, job_id = sharecount._origin() || '-900003' AS dense, job_id ~ '^nojobid-900004-[0-9]+$' AS nojobid,
+	job_id = body::jsonb->'data'->>'jobId' AS in_body
+	FROM sharecount_outbox_claim(10) ORDER BY id;
+DELETE FROM sharecount.outbox;
+
 -- the outbox part of sharecount_stats(): cheap, from the statistics system
 SELECT pg_stat_force_next_flush();
 SELECT depth >= 0 AS depth_ok, oldest_age_s >= 0 AS age_ok FROM sharecount._outbox_stats();

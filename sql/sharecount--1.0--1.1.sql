@@ -269,6 +269,8 @@ COMMENT ON COLUMN sharecount.outbox.origin IS 'origin of the dense jobId <origin
 -- The origin this session's jobs get (NULL on a standby).
 CREATE FUNCTION sharecount._origin() RETURNS text
 	AS 'MODULE_PATHNAME', 'sharecount_origin' LANGUAGE C STABLE STRICT;
+-- a row inserted by hand (the trigger sets origin itself) gets this session's origin
+ALTER TABLE sharecount.outbox ALTER COLUMN origin SET DEFAULT ('x' || sharecount._origin())::bit(64)::bigint;
 CREATE FUNCTION sharecount.job_id(sharecount.outbox) RETURNS text
 	AS 'MODULE_PATHNAME', 'sharecount_job_id' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE OR REPLACE VIEW sharecount.outbox_jobs AS

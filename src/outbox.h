@@ -27,10 +27,13 @@ enum
 };
 
 /*
- * Bytes of a rendered jobId plus its NUL: a UUID (36) from a 1.0 row, or a
- * dense <16 hex>-<id> (at most 16 + 1 + 19).
+ * Bytes of a rendered jobId plus its NUL: a UUID (36) from a 1.0 row, a dense
+ * <16 hex>-<id> (at most 16 + 1 + 20), or, for a row made by hand with
+ * neither, nojobid-<id>-<timestamp> (at most 8 + 20 + 1 + 20).  Within
+ * SC_JOB_FRAME_MAX's room (sharecount.h): the frame counts a 36-byte jobId
+ * and leaves 43 bytes over.
  */
-#define SC_JOB_ID_TEXT 40
+#define SC_JOB_ID_TEXT 64
 
 /* outbox.c */
 extern void outbox_map_columns(TupleDesc desc, int *attno);

@@ -134,22 +134,37 @@ optional_text(const Datum *values, const bool *nulls, int col, const char *job_n
 	return NULL;
 }
 
-/* The row's jobId into job_id (SC_JOB_ID_TEXT bytes): its UUID, else dense. */
+/*
+ * The row's jobId into job_id (SC_JOB_ID_TEXT bytes): its UUID (rows of 1.0),
+ * else dense "<origin>-<id>".  A row made by hand with neither gets a jobId
+ * made of its own id and timestamp, with a WARNING: stable across
+ * redeliveries, and not dense, so the consumer treats it as foreign; failing
+ * instead would stop every claim at that row.
+ */
 static void
 render_job_id(const Datum *values, const bool *nulls, char *job_id)
 {
 	char		origin[17];
+	int64		id = DatumGetInt64(values[COL_ID]);
 
 	if (!nulls[COL_JOB_ID])
 	{
 		sc_uuid_format(job_id, DatumGetUUIDP(values[COL_JOB_ID])->data);
 		return;
 	}
-	if (nulls[COL_ORIGIN] || DatumGetInt64(values[COL_ID]) < 1)
-		elog(ERROR, "outbox row " INT64_FORMAT " has neither a job_id nor an origin and a positive id",
-			 DatumGetInt64(values[COL_ID]));
+	if (nulls[COL_ORIGIN])
+	{
+		snprintf(job_id, SC_JOB_ID_TEXT, "nojobid-" INT64_FORMAT "-" INT64_FORMAT, id,
+				 nulls[COL_CREATED_AT] ? (int64) 0 : (int64) DatumGetTimestampTz(values[COL_CREATED_AT]));
+		ereport(WARNING,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("sharecount: outbox row " INT64_FORMAT " has neither job_id nor origin; published as jobId \"%s\"",
+						id, job_id),
+				 errhint("Rows inserted by hand get origin from the column default; do not set it to NULL.")));
+		return;
+	}
 	sc_origin_format(origin, DatumGetInt64(values[COL_ORIGIN]));
-	snprintf(job_id, SC_JOB_ID_TEXT, "%s-" INT64_FORMAT, origin, DatumGetInt64(values[COL_ID]));
+	snprintf(job_id, SC_JOB_ID_TEXT, "%s-" INT64_FORMAT, origin, id);
 }
 
 /* The data fields between jobId and timestamp. */
