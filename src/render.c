@@ -158,8 +158,8 @@ render_job_id(const Datum *values, const bool *nulls, char *job_id)
 				 nulls[COL_CREATED_AT] ? (int64) 0 : (int64) DatumGetTimestampTz(values[COL_CREATED_AT]));
 		ereport(WARNING,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("sharecount: outbox row " INT64_FORMAT " has neither job_id nor origin; published as jobId \"%s\"",
-						id, job_id),
+				 errmsg("sharecount: outbox row " INT64_FORMAT " has neither job_id nor origin; published with jobId nojobid-<id>-<created_at in microseconds>",
+						id),
 				 errhint("Rows inserted by hand get origin from the column default; do not set it to NULL.")));
 		return;
 	}
