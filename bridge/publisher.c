@@ -4,7 +4,7 @@
  *
  * Pipeline of publish_pipeline slots (K).  A slot is one PostgreSQL
  * connection and at most one open claim transaction: BEGIN;
- * sharecount_outbox_claim(publish_batch) (rows locked FOR UPDATE SKIP LOCKED,
+ * sharecount_outbox_claim(publish_batch) (rows taken for the transaction,
  * so other slots and other bridges skip them); publish every row with
  * `mandatory` on channel 1 in confirm mode; then the slot waits.  While it
  * waits for its confirms another slot claims and publishes.  All slots share

@@ -257,6 +257,47 @@ $f$;
 
 DROP FUNCTION sharecount._actual_counts_sql(text);
 
+-- ------------------------------------------------------------ #13 outbox ----
+-- Dense jobIds (docs/extension.md, "Jobs"; src/origin.c): a job written from
+-- 1.1 on has no UUID; its jobId is "<origin>-<id>", origin being the 64-bit
+-- origin of the server life that wrote it, stored in the row so that every
+-- redelivery of the job renders the same jobId.  Rows written by 1.0 keep
+-- their job_id (a UUID) and are published with it.
+ALTER TABLE sharecount.outbox ADD COLUMN origin bigint, ALTER COLUMN job_id DROP NOT NULL;
+COMMENT ON COLUMN sharecount.outbox.origin IS 'origin of the dense jobId <origin>-<id> (NULL in rows written by 1.0, which have a job_id)';
+
+-- The origin this session's jobs get (NULL on a standby).
+CREATE FUNCTION sharecount._origin() RETURNS text
+	AS 'MODULE_PATHNAME', 'sharecount_origin' LANGUAGE C STABLE STRICT;
+-- a row inserted by hand (the trigger sets origin itself) gets this session's origin
+ALTER TABLE sharecount.outbox ALTER COLUMN origin SET DEFAULT ('x' || sharecount._origin())::bit(64)::bigint;
+CREATE FUNCTION sharecount.job_id(sharecount.outbox) RETURNS text
+	AS 'MODULE_PATHNAME', 'sharecount_job_id' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE OR REPLACE VIEW sharecount.outbox_jobs AS
+	SELECT o.id, sharecount.job_name(o) AS job_name, sharecount.job_id(o) AS job_id,
+		sharecount.job_body(o) AS body, o.created_at
+	FROM sharecount.outbox o;
+
+-- The outbox part of sharecount_stats(), cheap at any depth: depth is the
+-- statistics system's live-row count of the outbox (inserts minus deletes,
+-- as of the last statistics flush, about a second behind); oldest_age_s is the
+-- age of the oldest of the first 1,000 rows in physical order, which is
+-- insertion order but for space reused after VACUUM (0 when empty).
+CREATE FUNCTION sharecount._outbox_stats(OUT depth bigint, OUT oldest_age_s double precision)
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
+	SELECT GREATEST(pg_catalog.pg_stat_get_live_tuples('sharecount.outbox'::pg_catalog.regclass), 0),
+		coalesce((SELECT EXTRACT(epoch FROM pg_catalog.now() - pg_catalog.min(f.created_at))::float8
+			FROM (SELECT o.created_at FROM sharecount.outbox o LIMIT 1000) f), 0)
+$f$;
+
+-- Claims take rows (delete them in the claiming transaction) and done only
+-- confirms them; unconfirmed rows are written back at commit (src/claim.c).
+COMMENT ON FUNCTION sharecount_outbox_claim(int) IS 'take up to max outbox jobs for this transaction; rows not confirmed by sharecount_outbox_done() return to the outbox at commit';
+
+REVOKE ALL ON FUNCTION sharecount._origin() FROM PUBLIC;
+REVOKE ALL ON FUNCTION sharecount.job_id(sharecount.outbox) FROM PUBLIC;
+REVOKE ALL ON FUNCTION sharecount._outbox_stats() FROM PUBLIC;
+
 -- ------------------------------------------------------- #13 dedupe ----
 -- The dedupe state that stays small (docs/extension.md, "Dedupe"; src/dedupe.c).
 -- No apply that decided on the 1.0 path may overlap this upgrade: every apply

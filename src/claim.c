@@ -1,47 +1,65 @@
 /*
  * claim.c: sharecount_outbox_claim() and sharecount_outbox_done(), the
- * publisher's side of the outbox.
+ * publisher's side of the outbox (docs/extension.md, "Outbox").
  *
- * The outbox has no index (docs/performance.md, P1): an index entry was a
- * third of what tracking adds to an application's INSERT.  So rows are found
- * by their place in the heap:
+ * A claim TAKES its rows: it deletes each one in the claiming transaction
+ * (heap_delete without waiting: a row that another open claim has already
+ * taken is skipped, as FOR UPDATE SKIP LOCKED did in release 1.0), renders it
+ * straight from the heap tuple (render.c) and keeps a copy of it, by id, for
+ * the rest of the transaction.  sharecount_outbox_done(ids) then only marks
+ * those rows confirmed; it writes nothing.  When the transaction commits (or
+ * is prepared) every row taken and not confirmed is written back, with the
+ * same id and origin (so the same jobId), to be claimed again; when it aborts
+ * (error, ROLLBACK, lost connection, kill -9) PostgreSQL undoes the deletes.
+ * So the guarantees of 1.0's "lock FOR UPDATE SKIP LOCKED at claim, DELETE at
+ * done" hold, with one row write per job instead of two (the row lock and the
+ * delete, each a WAL record) and no SPI or executor per claim
+ * (docs/performance.md, P7).
  *
- * - A claim scans the outbox in physical order with a TID range scan, from
- *   this session's cursor to the end and then from the start up to the
- *   cursor, locking up to max rows FOR UPDATE SKIP LOCKED.  The cursor moves
- *   to the block of the first row a claim takes, so a claim does not re-read
- *   the pages that earlier claims emptied (their dead rows stay until VACUUM)
- *   and every row is reached within one pass.  New rows are appended, so
- *   physical order is insertion order, except for rows written into space
- *   that VACUUM freed: those are claimed on the next pass.
- * - A claim remembers, for the rest of its transaction, where each row it
- *   locked is (id -> ctid); sharecount_outbox_done() deletes those rows by
- *   ctid (a TID scan) and checks the id too.  Locked rows cannot move or be
- *   deleted by anyone else, so the ctid is right for as long as the claim's
- *   transaction lasts.  Ids the claim did not take in this transaction are
- *   deleted by a sequential scan (correct, just slower).
+ * The outbox has no index (docs/performance.md, P1), so rows are found by
+ * their place in the heap: a claim scans in physical order with a TID range
+ * scan, from this session's cursor to the end and then from the start up to
+ * the cursor.  The cursor moves to the block of the first row a claim takes,
+ * so a claim does not re-read the pages that earlier claims emptied (their
+ * dead rows stay until VACUUM) and every row is reached within one pass.
  *
- * Rules: the cursor and the map are per backend; the map belongs to one
- * transaction: it lives in TopTransactionContext and a transaction callback
- * forgets it when the transaction ends (commit, abort or prepare).
+ * Rules:
+ * - The cursor is per backend.  The map of taken rows (id -> copies of the
+ *   rows, flattened: no TOAST pointers) lives in TopTransactionContext; the
+ *   transaction callback writes back unconfirmed rows at PRE_COMMIT /
+ *   PRE_PREPARE and forgets the map at every transaction end.
+ * - Subtransactions: a row remembers the subtransaction that took it and the
+ *   one that confirmed it; rolling back a subtransaction forgets the rows it
+ *   took (their deletes are undone) and un-confirms those it confirmed;
+ *   committing one hands both to its parent.
+ * - A claim needs a read-write transaction (it deletes), like the SELECT ...
+ *   FOR UPDATE of 1.0; ids that this transaction did not claim are deleted
+ *   by sharecount_outbox_done() through SPI (correct, just slower).
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
+#include "access/heaptoast.h"
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/itemptr.h"
+#include "tcop/utility.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 #include "sharecount.h"
+#include "outbox.h"
 
 PG_FUNCTION_INFO_V1(sharecount_outbox_claim);
 PG_FUNCTION_INFO_V1(sharecount_outbox_done);
@@ -49,143 +67,321 @@ PG_FUNCTION_INFO_V1(sharecount_outbox_done);
 /* Where the next claim of this session starts scanning. */
 static BlockNumber claim_cursor = 0;
 
-/* id -> ctid of the rows claimed in the current transaction. */
-typedef struct ClaimedRow
+/*
+ * One row taken by a claim of the current transaction.  Rows sharing an id
+ * (only possible for rows inserted by hand) are chained through dup.
+ */
+typedef struct TakenRow
 {
 	int64		id;				/* hash key */
-	ItemPointerData tid;
-} ClaimedRow;
+	HeapTuple	tup;			/* copy of the row, to write back */
+	SubTransactionId taken_by;
+	SubTransactionId done_by;	/* InvalidSubTransactionId: not confirmed */
+	struct TakenRow *dup;
+} TakenRow;
 
-static HTAB *claimed = NULL;
-static bool claimed_callback_registered = false;
+static HTAB *taken = NULL;
+static Oid	taken_relid = InvalidOid;	/* the outbox the rows came from */
+static bool callbacks_registered = false;
 
+/* Write back the rows taken and not confirmed (at PRE_COMMIT / PRE_PREPARE). */
 static void
-claimed_xact_callback(XactEvent event, void *arg)
+put_back_unconfirmed(void)
 {
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE ||
-		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
-		claimed = NULL;			/* freed with TopTransactionContext */
+	HASH_SEQ_STATUS seq;
+	TakenRow   *tr;
+	Relation	rel = NULL;
+
+	hash_seq_init(&seq, taken);
+	while ((tr = hash_seq_search(&seq)) != NULL)
+	{
+		TakenRow   *r;
+
+		for (r = tr; r != NULL; r = r->dup)
+		{
+			if (r->done_by != InvalidSubTransactionId)
+				continue;
+			if (rel == NULL)
+				rel = try_table_open(taken_relid, RowExclusiveLock);
+			if (rel == NULL)
+			{
+				/* the outbox was dropped in this transaction: nothing to keep */
+				hash_seq_term(&seq);
+				return;
+			}
+			outbox_insert_tuple(rel, r->tup);
+		}
+	}
+	if (rel != NULL)
+		table_close(rel, NoLock);
 }
 
-/* The map of this transaction's claims; created on first use if create. */
+static void
+taken_xact_callback(XactEvent event, void *arg)
+{
+	if (taken == NULL)
+		return;
+	if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE)
+	{
+		/* an error here aborts the transaction: its deletes are undone */
+		put_back_unconfirmed();
+		taken = NULL;
+	}
+	else if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+			 event == XACT_EVENT_PREPARE || event == XACT_EVENT_PARALLEL_COMMIT ||
+			 event == XACT_EVENT_PARALLEL_ABORT)
+		taken = NULL;			/* freed with TopTransactionContext */
+}
+
+/*
+ * Subtransaction sub rolled back: the rows it took are in the outbox again
+ * (PostgreSQL undid their deletes), so forget them, in head's chain.
+ */
+static void
+forget_taken_by(TakenRow *head, SubTransactionId sub)
+{
+	TakenRow  **link = &head->dup;
+
+	while (*link != NULL)
+	{
+		if ((*link)->taken_by == sub)
+			*link = (*link)->dup;
+		else
+			link = &(*link)->dup;
+	}
+	if (head->taken_by != sub)
+		return;
+	if (head->dup == NULL)
+		hash_search(taken, &head->id, HASH_REMOVE, NULL);	/* allowed during a seq scan */
+	else
+	{
+		TakenRow   *next = head->dup;
+
+		head->tup = next->tup;
+		head->taken_by = next->taken_by;
+		head->done_by = next->done_by;
+		head->dup = next->dup;
+	}
+}
+
+static void
+taken_subxact_callback(SubXactEvent event, SubTransactionId sub, SubTransactionId parent, void *arg)
+{
+	HASH_SEQ_STATUS seq;
+	TakenRow   *tr;
+
+	if (taken == NULL || (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB))
+		return;
+	hash_seq_init(&seq, taken);
+	while ((tr = hash_seq_search(&seq)) != NULL)
+	{
+		TakenRow   *r;
+
+		for (r = tr; r != NULL; r = r->dup)
+		{
+			if (event == SUBXACT_EVENT_COMMIT_SUB)
+			{
+				if (r->taken_by == sub)
+					r->taken_by = parent;
+				if (r->done_by == sub)
+					r->done_by = parent;
+			}
+			else if (r->done_by == sub)
+				r->done_by = InvalidSubTransactionId;	/* its confirmation is undone */
+		}
+		if (event == SUBXACT_EVENT_ABORT_SUB)
+			forget_taken_by(tr, sub);
+	}
+}
+
+/* The map of this transaction's taken rows, created on first use. */
 static HTAB *
-claimed_map(bool create)
+taken_map(void)
 {
 	HASHCTL		ctl;
 
-	if (claimed != NULL || !create)
-		return claimed;
-	if (!claimed_callback_registered)
+	if (taken != NULL)
+		return taken;
+	if (!callbacks_registered)
 	{
-		RegisterXactCallback(claimed_xact_callback, NULL);
-		claimed_callback_registered = true;
+		RegisterXactCallback(taken_xact_callback, NULL);
+		RegisterSubXactCallback(taken_subxact_callback, NULL);
+		callbacks_registered = true;
 	}
 	ctl.keysize = sizeof(int64);
-	ctl.entrysize = sizeof(ClaimedRow);
+	ctl.entrysize = sizeof(TakenRow);
 	ctl.hcxt = TopTransactionContext;
-	claimed = hash_create("sharecount claimed rows", 1024, &ctl,
-						  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	return claimed;
+	taken = hash_create("sharecount taken rows", 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	return taken;
+}
+
+/* Remember tup (a row just deleted by this transaction) under its id. */
+static void
+remember(Relation rel, HeapTuple tup, int64 id)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	HeapTuple	copy = HeapTupleHasExternal(tup) ? toast_flatten_tuple(tup, RelationGetDescr(rel))
+		: heap_copytuple(tup);
+	bool		found;
+	TakenRow   *tr = hash_search(taken_map(), &id, HASH_ENTER, &found);
+
+	if (found)
+	{
+		TakenRow   *dup = palloc(sizeof(TakenRow));
+
+		*dup = *tr;
+		tr->dup = dup;
+	}
+	else
+		tr->dup = NULL;
+	tr->tup = copy;
+	tr->taken_by = GetCurrentSubTransactionId();
+	tr->done_by = InvalidSubTransactionId;
+	MemoryContextSwitchTo(old);
+}
+
+/* Render a taken row into the claim's result. */
+static void
+emit(Relation rel, HeapTuple tup, ReturnSetInfo *rsinfo, int64 *id)
+{
+	Datum		cols[NCOLS];
+	bool		cnulls[NCOLS];
+	Datum		out[4];
+	bool		onulls[4] = {false, false, false, false};
+	char		job_id[SC_JOB_ID_TEXT];
+	StringInfoData body;
+	const char *name;
+
+	outbox_deform(rel, tup, cols, cnulls);
+	if (cnulls[COL_ID])
+		elog(ERROR, "outbox row without an id");
+	initStringInfo(&body);
+	name = outbox_render(cols, cnulls, &body, job_id);
+	*id = DatumGetInt64(cols[COL_ID]);
+	out[0] = cols[COL_ID];
+	out[1] = PointerGetDatum(cstring_to_text(name));
+	out[2] = PointerGetDatum(cstring_to_text(job_id));
+	out[3] = PointerGetDatum(cstring_to_text_with_len(body.data, body.len));
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, onulls);
 }
 
 /*
- * One pass of a claim: run plan (one of the CLAIM_SQL queries) for up to max
- * rows from or below from, render them into the tuplestore, remember them.
- * Returns the number of rows taken; *first_block is the block of the first.
+ * One pass of a claim: take up to max rows with lo <= ctid <= hi, render
+ * them into the result, remember them.  Returns the number taken; *first is
+ * the block of the first.
  */
-static uint64
-claim_range(SPIPlanPtr plan, ItemPointerData *from, int max, ReturnSetInfo *rsinfo,
-			BlockNumber *first_block)
+static int
+take_range(Relation rel, ItemPointer lo, ItemPointer hi, int max, ReturnSetInfo *rsinfo,
+		   BlockNumber *first, MemoryContext rowcxt)
 {
-	Datum		args[2];
-	HTAB	   *map;
-	uint64		i,
-				n;
-	int			rc;
+	TableScanDesc scan = table_beginscan_tidrange(rel, GetActiveSnapshot(), lo, hi);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	CommandId	cid = GetCurrentCommandId(true);
+	int			n = 0;
 
-	args[0] = PointerGetDatum(from);
-	args[1] = Int32GetDatum(max);
-	rc = SPI_execute_plan(plan, args, NULL, false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "outbox claim query failed: %s", SPI_result_code_string(rc));
-	n = SPI_processed;
-	map = claimed_map(true);
-	for (i = 0; i < n; i++)
+	while (n < max && table_scan_getnextslot_tidrange(scan, ForwardScanDirection, slot))
 	{
-		HeapTuple	row = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		Datum		values[4];
-		bool		nulls[4];
-		bool		isnull;
-		ItemPointer tid;
-		ClaimedRow *cr;
-		int			c;
+		ItemPointerData tid = slot->tts_tid;
+		TM_FailureData tmfd;
+		MemoryContext old;
+		HeapTuple	tup;
+		bool		should_free;
+		int64		id;
 
-		for (c = 0; c < 4; c++)
-			values[c] = SPI_getbinval(row, desc, c + 1, &nulls[c]);
-		tid = (ItemPointer) DatumGetPointer(SPI_getbinval(row, desc, 5, &isnull));
-		if (i == 0)
-			*first_block = ItemPointerGetBlockNumber(tid);
-		cr = hash_search(map, &values[0], HASH_ENTER, NULL);
-		cr->tid = *tid;
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		/* not waiting: a row another claim holds (or took) is skipped */
+		if (heap_delete(rel, &tid, cid, InvalidSnapshot, false, &tmfd, false) != TM_Ok)
+			continue;
+		old = MemoryContextSwitchTo(rowcxt);
+		tup = ExecFetchSlotHeapTuple(slot, false, &should_free);
+		emit(rel, tup, rsinfo, &id);
+		remember(rel, tup, id);
+		if (n++ == 0)
+			*first = ItemPointerGetBlockNumber(&tid);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(rowcxt);
 	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
 	return n;
 }
 
-/* The claim query: rows with ctid <op> $1, at most $2, locked then rendered. */
-#define CLAIM_SQL(op) \
-	"WITH c AS MATERIALIZED (SELECT o.ctid AS t, o FROM sharecount.outbox o " \
-	"WHERE o.ctid " op " $1 LIMIT $2 FOR UPDATE SKIP LOCKED) " \
-	"SELECT (c.o).id, sharecount.job_name(c.o), (c.o).job_id::pg_catalog.text, " \
-	"sharecount.job_body(c.o), c.t FROM c"
-
 /*
  * sharecount_outbox_claim(max int) -> TABLE(id, job_name, job_id, body):
- * see the file header.  Rows are locked first (a MATERIALIZED CTE) and
- * rendered after, so rows skipped because another bridge holds them are
- * never rendered.
+ * take up to max jobs (see the file header).
  */
 Datum
 sharecount_outbox_claim(PG_FUNCTION_ARGS)
 {
 	int32		max = PG_GETARG_INT32(0);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	static SPIPlanPtr plan_from = NULL;
-	static SPIPlanPtr plan_below = NULL;
-	Oid			argtypes[2] = {TIDOID, INT4OID};
-	ItemPointerData from;
+	ItemPointerData lo,
+				hi;
 	BlockNumber first = InvalidBlockNumber;
-	uint64		got;
+	MemoryContext rowcxt;
+	Relation	rel;
+	Oid			relid;
+	int			got;
 
 	if (max < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max must be at least 1"),
 				 errdetail("It is the largest number of outbox rows one claim returns.")));
+	PreventCommandIfReadOnly("sharecount_outbox_claim()");
+	PreventCommandDuringRecovery("sharecount_outbox_claim()");
 	InitMaterializedSRF(fcinfo, 0);
-	ItemPointerSet(&from, claim_cursor, FirstOffsetNumber);
+	relid = outbox_relation();
+	rel = table_open(relid, RowExclusiveLock);
+	if (OidIsValid(taken_relid) && taken_relid != relid && taken != NULL)
+		elog(ERROR, "sharecount.outbox was re-created in this transaction after a claim");
+	taken_relid = relid;
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "sharecount claim row", ALLOCSET_SMALL_SIZES);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	got = claim_range(sc_prepare_once(&plan_from, CLAIM_SQL(">="), 2, argtypes), &from, max, rsinfo, &first);
-	if (got < (uint64) max && claim_cursor > 0)
+	ItemPointerSet(&lo, claim_cursor, FirstOffsetNumber);
+	ItemPointerSet(&hi, MaxBlockNumber, MaxOffsetNumber);
+	got = take_range(rel, &lo, &hi, max, rsinfo, &first, rowcxt);
+	if (got < max && claim_cursor > 0)
 	{
 		BlockNumber below_first = InvalidBlockNumber;
 
-		if (claim_range(sc_prepare_once(&plan_below, CLAIM_SQL("<"), 2, argtypes), &from,
-						max - (int) got, rsinfo, &below_first) > 0 && got == 0)
+		ItemPointerSet(&hi, claim_cursor - 1, MaxOffsetNumber);
+		ItemPointerSet(&lo, 0, FirstOffsetNumber);
+		if (take_range(rel, &lo, &hi, max - got, rsinfo, &below_first, rowcxt) > 0 && got == 0)
 			first = below_first;
 	}
-	SPI_finish();
+	MemoryContextDelete(rowcxt);
+	table_close(rel, NoLock);
 	/* nothing found: start from the beginning next time */
 	claim_cursor = BlockNumberIsValid(first) ? first : 0;
 	return (Datum) 0;
 }
 
+/* Delete the rows with these ids that this transaction did not claim. */
+static int64
+delete_by_id(Datum *ids, int n)
+{
+	static SPIPlanPtr plan = NULL;
+	Datum		args[1];
+	Oid			argtypes[1] = {INT8ARRAYOID};
+	int			rc;
+	int64		deleted;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	args[0] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	rc = SPI_execute_plan(sc_prepare_once(&plan, "DELETE FROM sharecount.outbox o WHERE o.id = ANY ($1)",
+										  1, argtypes), args, NULL, false, 0);
+	if (rc != SPI_OK_DELETE)
+		elog(ERROR, "outbox delete failed: %s", SPI_result_code_string(rc));
+	deleted = (int64) SPI_processed;	/* SPI_finish() restores the caller's */
+	SPI_finish();
+	return deleted;
+}
+
 /*
- * sharecount_outbox_done(ids bigint[]) -> bigint: delete the given jobs,
- * return how many were deleted.
+ * sharecount_outbox_done(ids bigint[]) -> bigint: the given jobs are done
+ * (published and confirmed): confirm the ones this transaction claimed,
+ * delete the others; return how many rows that removed.
  */
 Datum
 sharecount_outbox_done(PG_FUNCTION_ARGS)
@@ -195,15 +391,9 @@ sharecount_outbox_done(PG_FUNCTION_ARGS)
 	bool	   *elem_nulls;
 	int			nelems,
 				i,
-				nfast = 0,
 				nslow = 0;
-	ItemPointerData *tids;
-	Datum	   *fast_ids;
 	Datum	   *slow_ids;
-	HTAB	   *map = claimed_map(false);
-	int64		deleted = 0;
-	static SPIPlanPtr plan_fast = NULL;
-	static SPIPlanPtr plan_slow = NULL;
+	int64		done = 0;
 
 	if (ARR_NDIM(ids) > 1)
 		ereport(ERROR,
@@ -212,64 +402,27 @@ sharecount_outbox_done(PG_FUNCTION_ARGS)
 				 errdetail("sharecount_outbox_done() takes the ids returned by sharecount_outbox_claim() as a bigint[].")));
 	deconstruct_array(ids, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
 					  &elems, &elem_nulls, &nelems);
-	if (nelems == 0)
-		PG_RETURN_INT64(0);
-	tids = palloc(sizeof(ItemPointerData) * nelems);
-	fast_ids = palloc(sizeof(Datum) * nelems);
-	slow_ids = palloc(sizeof(Datum) * nelems);
+	slow_ids = palloc(sizeof(Datum) * Max(nelems, 1));
 	for (i = 0; i < nelems; i++)
 	{
-		ClaimedRow *cr;
+		TakenRow   *tr;
 
 		if (elem_nulls[i])
 			continue;
-		cr = map ? hash_search(map, &elems[i], HASH_FIND, NULL) : NULL;
-		if (cr != NULL)
+		tr = taken ? hash_search(taken, &elems[i], HASH_FIND, NULL) : NULL;
+		if (tr == NULL)
 		{
-			tids[nfast] = cr->tid;
-			fast_ids[nfast++] = elems[i];
-			hash_search(map, &elems[i], HASH_REMOVE, NULL);
-		}
-		else
 			slow_ids[nslow++] = elems[i];
-	}
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (nfast > 0)
-	{
-		Datum	   *tid_datums = palloc(sizeof(Datum) * nfast);
-		Datum		args[2];
-		Oid			argtypes[2] = {TIDARRAYOID, INT8ARRAYOID};
-		int			rc;
-
-		for (i = 0; i < nfast; i++)
-			tid_datums[i] = PointerGetDatum(&tids[i]);
-		args[0] = PointerGetDatum(construct_array(tid_datums, nfast, TIDOID, sizeof(ItemPointerData),
-												  false, TYPALIGN_SHORT));
-		args[1] = PointerGetDatum(construct_array(fast_ids, nfast, INT8OID, 8, FLOAT8PASSBYVAL,
-												  TYPALIGN_DOUBLE));
-		rc = SPI_execute_plan(sc_prepare_once(&plan_fast,
-											  "DELETE FROM sharecount.outbox o WHERE o.ctid = ANY ($1) AND o.id = ANY ($2)",
-											  2, argtypes), args, NULL, false, 0);
-		if (rc != SPI_OK_DELETE)
-			elog(ERROR, "outbox delete failed: %s", SPI_result_code_string(rc));
-		deleted += SPI_processed;
+			continue;
+		}
+		for (; tr != NULL; tr = tr->dup)
+			if (tr->done_by == InvalidSubTransactionId)
+			{
+				tr->done_by = GetCurrentSubTransactionId();
+				done++;
+			}
 	}
 	if (nslow > 0)
-	{
-		Datum		args[1];
-		Oid			argtypes[1] = {INT8ARRAYOID};
-		int			rc;
-
-		args[0] = PointerGetDatum(construct_array(slow_ids, nslow, INT8OID, 8, FLOAT8PASSBYVAL,
-												  TYPALIGN_DOUBLE));
-		rc = SPI_execute_plan(sc_prepare_once(&plan_slow, "DELETE FROM sharecount.outbox o WHERE o.id = ANY ($1)",
-											  1, argtypes), args, NULL, false, 0);
-		if (rc != SPI_OK_DELETE)
-			elog(ERROR, "outbox delete failed: %s", SPI_result_code_string(rc));
-		deleted += SPI_processed;
-	}
-	SPI_finish();
-	PG_RETURN_INT64(deleted);
+		done += delete_by_id(slow_ids, nslow);
+	PG_RETURN_INT64(done);
 }

@@ -1,16 +1,16 @@
 /*
- * outbox.c: the outbox row, written and read.
+ * outbox.c: the outbox row, written.
  *
- * A job is stored in sharecount.outbox as columns (kind, jobId as uuid,
- * timestamp, key, user, channel, campaign, amount), not as its JSON: the row
- * is written by every tracked INSERT/DELETE in the application's transaction,
- * where each byte is paid again in WAL and each instruction in the
- * application's latency, while it is read once, by a publisher, off that path.
- * So outbox_insert() writes the compact row, and sharecount.job_body(row)
- * renders the exact message of SPEC section 5 when the job is claimed
- * ({"pattern":"<job>","data":{...}}, fields in the order of SPEC section 4, no
- * spaces, optional fields omitted when NULL; userId and shareId are null when
- * NULL).  docs/extension.md ("Performance") has the measurements.
+ * A job is stored in sharecount.outbox as columns (kind, origin, timestamp,
+ * key, user, channel, campaign, amount), not as its JSON: the row is written
+ * by every tracked INSERT/DELETE in the application's transaction, where each
+ * byte is paid again in WAL and each instruction in the application's
+ * latency, while it is read once, by a publisher, off that path.  So
+ * outbox_insert() writes the compact row, and render.c renders the message of
+ * docs/extension.md ("Jobs") when the job is claimed.  The jobId is dense,
+ * "<origin>-<id>" (origin.c): no per-row UUID is generated or stored; job_id
+ * (a UUID) is set only in rows that release 1.0 wrote.  docs/extension.md
+ * ("Performance") has the measurements.
  *
  * Rules:
  * - outbox_insert() writes the heap row and its index entries directly (no
@@ -19,7 +19,7 @@
  *   arithmetic; docs/extension.md, "Jobs").  outbox_insert() decides it: an
  *   optional field longer than SC_JOB_FIELD_MAX as JSON is stored as NULL with
  *   a WARNING, and a key outside the limits of docs/extension.md is refused
- *   (the trigger never passes one).  job_body() applies the same rule to rows
+ *   (the trigger never passes one).  render.c applies the same rule to rows
  *   it did not write (older releases, hand-made), so the bound holds for any
  *   row of the outbox.
  * - The OIDs of the outbox and its sequence, and the outbox's column numbers,
@@ -51,31 +51,21 @@
 #include "utils/uuid.h"
 
 #include "sharecount.h"
+#include "outbox.h"
 
-PG_FUNCTION_INFO_V1(sharecount_job_name);
-PG_FUNCTION_INFO_V1(sharecount_job_body);
-
-static const char *job_name_of(char kind);
-
-/* The columns of sharecount.outbox, by name (see the install script). */
-enum
-{
-	COL_ID, COL_JOB, COL_JOB_ID, COL_CREATED_AT, COL_AMOUNT, COL_SHARE_ID,
-	COL_CONTENT_TYPE, COL_CONTENT_ID, COL_USER_ID, COL_CHANNEL_ID, COL_CAMPAIGN_ID,
-	NCOLS
-};
-
+/* The columns of sharecount.outbox, in outbox.h's order. */
 static const char *const col_names[NCOLS] = {
 	"id", "job", "job_id", "created_at", "amount", "share_id",
-	"content_type", "content_id", "user_id", "channel_id", "campaign_id"
+	"content_type", "content_id", "user_id", "channel_id", "campaign_id", "origin"
 };
 
 /*
  * OIDs of sharecount.outbox and its id sequence, looked up by name once and
  * kept until a relcache invalidation names either of them (or all relations):
  * dropping or re-creating the extension, also in the same session or in a
- * transaction that rolls back, sends one.  Two name lookups per row were about
- * 2,000 instructions.  col_attno maps our columns to the table's attribute
+ * transaction that rolls back, sends one.  Two name lookups per row were a
+ * measurable part of the trigger (docs/extension.md, "CPU: what changed").
+ * col_attno maps our columns to the table's attribute
  * numbers, filled on the first insert after a lookup.
  */
 static Oid	outbox_relid = InvalidOid;
@@ -157,12 +147,13 @@ outbox_lookup(Oid *relid, Oid *seqid)
 }
 
 /*
- * Map our columns to attribute numbers of desc (1-based; 0 = absent).  Every
+ * Map our columns to attribute numbers of desc (1-based; 0 = absent: only
+ * origin may be, in the outbox of release 1.0, before ALTER EXTENSION UPDATE).  Every
  * live column of the table must be one of ours: the insert gives each a value
  * and evaluates no defaults.
  */
-static void
-map_columns(TupleDesc desc, int *attno)
+void
+outbox_map_columns(TupleDesc desc, int *attno)
 {
 	int			i,
 				c;
@@ -182,9 +173,27 @@ map_columns(TupleDesc desc, int *attno)
 			elog(ERROR, "unexpected column \"%s\" in sharecount.outbox", NameStr(att->attname));
 		attno[c] = i + 1;
 	}
+	/* origin is absent only while the extension is still at 1.0 */
 	for (c = 0; c < NCOLS; c++)
-		if (attno[c] == 0)
+		if (attno[c] == 0 && c != COL_ORIGIN)
 			elog(ERROR, "column \"%s\" of sharecount.outbox is missing", col_names[c]);
+}
+
+/*
+ * Fill col_attno for desc (the outbox, open, so invalidations are processed)
+ * unless it is still valid, and check that every attribute is one of ours.
+ */
+static void
+check_columns(TupleDesc desc)
+{
+	if (!col_map_valid)
+	{
+		outbox_map_columns(desc, col_attno);
+		col_map_valid = true;
+	}
+	if (desc->natts > NCOLS)
+		elog(ERROR, "sharecount.outbox has %d attributes, expected at most %d "
+			 "(run VACUUM FULL after dropping columns)", desc->natts, NCOLS);
 }
 
 StaticAssertDecl(SC_JOB_FRAME_MAX + 6 * (SC_CONTENT_TYPE_MAX + SC_CONTENT_ID_MAX) +
@@ -223,8 +232,8 @@ json_escaped_len(const char *s, size_t len, size_t limit)
  * costs one comparison; only a value between SC_JOB_FIELD_RAW_SAFE and
  * SC_JOB_FIELD_MAX bytes is scanned.
  */
-static bool
-field_fits(const char *s, size_t len)
+bool
+outbox_field_fits(const char *s, size_t len)
 {
 	if (len <= SC_JOB_FIELD_RAW_SAFE)
 		return true;
@@ -240,8 +249,8 @@ static const char *const field_names[NCOLS][2] = {
 	[COL_CAMPAIGN_ID] = {"campaignId", "campaign_id_column"},
 };
 
-static void
-warn_field_left_out(int col, const char *job_name, size_t len,
+void
+outbox_warn_field_left_out(int col, const char *job_name, size_t len,
 					const char *ctype, const char *cid)
 {
 	ereport(WARNING,
@@ -268,9 +277,9 @@ set_optional(Datum *values, bool *nulls, int col, const char *s, const OutboxJob
 	if (s == NULL)
 		return;
 	len = strlen(s);
-	if (!field_fits(s, len))
+	if (!outbox_field_fits(s, len))
 	{
-		warn_field_left_out(col, job_name_of(job->kind), len, job->content_type, job->content_id);
+		outbox_warn_field_left_out(col, outbox_job_name(job->kind), len, job->content_type, job->content_id);
 		return;
 	}
 	nulls[col] = false;
@@ -278,8 +287,8 @@ set_optional(Datum *values, bool *nulls, int col, const char *s, const OutboxJob
 }
 
 /* Whether a content key is within the limits of docs/extension.md. */
-static bool
-key_fits(size_t ctype_len, size_t cid_len)
+bool
+outbox_key_fits(size_t ctype_len, size_t cid_len)
 {
 	return ctype_len >= 1 && ctype_len <= SC_CONTENT_TYPE_MAX &&
 		cid_len >= 1 && cid_len <= SC_CONTENT_ID_MAX;
@@ -294,20 +303,33 @@ job_values(const OutboxJob *job, int64 id, Datum *values, bool *nulls)
 {
 	size_t		ctype_len = 0,
 				cid_len = 0;
-	pg_uuid_t  *uuid;
 
 	if (job->content_type == NULL || job->content_id == NULL ||
-		!key_fits(ctype_len = strlen(job->content_type), cid_len = strlen(job->content_id)))
+		!outbox_key_fits(ctype_len = strlen(job->content_type), cid_len = strlen(job->content_id)))
 		elog(ERROR, "sharecount: outbox job with a NULL or out-of-limits content key");
-	uuid = palloc(sizeof(pg_uuid_t));
-	memcpy(uuid->data, job->job_id, UUID_LEN);
 
 	nulls[COL_ID] = false;
 	values[COL_ID] = Int64GetDatum(id);
 	nulls[COL_JOB] = false;
 	values[COL_JOB] = CharGetDatum(job->kind);
-	nulls[COL_JOB_ID] = false;
-	values[COL_JOB_ID] = UUIDPGetDatum(uuid);
+	if (col_attno[COL_ORIGIN] != 0)
+	{
+		/* the jobId is dense: origin and id */
+		nulls[COL_JOB_ID] = true;
+		values[COL_JOB_ID] = (Datum) 0;
+		nulls[COL_ORIGIN] = false;
+		values[COL_ORIGIN] = Int64GetDatum(sc_origin());
+	}
+	else
+	{
+		/* a 1.0 outbox, not updated yet: a UUID, as 1.0 wrote */
+		pg_uuid_t  *uuid = palloc(sizeof(pg_uuid_t));
+
+		sc_uuid_v4(uuid->data);
+		nulls[COL_JOB_ID] = false;
+		values[COL_JOB_ID] = UUIDPGetDatum(uuid);
+		nulls[COL_ORIGIN] = true;
+	}
 	nulls[COL_CREATED_AT] = false;
 	values[COL_CREATED_AT] = TimestampTzGetDatum(job->ts);
 	nulls[COL_AMOUNT] = (job->kind != SC_JOB_COUNT_UPDATE);
@@ -328,8 +350,8 @@ job_values(const OutboxJob *job, int64 id, Datum *values, bool *nulls)
  * This is the per-row cost of tracking, so it does not go through SPI: an
  * SPI_execute_plan of a cached INSERT plan still builds and tears down an
  * executor (ExecutorStart, ExecInitModifyTable, ExecOpenIndices, snapshot
- * pushes) for every row, which measured at about 40,000 instructions per row
- * under callgrind, more than the rest of the trigger together.  Instead the row
+ * pushes) for every row, more than the rest of the trigger together under
+ * callgrind (docs/extension.md, "CPU: what changed").  Instead the row
  * is formed here and written with simple_heap_insert() and index_insert() on
  * each index of the outbox, the way CatalogTupleInsert() writes catalog rows.
  * What the executor would add does not apply to this table: it has no
@@ -352,22 +374,12 @@ outbox_insert(const OutboxJob *job)
 	Datum		row_values[NCOLS];
 	bool		row_nulls[NCOLS];
 	HeapTuple	tup;
-	List	   *indexoids;
-	ListCell   *lc;
-	TupleTableSlot *slot = NULL;
 	int			i;
 
 	outbox_lookup(&relid, &seqid);
 	rel = table_open(relid, RowExclusiveLock);
 	desc = RelationGetDescr(rel);
-	if (!col_map_valid)
-	{
-		map_columns(desc, col_attno);
-		col_map_valid = true;
-	}
-	if (desc->natts > NCOLS)
-		elog(ERROR, "sharecount.outbox has %d attributes, expected at most %d "
-			 "(run VACUUM FULL after dropping columns)", desc->natts, NCOLS);
+	check_columns(desc);
 	job_values(job, outbox_next_id(seqid), values, nulls);
 
 	/* our column order -> the table's attribute order (dropped columns NULL) */
@@ -375,13 +387,32 @@ outbox_insert(const OutboxJob *job)
 		row_nulls[i] = true;
 	for (i = 0; i < NCOLS; i++)
 	{
+		if (col_attno[i] == 0)
+			continue;
 		row_values[col_attno[i] - 1] = values[i];
 		row_nulls[col_attno[i] - 1] = nulls[i];
 	}
 
 	tup = heap_form_tuple(desc, row_values, row_nulls);
-	simple_heap_insert(rel, tup);
+	outbox_insert_tuple(rel, tup);
+	heap_freetuple(tup);
+	table_close(rel, NoLock);
+	sc_wakeup_note_outbox_write();
+}
 
+/*
+ * Write tup (a row of sharecount.outbox, rel opened RowExclusiveLock) into the
+ * heap and every index of the outbox: outbox_insert(), and the claim putting
+ * back rows that were not confirmed (claim.c).
+ */
+void
+outbox_insert_tuple(Relation rel, HeapTuple tup)
+{
+	List	   *indexoids;
+	ListCell   *lc;
+	TupleTableSlot *slot = NULL;
+
+	simple_heap_insert(rel, tup);
 	indexoids = RelationGetIndexList(rel);
 	foreach(lc, indexoids)
 	{
@@ -400,7 +431,7 @@ outbox_insert(const OutboxJob *job)
 			elog(ERROR, "unexpected index \"%s\" on sharecount.outbox", RelationGetRelationName(idx));
 		if (slot == NULL)
 		{
-			slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+			slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
 			ExecStoreHeapTuple(tup, slot, false);
 		}
 		FormIndexDatum(ii, slot, NULL, ivalues, inulls);
@@ -412,207 +443,36 @@ outbox_insert(const OutboxJob *job)
 	if (slot != NULL)
 		ExecDropSingleTupleTableSlot(slot);
 	list_free(indexoids);
-	heap_freetuple(tup);
-	table_close(rel, NoLock);
-	sc_wakeup_note_outbox_write();
 }
 
-/* ---------------------------------------------------------------- reading */
+/* The OID of sharecount.outbox (cached, see outbox_lookup). */
+Oid
+outbox_relation(void)
+{
+	Oid			relid,
+				seqid;
+
+	outbox_lookup(&relid, &seqid);
+	return relid;
+}
 
 /*
- * The columns of one outbox row given as a composite (sharecount.outbox),
- * deformed once.  The tuple descriptor comes from the type cache, and the
- * column map is kept in fn_extra for the rest of the query, so rendering a
- * claimed batch looks names up once.
+ * The columns of tup, a row of rel (sharecount.outbox, open), in our column
+ * order.
  */
-typedef struct RowReader
+void
+outbox_deform(Relation rel, HeapTuple tup, Datum *values, bool *nulls)
 {
-	Oid			typid;
-	int32		typmod;
-	int			attno[NCOLS];
-} RowReader;
-
-static void
-read_row(FunctionCallInfo fcinfo, Datum *values, bool *nulls)
-{
-	HeapTupleHeader th = PG_GETARG_HEAPTUPLEHEADER(0);
-	Oid			typid = HeapTupleHeaderGetTypeId(th);
-	int32		typmod = HeapTupleHeaderGetTypMod(th);
-	RowReader  *rr = (RowReader *) fcinfo->flinfo->fn_extra;
-	TupleDesc	desc = lookup_rowtype_tupdesc(typid, typmod);
-	HeapTupleData tuple;
-	Datum	   *all_values = palloc(desc->natts * sizeof(Datum));
-	bool	   *all_nulls = palloc(desc->natts * sizeof(bool));
+	TupleDesc	desc = RelationGetDescr(rel);
+	Datum		all_values[NCOLS];
+	bool		all_nulls[NCOLS];
 	int			c;
 
-	if (rr == NULL || rr->typid != typid || rr->typmod != typmod)
-	{
-		if (rr == NULL)
-			rr = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(RowReader));
-		map_columns(desc, rr->attno);
-		rr->typid = typid;
-		rr->typmod = typmod;
-		fcinfo->flinfo->fn_extra = rr;
-	}
-	tuple.t_len = HeapTupleHeaderGetDatumLength(th);
-	ItemPointerSetInvalid(&tuple.t_self);
-	tuple.t_tableOid = InvalidOid;
-	tuple.t_data = th;
-	heap_deform_tuple(&tuple, desc, all_values, all_nulls);
+	check_columns(desc);
+	heap_deform_tuple(tup, desc, all_values, all_nulls);
 	for (c = 0; c < NCOLS; c++)
 	{
-		values[c] = all_values[rr->attno[c] - 1];
-		nulls[c] = all_nulls[rr->attno[c] - 1];
+		values[c] = col_attno[c] ? all_values[col_attno[c] - 1] : (Datum) 0;
+		nulls[c] = col_attno[c] ? all_nulls[col_attno[c] - 1] : true;
 	}
-	ReleaseTupleDesc(desc);
-}
-
-static const char *
-job_name_of(char kind)
-{
-	switch (kind)
-	{
-		case SC_JOB_CREATED:
-			return "share_created";
-		case SC_JOB_DELETED:
-			return "share_deleted";
-		case SC_JOB_COUNT_UPDATE:
-			return "share_count_update";
-	}
-	elog(ERROR, "unknown job kind '%c' in sharecount.outbox", kind);
-	return NULL;				/* keep compiler quiet */
-}
-
-/* ,"name":"value" (or null) */
-static void
-add_field(StringInfo buf, const char *name, const char *value)
-{
-	appendStringInfoString(buf, ",\"");
-	appendStringInfoString(buf, name);
-	appendStringInfoString(buf, "\":");
-	if (value == NULL)
-		appendStringInfoString(buf, "null");
-	else
-		escape_json(buf, value);
-}
-
-/*
- * Column col of a row being rendered, as a C string; NULL if it is NULL or, as
- * outbox_insert() would have decided, too long for a job (a row that release
- * 1.0 wrote, or one made by hand): then with the same WARNING.
- */
-static const char *
-optional_text(const Datum *values, const bool *nulls, int col, const char *job_name,
-			  const char *ctype, const char *cid)
-{
-	char	   *s;
-	size_t		len;
-
-	if (nulls[col])
-		return NULL;
-	s = TextDatumGetCString(values[col]);
-	len = strlen(s);
-	if (field_fits(s, len))
-		return s;
-	warn_field_left_out(col, job_name, len, ctype, cid);
-	return NULL;
-}
-
-/*
- * sharecount.job_name(sharecount.outbox) -> text: the job's name, which is
- * also its routing key.
- */
-Datum
-sharecount_job_name(PG_FUNCTION_ARGS)
-{
-	Datum		values[NCOLS];
-	bool		nulls[NCOLS];
-
-	read_row(fcinfo, values, nulls);
-	if (nulls[COL_JOB])
-		elog(ERROR, "outbox row without a job kind");
-	PG_RETURN_TEXT_P(cstring_to_text(job_name_of(DatumGetChar(values[COL_JOB]))));
-}
-
-/*
- * sharecount.job_body(sharecount.outbox) -> text: the message body of SPEC
- * section 5, ready to publish.
- */
-Datum
-sharecount_job_body(PG_FUNCTION_ARGS)
-{
-	Datum		values[NCOLS];
-	bool		nulls[NCOLS];
-	char		kind;
-	const char *name;
-	char		job_id[40];
-	char		ts[32];
-	const char *ctype;
-	const char *cid;
-	StringInfoData buf;
-
-	read_row(fcinfo, values, nulls);
-	if (nulls[COL_JOB] || nulls[COL_JOB_ID] || nulls[COL_CREATED_AT] ||
-		nulls[COL_CONTENT_TYPE] || nulls[COL_CONTENT_ID])
-		elog(ERROR, "outbox row with a NULL job, job_id, created_at, content_type or content_id");
-	kind = DatumGetChar(values[COL_JOB]);
-	name = job_name_of(kind);
-	sc_uuid_format(job_id, DatumGetUUIDP(values[COL_JOB_ID])->data);
-	sc_format_timestamp(ts, DatumGetTimestampTz(values[COL_CREATED_AT]));
-	ctype = TextDatumGetCString(values[COL_CONTENT_TYPE]);
-	cid = TextDatumGetCString(values[COL_CONTENT_ID]);
-	if (!key_fits(strlen(ctype), strlen(cid)))
-	{
-		/*
-		 * Not from outbox_insert(), which refuses such keys.  An empty key
-		 * keeps the body bounded, and the consumer dead-letters the job as
-		 * invalid, with its reason, instead of the claim failing for good.
-		 */
-		ereport(WARNING,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("sharecount: outbox row %s has a content key outside the limits; rendered with an empty key",
-						job_id),
-				 errhint("The consumer dead-letters the job as invalid; to drop it sooner, delete the row from sharecount.outbox.")));
-		ctype = cid = "";
-	}
-
-	initStringInfo(&buf);
-	appendStringInfoString(&buf, "{\"pattern\":\"");
-	appendStringInfoString(&buf, name);
-	appendStringInfoString(&buf, "\",\"data\":{\"jobId\":\"");
-	appendStringInfoString(&buf, job_id);
-	appendStringInfoChar(&buf, '"');
-	if (kind == SC_JOB_COUNT_UPDATE)
-	{
-		int64		amount;
-
-		if (nulls[COL_AMOUNT] || DatumGetInt64(values[COL_AMOUNT]) == 0)
-			elog(ERROR, "share_count_update outbox row without an amount");
-		amount = DatumGetInt64(values[COL_AMOUNT]);
-		add_field(&buf, "contentType", ctype);
-		add_field(&buf, "contentId", cid);
-		appendStringInfo(&buf, ",\"operation\":\"%s\",\"amount\":" INT64_FORMAT,
-						 amount > 0 ? "increment" : "decrement", amount > 0 ? amount : -amount);
-	}
-	else
-	{
-		const char *v;
-
-		add_field(&buf, "shareId", optional_text(values, nulls, COL_SHARE_ID, name, ctype, cid));
-		add_field(&buf, "contentType", ctype);
-		add_field(&buf, "contentId", cid);
-		add_field(&buf, "userId", optional_text(values, nulls, COL_USER_ID, name, ctype, cid));
-		if (kind == SC_JOB_CREATED)
-		{
-			if ((v = optional_text(values, nulls, COL_CHANNEL_ID, name, ctype, cid)) != NULL)
-				add_field(&buf, "channelId", v);
-			if ((v = optional_text(values, nulls, COL_CAMPAIGN_ID, name, ctype, cid)) != NULL)
-				add_field(&buf, "campaignId", v);
-		}
-	}
-	appendStringInfoString(&buf, ",\"timestamp\":\"");
-	appendStringInfoString(&buf, ts);
-	appendStringInfoString(&buf, "\"}}");
-	Assert(buf.len <= SC_JOB_BODY_MAX);
-	PG_RETURN_TEXT_P(cstring_to_text_with_len(buf.data, buf.len));
 }

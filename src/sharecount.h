@@ -42,7 +42,8 @@
  * names, punctuation, quotes, jobId, operation, amount, timestamp.
  * share_created's is 210 bytes ({"pattern":"share_created","data":{"jobId":
  * "<36>","shareId":"",...,"timestamp":"<24>"}}), share_count_update's at most
- * 213 (a 20-digit amount); 256 leaves room.
+ * 213 (a 20-digit amount); 256 leaves room.  (A dense jobId, "<16 hex>-<id>",
+ * is at most 36 bytes too.)
  */
 #define SC_JOB_FRAME_MAX 256
 
@@ -69,8 +70,7 @@
 /* One job as the trigger hands it to outbox_insert(); NULL = SQL NULL. */
 typedef struct OutboxJob
 {
-	char		kind;			/* SC_JOB_* */
-	unsigned char job_id[16];	/* a v4 UUID */
+	char		kind;			/* SC_JOB_* (the jobId is dense: origin.c) */
 	TimestampTz ts;				/* the job's timestamp */
 	int64		amount;			/* SC_JOB_COUNT_UPDATE only: +n or -n */
 	const char *share_id;

@@ -123,12 +123,11 @@ row_job(HeapTuple tuple, TupleDesc desc, const TrackedTable *tt, const char *tbl
 	if (!key_is_countable(job.content_type, job.content_id, tblname))
 		return;
 	job.kind = created ? SC_JOB_CREATED : SC_JOB_DELETED;
-	sc_uuid_v4(job.job_id);
 	job.ts = GetCurrentTimestamp();
 	job.amount = 0;
 	job.share_id = column_text(tuple, desc, tt, TC_ID, tblname, true);
 	job.user_id = column_text(tuple, desc, tt, TC_USER, tblname, false);
-	/* share_deleted carries no channel or campaign (SPEC section 4) */
+	/* share_deleted carries no channel or campaign (docs/extension.md, "Jobs") */
 	job.channel_id = created ? column_text(tuple, desc, tt, TC_CHANNEL, tblname, false) : NULL;
 	job.campaign_id = created ? column_text(tuple, desc, tt, TC_CAMPAIGN, tblname, false) : NULL;
 	outbox_insert(&job);
@@ -157,8 +156,7 @@ count_job(const char *ctype, const char *cid, int64 n, void *arg)
 
 		memset(&job, 0, sizeof(job));
 		job.kind = SC_JOB_COUNT_UPDATE;
-		sc_uuid_v4(job.job_id);
-		job.ts = GetCurrentTimestamp();
+			job.ts = GetCurrentTimestamp();
 		job.amount = cj->increment ? amount : -amount;
 		job.content_type = ctype;
 		job.content_id = cid;

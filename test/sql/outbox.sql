@@ -15,7 +15,7 @@ SELECT job_name, body::jsonb->'data'->>'shareId' AS share_id, job_id = body::jso
 SELECT array_agg(id ORDER BY id) = (SELECT array_agg(id ORDER BY id) FROM (SELECT id FROM sharecount.outbox_jobs ORDER BY id LIMIT 4) o) AS oldest_first
 	FROM claimed;
 -- the outbox keeps a job as columns; a claim renders the body the view shows
-SELECT o.job, o.job_id::text = c.job_id AS job_id_ok, o.share_id, o.content_type, o.content_id, o.user_id, o.amount
+SELECT o.job, sharecount.job_id(o) = c.job_id AS job_id_ok, o.share_id, o.content_type, o.content_id, o.user_id, o.amount
 	FROM sharecount.outbox o JOIN claimed c USING (id) ORDER BY o.id;
 SELECT count(*) AS same_as_view FROM claimed c JOIN sharecount.outbox_jobs j USING (id)
 	WHERE c.body = j.body AND c.job_name = j.job_name AND c.job_id = j.job_id;
@@ -43,10 +43,10 @@ SELECT sharecount_untrack('links');
 DROP TABLE links;
 TRUNCATE sharecount.outbox, sharecount.counts, sharecount.applied_jobs, sharecount.stats;
 
--- done: rows claimed in the same transaction are deleted by the ctid the claim
--- remembered (checked against the id), any other id by a scan of the outbox;
--- a publication of the outbox (no primary key: replica identity FULL) does
--- not stop the DELETE
+-- done: rows claimed in the same transaction were taken (deleted) by the
+-- claim and are only confirmed, any other id is deleted after a scan of the
+-- outbox; rows claimed and not confirmed are back at commit; a publication of
+-- the outbox (no primary key: replica identity FULL) does not stop the deletes
 SET client_min_messages = error;
 CREATE PUBLICATION outbox_pub FOR TABLE sharecount.outbox;
 RESET client_min_messages;

@@ -7,7 +7,7 @@ TRUNCATE sharecount.outbox, sharecount.counts, sharecount.applied_jobs, sharecou
 
 CREATE FUNCTION masked(body text) RETURNS text LANGUAGE sql AS $$
 	SELECT regexp_replace(regexp_replace(body,
-		'"jobId":"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"', '"jobId":"<uuid>"'),
+		'"jobId":"[0-9a-f]{16}-[1-9][0-9]{0,18}"', '"jobId":"<jobid>"'),
 		'"timestamp":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"', '"timestamp":"<ts>"')
 $$;
 CREATE VIEW jobs AS
@@ -26,15 +26,18 @@ SELECT tgname, tgtype FROM pg_trigger WHERE tgrelid = 'share_links'::regclass OR
 -- INSERT: share_created with every field, in the order of docs/interop.md
 INSERT INTO share_links VALUES ('s1', 'article', '123', 'u1', 'twitter', 'spring');
 SELECT * FROM jobs;
--- jobId is the outbox's job_id and a v4 UUID; timestamp is ISO-8601 UTC with ms, close to now
+-- jobId is dense, <origin>-<outbox id>, with this session's origin and no UUID stored;
+-- timestamp is ISO-8601 UTC with ms, close to now
 SELECT job_id = body::jsonb->'data'->>'jobId' AS same_job_id,
-	job_id ~ '^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$' AS uuid_v4,
+	job_id = sharecount._origin() || '-' || id AS dense,
+	sharecount._origin() ~ '^[0-9a-f]{16}$' AS origin_hex,
+	(SELECT o.job_id IS NULL FROM sharecount.outbox o WHERE o.id = j.id) AS no_uuid,
 	body::jsonb->'data'->>'timestamp' ~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$' AS iso_ms,
 	abs(extract(epoch FROM (body::jsonb->'data'->>'timestamp')::timestamptz - now())) < 60 AS recent,
 	to_char((body::jsonb->'data'->>'timestamp')::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
 		= body::jsonb->'data'->>'timestamp' AS round_trip,
 	body NOT LIKE '% %' AS no_spaces
-FROM sharecount.outbox_jobs;
+FROM sharecount.outbox_jobs j;
 SELECT key, value FROM sharecount.outbox_jobs, jsonb_each(body::jsonb->'data') WHERE key NOT IN ('jobId', 'timestamp')
 	ORDER BY key;
 SELECT count(*) FROM take();

@@ -53,6 +53,10 @@ SELECT extversion FROM pg_extension WHERE extname = 'sharecount';
 SELECT channel_id_column IS NULL AS dropped_column_unmapped FROM sharecount.tracked;
 SELECT count(*) AS public_grants FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
 	WHERE p.oid = 'sharecount_trigger()'::regprocedure AND a.grantee = 0;
+-- #13 outbox: the job written under 1.0 is claimed with its UUID jobId (the
+-- claim, unconfirmed, puts it back at commit)
+SELECT job_id ~ '^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$' AS uuid_from_1_0,
+	job_id = body::jsonb->'data'->>'jobId' AS in_body FROM sharecount_outbox_claim(10);
 SELECT drain();
 SELECT exact();
 -- 1.0's records keep deduping: the redelivery is a duplicate, the counter
@@ -74,6 +78,8 @@ SELECT sharecount_recount('article', 'legacy') AS legacy_key_reset;
 SELECT tgname, tgnargs FROM pg_trigger WHERE tgrelid = 'up_links'::regclass ORDER BY 1;
 INSERT INTO up_links VALUES (7, 'article', 'up', 'u');
 DELETE FROM up_links WHERE id = 1;
+-- #13 outbox: jobs written after the update have dense jobIds
+SELECT job_name, job_id = sharecount._origin() || '-' || id AS dense FROM sharecount.outbox_jobs ORDER BY id;
 SELECT drain();
 SELECT exact();
 -- a renamed column is followed

@@ -1,0 +1,303 @@
+/*
+ * render.c: an outbox row rendered as the job it is (docs/extension.md,
+ * "Jobs"): {"pattern":"<job>","data":{...}}, fields in the order of
+ * docs/extension.md, no spaces, optional fields omitted when NULL; userId and
+ * shareId are null when NULL.  Used by the claim (claim.c, straight from the
+ * heap tuple) and by sharecount.job_body()/job_name() (the view
+ * sharecount.outbox_jobs).
+ *
+ * The jobId is the row's job_id (a UUID) when it has one (rows written by
+ * release 1.0), else the dense "<origin>-<id>" (origin.c).
+ *
+ * Rules:
+ * - Every rendered body is at most SC_JOB_BODY_MAX bytes, for any row of the
+ *   outbox (also ones written by 1.0 or by hand): an optional field that does
+ *   not fit is left out with a WARNING, as outbox_insert() does, and a key
+ *   outside the limits renders empty (the consumer dead-letters it).
+ * - Memory: palloc'd in the caller's context; the column map of a composite
+ *   row is kept in fn_extra for the rest of the query.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/timestamp.h"
+#include "utils/typcache.h"
+#include "utils/uuid.h"
+
+#include "sharecount.h"
+#include "outbox.h"
+
+PG_FUNCTION_INFO_V1(sharecount_job_name);
+PG_FUNCTION_INFO_V1(sharecount_job_body);
+PG_FUNCTION_INFO_V1(sharecount_job_id);
+
+/*
+ * The columns of one outbox row given as a composite (sharecount.outbox),
+ * deformed once.  The tuple descriptor comes from the type cache, and the
+ * column map is kept in fn_extra for the rest of the query.
+ */
+typedef struct RowReader
+{
+	Oid			typid;
+	int32		typmod;
+	int			attno[NCOLS];
+} RowReader;
+
+static void
+read_row(FunctionCallInfo fcinfo, Datum *values, bool *nulls)
+{
+	HeapTupleHeader th = PG_GETARG_HEAPTUPLEHEADER(0);
+	Oid			typid = HeapTupleHeaderGetTypeId(th);
+	int32		typmod = HeapTupleHeaderGetTypMod(th);
+	RowReader  *rr = (RowReader *) fcinfo->flinfo->fn_extra;
+	TupleDesc	desc = lookup_rowtype_tupdesc(typid, typmod);
+	HeapTupleData tuple;
+	Datum	   *all_values = palloc(desc->natts * sizeof(Datum));
+	bool	   *all_nulls = palloc(desc->natts * sizeof(bool));
+	int			c;
+
+	if (rr == NULL || rr->typid != typid || rr->typmod != typmod)
+	{
+		if (rr == NULL)
+			rr = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(RowReader));
+		outbox_map_columns(desc, rr->attno);
+		rr->typid = typid;
+		rr->typmod = typmod;
+		fcinfo->flinfo->fn_extra = rr;
+	}
+	tuple.t_len = HeapTupleHeaderGetDatumLength(th);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = th;
+	heap_deform_tuple(&tuple, desc, all_values, all_nulls);
+	for (c = 0; c < NCOLS; c++)
+	{
+		values[c] = rr->attno[c] ? all_values[rr->attno[c] - 1] : (Datum) 0;
+		nulls[c] = rr->attno[c] ? all_nulls[rr->attno[c] - 1] : true;
+	}
+	ReleaseTupleDesc(desc);
+}
+
+/* The job's name (also its routing key) for a kind of sharecount.outbox.job. */
+const char *
+outbox_job_name(char kind)
+{
+	switch (kind)
+	{
+		case SC_JOB_CREATED:
+			return "share_created";
+		case SC_JOB_DELETED:
+			return "share_deleted";
+		case SC_JOB_COUNT_UPDATE:
+			return "share_count_update";
+	}
+	elog(ERROR, "unknown job kind '%c' in sharecount.outbox", kind);
+	return NULL;				/* keep compiler quiet */
+}
+
+/* ,"name":"value" (or null) */
+static void
+add_field(StringInfo buf, const char *name, const char *value)
+{
+	appendStringInfoString(buf, ",\"");
+	appendStringInfoString(buf, name);
+	appendStringInfoString(buf, "\":");
+	if (value == NULL)
+		appendStringInfoString(buf, "null");
+	else
+		escape_json(buf, value);
+}
+
+/*
+ * Column col of a row being rendered, as a C string; NULL if it is NULL or, as
+ * outbox_insert() would have decided, too long for a job (a row that release
+ * 1.0 wrote, or one made by hand): then with the same WARNING.
+ */
+static const char *
+optional_text(const Datum *values, const bool *nulls, int col, const char *job_name,
+			  const char *ctype, const char *cid)
+{
+	char	   *s;
+	size_t		len;
+
+	if (nulls[col])
+		return NULL;
+	s = TextDatumGetCString(values[col]);
+	len = strlen(s);
+	if (outbox_field_fits(s, len))
+		return s;
+	outbox_warn_field_left_out(col, job_name, len, ctype, cid);
+	return NULL;
+}
+
+/*
+ * The row's jobId into job_id (SC_JOB_ID_TEXT bytes): its UUID (rows of 1.0),
+ * else dense "<origin>-<id>".  A row made by hand with neither gets a jobId
+ * made of its own id and timestamp, with a WARNING: stable across
+ * redeliveries, and not dense, so the consumer treats it as foreign; failing
+ * instead would stop every claim at that row.
+ */
+static void
+render_job_id(const Datum *values, const bool *nulls, char *job_id)
+{
+	char		origin[17];
+	int64		id = DatumGetInt64(values[COL_ID]);
+
+	if (!nulls[COL_JOB_ID])
+	{
+		sc_uuid_format(job_id, DatumGetUUIDP(values[COL_JOB_ID])->data);
+		return;
+	}
+	if (nulls[COL_ORIGIN])
+	{
+		snprintf(job_id, SC_JOB_ID_TEXT, "nojobid-" INT64_FORMAT "-" INT64_FORMAT, id,
+				 nulls[COL_CREATED_AT] ? (int64) 0 : (int64) DatumGetTimestampTz(values[COL_CREATED_AT]));
+		ereport(WARNING,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("sharecount: outbox row " INT64_FORMAT " has neither job_id nor origin; published with jobId nojobid-<id>-<created_at in microseconds>",
+						id),
+				 errhint("Rows inserted by hand get origin from the column default; do not set it to NULL.")));
+		return;
+	}
+	sc_origin_format(origin, DatumGetInt64(values[COL_ORIGIN]));
+	snprintf(job_id, SC_JOB_ID_TEXT, "%s-" INT64_FORMAT, origin, id);
+}
+
+/* The data fields between jobId and timestamp. */
+static void
+render_fields(const Datum *values, const bool *nulls, char kind, const char *name,
+			  const char *ctype, const char *cid, StringInfo buf)
+{
+	const char *v;
+
+	if (kind == SC_JOB_COUNT_UPDATE)
+	{
+		int64		amount;
+
+		if (nulls[COL_AMOUNT] || DatumGetInt64(values[COL_AMOUNT]) == 0)
+			elog(ERROR, "share_count_update outbox row without an amount");
+		amount = DatumGetInt64(values[COL_AMOUNT]);
+		add_field(buf, "contentType", ctype);
+		add_field(buf, "contentId", cid);
+		appendStringInfo(buf, ",\"operation\":\"%s\",\"amount\":" INT64_FORMAT,
+						 amount > 0 ? "increment" : "decrement", amount > 0 ? amount : -amount);
+		return;
+	}
+	add_field(buf, "shareId", optional_text(values, nulls, COL_SHARE_ID, name, ctype, cid));
+	add_field(buf, "contentType", ctype);
+	add_field(buf, "contentId", cid);
+	add_field(buf, "userId", optional_text(values, nulls, COL_USER_ID, name, ctype, cid));
+	if (kind == SC_JOB_CREATED)
+	{
+		if ((v = optional_text(values, nulls, COL_CHANNEL_ID, name, ctype, cid)) != NULL)
+			add_field(buf, "channelId", v);
+		if ((v = optional_text(values, nulls, COL_CAMPAIGN_ID, name, ctype, cid)) != NULL)
+			add_field(buf, "campaignId", v);
+	}
+}
+
+/*
+ * Render the row given as its columns (our column order): the body is
+ * appended to body, the jobId written to job_id (SC_JOB_ID_TEXT bytes), the
+ * job's name returned.
+ */
+const char *
+outbox_render(const Datum *values, const bool *nulls, StringInfo body, char *job_id)
+{
+	char		kind;
+	const char *name;
+	char		ts[32];
+	const char *ctype;
+	const char *cid;
+	int			start = body->len;
+
+	if (nulls[COL_JOB] || nulls[COL_CREATED_AT] || nulls[COL_CONTENT_TYPE] || nulls[COL_CONTENT_ID])
+		elog(ERROR, "outbox row with a NULL job, created_at, content_type or content_id");
+	kind = DatumGetChar(values[COL_JOB]);
+	name = outbox_job_name(kind);
+	render_job_id(values, nulls, job_id);
+	sc_format_timestamp(ts, DatumGetTimestampTz(values[COL_CREATED_AT]));
+	ctype = TextDatumGetCString(values[COL_CONTENT_TYPE]);
+	cid = TextDatumGetCString(values[COL_CONTENT_ID]);
+	if (!outbox_key_fits(strlen(ctype), strlen(cid)))
+	{
+		/*
+		 * Not from outbox_insert(), which refuses such keys.  An empty key
+		 * keeps the body bounded, and the consumer dead-letters the job as
+		 * invalid, with its reason, instead of the claim failing for good.
+		 */
+		ereport(WARNING,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("sharecount: outbox row %s has a content key outside the limits; rendered with an empty key",
+						job_id),
+				 errhint("The consumer dead-letters the job as invalid; to drop it sooner, delete the row from sharecount.outbox.")));
+		ctype = cid = "";
+	}
+
+	appendStringInfoString(body, "{\"pattern\":\"");
+	appendStringInfoString(body, name);
+	appendStringInfoString(body, "\",\"data\":{\"jobId\":\"");
+	appendStringInfoString(body, job_id);
+	appendStringInfoChar(body, '"');
+	render_fields(values, nulls, kind, name, ctype, cid, body);
+	appendStringInfoString(body, ",\"timestamp\":\"");
+	appendStringInfoString(body, ts);
+	appendStringInfoString(body, "\"}}");
+	Assert(body->len - start <= SC_JOB_BODY_MAX);
+	(void) start;
+	return name;
+}
+
+/*
+ * sharecount.job_name(sharecount.outbox) -> text: the job's name, which is
+ * also its routing key.
+ */
+Datum
+sharecount_job_name(PG_FUNCTION_ARGS)
+{
+	Datum		values[NCOLS];
+	bool		nulls[NCOLS];
+
+	read_row(fcinfo, values, nulls);
+	if (nulls[COL_JOB])
+		elog(ERROR, "outbox row without a job kind");
+	PG_RETURN_TEXT_P(cstring_to_text(outbox_job_name(DatumGetChar(values[COL_JOB]))));
+}
+
+/*
+ * sharecount.job_body(sharecount.outbox) -> text: the message body of
+ * docs/extension.md ("Jobs"), ready to publish.
+ */
+Datum
+sharecount_job_body(PG_FUNCTION_ARGS)
+{
+	Datum		values[NCOLS];
+	bool		nulls[NCOLS];
+	char		job_id[SC_JOB_ID_TEXT];
+	StringInfoData buf;
+
+	read_row(fcinfo, values, nulls);
+	initStringInfo(&buf);
+	outbox_render(values, nulls, &buf, job_id);
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(buf.data, buf.len));
+}
+
+/*
+ * sharecount.job_id(sharecount.outbox) -> text: the job's jobId (its UUID,
+ * else "<origin>-<id>").
+ */
+Datum
+sharecount_job_id(PG_FUNCTION_ARGS)
+{
+	Datum		values[NCOLS];
+	bool		nulls[NCOLS];
+	char		job_id[SC_JOB_ID_TEXT];
+
+	read_row(fcinfo, values, nulls);
+	render_job_id(values, nulls, job_id);
+	PG_RETURN_TEXT_P(cstring_to_text(job_id));
+}
