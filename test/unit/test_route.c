@@ -273,12 +273,12 @@ static void
 test_array_literal(void)
 {
 	char	   *items[] = {"a", "b,c", "he said \"hi\"", "back\\slash", "{}", "NULL", " sp "};
-	char	   *s = db_text_array_literal(items, 7);
+	char	   *s = dbpool_text_array_literal(items, 7);
 
 	CHECK(s && strcmp(s, "{\"a\",\"b,c\",\"he said \\\"hi\\\"\",\"back\\\\slash\",\"{}\",\"NULL\",\" sp \"}") == 0,
 		  "array literal: %s", s ? s : "(null)");
 	free(s);
-	s = db_text_array_literal(items, 0);
+	s = dbpool_text_array_literal(items, 0);
 	CHECK(s && strcmp(s, "{}") == 0, "empty array literal");
 	free(s);
 }
