@@ -17,7 +17,9 @@
  * recovers by itself.  job->done is called exactly once per submitted job,
  * from a worker thread (or from dbpool_submit itself when the pool is
  * stopping); it must not block.  The job's inputs must stay valid until then.
- * Statements are prepared once per connection, on first use.
+ * Statements are prepared once per connection, on first use.  The pool's
+ * parts (queue, serving, pipeline, decoding, counters) are listed in
+ * dbpool_int.h; its counters are on /metrics (docs/http.md, "GET /metrics").
  */
 #ifndef SC_DBPOOL_H
 #define SC_DBPOOL_H
