@@ -2,7 +2,7 @@
  * test_route.c — unit tests for bridge/route.c (request routing, percent-
  * decoding, UTF-8/NUL checks, ids lists, POST bodies of ids, http_listen
  * syntax) and for the
- * text[] literal builder of bridge/dbpool.c.  Plain program: exit 0 = pass;
+ * text[] literal builder of bridge/dbpool_decode.c.  Plain program: exit 0 = pass;
  * every failed check prints one line.
  */
 #include <arpa/inet.h>
