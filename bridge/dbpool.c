@@ -4,8 +4,8 @@
  * dbpool_serve.c; the parts are listed in dbpool_int.h.
  *
  * Rules: the queue and its counters (accepting, stopping, queued, busy,
- * inflight) are guarded by pool_lock and mirrored to the /metrics gauges
- * under it; each worker owns its PGconn exclusively, so libpq calls run
+ * inflight) are guarded by pool_lock (/metrics reads them under it, at each
+ * scrape: nothing is mirrored on the hot path); each worker owns its PGconn exclusively, so libpq calls run
  * outside the lock.  Jobs are completed (done()) outside the lock, each
  * exactly once.
  */
@@ -116,7 +116,6 @@ take_jobs(struct dbpool_job **jobs)
 	dbpool_stat_add(DBPOOL_STAT_OVERLAP, busy > 0);
 	dbpool_stat_add(DBPOOL_STAT_SINGLE, n == 1);
 	busy++;
-	dbpool_stat_gauges(queued, inflight, busy);
 	return n;
 }
 
@@ -166,7 +165,6 @@ worker_main(void *arg)
 		pthread_mutex_lock(&pool_lock);
 		busy--;
 		inflight -= (int) n;
-		dbpool_stat_gauges(queued, inflight, busy);
 		if (inflight == 0)
 			pthread_cond_broadcast(&idle_cond);
 		pthread_mutex_unlock(&pool_lock);
@@ -196,9 +194,18 @@ dbpool_submit(struct dbpool_job *job)
 	queue_tail = job;
 	queued++;
 	inflight++;
-	dbpool_stat_gauges(queued, inflight, busy);
 	if (busy == 0 || queued >= WAKE_AT)
 		pthread_cond_signal(&work_cond);
+	pthread_mutex_unlock(&pool_lock);
+}
+
+void
+dbpool_gauges(int *nqueued, int *ninflight, int *nbusy)
+{
+	pthread_mutex_lock(&pool_lock);
+	*nqueued = queued;
+	*ninflight = inflight;
+	*nbusy = busy;
 	pthread_mutex_unlock(&pool_lock);
 }
 
@@ -235,7 +242,6 @@ dbpool_init(const struct readsrc_conf *reads, int size)
 	init_work_cond();
 	accepting = 1;
 	queued = busy = stopping = inflight = 0;
-	dbpool_stat_gauges(0, 0, 0);
 	dbpool_stats_register();
 	metrics_use_conn(SC_CONN_HTTP_PG);
 	metrics_set_conn(SC_CONN_HTTP_PG, 0);

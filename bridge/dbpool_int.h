@@ -122,6 +122,8 @@ enum dbpool_fail
 /* dbpool.c: complete a job (rc, and err when it failed) and count it. */
 void		dbpool_complete(struct dbpool_job *job, int rc);
 void		dbpool_fail(struct dbpool_job *job, enum dbpool_fail why, const char *err);
+/* dbpool.c: the queue's gauges (jobs queued, accepted and not completed, workers busy), read under its lock. */
+void		dbpool_gauges(int *queued, int *inflight, int *busy);
 
 /* dbpool_serve.c */
 void		dbpool_serve_batch(struct dbpool_worker *w, struct dbpool_job **jobs, size_t n);
@@ -155,8 +157,6 @@ enum dbpool_stat
 
 void		dbpool_stat_add(enum dbpool_stat s, uint64_t n);
 void		dbpool_stat_fail(enum dbpool_fail why);
-/* The queue's gauges, set under the queue lock and read by /metrics. */
-void		dbpool_stat_gauges(int queued, int inflight, int busy);
 /* Register the pool's /metrics section (once). */
 void		dbpool_stats_register(void);
 /* The shutdown log line. */

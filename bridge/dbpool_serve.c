@@ -128,8 +128,10 @@ prepare_needed(struct serve *s, unsigned need, unsigned *failed)
 	struct pgconn_wait wait;
 	int			k;
 
-	pgconn_wait_init(&wait, s->deadline, NULL);
 	*failed = 0;
+	if (!(need & ~w->prepared))
+		return 0;				/* the common case: all prepared already */
+	pgconn_wait_init(&wait, s->deadline, NULL);
 	for (k = 0; k < DBPOOL_NSTMTS; k++)
 	{
 		enum prep_rc rc;
@@ -242,9 +244,15 @@ serve_round(struct serve *s)
 void
 dbpool_serve_batch(struct dbpool_worker *w, struct dbpool_job **jobs, size_t n)
 {
-	struct serve s = {.w = w, .npending = n, .deadline = jobs[0]->deadline, .may_retry = 1};
+	struct serve s;				/* not zeroed: 2 KiB per batch; each field is set here */
 	size_t		i;
 
+	s.w = w;
+	s.npending = n;
+	s.deadline = jobs[0]->deadline;
+	s.may_retry = 1;
+	s.failed_over = 0;
+	s.err[0] = '\0';
 	for (i = 0; i < n; i++)
 	{
 		s.pending[i] = jobs[i];

@@ -3,10 +3,10 @@
  * sharecount_http_pool_* section of /metrics (docs/http.md, "Metrics") and
  * the shutdown log line.
  *
- * Rules: every counter and gauge is a C11 atomic, updated with relaxed
- * order (a few adds per batch, off the lock except for the gauges, which the
- * queue sets under its lock); readers see each value whole, not a snapshot
- * of all of them together.  Counters count from process start.
+ * Rules: every counter is a C11 atomic, updated with relaxed order (a few
+ * adds per batch, outside the queue lock); readers see each value whole, not
+ * a snapshot of all of them together.  The gauges are read from the queue,
+ * under its lock, at each scrape.  Counters count from process start.
  */
 #include <stdatomic.h>
 #include <stdint.h>
@@ -17,7 +17,6 @@
 
 static _Atomic uint64_t stats[DBPOOL_STATS_N];
 static _Atomic uint64_t fails[DBPOOL_FAILS];
-static _Atomic int gauge_queued, gauge_inflight, gauge_busy;
 static atomic_flag registered = ATOMIC_FLAG_INIT;
 
 /* The counters on /metrics: name (after sharecount_http_pool_) and help. */
@@ -57,14 +56,6 @@ dbpool_stat_fail(enum dbpool_fail why)
 	atomic_fetch_add_explicit(&fails[why], 1, memory_order_relaxed);
 }
 
-void
-dbpool_stat_gauges(int queued, int inflight, int busy)
-{
-	atomic_store_explicit(&gauge_queued, queued, memory_order_relaxed);
-	atomic_store_explicit(&gauge_inflight, inflight, memory_order_relaxed);
-	atomic_store_explicit(&gauge_busy, busy, memory_order_relaxed);
-}
-
 static uint64_t
 stat(enum dbpool_stat s)
 {
@@ -74,22 +65,24 @@ stat(enum dbpool_stat s)
 static void
 render(struct metrics_out *out)
 {
+	int			queued, inflight, busy;
 	const struct
 	{
 		const char *name;
 		const char *help;
-		_Atomic int *v;
+		const int  *v;
 	}			gauges[] = {
-		{"queued", "Database jobs waiting for a worker.", &gauge_queued},
-		{"in_flight", "Database jobs accepted and not yet answered (queued or being served).", &gauge_inflight},
-		{"busy_workers", "Workers serving a batch.", &gauge_busy},
+		{"queued", "Database jobs waiting for a worker.", &queued},
+		{"in_flight", "Database jobs accepted and not yet answered (queued or being served).", &inflight},
+		{"busy_workers", "Workers serving a batch.", &busy},
 	};
 	size_t		i;
 
+	dbpool_gauges(&queued, &inflight, &busy);
 	for (i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++)
 		metrics_printf(out, "# HELP sharecount_http_pool_%s %s\n# TYPE sharecount_http_pool_%s gauge\n"
 					   "sharecount_http_pool_%s %d\n", gauges[i].name, gauges[i].help, gauges[i].name,
-					   gauges[i].name, atomic_load_explicit(gauges[i].v, memory_order_relaxed));
+					   gauges[i].name, *gauges[i].v);
 	for (i = 0; i < DBPOOL_STATS_N; i++)
 		metrics_printf(out, "# HELP sharecount_http_pool_%s %s\n# TYPE sharecount_http_pool_%s counter\n"
 					   "sharecount_http_pool_%s %llu\n", counter_info[i].name, counter_info[i].help,
