@@ -35,7 +35,10 @@ job_error(struct dbpool_job *job, const char *what)
 	return DBPOOL_ERROR;
 }
 
-/* DBPOOL_GET_MANY: one row per asked id, in order (docs/extension.md, "Reading"); checked rather than trusted. */
+/*
+ * DBPOOL_GET_MANY: one row per asked id, in order (docs/sql.md,
+ * "sharecount_get_many"); checked rather than trusted.
+ */
 static int
 take_many(struct dbpool_job *job, const PGresult *res)
 {
