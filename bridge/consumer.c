@@ -11,8 +11,8 @@
  * counting"):
  * - What SQL cannot see (size, JSON, shape, no job name) is rejected in C
  *   before the transaction (job.c).
- * - The database is away (connection lost, cannot connect, 08xxx, 57P01-03;
- *   sc_pg_away): the batch is held, nothing acked, rejected or counted as an
+ * - The database is away (connection lost, cannot connect, 08xxx, 57Pxx;
+ *   pgconn_away): the batch is held, nothing acked, rejected or counted as an
  *   attempt; the thread reconnects with capped backoff, sending AMQP
  *   heartbeats meanwhile, and applies the same batch again (a commit whose
  *   outcome was unknown is deduplicated by jobId in SQL).
@@ -50,7 +50,7 @@
 #include "job.h"
 #include "log.h"
 #include "metrics.h"
-#include "pg.h"
+#include "pgconn.h"
 
 enum dstatus { D_PENDING = 0, D_APPLIED, D_DUPLICATE, D_INVALID, D_REJECTED, D_REQUEUE };
 
@@ -112,7 +112,7 @@ pg_ensure(struct consumer *c)
 	if (c->pg && PQstatus(c->pg) == CONNECTION_OK)
 		return 0;
 	pg_drop(c);
-	c->pg = sc_pg_connect(c->cfg->pg_conninfo, "sharecount-bridge consumer", "consumer", &c->amqp);
+	c->pg = pgconn_open(c->cfg->pg_conninfo, "sharecount-bridge consumer", &c->amqp);
 	if (!c->pg)
 		return -1;
 	c->pg_backoff_ms = 100;
@@ -261,12 +261,12 @@ apply_failed(struct consumer *c, const PGresult *r, const int *idx, int k)
 {
 	char		err[512];
 	const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-	enum apply_rc rc = sc_pg_away(c->pg, r) ? APPLY_AWAY : APPLY_FAILED;
+	enum apply_rc rc = pgconn_away(c->pg, r) ? APPLY_AWAY : APPLY_FAILED;
 
 	snprintf(c->last_sqlstate, sizeof(c->last_sqlstate), "%s", st ? st : "");
-	sc_pg_error(c->pg, r, err, sizeof(err));
+	pgconn_error(c->pg, r, err, sizeof(err));
 	if (k == 1)
-		sc_pg_error(c->pg, r, c->batch[idx[0]].reason, sizeof(c->batch[idx[0]].reason));
+		pgconn_error(c->pg, r, c->batch[idx[0]].reason, sizeof(c->batch[idx[0]].reason));
 	log_warn("consumer: applying %d job(s) failed (%s): %s", k,
 			 rc == APPLY_AWAY ? "database away, will retry" : "checking", err);
 	return rc;
@@ -308,7 +308,7 @@ apply(struct consumer *c, const int *idx, int k)
 	arr[len++] = ']';
 	arr[len] = '\0';
 	params[0] = arr;
-	r = sc_pg_exec(c->pg, APPLY_SQL, 1, params, &c->amqp);
+	r = pgconn_run(c->pg, APPLY_SQL, 1, params, &c->amqp);
 	free(arr);
 	if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
 	{
@@ -367,23 +367,23 @@ probe(struct consumer *c, char *why, size_t len)
 			 "\"contentType\":\"%s\",\"contentId\":\"%s\",\"operation\":\"increment\","
 			 "\"timestamp\":\"2000-01-01T00:00:00.000Z\"}}]",
 			 (long) getpid(), ++c->probe_seq, SC_PROBE_CONTENT_TYPE, SC_PROBE_CONTENT_ID);
-	r = sc_pg_exec(c->pg, "BEGIN", 0, NULL, &c->amqp);
+	r = pgconn_run(c->pg, "BEGIN", 0, NULL, &c->amqp);
 	if (r && PQresultStatus(r) == PGRES_COMMAND_OK)
 	{
 		PQclear(r);
-		r = sc_pg_exec(c->pg, APPLY_SQL, 1, params, &c->amqp);
+		r = pgconn_run(c->pg, APPLY_SQL, 1, params, &c->amqp);
 	}
 	if (r && PQresultStatus(r) == PGRES_TUPLES_OK)
 		ready = 1;
 	else
 	{
-		ready = sc_pg_away(c->pg, r) ? -1 : 0;
-		sc_pg_error(c->pg, r, why, len);
+		ready = pgconn_away(c->pg, r) ? -1 : 0;
+		pgconn_error(c->pg, r, why, len);
 	}
 	PQclear(r);
 	if (ready >= 0)
 	{
-		r = sc_pg_exec(c->pg, "ROLLBACK", 0, NULL, &c->amqp);
+		r = pgconn_run(c->pg, "ROLLBACK", 0, NULL, &c->amqp);
 		if (!r || PQresultStatus(r) != PGRES_COMMAND_OK)
 			ready = -1;
 		PQclear(r);

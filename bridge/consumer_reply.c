@@ -13,7 +13,7 @@
 #include "amqp.h"
 #include "consumer.h"
 #include "log.h"
-#include "pg.h"
+#include "pgconn.h"
 
 /* share count for a reply; -1 if unknown */
 static long long
@@ -25,7 +25,7 @@ share_count(struct sc_amqp *a, PGconn *pg, const struct sc_job *job)
 
 	if (!job->content_type || !job->content_id)
 		return -1;
-	r = sc_pg_exec(pg, "SELECT sharecount_get($1, $2)", 2, params, a);
+	r = pgconn_run(pg, "SELECT sharecount_get($1, $2)", 2, params, a);
 	if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
 		v = atoll(PQgetvalue(r, 0, 0));
 	PQclear(r);

@@ -17,7 +17,9 @@
  * recovers by itself.  job->done is called exactly once per submitted job,
  * from a worker thread (or from dbpool_submit itself when the pool is
  * stopping); it must not block.  The job's inputs must stay valid until then.
- * Statements are prepared once per connection, on first use.
+ * Statements are prepared once per connection, on first use.  The pool's
+ * parts (queue, serving, pipeline, decoding, counters) are listed in
+ * dbpool_int.h; its counters are on /metrics (docs/http.md, "GET /metrics").
  */
 #ifndef SC_DBPOOL_H
 #define SC_DBPOOL_H
@@ -27,42 +29,42 @@
 
 #include "readsrc.h"
 
-enum db_rc
+enum dbpool_rc
 {
-	DB_OK = 0,
-	DB_UNAVAILABLE = -1,		/* cannot connect, connection lost, timed out, stopping */
-	DB_ERROR = -2				/* the server answered with an SQL error */
+	DBPOOL_OK = 0,
+	DBPOOL_UNAVAILABLE = -1,	/* cannot connect, connection lost, timed out, stopping */
+	DBPOOL_ERROR = -2			/* the server answered with an SQL error */
 };
 
-enum db_kind
+enum dbpool_kind
 {
-	DBQ_PING = 0,				/* SELECT 1 (readiness) */
-	DBQ_GET,					/* sharecount_get(type, id) -> count */
-	DBQ_GET_MANY,				/* sharecount_get_many(type, ids) -> counts[i] for ids[i] */
-	DBQ_STATS,					/* sharecount_stats()::text -> stats (malloc'ed) */
-	DBQ_KINDS
+	DBPOOL_PING = 0,			/* SELECT 1 (readiness) */
+	DBPOOL_GET,					/* sharecount_get(type, id) -> count */
+	DBPOOL_GET_MANY,			/* sharecount_get_many(type, ids) -> counts[i] for ids[i] */
+	DBPOOL_STATS,				/* sharecount_stats()::text -> stats (malloc'ed) */
+	DBPOOL_KINDS
 };
 
-struct db_job
+struct dbpool_job
 {
 	/* inputs */
-	enum db_kind kind;
+	enum dbpool_kind kind;
 	const char *type;
 	const char *id;
 	char	   *const *ids;
 	size_t		nids;
 	int64_t		deadline;		/* dbpool_now_ms() clock */
-	void		(*done) (struct db_job *job);
+	void		(*done) (struct dbpool_job *job);
 	void	   *cls;			/* the submitter's */
 	/* outputs, valid in done() */
-	int			rc;				/* enum db_rc */
-	int64_t		count;			/* DBQ_GET */
-	int64_t    *counts;			/* DBQ_GET_MANY: nids entries, allocated by the submitter */
-	char	   *stats;			/* DBQ_STATS: malloc'ed JSON text; the submitter frees */
-	char		err[256];		/* why, when rc != DB_OK (one line, no secrets) */
+	int			rc;				/* enum dbpool_rc */
+	int64_t		count;			/* DBPOOL_GET */
+	int64_t    *counts;			/* DBPOOL_GET_MANY: nids entries, allocated by the submitter */
+	char	   *stats;			/* DBPOOL_STATS: malloc'ed JSON text; the submitter frees */
+	char		err[256];		/* why, when rc != DBPOOL_OK (one line, no secrets) */
 	/* private */
 	int64_t		queued_ms;
-	struct db_job *next;
+	struct dbpool_job *next;
 };
 
 /*
@@ -71,22 +73,22 @@ struct db_job
  */
 int			dbpool_init(const struct readsrc_conf *reads, int size);
 /* Hand a job to the workers.  Never blocks. */
-void		dbpool_submit(struct db_job *job);
+void		dbpool_submit(struct dbpool_job *job);
 /*
- * Stop taking jobs (later submits complete at once with DB_UNAVAILABLE) and
+ * Stop taking jobs (later submits complete at once with DBPOOL_UNAVAILABLE) and
  * wait until every accepted job has been completed.
  */
 void		dbpool_drain(void);
 /* Drain, stop the workers, close the connections. */
 void		dbpool_shutdown(void);
 
-/* Monotonic clock in milliseconds, for deadlines. */
+/* The deadline clock, in milliseconds: sc_now_ms(), the bridge's monotonic clock. */
 int64_t		dbpool_now_ms(void);
 
 /*
  * Build a PostgreSQL text[] literal ({"a","b\"c"}) from n strings into a
  * malloc'ed string; NULL when out of memory.  Exposed for unit tests.
  */
-char	   *db_text_array_literal(char *const *items, size_t n);
+char	   *dbpool_text_array_literal(char *const *items, size_t n);
 
 #endif

@@ -68,7 +68,7 @@ static void http_stop_parts(void);
  */
 struct request
 {
-	struct db_job job;
+	struct dbpool_job job;
 	struct route rt;
 	struct MHD_Connection *conn;
 	/* a POST's body while it is received (route.rt.from_body); see post_*() */
@@ -159,7 +159,7 @@ answer_readyz(struct MHD_Connection *conn, struct request *req)
 	};
 	size_t		i;
 
-	if (req->job.rc != DB_OK)
+	if (req->job.rc != DBPOOL_OK)
 	{
 		http_log_db_failure("readyz", req->job.err);
 		return http_send_error(conn, 503, "database unreachable", NULL);
@@ -183,7 +183,7 @@ answer_metrics(struct MHD_Connection *conn, struct request *req)
 	char	   *body = NULL;
 	size_t		len;
 
-	if (req->job.rc == DB_OK)
+	if (req->job.rc == DBPOOL_OK)
 	{
 		json_error_t jerr;
 		json_t	   *s = json_loads(req->job.stats, 0, &jerr);
@@ -205,7 +205,7 @@ answer_metrics(struct MHD_Connection *conn, struct request *req)
 		http_log_db_failure("metrics", req->job.err);
 		/* unreachable: any value would be stale; an SQL error (no right to
 		 * sharecount_stats) leaves what the publisher role may have set */
-		if (req->job.rc == DB_UNAVAILABLE)
+		if (req->job.rc == DBPOOL_UNAVAILABLE)
 			metrics_set_outbox(-1, 0);
 	}
 	len = metrics_render(&body);
@@ -216,7 +216,7 @@ answer_metrics(struct MHD_Connection *conn, struct request *req)
 
 /* Called by a database worker: the job is done, let libmicrohttpd call us again. */
 static void
-job_done(struct db_job *job)
+job_done(struct dbpool_job *job)
 {
 	struct request *req = job->cls;
 
@@ -231,7 +231,7 @@ answer(struct MHD_Connection *conn, struct request *req)
 		return answer_metrics(conn, req);
 	if (req->rt.kind == ROUTE_READYZ)
 		return answer_readyz(conn, req);
-	if (req->job.rc != DB_OK)
+	if (req->job.rc != DBPOOL_OK)
 		return http_send_db_error(conn, req->job.rc, req->job.err);
 	if (req->rt.kind == ROUTE_COUNT)
 		return answer_count(conn, req);
@@ -250,9 +250,9 @@ answer(struct MHD_Connection *conn, struct request *req)
 static enum MHD_Result
 start_job(struct MHD_Connection *conn, struct request *req)
 {
-	static const enum db_kind kinds[] = {
-		[ROUTE_COUNT] = DBQ_GET, [ROUTE_COUNTS] = DBQ_GET_MANY,
-		[ROUTE_READYZ] = DBQ_PING, [ROUTE_METRICS] = DBQ_STATS,
+	static const enum dbpool_kind kinds[] = {
+		[ROUTE_COUNT] = DBPOOL_GET, [ROUTE_COUNTS] = DBPOOL_GET_MANY,
+		[ROUTE_READYZ] = DBPOOL_PING, [ROUTE_METRICS] = DBPOOL_STATS,
 	};
 
 	if (req->rt.kind == ROUTE_COUNTS)
@@ -275,7 +275,7 @@ start_job(struct MHD_Connection *conn, struct request *req)
 	if (atomic_load(&stopping))
 	{
 		atomic_fetch_sub(&in_handoff, 1);
-		req->job.rc = DB_UNAVAILABLE;
+		req->job.rc = DBPOOL_UNAVAILABLE;
 		snprintf(req->job.err, sizeof(req->job.err), "shutting down");
 		return answer(conn, req);
 	}

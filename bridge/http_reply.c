@@ -108,7 +108,7 @@ http_log_db_failure(const char *what, const char *err)
 enum MHD_Result
 http_send_db_error(struct MHD_Connection *conn, int rc, const char *err)
 {
-	if (rc == DB_UNAVAILABLE)
+	if (rc == DBPOOL_UNAVAILABLE)
 	{
 		http_log_db_failure("database unavailable", err);
 		return http_send_error(conn, 503, "database unavailable", NULL);

@@ -23,7 +23,7 @@ enum MHD_Result http_send_json(struct MHD_Connection *conn, unsigned status, jso
 /* Queue the error shape; message must be valid UTF-8 (never the request's bytes). */
 enum MHD_Result http_send_error(struct MHD_Connection *conn, unsigned status, const char *message,
 								const char *allow);
-/* Log (rate-limited) and queue a dbpool failure: DB_UNAVAILABLE 503, else 500. */
+/* Log (rate-limited) and queue a dbpool failure: DBPOOL_UNAVAILABLE 503, else 500. */
 enum MHD_Result http_send_db_error(struct MHD_Connection *conn, int rc, const char *err);
 /* Log a database failure of `what`, at most once per 5 s. */
 void		http_log_db_failure(const char *what, const char *err);

@@ -251,6 +251,38 @@ render_histogram(struct sbuf *b, const char *name, const char *help, struct hist
 				name, (unsigned long long) atomic_load(&h->count));
 }
 
+struct metrics_out
+{
+	struct sbuf *b;
+};
+
+static void (*sections[METRICS_SECTIONS_MAX]) (struct metrics_out *out);
+static _Atomic int nsections;
+
+void
+metrics_add_section(void (*render) (struct metrics_out *out))
+{
+	int			n = atomic_load(&nsections);
+
+	if (n < METRICS_SECTIONS_MAX)
+	{
+		sections[n] = render;
+		atomic_store(&nsections, n + 1);
+	}
+}
+
+void
+metrics_printf(struct metrics_out *out, const char *fmt, ...)
+{
+	char		line[1024];		/* one metric's lines */
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	sbuf_printf(out->b, "%s", line);
+}
+
 static long
 resident_bytes(void)
 {
@@ -326,6 +358,8 @@ metrics_render(char **out)
 		if (n)
 			sbuf_printf(&b, "sharecount_http_requests_total{status=\"%d\"} %llu\n", s, (unsigned long long) n);
 	}
+	for (s = 0; s < atomic_load(&nsections); s++)
+		sections[s] (&(struct metrics_out) {&b});
 	sbuf_printf(&b, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
 				"# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %ld\n",
 				resident_bytes());

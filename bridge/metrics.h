@@ -70,6 +70,17 @@ void		metrics_set_read_source(int replica);
 void		metrics_set_replica_lag(double seconds);
 
 /*
+ * Another part's own section of /metrics (the http role's pool): render is
+ * called at each scrape, after the built-in metrics, and appends its lines
+ * with metrics_printf.  Register at start-up, before the first scrape; at
+ * most METRICS_SECTIONS_MAX sections.
+ */
+#define METRICS_SECTIONS_MAX 4
+struct metrics_out;
+void		metrics_add_section(void (*render) (struct metrics_out *out));
+void		metrics_printf(struct metrics_out *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
  * Render everything in Prometheus text exposition format 0.0.4 into a
  * malloc'ed, NUL-terminated buffer (*out, caller frees); returns its length.
  */

@@ -47,7 +47,7 @@
  *
  * Rules: one thread owns the slots' PGconns and the AMQP connection; every
  * wait reads AMQP frames (heartbeats, connection.blocked) or sends
- * heartbeats (sc_pg_exec).  Claim transactions are kept short (no waiting
+ * heartbeats (pgconn_run).  Claim transactions are kept short (no waiting
  * inside them except for confirms).  A slot's rows point into its claim
  * PGresult, freed when the slot commits or rolls back.
  */
@@ -60,7 +60,7 @@
 #include "bridge.h"
 #include "log.h"
 #include "metrics.h"
-#include "pg.h"
+#include "pgconn.h"
 #include "publisher.h"
 #include "publisher_int.h"
 
@@ -107,10 +107,10 @@ pg_ensure(struct publisher *p)
 		if (pub_slot_ok(s))
 			continue;
 		pub_slot_drop(s);
-		s->pg = sc_pg_connect(p->cfg->pg_conninfo, "sharecount-bridge publisher", "publisher", &p->amqp);
+		s->pg = pgconn_open(p->cfg->pg_conninfo, "sharecount-bridge publisher", &p->amqp);
 		if (!s->pg)
 			return -1;
-		if (i == 0 && sc_pg_command(s->pg, "LISTEN sharecount_wakeup", NULL, "publisher") < 0)
+		if (i == 0 && pgconn_command(s->pg, "LISTEN sharecount_wakeup", NULL) < 0)
 		{
 			pub_slot_drop(s);
 			return -1;
@@ -154,7 +154,7 @@ slot_rollback(struct slot *s)
 	PQclear(s->claim);
 	s->claim = NULL;
 	s->busy = 0;
-	if (pub_slot_ok(s) && sc_pg_command(s->pg, "ROLLBACK", NULL, "publisher") < 0)
+	if (pub_slot_ok(s) && pgconn_command(s->pg, "ROLLBACK", NULL) < 0)
 		pub_slot_drop(s);
 }
 
@@ -190,14 +190,14 @@ pub_claim(struct publisher *p, struct slot *s)
 	const char *params[1] = {nbuf};
 	int			n;
 
-	if (sc_pg_command(s->pg, "BEGIN", &p->amqp, "publisher") < 0)
+	if (pgconn_command(s->pg, "BEGIN", &p->amqp) < 0)
 		return -1;
 	snprintf(nbuf, sizeof(nbuf), "%d", cfg->publish_batch);
-	s->claim = sc_pg_exec(s->pg, "SELECT id, job_name, job_id, body FROM sharecount_outbox_claim($1::int)",
+	s->claim = pgconn_run(s->pg, "SELECT id, job_name, job_id, body FROM sharecount_outbox_claim($1::int)",
 						  1, params, &p->amqp);
 	if (!s->claim || PQresultStatus(s->claim) != PGRES_TUPLES_OK)
 	{
-		log_error("publisher: claiming outbox rows: %s", sc_pg_error(s->pg, s->claim, err, sizeof(err)));
+		log_error("publisher: claiming outbox rows: %s", pgconn_error(s->pg, s->claim, err, sizeof(err)));
 		s->busy = 1;
 		slot_rollback(s);
 		return -1;
@@ -207,7 +207,7 @@ pub_claim(struct publisher *p, struct slot *s)
 	{
 		PQclear(s->claim);
 		s->claim = NULL;
-		return sc_pg_command(s->pg, "COMMIT", NULL, "publisher") < 0 ? -1 : 0;
+		return pgconn_command(s->pg, "COMMIT", NULL) < 0 ? -1 : 0;
 	}
 
 	s->busy = 1;
@@ -313,12 +313,12 @@ slot_finish(struct publisher *p, struct slot *s, int *retry_later)
 	if (ndone > 0)
 	{
 		const char *dp[1] = {ids};
-		PGresult   *r = sc_pg_exec(s->pg, "SELECT sharecount_outbox_done($1::bigint[])", 1, dp, &p->amqp);
+		PGresult   *r = pgconn_run(s->pg, "SELECT sharecount_outbox_done($1::bigint[])", 1, dp, &p->amqp);
 
 		if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
 		{
 			log_error("publisher: removing published rows: %s (they will be published again)",
-					  sc_pg_error(s->pg, r, err, sizeof(err)));
+					  pgconn_error(s->pg, r, err, sizeof(err)));
 			PQclear(r);
 			free(ids);
 			slot_rollback(s);
@@ -327,7 +327,7 @@ slot_finish(struct publisher *p, struct slot *s, int *retry_later)
 		PQclear(r);
 	}
 	free(ids);
-	if (sc_pg_command(s->pg, "COMMIT", &p->amqp, "publisher") < 0)
+	if (pgconn_command(s->pg, "COMMIT", &p->amqp) < 0)
 	{
 		PQclear(s->claim);
 		s->claim = NULL;

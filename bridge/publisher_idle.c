@@ -17,7 +17,7 @@
 #include "bridge.h"
 #include "log.h"
 #include "metrics.h"
-#include "pg.h"
+#include "pgconn.h"
 #include "publisher_int.h"
 
 /* SELECT a boolean-returning idle-mark function on slot 0; tolerate its absence. */
@@ -30,7 +30,7 @@ idle_mark(struct publisher *p, const char *sql)
 
 	if (!p->have_sleep_fn)
 		return 0;
-	r = sc_pg_exec(conn, sql, 0, NULL, &p->amqp);
+	r = pgconn_run(conn, sql, 0, NULL, &p->amqp);
 	if (r && PQresultStatus(r) == PGRES_TUPLES_OK)
 	{
 		PQclear(r);
@@ -44,7 +44,7 @@ idle_mark(struct publisher *p, const char *sql)
 		PQclear(r);
 		return 0;
 	}
-	log_error("publisher: %s: %s", sql, sc_pg_error(conn, r, err, sizeof(err)));
+	log_error("publisher: %s: %s", sql, pgconn_error(conn, r, err, sizeof(err)));
 	PQclear(r);
 	return -1;
 }
@@ -124,7 +124,7 @@ pub_refresh_outbox_gauges(struct publisher *p, struct slot *s)
 	if (sc_now_ms() < p->next_stats_ms)
 		return;
 	p->next_stats_ms = sc_now_ms() + 5000;
-	r = sc_pg_exec(s->pg, "SELECT (s->>'outbox_depth')::bigint, (s->>'outbox_oldest_age_seconds')::float8 "
+	r = pgconn_run(s->pg, "SELECT (s->>'outbox_depth')::bigint, (s->>'outbox_oldest_age_seconds')::float8 "
 				   "FROM sharecount_stats() s", 0, NULL, &p->amqp);
 	if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
 		!PQgetisnull(r, 0, 0) && !PQgetisnull(r, 0, 1))

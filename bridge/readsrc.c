@@ -20,10 +20,10 @@
 
 #include <libpq-fe.h>
 
-#include "dbconn.h"
-#include "dbpool.h"
+#include "amqp.h"
 #include "log.h"
 #include "metrics.h"
+#include "pgconn.h"
 #include "readsrc.h"
 
 #define CHECK_APPNAME "sharecount-bridge read-check"	/* application_name of the checker's sessions */
@@ -175,16 +175,17 @@ struct checker_state
 static PGresult *
 ask(struct checker_state *c, enum read_server s, char *err, size_t errlen)
 {
-	int64_t		deadline = dbpool_now_ms() + CHECK_TIMEOUT_MS;
+	struct pgconn_wait w;
 	PGresult   *res;
 
-	if (!c->pg[s] && !(c->pg[s] = db_connect(conninfo[s], CHECK_APPNAME, deadline, err, errlen)))
+	pgconn_wait_init(&w, sc_now_ms() + CHECK_TIMEOUT_MS, NULL);
+	if (!c->pg[s] && !(c->pg[s] = pgconn_connect(conninfo[s], CHECK_APPNAME, 0, &w, err, errlen)))
 		return NULL;
-	res = db_query(c->pg[s], s == READ_PRIMARY ? PRIMARY_SQL : REPLICA_SQL, deadline, err, errlen);
+	res = pgconn_exec(c->pg[s], s == READ_PRIMARY ? PRIMARY_SQL : REPLICA_SQL, 0, NULL, &w, err, errlen);
 	if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
 		return res;
 	if (res)
-		db_set_err(err, errlen, "%s", PQresultStatus(res) == PGRES_TUPLES_OK ? "no row" : PQresultErrorMessage(res));
+		pgconn_set_err(err, errlen, "%s", PQresultStatus(res) == PGRES_TUPLES_OK ? "no row" : PQresultErrorMessage(res));
 	PQclear(res);
 	PQfinish(c->pg[s]);
 	c->pg[s] = NULL;
@@ -203,11 +204,11 @@ sample_primary(struct checker_state *c, char *err, size_t errlen)
 		return -1;
 	if (lag_parse_lsn(PQgetvalue(res, 0, 0), &lsn) == 0)
 	{
-		lag_note_primary(&c->lt, dbpool_now_ms(), lsn);
+		lag_note_primary(&c->lt, sc_now_ms(), lsn);
 		rc = 0;
 	}
 	else
-		db_set_err(err, errlen, "pg_current_wal_lsn() returned \"%s\"", PQgetvalue(res, 0, 0));
+		pgconn_set_err(err, errlen, "pg_current_wal_lsn() returned \"%s\"", PQgetvalue(res, 0, 0));
 	PQclear(res);
 	return rc;
 }
@@ -226,7 +227,7 @@ check_once(struct checker_state *c)
 	char		perr[256] = "", rerr[256] = "", why[384];
 	int			primary_ok = sample_primary(c, perr, sizeof(perr)) == 0;
 	PGresult   *res = ask(c, READ_REPLICA, rerr, sizeof(rerr));
-	int64_t		now = dbpool_now_ms();
+	int64_t		now = sc_now_ms();
 	uint64_t	replay;
 
 	if (!res)
@@ -276,7 +277,7 @@ checker_main(void *arg)
 {
 	struct checker_state *c = arg;
 
-	lag_init(&c->lt, dbpool_now_ms());
+	lag_init(&c->lt, sc_now_ms());
 	pthread_mutex_lock(&check_lock);
 	while (!check_stop)
 	{
@@ -285,11 +286,11 @@ checker_main(void *arg)
 
 		pthread_mutex_unlock(&check_lock);
 		check_once(c);
-		at = dbpool_now_ms() + interval_ms;
+		at = sc_now_ms() + interval_ms;
 		ts.tv_sec = at / 1000;
 		ts.tv_nsec = (at % 1000) * 1000000;
 		pthread_mutex_lock(&check_lock);
-		while (!check_stop && dbpool_now_ms() < at)
+		while (!check_stop && sc_now_ms() < at)
 			pthread_cond_timedwait(&check_cond, &check_lock, &ts);
 	}
 	pthread_mutex_unlock(&check_lock);

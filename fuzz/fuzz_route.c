@@ -2,7 +2,7 @@
  * fuzz_route.c — libFuzzer harness for the http role's request parsing,
  * bridge/route.c (route_parse, route_decode, route_utf8_valid,
  * route_parse_listen) and the text[] literal the decoded ids travel in to
- * PostgreSQL (db_text_array_literal, bridge/dbpool.c) (docs/fuzzing.md).
+ * PostgreSQL (dbpool_text_array_literal, bridge/dbpool_decode.c) (docs/fuzzing.md).
  *
  * Input: one flag byte (bits 0-1: method GET/HEAD/POST/DELETE; bit 2: an
  * `ids` parameter is present; bits 3-5: how many `ids` parameters the query
@@ -51,11 +51,11 @@ check_field(const char *s, size_t max)
 	FZ_CHECK(route_utf8_valid((const unsigned char *) s, n));
 }
 
-/* Read back db_text_array_literal's output: every element quoted, \" and \\ escaped. */
+/* Read back dbpool_text_array_literal's output: every element quoted, \" and \\ escaped. */
 static void
 check_literal(char *const *items, size_t n)
 {
-	char	   *lit = db_text_array_literal(items, n);
+	char	   *lit = dbpool_text_array_literal(items, n);
 	const char *p;
 
 	FZ_CHECK(lit != NULL && lit[0] == '{');

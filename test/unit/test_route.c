@@ -2,7 +2,7 @@
  * test_route.c — unit tests for bridge/route.c (request routing, percent-
  * decoding, UTF-8/NUL checks, ids lists, POST bodies of ids, http_listen
  * syntax) and for the
- * text[] literal builder of bridge/dbpool.c.  Plain program: exit 0 = pass;
+ * text[] literal builder of bridge/dbpool_decode.c.  Plain program: exit 0 = pass;
  * every failed check prints one line.
  */
 #include <arpa/inet.h>
@@ -263,12 +263,12 @@ static void
 test_array_literal(void)
 {
 	char	   *items[] = {"a", "b,c", "he said \"hi\"", "back\\slash", "{}", "NULL", " sp "};
-	char	   *s = db_text_array_literal(items, 7);
+	char	   *s = dbpool_text_array_literal(items, 7);
 
 	CHECK(s && strcmp(s, "{\"a\",\"b,c\",\"he said \\\"hi\\\"\",\"back\\\\slash\",\"{}\",\"NULL\",\" sp \"}") == 0,
 		  "array literal: %s", s ? s : "(null)");
 	free(s);
-	s = db_text_array_literal(items, 0);
+	s = dbpool_text_array_literal(items, 0);
 	CHECK(s && strcmp(s, "{}") == 0, "empty array literal");
 	free(s);
 }
