@@ -55,7 +55,7 @@ static const struct setting settings[] = {
 	I(apply_batch, "500", 1, 10000, 0, "max deliveries applied in one transaction"),
 	I(apply_linger_ms, "2", 0, 10000, 1, "how long a partial batch waits (from its first delivery) for more deliveries"),
 	I(publish_batch, "500", 1, 10000, 0, "outbox rows claimed and published at once"),
-	I(publish_pipeline, "2", 1, 8, 0, "claim transactions in flight at once, each on its own PostgreSQL connection"),
+	I(publish_pipeline, "2", 1, SC_MAX_PIPELINE, 0, "claim transactions in flight at once, each on its own PostgreSQL connection"),
 	I(confirm_timeout_ms, "10000", 100, 600000, 1, "give up waiting for publisher confirms after this"),
 	I(poll_interval_ms, "500", 10, 600000, 1, "fallback outbox poll when no wake-up arrives"),
 	I(max_delivery_attempts, "5", 1, 1000, 1, "non-transient failures of one message before dead-lettering"),

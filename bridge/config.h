@@ -17,8 +17,8 @@
 
 #include <stddef.h>
 
-/* The main thread's wait for signals wakes this often to notice a role that set sc_stop. */
-#define SC_SIGNAL_TICK_MS 200
+#include "sc_limits.h"
+
 /* Room for the lists in struct sc_reload_result (longer lists end in "..."). */
 #define SC_RELOAD_MSG 2048
 

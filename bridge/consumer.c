@@ -115,9 +115,9 @@ pg_ensure(struct consumer *c)
 	c->pg = sc_pg_connect(c->cfg->pg_conninfo, "sharecount-bridge consumer", "consumer", &c->amqp);
 	if (!c->pg)
 		return -1;
-	c->pg_backoff_ms = 100;
+	c->pg_backoff_ms = SC_RECONNECT_FIRST_MS;
 	metrics_set_conn(SC_CONN_CONSUMER_PG, 1);
-	log_info("consumer: connected to PostgreSQL");
+	log_info("connected to PostgreSQL");
 	return 0;
 }
 
@@ -137,7 +137,7 @@ amqp_ensure(struct consumer *c)
 					   0, 0, 0, amqp_empty_table);
 	if (sc_amqp_reply_ok(&c->amqp, amqp_get_rpc_reply(c->amqp.conn), "basic.consume", NULL) < 0)
 		goto fail;
-	log_info("consumer: consuming from \"%s\" (prefetch %d)", cfg->queue, cfg->prefetch);
+	log_info("consuming from \"%s\" (prefetch %d)", cfg->queue, cfg->prefetch);
 	return 0;
 fail:
 	sc_amqp_disconnect(&c->amqp);
@@ -170,7 +170,7 @@ add_delivery(struct consumer *c, amqp_envelope_t *env)
 
 	memset(d, 0, sizeof(*d));
 	d->tag = env->delivery_tag;
-	d->received_ms = sc_now_ms();
+	d->received_ms = clock_now_ms();
 	d->env = *env;
 	d->prior = dlq_delivery_count(pr);
 	if ((pr->_flags & AMQP_BASIC_REPLY_TO_FLAG) && pr->reply_to.len > 0)
@@ -204,7 +204,7 @@ static int
 collect(struct consumer *c, int first_wait_ms)
 {
 	int			wait_ms = first_wait_ms;
-	long long	linger_end = sc_now_ms() + SC_LIVE(c->cfg, apply_linger_ms);
+	long long	linger_end = clock_now_ms() + SC_LIVE(c->cfg, apply_linger_ms);
 
 	while (c->n < c->cfg->apply_batch && !sc_stop)
 	{
@@ -217,9 +217,9 @@ collect(struct consumer *c, int first_wait_ms)
 		if (r.reply_type == AMQP_RESPONSE_NORMAL)
 		{
 			if (c->n == 0)
-				linger_end = sc_now_ms() + SC_LIVE(c->cfg, apply_linger_ms);
+				linger_end = clock_now_ms() + SC_LIVE(c->cfg, apply_linger_ms);
 			add_delivery(c, &env);
-			wait_ms = (int) (linger_end > sc_now_ms() ? linger_end - sc_now_ms() : 0);
+			wait_ms = (int) (linger_end > clock_now_ms() ? linger_end - clock_now_ms() : 0);
 			continue;
 		}
 		if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && r.library_error == AMQP_STATUS_TIMEOUT)
@@ -242,7 +242,7 @@ collect(struct consumer *c, int first_wait_ms)
 	return 0;
 broken:
 	if (c->n > 0)
-		log_warn("consumer: broker connection lost with %d unacknowledged deliveries; the broker redelivers them", c->n);
+		log_warn("broker connection lost with %d unacknowledged deliveries; the broker redelivers them", c->n);
 	batch_clear(c);
 	sc_amqp_disconnect(&c->amqp);
 	return -1;
@@ -267,7 +267,7 @@ apply_failed(struct consumer *c, const PGresult *r, const int *idx, int k)
 	sc_pg_error(c->pg, r, err, sizeof(err));
 	if (k == 1)
 		sc_pg_error(c->pg, r, c->batch[idx[0]].reason, sizeof(c->batch[idx[0]].reason));
-	log_warn("consumer: applying %d job(s) failed (%s): %s", k,
+	log_warn("applying %d job(s) failed (%s): %s", k,
 			 rc == APPLY_AWAY ? "database away, will retry" : "checking", err);
 	return rc;
 }
@@ -284,14 +284,14 @@ apply(struct consumer *c, const int *idx, int k)
 	char	   *arr;
 	const char *params[1];
 	PGresult   *r;
-	long long	t0 = sc_now_ms();
+	long long	t0 = clock_now_ms();
 
 	for (int i = 0; i < k; i++)
 		cap += strlen(c->batch[idx[i]].job.envelope) + 1;
 	arr = malloc(cap + 1);
 	if (!arr)
 	{
-		log_warn("consumer: out of memory building a batch of %d job(s)", k);
+		log_warn("out of memory building a batch of %d job(s)", k);
 		snprintf(c->last_sqlstate, sizeof(c->last_sqlstate), "53200");
 		return APPLY_FAILED;	/* counts as an attempt: halves need less */
 	}
@@ -319,7 +319,7 @@ apply(struct consumer *c, const int *idx, int k)
 	}
 	if (PQntuples(r) != k)
 	{
-		log_error("consumer: sharecount_apply_batch returned %d rows for %d jobs", PQntuples(r), k);
+		log_error("sharecount_apply_batch returned %d rows for %d jobs", PQntuples(r), k);
 		PQclear(r);
 		c->last_sqlstate[0] = '\0';
 		return APPLY_FAILED;
@@ -344,7 +344,7 @@ apply(struct consumer *c, const int *idx, int k)
 		}
 	}
 	PQclear(r);
-	metrics_observe_apply_seconds((sc_now_ms() - t0) / 1000.0);
+	metrics_observe_apply_seconds((clock_now_ms() - t0) / 1000.0);
 	return APPLY_OK;
 }
 
@@ -404,7 +404,7 @@ hold_until_db(struct consumer *c)
 	for (;;)
 	{
 		sc_amqp_sleep(&c->amqp, c->pg_backoff_ms);
-		c->pg_backoff_ms = c->pg_backoff_ms * 2 > SC_LIVE(c->cfg, reconnect_max_ms) ? SC_LIVE(c->cfg, reconnect_max_ms) : c->pg_backoff_ms * 2;
+		c->pg_backoff_ms = backoff_next(c->pg_backoff_ms, SC_LIVE(c->cfg, reconnect_max_ms));
 		if (sc_stop)
 			return -1;
 		if (c->pg && PQstatus(c->pg) != CONNECTION_OK)
@@ -441,14 +441,14 @@ judge_failure(struct consumer *c, int k)
 		return sc_stop ? -1 : 1;
 	if (ready < 0)
 		return hold_until_db(c) < 0 ? -1 : 0;
-	log_warn("consumer: the database is not ready for jobs (a probe job fails too: %s); "
+	log_warn("the database is not ready for jobs (a probe job fails too: %s); "
 			 "holding %d deliveries without counting attempts, next try in %d ms", why, k, c->not_ready_ms);
 	for (int i = 0; i < c->n; i++)
 		if (c->batch[i].status == D_PENDING)
 			metrics_count(SC_M_FAILED, c->batch[i].kind, 1);
 	pg_drop(c);
 	sc_amqp_sleep(&c->amqp, c->not_ready_ms);
-	c->not_ready_ms = c->not_ready_ms * 2 > SC_LIVE(c->cfg, reconnect_max_ms) ? SC_LIVE(c->cfg, reconnect_max_ms) : c->not_ready_ms * 2;
+	c->not_ready_ms = backoff_next(c->not_ready_ms, SC_LIVE(c->cfg, reconnect_max_ms));
 	return sc_stop ? -1 : 0;
 }
 
@@ -474,7 +474,7 @@ isolate_returned(struct consumer *c, int *idx, int k)
 		}
 	if (s == 0 || s == k)
 		return 0;
-	log_info("consumer: applying %d returned deliveries of a failing batch of %d alone first", s, k);
+	log_info("applying %d returned deliveries of a failing batch of %d alone first", s, k);
 	for (int i = 0; i < s; i++)
 		if (apply_range(c, idx + i, 1, 0) < 0)
 			return -1;
@@ -537,7 +537,7 @@ apply_range(struct consumer *c, int *idx, int k, int retries)
 		}
 		if ((rc = isolate_returned(c, idx, k)) != 0)
 			return rc < 0 ? -1 : 0;
-		log_info("consumer: splitting a failing batch of %d job(s) in halves", k);
+		log_info("splitting a failing batch of %d job(s) in halves", k);
 		if (apply_range(c, idx, k / 2, 0) < 0)
 			return -1;
 		return apply_range(c, idx + k / 2, k - k / 2, 0);
@@ -604,7 +604,7 @@ settle(struct consumer *c)
 
 		if (d->status == D_REJECTED || d->status == D_INVALID)
 		{
-			log_warn("consumer: dead-lettering delivery %llu (%s%s%s): %s", (unsigned long long) d->tag,
+			log_warn("dead-lettering delivery %llu (%s%s%s): %s", (unsigned long long) d->tag,
 					 d->job.name[0] ? d->job.name : "no job name",
 					 d->job.job_id ? " " : "", d->job.job_id ? d->job.job_id : "", d->reason);
 			if (dead_letter(c, d) < 0)
@@ -637,11 +637,11 @@ settle(struct consumer *c)
 	if (ack_tag && amqp_basic_ack(c->amqp.conn, SC_CH, ack_tag, 1) != AMQP_STATUS_OK)
 		goto broken;
 	sc_amqp_disconnect(&c->dl);
-	log_debug("consumer: batch of %d settled (%d applied)", c->n, napplied);
+	log_debug("batch of %d settled (%d applied)", c->n, napplied);
 	return 0;
 broken:
 	sc_amqp_disconnect(&c->dl);
-	log_error("consumer: broker connection lost while acknowledging; the broker redelivers (deduplicated)");
+	log_error("broker connection lost while acknowledging; the broker redelivers (deduplicated)");
 	sc_amqp_disconnect(&c->amqp);
 	return -1;
 }
@@ -651,47 +651,48 @@ consumer_main(void *arg)
 {
 	struct consumer c;
 
+	log_set_role("consumer");
 	memset(&c, 0, sizeof(c));
 	c.cfg = arg;
-	c.pg_backoff_ms = 100;
+	c.pg_backoff_ms = SC_RECONNECT_FIRST_MS;
 	c.not_ready_ms = SC_NOT_READY_PAUSE_MS;
-	sc_amqp_init(&c.amqp, c.cfg, "consumer", SC_CONN_CONSUMER_AMQP);
-	sc_amqp_init(&c.dl, c.cfg, "consumer (dead letters)", SC_CONN_UNTRACKED);
+	sc_amqp_init(&c.amqp, c.cfg, "consumer", NULL, SC_CONN_CONSUMER_AMQP);
+	sc_amqp_init(&c.dl, c.cfg, "consumer (dead letters)", "dead letters", SC_CONN_UNTRACKED);
 	c.quorum = strcmp(c.cfg->queue_type, "quorum") == 0;
 	metrics_use_conn(SC_CONN_CONSUMER_PG);
 	c.batch = calloc((size_t) c.cfg->apply_batch, sizeof(struct delivery));
 	if (!c.batch)
 	{
-		log_error("consumer: out of memory");
+		log_error("out of memory");
 		sc_stop = 1;
 		return NULL;
 	}
-	log_info("consumer: started");
+	log_info("started");
 	while (!sc_stop)
 	{
 		if (pg_ensure(&c) < 0)
 		{
 			sc_amqp_sleep(&c.amqp, c.pg_backoff_ms);
-			c.pg_backoff_ms = c.pg_backoff_ms * 2 > SC_LIVE(c.cfg, reconnect_max_ms) ? SC_LIVE(c.cfg, reconnect_max_ms) : c.pg_backoff_ms * 2;
+			c.pg_backoff_ms = backoff_next(c.pg_backoff_ms, SC_LIVE(c.cfg, reconnect_max_ms));
 			continue;
 		}
 		if (amqp_ensure(&c) < 0)
 		{
-			sc_backoff_sleep(&c.amqp.backoff_ms, SC_LIVE(c.cfg, reconnect_max_ms));
+			sc_amqp_backoff_sleep(&c.amqp, SC_LIVE(c.cfg, reconnect_max_ms));
 			continue;
 		}
-		if (sc_now_ms() >= c.next_depth_ms)
+		if (clock_now_ms() >= c.next_depth_ms)
 		{
 			long		depth = sc_amqp_queue_depth(&c.amqp, c.cfg->queue);
 
 			metrics_set_queue_depth(depth);
-			c.next_depth_ms = sc_now_ms() + 2000;
+			c.next_depth_ms = clock_now_ms() + SC_QUEUE_DEPTH_EVERY_MS;
 		}
 		if (collect(&c, 200) < 0 || c.n == 0)
 			continue;
 		if (apply_all(&c) < 0)
 		{
-			log_warn("consumer: stopping with %d deliveries unapplied; the broker redelivers them", c.n);
+			log_warn("stopping with %d deliveries unapplied; the broker redelivers them", c.n);
 			batch_clear(&c);
 			sc_amqp_disconnect(&c.amqp);
 			break;
@@ -702,6 +703,6 @@ consumer_main(void *arg)
 	sc_amqp_disconnect(&c.amqp);
 	pg_drop(&c);
 	free(c.batch);
-	log_info("consumer: stopped");
+	log_info("stopped");
 	return NULL;
 }

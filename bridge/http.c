@@ -33,6 +33,7 @@
 #include <unistd.h>
 #include <netinet/in.h>
 
+#include "clock.h"
 #include "dbpool.h"
 #include "http.h"
 #include "http_reply.h"
@@ -42,8 +43,6 @@
 
 #define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
-/* libmicrohttpd threads: they never wait on the database, so one per CPU is enough. */
-#define HTTP_MAX_THREADS 8
 /* ROUTE_MAX_BODY_BYTES as text, for the 413 message (checked at compile time below) */
 #define HTTP_MAX_BODY_TEXT "2097152"
 _Static_assert(ROUTE_MAX_BODY_BYTES == 2097152, "HTTP_MAX_BODY_TEXT must match ROUTE_MAX_BODY_BYTES");
@@ -51,7 +50,7 @@ _Static_assert(ROUTE_MAX_BODY_BYTES == 2097152, "HTTP_MAX_BODY_TEXT must match R
 #define HTTP_BODY_FIRST_ALLOC 16384
 
 static struct MHD_Daemon *daemon_handle;
-static int	db_timeout_ms = 2000;
+static int	db_timeout_ms;	/* http_db_timeout_ms, set by http_start() */
 
 /* -------------------------------------------------------------- endpoints -- */
 
@@ -189,7 +188,7 @@ answer_metrics(struct MHD_Connection *conn, struct request *req)
 							   json_is_number(age) ? json_number_value(age) : 0.0);
 		else
 		{
-			log_warn("http: sharecount_stats() has no numeric outbox_depth");
+			log_warn("sharecount_stats() has no numeric outbox_depth");
 			metrics_set_outbox(-1, 0);
 		}
 		json_decref(s);
@@ -261,7 +260,7 @@ start_job(struct MHD_Connection *conn, struct request *req)
 	req->job.id = req->rt.content_id;
 	req->job.ids = req->rt.ids;
 	req->job.nids = req->rt.nids;
-	req->job.deadline = dbpool_now_ms() + db_timeout_ms;
+	req->job.deadline = clock_now_ms() + db_timeout_ms;
 	req->job.done = job_done;
 	req->job.cls = req;
 
@@ -480,6 +479,7 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 
 	(void) cls; (void) version;
 
+	log_set_role("http");		/* a libmicrohttpd thread: this is its first call */
 	if (*req_cls == NULL && (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0))
 	{
 		*req_cls = RECEIVING;
@@ -536,13 +536,14 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 	size_t		n;
 
 	(void) cls;
+	log_set_role("http");		/* may come before any handle() on this thread */
 	vsnprintf(line, sizeof(line), fmt, ap);
 	n = strlen(line);
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		line[--n] = '\0';
 	if (strstr(line, MHD_HEADER_FAILED_MSG))
 		header_build_failed = 1;	/* request_done() follows in this thread */
-	log_debug("http: libmicrohttpd: %s", line);
+	log_debug("libmicrohttpd: %s", line);
 }
 
 int
@@ -553,10 +554,11 @@ http_start(const struct sc_config *cfg)
 	char		err[512];
 	unsigned	flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	long		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned	threads = ncpu < 1 ? 1 : ncpu > HTTP_MAX_THREADS ? HTTP_MAX_THREADS : (unsigned) ncpu;
-	int			pool = cfg->http_pool_size > 0 ? cfg->http_pool_size : 4;
-	unsigned	timeout_s = cfg->http_timeout_ms > 0 ? (unsigned) ((cfg->http_timeout_ms + 999) / 1000) : 10;
-	unsigned	max_conn = cfg->http_max_connections > 0 ? (unsigned) cfg->http_max_connections : 1024;
+	unsigned	threads = ncpu < 1 ? 1 : ncpu > SC_HTTP_MAX_THREADS ? SC_HTTP_MAX_THREADS : (unsigned) ncpu;
+	/* the settings are validated (config.c's bounds): no fallbacks here */
+	int			pool = cfg->http_pool_size;
+	unsigned	timeout_s = (unsigned) ((cfg->http_timeout_ms + 999) / 1000);
+	unsigned	max_conn = (unsigned) cfg->http_max_connections;
 
 	/*
 	 * Per-connection memory (http_conn_memory): the request line and headers
@@ -564,9 +566,9 @@ http_start(const struct sc_config *cfg)
 	 * zeroes all of it after every request on a keep-alive connection, so it
 	 * is paid on every request: the 16 KiB default (Node.js's header limit,
 	 * what the NestJS service accepted) against 64 KiB is about +20 % req/s
-	 * (docs/http.md "Round 4").
+	 * (docs/http.md).
 	 */
-	size_t		conn_memory = cfg->http_conn_memory > 0 ? (size_t) cfg->http_conn_memory : 16384;
+	size_t		conn_memory = (size_t) cfg->http_conn_memory;
 	struct readsrc_conf reads = {cfg->pg_conninfo, cfg->pg_read_conninfo, cfg->read_max_lag_ms,
 		cfg->read_check_interval_ms};
 	struct MHD_OptionItem opts[] = {
@@ -590,12 +592,11 @@ http_start(const struct sc_config *cfg)
 	atomic_store(&stopping, 0);
 	if (dbpool_init(&reads, pool) != 0)
 	{
-		log_error("http: cannot set up the PostgreSQL pool (pg_read_conninfo)");
+		log_error("cannot set up the PostgreSQL pool (pg_read_conninfo)");
 		return -1;
 	}
 	json_object_seed(0);		/* seed jansson's hash once, before any thread uses it */
-	if (cfg->http_db_timeout_ms > 0)
-		db_timeout_ms = cfg->http_db_timeout_ms;
+	db_timeout_ms = cfg->http_db_timeout_ms;
 	daemon_handle = MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL,
 									 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 									 MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
@@ -604,11 +605,11 @@ http_start(const struct sc_config *cfg)
 									 MHD_OPTION_END);
 	if (!daemon_handle)
 	{
-		log_error("http: cannot listen on %s", cfg->http_listen);
+		log_error("cannot listen on %s", cfg->http_listen);
 		dbpool_shutdown();
 		return -1;
 	}
-	log_info("http: listening on %s (%u threads, %d database connections, %u connections max, "
+	log_info("listening on %s (%u threads, %d database connections, %u connections max, "
 			 "%zu bytes per connection, timeout %u s, db timeout %d ms)",
 			 cfg->http_listen, threads, pool, max_conn, conn_memory, timeout_s, db_timeout_ms);
 	return 0;

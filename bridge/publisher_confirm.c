@@ -73,7 +73,7 @@ pub_read_frame(struct publisher *p, int timeout_ms)
 		return 0;
 	if (rc != AMQP_STATUS_OK)
 	{
-		log_error("publisher: broker connection lost: %s", amqp_error_string2(rc));
+		log_error("broker connection lost: %s", amqp_error_string2(rc));
 		return -1;
 	}
 	if (f.frame_type != AMQP_FRAME_METHOD)
@@ -91,7 +91,7 @@ pub_read_frame(struct publisher *p, int timeout_ms)
 			{
 				amqp_basic_nack_t *m = f.payload.method.decoded;
 
-				log_debug("publisher: broker nacked delivery tag %llu%s",
+				log_debug("broker nacked delivery tag %llu%s",
 						  (unsigned long long) m->delivery_tag, m->multiple ? " and earlier" : "");
 				mark_all(p, m->delivery_tag, m->multiple, ROW_NACKED);
 				return 1;
@@ -119,7 +119,7 @@ pub_read_frame(struct publisher *p, int timeout_ms)
 							memcmp(msg.properties.message_id.bytes, s->rows[i].job_id, msg.properties.message_id.len) == 0)
 							s->rows[i].returned = 1;
 				}
-				log_error("publisher: exchange \"%s\" returned a %s job (%s): no queue is bound for routing key "
+				log_error("exchange \"%s\" returned a %s job (%s): no queue is bound for routing key "
 						  "\"%s\"; the job stays in the outbox (check the bindings of queue \"%s\")",
 						  p->cfg->exchange, rk, text, rk, p->cfg->queue);
 				amqp_destroy_message(&msg);
@@ -179,10 +179,10 @@ pub_note_nacks(struct publisher *p, const struct slot *s)
 	else if (nacked > 0)
 		p->nacked_claims++;
 	if (nacked > 0 && acked > 0)
-		log_warn("publisher: the broker nacked %d of %d published jobs; they stay in the outbox and are "
+		log_warn("the broker nacked %d of %d published jobs; they stay in the outbox and are "
 				 "published again", nacked, s->sent);
 	else if (nacked > 0)
-		log_warn("publisher: the broker nacked all %d published jobs (%d claim%s in a row without an ack); "
+		log_warn("the broker nacked all %d published jobs (%d claim%s in a row without an ack); "
 				 "they stay in the outbox and are published again",
 				 nacked, p->nacked_claims, p->nacked_claims == 1 ? "" : "s");
 }
@@ -196,12 +196,11 @@ void
 pub_nack_reconnect(struct publisher *p)
 {
 	p->nack_reconnects++;
-	log_warn("publisher: %d claims in a row nacked by the broker (a quorum queue without a leader after a "
+	log_warn("%d claims in a row nacked by the broker (a quorum queue without a leader after a "
 			 "failover?); opening a fresh connection in %d ms (nack reconnect %ld)",
 			 p->nacked_claims, p->nack_backoff_ms, p->nack_reconnects);
 	sc_amqp_disconnect(&p->amqp);
 	p->nacked_claims = 0;
 	sc_amqp_sleep(NULL, p->nack_backoff_ms);
-	p->nack_backoff_ms = p->nack_backoff_ms * 2 > SC_LIVE(p->cfg, reconnect_max_ms) ?
-		SC_LIVE(p->cfg, reconnect_max_ms) : p->nack_backoff_ms * 2;
+	p->nack_backoff_ms = backoff_next(p->nack_backoff_ms, SC_LIVE(p->cfg, reconnect_max_ms));
 }

@@ -39,12 +39,12 @@ idle_mark(struct publisher *p, const char *sql)
 	if (r && PQresultErrorField(r, PG_DIAG_SQLSTATE) &&
 		strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE), "42883") == 0)
 	{
-		log_warn("publisher: %s does not exist (old extension?); relying on polling", sql);
+		log_warn("%s does not exist (old extension?); relying on polling", sql);
 		p->have_sleep_fn = 0;
 		PQclear(r);
 		return 0;
 	}
-	log_error("publisher: %s: %s", sql, sc_pg_error(conn, r, err, sizeof(err)));
+	log_error("%s: %s", sql, sc_pg_error(conn, r, err, sizeof(err)));
 	PQclear(r);
 	return -1;
 }
@@ -58,13 +58,13 @@ static int
 idle_wait(struct publisher *p)
 {
 	PGconn	   *conn = p->slots[0].pg;
-	long long	end = sc_now_ms() + SC_LIVE(p->cfg, poll_interval_ms);
+	long long	end = clock_now_ms() + SC_LIVE(p->cfg, poll_interval_ms);
 	PGnotify   *nt;
 	int			woke = 0;
 
 	while (!sc_stop && !woke)
 	{
-		long long	left = end - sc_now_ms();
+		long long	left = end - clock_now_ms();
 		struct pollfd pf[2];
 		int			rc;
 
@@ -121,16 +121,16 @@ pub_refresh_outbox_gauges(struct publisher *p, struct slot *s)
 {
 	PGresult   *r;
 
-	if (sc_now_ms() < p->next_stats_ms)
+	if (clock_now_ms() < p->next_stats_ms)
 		return;
-	p->next_stats_ms = sc_now_ms() + 5000;
+	p->next_stats_ms = clock_now_ms() + SC_OUTBOX_GAUGES_EVERY_MS;
 	r = sc_pg_exec(s->pg, "SELECT (s->>'outbox_depth')::bigint, (s->>'outbox_oldest_age_seconds')::float8 "
 				   "FROM sharecount_stats() s", 0, NULL, &p->amqp);
 	if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
 		!PQgetisnull(r, 0, 0) && !PQgetisnull(r, 0, 1))
 		metrics_set_outbox(atoll(PQgetvalue(r, 0, 0)), atof(PQgetvalue(r, 0, 1)));
 	else
-		log_debug("publisher: cannot read sharecount_stats() for the outbox gauges");
+		log_debug("cannot read sharecount_stats() for the outbox gauges");
 	PQclear(r);
 }
 

@@ -20,8 +20,6 @@
 #include "amqp.h"
 #include "config.h"
 
-#define SC_MAX_PIPELINE 8		/* upper bound of publish_pipeline (config.c) */
-
 enum row_state { ROW_PENDING = 0, ROW_UNSENT, ROW_ACKED, ROW_NACKED };
 
 struct pub_row
