@@ -1,9 +1,12 @@
 /*
- * consumer.h — the consumer role (SPEC §5, §6): RabbitMQ queue → batches of
- * sharecount_apply_batch() → ack.  One thread, its own connections.
+ * consumer.h — the consumer role (docs/bridge.md "Consumer"): RabbitMQ
+ * queue → batches of sharecount_apply_batch() → ack.  One thread, its own
+ * connections.
  */
 #ifndef SC_CONSUMER_H
 #define SC_CONSUMER_H
+
+#include <stdint.h>
 
 #include <libpq-fe.h>
 
@@ -18,7 +21,7 @@
 
 /* Answer a NestJS send() request (consumer_reply.c). */
 void		consumer_reply(struct sc_amqp *a, PGconn *pg, const struct sc_job *job, const char *reply_to,
-						   const char *correlation_id, long long received_ms, int success);
+						   const char *correlation_id, int64_t received_ms, int success);
 
 /* Thread entry: arg is a const struct sc_config *.  Returns when sc_stop is set. */
 void	   *consumer_main(void *arg);

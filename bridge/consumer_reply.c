@@ -34,7 +34,7 @@ share_count(struct sc_amqp *a, PGconn *pg, const struct sc_job *job)
 
 void
 consumer_reply(struct sc_amqp *a, PGconn *pg, const struct sc_job *job, const char *reply_to,
-			   const char *correlation_id, long long received_ms, int success)
+			   const char *correlation_id, int64_t received_ms, int success)
 {
 	char	   *body = sc_job_reply(job, success, (long) (clock_now_ms() - received_ms),
 								success ? share_count(a, pg, job) : -1);

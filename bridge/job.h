@@ -1,5 +1,5 @@
 /*
- * job.h — pure parsing of consumed messages (docs/bridge.md "Messages"), separate from the
+ * job.h — pure parsing of consumed messages (docs/bridge.md "Consumer"), separate from the
  * consumer so it can be unit-tested: checks what SQL cannot see (size, JSON,
  * shape), turns a bare job into the {"pattern","data"} envelope, recognises a
  * NestJS send() request, and builds its reply.

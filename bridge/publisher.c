@@ -76,7 +76,7 @@ any_busy(const struct publisher *p)
 
 /* Close a slot's connection; an open transaction dies with it (rolled back). */
 void
-pub_slot_drop(struct slot *s)
+publisher_slot_drop(struct slot *s)
 {
 	PQclear(s->claim);
 	s->claim = NULL;
@@ -87,14 +87,14 @@ pub_slot_drop(struct slot *s)
 }
 
 int
-pub_slot_ok(const struct slot *s)
+publisher_slot_ok(const struct slot *s)
 {
 	return s->pg && PQstatus(s->pg) == CONNECTION_OK;
 }
 
 /* Open every slot's connection that is not open (call with no slot busy). */
 static int
-pg_ensure(struct publisher *p)
+publisher_pg_ensure(struct publisher *p)
 {
 	int			opened = 0;
 
@@ -102,19 +102,17 @@ pg_ensure(struct publisher *p)
 	{
 		struct slot *s = &p->slots[i];
 
-		if (pub_slot_ok(s))
+		if (publisher_slot_ok(s))
 			continue;
-		pub_slot_drop(s);
+		publisher_slot_drop(s);
 		s->pg = sc_pg_connect(p->cfg->pg_conninfo, "sharecount-bridge publisher", "publisher", &p->amqp);
 		if (!s->pg)
 			return -1;
 		if (i == 0 && sc_pg_command(s->pg, "LISTEN sharecount_wakeup", NULL, "publisher") < 0)
 		{
-			pub_slot_drop(s);
+			publisher_slot_drop(s);
 			return -1;
 		}
-		if (i == 0)
-			p->have_sleep_fn = 1;
 		opened++;
 	}
 	if (opened)
@@ -127,7 +125,7 @@ pg_ensure(struct publisher *p)
 }
 
 static int
-amqp_ensure(struct publisher *p)
+publisher_amqp_ensure(struct publisher *p)
 {
 	if (p->amqp.conn)
 		return 0;
@@ -152,8 +150,8 @@ slot_rollback(struct slot *s)
 	PQclear(s->claim);
 	s->claim = NULL;
 	s->busy = 0;
-	if (pub_slot_ok(s) && sc_pg_command(s->pg, "ROLLBACK", NULL, "publisher") < 0)
-		pub_slot_drop(s);
+	if (publisher_slot_ok(s) && sc_pg_command(s->pg, "ROLLBACK", NULL, "publisher") < 0)
+		publisher_slot_drop(s);
 }
 
 /* The AMQP connection is unusable: roll back every slot, disconnect. */
@@ -167,7 +165,7 @@ amqp_broken(struct publisher *p)
 
 /* A failure: wait before the next claim, doubling up to reconnect_max_ms. */
 void
-pub_fail_backoff(struct publisher *p)
+publisher_fail_backoff(struct publisher *p)
 {
 	p->retry_at_ms = clock_now_ms() + p->fail_backoff_ms;
 	p->fail_backoff_ms = backoff_next(p->fail_backoff_ms, SC_LIVE(p->cfg, reconnect_max_ms));
@@ -180,7 +178,7 @@ pub_fail_backoff(struct publisher *p)
  * connection broke (every slot is rolled back, the connection closed).
  */
 int
-pub_claim(struct publisher *p, struct slot *s)
+publisher_claim(struct publisher *p, struct slot *s)
 {
 	const struct sc_config *cfg = p->cfg;
 	char		nbuf[16],
@@ -253,7 +251,7 @@ pub_claim(struct publisher *p, struct slot *s)
 		p->next_tag++;
 		s->sent++;
 		/* read confirms and connection.blocked as they come, every 64 messages */
-		if ((i & 63) == 63 && pub_drain_frames(p) < 0)
+		if ((i & 63) == 63 && publisher_drain_frames(p) < 0)
 		{
 			amqp_broken(p);
 			return -2;
@@ -349,7 +347,7 @@ slot_finish(struct publisher *p, struct slot *s, int *retry_later)
  * slot rolled back).
  */
 static int
-settle(struct publisher *p, int *retry_later)
+publisher_settle(struct publisher *p, int *retry_later)
 {
 	int			rc = 0;
 
@@ -364,7 +362,7 @@ settle(struct publisher *p, int *retry_later)
 			outstanding += s->rows[i].state == ROW_PENDING;
 		if (outstanding == 0)
 		{
-			pub_note_nacks(p, s);
+			publisher_note_nacks(p, s);
 			if (slot_finish(p, s, retry_later) < 0)
 				rc = -1;
 			continue;
@@ -400,13 +398,13 @@ static struct slot *
 free_slot(struct publisher *p)
 {
 	for (int i = 0; i < p->nslots; i++)
-		if (!p->slots[i].busy && pub_slot_ok(&p->slots[i]))
+		if (!p->slots[i].busy && publisher_slot_ok(&p->slots[i]))
 			return &p->slots[i];
 	return NULL;
 }
 
 /* When the next claim may start. */
-static long long
+static int64_t
 next_claim_at(const struct publisher *p)
 {
 	if (any_busy(p) && p->gap_until_ms > p->retry_at_ms)
@@ -421,8 +419,8 @@ next_claim_at(const struct publisher *p)
 static int
 wait_ms(struct publisher *p)
 {
-	long long	now = clock_now_ms();
-	long long	until = now + 200;	/* sc_stop is checked at least this often */
+	int64_t		now = clock_now_ms();
+	int64_t		until = now + SC_PUBLISHER_WAIT_SLICE_MS;	/* sc_stop is checked at least this often */
 
 	if (p->nacked_claims >= SC_NACKED_CLAIMS_BEFORE_RECONNECT && !any_busy(p))
 		return 0;				/* nack_reconnect is due at the top of the loop */
@@ -446,14 +444,14 @@ static int
 ready_to_claim(struct publisher *p)
 {
 	if (p->nacked_claims >= SC_NACKED_CLAIMS_BEFORE_RECONNECT && !sc_stop)
-		pub_nack_reconnect(p);
-	if (pg_ensure(p) < 0)
+		publisher_nack_reconnect(p);
+	if (publisher_pg_ensure(p) < 0)
 	{
 		sc_amqp_sleep(&p->amqp, p->pg_backoff_ms);
 		p->pg_backoff_ms = backoff_next(p->pg_backoff_ms, SC_LIVE(p->cfg, reconnect_max_ms));
 		return 0;
 	}
-	if (amqp_ensure(p) < 0)
+	if (publisher_amqp_ensure(p) < 0)
 	{
 		sc_amqp_backoff_sleep(&p->amqp, SC_LIVE(p->cfg, reconnect_max_ms));
 		return 0;
@@ -461,7 +459,7 @@ ready_to_claim(struct publisher *p)
 	if (p->amqp.blocked)
 	{
 		/* paused: only read frames until connection.unblocked */
-		if (pub_read_frame(p, 200) < 0)
+		if (publisher_read_frame(p, 200) < 0)
 			amqp_broken(p);
 		return 0;
 	}
@@ -479,11 +477,11 @@ claim_next(struct publisher *p, struct slot *s)
 	int			n;
 	int			was_busy = any_busy(p);
 
-	pub_refresh_outbox_gauges(p, s);
-	n = pub_claim(p, s);
+	publisher_refresh_outbox_gauges(p, s);
+	n = publisher_claim(p, s);
 	if (n < 0)
 	{
-		pub_fail_backoff(p);
+		publisher_fail_backoff(p);
 		return 1;
 	}
 	p->fail_backoff_ms = SC_RECONNECT_FIRST_MS;
@@ -497,7 +495,7 @@ claim_next(struct publisher *p, struct slot *s)
 	{
 		/* nothing in flight and nothing to claim: sleep */
 		p->empty_claims = 0;
-		pub_go_idle(p);
+		publisher_go_idle(p);
 		return 1;
 	}
 	p->gap_until_ms = clock_now_ms() + (SC_CLAIM_GAP_MS << p->empty_claims);
@@ -557,13 +555,13 @@ publisher_main(void *arg)
 			continue;
 
 		/* commit what the confirms read so far settle */
-		rc = settle(&p, &retry_later);
+		rc = publisher_settle(&p, &retry_later);
 		if (rc < 0)
-			pub_fail_backoff(&p);
+			publisher_fail_backoff(&p);
 		if (retry_later)
 		{
 			/* nacked/returned/unsent rows: do not spin on them */
-			long long	later = clock_now_ms() + SC_LIVE(p.cfg, poll_interval_ms);
+			int64_t		later = clock_now_ms() + SC_LIVE(p.cfg, poll_interval_ms);
 
 			if (p.retry_at_ms < later)
 				p.retry_at_ms = later;
@@ -577,20 +575,20 @@ publisher_main(void *arg)
 			continue;
 
 		/* wait for a confirm, a claim that is due, or a confirm deadline */
-		if (pub_amqp_readable(&p))
-			rc = pub_drain_frames(&p);
+		if (publisher_amqp_readable(&p))
+			rc = publisher_drain_frames(&p);
 		else
-			rc = pub_read_frame(&p, wait_ms(&p));
+			rc = publisher_read_frame(&p, wait_ms(&p));
 		if (rc < 0)
 		{
 			amqp_broken(&p);
-			pub_fail_backoff(&p);
+			publisher_fail_backoff(&p);
 		}
 	}
 	amqp_broken(&p);
 	for (int i = 0; i < p.nslots; i++)
 	{
-		pub_slot_drop(&p.slots[i]);
+		publisher_slot_drop(&p.slots[i]);
 		free(p.slots[i].rows);
 	}
 	log_info("stopped");

@@ -1,5 +1,5 @@
 /*
- * publisher.h — the publisher role (SPEC §5, §6): outbox → RabbitMQ with
+ * publisher.h — the publisher role (docs/bridge.md "Publisher"): outbox → RabbitMQ with
  * publisher confirms.  One thread, its own PostgreSQL and AMQP connections.
  */
 #ifndef SC_PUBLISHER_H

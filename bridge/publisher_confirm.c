@@ -54,7 +54,7 @@ mark_all(struct publisher *p, uint64_t tag, int multiple, enum row_state st)
  * connection or channel is gone (the caller calls amqp_broken).
  */
 int
-pub_read_frame(struct publisher *p, int timeout_ms)
+publisher_read_frame(struct publisher *p, int timeout_ms)
 {
 	amqp_frame_t f;
 	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
@@ -132,7 +132,7 @@ pub_read_frame(struct publisher *p, int timeout_ms)
 
 /* Whether the AMQP connection has a frame ready without blocking. */
 int
-pub_amqp_readable(struct publisher *p)
+publisher_amqp_readable(struct publisher *p)
 {
 	struct pollfd pf = {amqp_get_sockfd(p->amqp.conn), POLLIN, 0};
 
@@ -142,10 +142,10 @@ pub_amqp_readable(struct publisher *p)
 
 /* Handle every frame that is already there; -1 if the connection broke. */
 int
-pub_drain_frames(struct publisher *p)
+publisher_drain_frames(struct publisher *p)
 {
-	while (pub_amqp_readable(p))
-		if (pub_read_frame(p, 0) < 0)
+	while (publisher_amqp_readable(p))
+		if (publisher_read_frame(p, 0) < 0)
 			return -1;
 	return 0;
 }
@@ -156,7 +156,7 @@ pub_drain_frames(struct publisher *p)
  * fresh connection (nack_reconnect).
  */
 void
-pub_note_nacks(struct publisher *p, const struct slot *s)
+publisher_note_nacks(struct publisher *p, const struct slot *s)
 {
 	int			acked = 0,
 				nacked = 0;
@@ -193,7 +193,7 @@ pub_note_nacks(struct publisher *p, const struct slot *s)
  * (docs/bridge.md "Broker failover").  The caller reconnects.
  */
 void
-pub_nack_reconnect(struct publisher *p)
+publisher_nack_reconnect(struct publisher *p)
 {
 	p->nack_reconnects++;
 	log_warn("%d claims in a row nacked by the broker (a quorum queue without a leader after a "

@@ -1,5 +1,5 @@
 /*
- * route.h — pure request parsing for the http role (SPEC §7): which endpoint a
+ * route.h — pure request parsing for the http role (docs/http.md): which endpoint a
  * method + raw path asks for, percent-decoding of path segments and of the
  * ids list, and every input check (empty, too long, bad %-escape, bad UTF-8,
  * NUL, too many ids, extra segments), the JSON body of a POST of ids, and the

@@ -51,6 +51,9 @@
 /* A sleep is cut in slices of this, so sc_stop is noticed within it. */
 #define SC_SLEEP_SLICE_MS 100
 
+/* The publisher's waits (idle or in flight) wake at least this often to see sc_stop. */
+#define SC_PUBLISHER_WAIT_SLICE_MS 200
+
 /* The main thread's wait for signals wakes this often to notice a role that set sc_stop. */
 #define SC_SIGNAL_TICK_MS 200
 
