@@ -13,12 +13,10 @@
  * a batch is settled (ack or reject) before the next batch is read, so an
  * ack `multiple` never covers a delivery that is not settled.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "amqp.h"
 #include "bridge.h"

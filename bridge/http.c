@@ -479,7 +479,6 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 
 	(void) cls; (void) version;
 
-	log_set_role("http");		/* a libmicrohttpd thread: this is its first call */
 	if (*req_cls == NULL && (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0))
 	{
 		*req_cls = RECEIVING;
@@ -529,6 +528,19 @@ unescape_none(void *cls, struct MHD_Connection *c, char *s)
 	return strlen(s);
 }
 
+/*
+ * A connection starts: libmicrohttpd calls this on the thread that will serve
+ * it, before any other callback for it, so that thread's lines carry the role.
+ */
+static void
+connection_started(void *cls, struct MHD_Connection *conn, void **socket_context,
+				   enum MHD_ConnectionNotificationCode code)
+{
+	(void) cls; (void) conn; (void) socket_context;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED)
+		log_set_role("http");
+}
+
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -536,7 +548,6 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 	size_t		n;
 
 	(void) cls;
-	log_set_role("http");		/* may come before any handle() on this thread */
 	vsnprintf(line, sizeof(line), fmt, ap);
 	n = strlen(line);
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
@@ -601,6 +612,7 @@ http_start(const struct sc_config *cfg)
 									 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 									 MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
 									 MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
+									 MHD_OPTION_NOTIFY_CONNECTION, connection_started, NULL,
 									 MHD_OPTION_ARRAY, opts,
 									 MHD_OPTION_END);
 	if (!daemon_handle)
