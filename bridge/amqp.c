@@ -18,58 +18,52 @@
 
 #include "amqp.h"
 #include "bridge.h"
+#include "clock.h"
 #include "log.h"
 
-long long
-sc_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void
-sc_backoff_sleep(int *delay_ms, int max_ms)
+sc_amqp_backoff_sleep(struct sc_amqp *a, int max_ms)
 {
-	sc_amqp_sleep(NULL, *delay_ms);
-	*delay_ms = *delay_ms * 2 > max_ms ? max_ms : *delay_ms * 2;
+	sc_amqp_sleep(NULL, a->backoff_ms);
+	a->backoff_ms = backoff_next(a->backoff_ms, max_ms);
 }
 
 void
 sc_amqp_sleep(struct sc_amqp *a, int ms)
 {
-	long long	end = sc_now_ms() + ms;
-	long long	next_hb = sc_now_ms() + 1000;
+	int64_t		end = clock_now_ms() + ms;
+	int64_t		next_hb = clock_now_ms() + SC_HEARTBEAT_SEND_MS;
 
 	while (!sc_stop)
 	{
-		long long	left = end - sc_now_ms();
+		int64_t		left = end - clock_now_ms();
 		struct timespec ts;
 
 		if (left <= 0)
 			break;
-		if (left > 100)
-			left = 100;
+		if (left > SC_SLEEP_SLICE_MS)
+			left = SC_SLEEP_SLICE_MS;
 		ts.tv_sec = 0;
 		ts.tv_nsec = left * 1000000L;
 		nanosleep(&ts, NULL);
-		if (a && a->conn && a->cfg->heartbeat_s > 0 && sc_now_ms() >= next_hb)
+		if (a && a->conn && a->cfg->heartbeat_s > 0 && clock_now_ms() >= next_hb)
 		{
 			sc_amqp_heartbeat(a);
-			next_hb = sc_now_ms() + 1000;
+			next_hb = clock_now_ms() + SC_HEARTBEAT_SEND_MS;
 		}
 	}
 }
 
 void
-sc_amqp_init(struct sc_amqp *a, const struct sc_config *cfg, const char *who, enum sc_conn metric)
+sc_amqp_init(struct sc_amqp *a, const struct sc_config *cfg, const char *name, const char *log_ctx,
+			 enum sc_conn metric)
 {
 	memset(a, 0, sizeof(*a));
 	a->cfg = cfg;
-	a->who = who;
+	a->name = name;
+	a->log_ctx = log_ctx;
 	a->metric = metric;
-	a->backoff_ms = 100;
+	a->backoff_ms = SC_RECONNECT_FIRST_MS;
 	if (metric != SC_CONN_UNTRACKED)
 	{
 		metrics_use_conn(metric);
@@ -112,10 +106,10 @@ sc_amqp_reply_ok(struct sc_amqp *a, amqp_rpc_reply_t r, const char *what, int *c
 		case AMQP_RESPONSE_NORMAL:
 			return 0;
 		case AMQP_RESPONSE_NONE:
-			log_error("%s: %s: missing RPC reply", a->who, what);
+			SC_AMQP_LOG(LOG_LVL_ERROR, a, "%s: missing RPC reply", what);
 			break;
 		case AMQP_RESPONSE_LIBRARY_EXCEPTION:
-			log_error("%s: %s: %s", a->who, what, amqp_error_string2(r.library_error));
+			SC_AMQP_LOG(LOG_LVL_ERROR, a, "%s: %s", what, amqp_error_string2(r.library_error));
 			break;
 		case AMQP_RESPONSE_SERVER_EXCEPTION:
 			if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD)
@@ -126,12 +120,12 @@ sc_amqp_reply_ok(struct sc_amqp *a, amqp_rpc_reply_t r, const char *what, int *c
 
 				bytes_str(m->reply_text, text, sizeof(text));
 				if (m->reply_code == AMQP_PRECONDITION_FAILED)
-					log_error("%s: %s: the broker refused it (%u %s): an existing exchange or queue was "
-							  "declared with other arguments; make exchange, queue, queue_type and "
-							  "dead_letter_exchange match it (docs/interop.md) or delete it",
-							  a->who, what, m->reply_code, text);
+					SC_AMQP_LOG(LOG_LVL_ERROR, a, "%s: the broker refused it (%u %s): an existing exchange or "
+								"queue was declared with other arguments; make exchange, queue, queue_type and "
+								"dead_letter_exchange match it (docs/interop.md) or delete it",
+								what, m->reply_code, text);
 				else
-					log_error("%s: %s: channel closed by the broker: %u %s", a->who, what, m->reply_code, text);
+					SC_AMQP_LOG(LOG_LVL_ERROR, a, "%s: channel closed by the broker: %u %s", what, m->reply_code, text);
 				/* which channel: callers pass the aux channel's replies through "aux:" names */
 				if (strncmp(what, "aux:", 4) == 0)
 				{
@@ -149,12 +143,12 @@ sc_amqp_reply_ok(struct sc_amqp *a, amqp_rpc_reply_t r, const char *what, int *c
 				amqp_connection_close_ok_t ok;
 
 				bytes_str(m->reply_text, text, sizeof(text));
-				log_error("%s: %s: connection closed by the broker: %u %s", a->who, what, m->reply_code, text);
+				SC_AMQP_LOG(LOG_LVL_ERROR, a, "%s: connection closed by the broker: %u %s", what, m->reply_code, text);
 				memset(&ok, 0, sizeof(ok));
 				amqp_send_method(a->conn, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
 			}
 			else
-				log_error("%s: %s: unexpected server method 0x%08x", a->who, what, r.reply.id);
+				SC_AMQP_LOG(LOG_LVL_ERROR, a, "%s: unexpected server method 0x%08x", what, r.reply.id);
 			break;
 	}
 	return -1;
@@ -178,13 +172,13 @@ sc_amqp_async_frame(struct sc_amqp *a, const amqp_frame_t *f)
 
 				bytes_str(m->reason, text, sizeof(text));
 				if (!a->blocked)
-					log_warn("%s: broker blocked the connection (%s); publishing paused", a->who, text);
+					SC_AMQP_LOG(LOG_LVL_WARN, a, "broker blocked the connection (%s); publishing paused", text);
 				a->blocked = 1;
 				return 0;
 			}
 		case AMQP_CONNECTION_UNBLOCKED_METHOD:
 			if (a->blocked)
-				log_info("%s: broker unblocked the connection", a->who);
+				SC_AMQP_LOG(LOG_LVL_INFO, a, "broker unblocked the connection");
 			a->blocked = 0;
 			return 0;
 		case AMQP_CHANNEL_CLOSE_METHOD:
@@ -198,10 +192,10 @@ sc_amqp_async_frame(struct sc_amqp *a, const amqp_frame_t *f)
 				if (f->channel == SC_CH_AUX)
 				{
 					a->aux_open = 0;
-					log_warn("%s: auxiliary channel closed by the broker: %u %s", a->who, m->reply_code, text);
+					SC_AMQP_LOG(LOG_LVL_WARN, a, "auxiliary channel closed by the broker: %u %s", m->reply_code, text);
 					return 0;
 				}
-				log_error("%s: channel closed by the broker: %u %s", a->who, m->reply_code, text);
+				SC_AMQP_LOG(LOG_LVL_ERROR, a, "channel closed by the broker: %u %s", m->reply_code, text);
 				return -1;
 			}
 		case AMQP_CONNECTION_CLOSE_METHOD:
@@ -212,14 +206,14 @@ sc_amqp_async_frame(struct sc_amqp *a, const amqp_frame_t *f)
 				bytes_str(m->reply_text, text, sizeof(text));
 				memset(&ok, 0, sizeof(ok));
 				amqp_send_method(a->conn, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
-				log_error("%s: connection closed by the broker: %u %s", a->who, m->reply_code, text);
+				SC_AMQP_LOG(LOG_LVL_ERROR, a, "connection closed by the broker: %u %s", m->reply_code, text);
 				return -1;
 			}
 		case AMQP_BASIC_CANCEL_METHOD:
-			log_error("%s: the broker cancelled our consumer (queue deleted?)", a->who);
+			SC_AMQP_LOG(LOG_LVL_ERROR, a, "the broker cancelled our consumer (queue deleted?)");
 			return -1;
 		default:
-			log_debug("%s: ignoring method 0x%08x on channel %u", a->who, f->payload.method.id, f->channel);
+			SC_AMQP_LOG(LOG_LVL_DEBUG, a, "ignoring method 0x%08x on channel %u", f->payload.method.id, f->channel);
 			return 0;
 	}
 }
@@ -237,13 +231,23 @@ sc_amqp_heartbeat(struct sc_amqp *a)
 	return amqp_send_frame(a->conn, &f) == AMQP_STATUS_OK ? 0 : -1;
 }
 
+/* A table entry of that key and kind, its value zero: the callers below set it. */
 static amqp_table_entry_t
-bool_entry(const char *key, int v)
+entry_of(const char *key, uint8_t kind)
 {
 	amqp_table_entry_t e;
 
+	memset(&e, 0, sizeof(e));
 	e.key = amqp_cstring_bytes(key);
-	e.value.kind = AMQP_FIELD_KIND_BOOLEAN;
+	e.value.kind = kind;
+	return e;
+}
+
+static amqp_table_entry_t
+bool_entry(const char *key, int v)
+{
+	amqp_table_entry_t e = entry_of(key, AMQP_FIELD_KIND_BOOLEAN);
+
 	e.value.value.boolean = v;
 	return e;
 }
@@ -252,10 +256,8 @@ bool_entry(const char *key, int v)
 amqp_table_entry_t
 sc_amqp_bytes_entry(const char *key, amqp_bytes_t v)
 {
-	amqp_table_entry_t e;
+	amqp_table_entry_t e = entry_of(key, AMQP_FIELD_KIND_UTF8);
 
-	e.key = amqp_cstring_bytes(key);
-	e.value.kind = AMQP_FIELD_KIND_UTF8;
 	e.value.value.bytes = v;
 	return e;
 }
@@ -269,10 +271,8 @@ sc_amqp_str_entry(const char *key, const char *v)
 static amqp_table_entry_t
 i64_entry(const char *key, int64_t v)
 {
-	amqp_table_entry_t e;
+	amqp_table_entry_t e = entry_of(key, AMQP_FIELD_KIND_I64);
 
-	e.key = amqp_cstring_bytes(key);
-	e.value.kind = AMQP_FIELD_KIND_I64;
 	e.value.value.i64 = v;
 	return e;
 }
@@ -341,9 +341,9 @@ declare_jobs_queue(struct sc_amqp *a, amqp_table_t qtable)
 	}
 	if (rc < 0)
 		return -1;
-	log_warn("%s: using the existing queue \"%s\" as it is: it was declared %s x-delivery-limit=%d; "
-			 "attempts are still counted from x-delivery-count, but RabbitMQ does not cap them at "
-			 "max_delivery_attempts (docs/interop.md)", a->who, cfg->queue,
+	SC_AMQP_LOG(LOG_LVL_WARN, a, "using the existing queue \"%s\" as it is: it was declared %s "
+				"x-delivery-limit=%d; attempts are still counted from x-delivery-count, but RabbitMQ does "
+				"not cap them at max_delivery_attempts (docs/interop.md)", cfg->queue,
 			 other ? "with another value than" : "without", cfg->max_delivery_attempts);
 	return 0;
 }
@@ -434,7 +434,7 @@ connect_one(struct sc_amqp *a, const char *url, size_t len)
 	amqp_default_connection_info(&info);
 	if (amqp_parse_url(copy, &info) != AMQP_STATUS_OK)
 	{
-		log_error("%s: cannot parse amqp_url entry %s", a->who, red);
+		SC_AMQP_LOG(LOG_LVL_ERROR, a, "cannot parse amqp_url entry %s", red);
 		free(copy);
 		return -1;
 	}
@@ -450,7 +450,7 @@ connect_one(struct sc_amqp *a, const char *url, size_t len)
 		if (sock && cfg->amqp_cacert[0] &&
 			amqp_ssl_socket_set_cacert(sock, cfg->amqp_cacert) != AMQP_STATUS_OK)
 		{
-			log_error("%s: cannot load amqp_cacert \"%s\"", a->who, cfg->amqp_cacert);
+			SC_AMQP_LOG(LOG_LVL_ERROR, a, "cannot load amqp_cacert \"%s\"", cfg->amqp_cacert);
 			goto fail;
 		}
 	}
@@ -458,13 +458,13 @@ connect_one(struct sc_amqp *a, const char *url, size_t len)
 		sock = amqp_tcp_socket_new(a->conn);
 	if (!sock)
 	{
-		log_error("%s: cannot create a socket for %s", a->who, red);
+		SC_AMQP_LOG(LOG_LVL_ERROR, a, "cannot create a socket for %s", red);
 		goto fail;
 	}
 	rc = amqp_socket_open_noblock(sock, info.host, info.port, &tv);
 	if (rc != AMQP_STATUS_OK)
 	{
-		log_warn("%s: cannot connect to %s: %s", a->who, red, amqp_error_string2(rc));
+		SC_AMQP_LOG(LOG_LVL_WARN, a, "cannot connect to %s: %s", red, amqp_error_string2(rc));
 		goto fail;
 	}
 	caps[0] = bool_entry("connection.blocked", 1);
@@ -474,7 +474,7 @@ connect_one(struct sc_amqp *a, const char *url, size_t len)
 	props[0].value.value.table.num_entries = 2;
 	props[0].value.value.table.entries = caps;
 	props[1] = sc_amqp_str_entry("product", "sharecount-bridge");
-	props[2] = sc_amqp_str_entry("connection_name", a->who);
+	props[2] = sc_amqp_str_entry("connection_name", a->name);
 	client_props.num_entries = 3;
 	client_props.entries = props;
 	r = amqp_login_with_properties(a->conn, info.vhost, 0, AMQP_DEFAULT_FRAME_SIZE, cfg->heartbeat_s,
@@ -486,7 +486,7 @@ connect_one(struct sc_amqp *a, const char *url, size_t len)
 		goto fail;
 	if (declare_topology(a) < 0)
 		goto fail;
-	log_info("%s: connected to %s", a->who, red);
+	SC_AMQP_LOG(LOG_LVL_INFO, a, "connected to %s", red);
 	free(copy);
 	return 0;
 
@@ -527,7 +527,7 @@ sc_amqp_connect(struct sc_amqp *a)
 			a->url_next = idx;	/* stay on a working node */
 			a->blocked = 0;
 			a->aux_open = 0;
-			a->backoff_ms = 100;
+			a->backoff_ms = SC_RECONNECT_FIRST_MS;
 			if (a->metric != SC_CONN_UNTRACKED)
 				metrics_set_conn(a->metric, 1);
 			return 0;
@@ -570,12 +570,12 @@ sc_amqp_queue_depth(struct sc_amqp *a, const char *queue)
 static int
 wait_confirm(struct sc_amqp *a, int timeout_ms, char *why, size_t len)
 {
-	long long	end = sc_now_ms() + timeout_ms;
+	int64_t		end = clock_now_ms() + timeout_ms;
 	int			returned = 0;
 
 	for (;;)
 	{
-		long long	left = end - sc_now_ms();
+		int64_t		left = end - clock_now_ms();
 		struct timeval tv = {left / 1000, (left % 1000) * 1000};
 		amqp_frame_t f;
 		int			rc;
@@ -621,5 +621,5 @@ sc_amqp_publish_confirmed(struct sc_amqp *a, const char *exchange, const char *r
 							1, 0, props, body);
 	if (rc != AMQP_STATUS_OK)
 		return snprintf(why, len, "publish failed: %s", amqp_error_string2(rc)), -1;
-	return wait_confirm(a, SC_CONFIRM_WAIT_MS, why, len);
+	return wait_confirm(a, SC_DEAD_LETTER_CONFIRM_MS, why, len);
 }

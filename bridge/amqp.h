@@ -14,20 +14,30 @@
 #include <amqp.h>
 #include <amqp_framing.h>
 
+#include "clock.h"
 #include "config.h"
+#include "log.h"
 #include "metrics.h"
+#include "sc_limits.h"
 
 #define SC_CH 1					/* working channel */
 #define SC_CH_AUX 2				/* passive declares (queue depth) */
 /* A connection that feeds no connection gauge (short-lived: dead letters, the dlq command). */
 #define SC_CONN_UNTRACKED SC_CONNS
-/* How long sc_amqp_publish_confirmed waits for the broker's confirm. */
-#define SC_CONFIRM_WAIT_MS 10000
+
+/*
+ * Log about connection a (pgbouncer-style: the context is an argument, never
+ * typed): log.c prints the thread's role, then a's log_ctx when the role has
+ * more than one connection ("consumer: dead letters: connected to ...").
+ */
+#define SC_AMQP_LOG(lvl, a, fmt, ...) \
+	log_msg((lvl), "%s%s" fmt, (a)->log_ctx ? (a)->log_ctx : "", (a)->log_ctx ? ": " : "", ##__VA_ARGS__)
 
 struct sc_amqp
 {
 	const struct sc_config *cfg;
-	const char *who;			/* "publisher" / "consumer", for logs */
+	const char *name;			/* connection_name the broker shows ("publisher", "consumer", ...) */
+	const char *log_ctx;		/* which connection, in logs; NULL for the role's own one */
 	enum sc_conn metric;
 	amqp_connection_state_t conn;	/* NULL when disconnected */
 	int			url_next;		/* index of the next URL of amqp_url to try */
@@ -37,7 +47,8 @@ struct sc_amqp
 	int			confirming;		/* confirm.select done on channel 1 */
 };
 
-void		sc_amqp_init(struct sc_amqp *a, const struct sc_config *cfg, const char *who, enum sc_conn metric);
+void		sc_amqp_init(struct sc_amqp *a, const struct sc_config *cfg, const char *name, const char *log_ctx,
+						 enum sc_conn metric);
 
 /*
  * Connect to the first reachable URL of amqp_url (starting after the last
@@ -67,8 +78,8 @@ int			sc_amqp_heartbeat(struct sc_amqp *a);
 /* Passive declare of the queue on channel 2; message count or -1. */
 long		sc_amqp_queue_depth(struct sc_amqp *a, const char *queue);
 
-/* Sleep the current backoff (in slices, returning early on sc_stop), then double it (capped). */
-void		sc_backoff_sleep(int *delay_ms, int max_ms);
+/* Sleep a's reconnect backoff (returning early on sc_stop), then double it (backoff_next, capped at max_ms). */
+void		sc_amqp_backoff_sleep(struct sc_amqp *a, int max_ms);
 
 /* AMQP table entries (headers, queue arguments) of a string; not copied. */
 amqp_table_entry_t sc_amqp_bytes_entry(const char *key, amqp_bytes_t v);
@@ -83,15 +94,12 @@ void		sc_amqp_sleep(struct sc_amqp *a, int ms);
 
 /*
  * Publish one message on channel 1 (mandatory; confirm mode is selected on
- * first use) and wait up to SC_CONFIRM_WAIT_MS for its confirm.  Only for a
+ * first use) and wait up to SC_DEAD_LETTER_CONFIRM_MS (sc_limits.h) for its confirm.  Only for a
  * connection with no consumer on it (docs/bridge.md, "Dead letters").  0 when
  * the broker acked it (routed: a returned message is a failure); -1 with why.
  */
 int			sc_amqp_publish_confirmed(struct sc_amqp *a, const char *exchange, const char *routing_key,
 									  const amqp_basic_properties_t *props, amqp_bytes_t body,
 									  char *why, size_t len);
-
-/* Monotonic milliseconds. */
-long long	sc_now_ms(void);
 
 #endif

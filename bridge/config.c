@@ -1,7 +1,8 @@
 /*
- * config.c — the bridge's settings (SPEC §6): one table of settings (name,
- * type, default, bounds, reloadable) drives defaults, the file, the
- * environment, the command line, validation and --check-config output.
+ * config.c — the bridge's settings (docs/bridge.md "Configuration"): one
+ * table of settings (name, type, default, bounds, reloadable) drives
+ * defaults, the file, the environment, the command line, validation and
+ * --check-config output.
  *
  * Precedence, lowest first: built-in default, the file (-c FILE, default
  * /etc/sharecount/bridge.conf; a missing *default* file is not an error, a
@@ -34,41 +35,55 @@
 
 #define DEFAULT_CONFIG_FILE "/etc/sharecount/bridge.conf"
 
-#define S(field, def, reload, secret, help) \
-	{#field, T_STR, offsetof(struct sc_config, field), def, 0, 0, reload, secret, help}
-#define I(field, def, lo, hi, reload, help) \
-	{#field, T_INT, offsetof(struct sc_config, field), def, lo, hi, reload, 0, help}
+/* A setting: string (S) or int (I); the R forms are reloadable on SIGHUP (config_table.h). */
+#define S(field, def, secret, help) \
+	{#field, T_STR, offsetof(struct sc_config, field), def, 0, 0, 0, secret, help}
+#define SR(field, def, help) \
+	{#field, T_STR, offsetof(struct sc_config, field), def, 0, 0, 1, 0, help}
+#define I(field, def, lo, hi, help) \
+	{#field, T_INT, offsetof(struct sc_config, field), def, lo, hi, 0, 0, help}
+#define IR(field, def, lo, hi, help) \
+	{#field, T_INT, offsetof(struct sc_config, field), def, lo, hi, 1, 0, help}
 
 static const struct setting settings[] = {
-	S(pg_conninfo, "", 0, 1, "libpq conninfo or URI (empty: libpq environment defaults)"),
-	S(pg_read_conninfo, NULL, 0, 1, "conninfo for the http role's reads (default: pg_conninfo)"),
-	I(read_max_lag_ms, "1000", 10, 3600000, 0, "replica (pg_read_conninfo) lag past which reads go to the primary"),
-	I(read_check_interval_ms, "250", 10, 60000, 0, "how often the http role checks the replica's lag"),
-	S(amqp_url, "amqp://guest:guest@localhost:5672", 0, 1, "amqp[s]://user:pass@host:port/vhost, comma-separated list tried in turn"),
-	S(amqp_cacert, "", 0, 0, "CA file for amqps:// peers"),
-	S(exchange, "sharecount", 0, 0, "topic exchange jobs are published to"),
-	S(queue, "sharecount.jobs", 0, 0, "queue the consumer reads"),
-	S(dead_letter_exchange, "sharecount.dlx", 0, 0, "fanout exchange for rejected messages"),
-	S(dead_letter_queue, "sharecount.dead", 0, 0, "queue bound to the dead-letter exchange"),
-	S(queue_type, "classic", 0, 0, "classic | quorum"),
-	I(prefetch, "1000", 1, 65535, 0, "consumer basic.qos prefetch count"),
-	I(apply_batch, "500", 1, 10000, 0, "max deliveries applied in one transaction"),
-	I(apply_linger_ms, "2", 0, 10000, 1, "how long a partial batch waits (from its first delivery) for more deliveries"),
-	I(publish_batch, "500", 1, 10000, 0, "outbox rows claimed and published at once"),
-	I(publish_pipeline, "2", 1, 8, 0, "claim transactions in flight at once, each on its own PostgreSQL connection"),
-	I(confirm_timeout_ms, "10000", 100, 600000, 1, "give up waiting for publisher confirms after this"),
-	I(poll_interval_ms, "500", 10, 600000, 1, "fallback outbox poll when no wake-up arrives"),
-	I(max_delivery_attempts, "5", 1, 1000, 1, "non-transient failures of one message before dead-lettering"),
-	I(heartbeat_s, "30", 0, 3600, 0, "AMQP heartbeat (0 disables)"),
-	I(reconnect_max_ms, "10000", 100, 600000, 1, "cap of the exponential reconnect backoff"),
-	S(http_listen, "127.0.0.1:8080", 0, 0, "host:port of the HTTP API (empty disables it)"),
-	I(http_pool_size, "4", 1, 256, 0, "PostgreSQL connections of the http role"),
-	I(http_max_connections, "256", 1, 65535, 0, "concurrent HTTP connections"),
-	I(http_timeout_ms, "10000", 100, 600000, 0, "HTTP connection idle/request timeout"),
-	I(http_db_timeout_ms, "2000", 10, 600000, 0, "answer 503 when the database takes longer"),
-	I(http_conn_memory, "16384", 4096, 1048576, 0, "bytes per HTTP connection; the request line and headers must fit (65536 for 1,000 UUIDs in one /counts URL)"),
-	S(roles, "publisher,consumer,http", 0, 0, "comma-separated: publisher, consumer, http"),
-	S(log_level, "info", 1, 0, "error | warn | info | debug"),
+	/* PostgreSQL */
+	S(pg_conninfo, "", 1, "libpq conninfo or URI (empty: libpq environment defaults)"),
+	S(pg_read_conninfo, NULL, 1, "conninfo for the http role's reads (default: pg_conninfo)"),
+	I(read_max_lag_ms, "1000", 10, 3600000, "replica (pg_read_conninfo) lag past which reads go to the primary"),
+	I(read_check_interval_ms, "250", 10, 60000, "how often the http role checks the replica's lag"),
+	/* RabbitMQ */
+	S(amqp_url, "amqp://guest:guest@localhost:5672", 1, "amqp[s]://user:pass@host:port/vhost, comma-separated list tried in turn"),
+	S(amqp_cacert, "", 0, "CA file for amqps:// peers"),
+	S(exchange, "sharecount", 0, "topic exchange jobs are published to"),
+	S(queue, "sharecount.jobs", 0, "queue the consumer reads"),
+	S(dead_letter_exchange, "sharecount.dlx", 0, "fanout exchange for rejected messages"),
+	S(dead_letter_queue, "sharecount.dead", 0, "queue bound to the dead-letter exchange"),
+	S(queue_type, "classic", 0, "classic | quorum"),
+	/* the consumer role */
+	I(prefetch, "1000", 1, 65535, "consumer basic.qos prefetch count"),
+	I(apply_batch, "500", 1, 10000, "max deliveries applied in one transaction"),
+	IR(apply_linger_ms, "2", 0, 10000, "how long a partial batch waits (from its first delivery) for more deliveries"),
+	/* the publisher role */
+	I(publish_batch, "500", 1, 10000, "outbox rows claimed and published at once"),
+	I(publish_pipeline, "2", 1, SC_MAX_PIPELINE, "claim transactions in flight at once, each on its own PostgreSQL connection"),
+	IR(confirm_timeout_ms, "10000", 100, 600000, "give up waiting for publisher confirms after this"),
+	IR(poll_interval_ms, "500", 10, 600000, "fallback outbox poll when no wake-up arrives"),
+	/* failures and connections */
+	IR(max_delivery_attempts, "5", 1, 1000,
+	   "failed applies of one message on its own, while the database is otherwise ready, before it is dead-lettered"),
+	I(heartbeat_s, "30", 0, 3600, "AMQP heartbeat (0 disables)"),
+	IR(reconnect_max_ms, "10000", 100, 600000, "cap of the exponential reconnect backoff"),
+	/* the http role */
+	S(http_listen, "127.0.0.1:8080", 0, "host:port of the HTTP API (empty disables it)"),
+	I(http_pool_size, "4", 1, 256, "PostgreSQL connections of the http role"),
+	I(http_max_connections, "256", 1, 65535, "concurrent HTTP connections"),
+	I(http_timeout_ms, "10000", 100, 600000, "HTTP connection idle/request timeout"),
+	I(http_db_timeout_ms, "2000", 10, 600000, "answer 503 when the database takes longer"),
+	I(http_conn_memory, "16384", 4096, 1048576,
+	  "bytes per HTTP connection; the request line and headers must fit (65536 for 1,000 UUIDs in one /counts URL)"),
+	/* the process */
+	S(roles, "publisher,consumer,http", 0, "comma-separated: publisher, consumer, http"),
+	SR(log_level, "info", "error | warn | info | debug"),
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 

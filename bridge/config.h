@@ -1,5 +1,5 @@
 /*
- * config.h — the bridge's settings (SPEC §6).  config.c holds the one table of
+ * config.h — the bridge's settings (docs/bridge.md "Configuration").  config.c holds the one table of
  * settings (name, type, default, reloadable) in pgbouncer's style; this struct
  * is filled from it: defaults, then the file (-c, `key = value`), then
  * SHARECOUNT_<KEY> environment variables, then command-line flags.
@@ -17,8 +17,8 @@
 
 #include <stddef.h>
 
-/* The main thread's wait for signals wakes this often to notice a role that set sc_stop. */
-#define SC_SIGNAL_TICK_MS 200
+#include "sc_limits.h"
+
 /* Room for the lists in struct sc_reload_result (longer lists end in "..."). */
 #define SC_RELOAD_MSG 2048
 
@@ -49,7 +49,7 @@ struct sc_config
 	int			publish_pipeline;	/* claim transactions in flight at once (1 = sequential) */
 	int			confirm_timeout_ms;	/* give up on outstanding confirms after this; republish */
 	int			poll_interval_ms;	/* fallback outbox poll when no wake-up arrives */
-	int			max_delivery_attempts;	/* non-transient failures before dead-lettering */
+	int			max_delivery_attempts;	/* failed applies of one message alone before dead-lettering */
 	int			heartbeat_s;		/* AMQP heartbeat */
 	int			reconnect_max_ms;	/* cap of the exponential reconnect backoff */
 	char	   *http_listen;		/* "host:port"; empty disables the http role */

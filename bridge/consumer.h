@@ -1,9 +1,12 @@
 /*
- * consumer.h — the consumer role (SPEC §5, §6): RabbitMQ queue → batches of
- * sharecount_apply_batch() → ack.  One thread, its own connections.
+ * consumer.h — the consumer role (docs/bridge.md "Consumer"): RabbitMQ
+ * queue → batches of sharecount_apply_batch() → ack.  One thread, its own
+ * connections.
  */
 #ifndef SC_CONSUMER_H
 #define SC_CONSUMER_H
+
+#include <stdint.h>
 
 #include <libpq-fe.h>
 
@@ -11,18 +14,6 @@
 #include "config.h"
 #include "job.h"
 
-/*
- * Bounded failures (docs/bridge.md, "Failures, dead-lettering and attempt
- * counting").
- */
-/* Extra tries of a whole failing batch, for errors that may pass (40001,
- * 40P01, classes 53/55/57/58/XX), before it is split in halves. */
-#define SC_APPLY_BATCH_RETRIES 3
-/* Pause before retry n of a batch or of a lone delivery: n times this. */
-#define SC_APPLY_RETRY_PAUSE_MS 100
-/* First pause while the database is not ready (the probe fails too); it
- * doubles up to reconnect_max_ms and is reset by a successful apply. */
-#define SC_NOT_READY_PAUSE_MS 100
 /* The reserved key of the readiness probe's synthetic job (rolled back, never
  * counted); valid under the key limits of docs/extension.md. */
 #define SC_PROBE_CONTENT_TYPE "sharecount-bridge-probe"
@@ -30,7 +21,7 @@
 
 /* Answer a NestJS send() request (consumer_reply.c). */
 void		consumer_reply(struct sc_amqp *a, PGconn *pg, const struct sc_job *job, const char *reply_to,
-						   const char *correlation_id, long long received_ms, int success);
+						   const char *correlation_id, int64_t received_ms, int success);
 
 /* Thread entry: arg is a const struct sc_config *.  Returns when sc_stop is set. */
 void	   *consumer_main(void *arg);

@@ -34,9 +34,9 @@ share_count(struct sc_amqp *a, PGconn *pg, const struct sc_job *job)
 
 void
 consumer_reply(struct sc_amqp *a, PGconn *pg, const struct sc_job *job, const char *reply_to,
-			   const char *correlation_id, long long received_ms, int success)
+			   const char *correlation_id, int64_t received_ms, int success)
 {
-	char	   *body = sc_job_reply(job, success, (long) (sc_now_ms() - received_ms),
+	char	   *body = sc_job_reply(job, success, (long) (clock_now_ms() - received_ms),
 								success ? share_count(a, pg, job) : -1);
 	amqp_basic_properties_t props;
 	int			rc;
@@ -54,6 +54,6 @@ consumer_reply(struct sc_amqp *a, PGconn *pg, const struct sc_job *job, const ch
 	rc = amqp_basic_publish(a->conn, SC_CH, amqp_empty_bytes, amqp_cstring_bytes(reply_to),
 							0, 0, &props, amqp_cstring_bytes(body));
 	if (rc != AMQP_STATUS_OK)
-		log_warn("consumer: replying to %s: %s", reply_to, amqp_error_string2(rc));
+		log_warn("replying to %s: %s", reply_to, amqp_error_string2(rc));
 	free(body);
 }

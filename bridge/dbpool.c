@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "amqp.h"
 #include "dbpool_int.h"
 #include "log.h"
@@ -34,12 +35,6 @@ static int	busy;				/* workers serving a batch */
 static struct dbpool_worker *workers;
 static int	nworkers;
 static int	cond_ready;			/* work_cond initialised (once per process) */
-
-int64_t
-dbpool_now_ms(void)
-{
-	return sc_now_ms();
-}
 
 void
 dbpool_complete(struct dbpool_job *job, int rc)
@@ -81,7 +76,7 @@ wait_for_jobs(void)
 {
 	for (;;)
 	{
-		int64_t		now = dbpool_now_ms();
+		int64_t		now = clock_now_ms();
 
 		if (should_take(now) || (stopping && !queue_head))
 			return now;
@@ -144,6 +139,8 @@ worker_main(void *arg)
 {
 	struct dbpool_worker *w = arg;
 
+	log_set_role("http");
+
 	for (;;)
 	{
 		struct dbpool_job *jobs[DBPOOL_BATCH_MAX];
@@ -179,7 +176,7 @@ dbpool_submit(struct dbpool_job *job)
 	job->next = NULL;
 	job->rc = DBPOOL_UNAVAILABLE;
 	job->err[0] = '\0';
-	job->queued_ms = dbpool_now_ms();
+	job->queued_ms = clock_now_ms();
 	pthread_mutex_lock(&pool_lock);
 	if (!accepting)
 	{
@@ -251,7 +248,7 @@ dbpool_init(const struct readsrc_conf *reads, int size)
 
 		if (rc != 0)
 		{
-			log_error("http: cannot start a database worker: %s", strerror(rc));
+			log_error("cannot start a database worker: %s", strerror(rc));
 			dbpool_shutdown();
 			return -1;
 		}

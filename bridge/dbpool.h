@@ -10,7 +10,7 @@
  * is one job.  The HTTP threads never block on the database: they suspend the
  * connection, submit a job and are called back.
  *
- * Rules: every job carries an absolute deadline (dbpool_now_ms() + budget) and
+ * Rules: every job carries an absolute deadline (clock_now_ms() + budget) and
  * is completed by then — waiting in the queue, connecting, preparing and
  * querying are all bounded by it (non-blocking libpq + poll()).  A connection
  * that fails or times out is closed and re-made for a later job, so the pool
@@ -53,7 +53,7 @@ struct dbpool_job
 	const char *id;
 	char	   *const *ids;
 	size_t		nids;
-	int64_t		deadline;		/* dbpool_now_ms() clock */
+	int64_t		deadline;		/* clock_now_ms() clock */
 	void		(*done) (struct dbpool_job *job);
 	void	   *cls;			/* the submitter's */
 	/* outputs, valid in done() */
@@ -82,8 +82,6 @@ void		dbpool_drain(void);
 /* Drain, stop the workers, close the connections. */
 void		dbpool_shutdown(void);
 
-/* The deadline clock, in milliseconds: sc_now_ms(), the bridge's monotonic clock. */
-int64_t		dbpool_now_ms(void);
 
 /*
  * Build a PostgreSQL text[] literal ({"a","b\"c"}) from n strings into a

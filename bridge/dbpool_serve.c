@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clock.h"
 #include "dbpool_int.h"
 #include "log.h"
 #include "metrics.h"
@@ -209,7 +210,7 @@ serve_round(struct serve *s)
 	if (w->pg && w->server != want)
 		dbpool_drop(w);			/* the read server changed */
 	reused = w->pg != NULL;
-	if (dbpool_now_ms() >= s->deadline)
+	if (clock_now_ms() >= s->deadline)
 	{
 		pgconn_set_err(s->err, sizeof(s->err), "PostgreSQL: timed out");
 		return 0;
@@ -234,7 +235,7 @@ serve_round(struct serve *s)
 		if (w->pipe.ncompleted > 0)
 			return fail_over(s);
 		if (reused && s->may_retry)
-			log_debug("http: pooled PostgreSQL connection was lost (%s); reconnecting", s->err);
+			log_debug("pooled PostgreSQL connection was lost (%s); reconnecting", s->err);
 		return try_again(s, reused);
 	}
 	metrics_set_conn(SC_CONN_HTTP_PG, 1);
@@ -262,6 +263,6 @@ dbpool_serve_batch(struct dbpool_worker *w, struct dbpool_job **jobs, size_t n)
 	while (s.npending > 0 && serve_round(&s))
 		;
 	for (i = 0; i < s.npending; i++)
-		dbpool_fail(s.pending[i], dbpool_now_ms() >= s.deadline ? DBPOOL_FAIL_TIMEOUT : DBPOOL_FAIL_UNAVAILABLE,
+		dbpool_fail(s.pending[i], clock_now_ms() >= s.deadline ? DBPOOL_FAIL_TIMEOUT : DBPOOL_FAIL_UNAVAILABLE,
 					s.err[0] ? s.err : "PostgreSQL unavailable");
 }

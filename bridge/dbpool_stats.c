@@ -104,7 +104,7 @@ dbpool_stats_register(void)
 void
 dbpool_stats_log(void)
 {
-	log_info("http: database jobs sent %llu in %llu batches (%llu of one job, %llu taken while another "
+	log_info("database jobs sent %llu in %llu batches (%llu of one job, %llu taken while another "
 			 "worker was busy); %llu single counts coalesced into %llu reads of %llu distinct keys",
 			 (unsigned long long) stat(DBPOOL_STAT_JOBS), (unsigned long long) stat(DBPOOL_STAT_BATCHES),
 			 (unsigned long long) stat(DBPOOL_STAT_SINGLE), (unsigned long long) stat(DBPOOL_STAT_OVERLAP),

@@ -19,7 +19,6 @@
  * header table built for a publish points into the received message, which
  * outlives the publish; nothing is kept past one message except counters.
  */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,7 +128,7 @@ dlq_settle(struct sc_amqp *dl, struct sc_amqp *consumer, uint64_t tag, const str
 		sc_amqp_disconnect(dl);
 	if (rc == 0)
 		return amqp_basic_ack(consumer->conn, SC_CH, tag, 0) == AMQP_STATUS_OK ? 0 : -1;
-	log_warn("consumer: publishing the dead letter failed (%s); rejecting it without requeue instead: "
+	log_warn("publishing the dead letter failed (%s); rejecting it without requeue instead: "
 			 "the broker dead-letters it without the %s header (the reason is in the line above)",
 			 why, SC_HDR_ERROR);
 	return amqp_basic_reject(consumer->conn, SC_CH, tag, 0) == AMQP_STATUS_OK ? 0 : -1;
@@ -463,8 +462,8 @@ dlq_main(int argc, char **argv)
 	}
 	rc = log_parse_level(cfg.log_level);
 	log_set_level(rc > LOG_LVL_WARN ? (rc == LOG_LVL_DEBUG ? LOG_LVL_DEBUG : LOG_LVL_WARN) : (enum sc_log_level) rc);
-	signal(SIGPIPE, SIG_IGN);
-	sc_amqp_init(&a, &cfg, "dlq", SC_CONN_UNTRACKED);
+	log_set_role("dlq");
+	sc_amqp_init(&a, &cfg, "dlq", NULL, SC_CONN_UNTRACKED);
 	if (sc_amqp_connect(&a) < 0)
 	{
 		fprintf(stderr, "sharecount-bridge dlq: cannot connect to RabbitMQ (amqp_url); see the lines above\n");

@@ -20,8 +20,6 @@
 #define SC_HDR_JOB_ID "x-sharecount-job-id"	/* jobId, when known */
 #define SC_HDR_EXCHANGE "x-sharecount-exchange"	/* where it was first published */
 #define SC_HDR_ROUTING_KEY "x-sharecount-routing-key"
-/* Most original headers a dead letter keeps (more are dropped). */
-#define SC_DLQ_MAX_HEADERS 64
 /* `dlq list` without N prints this many. */
 #define SC_DLQ_LIST_DEFAULT 20
 

@@ -36,6 +36,7 @@
 #include <unistd.h>
 #include <netinet/in.h>
 
+#include "clock.h"
 #include "dbpool.h"
 #include "http.h"
 #include "http_door.h"
@@ -46,8 +47,6 @@
 
 #define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
-/* libmicrohttpd threads: they never wait on the database, so one per CPU is enough. */
-#define HTTP_MAX_THREADS 8
 /* ROUTE_MAX_BODY_BYTES as text, for the 413 message (checked at compile time below) */
 #define HTTP_MAX_BODY_TEXT "2097152"
 _Static_assert(ROUTE_MAX_BODY_BYTES == 2097152, "HTTP_MAX_BODY_TEXT must match ROUTE_MAX_BODY_BYTES");
@@ -55,7 +54,7 @@ _Static_assert(ROUTE_MAX_BODY_BYTES == 2097152, "HTTP_MAX_BODY_TEXT must match R
 #define HTTP_BODY_FIRST_ALLOC 16384
 
 static struct MHD_Daemon *daemon_handle;
-static int	db_timeout_ms = 2000;
+static int	db_timeout_ms;	/* http_db_timeout_ms, set by http_start() */
 
 static void http_stop_parts(void);
 
@@ -195,7 +194,7 @@ answer_metrics(struct MHD_Connection *conn, struct request *req)
 							   json_is_number(age) ? json_number_value(age) : 0.0);
 		else
 		{
-			log_warn("http: sharecount_stats() has no numeric outbox_depth");
+			log_warn("sharecount_stats() has no numeric outbox_depth");
 			metrics_set_outbox(-1, 0);
 		}
 		json_decref(s);
@@ -267,7 +266,7 @@ start_job(struct MHD_Connection *conn, struct request *req)
 	req->job.id = req->rt.content_id;
 	req->job.ids = req->rt.ids;
 	req->job.nids = req->rt.nids;
-	req->job.deadline = dbpool_now_ms() + db_timeout_ms;
+	req->job.deadline = clock_now_ms() + db_timeout_ms;
 	req->job.done = job_done;
 	req->job.cls = req;
 
@@ -522,6 +521,19 @@ unescape_none(void *cls, struct MHD_Connection *c, char *s)
 	return strlen(s);
 }
 
+/*
+ * A connection starts: libmicrohttpd calls this on the thread that will serve
+ * it, before any other callback for it, so that thread's lines carry the role.
+ */
+static void
+connection_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+				  enum MHD_ConnectionNotificationCode code)
+{
+	if (code == MHD_CONNECTION_NOTIFY_STARTED)
+		log_set_role("http");	/* libmicrohttpd's threads log as the http role */
+	http_door_notify(cls, conn, socket_context, code);
+}
+
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -533,7 +545,7 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(line);
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		line[--n] = '\0';
-	log_debug("http: libmicrohttpd: %s", line);
+	log_debug("libmicrohttpd: %s", line);
 }
 
 int
@@ -546,10 +558,11 @@ http_start(const struct sc_config *cfg)
 	unsigned	flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
 		MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
 	long		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned	threads = ncpu < 1 ? 1 : ncpu > HTTP_MAX_THREADS ? HTTP_MAX_THREADS : (unsigned) ncpu;
-	int			pool = cfg->http_pool_size > 0 ? cfg->http_pool_size : 4;
-	unsigned	timeout_s = cfg->http_timeout_ms > 0 ? (unsigned) ((cfg->http_timeout_ms + 999) / 1000) : 10;
-	unsigned	max_conn = cfg->http_max_connections > 0 ? (unsigned) cfg->http_max_connections : 1024;
+	unsigned	threads = ncpu < 1 ? 1 : ncpu > SC_HTTP_MAX_THREADS ? SC_HTTP_MAX_THREADS : (unsigned) ncpu;
+	/* the settings are validated (config.c's bounds): no fallbacks here */
+	int			pool = cfg->http_pool_size;
+	unsigned	timeout_s = (unsigned) ((cfg->http_timeout_ms + 999) / 1000);
+	unsigned	max_conn = (unsigned) cfg->http_max_connections;
 
 	/*
 	 * Per-connection memory (http_conn_memory): the request line and headers
@@ -559,7 +572,7 @@ http_start(const struct sc_config *cfg)
 	 * what the NestJS service accepted) against 64 KiB is about +20 % req/s
 	 * (docs/http.md "Throughput").
 	 */
-	size_t		conn_memory = cfg->http_conn_memory > 0 ? (size_t) cfg->http_conn_memory : 16384;
+	size_t		conn_memory = (size_t) cfg->http_conn_memory;
 	struct readsrc_conf reads = {cfg->pg_conninfo, cfg->pg_read_conninfo, cfg->read_max_lag_ms,
 		cfg->read_check_interval_ms};
 	struct MHD_OptionItem opts[] = {
@@ -582,34 +595,33 @@ http_start(const struct sc_config *cfg)
 	atomic_store(&stopping, 0);
 	if (http_door_open(&ss, sslen) != 0)
 	{
-		log_error("http: cannot listen on %s", cfg->http_listen);
+		log_error("cannot listen on %s", cfg->http_listen);
 		return -1;
 	}
 	if (dbpool_init(&reads, pool) != 0)
 	{
-		log_error("http: cannot set up the PostgreSQL pool (pg_read_conninfo)");
+		log_error("cannot set up the PostgreSQL pool (pg_read_conninfo)");
 		http_door_stop();
 		return -1;
 	}
 	json_object_seed(0);		/* seed jansson's hash once, before any thread uses it */
-	if (cfg->http_db_timeout_ms > 0)
-		db_timeout_ms = cfg->http_db_timeout_ms;
+	db_timeout_ms = cfg->http_db_timeout_ms;
 	daemon_handle = MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL,
 									 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 									 MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
 									 MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
-									 MHD_OPTION_NOTIFY_CONNECTION, http_door_notify, NULL,
+									 MHD_OPTION_NOTIFY_CONNECTION, connection_notify, NULL,
 									 MHD_OPTION_URI_LOG_CALLBACK, http_uri_check, NULL,
 									 MHD_OPTION_ARRAY, opts,
 									 MHD_OPTION_END);
 	if (!daemon_handle || http_door_start(daemon_handle, conn_memory, max_conn,
-										  cfg->http_timeout_ms > 0 ? cfg->http_timeout_ms : 10000) != 0)
+										  cfg->http_timeout_ms) != 0)
 	{
 		log_error("cannot start libmicrohttpd on %s", cfg->http_listen);
 		http_stop_parts();
 		return -1;
 	}
-	log_info("http: listening on %s (%u threads, %d database connections, %u connections max, "
+	log_info("listening on %s (%u threads, %d database connections, %u connections max, "
 			 "%zu bytes per connection, timeout %u s, db timeout %d ms)",
 			 cfg->http_listen, threads, pool, max_conn, conn_memory, timeout_s, db_timeout_ms);
 	return 0;

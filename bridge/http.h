@@ -1,5 +1,5 @@
 /*
- * http.h — the http role (SPEC §7): a read-only API on libmicrohttpd with its
+ * http.h — the http role (docs/http.md): a read-only API on libmicrohttpd with its
  * own small pool of PostgreSQL connections.  Started and stopped by main.c.
  */
 #ifndef SC_HTTP_H

@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "dbpool.h"
+#include "clock.h"
 #include "http_door.h"
 #include "http_reply.h"
 #include "log.h"
@@ -194,7 +195,7 @@ door_serve(struct pending *p, uint32_t events)
 		shutdown(p->fd, SHUT_WR);
 		p->draining = 1;
 		p->seen = 0;
-		p->deadline_ms = dbpool_now_ms() + DOOR_DRAIN_MS;
+		p->deadline_ms = clock_now_ms() + DOOR_DRAIN_MS;
 		door_drain(p);
 	}
 }
@@ -321,7 +322,7 @@ door_accept(void)
 			free(p);
 			continue;
 		}
-		p->deadline_ms = dbpool_now_ms() + door.timeout_ms;
+		p->deadline_ms = clock_now_ms() + door.timeout_ms;
 		p->next = door.head;
 		if (door.head)
 			door.head->prev = p;
@@ -347,7 +348,7 @@ door_update_accepting(void)
 static int
 door_expire(void)
 {
-	int64_t		now = dbpool_now_ms(), next = -1;
+	int64_t		now = clock_now_ms(), next = -1;
 	struct pending *p, *nx;
 
 	for (p = door.head; p; p = nx)
@@ -365,6 +366,8 @@ static void *
 door_main(void *arg)
 {
 	struct epoll_event ev[DOOR_EVENTS];
+
+	log_set_role("http");
 
 	(void) arg;
 	while (!atomic_load(&door.stop))

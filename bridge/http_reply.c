@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 
 #include "dbpool.h"
+#include "clock.h"
 #include "http_reply.h"
 #include "log.h"
 #include "metrics.h"
@@ -88,7 +89,7 @@ http_log_db_failure(const char *what, const char *err)
 {
 	static _Atomic int64_t last_ms = INT64_MIN / 2;
 	static _Atomic uint64_t suppressed;
-	int64_t		now = dbpool_now_ms();
+	int64_t		now = clock_now_ms();
 	int64_t		last = atomic_load(&last_ms);
 	uint64_t	n;
 
@@ -99,9 +100,9 @@ http_log_db_failure(const char *what, const char *err)
 	}
 	n = atomic_exchange(&suppressed, 0);
 	if (n)
-		log_warn("http: %s: %s (%llu more since the last message)", what, err, (unsigned long long) n);
+		log_warn("%s: %s (%llu more since the last message)", what, err, (unsigned long long) n);
 	else
-		log_warn("http: %s: %s", what, err);
+		log_warn("%s: %s", what, err);
 }
 
 /* Map a dbpool failure to 503 (unreachable/timeout/busy) or 500 (SQL error). */

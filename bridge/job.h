@@ -1,5 +1,5 @@
 /*
- * job.h — pure parsing of consumed messages (SPEC §5), separate from the
+ * job.h — pure parsing of consumed messages (docs/bridge.md "Consumer"), separate from the
  * consumer so it can be unit-tested: checks what SQL cannot see (size, JSON,
  * shape), turns a bare job into the {"pattern","data"} envelope, recognises a
  * NestJS send() request, and builds its reply.
@@ -12,7 +12,8 @@
 
 #include <stddef.h>
 
-#define SC_JOB_MAX_BODY 65536
+#include "sc_limits.h"
+
 /* PostgreSQL's numeric (jsonb numbers): NUMERIC_DSCALE_MAX, and exponents must stay below INT_MAX / 2 */
 #define SC_JOB_NUMERIC_DSCALE_MAX 16383
 #define SC_JOB_NUMERIC_EXP_LIMIT 1073741823L

@@ -17,9 +17,17 @@
 /* Set at start and on SIGHUP by the main thread, read by every thread: relaxed atomics. */
 static int	log_level = LOG_LVL_INFO;
 static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+/* The calling thread's role (log_set_role), a string literal; NULL: none. */
+static _Thread_local const char *log_role;
 
 void log_set_level(enum sc_log_level lvl) { __atomic_store_n(&log_level, (int) lvl, __ATOMIC_RELAXED); }
 enum sc_log_level log_get_level(void) { return (enum sc_log_level) __atomic_load_n(&log_level, __ATOMIC_RELAXED); }
+
+void
+log_set_role(const char *role)
+{
+	log_role = role;
+}
 
 int
 log_parse_level(const char *name)
@@ -35,7 +43,8 @@ void
 log_msg(enum sc_log_level lvl, const char *fmt, ...)
 {
 	char		line[2048];
-	size_t		n;
+	size_t		n,
+				role_len = 0;
 	struct timespec ts;
 	struct tm	tm;
 	va_list		ap;
@@ -46,9 +55,14 @@ log_msg(enum sc_log_level lvl, const char *fmt, ...)
 	gmtime_r(&ts.tv_sec, &tm);
 	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
 	n += snprintf(line + n, sizeof(line) - n, ".%03ldZ %s ", ts.tv_nsec / 1000000, level_names[lvl]);
+	if (log_role)
+		role_len = (size_t) snprintf(line + n, sizeof(line) - n, "%s: ", log_role);
 	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+	vsnprintf(line + n + role_len, sizeof(line) - n - role_len, fmt, ap);
 	va_end(ap);
+	/* a message that names its role itself: drop ours */
+	if (role_len && strncmp(line + n, line + n + role_len, role_len) == 0)
+		memmove(line + n, line + n + role_len, strlen(line + n + role_len) + 1);
 	n = strlen(line);
 	if (n >= sizeof(line) - 1)
 		n = sizeof(line) - 2;

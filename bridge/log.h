@@ -2,7 +2,12 @@
  * log.h — leveled logging to stderr, one line per event (journald adds its
  * own timestamp; we print one anyway for plain terminals).  Thread-safe: each
  * line is formatted into a buffer and written with one write(2).
- * Never pass a password or a full conninfo/URL: use log_redact_url().
+ *
+ * Rules: a role thread names itself once, first thing, with log_set_role();
+ * every line it logs then reads "<time> <LEVEL> <role>: <message>", so no
+ * call types its role by hand.  Context below the role (which connection) is
+ * a macro's argument, never typed either (amqp.h's SC_AMQP_LOG).  Never pass
+ * a password or a full conninfo/URL: use log_redact().
  */
 #ifndef SC_LOG_H
 #define SC_LOG_H
@@ -15,6 +20,14 @@ void log_set_level(enum sc_log_level lvl);
 enum sc_log_level log_get_level(void);
 /* "error" | "warn" | "warning" | "info" | "debug" -> level; -1 if unknown */
 int log_parse_level(const char *name);
+
+/*
+ * This thread's role ("publisher", "consumer", "http", "dlq"), printed as
+ * "role: " before each of its messages; NULL (the default): no prefix.  role
+ * must outlive the thread (a string literal).  A message that already starts
+ * with "role: " is not prefixed twice.
+ */
+void		log_set_role(const char *role);
 
 void log_msg(enum sc_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)

@@ -33,23 +33,28 @@
 #include "publisher.h"
 
 volatile sig_atomic_t sc_stop;
-volatile sig_atomic_t sc_reload;	/* declared in bridge.h; reloads are synchronous now, see above */
+
+/* SIGPIPE: a write to a closed socket fails with EPIPE instead (every command, dlq too). */
+static void
+ignore_sigpipe(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
 
 /* Block the handled signals in this thread and (by inheritance) every later one. */
 static void
 block_signals(sigset_t *set)
 {
-	struct sigaction sa;
-
 	sigemptyset(set);
 	sigaddset(set, SIGTERM);
 	sigaddset(set, SIGINT);
 	sigaddset(set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, set, NULL);
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
 }
 
 /*
@@ -135,6 +140,7 @@ main(int argc, char **argv)
 				http_started = 0;
 	int			exit_code = 0;
 
+	ignore_sigpipe();
 	if (argc > 1 && strcmp(argv[1], "dlq") == 0)
 		return dlq_main(argc - 1, argv + 1);
 	rc = config_load(&cfg, argc, argv, err, sizeof(err));
@@ -163,7 +169,10 @@ main(int argc, char **argv)
 
 	if ((cfg.role_mask & SC_ROLE_HTTP) && cfg.http_listen[0])
 	{
-		if (http_start(&cfg) < 0)
+		log_set_role("http");	/* this thread logs for the http role while starting it */
+		rc = http_start(&cfg);
+		log_set_role(NULL);
+		if (rc < 0)
 		{
 			config_free(&cfg);
 			return 1;

@@ -1,5 +1,5 @@
 /*
- * metrics.c — counters, gauges and histograms of SPEC §8 (see metrics.h).
+ * metrics.c — counters, gauges and histograms of docs/http.md "GET /metrics" (see metrics.h).
  *
  * Rules: all state is static and updated with C11 atomics (relaxed order: a
  * scrape may see one counter a moment ahead of another, never a torn value).
@@ -99,26 +99,12 @@ metrics_job_kind(const char *job_name)
 	return SC_JOB_OTHER;
 }
 
-const char *
-metrics_job_name(enum sc_job_kind k)
-{
-	return (k >= 0 && k < SC_JOB_KINDS) ? job_names[k] : "other";
-}
-
 void
 metrics_count(enum sc_counter c, enum sc_job_kind k, uint64_t n)
 {
 	if (c < 0 || c >= SC_M_COUNTERS || k < 0 || k >= SC_JOB_KINDS)
 		return;
 	atomic_fetch_add_explicit(&counters[c][k], n, memory_order_relaxed);
-}
-
-uint64_t
-metrics_get(enum sc_counter c, enum sc_job_kind k)
-{
-	if (c < 0 || c >= SC_M_COUNTERS || k < 0 || k >= SC_JOB_KINDS)
-		return 0;
-	return atomic_load_explicit(&counters[c][k], memory_order_relaxed);
 }
 
 static void

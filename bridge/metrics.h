@@ -1,5 +1,5 @@
 /*
- * metrics.h — process-wide counters, gauges and histograms (SPEC §8), fed by
+ * metrics.h — process-wide counters, gauges and histograms (docs/http.md "GET /metrics"), fed by
  * every role and rendered in Prometheus text format by the http role.
  *
  * Rules: every function here is thread-safe and lock-free (C11 atomics), so
@@ -44,10 +44,8 @@ enum sc_conn
 
 void		metrics_init(void);
 enum sc_job_kind metrics_job_kind(const char *job_name);
-const char *metrics_job_name(enum sc_job_kind k);
 
 void		metrics_count(enum sc_counter c, enum sc_job_kind k, uint64_t n);
-uint64_t	metrics_get(enum sc_counter c, enum sc_job_kind k);
 
 void		metrics_observe_apply_seconds(double s);	/* one apply transaction */
 void		metrics_observe_lag_seconds(double s);	/* job timestamp -> applied */

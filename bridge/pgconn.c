@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clock.h"
 #include "amqp.h"
 #include "bridge.h"
 #include "log.h"
@@ -49,7 +50,7 @@ pgconn_wait_init(struct pgconn_wait *w, int64_t deadline, struct sc_amqp *hb)
 	w->deadline = deadline;
 	w->hb = hb;
 	w->stop_on_signal = 0;
-	w->next_hb = sc_now_ms() + PGCONN_HEARTBEAT_MS;
+	w->next_hb = clock_now_ms() + PGCONN_HEARTBEAT_MS;
 }
 
 void
@@ -79,7 +80,7 @@ keep_alive(struct pgconn_wait *w, int64_t now)
 		return;
 	if (w->hb->cfg->heartbeat_s > 0)
 		sc_amqp_heartbeat(w->hb);
-	w->next_hb = sc_now_ms() + PGCONN_HEARTBEAT_MS;
+	w->next_hb = clock_now_ms() + PGCONN_HEARTBEAT_MS;
 }
 
 /* The longest poll() now: to the deadline, in slices when something is watched. */
@@ -106,7 +107,7 @@ wait_socket(PGconn *pg, enum wait_io io, struct pgconn_wait *w)
 	pfd.events = io == WAIT_READ ? POLLIN : io == WAIT_WRITE ? POLLOUT : (POLLOUT | POLLIN);
 	for (;;)
 	{
-		int64_t		now = sc_now_ms();
+		int64_t		now = clock_now_ms();
 		int			rc;
 
 		keep_alive(w, now);
@@ -371,7 +372,7 @@ pgconn_open(const char *conninfo, const char *appname, struct sc_amqp *hb)
 	char		err[PGCONN_ERRLEN];
 	PGconn	   *pg;
 
-	pgconn_wait_init(&w, sc_now_ms() + PGCONN_CONNECT_MS, hb);
+	pgconn_wait_init(&w, clock_now_ms() + PGCONN_CONNECT_MS, hb);
 	w.stop_on_signal = 1;
 	pg = pgconn_connect(conninfo, appname, PGCONN_DURABLE, &w, err, sizeof(err));
 	if (!pg)

@@ -5,7 +5,7 @@
  * role's pool and its replica check).
  *
  * Every wait is a poll() on PQsocket() bounded by a struct pgconn_wait: an
- * absolute deadline (sc_now_ms() clock, PGCONN_FOREVER for none), an AMQP
+ * absolute deadline (clock_now_ms() clock, PGCONN_FOREVER for none), an AMQP
  * connection to keep alive with heartbeats meanwhile (role threads), and
  * whether a stop request (sc_stop) ends the wait.  Connections are
  * non-blocking, so a large statement or pipeline is flushed while answers are
@@ -53,7 +53,7 @@ enum pgconn_class
 /* What a wait is bounded by (see the file header); the caller owns it. */
 struct pgconn_wait
 {
-	int64_t		deadline;		/* sc_now_ms() clock; PGCONN_FOREVER */
+	int64_t		deadline;		/* clock_now_ms() clock; PGCONN_FOREVER */
 	struct sc_amqp *hb;			/* heartbeats sent on it while waiting; NULL: none */
 	int			stop_on_signal; /* give up once sc_stop is set */
 	int64_t		next_hb;		/* private: when the next heartbeat is due */

@@ -20,8 +20,8 @@
  *
  * Claim pacing: a claim that filled publish_batch is followed at once by the
  * next (on a free slot); after a partial claim the next one waits
- * CLAIM_GAP_MS, after consecutive empty claims the gap doubles up to
- * CLAIM_GAP_MAX_MS, so a slot waiting for slow confirms does not make the
+ * SC_CLAIM_GAP_MS, after consecutive empty claims the gap doubles up to
+ * SC_CLAIM_GAP_MAX_MS, so a slot waiting for slow confirms does not make the
  * others spin on empty claims.  The gap applies only while a slot is in
  * flight: once none is, a free slot claims at once.
  *
@@ -64,8 +64,6 @@
 #include "publisher.h"
 #include "publisher_int.h"
 
-#define CLAIM_GAP_MS 1			/* pause after a claim that did not fill a batch */
-#define CLAIM_GAP_MAX_MS 8		/* ... doubled per empty claim up to this */
 
 static int
 any_busy(const struct publisher *p)
@@ -78,7 +76,7 @@ any_busy(const struct publisher *p)
 
 /* Close a slot's connection; an open transaction dies with it (rolled back). */
 void
-pub_slot_drop(struct slot *s)
+publisher_slot_drop(struct slot *s)
 {
 	PQclear(s->claim);
 	s->claim = NULL;
@@ -89,14 +87,14 @@ pub_slot_drop(struct slot *s)
 }
 
 int
-pub_slot_ok(const struct slot *s)
+publisher_slot_ok(const struct slot *s)
 {
 	return s->pg && PQstatus(s->pg) == CONNECTION_OK;
 }
 
 /* Open every slot's connection that is not open (call with no slot busy). */
 static int
-pg_ensure(struct publisher *p)
+publisher_pg_ensure(struct publisher *p)
 {
 	int			opened = 0;
 
@@ -104,32 +102,30 @@ pg_ensure(struct publisher *p)
 	{
 		struct slot *s = &p->slots[i];
 
-		if (pub_slot_ok(s))
+		if (publisher_slot_ok(s))
 			continue;
-		pub_slot_drop(s);
+		publisher_slot_drop(s);
 		s->pg = pgconn_open(p->cfg->pg_conninfo, "sharecount-bridge publisher", &p->amqp);
 		if (!s->pg)
 			return -1;
 		if (i == 0 && pgconn_command(s->pg, "LISTEN sharecount_wakeup", NULL) < 0)
 		{
-			pub_slot_drop(s);
+			publisher_slot_drop(s);
 			return -1;
 		}
-		if (i == 0)
-			p->have_sleep_fn = 1;
 		opened++;
 	}
 	if (opened)
 	{
-		p->pg_backoff_ms = 100;
+		p->pg_backoff_ms = SC_RECONNECT_FIRST_MS;
 		metrics_set_conn(SC_CONN_PUBLISHER_PG, 1);
-		log_info("publisher: connected to PostgreSQL (%d connection%s)", opened, opened > 1 ? "s" : "");
+		log_info("connected to PostgreSQL (%d connection%s)", opened, opened > 1 ? "s" : "");
 	}
 	return 0;
 }
 
 static int
-amqp_ensure(struct publisher *p)
+publisher_amqp_ensure(struct publisher *p)
 {
 	if (p->amqp.conn)
 		return 0;
@@ -154,8 +150,8 @@ slot_rollback(struct slot *s)
 	PQclear(s->claim);
 	s->claim = NULL;
 	s->busy = 0;
-	if (pub_slot_ok(s) && pgconn_command(s->pg, "ROLLBACK", NULL) < 0)
-		pub_slot_drop(s);
+	if (publisher_slot_ok(s) && pgconn_command(s->pg, "ROLLBACK", NULL) < 0)
+		publisher_slot_drop(s);
 }
 
 /* The AMQP connection is unusable: roll back every slot, disconnect. */
@@ -169,10 +165,10 @@ amqp_broken(struct publisher *p)
 
 /* A failure: wait before the next claim, doubling up to reconnect_max_ms. */
 void
-pub_fail_backoff(struct publisher *p)
+publisher_fail_backoff(struct publisher *p)
 {
-	p->retry_at_ms = sc_now_ms() + p->fail_backoff_ms;
-	p->fail_backoff_ms = p->fail_backoff_ms * 2 > SC_LIVE(p->cfg, reconnect_max_ms) ? SC_LIVE(p->cfg, reconnect_max_ms) : p->fail_backoff_ms * 2;
+	p->retry_at_ms = clock_now_ms() + p->fail_backoff_ms;
+	p->fail_backoff_ms = backoff_next(p->fail_backoff_ms, SC_LIVE(p->cfg, reconnect_max_ms));
 }
 
 /*
@@ -182,7 +178,7 @@ pub_fail_backoff(struct publisher *p)
  * connection broke (every slot is rolled back, the connection closed).
  */
 int
-pub_claim(struct publisher *p, struct slot *s)
+publisher_claim(struct publisher *p, struct slot *s)
 {
 	const struct sc_config *cfg = p->cfg;
 	char		nbuf[16],
@@ -197,7 +193,7 @@ pub_claim(struct publisher *p, struct slot *s)
 						  1, params, &p->amqp);
 	if (!s->claim || PQresultStatus(s->claim) != PGRES_TUPLES_OK)
 	{
-		log_error("publisher: claiming outbox rows: %s", pgconn_error(s->pg, s->claim, err, sizeof(err)));
+		log_error("claiming outbox rows: %s", pgconn_error(s->pg, s->claim, err, sizeof(err)));
 		s->busy = 1;
 		slot_rollback(s);
 		return -1;
@@ -247,7 +243,7 @@ pub_claim(struct publisher *p, struct slot *s)
 								(amqp_bytes_t) {(size_t) row->body_len, (void *) row->body});
 		if (rc != AMQP_STATUS_OK)
 		{
-			log_error("publisher: publishing: %s", amqp_error_string2(rc));
+			log_error("publishing: %s", amqp_error_string2(rc));
 			amqp_broken(p);
 			return -2;
 		}
@@ -255,20 +251,20 @@ pub_claim(struct publisher *p, struct slot *s)
 		p->next_tag++;
 		s->sent++;
 		/* read confirms and connection.blocked as they come, every 64 messages */
-		if ((i & 63) == 63 && pub_drain_frames(p) < 0)
+		if ((i & 63) == 63 && publisher_drain_frames(p) < 0)
 		{
 			amqp_broken(p);
 			return -2;
 		}
 	}
-	s->deadline = sc_now_ms() + SC_LIVE(cfg, confirm_timeout_ms);
+	s->deadline = clock_now_ms() + SC_LIVE(cfg, confirm_timeout_ms);
 	{
 		int			waiting = 0;
 
 		for (int i = 0; i < p->nslots; i++)
 			waiting += p->slots[i].busy && &p->slots[i] != s;
 		if (waiting)
-			log_debug("publisher: slot %d published %d of %d claimed jobs while %d other slot%s wait%s for confirms",
+			log_debug("slot %d published %d of %d claimed jobs while %d other slot%s wait%s for confirms",
 					  (int) (s - p->slots), s->sent, n, waiting, waiting > 1 ? "s" : "", waiting > 1 ? "" : "s");
 	}
 	return n;
@@ -291,7 +287,7 @@ slot_finish(struct publisher *p, struct slot *s, int *retry_later)
 	ids = malloc((size_t) s->n * 24 + 3);
 	if (!ids)
 	{
-		log_error("publisher: out of memory");
+		log_error("out of memory");
 		slot_rollback(s);
 		return -1;
 	}
@@ -317,7 +313,7 @@ slot_finish(struct publisher *p, struct slot *s, int *retry_later)
 
 		if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
 		{
-			log_error("publisher: removing published rows: %s (they will be published again)",
+			log_error("removing published rows: %s (they will be published again)",
 					  pgconn_error(s->pg, r, err, sizeof(err)));
 			PQclear(r);
 			free(ids);
@@ -337,7 +333,7 @@ slot_finish(struct publisher *p, struct slot *s, int *retry_later)
 	for (int i = 0; i < s->n; i++)
 		if (s->rows[i].state == ROW_ACKED && !s->rows[i].returned)
 			metrics_count(SC_M_PUBLISHED, metrics_job_kind(s->rows[i].job_name), 1);
-	log_debug("publisher: published %d of %d claimed jobs", ndone, s->n);
+	log_debug("published %d of %d claimed jobs", ndone, s->n);
 	PQclear(s->claim);
 	s->claim = NULL;
 	s->busy = 0;
@@ -351,7 +347,7 @@ slot_finish(struct publisher *p, struct slot *s, int *retry_later)
  * slot rolled back).
  */
 static int
-settle(struct publisher *p, int *retry_later)
+publisher_settle(struct publisher *p, int *retry_later)
 {
 	int			rc = 0;
 
@@ -366,12 +362,12 @@ settle(struct publisher *p, int *retry_later)
 			outstanding += s->rows[i].state == ROW_PENDING;
 		if (outstanding == 0)
 		{
-			pub_note_nacks(p, s);
+			publisher_note_nacks(p, s);
 			if (slot_finish(p, s, retry_later) < 0)
 				rc = -1;
 			continue;
 		}
-		if (sc_now_ms() < s->deadline)
+		if (clock_now_ms() < s->deadline)
 			continue;
 		if (p->amqp.blocked)
 		{
@@ -383,13 +379,13 @@ settle(struct publisher *p, int *retry_later)
 			 * arrive later match no slot and are ignored; the republished
 			 * copies are deduplicated downstream.
 			 */
-			log_warn("publisher: %d of %d publishes unconfirmed while the broker blocks us; rolling back, the jobs stay in the outbox",
+			log_warn("%d of %d publishes unconfirmed while the broker blocks us; rolling back, the jobs stay in the outbox",
 					 outstanding, s->sent);
 			slot_rollback(s);
 			*retry_later = 1;
 			continue;
 		}
-		log_error("publisher: %d of %d publishes not confirmed within %d ms; rolling back (the jobs stay in the outbox) and reconnecting",
+		log_error("%d of %d publishes not confirmed within %d ms; rolling back (the jobs stay in the outbox) and reconnecting",
 				  outstanding, s->sent, SC_LIVE(p->cfg, confirm_timeout_ms));
 		amqp_broken(p);
 		return -2;
@@ -402,13 +398,13 @@ static struct slot *
 free_slot(struct publisher *p)
 {
 	for (int i = 0; i < p->nslots; i++)
-		if (!p->slots[i].busy && pub_slot_ok(&p->slots[i]))
+		if (!p->slots[i].busy && publisher_slot_ok(&p->slots[i]))
 			return &p->slots[i];
 	return NULL;
 }
 
 /* When the next claim may start. */
-static long long
+static int64_t
 next_claim_at(const struct publisher *p)
 {
 	if (any_busy(p) && p->gap_until_ms > p->retry_at_ms)
@@ -423,8 +419,8 @@ next_claim_at(const struct publisher *p)
 static int
 wait_ms(struct publisher *p)
 {
-	long long	now = sc_now_ms();
-	long long	until = now + 200;	/* sc_stop is checked at least this often */
+	int64_t		now = clock_now_ms();
+	int64_t		until = now + SC_PUBLISHER_WAIT_SLICE_MS;	/* sc_stop is checked at least this often */
 
 	if (p->nacked_claims >= SC_NACKED_CLAIMS_BEFORE_RECONNECT && !any_busy(p))
 		return 0;				/* nack_reconnect is due at the top of the loop */
@@ -448,22 +444,22 @@ static int
 ready_to_claim(struct publisher *p)
 {
 	if (p->nacked_claims >= SC_NACKED_CLAIMS_BEFORE_RECONNECT && !sc_stop)
-		pub_nack_reconnect(p);
-	if (pg_ensure(p) < 0)
+		publisher_nack_reconnect(p);
+	if (publisher_pg_ensure(p) < 0)
 	{
 		sc_amqp_sleep(&p->amqp, p->pg_backoff_ms);
-		p->pg_backoff_ms = p->pg_backoff_ms * 2 > SC_LIVE(p->cfg, reconnect_max_ms) ? SC_LIVE(p->cfg, reconnect_max_ms) : p->pg_backoff_ms * 2;
+		p->pg_backoff_ms = backoff_next(p->pg_backoff_ms, SC_LIVE(p->cfg, reconnect_max_ms));
 		return 0;
 	}
-	if (amqp_ensure(p) < 0)
+	if (publisher_amqp_ensure(p) < 0)
 	{
-		sc_backoff_sleep(&p->amqp.backoff_ms, SC_LIVE(p->cfg, reconnect_max_ms));
+		sc_amqp_backoff_sleep(&p->amqp, SC_LIVE(p->cfg, reconnect_max_ms));
 		return 0;
 	}
 	if (p->amqp.blocked)
 	{
 		/* paused: only read frames until connection.unblocked */
-		if (pub_read_frame(p, 200) < 0)
+		if (publisher_read_frame(p, 200) < 0)
 			amqp_broken(p);
 		return 0;
 	}
@@ -471,7 +467,7 @@ ready_to_claim(struct publisher *p)
 }
 
 /*
- * Claim on free slot s and pace the next claim (CLAIM_GAP_MS); an empty
+ * Claim on free slot s and pace the next claim (SC_CLAIM_GAP_MS); an empty
  * claim with nothing in flight leads to the idle protocol.  Returns 1 if the
  * loop should start over at once, 0 if it should wait for frames.
  */
@@ -481,17 +477,17 @@ claim_next(struct publisher *p, struct slot *s)
 	int			n;
 	int			was_busy = any_busy(p);
 
-	pub_refresh_outbox_gauges(p, s);
-	n = pub_claim(p, s);
+	publisher_refresh_outbox_gauges(p, s);
+	n = publisher_claim(p, s);
 	if (n < 0)
 	{
-		pub_fail_backoff(p);
+		publisher_fail_backoff(p);
 		return 1;
 	}
-	p->fail_backoff_ms = 100;
+	p->fail_backoff_ms = SC_RECONNECT_FIRST_MS;
 	if (n > 0)
 	{
-		p->gap_until_ms = n == p->cfg->publish_batch ? 0 : sc_now_ms() + CLAIM_GAP_MS;
+		p->gap_until_ms = n == p->cfg->publish_batch ? 0 : clock_now_ms() + SC_CLAIM_GAP_MS;
 		p->empty_claims = 0;
 		return 1;
 	}
@@ -499,11 +495,11 @@ claim_next(struct publisher *p, struct slot *s)
 	{
 		/* nothing in flight and nothing to claim: sleep */
 		p->empty_claims = 0;
-		pub_go_idle(p);
+		publisher_go_idle(p);
 		return 1;
 	}
-	p->gap_until_ms = sc_now_ms() + (CLAIM_GAP_MS << p->empty_claims);
-	if ((CLAIM_GAP_MS << p->empty_claims) < CLAIM_GAP_MAX_MS)
+	p->gap_until_ms = clock_now_ms() + (SC_CLAIM_GAP_MS << p->empty_claims);
+	if ((SC_CLAIM_GAP_MS << p->empty_claims) < SC_CLAIM_GAP_MAX_MS)
 		p->empty_claims++;
 	return 0;
 }
@@ -514,19 +510,19 @@ publisher_init(struct publisher *p, const struct sc_config *cfg)
 {
 	memset(p, 0, sizeof(*p));
 	p->cfg = cfg;
-	p->pg_backoff_ms = 100;
-	p->fail_backoff_ms = 100;
+	p->pg_backoff_ms = SC_RECONNECT_FIRST_MS;
+	p->fail_backoff_ms = SC_RECONNECT_FIRST_MS;
 	p->nack_backoff_ms = SC_NACK_RECONNECT_MIN_MS;
 	p->nslots = cfg->publish_pipeline < 1 ? 1 :
 		cfg->publish_pipeline > SC_MAX_PIPELINE ? SC_MAX_PIPELINE : cfg->publish_pipeline;
-	sc_amqp_init(&p->amqp, cfg, "publisher", SC_CONN_PUBLISHER_AMQP);
+	sc_amqp_init(&p->amqp, cfg, "publisher", NULL, SC_CONN_PUBLISHER_AMQP);
 	metrics_use_conn(SC_CONN_PUBLISHER_PG);
 	for (int i = 0; i < p->nslots; i++)
 	{
 		p->slots[i].rows = calloc((size_t) cfg->publish_batch, sizeof(struct pub_row));
 		if (!p->slots[i].rows)
 		{
-			log_error("publisher: out of memory");
+			log_error("out of memory");
 			for (int k = 0; k < i; k++)
 				free(p->slots[k].rows);
 			return -1;
@@ -540,12 +536,13 @@ publisher_main(void *arg)
 {
 	struct publisher p;
 
+	log_set_role("publisher");
 	if (publisher_init(&p, arg) < 0)
 	{
 		sc_stop = 1;
 		return NULL;
 	}
-	log_info("publisher: started (%d claim transaction%s in flight at most)", p.nslots, p.nslots > 1 ? "s" : "");
+	log_info("started (%d claim transaction%s in flight at most)", p.nslots, p.nslots > 1 ? "s" : "");
 
 	/* on SIGTERM: no new claims, but settle (or give up) the slots in flight */
 	while (!sc_stop || any_busy(&p))
@@ -558,13 +555,13 @@ publisher_main(void *arg)
 			continue;
 
 		/* commit what the confirms read so far settle */
-		rc = settle(&p, &retry_later);
+		rc = publisher_settle(&p, &retry_later);
 		if (rc < 0)
-			pub_fail_backoff(&p);
+			publisher_fail_backoff(&p);
 		if (retry_later)
 		{
 			/* nacked/returned/unsent rows: do not spin on them */
-			long long	later = sc_now_ms() + SC_LIVE(p.cfg, poll_interval_ms);
+			int64_t		later = clock_now_ms() + SC_LIVE(p.cfg, poll_interval_ms);
 
 			if (p.retry_at_ms < later)
 				p.retry_at_ms = later;
@@ -574,26 +571,26 @@ publisher_main(void *arg)
 
 		s = free_slot(&p);
 		if (!sc_stop && s && !p.amqp.blocked && p.nacked_claims < SC_NACKED_CLAIMS_BEFORE_RECONNECT &&
-			sc_now_ms() >= next_claim_at(&p) && claim_next(&p, s))
+			clock_now_ms() >= next_claim_at(&p) && claim_next(&p, s))
 			continue;
 
 		/* wait for a confirm, a claim that is due, or a confirm deadline */
-		if (pub_amqp_readable(&p))
-			rc = pub_drain_frames(&p);
+		if (publisher_amqp_readable(&p))
+			rc = publisher_drain_frames(&p);
 		else
-			rc = pub_read_frame(&p, wait_ms(&p));
+			rc = publisher_read_frame(&p, wait_ms(&p));
 		if (rc < 0)
 		{
 			amqp_broken(&p);
-			pub_fail_backoff(&p);
+			publisher_fail_backoff(&p);
 		}
 	}
 	amqp_broken(&p);
 	for (int i = 0; i < p.nslots; i++)
 	{
-		pub_slot_drop(&p.slots[i]);
+		publisher_slot_drop(&p.slots[i]);
 		free(p.slots[i].rows);
 	}
-	log_info("publisher: stopped");
+	log_info("stopped");
 	return NULL;
 }

@@ -54,7 +54,7 @@ mark_all(struct publisher *p, uint64_t tag, int multiple, enum row_state st)
  * connection or channel is gone (the caller calls amqp_broken).
  */
 int
-pub_read_frame(struct publisher *p, int timeout_ms)
+publisher_read_frame(struct publisher *p, int timeout_ms)
 {
 	amqp_frame_t f;
 	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
@@ -73,7 +73,7 @@ pub_read_frame(struct publisher *p, int timeout_ms)
 		return 0;
 	if (rc != AMQP_STATUS_OK)
 	{
-		log_error("publisher: broker connection lost: %s", amqp_error_string2(rc));
+		log_error("broker connection lost: %s", amqp_error_string2(rc));
 		return -1;
 	}
 	if (f.frame_type != AMQP_FRAME_METHOD)
@@ -91,7 +91,7 @@ pub_read_frame(struct publisher *p, int timeout_ms)
 			{
 				amqp_basic_nack_t *m = f.payload.method.decoded;
 
-				log_debug("publisher: broker nacked delivery tag %llu%s",
+				log_debug("broker nacked delivery tag %llu%s",
 						  (unsigned long long) m->delivery_tag, m->multiple ? " and earlier" : "");
 				mark_all(p, m->delivery_tag, m->multiple, ROW_NACKED);
 				return 1;
@@ -119,7 +119,7 @@ pub_read_frame(struct publisher *p, int timeout_ms)
 							memcmp(msg.properties.message_id.bytes, s->rows[i].job_id, msg.properties.message_id.len) == 0)
 							s->rows[i].returned = 1;
 				}
-				log_error("publisher: exchange \"%s\" returned a %s job (%s): no queue is bound for routing key "
+				log_error("exchange \"%s\" returned a %s job (%s): no queue is bound for routing key "
 						  "\"%s\"; the job stays in the outbox (check the bindings of queue \"%s\")",
 						  p->cfg->exchange, rk, text, rk, p->cfg->queue);
 				amqp_destroy_message(&msg);
@@ -132,7 +132,7 @@ pub_read_frame(struct publisher *p, int timeout_ms)
 
 /* Whether the AMQP connection has a frame ready without blocking. */
 int
-pub_amqp_readable(struct publisher *p)
+publisher_amqp_readable(struct publisher *p)
 {
 	struct pollfd pf = {amqp_get_sockfd(p->amqp.conn), POLLIN, 0};
 
@@ -142,10 +142,10 @@ pub_amqp_readable(struct publisher *p)
 
 /* Handle every frame that is already there; -1 if the connection broke. */
 int
-pub_drain_frames(struct publisher *p)
+publisher_drain_frames(struct publisher *p)
 {
-	while (pub_amqp_readable(p))
-		if (pub_read_frame(p, 0) < 0)
+	while (publisher_amqp_readable(p))
+		if (publisher_read_frame(p, 0) < 0)
 			return -1;
 	return 0;
 }
@@ -156,7 +156,7 @@ pub_drain_frames(struct publisher *p)
  * fresh connection (nack_reconnect).
  */
 void
-pub_note_nacks(struct publisher *p, const struct slot *s)
+publisher_note_nacks(struct publisher *p, const struct slot *s)
 {
 	int			acked = 0,
 				nacked = 0;
@@ -179,10 +179,10 @@ pub_note_nacks(struct publisher *p, const struct slot *s)
 	else if (nacked > 0)
 		p->nacked_claims++;
 	if (nacked > 0 && acked > 0)
-		log_warn("publisher: the broker nacked %d of %d published jobs; they stay in the outbox and are "
+		log_warn("the broker nacked %d of %d published jobs; they stay in the outbox and are "
 				 "published again", nacked, s->sent);
 	else if (nacked > 0)
-		log_warn("publisher: the broker nacked all %d published jobs (%d claim%s in a row without an ack); "
+		log_warn("the broker nacked all %d published jobs (%d claim%s in a row without an ack); "
 				 "they stay in the outbox and are published again",
 				 nacked, p->nacked_claims, p->nacked_claims == 1 ? "" : "s");
 }
@@ -193,15 +193,14 @@ pub_note_nacks(struct publisher *p, const struct slot *s)
  * (docs/bridge.md "Broker failover").  The caller reconnects.
  */
 void
-pub_nack_reconnect(struct publisher *p)
+publisher_nack_reconnect(struct publisher *p)
 {
 	p->nack_reconnects++;
-	log_warn("publisher: %d claims in a row nacked by the broker (a quorum queue without a leader after a "
+	log_warn("%d claims in a row nacked by the broker (a quorum queue without a leader after a "
 			 "failover?); opening a fresh connection in %d ms (nack reconnect %ld)",
 			 p->nacked_claims, p->nack_backoff_ms, p->nack_reconnects);
 	sc_amqp_disconnect(&p->amqp);
 	p->nacked_claims = 0;
 	sc_amqp_sleep(NULL, p->nack_backoff_ms);
-	p->nack_backoff_ms = p->nack_backoff_ms * 2 > SC_LIVE(p->cfg, reconnect_max_ms) ?
-		SC_LIVE(p->cfg, reconnect_max_ms) : p->nack_backoff_ms * 2;
+	p->nack_backoff_ms = backoff_next(p->nack_backoff_ms, SC_LIVE(p->cfg, reconnect_max_ms));
 }

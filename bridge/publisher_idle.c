@@ -5,7 +5,7 @@
  *
  * Rules: runs on the publisher thread only, with no slot in flight except the
  * one the re-check claim may open.  Every wait also reads AMQP frames
- * (heartbeats, connection.blocked); a wait is at most 200 ms, so sc_stop is
+ * (heartbeats, connection.blocked); a wait is at most SC_PUBLISHER_WAIT_SLICE_MS, so sc_stop is
  * seen promptly.
  */
 #include <errno.h>
@@ -20,7 +20,7 @@
 #include "pgconn.h"
 #include "publisher_int.h"
 
-/* SELECT a boolean-returning idle-mark function on slot 0; tolerate its absence. */
+/* SELECT an idle-mark function (sharecount_publisher_sleep/_wake) on slot 0. */
 static int
 idle_mark(struct publisher *p, const char *sql)
 {
@@ -28,23 +28,13 @@ idle_mark(struct publisher *p, const char *sql)
 	PGresult   *r;
 	char		err[512];
 
-	if (!p->have_sleep_fn)
-		return 0;
 	r = pgconn_run(conn, sql, 0, NULL, &p->amqp);
 	if (r && PQresultStatus(r) == PGRES_TUPLES_OK)
 	{
 		PQclear(r);
 		return 0;
 	}
-	if (r && PQresultErrorField(r, PG_DIAG_SQLSTATE) &&
-		strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE), "42883") == 0)
-	{
-		log_warn("publisher: %s does not exist (old extension?); relying on polling", sql);
-		p->have_sleep_fn = 0;
-		PQclear(r);
-		return 0;
-	}
-	log_error("publisher: %s: %s", sql, pgconn_error(conn, r, err, sizeof(err)));
+	log_error("%s: %s", sql, pgconn_error(conn, r, err, sizeof(err)));
 	PQclear(r);
 	return -1;
 }
@@ -58,13 +48,13 @@ static int
 idle_wait(struct publisher *p)
 {
 	PGconn	   *conn = p->slots[0].pg;
-	long long	end = sc_now_ms() + SC_LIVE(p->cfg, poll_interval_ms);
+	int64_t		end = clock_now_ms() + SC_LIVE(p->cfg, poll_interval_ms);
 	PGnotify   *nt;
 	int			woke = 0;
 
 	while (!sc_stop && !woke)
 	{
-		long long	left = end - sc_now_ms();
+		int64_t		left = end - clock_now_ms();
 		struct pollfd pf[2];
 		int			rc;
 
@@ -75,10 +65,10 @@ idle_wait(struct publisher *p)
 		pf[1].fd = amqp_get_sockfd(p->amqp.conn);
 		pf[1].events = POLLIN;
 		pf[0].revents = pf[1].revents = 0;
-		if (pub_amqp_readable(p))
+		if (publisher_amqp_readable(p))
 			rc = 1, pf[1].revents = POLLIN;
 		else
-			rc = poll(pf, 2, left > 200 ? 200 : (int) left);
+			rc = poll(pf, 2, left > SC_PUBLISHER_WAIT_SLICE_MS ? SC_PUBLISHER_WAIT_SLICE_MS : (int) left);
 		if (rc < 0 && errno != EINTR)
 			return -1;
 		if (pf[0].revents)
@@ -92,16 +82,16 @@ idle_wait(struct publisher *p)
 			}
 		}
 		/* zero-timeout read: also sends a heartbeat when one is due */
-		while (pub_amqp_readable(p) || pf[1].revents)
+		while (publisher_amqp_readable(p) || pf[1].revents)
 		{
 			pf[1].revents = 0;
-			if (pub_read_frame(p, 0) < 0)
+			if (publisher_read_frame(p, 0) < 0)
 			{
 				sc_amqp_disconnect(&p->amqp);
 				return -1;
 			}
 		}
-		if (pub_read_frame(p, 0) < 0)
+		if (publisher_read_frame(p, 0) < 0)
 		{
 			sc_amqp_disconnect(&p->amqp);
 			return -1;
@@ -112,25 +102,25 @@ idle_wait(struct publisher *p)
 
 /*
  * Refresh the outbox gauges (depth, oldest job age) from sharecount_stats()
- * every 5 s on a free slot's connection, outside any claim transaction.  A
+ * every SC_OUTBOX_GAUGES_EVERY_MS on a free slot's connection, outside any claim transaction.  A
  * failure only leaves the gauges stale: it is logged at debug level and
  * retried next time.
  */
 void
-pub_refresh_outbox_gauges(struct publisher *p, struct slot *s)
+publisher_refresh_outbox_gauges(struct publisher *p, struct slot *s)
 {
 	PGresult   *r;
 
-	if (sc_now_ms() < p->next_stats_ms)
+	if (clock_now_ms() < p->next_stats_ms)
 		return;
-	p->next_stats_ms = sc_now_ms() + 5000;
+	p->next_stats_ms = clock_now_ms() + SC_OUTBOX_GAUGES_EVERY_MS;
 	r = pgconn_run(s->pg, "SELECT (s->>'outbox_depth')::bigint, (s->>'outbox_oldest_age_seconds')::float8 "
 				   "FROM sharecount_stats() s", 0, NULL, &p->amqp);
 	if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
 		!PQgetisnull(r, 0, 0) && !PQgetisnull(r, 0, 1))
 		metrics_set_outbox(atoll(PQgetvalue(r, 0, 0)), atof(PQgetvalue(r, 0, 1)));
 	else
-		log_debug("publisher: cannot read sharecount_stats() for the outbox gauges");
+		log_debug("cannot read sharecount_stats() for the outbox gauges");
 	PQclear(r);
 }
 
@@ -140,24 +130,24 @@ pub_refresh_outbox_gauges(struct publisher *p, struct slot *s)
  * flight when this returns (and the sleep mark is already released).
  */
 void
-pub_go_idle(struct publisher *p)
+publisher_go_idle(struct publisher *p)
 {
 	struct slot *s0 = &p->slots[0];
 	int			n;
 
 	if (idle_mark(p, "SELECT sharecount_publisher_sleep()") < 0)
 	{
-		pub_slot_drop(s0);
+		publisher_slot_drop(s0);
 		return;
 	}
-	n = pub_claim(p, s0);
+	n = publisher_claim(p, s0);
 	if (n == 0 && idle_wait(p) < 0)
 	{
-		if (!pub_slot_ok(s0))
-			pub_slot_drop(s0);
+		if (!publisher_slot_ok(s0))
+			publisher_slot_drop(s0);
 	}
-	if (pub_slot_ok(s0) && idle_mark(p, "SELECT sharecount_publisher_wake()") < 0)
-		pub_slot_drop(s0);
+	if (publisher_slot_ok(s0) && idle_mark(p, "SELECT sharecount_publisher_wake()") < 0)
+		publisher_slot_drop(s0);
 	if (n < 0)
-		pub_fail_backoff(p);
+		publisher_fail_backoff(p);
 }

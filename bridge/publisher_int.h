@@ -20,8 +20,6 @@
 #include "amqp.h"
 #include "config.h"
 
-#define SC_MAX_PIPELINE 8		/* upper bound of publish_pipeline (config.c) */
-
 enum row_state { ROW_PENDING = 0, ROW_UNSENT, ROW_ACKED, ROW_NACKED };
 
 struct pub_row
@@ -44,7 +42,7 @@ struct slot
 	int			n;				/* rows claimed */
 	int			sent;			/* rows published: tags base .. base + sent - 1 */
 	uint64_t	base;
-	long long	deadline;		/* give up on the confirms at this time */
+	int64_t		deadline;		/* give up on the confirms at this time (clock_now_ms) */
 };
 
 struct publisher
@@ -55,11 +53,10 @@ struct publisher
 	int			nslots;
 	int			pg_backoff_ms;
 	uint64_t	next_tag;		/* delivery tag of the next publish on channel 1 */
-	int			have_sleep_fn;	/* sharecount_publisher_sleep() exists */
-	long long	next_stats_ms;	/* next outbox gauge refresh */
+	int64_t		next_stats_ms;	/* next outbox gauge refresh */
 	int			fail_backoff_ms;	/* pause after a failure; reset by a good claim */
-	long long	retry_at_ms;	/* no claim before this time (failure, nack) */
-	long long	gap_until_ms;	/* no claim before this while a slot is in flight */
+	int64_t		retry_at_ms;	/* no claim before this time (failure, nack) */
+	int64_t		gap_until_ms;	/* no claim before this while a slot is in flight */
 	int			empty_claims;	/* consecutive empty claims while slots were in flight */
 	int			nacked_claims;	/* claims in a row settled with nacks and no ack */
 	int			nack_backoff_ms;	/* pause before the next nack reconnect */
@@ -67,20 +64,20 @@ struct publisher
 };
 
 /* publisher.c */
-void		pub_slot_drop(struct slot *s);
-int			pub_slot_ok(const struct slot *s);
-void		pub_fail_backoff(struct publisher *p);
-int			pub_claim(struct publisher *p, struct slot *s);
+void		publisher_slot_drop(struct slot *s);
+int			publisher_slot_ok(const struct slot *s);
+void		publisher_fail_backoff(struct publisher *p);
+int			publisher_claim(struct publisher *p, struct slot *s);
 
 /* publisher_confirm.c */
-int			pub_read_frame(struct publisher *p, int timeout_ms);
-int			pub_amqp_readable(struct publisher *p);
-int			pub_drain_frames(struct publisher *p);
-void		pub_note_nacks(struct publisher *p, const struct slot *s);
-void		pub_nack_reconnect(struct publisher *p);
+int			publisher_read_frame(struct publisher *p, int timeout_ms);
+int			publisher_amqp_readable(struct publisher *p);
+int			publisher_drain_frames(struct publisher *p);
+void		publisher_note_nacks(struct publisher *p, const struct slot *s);
+void		publisher_nack_reconnect(struct publisher *p);
 
 /* publisher_idle.c */
-void		pub_refresh_outbox_gauges(struct publisher *p, struct slot *s);
-void		pub_go_idle(struct publisher *p);
+void		publisher_refresh_outbox_gauges(struct publisher *p, struct slot *s);
+void		publisher_go_idle(struct publisher *p);
 
 #endif

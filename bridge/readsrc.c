@@ -20,6 +20,7 @@
 
 #include <libpq-fe.h>
 
+#include "clock.h"
 #include "amqp.h"
 #include "log.h"
 #include "metrics.h"
@@ -142,9 +143,9 @@ set_target(enum read_server s, const char *why)
 		return;
 	metrics_set_read_source(s == READ_REPLICA);
 	if (s == READ_REPLICA)
-		log_info("http: reads go to the replica (pg_read_conninfo): %s", why);
+		log_info("reads go to the replica (pg_read_conninfo): %s", why);
 	else
-		log_warn("http: reads go to the primary (pg_conninfo): %s", why);
+		log_warn("reads go to the primary (pg_conninfo): %s", why);
 }
 
 void
@@ -155,7 +156,7 @@ readsrc_replica_failed(const char *why)
 	if (!has_replica || !atomic_compare_exchange_strong(&target, &expected, READ_PRIMARY))
 		return;
 	metrics_set_read_source(0);
-	log_warn("http: reads go to the primary (pg_conninfo): replica connection failed: %s", why);
+	log_warn("reads go to the primary (pg_conninfo): replica connection failed: %s", why);
 }
 
 /* -------------------------------------------------------------- checker -- */
@@ -178,7 +179,7 @@ ask(struct checker_state *c, enum read_server s, char *err, size_t errlen)
 	struct pgconn_wait w;
 	PGresult   *res;
 
-	pgconn_wait_init(&w, sc_now_ms() + CHECK_TIMEOUT_MS, NULL);
+	pgconn_wait_init(&w, clock_now_ms() + CHECK_TIMEOUT_MS, NULL);
 	if (!c->pg[s] && !(c->pg[s] = pgconn_connect(conninfo[s], CHECK_APPNAME, 0, &w, err, errlen)))
 		return NULL;
 	res = pgconn_exec(c->pg[s], s == READ_PRIMARY ? PRIMARY_SQL : REPLICA_SQL, 0, NULL, &w, err, errlen);
@@ -204,7 +205,7 @@ sample_primary(struct checker_state *c, char *err, size_t errlen)
 		return -1;
 	if (lag_parse_lsn(PQgetvalue(res, 0, 0), &lsn) == 0)
 	{
-		lag_note_primary(&c->lt, sc_now_ms(), lsn);
+		lag_note_primary(&c->lt, clock_now_ms(), lsn);
 		rc = 0;
 	}
 	else
@@ -227,7 +228,7 @@ check_once(struct checker_state *c)
 	char		perr[256] = "", rerr[256] = "", why[384];
 	int			primary_ok = sample_primary(c, perr, sizeof(perr)) == 0;
 	PGresult   *res = ask(c, READ_REPLICA, rerr, sizeof(rerr));
-	int64_t		now = sc_now_ms();
+	int64_t		now = clock_now_ms();
 	uint64_t	replay;
 
 	if (!res)
@@ -277,7 +278,9 @@ checker_main(void *arg)
 {
 	struct checker_state *c = arg;
 
-	lag_init(&c->lt, sc_now_ms());
+	log_set_role("http");
+
+	lag_init(&c->lt, clock_now_ms());
 	pthread_mutex_lock(&check_lock);
 	while (!check_stop)
 	{
@@ -286,11 +289,11 @@ checker_main(void *arg)
 
 		pthread_mutex_unlock(&check_lock);
 		check_once(c);
-		at = sc_now_ms() + interval_ms;
+		at = clock_now_ms() + interval_ms;
 		ts.tv_sec = at / 1000;
 		ts.tv_nsec = (at % 1000) * 1000000;
 		pthread_mutex_lock(&check_lock);
-		while (!check_stop && sc_now_ms() < at)
+		while (!check_stop && clock_now_ms() < at)
 			pthread_cond_timedwait(&check_cond, &check_lock, &ts);
 	}
 	pthread_mutex_unlock(&check_lock);
@@ -340,13 +343,13 @@ readsrc_start(const struct readsrc_conf *conf)
 	c = calloc(1, sizeof(*c));
 	if (!c || (rc = pthread_create(&checker, NULL, checker_main, c)) != 0)
 	{
-		log_error("http: cannot start the replica check: %s", c ? strerror(rc) : "out of memory");
+		log_error("cannot start the replica check: %s", c ? strerror(rc) : "out of memory");
 		free(c);
 		readsrc_stop();
 		return -1;
 	}
 	checker_started = 1;
-	log_info("http: reading from the replica in pg_read_conninfo while it is at most %d ms behind "
+	log_info("reading from the replica in pg_read_conninfo while it is at most %d ms behind "
 			 "(checked every %d ms), else from the primary", max_lag_ms, interval_ms);
 	return 0;
 }

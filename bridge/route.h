@@ -18,9 +18,12 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-#define ROUTE_MAX_TYPE_BYTES 64		/* contentType, docs/http.md */
-#define ROUTE_MAX_ID_BYTES 256		/* contentId, docs/http.md */
-#define ROUTE_MAX_IDS 1000			/* ids per /share-links/counts request */
+#include "sc_limits.h"
+
+/* the key limits live in sc_limits.h */
+#define ROUTE_MAX_TYPE_BYTES SC_MAX_CONTENT_TYPE_BYTES
+#define ROUTE_MAX_ID_BYTES SC_MAX_CONTENT_ID_BYTES
+#define ROUTE_MAX_IDS SC_MAX_COUNTS_IDS
 /*
  * Largest POST /share-links/counts body (docs/http.md "POST
  * /share-links/counts").  The largest valid compact body is 1,000 ids of 256

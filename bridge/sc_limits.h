@@ -1,0 +1,96 @@
+/*
+ * sc_limits.h — every fixed limit and fixed timing of the bridge, in one
+ * place, each with why.  What an operator may change is a setting instead:
+ * config.c's settings table is the only source of the settings' defaults and
+ * bounds (docs/bridge.md "Configuration"); nothing here duplicates one.
+ *
+ * Rules: sizes in bytes, times in milliseconds of clock_now_ms() (clock.h).
+ * A value here is part of the documented behaviour when docs/ names it:
+ * change the page with it.
+ */
+#ifndef SC_LIMITS_H
+#define SC_LIMITS_H
+
+/* ------------------------------------------------------------ the keys -- */
+
+/* Longest contentType and contentId, in bytes (docs/extension.md "Jobs"; the
+ * extension enforces the same limits). */
+#define SC_MAX_CONTENT_TYPE_BYTES 64
+#define SC_MAX_CONTENT_ID_BYTES 256
+
+/* Most ids in one /share-links/counts request (docs/http.md). */
+#define SC_MAX_COUNTS_IDS 1000
+
+/* ------------------------------------------------------------ messages -- */
+
+/* Largest consumed message body; larger ones are dead-lettered (docs/bridge.md). */
+#define SC_JOB_MAX_BODY 65536
+
+/* Most original headers a dead letter keeps (more are dropped). */
+#define SC_DLQ_MAX_HEADERS 64
+
+/* How long a dead letter (and `dlq replay`) waits for the broker's confirm. */
+#define SC_DEAD_LETTER_CONFIRM_MS 10000
+
+/* ------------------------------------------------------------- threads -- */
+
+/* Upper bound of the publish_pipeline setting (config.c uses it as the bound). */
+#define SC_MAX_PIPELINE 8
+
+/* libmicrohttpd threads: they never wait on the database, so one per CPU, at most this. */
+#define SC_HTTP_MAX_THREADS 8
+
+/* --------------------------------------------------------------- pauses -- */
+
+/* First pause of every reconnect backoff (then backoff_next() up to reconnect_max_ms). */
+#define SC_RECONNECT_FIRST_MS 100
+
+/* While a role sleeps holding a broker connection, it sends a heartbeat this often. */
+#define SC_HEARTBEAT_SEND_MS 1000
+
+/* A sleep is cut in slices of this, so sc_stop is noticed within it. */
+#define SC_SLEEP_SLICE_MS 100
+
+/* The publisher's waits (idle or in flight) wake at least this often to see sc_stop. */
+#define SC_PUBLISHER_WAIT_SLICE_MS 200
+
+/* The main thread's wait for signals wakes this often to notice a role that set sc_stop. */
+#define SC_SIGNAL_TICK_MS 200
+
+/* The consumer reads the queue depth (a passive declare) at most this often. */
+#define SC_QUEUE_DEPTH_EVERY_MS 2000
+
+/* The publisher refreshes the outbox gauges (sharecount_stats()) at most this often. */
+#define SC_OUTBOX_GAUGES_EVERY_MS 5000
+
+/*
+ * Bounded failures of the consumer (docs/bridge.md, "Failures,
+ * dead-lettering and attempt counting").
+ */
+/* Extra tries of a whole failing batch, for errors that may pass (40001,
+ * 40P01, classes 53/55/57/58/XX), before it is split in halves. */
+#define SC_APPLY_BATCH_RETRIES 3
+/* Pause before retry n of a batch or of a lone delivery: n times this. */
+#define SC_APPLY_RETRY_PAUSE_MS 100
+/* First pause while the database is not ready (the probe fails too); it
+ * doubles up to reconnect_max_ms and is reset by a successful apply. */
+#define SC_NOT_READY_PAUSE_MS 100
+
+/*
+ * Nacks (docs/bridge.md "Broker failover"): after this many claims in a row
+ * that the broker nacked (at least one nack, no ack), the publisher drops its
+ * AMQP connection and opens a fresh one.  A channel that published to a
+ * quorum queue while it had no leader can stay nacking every publish for
+ * good (RabbitMQ 3.10) while a fresh connection to the same node is fine.
+ */
+#define SC_NACKED_CLAIMS_BEFORE_RECONNECT 2
+/* Pause before that fresh connection: doubles per nack reconnect that did
+ * not help, up to reconnect_max_ms; back to this after an acked claim. */
+#define SC_NACK_RECONNECT_MIN_MS 100
+
+/* The publisher's pause after a claim that did not fill a batch while other
+ * slots are in flight, doubled per empty claim up to the second value. */
+#define SC_CLAIM_GAP_MS 1
+#define SC_CLAIM_GAP_MAX_MS 8
+
+#endif
