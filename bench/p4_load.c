@@ -46,10 +46,7 @@
 
 struct slot
 {
-	int64_t		due_us,
-				start_us,
-				commit_us,
-				tap_us;
+	int64_t due_us, start_us, commit_us, tap_us;
 };
 
 static const char *conninfo;
@@ -57,8 +54,8 @@ static const char *content_type = "p4";
 static const char *amqp_url;
 static const char *exchange = "sharecount";
 static double rate = 1000;
-static int	seconds = 30;
-static int	nconn = 8;
+static int seconds = 30;
+static int nconn = 8;
 static long total;
 static int64_t t0_us;
 static atomic_long next_seq;
@@ -88,9 +85,9 @@ sleep_until_us(int64_t t)
 static void *
 inserter(void *arg)
 {
-	PGconn	   *conn = PQconnectdb(conninfo);
-	PGresult   *r;
-	char		idbuf[32];
+	PGconn *conn = PQconnectdb(conninfo);
+	PGresult *r;
+	char idbuf[32];
 	const char *params[2] = {content_type, idbuf};
 
 	(void) arg;
@@ -99,8 +96,8 @@ inserter(void *arg)
 		fprintf(stderr, "p4_load: connecting: %s", PQerrorMessage(conn));
 		exit(1);
 	}
-	r = PQprepare(conn, "ins",
-				  "INSERT INTO share_links (content_type, content_id, user_id) VALUES ($1, $2, 'p4')", 2, NULL);
+	r = PQprepare(conn, "ins", "INSERT INTO share_links (content_type, content_id, user_id) VALUES ($1, $2, 'p4')", 2,
+				  NULL);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK)
 	{
 		fprintf(stderr, "p4_load: prepare: %s", PQerrorMessage(conn));
@@ -109,7 +106,7 @@ inserter(void *arg)
 	PQclear(r);
 	for (;;)
 	{
-		long		i = atomic_fetch_add(&next_seq, 1);
+		long i = atomic_fetch_add(&next_seq, 1);
 		struct slot *s;
 
 		if (i >= total)
@@ -150,13 +147,13 @@ amqp_ok(amqp_rpc_reply_t r, const char *what)
 static void *
 tap(void *arg)
 {
-	char	   *url = strdup(amqp_url);
+	char *url = strdup(amqp_url);
 	struct amqp_connection_info ci;
 	amqp_connection_state_t c = amqp_new_connection();
 	amqp_socket_t *sock = amqp_tcp_socket_new(c);
 	amqp_queue_declare_ok_t *q;
 	amqp_bytes_t qname;
-	char		typepat[128];
+	char typepat[128];
 
 	(void) arg;
 	snprintf(typepat, sizeof(typepat), "\"contentType\":\"%s\",\"contentId\":\"", content_type);
@@ -191,17 +188,17 @@ tap(void *arg)
 		r = amqp_consume_message(c, &env, &tv, 0);
 		if (r.reply_type == AMQP_RESPONSE_NORMAL)
 		{
-			int64_t		t = now_us();
-			size_t		len = env.message.body.len;
-			char	   *body = malloc(len + 1);
-			char	   *p;
+			int64_t t = now_us();
+			size_t len = env.message.body.len;
+			char *body = malloc(len + 1);
+			char *p;
 
 			memcpy(body, env.message.body.bytes, len);
 			body[len] = '\0';
 			p = strstr(body, typepat);
 			if (p)
 			{
-				long		i = strtol(p + strlen(typepat), NULL, 10);
+				long i = strtol(p + strlen(typepat), NULL, 10);
 
 				if (i >= 0 && i < total && __atomic_load_n(&slots[i].tap_us, __ATOMIC_RELAXED) == 0)
 					__atomic_store_n(&slots[i].tap_us, t, __ATOMIC_RELAXED);
@@ -233,8 +230,7 @@ tap(void *arg)
 static int
 cmp64(const void *a, const void *b)
 {
-	int64_t		x = *(const int64_t *) a,
-				y = *(const int64_t *) b;
+	int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
 
 	return x < y ? -1 : x > y;
 }
@@ -242,9 +238,10 @@ cmp64(const void *a, const void *b)
 static void
 usage(void)
 {
-	fprintf(stderr,
-			"usage: p4_load -d CONNINFO -o OUT.csv [-r rate/s (1000)] [-s seconds (30)] [-c connections (8)]\n"
-			"               [-t content_type (p4)] [-a AMQP_URL [-x exchange (sharecount)] [-w tap-wait-seconds (10)]]\n");
+	fprintf(
+		stderr,
+		"usage: p4_load -d CONNINFO -o OUT.csv [-r rate/s (1000)] [-s seconds (30)] [-c connections (8)]\n"
+		"               [-t content_type (p4)] [-a AMQP_URL [-x exchange (sharecount)] [-w tap-wait-seconds (10)]]\n");
 	exit(2);
 }
 
@@ -252,30 +249,45 @@ int
 main(int argc, char **argv)
 {
 	const char *out = NULL;
-	int			opt,
-				tap_wait = 10;
-	pthread_t  *th,
-				tap_th;
-	FILE	   *f;
-	int64_t    *lag,
-				first_start = 0,
-				last_commit = 0;
-	long		late = 0;
+	int opt, tap_wait = 10;
+	pthread_t *th, tap_th;
+	FILE *f;
+	int64_t *lag, first_start = 0, last_commit = 0;
+	long late = 0;
 
 	while ((opt = getopt(argc, argv, "d:o:r:s:c:t:a:x:w:")) != -1)
 	{
 		switch (opt)
 		{
-			case 'd': conninfo = optarg; break;
-			case 'o': out = optarg; break;
-			case 'r': rate = atof(optarg); break;
-			case 's': seconds = atoi(optarg); break;
-			case 'c': nconn = atoi(optarg); break;
-			case 't': content_type = optarg; break;
-			case 'a': amqp_url = optarg; break;
-			case 'x': exchange = optarg; break;
-			case 'w': tap_wait = atoi(optarg); break;
-			default: usage();
+			case 'd':
+				conninfo = optarg;
+				break;
+			case 'o':
+				out = optarg;
+				break;
+			case 'r':
+				rate = atof(optarg);
+				break;
+			case 's':
+				seconds = atoi(optarg);
+				break;
+			case 'c':
+				nconn = atoi(optarg);
+				break;
+			case 't':
+				content_type = optarg;
+				break;
+			case 'a':
+				amqp_url = optarg;
+				break;
+			case 'x':
+				exchange = optarg;
+				break;
+			case 'w':
+				tap_wait = atoi(optarg);
+				break;
+			default:
+				usage();
 		}
 	}
 	if (!conninfo || !out || rate <= 0 || seconds <= 0 || nconn <= 0)
@@ -304,11 +316,11 @@ main(int argc, char **argv)
 	if (amqp_url)
 	{
 		/* wait until every probe passed the broker, or tap_wait seconds */
-		int64_t		end = now_us() + (int64_t) tap_wait * 1000000;
+		int64_t end = now_us() + (int64_t) tap_wait * 1000000;
 
 		for (;;)
 		{
-			long		seen = 0;
+			long seen = 0;
 
 			for (long i = 0; i < total; i++)
 				seen += __atomic_load_n(&slots[i].tap_us, __ATOMIC_RELAXED) != 0;
@@ -349,7 +361,6 @@ main(int argc, char **argv)
 			"p4_load: %ld inserts on %d connections in %.3f s = %.1f/s (target %.0f/s); "
 			"start lag behind schedule p50 %.3f ms, p99 %.3f ms, max %.3f ms; %ld started > 1 ms late; %ld failed\n",
 			total, nconn, (last_commit - first_start) / 1e6, total / ((last_commit - first_start) / 1e6), rate,
-			lag[total / 2] / 1e3, lag[(long) (total * 0.99)] / 1e3, lag[total - 1] / 1e3, late,
-			atomic_load(&failures));
+			lag[total / 2] / 1e3, lag[(long) (total * 0.99)] / 1e3, lag[total - 1] / 1e3, late, atomic_load(&failures));
 	return atomic_load(&failures) ? 1 : 0;
 }

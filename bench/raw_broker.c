@@ -53,18 +53,9 @@ main(int argc, char **argv)
 	amqp_connection_state_t c;
 	amqp_socket_t *s;
 	amqp_basic_properties_t p;
-	char	   *url,
-			   *body,
-			   *done;
-	long		count,
-				size,
-				window,
-				sent = 0,
-				confirmed = 0,
-				got = 0;
-	double		t0,
-				t_pub,
-				t_con;
+	char *url, *body, *done;
+	long count, size, window, sent = 0, confirmed = 0, got = 0;
+	double t0, t_pub, t_con;
 
 	if (argc < 5)
 	{
@@ -87,7 +78,8 @@ main(int argc, char **argv)
 	s = amqp_tcp_socket_new(c);
 	if (amqp_socket_open(s, ci.host, ci.port) != AMQP_STATUS_OK)
 		die("cannot connect");
-	if (amqp_login(c, ci.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, ci.user, ci.password).reply_type != AMQP_RESPONSE_NORMAL)
+	if (amqp_login(c, ci.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, ci.user, ci.password).reply_type !=
+		AMQP_RESPONSE_NORMAL)
 		die("login failed");
 	amqp_channel_open(c, 1);
 	check(c, "channel.open");
@@ -115,7 +107,7 @@ main(int argc, char **argv)
 		while (sent < count && sent - confirmed < window)
 		{
 			if (amqp_basic_publish(c, 1, amqp_empty_bytes, amqp_cstring_bytes(argv[2]), 0, 0, &p,
-								   (amqp_bytes_t) {(size_t) size, body}) != AMQP_STATUS_OK)
+								   (amqp_bytes_t){(size_t) size, body}) != AMQP_STATUS_OK)
 				die("publish failed");
 			sent++;
 		}
@@ -168,8 +160,8 @@ main(int argc, char **argv)
 	amqp_channel_close(c, 1, AMQP_REPLY_SUCCESS);
 	amqp_connection_close(c, AMQP_REPLY_SUCCESS);
 	amqp_destroy_connection(c);
-	printf("publish_s=%.3f consume_s=%.3f publish_rate=%.0f consume_rate=%.0f rate=%.0f\n",
-		   t_pub, t_con, count / t_pub, count / t_con, count / (t_pub + t_con));
+	printf("publish_s=%.3f consume_s=%.3f publish_rate=%.0f consume_rate=%.0f rate=%.0f\n", t_pub, t_con, count / t_pub,
+		   count / t_con, count / (t_pub + t_con));
 	free(done);
 	free(body);
 	free(url);

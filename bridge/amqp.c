@@ -5,7 +5,7 @@
  * Errors are logged here once, with the server's reply text when there is
  * one; callers only decide whether to reconnect.  URLs are logged redacted.
  */
-#define _GNU_SOURCE				/* memmem */
+#define _GNU_SOURCE /* memmem */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -31,12 +31,12 @@ sc_amqp_backoff_sleep(struct sc_amqp *a, int max_ms)
 void
 sc_amqp_sleep(struct sc_amqp *a, int ms)
 {
-	int64_t		end = clock_now_ms() + ms;
-	int64_t		next_hb = clock_now_ms() + SC_HEARTBEAT_SEND_MS;
+	int64_t end = clock_now_ms() + ms;
+	int64_t next_hb = clock_now_ms() + SC_HEARTBEAT_SEND_MS;
 
 	while (!sc_stop)
 	{
-		int64_t		left = end - clock_now_ms();
+		int64_t left = end - clock_now_ms();
 		struct timespec ts;
 
 		if (left <= 0)
@@ -55,8 +55,7 @@ sc_amqp_sleep(struct sc_amqp *a, int ms)
 }
 
 void
-sc_amqp_init(struct sc_amqp *a, const struct sc_config *cfg, const char *name, const char *log_ctx,
-			 enum sc_conn metric)
+sc_amqp_init(struct sc_amqp *a, const struct sc_config *cfg, const char *name, const char *log_ctx, enum sc_conn metric)
 {
 	memset(a, 0, sizeof(*a));
 	a->cfg = cfg;
@@ -97,7 +96,7 @@ sc_amqp_disconnect(struct sc_amqp *a)
 int
 sc_amqp_reply_ok(struct sc_amqp *a, amqp_rpc_reply_t r, const char *what, int *chan_only)
 {
-	char		text[512];
+	char text[512];
 
 	if (chan_only)
 		*chan_only = 0;
@@ -120,7 +119,8 @@ sc_amqp_reply_ok(struct sc_amqp *a, amqp_rpc_reply_t r, const char *what, int *c
 
 				bytes_str(m->reply_text, text, sizeof(text));
 				if (m->reply_code == AMQP_PRECONDITION_FAILED)
-					SC_AMQP_LOG(LOG_LVL_ERROR, a, "%s: the broker refused it (%u %s): an existing exchange or "
+					SC_AMQP_LOG(LOG_LVL_ERROR, a,
+								"%s: the broker refused it (%u %s): an existing exchange or "
 								"queue was declared with other arguments; make exchange, queue, queue_type and "
 								"dead_letter_exchange match it (docs/interop.md) or delete it",
 								what, m->reply_code, text);
@@ -157,7 +157,7 @@ sc_amqp_reply_ok(struct sc_amqp *a, amqp_rpc_reply_t r, const char *what, int *c
 int
 sc_amqp_async_frame(struct sc_amqp *a, const amqp_frame_t *f)
 {
-	char		text[512];
+	char text[512];
 
 	if (f->frame_type != AMQP_FRAME_METHOD)
 	{
@@ -287,7 +287,7 @@ try_declare(struct sc_amqp *a, amqp_table_t args, int passive, const char *toler
 {
 	const struct sc_config *cfg = a->cfg;
 	amqp_rpc_reply_t r;
-	char		what[512];
+	char what[512];
 
 	amqp_queue_declare(a->conn, SC_CH, amqp_cstring_bytes(cfg->queue), passive, !passive, 0, 0, args);
 	r = amqp_get_rpc_reply(a->conn);
@@ -307,8 +307,8 @@ try_declare(struct sc_amqp *a, amqp_table_t args, int passive, const char *toler
 			return sc_amqp_reply_ok(a, amqp_get_rpc_reply(a->conn), "reopening the channel", NULL) < 0 ? -1 : 1;
 		}
 	}
-	snprintf(what, sizeof(what), "declaring queue \"%s\" (durable, %s, x-dead-letter-exchange=%s%s)",
-			 cfg->queue, cfg->queue_type, cfg->dead_letter_exchange, tolerate ? ", x-delivery-limit" : "");
+	snprintf(what, sizeof(what), "declaring queue \"%s\" (durable, %s, x-dead-letter-exchange=%s%s)", cfg->queue,
+			 cfg->queue_type, cfg->dead_letter_exchange, tolerate ? ", x-delivery-limit" : "");
 	sc_amqp_reply_ok(a, r, what, NULL);
 	return -1;
 }
@@ -327,24 +327,24 @@ declare_jobs_queue(struct sc_amqp *a, amqp_table_t qtable)
 	const struct sc_config *cfg = a->cfg;
 	const char *lim = strcmp(cfg->queue_type, "quorum") == 0 ? "x-delivery-limit" : NULL;
 	amqp_table_t none = {0, NULL};
-	int			rc = try_declare(a, qtable, 0, lim),
-				other = 0;
+	int rc = try_declare(a, qtable, 0, lim), other = 0;
 
 	if (rc <= 0)
 		return rc;
-	qtable.num_entries--;		/* without x-delivery-limit */
+	qtable.num_entries--; /* without x-delivery-limit */
 	rc = try_declare(a, qtable, 0, lim);
-	if (rc == 1)				/* it has another limit: take it as it is */
+	if (rc == 1) /* it has another limit: take it as it is */
 	{
 		other = 1;
 		rc = try_declare(a, none, 1, NULL);
 	}
 	if (rc < 0)
 		return -1;
-	SC_AMQP_LOG(LOG_LVL_WARN, a, "using the existing queue \"%s\" as it is: it was declared %s "
+	SC_AMQP_LOG(LOG_LVL_WARN, a,
+				"using the existing queue \"%s\" as it is: it was declared %s "
 				"x-delivery-limit=%d; attempts are still counted from x-delivery-count, but RabbitMQ does "
-				"not cap them at max_delivery_attempts (docs/interop.md)", cfg->queue,
-			 other ? "with another value than" : "without", cfg->max_delivery_attempts);
+				"not cap them at max_delivery_attempts (docs/interop.md)",
+				cfg->queue, other ? "with another value than" : "without", cfg->max_delivery_attempts);
 	return 0;
 }
 
@@ -362,16 +362,15 @@ declare_topology(struct sc_amqp *a)
 	amqp_table_entry_t qargs[3];
 	amqp_table_t args = {0, NULL};
 	amqp_table_t qtable;
-	char		what[512];
-	int			nq = 0;
+	char what[512];
+	int nq = 0;
 
-	amqp_exchange_declare(c, SC_CH, amqp_cstring_bytes(cfg->exchange), amqp_cstring_bytes("topic"),
-						  0, 1, 0, 0, args);
+	amqp_exchange_declare(c, SC_CH, amqp_cstring_bytes(cfg->exchange), amqp_cstring_bytes("topic"), 0, 1, 0, 0, args);
 	snprintf(what, sizeof(what), "declaring exchange \"%s\" (topic, durable)", cfg->exchange);
 	if (sc_amqp_reply_ok(a, amqp_get_rpc_reply(c), what, NULL) < 0)
 		return -1;
-	amqp_exchange_declare(c, SC_CH, amqp_cstring_bytes(cfg->dead_letter_exchange), amqp_cstring_bytes("fanout"),
-						  0, 1, 0, 0, args);
+	amqp_exchange_declare(c, SC_CH, amqp_cstring_bytes(cfg->dead_letter_exchange), amqp_cstring_bytes("fanout"), 0, 1,
+						  0, 0, args);
 	snprintf(what, sizeof(what), "declaring dead-letter exchange \"%s\" (fanout, durable)", cfg->dead_letter_exchange);
 	if (sc_amqp_reply_ok(a, amqp_get_rpc_reply(c), what, NULL) < 0)
 		return -1;
@@ -381,7 +380,8 @@ declare_topology(struct sc_amqp *a)
 	qtable.num_entries = nq;
 	qtable.entries = qargs;
 	amqp_queue_declare(c, SC_CH, amqp_cstring_bytes(cfg->dead_letter_queue), 0, 1, 0, 0, qtable);
-	snprintf(what, sizeof(what), "declaring dead-letter queue \"%s\" (durable, %s)", cfg->dead_letter_queue, cfg->queue_type);
+	snprintf(what, sizeof(what), "declaring dead-letter queue \"%s\" (durable, %s)", cfg->dead_letter_queue,
+			 cfg->queue_type);
 	if (sc_amqp_reply_ok(a, amqp_get_rpc_reply(c), what, NULL) < 0)
 		return -1;
 	amqp_queue_bind(c, SC_CH, amqp_cstring_bytes(cfg->dead_letter_queue), amqp_cstring_bytes(cfg->dead_letter_exchange),
@@ -412,21 +412,20 @@ static int
 connect_one(struct sc_amqp *a, const char *url, size_t len)
 {
 	const struct sc_config *cfg = a->cfg;
-	char	   *copy = strndup(url, len);
-	char		red[512];
+	char *copy = strndup(url, len);
+	char red[512];
 	struct amqp_connection_info info;
 	amqp_socket_t *sock;
 	struct timeval tv = {5, 0};
-	amqp_table_entry_t caps[2],
-				props[3];
+	amqp_table_entry_t caps[2], props[3];
 	amqp_table_t client_props;
 	amqp_rpc_reply_t r;
-	int			rc;
+	int rc;
 
 	if (!copy)
 		return -1;
 	{
-		char	   *shown = strndup(url, len);
+		char *shown = strndup(url, len);
 
 		log_redact(shown ? shown : "", red, sizeof(red));
 		free(shown);
@@ -447,8 +446,7 @@ connect_one(struct sc_amqp *a, const char *url, size_t len)
 	if (info.ssl)
 	{
 		sock = amqp_ssl_socket_new(a->conn);
-		if (sock && cfg->amqp_cacert[0] &&
-			amqp_ssl_socket_set_cacert(sock, cfg->amqp_cacert) != AMQP_STATUS_OK)
+		if (sock && cfg->amqp_cacert[0] && amqp_ssl_socket_set_cacert(sock, cfg->amqp_cacert) != AMQP_STATUS_OK)
 		{
 			SC_AMQP_LOG(LOG_LVL_ERROR, a, "cannot load amqp_cacert \"%s\"", cfg->amqp_cacert);
 			goto fail;
@@ -477,8 +475,8 @@ connect_one(struct sc_amqp *a, const char *url, size_t len)
 	props[2] = sc_amqp_str_entry("connection_name", a->name);
 	client_props.num_entries = 3;
 	client_props.entries = props;
-	r = amqp_login_with_properties(a->conn, info.vhost, 0, AMQP_DEFAULT_FRAME_SIZE, cfg->heartbeat_s,
-								   &client_props, AMQP_SASL_METHOD_PLAIN, info.user, info.password);
+	r = amqp_login_with_properties(a->conn, info.vhost, 0, AMQP_DEFAULT_FRAME_SIZE, cfg->heartbeat_s, &client_props,
+								   AMQP_SASL_METHOD_PLAIN, info.user, info.password);
 	if (sc_amqp_reply_ok(a, r, "login", NULL) < 0)
 		goto fail;
 	amqp_channel_open(a->conn, SC_CH);
@@ -501,8 +499,8 @@ int
 sc_amqp_connect(struct sc_amqp *a)
 {
 	const char *list = a->cfg->amqp_url;
-	int			n = 1;
-	int			first;
+	int n = 1;
+	int first;
 
 	for (const char *p = list; *p; p++)
 		n += *p == ',';
@@ -511,9 +509,9 @@ sc_amqp_connect(struct sc_amqp *a)
 	first = a->url_next % n;
 	for (int k = 0; k < n && !sc_stop; k++)
 	{
-		int			idx = (first + k) % n;
+		int idx = (first + k) % n;
 		const char *p = list;
-		size_t		len;
+		size_t len;
 
 		for (int i = 0; i < idx; i++)
 			p = strchr(p, ',') + 1;
@@ -524,7 +522,7 @@ sc_amqp_connect(struct sc_amqp *a)
 			len--;
 		if (connect_one(a, p, len) == 0)
 		{
-			a->url_next = idx;	/* stay on a working node */
+			a->url_next = idx; /* stay on a working node */
 			a->blocked = 0;
 			a->aux_open = 0;
 			a->backoff_ms = SC_RECONNECT_FIRST_MS;
@@ -542,7 +540,7 @@ sc_amqp_queue_depth(struct sc_amqp *a, const char *queue)
 {
 	amqp_queue_declare_ok_t *ok;
 	amqp_table_t none = {0, NULL};
-	int			chan_only;
+	int chan_only;
 
 	if (!a->conn)
 		return -1;
@@ -570,15 +568,15 @@ sc_amqp_queue_depth(struct sc_amqp *a, const char *queue)
 static int
 wait_confirm(struct sc_amqp *a, int timeout_ms, char *why, size_t len)
 {
-	int64_t		end = clock_now_ms() + timeout_ms;
-	int			returned = 0;
+	int64_t end = clock_now_ms() + timeout_ms;
+	int returned = 0;
 
 	for (;;)
 	{
-		int64_t		left = end - clock_now_ms();
+		int64_t left = end - clock_now_ms();
 		struct timeval tv = {left / 1000, (left % 1000) * 1000};
 		amqp_frame_t f;
-		int			rc;
+		int rc;
 
 		if (left <= 0)
 			return snprintf(why, len, "no confirm within %d ms", timeout_ms), -1;
@@ -589,7 +587,7 @@ wait_confirm(struct sc_amqp *a, int timeout_ms, char *why, size_t len)
 		if (rc != AMQP_STATUS_OK)
 			return snprintf(why, len, "connection lost: %s", amqp_error_string2(rc)), -1;
 		if (f.frame_type != AMQP_FRAME_METHOD)
-			continue;			/* the content of a returned message */
+			continue; /* the content of a returned message */
 		if (f.payload.method.id == AMQP_BASIC_RETURN_METHOD)
 			returned = 1;
 		else if (f.payload.method.id == AMQP_BASIC_ACK_METHOD)
@@ -603,10 +601,9 @@ wait_confirm(struct sc_amqp *a, int timeout_ms, char *why, size_t len)
 
 int
 sc_amqp_publish_confirmed(struct sc_amqp *a, const char *exchange, const char *routing_key,
-						  const amqp_basic_properties_t *props, amqp_bytes_t body,
-						  char *why, size_t len)
+						  const amqp_basic_properties_t *props, amqp_bytes_t body, char *why, size_t len)
 {
-	int			rc;
+	int rc;
 
 	if (!a->conn)
 		return snprintf(why, len, "not connected"), -1;
@@ -617,8 +614,8 @@ sc_amqp_publish_confirmed(struct sc_amqp *a, const char *exchange, const char *r
 			return snprintf(why, len, "confirm.select refused"), -1;
 		a->confirming = 1;
 	}
-	rc = amqp_basic_publish(a->conn, SC_CH, amqp_cstring_bytes(exchange), amqp_cstring_bytes(routing_key),
-							1, 0, props, body);
+	rc = amqp_basic_publish(a->conn, SC_CH, amqp_cstring_bytes(exchange), amqp_cstring_bytes(routing_key), 1, 0, props,
+							body);
 	if (rc != AMQP_STATUS_OK)
 		return snprintf(why, len, "publish failed: %s", amqp_error_string2(rc)), -1;
 	return wait_confirm(a, SC_DEAD_LETTER_CONFIRM_MS, why, len);

@@ -20,8 +20,8 @@
 #include "metrics.h"
 #include "sc_limits.h"
 
-#define SC_CH 1					/* working channel */
-#define SC_CH_AUX 2				/* passive declares (queue depth) */
+#define SC_CH 1		/* working channel */
+#define SC_CH_AUX 2 /* passive declares (queue depth) */
 /* A connection that feeds no connection gauge (short-lived: dead letters, the dlq command). */
 #define SC_CONN_UNTRACKED SC_CONNS
 
@@ -36,50 +36,50 @@
 struct sc_amqp
 {
 	const struct sc_config *cfg;
-	const char *name;			/* connection_name the broker shows ("publisher", "consumer", ...) */
-	const char *log_ctx;		/* which connection, in logs; NULL for the role's own one */
+	const char *name;	 /* connection_name the broker shows ("publisher", "consumer", ...) */
+	const char *log_ctx; /* which connection, in logs; NULL for the role's own one */
 	enum sc_conn metric;
-	amqp_connection_state_t conn;	/* NULL when disconnected */
-	int			url_next;		/* index of the next URL of amqp_url to try */
-	int			blocked;		/* connection.blocked received, not yet unblocked */
-	int			aux_open;		/* channel 2 is open */
-	int			backoff_ms;		/* current reconnect delay */
-	int			confirming;		/* confirm.select done on channel 1 */
+	amqp_connection_state_t conn; /* NULL when disconnected */
+	int url_next;				  /* index of the next URL of amqp_url to try */
+	int blocked;				  /* connection.blocked received, not yet unblocked */
+	int aux_open;				  /* channel 2 is open */
+	int backoff_ms;				  /* current reconnect delay */
+	int confirming;				  /* confirm.select done on channel 1 */
 };
 
-void		sc_amqp_init(struct sc_amqp *a, const struct sc_config *cfg, const char *name, const char *log_ctx,
-						 enum sc_conn metric);
+void sc_amqp_init(struct sc_amqp *a, const struct sc_config *cfg, const char *name, const char *log_ctx,
+				  enum sc_conn metric);
 
 /*
  * Connect to the first reachable URL of amqp_url (starting after the last
  * one that worked or failed), log in, open channel 1 and declare the
  * topology.  0 on success; -1 (logged) otherwise, disconnected.
  */
-int			sc_amqp_connect(struct sc_amqp *a);
-void		sc_amqp_disconnect(struct sc_amqp *a);
+int sc_amqp_connect(struct sc_amqp *a);
+void sc_amqp_disconnect(struct sc_amqp *a);
 
 /*
  * Check an RPC reply; 0 if normal.  Otherwise log "what" with the server's
  * reason, answer a channel/connection close, and return -1; *chan_only is set
  * when only the channel died (the connection is still usable).
  */
-int			sc_amqp_reply_ok(struct sc_amqp *a, amqp_rpc_reply_t r, const char *what, int *chan_only);
+int sc_amqp_reply_ok(struct sc_amqp *a, amqp_rpc_reply_t r, const char *what, int *chan_only);
 
 /*
  * Handle a frame that is not what the caller waits for: connection.blocked /
  * unblocked, channel.close, connection.close, basic.cancel.  Returns 0 if the
  * connection is still usable, -1 if it (or the working channel) is gone.
  */
-int			sc_amqp_async_frame(struct sc_amqp *a, const amqp_frame_t *f);
+int sc_amqp_async_frame(struct sc_amqp *a, const amqp_frame_t *f);
 
 /* Send a heartbeat frame now (used while waiting on PostgreSQL). */
-int			sc_amqp_heartbeat(struct sc_amqp *a);
+int sc_amqp_heartbeat(struct sc_amqp *a);
 
 /* Passive declare of the queue on channel 2; message count or -1. */
-long		sc_amqp_queue_depth(struct sc_amqp *a, const char *queue);
+long sc_amqp_queue_depth(struct sc_amqp *a, const char *queue);
 
 /* Sleep a's reconnect backoff (returning early on sc_stop), then double it (backoff_next, capped at max_ms). */
-void		sc_amqp_backoff_sleep(struct sc_amqp *a, int max_ms);
+void sc_amqp_backoff_sleep(struct sc_amqp *a, int max_ms);
 
 /* AMQP table entries (headers, queue arguments) of a string; not copied. */
 amqp_table_entry_t sc_amqp_bytes_entry(const char *key, amqp_bytes_t v);
@@ -90,7 +90,7 @@ amqp_table_entry_t sc_amqp_str_entry(const char *key, const char *v);
  * with a heartbeat frame every second; a may be NULL or disconnected.  Used
  * for every pause a role takes while it holds a broker connection.
  */
-void		sc_amqp_sleep(struct sc_amqp *a, int ms);
+void sc_amqp_sleep(struct sc_amqp *a, int ms);
 
 /*
  * Publish one message on channel 1 (mandatory; confirm mode is selected on
@@ -98,8 +98,7 @@ void		sc_amqp_sleep(struct sc_amqp *a, int ms);
  * connection with no consumer on it (docs/bridge.md, "Dead letters").  0 when
  * the broker acked it (routed: a returned message is a failure); -1 with why.
  */
-int			sc_amqp_publish_confirmed(struct sc_amqp *a, const char *exchange, const char *routing_key,
-									  const amqp_basic_properties_t *props, amqp_bytes_t body,
-									  char *why, size_t len);
+int sc_amqp_publish_confirmed(struct sc_amqp *a, const char *exchange, const char *routing_key,
+							  const amqp_basic_properties_t *props, amqp_bytes_t body, char *why, size_t len);
 
 #endif

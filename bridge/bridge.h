@@ -18,8 +18,8 @@
 #endif
 
 #define SC_ROLE_PUBLISHER 0x1
-#define SC_ROLE_CONSUMER  0x2
-#define SC_ROLE_HTTP      0x4
+#define SC_ROLE_CONSUMER 0x2
+#define SC_ROLE_HTTP 0x4
 
 /* Set by the main thread on SIGTERM/SIGINT; read by every role's loop. */
 extern volatile sig_atomic_t sc_stop;

@@ -14,9 +14,9 @@
 #include <stdint.h>
 
 /* Monotonic milliseconds (an arbitrary origin: only differences mean anything). */
-int64_t		clock_now_ms(void);
+int64_t clock_now_ms(void);
 
 /* The pause after one of cur_ms: twice cur_ms, at most max_ms. */
-int			backoff_next(int cur_ms, int max_ms);
+int backoff_next(int cur_ms, int max_ms);
 
 #endif

@@ -37,13 +37,21 @@
 
 /* A setting: string (S) or int (I); the R forms are reloadable on SIGHUP (config_table.h). */
 #define S(field, def, secret, help) \
-	{#field, T_STR, offsetof(struct sc_config, field), def, 0, 0, 0, secret, help}
+	{ \
+#field, T_STR, offsetof(struct sc_config, field), def, 0, 0, 0, secret, help \
+	}
 #define SR(field, def, help) \
-	{#field, T_STR, offsetof(struct sc_config, field), def, 0, 0, 1, 0, help}
+	{ \
+#field, T_STR, offsetof(struct sc_config, field), def, 0, 0, 1, 0, help \
+	}
 #define I(field, def, lo, hi, help) \
-	{#field, T_INT, offsetof(struct sc_config, field), def, lo, hi, 0, 0, help}
+	{ \
+#field, T_INT, offsetof(struct sc_config, field), def, lo, hi, 0, 0, help \
+	}
 #define IR(field, def, lo, hi, help) \
-	{#field, T_INT, offsetof(struct sc_config, field), def, lo, hi, 1, 0, help}
+	{ \
+#field, T_INT, offsetof(struct sc_config, field), def, lo, hi, 1, 0, help \
+	}
 
 static const struct setting settings[] = {
 	/* PostgreSQL */
@@ -52,7 +60,8 @@ static const struct setting settings[] = {
 	I(read_max_lag_ms, "1000", 10, 3600000, "replica (pg_read_conninfo) lag past which reads go to the primary"),
 	I(read_check_interval_ms, "250", 10, 60000, "how often the http role checks the replica's lag"),
 	/* RabbitMQ */
-	S(amqp_url, "amqp://guest:guest@localhost:5672", 1, "amqp[s]://user:pass@host:port/vhost, comma-separated list tried in turn"),
+	S(amqp_url, "amqp://guest:guest@localhost:5672", 1,
+	  "amqp[s]://user:pass@host:port/vhost, comma-separated list tried in turn"),
 	S(amqp_cacert, "", 0, "CA file for amqps:// peers"),
 	S(exchange, "sharecount", 0, "topic exchange jobs are published to"),
 	S(queue, "sharecount.jobs", 0, "queue the consumer reads"),
@@ -65,7 +74,8 @@ static const struct setting settings[] = {
 	IR(apply_linger_ms, "2", 0, 10000, "how long a partial batch waits (from its first delivery) for more deliveries"),
 	/* the publisher role */
 	I(publish_batch, "500", 1, 10000, "outbox rows claimed and published at once"),
-	I(publish_pipeline, "2", 1, SC_MAX_PIPELINE, "claim transactions in flight at once, each on its own PostgreSQL connection"),
+	I(publish_pipeline, "2", 1, SC_MAX_PIPELINE,
+	  "claim transactions in flight at once, each on its own PostgreSQL connection"),
 	IR(confirm_timeout_ms, "10000", 100, 600000, "give up waiting for publisher confirms after this"),
 	IR(poll_interval_ms, "500", 10, 600000, "fallback outbox poll when no wake-up arrives"),
 	/* failures and connections */
@@ -94,13 +104,13 @@ find_setting(const char *name, size_t len)
 	for (size_t i = 0; i < NSETTINGS; i++)
 	{
 		const char *n = settings[i].name;
-		size_t		j;
+		size_t j;
 
 		if (strlen(n) != len)
 			continue;
 		for (j = 0; j < len; j++)
 		{
-			char		c = name[j] == '-' ? '_' : (char) tolower((unsigned char) name[j]);
+			char c = name[j] == '-' ? '_' : (char) tolower((unsigned char) name[j]);
 
 			if (c != n[j])
 				break;
@@ -113,13 +123,13 @@ find_setting(const char *name, size_t len)
 
 /* Set one setting from text; where says where the value came from. */
 static int
-set_value(struct sc_config *cfg, const struct setting *s, const char *value,
-		  const char *where, char *err, size_t errlen)
+set_value(struct sc_config *cfg, const struct setting *s, const char *value, const char *where, char *err,
+		  size_t errlen)
 {
 	if (s->type == T_STR)
 	{
-		char	  **f = str_field(cfg, s);
-		char	   *copy = strdup(value);
+		char **f = str_field(cfg, s);
+		char *copy = strdup(value);
 
 		if (!copy)
 		{
@@ -132,8 +142,8 @@ set_value(struct sc_config *cfg, const struct setting *s, const char *value,
 	}
 	else
 	{
-		char	   *end;
-		long		v;
+		char *end;
+		long v;
 
 		errno = 0;
 		v = strtol(value, &end, 10);
@@ -157,7 +167,7 @@ set_value(struct sc_config *cfg, const struct setting *s, const char *value,
 static char *
 trim(char *s)
 {
-	char	   *e;
+	char *e;
 
 	while (isspace((unsigned char) *s))
 		s++;
@@ -175,9 +185,9 @@ trim(char *s)
 static int
 load_file(struct sc_config *cfg, const char *path, int must_exist, char *err, size_t errlen)
 {
-	FILE	   *f = fopen(path, "r");
-	char		line[8192];
-	int			lineno = 0;
+	FILE *f = fopen(path, "r");
+	char line[8192];
+	int lineno = 0;
 
 	if (!f)
 	{
@@ -188,11 +198,8 @@ load_file(struct sc_config *cfg, const char *path, int must_exist, char *err, si
 	}
 	while (fgets(line, sizeof(line), f))
 	{
-		char	   *p,
-				   *eq,
-				   *key,
-				   *val;
-		char		where[PATH_MAX + 32];
+		char *p, *eq, *key, *val;
+		char where[PATH_MAX + 32];
 		const struct setting *s;
 
 		lineno++;
@@ -218,8 +225,8 @@ load_file(struct sc_config *cfg, const char *path, int must_exist, char *err, si
 		val = trim(eq + 1);
 		if (*val == '"' || *val == '\'')
 		{
-			char		q = *val;
-			char	   *close = strchr(val + 1, q);
+			char q = *val;
+			char *close = strchr(val + 1, q);
 
 			if (!close || (*trim(close + 1) != '\0' && *trim(close + 1) != '#'))
 			{
@@ -263,9 +270,9 @@ load_env(struct sc_config *cfg, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < NSETTINGS; i++)
 	{
-		char		name[96];
+		char name[96];
 		const char *v;
-		size_t		j;
+		size_t j;
 
 		snprintf(name, sizeof(name), "SHARECOUNT_");
 		for (j = 0; settings[i].name[j] && j + 12 < sizeof(name); j++)
@@ -300,9 +307,9 @@ print_help(void)
 static int
 check_conninfo(const char *key, const char *conninfo, char *err, size_t errlen)
 {
-	char	   *errmsg = NULL;
+	char *errmsg = NULL;
 	PQconninfoOption *opts = PQconninfoParse(conninfo, &errmsg);
-	char	   *nl;
+	char *nl;
 
 	if (opts)
 	{
@@ -322,7 +329,7 @@ validate(struct sc_config *cfg, char *err, size_t errlen)
 {
 	const char *p;
 	const char *item;
-	size_t		n;
+	size_t n;
 
 	if (strcmp(cfg->queue_type, "classic") != 0 && strcmp(cfg->queue_type, "quorum") != 0)
 	{
@@ -336,7 +343,7 @@ validate(struct sc_config *cfg, char *err, size_t errlen)
 	}
 	cfg->role_mask = 0;
 	p = cfg->roles;
-	while (p && *p && config_list_next(&p, &item, &n))	/* a trailing comma ends the list */
+	while (p && *p && config_list_next(&p, &item, &n)) /* a trailing comma ends the list */
 	{
 		if (n == 9 && !strncmp(item, "publisher", 9))
 			cfg->role_mask |= SC_ROLE_PUBLISHER;
@@ -346,13 +353,16 @@ validate(struct sc_config *cfg, char *err, size_t errlen)
 			cfg->role_mask |= SC_ROLE_HTTP;
 		else
 		{
-			config_set_err(err, errlen, "invalid roles \"%s\": expected a comma-separated list of publisher, consumer, http", cfg->roles);
+			config_set_err(err, errlen,
+						   "invalid roles \"%s\": expected a comma-separated list of publisher, consumer, http",
+						   cfg->roles);
 			return -1;
 		}
 	}
 	if (cfg->role_mask == 0)
 	{
-		config_set_err(err, errlen, "invalid roles \"%s\": at least one of publisher, consumer, http is needed", cfg->roles);
+		config_set_err(err, errlen, "invalid roles \"%s\": at least one of publisher, consumer, http is needed",
+					   cfg->roles);
 		return -1;
 	}
 	if ((cfg->role_mask & (SC_ROLE_PUBLISHER | SC_ROLE_CONSUMER)) &&
@@ -373,8 +383,8 @@ validate(struct sc_config *cfg, char *err, size_t errlen)
 	if ((cfg->role_mask & SC_ROLE_HTTP) && cfg->http_listen[0])
 	{
 		const char *colon = strrchr(cfg->http_listen, ':');
-		char	   *end;
-		long		port;
+		char *end;
+		long port;
 
 		errno = 0;
 		port = colon ? strtol(colon + 1, &end, 10) : 0;
@@ -464,8 +474,7 @@ int
 config_load(struct sc_config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
 	const char *file = NULL;
-	int			explicit_file,
-				rc;
+	int explicit_file, rc;
 
 	memset(cfg, 0, sizeof(*cfg));
 	err[0] = '\0';
@@ -499,7 +508,7 @@ config_free(struct sc_config *cfg)
 	for (size_t i = 0; i < NSETTINGS; i++)
 		if (settings[i].type == T_STR)
 		{
-			char	  **f = str_field(cfg, &settings[i]);
+			char **f = str_field(cfg, &settings[i]);
 
 			free(*f);
 			*f = NULL;
@@ -521,17 +530,17 @@ config_print(const struct sc_config *cfg)
 		else
 		{
 			const char *v = *str_field((struct sc_config *) cfg, s);
-			char		red[4096];
+			char red[4096];
 
 			if (!v)
 				v = "";
 			if (s->secret && strcmp(s->name, "amqp_url") == 0)
-				config_redact_list(v, red, sizeof(red));	/* a list of URLs */
+				config_redact_list(v, red, sizeof(red)); /* a list of URLs */
 			else if (s->secret)
-				log_redact(v, red, sizeof(red));	/* one conninfo or URI */
+				log_redact(v, red, sizeof(red)); /* one conninfo or URI */
 			else
 				snprintf(red, sizeof(red), "%s", v);
-			for (char *c = red; *c; c++)	/* one line per setting */
+			for (char *c = red; *c; c++) /* one line per setting */
 				if ((unsigned char) *c < 0x20 || *c == 0x7f)
 					*c = '?';
 			printf("%s = \"%s\"\n", s->name, red);

@@ -31,10 +31,10 @@
 static void
 list_add(char *list, const char *fmt, ...)
 {
-	size_t		used = strlen(list);
-	char		item[SC_RELOAD_MSG];
-	va_list		ap;
-	int			n;
+	size_t used = strlen(list);
+	char item[SC_RELOAD_MSG];
+	va_list ap;
+	int n;
 
 	va_start(ap, fmt);
 	vsnprintf(item, sizeof(item), fmt, ap);
@@ -49,11 +49,9 @@ list_add(char *list, const char *fmt, ...)
 
 /* One setting of fresh that differs from cfg: apply it or refuse it. */
 static void
-merge_one(struct sc_config *cfg, struct sc_config *fresh, const struct setting *s,
-		  struct sc_reload_result *res)
+merge_one(struct sc_config *cfg, struct sc_config *fresh, const struct setting *s, struct sc_reload_result *res)
 {
-	char		was[SC_RELOAD_MSG / 2],
-				now[SC_RELOAD_MSG / 2];
+	char was[SC_RELOAD_MSG / 2], now[SC_RELOAD_MSG / 2];
 
 	if (s->type == T_INT)
 	{
@@ -62,8 +60,7 @@ merge_one(struct sc_config *cfg, struct sc_config *fresh, const struct setting *
 	}
 	else
 	{
-		const char *a = *str_field(cfg, s),
-				   *b = *str_field(fresh, s);
+		const char *a = *str_field(cfg, s), *b = *str_field(fresh, s);
 
 		snprintf(was, sizeof(was), "\"%s\"", a ? a : "");
 		snprintf(now, sizeof(now), "\"%s\"", b ? b : "");
@@ -83,9 +80,7 @@ merge_one(struct sc_config *cfg, struct sc_config *fresh, const struct setting *
 		__atomic_store_n(int_field(cfg, s), *int_field(fresh, s), __ATOMIC_RELAXED);
 	else
 	{
-		char	  **a = str_field(cfg, s),
-				  **b = str_field(fresh, s),
-				   *t = *a;
+		char **a = str_field(cfg, s), **b = str_field(fresh, s), *t = *a;
 
 		*a = *b;
 		*b = t;
@@ -95,21 +90,20 @@ merge_one(struct sc_config *cfg, struct sc_config *fresh, const struct setting *
 void
 config_merge(struct sc_config *cfg, struct sc_config *fresh, struct sc_reload_result *res)
 {
-	size_t		n;
+	size_t n;
 	const struct setting *settings = config_settings(&n);
 
 	memset(res, 0, sizeof(*res));
 	for (size_t i = 0; i < n; i++)
 	{
 		const struct setting *s = &settings[i];
-		int			same;
+		int same;
 
 		if (s->type == T_INT)
 			same = *int_field(cfg, s) == *int_field(fresh, s);
 		else
 		{
-			const char *a = *str_field(cfg, s),
-					   *b = *str_field(fresh, s);
+			const char *a = *str_field(cfg, s), *b = *str_field(fresh, s);
 
 			same = strcmp(a ? a : "", b ? b : "") == 0;
 		}
@@ -119,15 +113,14 @@ config_merge(struct sc_config *cfg, struct sc_config *fresh, struct sc_reload_re
 }
 
 int
-config_reload(struct sc_config *cfg, int argc, char **argv,
-			  struct sc_reload_result *res, char *err, size_t errlen)
+config_reload(struct sc_config *cfg, int argc, char **argv, struct sc_reload_result *res, char *err, size_t errlen)
 {
 	struct sc_config fresh;
-	int			rc = config_load(&fresh, argc, argv, err, errlen);
+	int rc = config_load(&fresh, argc, argv, err, errlen);
 
 	if (rc != 0)
 	{
-		if (rc > 0)				/* --help/--version: main exited on them at start */
+		if (rc > 0) /* --help/--version: main exited on them at start */
 			snprintf(err, errlen, "unexpected --help or --version");
 		config_free(&fresh);
 		return -1;

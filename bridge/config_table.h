@@ -17,17 +17,21 @@
 
 #include "config.h"
 
-enum setting_type { T_STR, T_INT };
+enum setting_type
+{
+	T_STR,
+	T_INT
+};
 
 struct setting
 {
 	const char *name;
 	enum setting_type type;
-	size_t		offset;			/* into struct sc_config */
-	const char *def;			/* default, as text; NULL = empty */
-	long		min, max;		/* T_INT bounds */
-	int			reloadable;		/* applied on SIGHUP */
-	int			secret;			/* redact in config_print, never logged */
+	size_t offset;	 /* into struct sc_config */
+	const char *def; /* default, as text; NULL = empty */
+	long min, max;	 /* T_INT bounds */
+	int reloadable;	 /* applied on SIGHUP */
+	int secret;		 /* redact in config_print, never logged */
 	const char *help;
 };
 

@@ -28,7 +28,7 @@
 void
 config_set_err(char *err, size_t errlen, const char *fmt, ...)
 {
-	va_list		ap;
+	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
@@ -45,10 +45,10 @@ config_set_err(char *err, size_t errlen, const char *fmt, ...)
 static int
 check_amqp_url(const char *url, size_t len, char *err, size_t errlen)
 {
-	char	   *copy = strndup(url, len);
+	char *copy = strndup(url, len);
 	struct amqp_connection_info info;
-	int			rc;
-	char		red[512];
+	int rc;
+	char red[512];
 
 	if (!copy)
 	{
@@ -59,7 +59,7 @@ check_amqp_url(const char *url, size_t len, char *err, size_t errlen)
 	rc = amqp_parse_url(copy, &info);
 	if (rc != AMQP_STATUS_OK || len == 0)
 	{
-		char	   *c2 = strndup(url, len);
+		char *c2 = strndup(url, len);
 
 		log_redact(c2 ? c2 : "", red, sizeof(red));
 		config_set_err(err, errlen, "invalid amqp_url \"%s\": expected amqp[s]://user:pass@host[:port][/vhost]", red);
@@ -81,7 +81,7 @@ config_list_next(const char **cursor, const char **item, size_t *len)
 {
 	const char *p = *cursor;
 	const char *e;
-	size_t		n;
+	size_t n;
 
 	if (p == NULL)
 		return 0;
@@ -110,9 +110,8 @@ config_amqp_url_normalise(char **amqp_url, char *err, size_t errlen)
 {
 	const char *p = *amqp_url;
 	const char *item;
-	size_t		n,
-				o = 0;
-	char	   *norm;
+	size_t n, o = 0;
+	char *norm;
 
 	if (!*p)
 	{
@@ -147,7 +146,7 @@ config_amqp_url_normalise(char **amqp_url, char *err, size_t errlen)
 void
 config_redact_list(const char *v, char *out, size_t outlen)
 {
-	size_t		o = 0;
+	size_t o = 0;
 
 	out[0] = '\0';
 	if (!strstr(v, "://"))
@@ -158,9 +157,9 @@ config_redact_list(const char *v, char *out, size_t outlen)
 	for (;;)
 	{
 		const char *e = strchr(v, ',');
-		size_t		n = e ? (size_t) (e - v) : strlen(v);
-		char	   *one = strndup(v, n);
-		char		red[1024];
+		size_t n = e ? (size_t) (e - v) : strlen(v);
+		char *one = strndup(v, n);
+		char red[1024];
 
 		log_redact(one ? one : "", red, sizeof(red));
 		free(one);

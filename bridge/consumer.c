@@ -31,7 +31,7 @@
 static char *
 bytes_dup(amqp_bytes_t b)
 {
-	char	   *s = malloc(b.len + 1);
+	char *s = malloc(b.len + 1);
 
 	if (s)
 	{
@@ -76,8 +76,8 @@ consumer_amqp_ensure(struct consumer *c)
 	amqp_basic_qos(c->amqp.conn, SC_CH, 0, (uint16_t) cfg->prefetch, 0);
 	if (sc_amqp_reply_ok(&c->amqp, amqp_get_rpc_reply(c->amqp.conn), "basic.qos", NULL) < 0)
 		goto fail;
-	amqp_basic_consume(c->amqp.conn, SC_CH, amqp_cstring_bytes(cfg->queue), amqp_empty_bytes,
-					   0, 0, 0, amqp_empty_table);
+	amqp_basic_consume(c->amqp.conn, SC_CH, amqp_cstring_bytes(cfg->queue), amqp_empty_bytes, 0, 0, 0,
+					   amqp_empty_table);
 	if (sc_amqp_reply_ok(&c->amqp, amqp_get_rpc_reply(c->amqp.conn), "basic.consume", NULL) < 0)
 		goto fail;
 	log_info("consuming from \"%s\" (prefetch %d)", cfg->queue, cfg->prefetch);
@@ -107,8 +107,8 @@ add_delivery(struct consumer *c, amqp_envelope_t *env)
 {
 	struct delivery *d = &c->batch[c->n++];
 	amqp_basic_properties_t *pr = &env->message.properties;
-	char	   *type = (pr->_flags & AMQP_BASIC_TYPE_FLAG) ? bytes_dup(pr->type) : NULL;
-	char	   *rk = bytes_dup(env->routing_key);
+	char *type = (pr->_flags & AMQP_BASIC_TYPE_FLAG) ? bytes_dup(pr->type) : NULL;
+	char *rk = bytes_dup(env->routing_key);
 	struct sc_job_in in;
 
 	memset(d, 0, sizeof(*d));
@@ -146,8 +146,8 @@ add_delivery(struct consumer *c, amqp_envelope_t *env)
 static int
 collect(struct consumer *c, int first_wait_ms)
 {
-	int			wait_ms = first_wait_ms;
-	int64_t		linger_end = clock_now_ms() + SC_LIVE(c->cfg, apply_linger_ms);
+	int wait_ms = first_wait_ms;
+	int64_t linger_end = clock_now_ms() + SC_LIVE(c->cfg, apply_linger_ms);
 
 	while (c->n < c->cfg->apply_batch && !sc_stop)
 	{
@@ -171,7 +171,7 @@ collect(struct consumer *c, int first_wait_ms)
 		{
 			amqp_frame_t f;
 			struct timeval zero = {0, 0};
-			int			rc = amqp_simple_wait_frame_noblock(c->amqp.conn, &f, &zero);
+			int rc = amqp_simple_wait_frame_noblock(c->amqp.conn, &f, &zero);
 
 			if (rc == AMQP_STATUS_TIMEOUT)
 				continue;
@@ -216,10 +216,10 @@ dead_letter(struct consumer *c, const struct delivery *d)
 static int
 consumer_settle(struct consumer *c)
 {
-	uint64_t	ack_tag = 0;
-	int			napplied = 0;
+	uint64_t ack_tag = 0;
+	int napplied = 0;
 	struct timespec now;
-	double		now_s;
+	double now_s;
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	now_s = now.tv_sec + now.tv_nsec / 1e9;
@@ -230,8 +230,8 @@ consumer_settle(struct consumer *c)
 		if (d->status == D_REJECTED || d->status == D_INVALID)
 		{
 			log_warn("dead-lettering delivery %llu (%s%s%s): %s", (unsigned long long) d->tag,
-					 d->job.name[0] ? d->job.name : "no job name",
-					 d->job.job_id ? " " : "", d->job.job_id ? d->job.job_id : "", d->reason);
+					 d->job.name[0] ? d->job.name : "no job name", d->job.job_id ? " " : "",
+					 d->job.job_id ? d->job.job_id : "", d->reason);
 			if (dead_letter(c, d) < 0)
 				goto broken;
 			metrics_count(SC_M_DEAD_LETTERED, d->kind, 1);
@@ -308,7 +308,7 @@ consumer_main(void *arg)
 		}
 		if (clock_now_ms() >= c.next_depth_ms)
 		{
-			long		depth = sc_amqp_queue_depth(&c.amqp, c.cfg->queue);
+			long depth = sc_amqp_queue_depth(&c.amqp, c.cfg->queue);
 
 			metrics_set_queue_depth(depth);
 			c.next_depth_ms = clock_now_ms() + SC_QUEUE_DEPTH_EVERY_MS;

@@ -20,10 +20,10 @@
 #define SC_PROBE_CONTENT_ID "probe"
 
 /* Answer a NestJS send() request (consumer_reply.c). */
-void		consumer_reply(struct sc_amqp *a, PGconn *pg, const struct sc_job *job, const char *reply_to,
-						   const char *correlation_id, int64_t received_ms, int success);
+void consumer_reply(struct sc_amqp *a, PGconn *pg, const struct sc_job *job, const char *reply_to,
+					const char *correlation_id, int64_t received_ms, int success);
 
 /* Thread entry: arg is a const struct sc_config *.  Returns when sc_stop is set. */
-void	   *consumer_main(void *arg);
+void *consumer_main(void *arg);
 
 #endif

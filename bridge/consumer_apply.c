@@ -44,7 +44,12 @@
 #include "metrics.h"
 #include "pgconn.h"
 
-enum apply_rc { APPLY_OK = 0, APPLY_AWAY, APPLY_FAILED };
+enum apply_rc
+{
+	APPLY_OK = 0,
+	APPLY_AWAY,
+	APPLY_FAILED
+};
 
 /* The statement that applies a JSON array of envelopes (the probe uses it too). */
 #define APPLY_SQL \
@@ -55,7 +60,7 @@ enum apply_rc { APPLY_OK = 0, APPLY_AWAY, APPLY_FAILED };
 static enum apply_rc
 apply_failed(struct consumer *c, const PGresult *r, const int *idx, int k)
 {
-	char		err[512];
+	char err[512];
 	const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
 	enum apply_rc rc = pgconn_away(c->pg, r) ? APPLY_AWAY : APPLY_FAILED;
 
@@ -63,8 +68,7 @@ apply_failed(struct consumer *c, const PGresult *r, const int *idx, int k)
 	pgconn_error(c->pg, r, err, sizeof(err));
 	if (k == 1)
 		pgconn_error(c->pg, r, c->batch[idx[0]].reason, sizeof(c->batch[idx[0]].reason));
-	log_warn("applying %d job(s) failed (%s): %s", k,
-			 rc == APPLY_AWAY ? "database away, will retry" : "checking", err);
+	log_warn("applying %d job(s) failed (%s): %s", k, rc == APPLY_AWAY ? "database away, will retry" : "checking", err);
 	return rc;
 }
 
@@ -75,12 +79,11 @@ apply_failed(struct consumer *c, const PGresult *r, const int *idx, int k)
 static enum apply_rc
 apply(struct consumer *c, const int *idx, int k)
 {
-	size_t		cap = 2,
-				len = 0;
-	char	   *arr;
+	size_t cap = 2, len = 0;
+	char *arr;
 	const char *params[1];
-	PGresult   *r;
-	int64_t		t0 = clock_now_ms();
+	PGresult *r;
+	int64_t t0 = clock_now_ms();
 
 	for (int i = 0; i < k; i++)
 		cap += strlen(c->batch[idx[i]].job.envelope) + 1;
@@ -89,12 +92,12 @@ apply(struct consumer *c, const int *idx, int k)
 	{
 		log_warn("out of memory building a batch of %d job(s)", k);
 		snprintf(c->last_sqlstate, sizeof(c->last_sqlstate), "53200");
-		return APPLY_FAILED;	/* counts as an attempt: halves need less */
+		return APPLY_FAILED; /* counts as an attempt: halves need less */
 	}
 	arr[len++] = '[';
 	for (int i = 0; i < k; i++)
 	{
-		size_t		l = strlen(c->batch[idx[i]].job.envelope);
+		size_t l = strlen(c->batch[idx[i]].job.envelope);
 
 		if (i)
 			arr[len++] = ',';
@@ -122,7 +125,7 @@ apply(struct consumer *c, const int *idx, int k)
 	}
 	for (int row = 0; row < k; row++)
 	{
-		int			ord = atoi(PQgetvalue(r, row, 0));
+		int ord = atoi(PQgetvalue(r, row, 0));
 		const char *st = PQgetvalue(r, row, 1);
 		struct delivery *d;
 
@@ -153,10 +156,10 @@ apply(struct consumer *c, const int *idx, int k)
 static int
 probe(struct consumer *c, char *why, size_t len)
 {
-	char		body[320];
+	char body[320];
 	const char *params[1] = {body};
-	PGresult   *r;
-	int			ready;
+	PGresult *r;
+	int ready;
 
 	snprintf(body, sizeof(body),
 			 "[{\"pattern\":\"share_count_update\",\"data\":{\"jobId\":\"sharecount-bridge-probe-%ld-%u\","
@@ -214,9 +217,9 @@ hold_until_db(struct consumer *c)
 static int
 may_pass(const char *sqlstate)
 {
-	return !sqlstate[0] || !strcmp(sqlstate, "40001") || !strcmp(sqlstate, "40P01") ||
-		!strncmp(sqlstate, "53", 2) || !strncmp(sqlstate, "55", 2) || !strncmp(sqlstate, "57", 2) ||
-		!strncmp(sqlstate, "58", 2) || !strncmp(sqlstate, "XX", 2);
+	return !sqlstate[0] || !strcmp(sqlstate, "40001") || !strcmp(sqlstate, "40P01") || !strncmp(sqlstate, "53", 2) ||
+		!strncmp(sqlstate, "55", 2) || !strncmp(sqlstate, "57", 2) || !strncmp(sqlstate, "58", 2) ||
+		!strncmp(sqlstate, "XX", 2);
 }
 
 /*
@@ -230,15 +233,16 @@ may_pass(const char *sqlstate)
 static int
 judge_failure(struct consumer *c, int k)
 {
-	char		why[512];
-	int			ready = probe(c, why, sizeof(why));
+	char why[512];
+	int ready = probe(c, why, sizeof(why));
 
 	if (ready > 0)
 		return sc_stop ? -1 : 1;
 	if (ready < 0)
 		return hold_until_db(c) < 0 ? -1 : 0;
 	log_warn("the database is not ready for jobs (a probe job fails too: %s); "
-			 "holding %d deliveries without counting attempts, next try in %d ms", why, k, c->not_ready_ms);
+			 "holding %d deliveries without counting attempts, next try in %d ms",
+			 why, k, c->not_ready_ms);
 	for (int i = 0; i < c->n; i++)
 		if (c->batch[i].status == D_PENDING)
 			metrics_count(SC_M_FAILED, c->batch[i].kind, 1);
@@ -248,7 +252,7 @@ judge_failure(struct consumer *c, int k)
 	return sc_stop ? -1 : 0;
 }
 
-static int	apply_range(struct consumer *c, int *idx, int k, int retries);
+static int apply_range(struct consumer *c, int *idx, int k, int retries);
 
 /*
  * A failing batch holding deliveries that came back from a quorum queue
@@ -258,12 +262,12 @@ static int	apply_range(struct consumer *c, int *idx, int k, int retries);
 static int
 isolate_returned(struct consumer *c, int *idx, int k)
 {
-	int			s = 0;
+	int s = 0;
 
 	for (int i = 0; i < k; i++)
 		if (c->batch[idx[i]].prior > 0)
 		{
-			int			t = idx[s];
+			int t = idx[s];
 
 			idx[s++] = idx[i];
 			idx[i] = t;
@@ -286,12 +290,12 @@ isolate_returned(struct consumer *c, int *idx, int k)
 static int
 apply_range(struct consumer *c, int *idx, int k, int retries)
 {
-	int			failures = 0;
+	int failures = 0;
 
 	for (;;)
 	{
-		int			rc = consumer_pg_ensure(c) < 0 ? APPLY_AWAY : apply(c, idx, k);
-		int			counted;
+		int rc = consumer_pg_ensure(c) < 0 ? APPLY_AWAY : apply(c, idx, k);
+		int counted;
 
 		if (rc == APPLY_OK)
 		{
@@ -310,7 +314,7 @@ apply_range(struct consumer *c, int *idx, int k, int retries)
 
 			if (d->prior + ++d->attempts >= SC_LIVE(c->cfg, max_delivery_attempts))
 			{
-				char		last[sizeof(d->reason)];
+				char last[sizeof(d->reason)];
 
 				memcpy(last, d->reason, sizeof(last));
 				d->status = D_INVALID;
@@ -321,7 +325,7 @@ apply_range(struct consumer *c, int *idx, int k, int retries)
 			sc_amqp_sleep(&c->amqp, SC_APPLY_RETRY_PAUSE_MS * (d->prior + d->attempts));
 			if (c->quorum)
 			{
-				d->status = D_REQUEUE;	/* the broker counts the return */
+				d->status = D_REQUEUE; /* the broker counts the return */
 				return 0;
 			}
 			continue;
@@ -344,9 +348,8 @@ apply_range(struct consumer *c, int *idx, int k, int retries)
 int
 consumer_apply_all(struct consumer *c)
 {
-	int		   *idx = malloc(sizeof(int) * (size_t) (c->n ? c->n : 1));
-	int			k = 0,
-				rc;
+	int *idx = malloc(sizeof(int) * (size_t) (c->n ? c->n : 1));
+	int k = 0, rc;
 
 	if (!idx)
 		return -1;

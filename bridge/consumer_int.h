@@ -18,42 +18,50 @@
 #include "job.h"
 #include "metrics.h"
 
-enum dstatus { D_PENDING = 0, D_APPLIED, D_DUPLICATE, D_INVALID, D_REJECTED, D_REQUEUE };
+enum dstatus
+{
+	D_PENDING = 0,
+	D_APPLIED,
+	D_DUPLICATE,
+	D_INVALID,
+	D_REJECTED,
+	D_REQUEUE
+};
 
 struct delivery
 {
-	uint64_t	tag;
+	uint64_t tag;
 	struct sc_job job;
 	enum dstatus status;
-	char		reason[320];	/* why rejected / invalid */
-	char	   *reply_to;		/* NestJS send(): where to answer */
-	char	   *correlation_id;
+	char reason[320]; /* why rejected / invalid */
+	char *reply_to;	  /* NestJS send(): where to answer */
+	char *correlation_id;
 	enum sc_job_kind kind;
-	int64_t		received_ms;	/* clock_now_ms() */
-	int			attempts;		/* failures applying it alone (in memory) */
-	int			prior;			/* x-delivery-count: earlier returns (quorum) */
-	amqp_envelope_t env;		/* as received (for the dead letter); owned */
+	int64_t received_ms; /* clock_now_ms() */
+	int attempts;		 /* failures applying it alone (in memory) */
+	int prior;			 /* x-delivery-count: earlier returns (quorum) */
+	amqp_envelope_t env; /* as received (for the dead letter); owned */
 };
 
 struct consumer
 {
 	const struct sc_config *cfg;
 	struct sc_amqp amqp;
-	struct sc_amqp dl;			/* dead letters: opened per settle that has some */
-	int			quorum;			/* queue_type = quorum: attempts counted by the broker */
-	PGconn	   *pg;
-	int			pg_backoff_ms;
+	struct sc_amqp dl; /* dead letters: opened per settle that has some */
+	int quorum;		   /* queue_type = quorum: attempts counted by the broker */
+	PGconn *pg;
+	int pg_backoff_ms;
 	struct delivery *batch;
-	int			n;
-	int64_t		next_depth_ms;
-	int			not_ready_ms;	/* next pause while the database is not ready */
-	unsigned	probe_seq;		/* makes each probe's jobId unique */
-	char		last_sqlstate[6];	/* of the last failed apply ("" if none) */
+	int n;
+	int64_t next_depth_ms;
+	int not_ready_ms;	   /* next pause while the database is not ready */
+	unsigned probe_seq;	   /* makes each probe's jobId unique */
+	char last_sqlstate[6]; /* of the last failed apply ("" if none) */
 };
 
 /* consumer.c: (re)connect to PostgreSQL (0, or -1 logged), and close it. */
-int			consumer_pg_ensure(struct consumer *c);
-void		consumer_pg_drop(struct consumer *c);
+int consumer_pg_ensure(struct consumer *c);
+void consumer_pg_drop(struct consumer *c);
 
 /*
  * consumer_apply.c: apply every pending, parsed delivery of the batch.  0
@@ -61,6 +69,6 @@ void		consumer_pg_drop(struct consumer *c);
  * (stopping while the database is down or a retry is pending; the broker
  * redelivers).
  */
-int			consumer_apply_all(struct consumer *c);
+int consumer_apply_all(struct consumer *c);
 
 #endif

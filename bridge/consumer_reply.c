@@ -20,8 +20,8 @@ static long long
 share_count(struct sc_amqp *a, PGconn *pg, const struct sc_job *job)
 {
 	const char *params[2] = {job->content_type, job->content_id};
-	PGresult   *r;
-	long long	v = -1;
+	PGresult *r;
+	long long v = -1;
 
 	if (!job->content_type || !job->content_id)
 		return -1;
@@ -36,10 +36,10 @@ void
 consumer_reply(struct sc_amqp *a, PGconn *pg, const struct sc_job *job, const char *reply_to,
 			   const char *correlation_id, int64_t received_ms, int success)
 {
-	char	   *body = sc_job_reply(job, success, (long) (clock_now_ms() - received_ms),
-								success ? share_count(a, pg, job) : -1);
+	char *body =
+		sc_job_reply(job, success, (long) (clock_now_ms() - received_ms), success ? share_count(a, pg, job) : -1);
 	amqp_basic_properties_t props;
-	int			rc;
+	int rc;
 
 	if (!body)
 		return;
@@ -51,8 +51,8 @@ consumer_reply(struct sc_amqp *a, PGconn *pg, const struct sc_job *job, const ch
 		props._flags |= AMQP_BASIC_CORRELATION_ID_FLAG;
 		props.correlation_id = amqp_cstring_bytes(correlation_id);
 	}
-	rc = amqp_basic_publish(a->conn, SC_CH, amqp_empty_bytes, amqp_cstring_bytes(reply_to),
-							0, 0, &props, amqp_cstring_bytes(body));
+	rc = amqp_basic_publish(a->conn, SC_CH, amqp_empty_bytes, amqp_cstring_bytes(reply_to), 0, 0, &props,
+							amqp_cstring_bytes(body));
 	if (rc != AMQP_STATUS_OK)
 		log_warn("replying to %s: %s", reply_to, amqp_error_string2(rc));
 	free(body);

@@ -20,21 +20,21 @@
 #include "log.h"
 #include "metrics.h"
 
-#define WAKE_AT 32				/* queued jobs that make a second worker start a batch at once */
-#define LINGER_MS 2				/* longest a job waits for a busy worker before another takes it */
+#define WAKE_AT 32	/* queued jobs that make a second worker start a batch at once */
+#define LINGER_MS 2 /* longest a job waits for a busy worker before another takes it */
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t work_cond;	/* jobs to take, or stopping (CLOCK_MONOTONIC) */
-static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER;	/* inflight dropped to 0 */
+static pthread_cond_t work_cond;							/* jobs to take, or stopping (CLOCK_MONOTONIC) */
+static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER; /* inflight dropped to 0 */
 static struct dbpool_job *queue_head, *queue_tail;
-static int	accepting;			/* submits go to the queue */
-static int	stopping;			/* workers exit once the queue is empty */
-static int	inflight;			/* accepted and not yet completed */
-static int	queued;				/* jobs in the queue */
-static int	busy;				/* workers serving a batch */
+static int accepting; /* submits go to the queue */
+static int stopping;  /* workers exit once the queue is empty */
+static int inflight;  /* accepted and not yet completed */
+static int queued;	  /* jobs in the queue */
+static int busy;	  /* workers serving a batch */
 static struct dbpool_worker *workers;
-static int	nworkers;
-static int	cond_ready;			/* work_cond initialised (once per process) */
+static int nworkers;
+static int cond_ready; /* work_cond initialised (once per process) */
 
 void
 dbpool_complete(struct dbpool_job *job, int rc)
@@ -66,8 +66,7 @@ dbpool_fail(struct dbpool_job *job, enum dbpool_fail why, const char *err)
 static int
 should_take(int64_t now)
 {
-	return queue_head &&
-		(busy == 0 || queued >= WAKE_AT || now - queue_head->queued_ms >= LINGER_MS);
+	return queue_head && (busy == 0 || queued >= WAKE_AT || now - queue_head->queued_ms >= LINGER_MS);
 }
 
 /* Wait (pool_lock held) until there are jobs to take or the pool stops; returns now. */
@@ -76,14 +75,14 @@ wait_for_jobs(void)
 {
 	for (;;)
 	{
-		int64_t		now = clock_now_ms();
+		int64_t now = clock_now_ms();
 
 		if (should_take(now) || (stopping && !queue_head))
 			return now;
 		if (queue_head || busy > 0)
 		{
 			/* re-check soon: the jobs may have to be taken from a slow worker */
-			int64_t		at = now + LINGER_MS;
+			int64_t at = now + LINGER_MS;
 			struct timespec ts = {at / 1000, (at % 1000) * 1000000};
 
 			pthread_cond_timedwait(&work_cond, &pool_lock, &ts);
@@ -97,7 +96,7 @@ wait_for_jobs(void)
 static size_t
 take_jobs(struct dbpool_job **jobs)
 {
-	size_t		n = 0, nother = 0;
+	size_t n = 0, nother = 0;
 
 	while (queue_head && n < DBPOOL_BATCH_MAX && (queue_head->kind == DBPOOL_GET || nother < DBPOOL_PIPE_MAX))
 	{
@@ -118,7 +117,7 @@ take_jobs(struct dbpool_job **jobs)
 static void
 serve_taken(struct dbpool_worker *w, struct dbpool_job **jobs, size_t n, int64_t now)
 {
-	size_t		i, live = 0;
+	size_t i, live = 0;
 
 	for (i = 0; i < n; i++)
 	{
@@ -144,8 +143,8 @@ worker_main(void *arg)
 	for (;;)
 	{
 		struct dbpool_job *jobs[DBPOOL_BATCH_MAX];
-		size_t		n;
-		int64_t		now;
+		size_t n;
+		int64_t now;
 
 		pthread_mutex_lock(&pool_lock);
 		now = wait_for_jobs();
@@ -224,7 +223,7 @@ init_work_cond(void)
 int
 dbpool_init(const struct readsrc_conf *reads, int size)
 {
-	int			i;
+	int i;
 
 	if (!reads || size < 1)
 		return -1;
@@ -244,7 +243,7 @@ dbpool_init(const struct readsrc_conf *reads, int size)
 	metrics_set_conn(SC_CONN_HTTP_PG, 0);
 	for (i = 0; i < size; i++)
 	{
-		int			rc = pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
+		int rc = pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
 
 		if (rc != 0)
 		{
@@ -270,7 +269,7 @@ dbpool_drain(void)
 void
 dbpool_shutdown(void)
 {
-	int			i;
+	int i;
 
 	if (!workers)
 		return;

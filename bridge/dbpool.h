@@ -32,16 +32,16 @@
 enum dbpool_rc
 {
 	DBPOOL_OK = 0,
-	DBPOOL_UNAVAILABLE = -1,	/* cannot connect, connection lost, timed out, stopping */
-	DBPOOL_ERROR = -2			/* the server answered with an SQL error */
+	DBPOOL_UNAVAILABLE = -1, /* cannot connect, connection lost, timed out, stopping */
+	DBPOOL_ERROR = -2		 /* the server answered with an SQL error */
 };
 
 enum dbpool_kind
 {
-	DBPOOL_PING = 0,			/* SELECT 1 (readiness) */
-	DBPOOL_GET,					/* sharecount_get(type, id) -> count */
-	DBPOOL_GET_MANY,			/* sharecount_get_many(type, ids) -> counts[i] for ids[i] */
-	DBPOOL_STATS,				/* sharecount_stats()::text -> stats (malloc'ed) */
+	DBPOOL_PING = 0, /* SELECT 1 (readiness) */
+	DBPOOL_GET,		 /* sharecount_get(type, id) -> count */
+	DBPOOL_GET_MANY, /* sharecount_get_many(type, ids) -> counts[i] for ids[i] */
+	DBPOOL_STATS,	 /* sharecount_stats()::text -> stats (malloc'ed) */
 	DBPOOL_KINDS
 };
 
@@ -51,19 +51,19 @@ struct dbpool_job
 	enum dbpool_kind kind;
 	const char *type;
 	const char *id;
-	char	   *const *ids;
-	size_t		nids;
-	int64_t		deadline;		/* clock_now_ms() clock */
-	void		(*done) (struct dbpool_job *job);
-	void	   *cls;			/* the submitter's */
+	char *const *ids;
+	size_t nids;
+	int64_t deadline; /* clock_now_ms() clock */
+	void (*done)(struct dbpool_job *job);
+	void *cls; /* the submitter's */
 	/* outputs, valid in done() */
-	int			rc;				/* enum dbpool_rc */
-	int64_t		count;			/* DBPOOL_GET */
-	int64_t    *counts;			/* DBPOOL_GET_MANY: nids entries, allocated by the submitter */
-	char	   *stats;			/* DBPOOL_STATS: malloc'ed JSON text; the submitter frees */
-	char		err[256];		/* why, when rc != DBPOOL_OK (one line, no secrets) */
+	int rc;			 /* enum dbpool_rc */
+	int64_t count;	 /* DBPOOL_GET */
+	int64_t *counts; /* DBPOOL_GET_MANY: nids entries, allocated by the submitter */
+	char *stats;	 /* DBPOOL_STATS: malloc'ed JSON text; the submitter frees */
+	char err[256];	 /* why, when rc != DBPOOL_OK (one line, no secrets) */
 	/* private */
-	int64_t		queued_ms;
+	int64_t queued_ms;
 	struct dbpool_job *next;
 };
 
@@ -71,22 +71,22 @@ struct dbpool_job
  * Start the read-server choice (readsrc_start) and `size` workers
  * (connections are made lazily); 0 on success, -1 on failure.
  */
-int			dbpool_init(const struct readsrc_conf *reads, int size);
+int dbpool_init(const struct readsrc_conf *reads, int size);
 /* Hand a job to the workers.  Never blocks. */
-void		dbpool_submit(struct dbpool_job *job);
+void dbpool_submit(struct dbpool_job *job);
 /*
  * Stop taking jobs (later submits complete at once with DBPOOL_UNAVAILABLE) and
  * wait until every accepted job has been completed.
  */
-void		dbpool_drain(void);
+void dbpool_drain(void);
 /* Drain, stop the workers, close the connections. */
-void		dbpool_shutdown(void);
+void dbpool_shutdown(void);
 
 
 /*
  * Build a PostgreSQL text[] literal ({"a","b\"c"}) from n strings into a
  * malloc'ed string; NULL when out of memory.  Exposed for unit tests.
  */
-char	   *dbpool_text_array_literal(char *const *items, size_t n);
+char *dbpool_text_array_literal(char *const *items, size_t n);
 
 #endif

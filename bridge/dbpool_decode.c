@@ -18,7 +18,7 @@ struct keyref
 {
 	const char *type;
 	const char *id;
-	size_t		job;			/* index into the unit's jobs */
+	size_t job; /* index into the unit's jobs */
 };
 
 /* A bigint column, NULL read as 0. */
@@ -42,12 +42,12 @@ job_error(struct dbpool_job *job, const char *what)
 static int
 take_many(struct dbpool_job *job, const PGresult *res)
 {
-	size_t		i;
+	size_t i;
 
 	if ((size_t) PQntuples(res) != job->nids || PQnfields(res) != 2)
 	{
-		pgconn_set_err(job->err, sizeof(job->err), "sharecount_get_many returned %d rows for %zu ids",
-					   PQntuples(res), job->nids);
+		pgconn_set_err(job->err, sizeof(job->err), "sharecount_get_many returned %d rows for %zu ids", PQntuples(res),
+					   job->nids);
 		return DBPOOL_ERROR;
 	}
 	for (i = 0; i < job->nids; i++)
@@ -86,7 +86,7 @@ dbpool_take_result(struct dbpool_job *job, PGresult *res)
 int
 dbpool_take_batch_result(const struct dbpool_unit *u, PGresult *res)
 {
-	size_t		i;
+	size_t i;
 
 	if ((size_t) PQntuples(res) != u->nkeys || PQnfields(res) != 1)
 	{
@@ -104,7 +104,7 @@ static int
 keyref_cmp(const void *a, const void *b)
 {
 	const struct keyref *x = a, *y = b;
-	int			c = strcmp(x->id, y->id);
+	int c = strcmp(x->id, y->id);
 
 	if (c == 0)
 		c = strcmp(x->type, y->type);
@@ -123,10 +123,10 @@ size_t
 dbpool_distinct_keys(struct dbpool_job *const *jobs, size_t n, char **types, char **ids, size_t *key_of)
 {
 	struct keyref refs[DBPOOL_BATCH_MAX];
-	size_t		i, nkeys = 0;
+	size_t i, nkeys = 0;
 
 	for (i = 0; i < n; i++)
-		refs[i] = (struct keyref) {jobs[i]->type, jobs[i]->id, i};
+		refs[i] = (struct keyref){jobs[i]->type, jobs[i]->id, i};
 	qsort(refs, n, sizeof(refs[0]), keyref_cmp);
 	for (i = 0; i < n; i++)
 	{
@@ -145,14 +145,14 @@ dbpool_distinct_keys(struct dbpool_job *const *jobs, size_t n, char **types, cha
 char *
 dbpool_text_array_literal(char *const *items, size_t n)
 {
-	size_t		len = 3, i, o = 0;
-	char	   *out;
+	size_t len = 3, i, o = 0;
+	char *out;
 
 	for (i = 0; i < n; i++)
 	{
 		const char *p;
 
-		len += 3;				/* quotes and comma */
+		len += 3; /* quotes and comma */
 		for (p = items[i]; *p; p++)
 			len += (*p == '"' || *p == '\\') ? 2 : 1;
 	}

@@ -25,9 +25,9 @@
 #include "pgconn.h"
 #include "readsrc.h"
 
-#define DBPOOL_BATCH_MAX 256	/* jobs taken at once (single counts coalesced into one statement) */
-#define DBPOOL_PIPE_MAX 64		/* other jobs in one batch (each is a statement of its own) */
-#define DBPOOL_APPNAME "sharecount-bridge http"	/* application_name of the workers' sessions */
+#define DBPOOL_BATCH_MAX 256					/* jobs taken at once (single counts coalesced into one statement) */
+#define DBPOOL_PIPE_MAX 64						/* other jobs in one batch (each is a statement of its own) */
+#define DBPOOL_APPNAME "sharecount-bridge http" /* application_name of the workers' sessions */
 
 /* Statements: one per job kind, then the coalesced single-count read. */
 #define DBPOOL_STMT_GET_BATCH DBPOOL_KINDS
@@ -37,7 +37,7 @@ struct dbpool_stmt
 {
 	const char *name;
 	const char *sql;
-	int			nparams;
+	int nparams;
 };
 
 extern const struct dbpool_stmt dbpool_stmts[DBPOOL_NSTMTS];
@@ -48,12 +48,12 @@ extern const struct dbpool_stmt dbpool_stmts[DBPOOL_NSTMTS];
  */
 struct dbpool_unit
 {
-	int			stmt;			/* index into dbpool_stmts[] */
+	int stmt; /* index into dbpool_stmts[] */
 	struct dbpool_job **jobs;
-	size_t		n;
+	size_t n;
 	/* DBPOOL_STMT_GET_BATCH: jobs[j] is answered by row key_of[j] of nkeys */
 	const size_t *key_of;
-	size_t		nkeys;
+	size_t nkeys;
 };
 
 /*
@@ -63,13 +63,13 @@ struct dbpool_unit
  */
 enum dbpool_pipe_state
 {
-	DBPOOL_PIPE_IDLE = 0,		/* nothing in hand (owned memory freed) */
-	DBPOOL_PIPE_PLANNED,		/* units built from the jobs (distinct keys found) */
-	DBPOOL_PIPE_SENT,			/* every statement and the one Sync queued in libpq */
-	DBPOOL_PIPE_READING,		/* flushed; answers read in order, units[next] is due */
-	DBPOOL_PIPE_ANSWERED,		/* every unit answered (or skipped); the Sync is due */
-	DBPOOL_PIPE_SYNCED,			/* every answer and the Sync read, pipeline mode left */
-	DBPOOL_PIPE_LOST			/* the connection failed (err): jobs not answered are in left[] */
+	DBPOOL_PIPE_IDLE = 0, /* nothing in hand (owned memory freed) */
+	DBPOOL_PIPE_PLANNED,  /* units built from the jobs (distinct keys found) */
+	DBPOOL_PIPE_SENT,	  /* every statement and the one Sync queued in libpq */
+	DBPOOL_PIPE_READING,  /* flushed; answers read in order, units[next] is due */
+	DBPOOL_PIPE_ANSWERED, /* every unit answered (or skipped); the Sync is due */
+	DBPOOL_PIPE_SYNCED,	  /* every answer and the Sync read, pipeline mode left */
+	DBPOOL_PIPE_LOST	  /* the connection failed (err): jobs not answered are in left[] */
 };
 
 /*
@@ -79,67 +79,66 @@ enum dbpool_pipe_state
 struct dbpool_pipe
 {
 	enum dbpool_pipe_state state;
-	PGconn	   *pg;
-	struct pgconn_wait wait;	/* the batch deadline */
+	PGconn *pg;
+	struct pgconn_wait wait; /* the batch deadline */
 	struct dbpool_unit units[DBPOOL_PIPE_MAX + 1];
-	size_t		nunits;
-	size_t		next;			/* READING: the unit whose answer is due */
+	size_t nunits;
+	size_t next; /* READING: the unit whose answer is due */
 	/* the coalesced read of every DBPOOL_GET, when there are two or more */
 	struct dbpool_job *gets[DBPOOL_BATCH_MAX];
-	char	   *gtypes[DBPOOL_BATCH_MAX];
-	char	   *gids[DBPOOL_BATCH_MAX];
-	size_t		key_of[DBPOOL_BATCH_MAX];
-	size_t		ngets, nkeys;
-	char	   *owned[DBPOOL_PIPE_MAX + 2];	/* malloc'ed parameters */
-	size_t		nowned;
+	char *gtypes[DBPOOL_BATCH_MAX];
+	char *gids[DBPOOL_BATCH_MAX];
+	size_t key_of[DBPOOL_BATCH_MAX];
+	size_t ngets, nkeys;
+	char *owned[DBPOOL_PIPE_MAX + 2]; /* malloc'ed parameters */
+	size_t nowned;
 	/* the outcome */
-	struct dbpool_job *left[DBPOOL_BATCH_MAX];	/* skipped after an SQL error, or not answered when LOST */
-	size_t		nleft;
-	size_t		ncompleted;		/* jobs completed by this round */
-	char		err[PGCONN_ERRLEN];	/* LOST: why */
+	struct dbpool_job *left[DBPOOL_BATCH_MAX]; /* skipped after an SQL error, or not answered when LOST */
+	size_t nleft;
+	size_t ncompleted;		 /* jobs completed by this round */
+	char err[PGCONN_ERRLEN]; /* LOST: why */
 };
 
 struct dbpool_worker
 {
-	pthread_t	thread;
-	int			started;
-	PGconn	   *pg;
-	unsigned	prepared;		/* bit k: dbpool_stmts[k] is prepared on pg */
-	enum read_server server;	/* which server pg is connected to */
+	pthread_t thread;
+	int started;
+	PGconn *pg;
+	unsigned prepared;		 /* bit k: dbpool_stmts[k] is prepared on pg */
+	enum read_server server; /* which server pg is connected to */
 	struct dbpool_pipe pipe;
 };
 
 /* How a job failed, for the errors counter. */
 enum dbpool_fail
 {
-	DBPOOL_FAIL_SQL = 0,		/* the server answered with an SQL error */
-	DBPOOL_FAIL_UNAVAILABLE,	/* cannot connect, connection lost, server going away */
-	DBPOOL_FAIL_TIMEOUT,		/* the deadline passed (in the queue or at the server) */
-	DBPOOL_FAIL_SHUTDOWN,		/* submitted while the pool was stopping */
+	DBPOOL_FAIL_SQL = 0,	 /* the server answered with an SQL error */
+	DBPOOL_FAIL_UNAVAILABLE, /* cannot connect, connection lost, server going away */
+	DBPOOL_FAIL_TIMEOUT,	 /* the deadline passed (in the queue or at the server) */
+	DBPOOL_FAIL_SHUTDOWN,	 /* submitted while the pool was stopping */
 	DBPOOL_FAILS
 };
 
 /* dbpool.c: complete a job (rc, and err when it failed) and count it. */
-void		dbpool_complete(struct dbpool_job *job, int rc);
-void		dbpool_fail(struct dbpool_job *job, enum dbpool_fail why, const char *err);
+void dbpool_complete(struct dbpool_job *job, int rc);
+void dbpool_fail(struct dbpool_job *job, enum dbpool_fail why, const char *err);
 /* dbpool.c: the queue's gauges (jobs queued, accepted and not completed, workers busy), read under its lock. */
-void		dbpool_gauges(int *queued, int *inflight, int *busy);
+void dbpool_gauges(int *queued, int *inflight, int *busy);
 
 /* dbpool_serve.c */
-void		dbpool_serve_batch(struct dbpool_worker *w, struct dbpool_job **jobs, size_t n);
-void		dbpool_drop(struct dbpool_worker *w);
+void dbpool_serve_batch(struct dbpool_worker *w, struct dbpool_job **jobs, size_t n);
+void dbpool_drop(struct dbpool_worker *w);
 
 /* dbpool_pipe.c: one round trip of jobs[0..n) on w->pg; 0, or -1 when the connection failed (dropped). */
-int			dbpool_pipe_run(struct dbpool_worker *w, struct dbpool_job **jobs, size_t n, int64_t deadline);
+int dbpool_pipe_run(struct dbpool_worker *w, struct dbpool_job **jobs, size_t n, int64_t deadline);
 /* The statement that answers job in a batch holding ngets DBPOOL_GET jobs. */
-int			dbpool_stmt_of(const struct dbpool_job *job, size_t ngets);
-size_t		dbpool_count_gets(struct dbpool_job *const *jobs, size_t n);
+int dbpool_stmt_of(const struct dbpool_job *job, size_t ngets);
+size_t dbpool_count_gets(struct dbpool_job *const *jobs, size_t n);
 
 /* dbpool_decode.c */
-int			dbpool_take_result(struct dbpool_job *job, PGresult *res);
-int			dbpool_take_batch_result(const struct dbpool_unit *u, PGresult *res);
-size_t		dbpool_distinct_keys(struct dbpool_job *const *jobs, size_t n, char **types, char **ids,
-								 size_t *key_of);
+int dbpool_take_result(struct dbpool_job *job, PGresult *res);
+int dbpool_take_batch_result(const struct dbpool_unit *u, PGresult *res);
+size_t dbpool_distinct_keys(struct dbpool_job *const *jobs, size_t n, char **types, char **ids, size_t *key_of);
 
 /* dbpool_stats.c */
 enum dbpool_stat
@@ -155,11 +154,11 @@ enum dbpool_stat
 	DBPOOL_STATS_N
 };
 
-void		dbpool_stat_add(enum dbpool_stat s, uint64_t n);
-void		dbpool_stat_fail(enum dbpool_fail why);
+void dbpool_stat_add(enum dbpool_stat s, uint64_t n);
+void dbpool_stat_fail(enum dbpool_fail why);
 /* Register the pool's /metrics section (once). */
-void		dbpool_stats_register(void);
+void dbpool_stats_register(void);
 /* The shutdown log line. */
-void		dbpool_stats_log(void);
+void dbpool_stats_log(void);
 
 #endif

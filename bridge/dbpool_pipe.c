@@ -31,10 +31,12 @@
 const struct dbpool_stmt dbpool_stmts[DBPOOL_NSTMTS] = {
 	[DBPOOL_PING] = {"sc_ping", "SELECT 1", 0},
 	[DBPOOL_GET] = {"sc_get", "SELECT sharecount_get($1::text, $2::text)", 2},
-	[DBPOOL_GET_MANY] = {"sc_get_many", "SELECT content_id, share_count FROM sharecount_get_many($1::text, $2::text[])", 2},
+	[DBPOOL_GET_MANY] = {"sc_get_many", "SELECT content_id, share_count FROM sharecount_get_many($1::text, $2::text[])",
+						 2},
 	[DBPOOL_STATS] = {"sc_stats", "SELECT sharecount_stats()::text", 0},
-	[DBPOOL_STMT_GET_BATCH] = {"sc_get_batch",
-		"SELECT sharecount_get(t, i) FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(t, i, n) ORDER BY n", 2},
+	[DBPOOL_STMT_GET_BATCH] =
+		{"sc_get_batch",
+		 "SELECT sharecount_get(t, i) FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(t, i, n) ORDER BY n", 2},
 };
 
 int
@@ -46,7 +48,7 @@ dbpool_stmt_of(const struct dbpool_job *job, size_t ngets)
 size_t
 dbpool_count_gets(struct dbpool_job *const *jobs, size_t n)
 {
-	size_t		i, k = 0;
+	size_t i, k = 0;
 
 	for (i = 0; i < n; i++)
 		k += jobs[i]->kind == DBPOOL_GET;
@@ -65,7 +67,7 @@ pipe_free_owned(struct dbpool_pipe *p)
 static void
 pipe_lose(struct dbpool_pipe *p)
 {
-	size_t		u, i;
+	size_t u, i;
 
 	for (u = p->next; u < p->nunits; u++)
 		for (i = 0; i < p->units[u].n; i++)
@@ -78,7 +80,7 @@ pipe_lose(struct dbpool_pipe *p)
 static void
 pipe_plan(struct dbpool_pipe *p, struct dbpool_job **jobs, size_t n)
 {
-	size_t		i, k = 0;
+	size_t i, k = 0;
 
 	p->nunits = p->next = p->nleft = p->ncompleted = p->nkeys = 0;
 	p->err[0] = '\0';
@@ -89,11 +91,11 @@ pipe_plan(struct dbpool_pipe *p, struct dbpool_job **jobs, size_t n)
 			if (jobs[i]->kind == DBPOOL_GET)
 				p->gets[k++] = jobs[i];
 		p->nkeys = dbpool_distinct_keys(p->gets, p->ngets, p->gtypes, p->gids, p->key_of);
-		p->units[p->nunits++] = (struct dbpool_unit) {DBPOOL_STMT_GET_BATCH, p->gets, p->ngets, p->key_of, p->nkeys};
+		p->units[p->nunits++] = (struct dbpool_unit){DBPOOL_STMT_GET_BATCH, p->gets, p->ngets, p->key_of, p->nkeys};
 	}
 	for (i = 0; i < n; i++)
 		if (dbpool_stmt_of(jobs[i], p->ngets) != DBPOOL_STMT_GET_BATCH)
-			p->units[p->nunits++] = (struct dbpool_unit) {(int) jobs[i]->kind, &jobs[i], 1, NULL, 0};
+			p->units[p->nunits++] = (struct dbpool_unit){(int) jobs[i]->kind, &jobs[i], 1, NULL, 0};
 	p->state = DBPOOL_PIPE_PLANNED;
 }
 
@@ -136,7 +138,7 @@ unit_params(struct dbpool_pipe *p, const struct dbpool_unit *u, const char *para
 static void
 pipe_send(struct dbpool_pipe *p)
 {
-	size_t		u, njobs = 0;
+	size_t u, njobs = 0;
 
 	if (!PQenterPipelineMode(p->pg))
 	{
@@ -165,7 +167,7 @@ pipe_send(struct dbpool_pipe *p)
 		pipe_lose(p);
 		return;
 	}
-	pipe_free_owned(p);			/* libpq has copied the parameters */
+	pipe_free_owned(p); /* libpq has copied the parameters */
 	dbpool_stat_add(DBPOOL_STAT_JOBS, njobs);
 	if (p->ngets >= 2)
 	{
@@ -194,12 +196,12 @@ pipe_flush(struct dbpool_pipe *p)
 static int
 unit_answer(struct dbpool_pipe *p, const struct dbpool_unit *un, PGresult *res)
 {
-	char		why[PGCONN_ERRLEN];
-	size_t		i;
+	char why[PGCONN_ERRLEN];
+	size_t i;
 
 	if (PQresultStatus(res) == PGRES_TUPLES_OK)
-		return un->stmt == DBPOOL_STMT_GET_BATCH ? dbpool_take_batch_result(un, res)
-			: dbpool_take_result(un->jobs[0], res);
+		return un->stmt == DBPOOL_STMT_GET_BATCH ? dbpool_take_batch_result(un, res) :
+												   dbpool_take_result(un->jobs[0], res);
 	pgconn_error(p->pg, res, why, sizeof(why));
 	if (pgconn_classify(p->pg, res) != PGCONN_SQL)
 	{
@@ -215,7 +217,7 @@ unit_answer(struct dbpool_pipe *p, const struct dbpool_unit *un, PGresult *res)
 static void
 unit_done(struct dbpool_pipe *p, const struct dbpool_unit *un, int skipped, int rc)
 {
-	size_t		i;
+	size_t i;
 
 	for (i = 0; i < un->n; i++)
 	{
@@ -234,9 +236,9 @@ static void
 pipe_read_unit(struct dbpool_pipe *p)
 {
 	const struct dbpool_unit *un = &p->units[p->next];
-	int			ok, skipped, rc = DBPOOL_OK;
-	PGresult   *res = pgconn_next_result(p->pg, &p->wait, &ok, p->err, sizeof(p->err));
-	PGresult   *end;
+	int ok, skipped, rc = DBPOOL_OK;
+	PGresult *res = pgconn_next_result(p->pg, &p->wait, &ok, p->err, sizeof(p->err));
+	PGresult *end;
 
 	if (!ok || !res)
 	{
@@ -253,7 +255,7 @@ pipe_read_unit(struct dbpool_pipe *p)
 		return;
 	}
 	PQclear(res);
-	end = pgconn_next_result(p->pg, &p->wait, &ok, p->err, sizeof(p->err));	/* NULL: end of this statement */
+	end = pgconn_next_result(p->pg, &p->wait, &ok, p->err, sizeof(p->err)); /* NULL: end of this statement */
 	unit_done(p, un, skipped, rc);
 	p->next++;
 	if (!ok || end)
@@ -271,15 +273,15 @@ pipe_read_unit(struct dbpool_pipe *p)
 static void
 pipe_read_sync(struct dbpool_pipe *p)
 {
-	int			ok;
-	PGresult   *res = pgconn_next_result(p->pg, &p->wait, &ok, p->err, sizeof(p->err));
+	int ok;
+	PGresult *res = pgconn_next_result(p->pg, &p->wait, &ok, p->err, sizeof(p->err));
 
 	if (!ok || !res || PQresultStatus(res) != PGRES_PIPELINE_SYNC)
 	{
 		if (ok)
 			pgconn_set_err(p->err, sizeof(p->err), "PostgreSQL: pipeline did not end with its Sync");
 		PQclear(res);
-		pipe_lose(p);			/* left[] holds what was skipped; the rest have answers */
+		pipe_lose(p); /* left[] holds what was skipped; the rest have answers */
 		return;
 	}
 	PQclear(res);

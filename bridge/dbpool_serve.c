@@ -29,20 +29,20 @@
 struct serve
 {
 	struct dbpool_worker *w;
-	struct dbpool_job *pending[DBPOOL_BATCH_MAX];	/* not completed yet */
-	size_t		npending;
-	int64_t		deadline;
-	int			may_retry;		/* a pooled connection's failure may be retried once */
-	int			failed_over;	/* the replica failed: the rest goes to the primary */
-	char		err[PGCONN_ERRLEN];
+	struct dbpool_job *pending[DBPOOL_BATCH_MAX]; /* not completed yet */
+	size_t npending;
+	int64_t deadline;
+	int may_retry;	 /* a pooled connection's failure may be retried once */
+	int failed_over; /* the replica failed: the rest goes to the primary */
+	char err[PGCONN_ERRLEN];
 };
 
 /* How a PREPARE ended. */
 enum prep_rc
 {
 	PREP_OK,
-	PREP_SQL_ERROR,				/* an SQL error: that statement's jobs fail */
-	PREP_LOST					/* the connection failed */
+	PREP_SQL_ERROR, /* an SQL error: that statement's jobs fail */
+	PREP_LOST		/* the connection failed */
 };
 
 void
@@ -78,9 +78,9 @@ static enum prep_rc
 prepare_one(struct dbpool_worker *w, int k, struct pgconn_wait *wait, char *err, size_t errlen)
 {
 	const struct dbpool_stmt *st = &dbpool_stmts[k];
-	PGresult   *res, *extra;
+	PGresult *res, *extra;
 	enum pgconn_class cls;
-	int			ok;
+	int ok;
 
 	if (!PQsendPrepare(w->pg, st->name, st->sql, st->nparams, NULL))
 	{
@@ -104,7 +104,7 @@ prepare_one(struct dbpool_worker *w, int k, struct pgconn_wait *wait, char *err,
 		w->prepared |= 1u << k;
 	else if (ok)
 	{
-		char		why[PGCONN_ERRLEN];
+		char why[PGCONN_ERRLEN];
 
 		pgconn_error(w->pg, res, why, sizeof(why));
 		if (cls == PGCONN_SQL)
@@ -127,11 +127,11 @@ prepare_needed(struct serve *s, unsigned need, unsigned *failed)
 {
 	struct dbpool_worker *w = s->w;
 	struct pgconn_wait wait;
-	int			k;
+	int k;
 
 	*failed = 0;
 	if (!(need & ~w->prepared))
-		return 0;				/* the common case: all prepared already */
+		return 0; /* the common case: all prepared already */
 	pgconn_wait_init(&wait, s->deadline, NULL);
 	for (k = 0; k < DBPOOL_NSTMTS; k++)
 	{
@@ -185,7 +185,7 @@ try_again(struct serve *s, int reused)
 static size_t
 fail_unprepared(struct serve *s, unsigned failed, size_t ngets)
 {
-	size_t		i, nrun = 0;
+	size_t i, nrun = 0;
 
 	for (i = 0; i < s->npending; i++)
 	{
@@ -203,12 +203,12 @@ serve_round(struct serve *s)
 {
 	struct dbpool_worker *w = s->w;
 	enum read_server want = s->failed_over ? READ_PRIMARY : readsrc_target();
-	size_t		ngets = dbpool_count_gets(s->pending, s->npending), nrun, i;
-	unsigned	need = 0, failed = 0;
-	int			reused, rc;
+	size_t ngets = dbpool_count_gets(s->pending, s->npending), nrun, i;
+	unsigned need = 0, failed = 0;
+	int reused, rc;
 
 	if (w->pg && w->server != want)
-		dbpool_drop(w);			/* the read server changed */
+		dbpool_drop(w); /* the read server changed */
 	reused = w->pg != NULL;
 	if (clock_now_ms() >= s->deadline)
 	{
@@ -245,8 +245,8 @@ serve_round(struct serve *s)
 void
 dbpool_serve_batch(struct dbpool_worker *w, struct dbpool_job **jobs, size_t n)
 {
-	struct serve s;				/* not zeroed: 2 KiB per batch; each field is set here */
-	size_t		i;
+	struct serve s; /* not zeroed: 2 KiB per batch; each field is set here */
+	size_t i;
 
 	s.w = w;
 	s.npending = n;

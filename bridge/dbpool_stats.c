@@ -24,12 +24,13 @@ static const struct
 {
 	const char *name;
 	const char *help;
-}			counter_info[DBPOOL_STATS_N] = {
+} counter_info[DBPOOL_STATS_N] = {
 	[DBPOOL_STAT_JOBS] = {"jobs_sent_total", "Database jobs sent to PostgreSQL (a job sent again counts again)."},
 	[DBPOOL_STAT_BATCHES] = {"batches_total", "Batches of jobs a worker served in one pipeline round trip or more."},
 	[DBPOOL_STAT_OVERLAP] = {"batches_overlap_total", "Batches taken while another worker was busy."},
 	[DBPOOL_STAT_SINGLE] = {"batches_single_total", "Batches that held one job."},
-	[DBPOOL_STAT_COALESCED] = {"coalesced_reads_total", "Coalesced reads sent (two or more single counts in one statement)."},
+	[DBPOOL_STAT_COALESCED] = {"coalesced_reads_total",
+							   "Coalesced reads sent (two or more single counts in one statement)."},
 	[DBPOOL_STAT_COALESCED_JOBS] = {"coalesced_jobs_total", "Single counts answered by coalesced reads."},
 	[DBPOOL_STAT_COALESCED_KEYS] = {"coalesced_keys_total", "Distinct keys read by coalesced reads."},
 	[DBPOOL_STAT_CONNECTS] = {"connects_total", "Connections the workers made to PostgreSQL."},
@@ -65,29 +66,33 @@ stat(enum dbpool_stat s)
 static void
 render(struct metrics_out *out)
 {
-	int			queued, inflight, busy;
+	int queued, inflight, busy;
 	const struct
 	{
 		const char *name;
 		const char *help;
-		const int  *v;
-	}			gauges[] = {
+		const int *v;
+	} gauges[] = {
 		{"queued", "Database jobs waiting for a worker.", &queued},
 		{"in_flight", "Database jobs accepted and not yet answered (queued or being served).", &inflight},
 		{"busy_workers", "Workers serving a batch.", &busy},
 	};
-	size_t		i;
+	size_t i;
 
 	dbpool_gauges(&queued, &inflight, &busy);
 	for (i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++)
-		metrics_printf(out, "# HELP sharecount_http_pool_%s %s\n# TYPE sharecount_http_pool_%s gauge\n"
-					   "sharecount_http_pool_%s %d\n", gauges[i].name, gauges[i].help, gauges[i].name,
-					   gauges[i].name, *gauges[i].v);
+		metrics_printf(out,
+					   "# HELP sharecount_http_pool_%s %s\n# TYPE sharecount_http_pool_%s gauge\n"
+					   "sharecount_http_pool_%s %d\n",
+					   gauges[i].name, gauges[i].help, gauges[i].name, gauges[i].name, *gauges[i].v);
 	for (i = 0; i < DBPOOL_STATS_N; i++)
-		metrics_printf(out, "# HELP sharecount_http_pool_%s %s\n# TYPE sharecount_http_pool_%s counter\n"
-					   "sharecount_http_pool_%s %llu\n", counter_info[i].name, counter_info[i].help,
-					   counter_info[i].name, counter_info[i].name, (unsigned long long) stat(i));
-	metrics_printf(out, "# HELP sharecount_http_pool_errors_total Database jobs answered with an error, by class.\n"
+		metrics_printf(out,
+					   "# HELP sharecount_http_pool_%s %s\n# TYPE sharecount_http_pool_%s counter\n"
+					   "sharecount_http_pool_%s %llu\n",
+					   counter_info[i].name, counter_info[i].help, counter_info[i].name, counter_info[i].name,
+					   (unsigned long long) stat(i));
+	metrics_printf(out,
+				   "# HELP sharecount_http_pool_errors_total Database jobs answered with an error, by class.\n"
 				   "# TYPE sharecount_http_pool_errors_total counter\n");
 	for (i = 0; i < DBPOOL_FAILS; i++)
 		metrics_printf(out, "sharecount_http_pool_errors_total{class=\"%s\"} %llu\n", fail_names[i],

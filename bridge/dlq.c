@@ -33,7 +33,7 @@
 static int
 is_ours(amqp_bytes_t key)
 {
-	size_t		n = strlen(SC_HDR_PREFIX);
+	size_t n = strlen(SC_HDR_PREFIX);
 
 	return (key.len >= n && memcmp(key.bytes, SC_HDR_PREFIX, n) == 0) ||
 		(key.len == 6 && memcmp(key.bytes, "x-death", 6) == 0) ||
@@ -44,7 +44,7 @@ is_ours(amqp_bytes_t key)
 static int
 copy_headers(const amqp_basic_properties_t *p, amqp_table_entry_t *out, int max)
 {
-	int			n = 0;
+	int n = 0;
 
 	if (!(p->_flags & AMQP_BASIC_HEADERS_FLAG))
 		return 0;
@@ -59,10 +59,10 @@ dlq_publish(struct sc_amqp *a, const struct sc_dead_letter *d, char *why, size_t
 {
 	amqp_table_entry_t h[SC_DLQ_MAX_HEADERS + 8];
 	amqp_basic_properties_t p = d->env->message.properties;
-	int			n = copy_headers(&p, h, SC_DLQ_MAX_HEADERS);
-	char		at[32];
-	time_t		now = time(NULL);
-	struct tm	tm;
+	int n = copy_headers(&p, h, SC_DLQ_MAX_HEADERS);
+	char at[32];
+	time_t now = time(NULL);
+	struct tm tm;
 
 	gmtime_r(&now, &tm);
 	strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -93,21 +93,38 @@ dlq_delivery_count(const amqp_basic_properties_t *p)
 	{
 		const amqp_table_entry_t *e = &p->headers.entries[i];
 		const amqp_field_value_t *v = &e->value;
-		long long	n = -1;
+		long long n = -1;
 
 		if (e->key.len != 16 || memcmp(e->key.bytes, "x-delivery-count", 16) != 0)
 			continue;
 		switch (v->kind)
 		{
-			case AMQP_FIELD_KIND_I8: n = v->value.i8; break;
-			case AMQP_FIELD_KIND_U8: n = v->value.u8; break;
-			case AMQP_FIELD_KIND_I16: n = v->value.i16; break;
-			case AMQP_FIELD_KIND_U16: n = v->value.u16; break;
-			case AMQP_FIELD_KIND_I32: n = v->value.i32; break;
-			case AMQP_FIELD_KIND_U32: n = v->value.u32; break;
-			case AMQP_FIELD_KIND_I64: n = v->value.i64; break;
-			case AMQP_FIELD_KIND_U64: n = (long long) (v->value.u64 > 1000000 ? 1000000 : v->value.u64); break;
-			default: break;
+			case AMQP_FIELD_KIND_I8:
+				n = v->value.i8;
+				break;
+			case AMQP_FIELD_KIND_U8:
+				n = v->value.u8;
+				break;
+			case AMQP_FIELD_KIND_I16:
+				n = v->value.i16;
+				break;
+			case AMQP_FIELD_KIND_U16:
+				n = v->value.u16;
+				break;
+			case AMQP_FIELD_KIND_I32:
+				n = v->value.i32;
+				break;
+			case AMQP_FIELD_KIND_U32:
+				n = v->value.u32;
+				break;
+			case AMQP_FIELD_KIND_I64:
+				n = v->value.i64;
+				break;
+			case AMQP_FIELD_KIND_U64:
+				n = (long long) (v->value.u64 > 1000000 ? 1000000 : v->value.u64);
+				break;
+			default:
+				break;
 		}
 		return n < 0 ? 0 : (n > 1000000 ? 1000000 : (int) n);
 	}
@@ -117,8 +134,8 @@ dlq_delivery_count(const amqp_basic_properties_t *p)
 int
 dlq_settle(struct sc_amqp *dl, struct sc_amqp *consumer, uint64_t tag, const struct sc_dead_letter *d)
 {
-	char		why[256] = "";
-	int			rc = -1;
+	char why[256] = "";
+	int rc = -1;
 
 	if (dl->conn || sc_amqp_connect(dl) == 0)
 		rc = dlq_publish(dl, d, why, sizeof(why));
@@ -136,16 +153,21 @@ dlq_settle(struct sc_amqp *dl, struct sc_amqp *consumer, uint64_t tag, const str
 
 /* ---- the dlq command ---- */
 
-enum dlq_cmd { CMD_LIST, CMD_REPLAY, CMD_PURGE };
+enum dlq_cmd
+{
+	CMD_LIST,
+	CMD_REPLAY,
+	CMD_PURGE
+};
 
 struct dlq_args
 {
 	enum dlq_cmd cmd;
-	long		n;				/* list: how many */
-	int			all;			/* replay --all */
-	const char *job_id;			/* replay --job-id */
-	int			cargc;			/* what config_load sees */
-	char	  **cargv;
+	long n;				/* list: how many */
+	int all;			/* replay --all */
+	const char *job_id; /* replay --job-id */
+	int cargc;			/* what config_load sees */
+	char **cargv;
 };
 
 /* The string value of header key ("" if absent or not a string), into buf. */
@@ -178,8 +200,10 @@ hdr_str(const amqp_basic_properties_t *p, const char *key, char *buf, size_t len
 static int
 usage(const char *msg)
 {
-	fprintf(stderr, "sharecount-bridge dlq: %s (usage: sharecount-bridge dlq list [N] | "
-			"replay (--all | --job-id ID) | purge [daemon options])\n", msg);
+	fprintf(stderr,
+			"sharecount-bridge dlq: %s (usage: sharecount-bridge dlq list [N] | "
+			"replay (--all | --job-id ID) | purge [daemon options])\n",
+			msg);
 	return 2;
 }
 
@@ -198,7 +222,7 @@ static int
 parse_args(int argc, char **argv, struct dlq_args *da)
 {
 	const char *pos[3] = {NULL, NULL, NULL};
-	int			npos = 0;
+	int npos = 0;
 
 	da->cargv[da->cargc++] = "sharecount-bridge";
 	for (int i = 1; i < argc; i++)
@@ -231,7 +255,7 @@ parse_args(int argc, char **argv, struct dlq_args *da)
 		return usage("missing command");
 	if (!strcmp(pos[0], "list") && npos <= 2 && !da->all && !da->job_id)
 	{
-		char	   *end = NULL;
+		char *end = NULL;
 
 		da->cmd = CMD_LIST;
 		da->n = pos[1] ? strtol(pos[1], &end, 10) : SC_DLQ_LIST_DEFAULT;
@@ -284,11 +308,7 @@ static void
 print_row(const amqp_message_t *m)
 {
 	const amqp_basic_properties_t *p = &m->properties;
-	char		id[256],
-				job[128],
-				att[32],
-				at[64],
-				reason[1024];
+	char id[256], job[128], att[32], at[64], reason[1024];
 
 	job_id_of(m, id, sizeof(id));
 	hdr_str(p, SC_HDR_JOB, job, sizeof(job));
@@ -307,7 +327,8 @@ give_back(struct sc_amqp *a, uint64_t last)
 		return 0;
 	if (!a->conn || amqp_basic_nack(a->conn, SC_CH, last, 1, 1) != AMQP_STATUS_OK)
 	{
-		fprintf(stderr, "sharecount-bridge dlq: could not return the dead letters it held; "
+		fprintf(stderr,
+				"sharecount-bridge dlq: could not return the dead letters it held; "
 				"the broker requeues them when the connection closes\n");
 		return 1;
 	}
@@ -317,15 +338,14 @@ give_back(struct sc_amqp *a, uint64_t last)
 static int
 cmd_list(struct sc_amqp *a, long n)
 {
-	long		shown = 0;
-	uint64_t	last = 0,
-				tag = 0;
-	int			rc = 0;
+	long shown = 0;
+	uint64_t last = 0, tag = 0;
+	int rc = 0;
 
 	while (shown < n)
 	{
 		amqp_message_t m;
-		int			g = get_one(a, &tag, &m);
+		int g = get_one(a, &tag, &m);
 
 		if (g <= 0)
 		{
@@ -359,19 +379,15 @@ replay_one(struct sc_amqp *a, const amqp_message_t *m, const char *job, char *wh
 static int
 cmd_replay(struct sc_amqp *a, const char *job_id)
 {
-	long		replayed = 0,
-				kept = 0;
-	uint64_t	held = 0,
-				tag = 0;
-	int			rc = 0;
+	long replayed = 0, kept = 0;
+	uint64_t held = 0, tag = 0;
+	int rc = 0;
 
 	for (;;)
 	{
 		amqp_message_t m;
-		char		id[256],
-					job[128],
-					why[256];
-		int			g = get_one(a, &tag, &m);
+		char id[256], job[128], why[256];
+		int g = get_one(a, &tag, &m);
 
 		if (g <= 0)
 		{
@@ -398,8 +414,10 @@ cmd_replay(struct sc_amqp *a, const char *job_id)
 		}
 		else if (amqp_basic_ack(a->conn, SC_CH, tag, 0) != AMQP_STATUS_OK)
 		{
-			fprintf(stderr, "sharecount-bridge dlq: acking %s on the dead-letter queue failed; it may be "
-					"replayed twice (harmless: applying is idempotent by jobId)\n", id);
+			fprintf(stderr,
+					"sharecount-bridge dlq: acking %s on the dead-letter queue failed; it may be "
+					"replayed twice (harmless: applying is idempotent by jobId)\n",
+					id);
 			amqp_destroy_message(&m);
 			rc = 1;
 			break;
@@ -408,7 +426,7 @@ cmd_replay(struct sc_amqp *a, const char *job_id)
 			replayed++;
 		amqp_destroy_message(&m);
 		if (job_id && replayed)
-			break;				/* --job-id: that one only (the first with it) */
+			break; /* --job-id: that one only (the first with it) */
 	}
 	rc |= give_back(a, held);
 	printf("replayed %ld\n", replayed);
@@ -442,8 +460,8 @@ dlq_main(int argc, char **argv)
 	struct dlq_args da;
 	struct sc_config cfg;
 	struct sc_amqp a;
-	char		err[1024];
-	int			rc;
+	char err[1024];
+	int rc;
 
 	memset(&da, 0, sizeof(da));
 	da.cargv = calloc((size_t) argc + 2, sizeof(char *));

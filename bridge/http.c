@@ -54,7 +54,7 @@ _Static_assert(ROUTE_MAX_BODY_BYTES == 2097152, "HTTP_MAX_BODY_TEXT must match R
 #define HTTP_BODY_FIRST_ALLOC 16384
 
 static struct MHD_Daemon *daemon_handle;
-static int	db_timeout_ms;	/* http_db_timeout_ms, set by http_start() */
+static int db_timeout_ms; /* http_db_timeout_ms, set by http_start() */
 
 static void http_stop_parts(void);
 
@@ -71,15 +71,15 @@ struct request
 	struct route rt;
 	struct MHD_Connection *conn;
 	/* a POST's body while it is received (route.rt.from_body); see post_*() */
-	int			receiving;		/* 1 until the body is complete */
-	int			body_error;		/* 413 past ROUTE_MAX_BODY_BYTES, 500 out of memory */
-	char	   *body;
-	size_t		body_len;
-	size_t		body_cap;
+	int receiving;	/* 1 until the body is complete */
+	int body_error; /* 413 past ROUTE_MAX_BODY_BYTES, 500 out of memory */
+	char *body;
+	size_t body_len;
+	size_t body_cap;
 };
 
 /* *req_cls while the request is still being received (GET/HEAD) */
-static int	receiving_marker;
+static int receiving_marker;
 #define RECEIVING ((void *) &receiving_marker)
 
 /* Stop protocol with http_stop(), see start_job(). */
@@ -104,13 +104,13 @@ json_plain(const char *s)
 static enum MHD_Result
 answer_count(struct MHD_Connection *conn, struct request *req)
 {
-	json_t	   *v;
+	json_t *v;
 
 	if (json_plain(req->rt.content_type) && json_plain(req->rt.content_id))
 	{
-		size_t		cap = strlen(req->rt.content_type) + strlen(req->rt.content_id) + 80;
-		char	   *body = malloc(cap);
-		int			len;
+		size_t cap = strlen(req->rt.content_type) + strlen(req->rt.content_id) + 80;
+		char *body = malloc(cap);
+		int len;
 
 		if (body)
 		{
@@ -132,9 +132,9 @@ answer_count(struct MHD_Connection *conn, struct request *req)
 static enum MHD_Result
 answer_counts(struct MHD_Connection *conn, struct request *req)
 {
-	json_t	   *v = json_object();
-	json_t	   *obj = json_object();
-	size_t		i;
+	json_t *v = json_object();
+	json_t *obj = json_object();
+	size_t i;
 
 	json_object_set_new(v, "contentType", json_string(req->rt.content_type));
 	for (i = 0; i < req->rt.nids; i++)
@@ -156,7 +156,7 @@ answer_readyz(struct MHD_Connection *conn, struct request *req)
 		{SC_CONN_CONSUMER_PG, "consumer's PostgreSQL connection is down"},
 		{SC_CONN_CONSUMER_AMQP, "consumer's RabbitMQ connection is down"},
 	};
-	size_t		i;
+	size_t i;
 
 	if (req->job.rc != DBPOOL_OK)
 	{
@@ -179,19 +179,18 @@ answer_readyz(struct MHD_Connection *conn, struct request *req)
 static enum MHD_Result
 answer_metrics(struct MHD_Connection *conn, struct request *req)
 {
-	char	   *body = NULL;
-	size_t		len;
+	char *body = NULL;
+	size_t len;
 
 	if (req->job.rc == DBPOOL_OK)
 	{
 		json_error_t jerr;
-		json_t	   *s = json_loads(req->job.stats, 0, &jerr);
-		json_t	   *depth = json_object_get(s, "outbox_depth");
-		json_t	   *age = json_object_get(s, "outbox_oldest_age_seconds");
+		json_t *s = json_loads(req->job.stats, 0, &jerr);
+		json_t *depth = json_object_get(s, "outbox_depth");
+		json_t *age = json_object_get(s, "outbox_oldest_age_seconds");
 
 		if (json_is_number(depth))
-			metrics_set_outbox((int64_t) json_number_value(depth),
-							   json_is_number(age) ? json_number_value(age) : 0.0);
+			metrics_set_outbox((int64_t) json_number_value(depth), json_is_number(age) ? json_number_value(age) : 0.0);
 		else
 		{
 			log_warn("sharecount_stats() has no numeric outbox_depth");
@@ -250,8 +249,10 @@ static enum MHD_Result
 start_job(struct MHD_Connection *conn, struct request *req)
 {
 	static const enum dbpool_kind kinds[] = {
-		[ROUTE_COUNT] = DBPOOL_GET, [ROUTE_COUNTS] = DBPOOL_GET_MANY,
-		[ROUTE_READYZ] = DBPOOL_PING, [ROUTE_METRICS] = DBPOOL_STATS,
+		[ROUTE_COUNT] = DBPOOL_GET,
+		[ROUTE_COUNTS] = DBPOOL_GET_MANY,
+		[ROUTE_READYZ] = DBPOOL_PING,
+		[ROUTE_METRICS] = DBPOOL_STATS,
 	};
 
 	if (req->rt.kind == ROUTE_COUNTS)
@@ -295,18 +296,19 @@ handoff_db(struct MHD_Connection *conn, struct route *rt, void **req_cls)
 		route_free(rt);
 		return http_send_error(conn, 500, "out of memory", NULL);
 	}
-	req->rt = *rt;				/* the request owns the route's strings now */
-	*req_cls = req;				/* freed by request_done() */
+	req->rt = *rt;	/* the request owns the route's strings now */
+	*req_cls = req; /* freed by request_done() */
 	return start_job(conn, req);
 }
 
 static void
-request_done(void *cls, struct MHD_Connection *conn, void **req_cls,
-			 enum MHD_RequestTerminationCode toe)
+request_done(void *cls, struct MHD_Connection *conn, void **req_cls, enum MHD_RequestTerminationCode toe)
 {
 	struct request *req = *req_cls;
 
-	(void) cls; (void) conn; (void) toe;
+	(void) cls;
+	(void) conn;
+	(void) toe;
 	if (req && req != RECEIVING && req != HTTP_URI_ANSWERED)
 	{
 		route_free(&req->rt);
@@ -324,8 +326,8 @@ request_done(void *cls, struct MHD_Connection *conn, void **req_cls,
 static enum MHD_Result
 send_route_error(struct MHD_Connection *conn, struct route *rt)
 {
-	enum MHD_Result ret = http_send_error(conn, (unsigned) rt->status, rt->message,
-									 rt->status == 405 ? rt->allow : NULL);
+	enum MHD_Result ret =
+		http_send_error(conn, (unsigned) rt->status, rt->message, rt->status == 405 ? rt->allow : NULL);
 
 	route_free(rt);
 	return ret;
@@ -364,9 +366,9 @@ post_begin(struct MHD_Connection *conn, const char *url, void **req_cls)
 		route_free(&rt);
 		return http_send_error(conn, 500, "out of memory", NULL);
 	}
-	req->rt = rt;				/* the request owns the route's strings now */
+	req->rt = rt; /* the request owns the route's strings now */
 	req->receiving = 1;
-	*req_cls = req;				/* freed by request_done() */
+	*req_cls = req; /* freed by request_done() */
 	return MHD_YES;
 }
 
@@ -374,16 +376,16 @@ post_begin(struct MHD_Connection *conn, const char *url, void **req_cls)
 static void
 post_append(struct request *req, const char *data, size_t size)
 {
-	size_t		need = req->body_len + size;
+	size_t need = req->body_len + size;
 
 	if (req->body_error)
-		return;					/* past the limit: the rest is read and dropped */
+		return; /* past the limit: the rest is read and dropped */
 	if (size > ROUTE_MAX_BODY_BYTES || need > ROUTE_MAX_BODY_BYTES)
 		req->body_error = 413;
 	else if (need > req->body_cap)
 	{
-		size_t		cap = req->body_cap ? req->body_cap * 2 : HTTP_BODY_FIRST_ALLOC;
-		char	   *b;
+		size_t cap = req->body_cap ? req->body_cap * 2 : HTTP_BODY_FIRST_ALLOC;
+		char *b;
 
 		cap = cap < need ? need : cap > ROUTE_MAX_BODY_BYTES ? ROUTE_MAX_BODY_BYTES : cap;
 		b = realloc(req->body, cap);
@@ -433,7 +435,7 @@ post_receive(struct MHD_Connection *conn, struct request *req, const char *data,
 struct ids_arg
 {
 	const char *value;
-	int			count;
+	int count;
 };
 
 static enum MHD_Result
@@ -461,17 +463,18 @@ find_ids(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
  * read, and libmicrohttpd then closes the connection.
  */
 static enum MHD_Result
-handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-	   const char *version, const char *upload_data, size_t *upload_size, void **req_cls)
+handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method, const char *version,
+	   const char *upload_data, size_t *upload_size, void **req_cls)
 {
 	struct route rt;
 	struct ids_arg ids = {NULL, 0};
 	enum MHD_Result ret;
 
-	(void) cls; (void) version;
+	(void) cls;
+	(void) version;
 
 	if ((*req_cls == NULL || *req_cls == HTTP_URI_ANSWERED) && http_head_refused(conn, method, *req_cls))
-		return MHD_NO;			/* answered already: libmicrohttpd closes the connection */
+		return MHD_NO; /* answered already: libmicrohttpd closes the connection */
 	if (*req_cls == NULL && (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0))
 	{
 		*req_cls = RECEIVING;
@@ -517,7 +520,8 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 static size_t
 unescape_none(void *cls, struct MHD_Connection *c, char *s)
 {
-	(void) cls; (void) c;
+	(void) cls;
+	(void) c;
 	return strlen(s);
 }
 
@@ -530,15 +534,15 @@ connection_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
 				  enum MHD_ConnectionNotificationCode code)
 {
 	if (code == MHD_CONNECTION_NOTIFY_STARTED)
-		log_set_role("http");	/* libmicrohttpd's threads log as the http role */
+		log_set_role("http"); /* libmicrohttpd's threads log as the http role */
 	http_door_notify(cls, conn, socket_context, code);
 }
 
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
-	char		line[512];
-	size_t		n;
+	char line[512];
+	size_t n;
 
 	(void) cls;
 	vsnprintf(line, sizeof(line), fmt, ap);
@@ -552,17 +556,17 @@ int
 http_start(const struct sc_config *cfg)
 {
 	struct sockaddr_storage ss;
-	socklen_t	sslen;
-	char		err[512];
+	socklen_t sslen;
+	char err[512];
 	/* no listening socket: http_door.c accepts and hands connections over (MHD_USE_ITC wakes a worker) */
-	unsigned	flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
+	unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
 		MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
-	long		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned	threads = ncpu < 1 ? 1 : ncpu > SC_HTTP_MAX_THREADS ? SC_HTTP_MAX_THREADS : (unsigned) ncpu;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned threads = ncpu < 1 ? 1 : ncpu > SC_HTTP_MAX_THREADS ? SC_HTTP_MAX_THREADS : (unsigned) ncpu;
 	/* the settings are validated (config.c's bounds): no fallbacks here */
-	int			pool = cfg->http_pool_size;
-	unsigned	timeout_s = (unsigned) ((cfg->http_timeout_ms + 999) / 1000);
-	unsigned	max_conn = (unsigned) cfg->http_max_connections;
+	int pool = cfg->http_pool_size;
+	unsigned timeout_s = (unsigned) ((cfg->http_timeout_ms + 999) / 1000);
+	unsigned max_conn = (unsigned) cfg->http_max_connections;
 
 	/*
 	 * Per-connection memory (http_conn_memory): the request line and headers
@@ -572,9 +576,9 @@ http_start(const struct sc_config *cfg)
 	 * what the NestJS service accepted) against 64 KiB is about +20 % req/s
 	 * (docs/http.md "Throughput").
 	 */
-	size_t		conn_memory = (size_t) cfg->http_conn_memory;
+	size_t conn_memory = (size_t) cfg->http_conn_memory;
 	struct readsrc_conf reads = {cfg->pg_conninfo, cfg->pg_read_conninfo, cfg->read_max_lag_ms,
-		cfg->read_check_interval_ms};
+								 cfg->read_check_interval_ms};
 	struct MHD_OptionItem opts[] = {
 		/* http_door.c enforces max_conn; this only backs it up (a place is freed
 		 * here a moment after libmicrohttpd reports the connection closed) */
@@ -604,18 +608,14 @@ http_start(const struct sc_config *cfg)
 		http_door_stop();
 		return -1;
 	}
-	json_object_seed(0);		/* seed jansson's hash once, before any thread uses it */
+	json_object_seed(0); /* seed jansson's hash once, before any thread uses it */
 	db_timeout_ms = cfg->http_db_timeout_ms;
-	daemon_handle = MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL,
-									 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-									 MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
-									 MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
-									 MHD_OPTION_NOTIFY_CONNECTION, connection_notify, NULL,
-									 MHD_OPTION_URI_LOG_CALLBACK, http_uri_check, NULL,
-									 MHD_OPTION_ARRAY, opts,
-									 MHD_OPTION_END);
-	if (!daemon_handle || http_door_start(daemon_handle, conn_memory, max_conn,
-										  cfg->http_timeout_ms) != 0)
+	daemon_handle =
+		MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+						 MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_NOTIFY_COMPLETED, request_done,
+						 NULL, MHD_OPTION_NOTIFY_CONNECTION, connection_notify, NULL, MHD_OPTION_URI_LOG_CALLBACK,
+						 http_uri_check, NULL, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+	if (!daemon_handle || http_door_start(daemon_handle, conn_memory, max_conn, cfg->http_timeout_ms) != 0)
 	{
 		log_error("cannot start libmicrohttpd on %s", cfg->http_listen);
 		http_stop_parts();

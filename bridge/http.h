@@ -8,8 +8,8 @@
 #include "config.h"
 
 /* Start listening on cfg->http_listen; 0 on success, -1 (logged) on failure. */
-int			http_start(const struct sc_config *cfg);
+int http_start(const struct sc_config *cfg);
 /* Stop accepting, finish in-flight requests, close the pool. */
-void		http_stop(void);
+void http_stop(void);
 
 #endif

@@ -29,7 +29,7 @@
  * connection libmicrohttpd drops before it reports the connection started
  * (only when libmicrohttpd runs out of memory) keeps its place in `live`.
  */
-#define _GNU_SOURCE				/* accept4 */
+#define _GNU_SOURCE /* accept4 */
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -58,36 +58,36 @@
 
 struct pending
 {
-	int			fd;
-	int			draining;		/* answered: reading and dropping until EOF or the deadline */
-	size_t		seen;			/* bytes peeked last time (draining: bytes dropped) */
-	int64_t		deadline_ms;
+	int fd;
+	int draining; /* answered: reading and dropping until EOF or the deadline */
+	size_t seen;  /* bytes peeked last time (draining: bytes dropped) */
+	int64_t deadline_ms;
 	struct sockaddr_storage addr;
-	socklen_t	addrlen;
+	socklen_t addrlen;
 	struct pending *prev, *next;
 };
 
 static struct
 {
-	int			listen_fd, ep, wake_fd;
-	int			accepting;		/* listen_fd is in the epoll set */
-	pthread_t	thread;
-	int			started;
+	int listen_fd, ep, wake_fd;
+	int accepting; /* listen_fd is in the epoll set */
+	pthread_t thread;
+	int started;
 	struct MHD_Daemon *mhd;
-	size_t		conn_memory;
-	unsigned	max_conn;
-	int			timeout_ms;
-	char	   *buf;			/* conn_memory bytes, for MSG_PEEK and draining */
-	struct pending *head;		/* connections held here */
-	atomic_int	live;			/* held here + handed to libmicrohttpd and not closed */
-	atomic_int	stop;
+	size_t conn_memory;
+	unsigned max_conn;
+	int timeout_ms;
+	char *buf;			  /* conn_memory bytes, for MSG_PEEK and draining */
+	struct pending *head; /* connections held here */
+	atomic_int live;	  /* held here + handed to libmicrohttpd and not closed */
+	atomic_int stop;
 } door = {.listen_fd = -1, .ep = -1, .wake_fd = -1};
 
 int
 http_door_open(const struct sockaddr_storage *ss, socklen_t sslen)
 {
-	int			one = 1;
-	int			fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
 	{
@@ -122,7 +122,7 @@ static void
 door_close(struct pending *p)
 {
 	door_unlink(p);
-	close(p->fd);				/* also leaves the epoll set */
+	close(p->fd); /* also leaves the epoll set */
 	free(p);
 	atomic_fetch_sub(&door.live, 1);
 }
@@ -138,7 +138,7 @@ door_handoff(struct pending *p)
 		log_warn("libmicrohttpd refused a connection: %s", strerror(errno));
 		atomic_fetch_sub(&door.live, 1);
 	}
-	free(p);					/* still live: until http_door_closed() */
+	free(p); /* still live: until http_door_closed() */
 }
 
 /* Read and drop what an answered client still sends; close at EOF, an error or the byte cap. */
@@ -147,7 +147,7 @@ door_drain(struct pending *p)
 {
 	for (;;)
 	{
-		ssize_t		n = recv(p->fd, door.buf, door.conn_memory, 0);
+		ssize_t n = recv(p->fd, door.buf, door.conn_memory, 0);
 
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
@@ -163,8 +163,8 @@ door_drain(struct pending *p)
 static void
 door_serve(struct pending *p, uint32_t events)
 {
-	ssize_t		n;
-	int			is_head = 0;
+	ssize_t n;
+	int is_head = 0;
 	enum route_head st;
 
 	if (p->draining)
@@ -177,7 +177,7 @@ door_serve(struct pending *p, uint32_t events)
 		return;
 	if (n <= 0)
 	{
-		door_close(p);			/* the client left before sending a request */
+		door_close(p); /* the client left before sending a request */
 		return;
 	}
 	if ((size_t) n == p->seen && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
@@ -187,7 +187,7 @@ door_serve(struct pending *p, uint32_t events)
 	if (st == ROUTE_HEAD_OK)
 		door_handoff(p);
 	else if (st == ROUTE_HEAD_MORE && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
-		door_close(p);			/* half a head, then the client stopped sending */
+		door_close(p); /* half a head, then the client stopped sending */
 	else if (st != ROUTE_HEAD_MORE)
 	{
 		log_debug("a request's head is too large for http_conn_memory: answered %d", (int) st);
@@ -202,7 +202,7 @@ door_serve(struct pending *p, uint32_t events)
 
 /* -------------------------------------- later requests on a connection -- */
 
-int			http_uri_answered_marker;
+int http_uri_answered_marker;
 
 /*
  * libmicrohttpd has read a request line (of a later request on a kept-alive
@@ -234,7 +234,9 @@ http_uri_check(void *cls, const char *uri, struct MHD_Connection *conn)
 static enum MHD_Result
 count_value(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
-	(void) kind; (void) key; (void) value;
+	(void) kind;
+	(void) key;
+	(void) value;
 	(*(size_t *) cls)++;
 	return MHD_YES;
 }
@@ -251,19 +253,19 @@ http_head_refused(struct MHD_Connection *conn, const char *method, void *cls)
 	const union MHD_ConnectionInfo *hs = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
 	const union MHD_ConnectionInfo *fd;
 	const char *cookie;
-	size_t		records = 0;
+	size_t records = 0;
 
 	if (cls == HTTP_URI_ANSWERED)
 		return 1;
 	if (!hs || route_head_cost(hs->header_size, 0, 0) > route_head_budget(door.conn_memory))
-		records = 0;			/* too large on its bytes alone: no need to count */
+		records = 0; /* too large on its bytes alone: no need to count */
 	else
 	{
-		MHD_get_connection_values(conn, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND | MHD_COOKIE_KIND,
-								  count_value, &records);
+		MHD_get_connection_values(conn, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND | MHD_COOKIE_KIND, count_value,
+								  &records);
 		cookie = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE);
-		if (route_head_cost(hs->header_size, records, cookie ? strlen(cookie) + ROUTE_COOKIE_EXTRA : 0)
-			<= route_head_budget(door.conn_memory))
+		if (route_head_cost(hs->header_size, records, cookie ? strlen(cookie) + ROUTE_COOKIE_EXTRA : 0) <=
+			route_head_budget(door.conn_memory))
 			return 0;
 	}
 	fd = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -276,7 +278,7 @@ http_head_refused(struct MHD_Connection *conn, const char *method, void *cls)
 static void
 http_door_closed(void)
 {
-	uint64_t	one = 1;
+	uint64_t one = 1;
 
 	atomic_fetch_sub(&door.live, 1);
 	if (door.wake_fd >= 0 && write(door.wake_fd, &one, sizeof(one)) < 0)
@@ -287,7 +289,9 @@ void
 http_door_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
 				 enum MHD_ConnectionNotificationCode code)
 {
-	(void) cls; (void) conn; (void) socket_context;
+	(void) cls;
+	(void) conn;
+	(void) socket_context;
 	if (code == MHD_CONNECTION_NOTIFY_CLOSED)
 		http_door_closed();
 }
@@ -304,7 +308,7 @@ door_accept(void)
 		struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET};
 
 		if (!p)
-			return;				/* out of memory: the client waits in the backlog */
+			return; /* out of memory: the client waits in the backlog */
 		p->addrlen = sizeof(p->addr);
 		p->fd = accept4(door.listen_fd, (struct sockaddr *) &p->addr, &p->addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (p->fd < 0)
@@ -335,7 +339,7 @@ door_accept(void)
 static void
 door_update_accepting(void)
 {
-	int			room = atomic_load(&door.live) < (int) door.max_conn;
+	int room = atomic_load(&door.live) < (int) door.max_conn;
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &door.listen_fd};
 
 	if (room == door.accepting)
@@ -348,7 +352,7 @@ door_update_accepting(void)
 static int
 door_expire(void)
 {
-	int64_t		now = clock_now_ms(), next = -1;
+	int64_t now = clock_now_ms(), next = -1;
 	struct pending *p, *nx;
 
 	for (p = door.head; p; p = nx)
@@ -372,7 +376,7 @@ door_main(void *arg)
 	(void) arg;
 	while (!atomic_load(&door.stop))
 	{
-		int			n;
+		int n;
 
 		door_update_accepting();
 		n = epoll_wait(door.ep, ev, DOOR_EVENTS, door_expire());
@@ -382,7 +386,7 @@ door_main(void *arg)
 				door_accept();
 			else if (ev[i].data.ptr == &door.wake_fd)
 			{
-				uint64_t	v;
+				uint64_t v;
 
 				if (read(door.wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 					log_debug("eventfd: %s", strerror(errno));
@@ -408,10 +412,9 @@ http_door_start(struct MHD_Daemon *d, size_t conn_memory, unsigned max_conn, int
 	atomic_store(&door.stop, 0);
 	door.buf = malloc(conn_memory);
 	door.ep = epoll_create1(EPOLL_CLOEXEC);
-	if (door.wake_fd < 0)		/* kept open for good: libmicrohttpd's threads may still write to it */
+	if (door.wake_fd < 0) /* kept open for good: libmicrohttpd's threads may still write to it */
 		door.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (!door.buf || door.ep < 0 || door.wake_fd < 0 ||
-		epoll_ctl(door.ep, EPOLL_CTL_ADD, door.wake_fd, &ev) != 0 ||
+	if (!door.buf || door.ep < 0 || door.wake_fd < 0 || epoll_ctl(door.ep, EPOLL_CTL_ADD, door.wake_fd, &ev) != 0 ||
 		pthread_create(&door.thread, NULL, door_main, NULL) != 0)
 	{
 		log_error("cannot start the front door: %s", strerror(errno));
@@ -425,7 +428,7 @@ http_door_start(struct MHD_Daemon *d, size_t conn_memory, unsigned max_conn, int
 void
 http_door_stop(void)
 {
-	uint64_t	one = 1;
+	uint64_t one = 1;
 
 	atomic_store(&door.stop, 1);
 	if (door.started)

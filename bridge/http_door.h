@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 
 /* Bind and listen on ss (SO_REUSEADDR; IPv6 only for an IPv6 address); 0, or -1 logged. */
-int			http_door_open(const struct sockaddr_storage *ss, socklen_t sslen);
+int http_door_open(const struct sockaddr_storage *ss, socklen_t sslen);
 
 /*
  * Start the door's thread: accept connections, hand those whose first head
@@ -20,11 +20,11 @@ int			http_door_open(const struct sockaddr_storage *ss, socklen_t sslen);
  * a connection idle for timeout_ms before its head is complete is closed.
  * 0, or -1 logged (the socket is closed then).
  */
-int			http_door_start(struct MHD_Daemon *d, size_t conn_memory, unsigned max_conn, int timeout_ms);
+int http_door_start(struct MHD_Daemon *d, size_t conn_memory, unsigned max_conn, int timeout_ms);
 
 /* MHD_OPTION_NOTIFY_CONNECTION: a closed connection frees its place (http_max_connections). */
-void		http_door_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
-							 enum MHD_ConnectionNotificationCode code);
+void http_door_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+					  enum MHD_ConnectionNotificationCode code);
 
 /*
  * Later requests on a kept-alive connection (the door checked the first).
@@ -32,9 +32,9 @@ void		http_door_notify(void *cls, struct MHD_Connection *conn, void **socket_con
  * is answered 414 at once and HTTP_URI_ANSWERED returned (it becomes the
  * request's *req_cls); else NULL.
  */
-extern int	http_uri_answered_marker;
+extern int http_uri_answered_marker;
 #define HTTP_URI_ANSWERED ((void *) &http_uri_answered_marker)
-void	   *http_uri_check(void *cls, const char *uri, struct MHD_Connection *conn);
+void *http_uri_check(void *cls, const char *uri, struct MHD_Connection *conn);
 
 /*
  * At the handler's first call (cls: *req_cls): 1 when the request is
@@ -42,9 +42,9 @@ void	   *http_uri_check(void *cls, const char *uri, struct MHD_Connection *conn)
  * route_head_cost() is over route_head_budget() — and the handler must
  * return MHD_NO (libmicrohttpd closes the connection); else 0.
  */
-int			http_head_refused(struct MHD_Connection *conn, const char *method, void *cls);
+int http_head_refused(struct MHD_Connection *conn, const char *method, void *cls);
 
 /* Stop accepting, close the connections not yet handed over, join the thread. */
-void		http_door_stop(void);
+void http_door_stop(void);
 
 #endif

@@ -26,8 +26,8 @@
 #include "route.h"
 
 enum MHD_Result
-http_send_body(struct MHD_Connection *conn, unsigned status, char *body, size_t len,
-		  const char *type, const char *allow)
+http_send_body(struct MHD_Connection *conn, unsigned status, char *body, size_t len, const char *type,
+			   const char *allow)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -36,7 +36,7 @@ http_send_body(struct MHD_Connection *conn, unsigned status, char *body, size_t 
 	if (!r)
 	{
 		free(body);
-		return MHD_NO;			/* MHD closes the connection */
+		return MHD_NO; /* MHD closes the connection */
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
@@ -52,7 +52,7 @@ http_send_body(struct MHD_Connection *conn, unsigned status, char *body, size_t 
 enum MHD_Result
 http_send_json(struct MHD_Connection *conn, unsigned status, json_t *v, const char *allow)
 {
-	char	   *body = v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	char *body = v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 
 	json_decref(v);
 	if (!body)
@@ -72,7 +72,7 @@ http_send_json(struct MHD_Connection *conn, unsigned status, json_t *v, const ch
 enum MHD_Result
 http_send_error(struct MHD_Connection *conn, unsigned status, const char *message, const char *allow)
 {
-	json_t	   *v = json_object();
+	json_t *v = json_object();
 
 	json_object_set_new(v, "statusCode", json_integer(status));
 	json_object_set_new(v, "message", json_string(message));
@@ -89,9 +89,9 @@ http_log_db_failure(const char *what, const char *err)
 {
 	static _Atomic int64_t last_ms = INT64_MIN / 2;
 	static _Atomic uint64_t suppressed;
-	int64_t		now = clock_now_ms();
-	int64_t		last = atomic_load(&last_ms);
-	uint64_t	n;
+	int64_t now = clock_now_ms();
+	int64_t last = atomic_load(&last_ms);
+	uint64_t n;
 
 	if (now - last < 5000 || !atomic_compare_exchange_strong(&last_ms, &last, now))
 	{
@@ -121,8 +121,8 @@ http_send_db_error(struct MHD_Connection *conn, int rc, const char *err)
 const char *
 http_limit_message(unsigned status)
 {
-	return status == 414 ? "the URL is too long: POST the ids to /share-links/counts/:contentType"
-		: "the request headers are too large";
+	return status == 414 ? "the URL is too long: POST the ids to /share-links/counts/:contentType" :
+						   "the request headers are too large";
 }
 
 /*
@@ -134,12 +134,13 @@ http_limit_message(unsigned status)
 int
 http_send_raw_error(int fd, unsigned status, int head_only)
 {
-	char		body[256], msg[512];
-	int			blen, mlen;
+	char body[256], msg[512];
+	int blen, mlen;
 
-	blen = snprintf(body, sizeof(body), "{\"statusCode\":%u,\"message\":\"%s\",\"error\":\"%s\"}",
-					status, http_limit_message(status), route_reason((int) status));
-	mlen = snprintf(msg, sizeof(msg), "HTTP/1.1 %u %s\r\nContent-Type: " JSON_TYPE "\r\nCache-Control: no-store\r\n"
+	blen = snprintf(body, sizeof(body), "{\"statusCode\":%u,\"message\":\"%s\",\"error\":\"%s\"}", status,
+					http_limit_message(status), route_reason((int) status));
+	mlen = snprintf(msg, sizeof(msg),
+					"HTTP/1.1 %u %s\r\nContent-Type: " JSON_TYPE "\r\nCache-Control: no-store\r\n"
 					"Connection: close\r\nContent-Length: %d\r\n\r\n%s",
 					status, route_reason((int) status), blen, head_only ? "" : body);
 	if (blen <= 0 || mlen <= 0 || (size_t) mlen >= sizeof(msg) ||

@@ -16,17 +16,16 @@
 #define JSON_TYPE "application/json; charset=utf-8"
 
 /* Queue body (malloc'ed, taken over even on failure) with a Content-Type; allow: an Allow header or NULL. */
-enum MHD_Result http_send_body(struct MHD_Connection *conn, unsigned status, char *body, size_t len,
-							   const char *type, const char *allow);
+enum MHD_Result http_send_body(struct MHD_Connection *conn, unsigned status, char *body, size_t len, const char *type,
+							   const char *allow);
 /* Queue a JSON value (consumed); out of memory becomes a 500. */
 enum MHD_Result http_send_json(struct MHD_Connection *conn, unsigned status, json_t *v, const char *allow);
 /* Queue the error shape; message must be valid UTF-8 (never the request's bytes). */
-enum MHD_Result http_send_error(struct MHD_Connection *conn, unsigned status, const char *message,
-								const char *allow);
+enum MHD_Result http_send_error(struct MHD_Connection *conn, unsigned status, const char *message, const char *allow);
 /* Log (rate-limited) and queue a dbpool failure: DBPOOL_UNAVAILABLE 503, else 500. */
 enum MHD_Result http_send_db_error(struct MHD_Connection *conn, int rc, const char *err);
 /* Log a database failure of `what`, at most once per 5 s. */
-void		http_log_db_failure(const char *what, const char *err);
+void http_log_db_failure(const char *what, const char *err);
 
 /* The message of our 414 (request-target too long) or 431 (head too large). */
 const char *http_limit_message(unsigned status);
@@ -38,6 +37,6 @@ const char *http_limit_message(unsigned status);
  * when it was written whole, -1 (logged at debug) when not.  The caller
  * closes the connection.
  */
-int			http_send_raw_error(int fd, unsigned status, int head_only);
+int http_send_raw_error(int fd, unsigned status, int head_only);
 
 #endif

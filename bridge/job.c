@@ -22,7 +22,7 @@
 static char *
 dup_str_field(json_t *obj, const char *key)
 {
-	json_t	   *v = json_object_get(obj, key);
+	json_t *v = json_object_get(obj, key);
 
 	return json_is_string(v) ? strdup(json_string_value(v)) : NULL;
 }
@@ -30,19 +30,19 @@ dup_str_field(json_t *obj, const char *key)
 double
 sc_job_parse_time(const char *iso)
 {
-	struct tm	tm;
-	int			ms = 0,
-				n = 0;
-	char		rest[16] = "";
+	struct tm tm;
+	int ms = 0, n = 0;
+	char rest[16] = "";
 
 	memset(&tm, 0, sizeof(tm));
-	if (!iso || sscanf(iso, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-					   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
+	if (!iso ||
+		sscanf(iso, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+			   &tm.tm_sec, &n) != 6)
 		return 0;
 	iso += n;
 	if (*iso == '.')
 	{
-		int			digits = 0;
+		int digits = 0;
 
 		iso++;
 		while (*iso >= '0' && *iso <= '9')
@@ -73,13 +73,12 @@ sc_job_parse_time(const char *iso)
 static int
 numbers_fit_numeric(const char *s, size_t len)
 {
-	int			in_string = 0;
+	int in_string = 0;
 
 	for (size_t i = 0; i < len; i++)
 	{
-		long		frac = 0,
-					exp = 0;
-		int			exp_neg = 0;
+		long frac = 0, exp = 0;
+		int exp_neg = 0;
 
 		if (in_string)
 		{
@@ -109,7 +108,7 @@ numbers_fit_numeric(const char *s, size_t len)
 		}
 		if (exp >= SC_JOB_NUMERIC_EXP_LIMIT || frac + (exp_neg ? exp : -exp) > SC_JOB_NUMERIC_DSCALE_MAX)
 			return 0;
-		i--;					/* s[i] ended the number: look at it again */
+		i--; /* s[i] ended the number: look at it again */
 	}
 	return 1;
 }
@@ -123,7 +122,7 @@ static json_t *
 load_body(const struct sc_job_in *in, char *reason, size_t reasonlen)
 {
 	json_error_t jerr;
-	json_t	   *root;
+	json_t *root;
 
 	if (in->len > SC_JOB_MAX_BODY)
 	{
@@ -143,7 +142,7 @@ load_body(const struct sc_job_in *in, char *reason, size_t reasonlen)
 	if (!root)
 	{
 		snprintf(reason, reasonlen, "not JSON: %s at line %d column %d", jerr.text, jerr.line, jerr.column);
-		for (char *c = reason; *c; c++)	/* jansson quotes the input: keep the logged reason one line */
+		for (char *c = reason; *c; c++) /* jansson quotes the input: keep the logged reason one line */
 			if ((unsigned char) *c < 0x20 || *c == 0x7f)
 				*c = '?';
 		return NULL;
@@ -151,8 +150,10 @@ load_body(const struct sc_job_in *in, char *reason, size_t reasonlen)
 	if (!json_is_object(root))
 		snprintf(reason, reasonlen, "not a JSON object");
 	else if (!numbers_fit_numeric(in->body, in->len))
-		snprintf(reason, reasonlen, "a number is beyond PostgreSQL's numeric range (at most %d digits "
-				 "after the decimal point)", SC_JOB_NUMERIC_DSCALE_MAX);
+		snprintf(reason, reasonlen,
+				 "a number is beyond PostgreSQL's numeric range (at most %d digits "
+				 "after the decimal point)",
+				 SC_JOB_NUMERIC_DSCALE_MAX);
 	else
 		return root;
 	json_decref(root);
@@ -162,9 +163,7 @@ load_body(const struct sc_job_in *in, char *reason, size_t reasonlen)
 int
 sc_job_parse(const struct sc_job_in *in, struct sc_job *out, char *reason, size_t reasonlen)
 {
-	json_t	   *root,
-			   *pattern,
-			   *data;
+	json_t *root, *pattern, *data;
 
 	memset(out, 0, sizeof(*out));
 	root = load_body(in, reason, reasonlen);
@@ -202,17 +201,16 @@ sc_job_parse(const struct sc_job_in *in, struct sc_job *out, char *reason, size_
 	{
 		/* a bare job: its name comes from the type property or the routing key */
 		const char *name = NULL;
-		json_t	   *env,
-				   *jname;
+		json_t *env, *jname;
 
 		if (in->type && in->type[0])
 			name = in->type;
-		else if (in->routing_key && in->routing_key[0] &&
-				 !(in->queue && strcmp(in->routing_key, in->queue) == 0))
+		else if (in->routing_key && in->routing_key[0] && !(in->queue && strcmp(in->routing_key, in->queue) == 0))
 			name = in->routing_key;
 		if (!name)
 		{
-			snprintf(reason, reasonlen, "no job name: no \"pattern\", no type property, and the routing key names no job");
+			snprintf(reason, reasonlen,
+					 "no job name: no \"pattern\", no type property, and the routing key names no job");
 			json_decref(root);
 			return -1;
 		}
@@ -224,7 +222,7 @@ sc_job_parse(const struct sc_job_in *in, struct sc_job *out, char *reason, size_
 		}
 		snprintf(out->name, sizeof(out->name), "%s", name);
 		data = root;
-		jname = json_string(name);	/* NULL when the name is not UTF-8 */
+		jname = json_string(name); /* NULL when the name is not UTF-8 */
 		if (!jname)
 		{
 			snprintf(reason, reasonlen, "job name (type property or routing key) is not valid UTF-8");
@@ -251,7 +249,7 @@ sc_job_parse(const struct sc_job_in *in, struct sc_job *out, char *reason, size_
 	out->content_type = dup_str_field(data, "contentType");
 	out->content_id = dup_str_field(data, "contentId");
 	{
-		json_t	   *ts = json_object_get(data, "timestamp");
+		json_t *ts = json_object_get(data, "timestamp");
 
 		out->timestamp = json_is_string(ts) ? sc_job_parse_time(json_string_value(ts)) : 0;
 	}
@@ -272,17 +270,13 @@ sc_job_free(struct sc_job *job)
 char *
 sc_job_reply(const struct sc_job *job, int success, long processing_ms, long long share_count)
 {
-	json_t	   *r = json_pack("{s:{s:o, s:b, s:I, s:{s:o, s:o, s:o}}, s:b}",
-							  "response",
-							  "jobId", job->job_id ? json_string(job->job_id) : json_null(),
-							  "success", success,
-							  "processingTime", (json_int_t) processing_ms,
-							  "data",
-							  "contentType", job->content_type ? json_string(job->content_type) : json_null(),
-							  "contentId", job->content_id ? json_string(job->content_id) : json_null(),
-							  "shareCount", share_count >= 0 ? json_integer(share_count) : json_null(),
-							  "isDisposed", 1);
-	char	   *s;
+	json_t *r = json_pack("{s:{s:o, s:b, s:I, s:{s:o, s:o, s:o}}, s:b}", "response", "jobId",
+						  job->job_id ? json_string(job->job_id) : json_null(), "success", success, "processingTime",
+						  (json_int_t) processing_ms, "data", "contentType",
+						  job->content_type ? json_string(job->content_type) : json_null(), "contentId",
+						  job->content_id ? json_string(job->content_id) : json_null(), "shareCount",
+						  share_count >= 0 ? json_integer(share_count) : json_null(), "isDisposed", 1);
+	char *s;
 
 	if (!r)
 		return NULL;

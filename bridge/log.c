@@ -15,13 +15,21 @@
 #include "log.h"
 
 /* Set at start and on SIGHUP by the main thread, read by every thread: relaxed atomics. */
-static int	log_level = LOG_LVL_INFO;
+static int log_level = LOG_LVL_INFO;
 static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
 /* The calling thread's role (log_set_role), a string literal; NULL: none. */
 static _Thread_local const char *log_role;
 
-void log_set_level(enum sc_log_level lvl) { __atomic_store_n(&log_level, (int) lvl, __ATOMIC_RELAXED); }
-enum sc_log_level log_get_level(void) { return (enum sc_log_level) __atomic_load_n(&log_level, __ATOMIC_RELAXED); }
+void
+log_set_level(enum sc_log_level lvl)
+{
+	__atomic_store_n(&log_level, (int) lvl, __ATOMIC_RELAXED);
+}
+enum sc_log_level
+log_get_level(void)
+{
+	return (enum sc_log_level) __atomic_load_n(&log_level, __ATOMIC_RELAXED);
+}
 
 void
 log_set_role(const char *role)
@@ -32,22 +40,25 @@ log_set_role(const char *role)
 int
 log_parse_level(const char *name)
 {
-	if (!strcasecmp(name, "error")) return LOG_LVL_ERROR;
-	if (!strcasecmp(name, "warn") || !strcasecmp(name, "warning")) return LOG_LVL_WARN;
-	if (!strcasecmp(name, "info")) return LOG_LVL_INFO;
-	if (!strcasecmp(name, "debug")) return LOG_LVL_DEBUG;
+	if (!strcasecmp(name, "error"))
+		return LOG_LVL_ERROR;
+	if (!strcasecmp(name, "warn") || !strcasecmp(name, "warning"))
+		return LOG_LVL_WARN;
+	if (!strcasecmp(name, "info"))
+		return LOG_LVL_INFO;
+	if (!strcasecmp(name, "debug"))
+		return LOG_LVL_DEBUG;
 	return -1;
 }
 
 void
 log_msg(enum sc_log_level lvl, const char *fmt, ...)
 {
-	char		line[2048];
-	size_t		n,
-				role_len = 0;
+	char line[2048];
+	size_t n, role_len = 0;
 	struct timespec ts;
-	struct tm	tm;
-	va_list		ap;
+	struct tm tm;
+	va_list ap;
 
 	if (lvl > log_get_level())
 		return;
@@ -76,17 +87,15 @@ static int
 is_password_key(const char *in, size_t len)
 {
 	static const char want[] = "password";
-	size_t		i = 0,
-				k = 0;
+	size_t i = 0, k = 0;
 
 	while (i < len && k < sizeof(want) - 1)
 	{
-		int			c = (unsigned char) in[i];
+		int c = (unsigned char) in[i];
 
-		if (c == '%' && i + 2 < len && isxdigit((unsigned char) in[i + 1]) &&
-			isxdigit((unsigned char) in[i + 2]))
+		if (c == '%' && i + 2 < len && isxdigit((unsigned char) in[i + 1]) && isxdigit((unsigned char) in[i + 2]))
 		{
-			char		hex[3] = {in[i + 1], in[i + 2], '\0'};
+			char hex[3] = {in[i + 1], in[i + 2], '\0'};
 
 			c = (int) strtol(hex, NULL, 16);
 			i += 2;
@@ -110,7 +119,7 @@ redact_url(const char *in, const char *userinfo, char *buf, size_t buflen)
 	const char *at = memchr(userinfo, '@', strcspn(userinfo, "/"));
 	const char *colon = at ? memchr(userinfo, ':', at - userinfo) : NULL;
 	const char *p = in;
-	size_t		o = 0;
+	size_t o = 0;
 
 	while (*p && o + 1 < buflen)
 	{
@@ -122,7 +131,7 @@ redact_url(const char *in, const char *userinfo, char *buf, size_t buflen)
 		}
 		if ((!at || p > at) && (*p == '?' || *p == '&'))
 		{
-			size_t		klen = strcspn(p + 1, "=&#");
+			size_t klen = strcspn(p + 1, "=&#");
 
 			if (p[1 + klen] == '=' && is_password_key(p + 1, klen))
 			{
@@ -144,7 +153,7 @@ redact_url(const char *in, const char *userinfo, char *buf, size_t buflen)
 static size_t
 url_prefix(const char *s)
 {
-	size_t		n = 0;
+	size_t n = 0;
 
 	if (!isalpha((unsigned char) s[0]))
 		return 0;
@@ -156,8 +165,8 @@ url_prefix(const char *s)
 void
 log_redact(const char *in, char *buf, size_t buflen)
 {
-	size_t		scheme = url_prefix(in);
-	size_t		o = 0;
+	size_t scheme = url_prefix(in);
+	size_t o = 0;
 
 	if (buflen == 0)
 		return;

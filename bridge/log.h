@@ -14,7 +14,13 @@
 
 #include <stddef.h>
 
-enum sc_log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+enum sc_log_level
+{
+	LOG_LVL_ERROR = 0,
+	LOG_LVL_WARN,
+	LOG_LVL_INFO,
+	LOG_LVL_DEBUG
+};
 
 void log_set_level(enum sc_log_level lvl);
 enum sc_log_level log_get_level(void);
@@ -27,13 +33,18 @@ int log_parse_level(const char *name);
  * must outlive the thread (a string literal).  A message that already starts
  * with "role: " is not prefixed twice.
  */
-void		log_set_role(const char *role);
+void log_set_role(const char *role);
 
 void log_msg(enum sc_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
-#define log_warn(...)  log_msg(LOG_LVL_WARN, __VA_ARGS__)
-#define log_info(...)  log_msg(LOG_LVL_INFO, __VA_ARGS__)
-#define log_debug(...) do { if (log_get_level() >= LOG_LVL_DEBUG) log_msg(LOG_LVL_DEBUG, __VA_ARGS__); } while (0)
+#define log_warn(...) log_msg(LOG_LVL_WARN, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_LVL_INFO, __VA_ARGS__)
+#define log_debug(...) \
+	do \
+	{ \
+		if (log_get_level() >= LOG_LVL_DEBUG) \
+			log_msg(LOG_LVL_DEBUG, __VA_ARGS__); \
+	} while (0)
 
 /*
  * Copy a URL or libpq conninfo into buf with any password replaced by "***":

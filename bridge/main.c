@@ -66,7 +66,7 @@ static void
 reload(struct sc_config *cfg, int argc, char **argv)
 {
 	struct sc_reload_result res;
-	char		err[1024];
+	char err[1024];
 
 	if (config_reload(cfg, argc, argv, &res, err, sizeof(err)) < 0)
 	{
@@ -75,8 +75,8 @@ reload(struct sc_config *cfg, int argc, char **argv)
 	}
 	log_set_level((enum sc_log_level) log_parse_level(cfg->log_level));
 	if (res.nrefused)
-		log_warn("reload: %s cannot be changed without restarting; keeping the running value%s",
-				 res.refused, res.nrefused > 1 ? "s" : "");
+		log_warn("reload: %s cannot be changed without restarting; keeping the running value%s", res.refused,
+				 res.nrefused > 1 ? "s" : "");
 	if (res.nchanged)
 		log_info("configuration reloaded (log_level = %s); changed: %s", cfg->log_level, res.changed);
 	else
@@ -91,7 +91,7 @@ wait_for_signals(const sigset_t *set, struct sc_config *cfg, int argc, char **ar
 
 	while (!sc_stop)
 	{
-		int			sig = sigtimedwait(set, NULL, &tick);
+		int sig = sigtimedwait(set, NULL, &tick);
 
 		if (sig == SIGHUP)
 			reload(cfg, argc, argv);
@@ -107,11 +107,10 @@ wait_for_signals(const sigset_t *set, struct sc_config *cfg, int argc, char **ar
 }
 
 static int
-start_thread(pthread_t *t, void *(*fn) (void *), void *arg, const char *name)
+start_thread(pthread_t *t, void *(*fn)(void *), void *arg, const char *name)
 {
-	sigset_t	all,
-				old;
-	int			rc;
+	sigset_t all, old;
+	int rc;
 
 	/* the new thread inherits a mask with every signal blocked */
 	sigfillset(&all);
@@ -130,15 +129,12 @@ int
 main(int argc, char **argv)
 {
 	struct sc_config cfg;
-	char		err[1024];
-	int			rc;
-	sigset_t	handled;
-	pthread_t	pub_thread,
-				con_thread;
-	int			pub_started = 0,
-				con_started = 0,
-				http_started = 0;
-	int			exit_code = 0;
+	char err[1024];
+	int rc;
+	sigset_t handled;
+	pthread_t pub_thread, con_thread;
+	int pub_started = 0, con_started = 0, http_started = 0;
+	int exit_code = 0;
 
 	ignore_sigpipe();
 	if (argc > 1 && strcmp(argv[1], "dlq") == 0)
@@ -161,7 +157,7 @@ main(int argc, char **argv)
 		config_free(&cfg);
 		return 0;
 	}
-	block_signals(&handled);	/* before metrics_init and http_start start threads */
+	block_signals(&handled); /* before metrics_init and http_start start threads */
 	log_set_level((enum sc_log_level) log_parse_level(cfg.log_level));
 	metrics_init();
 
@@ -169,7 +165,7 @@ main(int argc, char **argv)
 
 	if ((cfg.role_mask & SC_ROLE_HTTP) && cfg.http_listen[0])
 	{
-		log_set_role("http");	/* this thread logs for the http role while starting it */
+		log_set_role("http"); /* this thread logs for the http role while starting it */
 		rc = http_start(&cfg);
 		log_set_role(NULL);
 		if (rc < 0)
@@ -183,8 +179,7 @@ main(int argc, char **argv)
 		pub_started = start_thread(&pub_thread, publisher_main, &cfg, "publisher") == 0;
 	if (cfg.role_mask & SC_ROLE_CONSUMER)
 		con_started = start_thread(&con_thread, consumer_main, &cfg, "consumer") == 0;
-	if (((cfg.role_mask & SC_ROLE_PUBLISHER) && !pub_started) ||
-		((cfg.role_mask & SC_ROLE_CONSUMER) && !con_started))
+	if (((cfg.role_mask & SC_ROLE_PUBLISHER) && !pub_started) || ((cfg.role_mask & SC_ROLE_CONSUMER) && !con_started))
 	{
 		sc_stop = 1;
 		exit_code = 1;

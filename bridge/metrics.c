@@ -14,15 +14,11 @@
 
 #include "metrics.h"
 
-static const char *const job_names[SC_JOB_KINDS] = {
-	"share_created", "share_deleted", "share_count_update", "other"
-};
+static const char *const job_names[SC_JOB_KINDS] = {"share_created", "share_deleted", "share_count_update", "other"};
 static const char *const counter_names[SC_M_COUNTERS] = {
-	"sharecount_jobs_published_total", "sharecount_jobs_consumed_total",
-	"sharecount_jobs_applied_total", "sharecount_jobs_duplicate_total",
-	"sharecount_jobs_dead_lettered_total", "sharecount_jobs_failed_total",
-	"sharecount_jobs_nacked_total"
-};
+	"sharecount_jobs_published_total", "sharecount_jobs_consumed_total",	  "sharecount_jobs_applied_total",
+	"sharecount_jobs_duplicate_total", "sharecount_jobs_dead_lettered_total", "sharecount_jobs_failed_total",
+	"sharecount_jobs_nacked_total"};
 static const char *const counter_help[SC_M_COUNTERS] = {
 	"Jobs published to RabbitMQ and confirmed by the broker.",
 	"Deliveries received from the jobs queue.",
@@ -30,23 +26,19 @@ static const char *const counter_help[SC_M_COUNTERS] = {
 	"Jobs whose jobId had already been applied.",
 	"Messages rejected without requeue (dead-lettered).",
 	"Transient apply or publish failures (retried).",
-	"Publishes nacked by the broker (the job stays in the outbox and is published again)."
-};
-static const char *const conn_names[SC_CONNS] = {
-	"publisher_pg", "publisher_amqp", "consumer_pg", "consumer_amqp", "http_pg"
-};
+	"Publishes nacked by the broker (the job stays in the outbox and is published again)."};
+static const char *const conn_names[SC_CONNS] = {"publisher_pg", "publisher_amqp", "consumer_pg", "consumer_amqp",
+												 "http_pg"};
 
 #define NBUCKETS 16
-static const double buckets[NBUCKETS] = {
-	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-	0.25, 0.5, 1, 2.5, 5, 10, 30, 60
-};
+static const double buckets[NBUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+										 0.25,	 0.5,	1,		2.5,   5,	 10,	30,	  60};
 
 struct histogram
 {
-	_Atomic uint64_t bucket[NBUCKETS];	/* non-cumulative; summed when rendered */
+	_Atomic uint64_t bucket[NBUCKETS]; /* non-cumulative; summed when rendered */
 	_Atomic uint64_t count;
-	_Atomic uint64_t sum_bits;	/* a double */
+	_Atomic uint64_t sum_bits; /* a double */
 };
 
 static _Atomic uint64_t counters[SC_M_COUNTERS][SC_JOB_KINDS];
@@ -56,15 +48,15 @@ static _Atomic int64_t queue_depth = -1;
 static _Atomic int64_t outbox_depth = -1;
 static _Atomic uint64_t outbox_age_bits;
 static _Atomic uint64_t http_status[600];
-static _Atomic int read_used;	/* the http role reports its read server */
-static _Atomic int read_replica;	/* 1: the replica serves reads */
-static _Atomic uint64_t replica_lag_bits;	/* a double, seconds */
+static _Atomic int read_used;			  /* the http role reports its read server */
+static _Atomic int read_replica;		  /* 1: the replica serves reads */
+static _Atomic uint64_t replica_lag_bits; /* a double, seconds */
 static struct histogram apply_hist, lag_hist;
 
 static uint64_t
 double_bits(double d)
 {
-	uint64_t	u;
+	uint64_t u;
 
 	memcpy(&u, &d, sizeof(u));
 	return u;
@@ -73,7 +65,7 @@ double_bits(double d)
 static double
 bits_double(uint64_t u)
 {
-	double		d;
+	double d;
 
 	memcpy(&d, &u, sizeof(d));
 	return d;
@@ -90,7 +82,7 @@ metrics_init(void)
 enum sc_job_kind
 metrics_job_kind(const char *job_name)
 {
-	int			k;
+	int k;
 
 	if (job_name)
 		for (k = 0; k < SC_JOB_OTHER; k++)
@@ -110,8 +102,8 @@ metrics_count(enum sc_counter c, enum sc_job_kind k, uint64_t n)
 static void
 observe(struct histogram *h, double s)
 {
-	int			i;
-	uint64_t	old;
+	int i;
+	uint64_t old;
 
 	if (s < 0)
 		s = 0;
@@ -125,8 +117,16 @@ observe(struct histogram *h, double s)
 		;
 }
 
-void metrics_observe_apply_seconds(double s) { observe(&apply_hist, s); }
-void metrics_observe_lag_seconds(double s) { observe(&lag_hist, s); }
+void
+metrics_observe_apply_seconds(double s)
+{
+	observe(&apply_hist, s);
+}
+void
+metrics_observe_lag_seconds(double s)
+{
+	observe(&lag_hist, s);
+}
 
 void
 metrics_set_conn(enum sc_conn c, int up)
@@ -154,7 +154,11 @@ metrics_conn_used(enum sc_conn c)
 	return (c >= 0 && c < SC_CONNS) ? atomic_load(&conn_used[c]) : 0;
 }
 
-void metrics_set_queue_depth(int64_t depth) { atomic_store(&queue_depth, depth); }
+void
+metrics_set_queue_depth(int64_t depth)
+{
+	atomic_store(&queue_depth, depth);
+}
 
 void
 metrics_set_outbox(int64_t depth, double oldest_age_s)
@@ -187,18 +191,17 @@ metrics_set_replica_lag(double seconds)
 /* A growable string buffer; rendering is the only user. */
 struct sbuf
 {
-	char	   *data;
-	size_t		len, cap;
+	char *data;
+	size_t len, cap;
 };
 
-static void
-sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 sbuf_printf(struct sbuf *b, const char *fmt, ...)
 {
-	va_list		ap;
-	int			n;
+	va_list ap;
+	int n;
 
 	for (;;)
 	{
@@ -222,8 +225,8 @@ sbuf_printf(struct sbuf *b, const char *fmt, ...)
 static void
 render_histogram(struct sbuf *b, const char *name, const char *help, struct histogram *h)
 {
-	uint64_t	cum = 0;
-	int			i;
+	uint64_t cum = 0;
+	int i;
 
 	sbuf_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
 	for (i = 0; i < NBUCKETS; i++)
@@ -231,10 +234,9 @@ render_histogram(struct sbuf *b, const char *name, const char *help, struct hist
 		cum += atomic_load_explicit(&h->bucket[i], memory_order_relaxed);
 		sbuf_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name, buckets[i], (unsigned long long) cum);
 	}
-	sbuf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name,
+	sbuf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long) atomic_load(&h->count));
+	sbuf_printf(b, "%s_sum %.6f\n%s_count %llu\n", name, bits_double(atomic_load(&h->sum_bits)), name,
 				(unsigned long long) atomic_load(&h->count));
-	sbuf_printf(b, "%s_sum %.6f\n%s_count %llu\n", name, bits_double(atomic_load(&h->sum_bits)),
-				name, (unsigned long long) atomic_load(&h->count));
 }
 
 struct metrics_out
@@ -242,13 +244,13 @@ struct metrics_out
 	struct sbuf *b;
 };
 
-static void (*sections[METRICS_SECTIONS_MAX]) (struct metrics_out *out);
+static void (*sections[METRICS_SECTIONS_MAX])(struct metrics_out *out);
 static _Atomic int nsections;
 
 void
-metrics_add_section(void (*render) (struct metrics_out *out))
+metrics_add_section(void (*render)(struct metrics_out *out))
 {
-	int			n = atomic_load(&nsections);
+	int n = atomic_load(&nsections);
 
 	if (n < METRICS_SECTIONS_MAX)
 	{
@@ -260,8 +262,8 @@ metrics_add_section(void (*render) (struct metrics_out *out))
 void
 metrics_printf(struct metrics_out *out, const char *fmt, ...)
 {
-	char		line[1024];		/* one metric's lines */
-	va_list		ap;
+	char line[1024]; /* one metric's lines */
+	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
@@ -272,8 +274,8 @@ metrics_printf(struct metrics_out *out, const char *fmt, ...)
 static long
 resident_bytes(void)
 {
-	long		size = 0, rss = 0;
-	FILE	   *f = fopen("/proc/self/statm", "r");
+	long size = 0, rss = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
 
 	if (!f)
 		return -1;
@@ -287,8 +289,8 @@ size_t
 metrics_render(char **out)
 {
 	struct sbuf b = {0};
-	int			c, k, s;
-	int64_t		v;
+	int c, k, s;
+	int64_t v;
 
 	for (c = 0; c < SC_M_COUNTERS; c++)
 	{
@@ -297,12 +299,12 @@ metrics_render(char **out)
 			sbuf_printf(&b, "%s{job=\"%s\"} %llu\n", counter_names[c], job_names[k],
 						(unsigned long long) atomic_load_explicit(&counters[c][k], memory_order_relaxed));
 	}
-	render_histogram(&b, "sharecount_apply_duration_seconds",
-					 "Time to apply one batch in PostgreSQL, commit included.", &apply_hist);
-	render_histogram(&b, "sharecount_event_lag_seconds",
-					 "From a job's timestamp to its apply commit.", &lag_hist);
+	render_histogram(&b, "sharecount_apply_duration_seconds", "Time to apply one batch in PostgreSQL, commit included.",
+					 &apply_hist);
+	render_histogram(&b, "sharecount_event_lag_seconds", "From a job's timestamp to its apply commit.", &lag_hist);
 
-	sbuf_printf(&b, "# HELP sharecount_connection_up Connection state (1 up, 0 down) of each role's connections.\n"
+	sbuf_printf(&b,
+				"# HELP sharecount_connection_up Connection state (1 up, 0 down) of each role's connections.\n"
 				"# TYPE sharecount_connection_up gauge\n");
 	for (c = 0; c < SC_CONNS; c++)
 		if (atomic_load(&conn_used[c]))
@@ -311,42 +313,52 @@ metrics_render(char **out)
 	v = atomic_load(&outbox_depth);
 	if (v >= 0)
 	{
-		sbuf_printf(&b, "# HELP sharecount_outbox_depth Jobs waiting in the outbox.\n"
-					"# TYPE sharecount_outbox_depth gauge\nsharecount_outbox_depth %lld\n", (long long) v);
-		sbuf_printf(&b, "# HELP sharecount_outbox_oldest_age_seconds Age of the oldest outbox job.\n"
+		sbuf_printf(&b,
+					"# HELP sharecount_outbox_depth Jobs waiting in the outbox.\n"
+					"# TYPE sharecount_outbox_depth gauge\nsharecount_outbox_depth %lld\n",
+					(long long) v);
+		sbuf_printf(&b,
+					"# HELP sharecount_outbox_oldest_age_seconds Age of the oldest outbox job.\n"
 					"# TYPE sharecount_outbox_oldest_age_seconds gauge\n"
-					"sharecount_outbox_oldest_age_seconds %.3f\n", bits_double(atomic_load(&outbox_age_bits)));
+					"sharecount_outbox_oldest_age_seconds %.3f\n",
+					bits_double(atomic_load(&outbox_age_bits)));
 	}
 	v = atomic_load(&queue_depth);
 	if (v >= 0)
-		sbuf_printf(&b, "# HELP sharecount_queue_depth Messages ready in the jobs queue (broker).\n"
-					"# TYPE sharecount_queue_depth gauge\nsharecount_queue_depth %lld\n", (long long) v);
+		sbuf_printf(&b,
+					"# HELP sharecount_queue_depth Messages ready in the jobs queue (broker).\n"
+					"# TYPE sharecount_queue_depth gauge\nsharecount_queue_depth %lld\n",
+					(long long) v);
 
 	if (atomic_load(&read_used))
 	{
-		int			r = atomic_load(&read_replica);
+		int r = atomic_load(&read_replica);
 
-		sbuf_printf(&b, "# HELP sharecount_replica_lag_seconds How far the http role's read replica "
+		sbuf_printf(&b,
+					"# HELP sharecount_replica_lag_seconds How far the http role's read replica "
 					"(pg_read_conninfo) is behind the primary; 0 without a replica.\n"
 					"# TYPE sharecount_replica_lag_seconds gauge\nsharecount_replica_lag_seconds %.3f\n",
 					bits_double(atomic_load(&replica_lag_bits)));
-		sbuf_printf(&b, "# HELP sharecount_read_source Which server serves the http role's reads (1 serving, 0 not).\n"
+		sbuf_printf(&b,
+					"# HELP sharecount_read_source Which server serves the http role's reads (1 serving, 0 not).\n"
 					"# TYPE sharecount_read_source gauge\n"
 					"sharecount_read_source{server=\"replica\"} %d\nsharecount_read_source{server=\"primary\"} %d\n",
 					r, !r);
 	}
-	sbuf_printf(&b, "# HELP sharecount_http_requests_total HTTP requests answered, by status.\n"
+	sbuf_printf(&b,
+				"# HELP sharecount_http_requests_total HTTP requests answered, by status.\n"
 				"# TYPE sharecount_http_requests_total counter\n");
 	for (s = 100; s < 600; s++)
 	{
-		uint64_t	n = atomic_load_explicit(&http_status[s], memory_order_relaxed);
+		uint64_t n = atomic_load_explicit(&http_status[s], memory_order_relaxed);
 
 		if (n)
 			sbuf_printf(&b, "sharecount_http_requests_total{status=\"%d\"} %llu\n", s, (unsigned long long) n);
 	}
 	for (s = 0; s < atomic_load(&nsections); s++)
-		sections[s] (&(struct metrics_out) {&b});
-	sbuf_printf(&b, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+		sections[s](&(struct metrics_out){&b});
+	sbuf_printf(&b,
+				"# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
 				"# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %ld\n",
 				resident_bytes());
 	*out = b.data;

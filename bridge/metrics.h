@@ -16,19 +16,19 @@ enum sc_job_kind
 	SC_JOB_SHARE_CREATED = 0,
 	SC_JOB_SHARE_DELETED,
 	SC_JOB_SHARE_COUNT_UPDATE,
-	SC_JOB_OTHER,				/* unknown or unparsable job name */
+	SC_JOB_OTHER, /* unknown or unparsable job name */
 	SC_JOB_KINDS
 };
 
 enum sc_counter
 {
-	SC_M_PUBLISHED = 0,			/* confirmed by the broker */
-	SC_M_CONSUMED,				/* deliveries received */
-	SC_M_APPLIED,				/* applied (counted) */
-	SC_M_DUPLICATE,				/* jobId already applied */
-	SC_M_DEAD_LETTERED,			/* rejected without requeue */
-	SC_M_FAILED,				/* transient failures (will be retried) */
-	SC_M_NACKED,				/* publishes nacked by the broker (published again) */
+	SC_M_PUBLISHED = 0, /* confirmed by the broker */
+	SC_M_CONSUMED,		/* deliveries received */
+	SC_M_APPLIED,		/* applied (counted) */
+	SC_M_DUPLICATE,		/* jobId already applied */
+	SC_M_DEAD_LETTERED, /* rejected without requeue */
+	SC_M_FAILED,		/* transient failures (will be retried) */
+	SC_M_NACKED,		/* publishes nacked by the broker (published again) */
 	SC_M_COUNTERS
 };
 
@@ -42,30 +42,30 @@ enum sc_conn
 	SC_CONNS
 };
 
-void		metrics_init(void);
+void metrics_init(void);
 enum sc_job_kind metrics_job_kind(const char *job_name);
 
-void		metrics_count(enum sc_counter c, enum sc_job_kind k, uint64_t n);
+void metrics_count(enum sc_counter c, enum sc_job_kind k, uint64_t n);
 
-void		metrics_observe_apply_seconds(double s);	/* one apply transaction */
-void		metrics_observe_lag_seconds(double s);	/* job timestamp -> applied */
+void metrics_observe_apply_seconds(double s); /* one apply transaction */
+void metrics_observe_lag_seconds(double s);	  /* job timestamp -> applied */
 
-void		metrics_set_conn(enum sc_conn c, int up);
-int			metrics_conn_up(enum sc_conn c);
+void metrics_set_conn(enum sc_conn c, int up);
+int metrics_conn_up(enum sc_conn c);
 /* Which connections the running roles use; /readyz looks only at those. */
-void		metrics_use_conn(enum sc_conn c);
-int			metrics_conn_used(enum sc_conn c);
+void metrics_use_conn(enum sc_conn c);
+int metrics_conn_used(enum sc_conn c);
 
-void		metrics_set_queue_depth(int64_t depth);	/* -1: unknown */
-void		metrics_set_outbox(int64_t depth, double oldest_age_s);
-void		metrics_http_status(int status);
+void metrics_set_queue_depth(int64_t depth); /* -1: unknown */
+void metrics_set_outbox(int64_t depth, double oldest_age_s);
+void metrics_http_status(int status);
 /*
  * The http role's read server (docs/bridge.md, "Read replicas"): whether the
  * replica serves reads (else the primary), and the replica's lag in seconds
  * (0 when no replica is configured).  Rendered once either has been set.
  */
-void		metrics_set_read_source(int replica);
-void		metrics_set_replica_lag(double seconds);
+void metrics_set_read_source(int replica);
+void metrics_set_replica_lag(double seconds);
 
 /*
  * Another part's own section of /metrics (the http role's pool): render is
@@ -75,13 +75,13 @@ void		metrics_set_replica_lag(double seconds);
  */
 #define METRICS_SECTIONS_MAX 4
 struct metrics_out;
-void		metrics_add_section(void (*render) (struct metrics_out *out));
-void		metrics_printf(struct metrics_out *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void metrics_add_section(void (*render)(struct metrics_out *out));
+void metrics_printf(struct metrics_out *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
  * Render everything in Prometheus text exposition format 0.0.4 into a
  * malloc'ed, NUL-terminated buffer (*out, caller frees); returns its length.
  */
-size_t		metrics_render(char **out);
+size_t metrics_render(char **out);
 
 #endif

@@ -32,7 +32,7 @@ enum wait_io
 {
 	WAIT_READ,
 	WAIT_WRITE,
-	WAIT_FLUSH					/* writable; incoming data is read into libpq's buffer meanwhile */
+	WAIT_FLUSH /* writable; incoming data is read into libpq's buffer meanwhile */
 };
 
 /* What pgconn_wait_socket returns. */
@@ -56,9 +56,9 @@ pgconn_wait_init(struct pgconn_wait *w, int64_t deadline, struct sc_amqp *hb)
 void
 pgconn_set_err(char *err, size_t errlen, const char *fmt, ...)
 {
-	va_list		ap;
-	char	   *p;
-	size_t		n;
+	va_list ap;
+	char *p;
+	size_t n;
 
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
@@ -87,7 +87,7 @@ keep_alive(struct pgconn_wait *w, int64_t now)
 static int
 slice_ms(const struct pgconn_wait *w, int64_t left)
 {
-	int64_t		cap = (w->hb || w->stop_on_signal) ? PGCONN_SLICE_MS : 60000;
+	int64_t cap = (w->hb || w->stop_on_signal) ? PGCONN_SLICE_MS : 60000;
 
 	return (int) (left > cap ? cap : left);
 }
@@ -107,8 +107,8 @@ wait_socket(PGconn *pg, enum wait_io io, struct pgconn_wait *w)
 	pfd.events = io == WAIT_READ ? POLLIN : io == WAIT_WRITE ? POLLOUT : (POLLOUT | POLLIN);
 	for (;;)
 	{
-		int64_t		now = clock_now_ms();
-		int			rc;
+		int64_t now = clock_now_ms();
+		int rc;
 
 		keep_alive(w, now);
 		if (w->stop_on_signal && sc_stop)
@@ -140,7 +140,7 @@ wait_failure(enum wait_rc rc)
 int
 pgconn_flush(PGconn *pg, struct pgconn_wait *w, char *err, size_t errlen)
 {
-	int			f;
+	int f;
 
 	while ((f = PQflush(pg)) == 1)
 	{
@@ -184,12 +184,11 @@ pgconn_next_result(PGconn *pg, struct pgconn_wait *w, int *ok, char *err, size_t
 }
 
 PGresult *
-pgconn_exec(PGconn *pg, const char *sql, int nparams, const char *const *params, struct pgconn_wait *w,
-			char *err, size_t errlen)
+pgconn_exec(PGconn *pg, const char *sql, int nparams, const char *const *params, struct pgconn_wait *w, char *err,
+			size_t errlen)
 {
-	PGresult   *last = NULL,
-			   *res;
-	int			ok;
+	PGresult *last = NULL, *res;
+	int ok;
 
 	if (!PQsendQueryParams(pg, sql, nparams, NULL, params, NULL, NULL, 0))
 	{
@@ -222,7 +221,7 @@ pgconn_exec(PGconn *pg, const char *sql, int nparams, const char *const *params,
 static void
 notice_to_log(void *arg, const char *message)
 {
-	size_t		n = strlen(message);
+	size_t n = strlen(message);
 
 	(void) arg;
 	while (n && message[n - 1] == '\n')
@@ -239,9 +238,9 @@ notice_to_log(void *arg, const char *message)
 static int
 pin_session(PGconn *pg, unsigned opts, struct pgconn_wait *w, char *err, size_t errlen)
 {
-	PGresult   *r;
+	PGresult *r;
 	const char *v;
-	int			rc = -1;
+	int rc = -1;
 
 	if (!(opts & PGCONN_DURABLE))
 		return 0;
@@ -291,13 +290,13 @@ poll_connect(PGconn *pg, struct pgconn_wait *w, char *err, size_t errlen)
 }
 
 PGconn *
-pgconn_connect(const char *conninfo, const char *appname, unsigned opts, struct pgconn_wait *w,
-			   char *err, size_t errlen)
+pgconn_connect(const char *conninfo, const char *appname, unsigned opts, struct pgconn_wait *w, char *err,
+			   size_t errlen)
 {
 	const char *const keys[] = {"dbname", "fallback_application_name", NULL};
 	const char *const vals[] = {conninfo, appname, NULL};
-	PGconn	   *pg = PQconnectStartParams(keys, vals, 1);
-	char		why[PGCONN_ERRLEN];
+	PGconn *pg = PQconnectStartParams(keys, vals, 1);
+	char why[PGCONN_ERRLEN];
 
 	if (!pg)
 	{
@@ -369,8 +368,8 @@ PGconn *
 pgconn_open(const char *conninfo, const char *appname, struct sc_amqp *hb)
 {
 	struct pgconn_wait w;
-	char		err[PGCONN_ERRLEN];
-	PGconn	   *pg;
+	char err[PGCONN_ERRLEN];
+	PGconn *pg;
 
 	pgconn_wait_init(&w, clock_now_ms() + PGCONN_CONNECT_MS, hb);
 	w.stop_on_signal = 1;
@@ -384,7 +383,7 @@ PGresult *
 pgconn_run(PGconn *pg, const char *sql, int nparams, const char *const *params, struct sc_amqp *hb)
 {
 	struct pgconn_wait w;
-	char		err[PGCONN_ERRLEN];
+	char err[PGCONN_ERRLEN];
 
 	pgconn_wait_init(&w, PGCONN_FOREVER, hb);
 	return pgconn_exec(pg, sql, nparams, params, &w, err, sizeof(err));
@@ -393,8 +392,8 @@ pgconn_run(PGconn *pg, const char *sql, int nparams, const char *const *params, 
 int
 pgconn_command(PGconn *pg, const char *sql, struct sc_amqp *hb)
 {
-	PGresult   *r = pgconn_run(pg, sql, 0, NULL, hb);
-	char		buf[PGCONN_ERRLEN];
+	PGresult *r = pgconn_run(pg, sql, 0, NULL, hb);
+	char buf[PGCONN_ERRLEN];
 
 	if (pgconn_classify(pg, r) == PGCONN_OK)
 	{

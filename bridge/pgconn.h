@@ -30,68 +30,68 @@
 
 struct sc_amqp;
 
-#define PGCONN_FOREVER INT64_MAX	/* a wait with no deadline */
-#define PGCONN_CONNECT_MS 10000	/* pgconn_open's budget for one connection attempt */
-#define PGCONN_HEARTBEAT_MS 1000	/* heartbeat interval on a kept-alive AMQP connection while waiting */
-#define PGCONN_SLICE_MS 200		/* longest single poll() when heartbeats or stop requests are watched */
-#define PGCONN_ERRLEN 256		/* size of the error buffers the roles pass */
+#define PGCONN_FOREVER INT64_MAX /* a wait with no deadline */
+#define PGCONN_CONNECT_MS 10000	 /* pgconn_open's budget for one connection attempt */
+#define PGCONN_HEARTBEAT_MS 1000 /* heartbeat interval on a kept-alive AMQP connection while waiting */
+#define PGCONN_SLICE_MS 200		 /* longest single poll() when heartbeats or stop requests are watched */
+#define PGCONN_ERRLEN 256		 /* size of the error buffers the roles pass */
 
 /* Session options of pgconn_connect. */
-#define PGCONN_DURABLE 0x1		/* pin synchronous_commit = on (kept if remote_apply) */
+#define PGCONN_DURABLE 0x1 /* pin synchronous_commit = on (kept if remote_apply) */
 
 /* What a failed result (or a NULL one) means. */
 enum pgconn_class
 {
-	PGCONN_OK = 0,				/* a successful result */
-	PGCONN_LOST,				/* no result, or the connection is no longer usable */
-	PGCONN_AWAY,				/* the server is going away: SQLSTATE class 08, or 57P (shutdown,
+	PGCONN_OK = 0, /* a successful result */
+	PGCONN_LOST,   /* no result, or the connection is no longer usable */
+	PGCONN_AWAY,   /* the server is going away: SQLSTATE class 08, or 57P (shutdown,
 								 * cannot connect now, database dropped, idle session timeout) */
-	PGCONN_CLIENT,				/* libpq's own error on a live connection (no SQLSTATE) */
-	PGCONN_SQL					/* the server answered with an SQL error */
+	PGCONN_CLIENT, /* libpq's own error on a live connection (no SQLSTATE) */
+	PGCONN_SQL	   /* the server answered with an SQL error */
 };
 
 /* What a wait is bounded by (see the file header); the caller owns it. */
 struct pgconn_wait
 {
-	int64_t		deadline;		/* clock_now_ms() clock; PGCONN_FOREVER */
-	struct sc_amqp *hb;			/* heartbeats sent on it while waiting; NULL: none */
-	int			stop_on_signal; /* give up once sc_stop is set */
-	int64_t		next_hb;		/* private: when the next heartbeat is due */
+	int64_t deadline;	/* clock_now_ms() clock; PGCONN_FOREVER */
+	struct sc_amqp *hb; /* heartbeats sent on it while waiting; NULL: none */
+	int stop_on_signal; /* give up once sc_stop is set */
+	int64_t next_hb;	/* private: when the next heartbeat is due */
 };
 
 /* A wait until deadline, keeping hb (may be NULL) alive, not ended by sc_stop. */
-void		pgconn_wait_init(struct pgconn_wait *w, int64_t deadline, struct sc_amqp *hb);
+void pgconn_wait_init(struct pgconn_wait *w, int64_t deadline, struct sc_amqp *hb);
 
 /* ---- building blocks (the http role's pool drives its pipeline with them) ---- */
 
 /* A non-blocking connection (appname as fallback_application_name); NULL with err on failure. */
-PGconn	   *pgconn_connect(const char *conninfo, const char *appname, unsigned opts, struct pgconn_wait *w,
-						   char *err, size_t errlen);
+PGconn *pgconn_connect(const char *conninfo, const char *appname, unsigned opts, struct pgconn_wait *w, char *err,
+					   size_t errlen);
 /* Flush libpq's output buffer (reading answers meanwhile); 0 done, -1 failed or timed out (err set). */
-int			pgconn_flush(PGconn *pg, struct pgconn_wait *w, char *err, size_t errlen);
+int pgconn_flush(PGconn *pg, struct pgconn_wait *w, char *err, size_t errlen);
 /* The next result (NULL: the end of one statement's results); *ok = 0 on failure (err set). */
-PGresult   *pgconn_next_result(PGconn *pg, struct pgconn_wait *w, int *ok, char *err, size_t errlen);
+PGresult *pgconn_next_result(PGconn *pg, struct pgconn_wait *w, int *ok, char *err, size_t errlen);
 /* One statement with text parameters: its last result (caller clears), or NULL with err. */
-PGresult   *pgconn_exec(PGconn *pg, const char *sql, int nparams, const char *const *params,
-						struct pgconn_wait *w, char *err, size_t errlen);
+PGresult *pgconn_exec(PGconn *pg, const char *sql, int nparams, const char *const *params, struct pgconn_wait *w,
+					  char *err, size_t errlen);
 
 /* ---- errors ---- */
 
 enum pgconn_class pgconn_classify(PGconn *pg, const PGresult *res);
 /* Whether the database is away (PGCONN_LOST or PGCONN_AWAY): the consumer holds its batch. */
-int			pgconn_away(PGconn *pg, const PGresult *res);
+int pgconn_away(PGconn *pg, const PGresult *res);
 /* "SQLSTATE: message" of a failed result (first line), or libpq's message, into buf. */
 const char *pgconn_error(PGconn *pg, const PGresult *res, char *buf, size_t len);
 /* vsnprintf into err as one line (newlines and tabs become spaces, trailing spaces cut). */
-void		pgconn_set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void pgconn_set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* ---- role threads (publisher, consumer): heartbeats on hb, no deadline but the connect's ---- */
 
 /* One durable connection attempt of at most PGCONN_CONNECT_MS; NULL (logged) on failure or stop. */
-PGconn	   *pgconn_open(const char *conninfo, const char *appname, struct sc_amqp *hb);
+PGconn *pgconn_open(const char *conninfo, const char *appname, struct sc_amqp *hb);
 /* pgconn_exec with no deadline; NULL if the connection broke. */
-PGresult   *pgconn_run(PGconn *pg, const char *sql, int nparams, const char *const *params, struct sc_amqp *hb);
+PGresult *pgconn_run(PGconn *pg, const char *sql, int nparams, const char *const *params, struct sc_amqp *hb);
 /* A command expecting COMMAND_OK or TUPLES_OK; 0, or -1 (logged). */
-int			pgconn_command(PGconn *pg, const char *sql, struct sc_amqp *hb);
+int pgconn_command(PGconn *pg, const char *sql, struct sc_amqp *hb);
 
 #endif

@@ -96,7 +96,7 @@ publisher_slot_ok(const struct slot *s)
 static int
 publisher_pg_ensure(struct publisher *p)
 {
-	int			opened = 0;
+	int opened = 0;
 
 	for (int i = 0; i < p->nslots; i++)
 	{
@@ -181,16 +181,15 @@ int
 publisher_claim(struct publisher *p, struct slot *s)
 {
 	const struct sc_config *cfg = p->cfg;
-	char		nbuf[16],
-				err[512];
+	char nbuf[16], err[512];
 	const char *params[1] = {nbuf};
-	int			n;
+	int n;
 
 	if (pgconn_command(s->pg, "BEGIN", &p->amqp) < 0)
 		return -1;
 	snprintf(nbuf, sizeof(nbuf), "%d", cfg->publish_batch);
-	s->claim = pgconn_run(s->pg, "SELECT id, job_name, job_id, body FROM sharecount_outbox_claim($1::int)",
-						  1, params, &p->amqp);
+	s->claim = pgconn_run(s->pg, "SELECT id, job_name, job_id, body FROM sharecount_outbox_claim($1::int)", 1, params,
+						  &p->amqp);
 	if (!s->claim || PQresultStatus(s->claim) != PGRES_TUPLES_OK)
 	{
 		log_error("claiming outbox rows: %s", pgconn_error(s->pg, s->claim, err, sizeof(err)));
@@ -226,12 +225,11 @@ publisher_claim(struct publisher *p, struct slot *s)
 	{
 		struct pub_row *row = &s->rows[i];
 		amqp_basic_properties_t props;
-		int			rc;
+		int rc;
 
 		memset(&props, 0, sizeof(props));
-		props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
-			AMQP_BASIC_MESSAGE_ID_FLAG | AMQP_BASIC_TYPE_FLAG | AMQP_BASIC_TIMESTAMP_FLAG |
-			AMQP_BASIC_APP_ID_FLAG;
+		props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG |
+			AMQP_BASIC_TYPE_FLAG | AMQP_BASIC_TIMESTAMP_FLAG | AMQP_BASIC_APP_ID_FLAG;
 		props.content_type = amqp_cstring_bytes("application/json");
 		props.delivery_mode = 2;
 		props.message_id = amqp_cstring_bytes(row->job_id);
@@ -240,7 +238,7 @@ publisher_claim(struct publisher *p, struct slot *s)
 		props.app_id = amqp_cstring_bytes("sharecount-bridge");
 		rc = amqp_basic_publish(p->amqp.conn, SC_CH, amqp_cstring_bytes(cfg->exchange),
 								amqp_cstring_bytes(row->job_name), 1, 0, &props,
-								(amqp_bytes_t) {(size_t) row->body_len, (void *) row->body});
+								(amqp_bytes_t){(size_t) row->body_len, (void *) row->body});
 		if (rc != AMQP_STATUS_OK)
 		{
 			log_error("publishing: %s", amqp_error_string2(rc));
@@ -259,7 +257,7 @@ publisher_claim(struct publisher *p, struct slot *s)
 	}
 	s->deadline = clock_now_ms() + SC_LIVE(cfg, confirm_timeout_ms);
 	{
-		int			waiting = 0;
+		int waiting = 0;
 
 		for (int i = 0; i < p->nslots; i++)
 			waiting += p->slots[i].busy && &p->slots[i] != s;
@@ -279,10 +277,10 @@ publisher_claim(struct publisher *p, struct slot *s)
 static int
 slot_finish(struct publisher *p, struct slot *s, int *retry_later)
 {
-	char		err[512];
-	char	   *ids;
-	size_t		idlen = 0;
-	int			ndone = 0;
+	char err[512];
+	char *ids;
+	size_t idlen = 0;
+	int ndone = 0;
 
 	ids = malloc((size_t) s->n * 24 + 3);
 	if (!ids)
@@ -309,7 +307,7 @@ slot_finish(struct publisher *p, struct slot *s, int *retry_later)
 	if (ndone > 0)
 	{
 		const char *dp[1] = {ids};
-		PGresult   *r = pgconn_run(s->pg, "SELECT sharecount_outbox_done($1::bigint[])", 1, dp, &p->amqp);
+		PGresult *r = pgconn_run(s->pg, "SELECT sharecount_outbox_done($1::bigint[])", 1, dp, &p->amqp);
 
 		if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
 		{
@@ -349,12 +347,12 @@ slot_finish(struct publisher *p, struct slot *s, int *retry_later)
 static int
 publisher_settle(struct publisher *p, int *retry_later)
 {
-	int			rc = 0;
+	int rc = 0;
 
 	for (int k = 0; k < p->nslots; k++)
 	{
 		struct slot *s = &p->slots[k];
-		int			outstanding = 0;
+		int outstanding = 0;
 
 		if (!s->busy)
 			continue;
@@ -379,14 +377,16 @@ publisher_settle(struct publisher *p, int *retry_later)
 			 * arrive later match no slot and are ignored; the republished
 			 * copies are deduplicated downstream.
 			 */
-			log_warn("%d of %d publishes unconfirmed while the broker blocks us; rolling back, the jobs stay in the outbox",
-					 outstanding, s->sent);
+			log_warn(
+				"%d of %d publishes unconfirmed while the broker blocks us; rolling back, the jobs stay in the outbox",
+				outstanding, s->sent);
 			slot_rollback(s);
 			*retry_later = 1;
 			continue;
 		}
-		log_error("%d of %d publishes not confirmed within %d ms; rolling back (the jobs stay in the outbox) and reconnecting",
-				  outstanding, s->sent, SC_LIVE(p->cfg, confirm_timeout_ms));
+		log_error(
+			"%d of %d publishes not confirmed within %d ms; rolling back (the jobs stay in the outbox) and reconnecting",
+			outstanding, s->sent, SC_LIVE(p->cfg, confirm_timeout_ms));
 		amqp_broken(p);
 		return -2;
 	}
@@ -419,17 +419,17 @@ next_claim_at(const struct publisher *p)
 static int
 wait_ms(struct publisher *p)
 {
-	int64_t		now = clock_now_ms();
-	int64_t		until = now + SC_PUBLISHER_WAIT_SLICE_MS;	/* sc_stop is checked at least this often */
+	int64_t now = clock_now_ms();
+	int64_t until = now + SC_PUBLISHER_WAIT_SLICE_MS; /* sc_stop is checked at least this often */
 
 	if (p->nacked_claims >= SC_NACKED_CLAIMS_BEFORE_RECONNECT && !any_busy(p))
-		return 0;				/* nack_reconnect is due at the top of the loop */
+		return 0; /* nack_reconnect is due at the top of the loop */
 
 	for (int i = 0; i < p->nslots; i++)
 		if (p->slots[i].busy && p->slots[i].deadline < until)
 			until = p->slots[i].deadline;
-	if (!sc_stop && !p->amqp.blocked && p->nacked_claims < SC_NACKED_CLAIMS_BEFORE_RECONNECT &&
-		free_slot(p) && next_claim_at(p) < until)
+	if (!sc_stop && !p->amqp.blocked && p->nacked_claims < SC_NACKED_CLAIMS_BEFORE_RECONNECT && free_slot(p) &&
+		next_claim_at(p) < until)
 		until = next_claim_at(p);
 	return until <= now ? 0 : (int) (until - now);
 }
@@ -474,8 +474,8 @@ ready_to_claim(struct publisher *p)
 static int
 claim_next(struct publisher *p, struct slot *s)
 {
-	int			n;
-	int			was_busy = any_busy(p);
+	int n;
+	int was_busy = any_busy(p);
 
 	publisher_refresh_outbox_gauges(p, s);
 	n = publisher_claim(p, s);
@@ -513,8 +513,9 @@ publisher_init(struct publisher *p, const struct sc_config *cfg)
 	p->pg_backoff_ms = SC_RECONNECT_FIRST_MS;
 	p->fail_backoff_ms = SC_RECONNECT_FIRST_MS;
 	p->nack_backoff_ms = SC_NACK_RECONNECT_MIN_MS;
-	p->nslots = cfg->publish_pipeline < 1 ? 1 :
-		cfg->publish_pipeline > SC_MAX_PIPELINE ? SC_MAX_PIPELINE : cfg->publish_pipeline;
+	p->nslots = cfg->publish_pipeline < 1		? 1 :
+		cfg->publish_pipeline > SC_MAX_PIPELINE ? SC_MAX_PIPELINE :
+												  cfg->publish_pipeline;
 	sc_amqp_init(&p->amqp, cfg, "publisher", NULL, SC_CONN_PUBLISHER_AMQP);
 	metrics_use_conn(SC_CONN_PUBLISHER_PG);
 	for (int i = 0; i < p->nslots; i++)
@@ -547,8 +548,7 @@ publisher_main(void *arg)
 	/* on SIGTERM: no new claims, but settle (or give up) the slots in flight */
 	while (!sc_stop || any_busy(&p))
 	{
-		int			retry_later = 0,
-					rc;
+		int retry_later = 0, rc;
 		struct slot *s;
 
 		if (!any_busy(&p) && !ready_to_claim(&p))
@@ -561,7 +561,7 @@ publisher_main(void *arg)
 		if (retry_later)
 		{
 			/* nacked/returned/unsent rows: do not spin on them */
-			int64_t		later = clock_now_ms() + SC_LIVE(p.cfg, poll_interval_ms);
+			int64_t later = clock_now_ms() + SC_LIVE(p.cfg, poll_interval_ms);
 
 			if (p.retry_at_ms < later)
 				p.retry_at_ms = later;

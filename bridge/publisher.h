@@ -8,6 +8,6 @@
 #include "config.h"
 
 /* Thread entry: arg is a const struct sc_config *.  Returns when sc_stop is set. */
-void	   *publisher_main(void *arg);
+void *publisher_main(void *arg);
 
 #endif

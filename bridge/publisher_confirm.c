@@ -32,7 +32,7 @@
 static void
 mark(struct slot *s, uint64_t tag, int multiple, enum row_state st)
 {
-	uint64_t	lo = multiple ? s->base : tag;
+	uint64_t lo = multiple ? s->base : tag;
 
 	if (!s->busy || tag < s->base)
 		return;
@@ -58,7 +58,7 @@ publisher_read_frame(struct publisher *p, int timeout_ms)
 {
 	amqp_frame_t f;
 	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-	int			rc;
+	int rc;
 
 	/*
 	 * rabbitmq-c decodes every frame (each basic.ack of a confirm) into the
@@ -91,8 +91,8 @@ publisher_read_frame(struct publisher *p, int timeout_ms)
 			{
 				amqp_basic_nack_t *m = f.payload.method.decoded;
 
-				log_debug("broker nacked delivery tag %llu%s",
-						  (unsigned long long) m->delivery_tag, m->multiple ? " and earlier" : "");
+				log_debug("broker nacked delivery tag %llu%s", (unsigned long long) m->delivery_tag,
+						  m->multiple ? " and earlier" : "");
 				mark_all(p, m->delivery_tag, m->multiple, ROW_NACKED);
 				return 1;
 			}
@@ -101,8 +101,7 @@ publisher_read_frame(struct publisher *p, int timeout_ms)
 				amqp_basic_return_t *m = f.payload.method.decoded;
 				amqp_message_t msg;
 				amqp_rpc_reply_t r;
-				char		rk[256],
-							text[256];
+				char rk[256], text[256];
 
 				snprintf(rk, sizeof(rk), "%.*s", (int) m->routing_key.len, (char *) m->routing_key.bytes);
 				snprintf(text, sizeof(text), "%.*s", (int) m->reply_text.len, (char *) m->reply_text.bytes);
@@ -116,7 +115,8 @@ publisher_read_frame(struct publisher *p, int timeout_ms)
 					for (int i = 0; s->busy && i < s->sent; i++)
 						if ((msg.properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) &&
 							msg.properties.message_id.len == strlen(s->rows[i].job_id) &&
-							memcmp(msg.properties.message_id.bytes, s->rows[i].job_id, msg.properties.message_id.len) == 0)
+							memcmp(msg.properties.message_id.bytes, s->rows[i].job_id, msg.properties.message_id.len) ==
+								0)
 							s->rows[i].returned = 1;
 				}
 				log_error("exchange \"%s\" returned a %s job (%s): no queue is bound for routing key "
@@ -136,8 +136,7 @@ publisher_amqp_readable(struct publisher *p)
 {
 	struct pollfd pf = {amqp_get_sockfd(p->amqp.conn), POLLIN, 0};
 
-	return amqp_frames_enqueued(p->amqp.conn) || amqp_data_in_buffer(p->amqp.conn) ||
-		poll(&pf, 1, 0) > 0;
+	return amqp_frames_enqueued(p->amqp.conn) || amqp_data_in_buffer(p->amqp.conn) || poll(&pf, 1, 0) > 0;
 }
 
 /* Handle every frame that is already there; -1 if the connection broke. */
@@ -158,8 +157,7 @@ publisher_drain_frames(struct publisher *p)
 void
 publisher_note_nacks(struct publisher *p, const struct slot *s)
 {
-	int			acked = 0,
-				nacked = 0;
+	int acked = 0, nacked = 0;
 
 	for (int i = 0; i < s->sent; i++)
 	{
@@ -180,7 +178,8 @@ publisher_note_nacks(struct publisher *p, const struct slot *s)
 		p->nacked_claims++;
 	if (nacked > 0 && acked > 0)
 		log_warn("the broker nacked %d of %d published jobs; they stay in the outbox and are "
-				 "published again", nacked, s->sent);
+				 "published again",
+				 nacked, s->sent);
 	else if (nacked > 0)
 		log_warn("the broker nacked all %d published jobs (%d claim%s in a row without an ack); "
 				 "they stay in the outbox and are published again",

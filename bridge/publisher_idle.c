@@ -24,9 +24,9 @@
 static int
 idle_mark(struct publisher *p, const char *sql)
 {
-	PGconn	   *conn = p->slots[0].pg;
-	PGresult   *r;
-	char		err[512];
+	PGconn *conn = p->slots[0].pg;
+	PGresult *r;
+	char err[512];
 
 	r = pgconn_run(conn, sql, 0, NULL, &p->amqp);
 	if (r && PQresultStatus(r) == PGRES_TUPLES_OK)
@@ -47,16 +47,16 @@ idle_mark(struct publisher *p, const char *sql)
 static int
 idle_wait(struct publisher *p)
 {
-	PGconn	   *conn = p->slots[0].pg;
-	int64_t		end = clock_now_ms() + SC_LIVE(p->cfg, poll_interval_ms);
-	PGnotify   *nt;
-	int			woke = 0;
+	PGconn *conn = p->slots[0].pg;
+	int64_t end = clock_now_ms() + SC_LIVE(p->cfg, poll_interval_ms);
+	PGnotify *nt;
+	int woke = 0;
 
 	while (!sc_stop && !woke)
 	{
-		int64_t		left = end - clock_now_ms();
+		int64_t left = end - clock_now_ms();
 		struct pollfd pf[2];
-		int			rc;
+		int rc;
 
 		if (left <= 0)
 			break;
@@ -109,15 +109,17 @@ idle_wait(struct publisher *p)
 void
 publisher_refresh_outbox_gauges(struct publisher *p, struct slot *s)
 {
-	PGresult   *r;
+	PGresult *r;
 
 	if (clock_now_ms() < p->next_stats_ms)
 		return;
 	p->next_stats_ms = clock_now_ms() + SC_OUTBOX_GAUGES_EVERY_MS;
-	r = pgconn_run(s->pg, "SELECT (s->>'outbox_depth')::bigint, (s->>'outbox_oldest_age_seconds')::float8 "
-				   "FROM sharecount_stats() s", 0, NULL, &p->amqp);
-	if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
-		!PQgetisnull(r, 0, 0) && !PQgetisnull(r, 0, 1))
+	r = pgconn_run(s->pg,
+				   "SELECT (s->>'outbox_depth')::bigint, (s->>'outbox_oldest_age_seconds')::float8 "
+				   "FROM sharecount_stats() s",
+				   0, NULL, &p->amqp);
+	if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) &&
+		!PQgetisnull(r, 0, 1))
 		metrics_set_outbox(atoll(PQgetvalue(r, 0, 0)), atof(PQgetvalue(r, 0, 1)));
 	else
 		log_debug("cannot read sharecount_stats() for the outbox gauges");
@@ -133,7 +135,7 @@ void
 publisher_go_idle(struct publisher *p)
 {
 	struct slot *s0 = &p->slots[0];
-	int			n;
+	int n;
 
 	if (idle_mark(p, "SELECT sharecount_publisher_sleep()") < 0)
 	{

@@ -20,29 +20,35 @@
 #include "amqp.h"
 #include "config.h"
 
-enum row_state { ROW_PENDING = 0, ROW_UNSENT, ROW_ACKED, ROW_NACKED };
+enum row_state
+{
+	ROW_PENDING = 0,
+	ROW_UNSENT,
+	ROW_ACKED,
+	ROW_NACKED
+};
 
 struct pub_row
 {
-	const char *id;				/* points into the claim PGresult */
+	const char *id; /* points into the claim PGresult */
 	const char *job_name;
 	const char *job_id;
 	const char *body;
-	int			body_len;
+	int body_len;
 	enum row_state state;
-	int			returned;		/* basic.return seen for it */
+	int returned; /* basic.return seen for it */
 };
 
 struct slot
 {
-	PGconn	   *pg;
-	int			busy;			/* a claim transaction is open */
-	PGresult   *claim;			/* its rows (busy only) */
-	struct pub_row *rows;		/* publish_batch entries */
-	int			n;				/* rows claimed */
-	int			sent;			/* rows published: tags base .. base + sent - 1 */
-	uint64_t	base;
-	int64_t		deadline;		/* give up on the confirms at this time (clock_now_ms) */
+	PGconn *pg;
+	int busy;			  /* a claim transaction is open */
+	PGresult *claim;	  /* its rows (busy only) */
+	struct pub_row *rows; /* publish_batch entries */
+	int n;				  /* rows claimed */
+	int sent;			  /* rows published: tags base .. base + sent - 1 */
+	uint64_t base;
+	int64_t deadline; /* give up on the confirms at this time (clock_now_ms) */
 };
 
 struct publisher
@@ -50,34 +56,34 @@ struct publisher
 	const struct sc_config *cfg;
 	struct sc_amqp amqp;
 	struct slot slots[SC_MAX_PIPELINE];
-	int			nslots;
-	int			pg_backoff_ms;
-	uint64_t	next_tag;		/* delivery tag of the next publish on channel 1 */
-	int64_t		next_stats_ms;	/* next outbox gauge refresh */
-	int			fail_backoff_ms;	/* pause after a failure; reset by a good claim */
-	int64_t		retry_at_ms;	/* no claim before this time (failure, nack) */
-	int64_t		gap_until_ms;	/* no claim before this while a slot is in flight */
-	int			empty_claims;	/* consecutive empty claims while slots were in flight */
-	int			nacked_claims;	/* claims in a row settled with nacks and no ack */
-	int			nack_backoff_ms;	/* pause before the next nack reconnect */
-	long		nack_reconnects;	/* fresh connections opened because of nacks */
+	int nslots;
+	int pg_backoff_ms;
+	uint64_t next_tag;	   /* delivery tag of the next publish on channel 1 */
+	int64_t next_stats_ms; /* next outbox gauge refresh */
+	int fail_backoff_ms;   /* pause after a failure; reset by a good claim */
+	int64_t retry_at_ms;   /* no claim before this time (failure, nack) */
+	int64_t gap_until_ms;  /* no claim before this while a slot is in flight */
+	int empty_claims;	   /* consecutive empty claims while slots were in flight */
+	int nacked_claims;	   /* claims in a row settled with nacks and no ack */
+	int nack_backoff_ms;   /* pause before the next nack reconnect */
+	long nack_reconnects;  /* fresh connections opened because of nacks */
 };
 
 /* publisher.c */
-void		publisher_slot_drop(struct slot *s);
-int			publisher_slot_ok(const struct slot *s);
-void		publisher_fail_backoff(struct publisher *p);
-int			publisher_claim(struct publisher *p, struct slot *s);
+void publisher_slot_drop(struct slot *s);
+int publisher_slot_ok(const struct slot *s);
+void publisher_fail_backoff(struct publisher *p);
+int publisher_claim(struct publisher *p, struct slot *s);
 
 /* publisher_confirm.c */
-int			publisher_read_frame(struct publisher *p, int timeout_ms);
-int			publisher_amqp_readable(struct publisher *p);
-int			publisher_drain_frames(struct publisher *p);
-void		publisher_note_nacks(struct publisher *p, const struct slot *s);
-void		publisher_nack_reconnect(struct publisher *p);
+int publisher_read_frame(struct publisher *p, int timeout_ms);
+int publisher_amqp_readable(struct publisher *p);
+int publisher_drain_frames(struct publisher *p);
+void publisher_note_nacks(struct publisher *p, const struct slot *s);
+void publisher_nack_reconnect(struct publisher *p);
 
 /* publisher_idle.c */
-void		publisher_refresh_outbox_gauges(struct publisher *p, struct slot *s);
-void		publisher_go_idle(struct publisher *p);
+void publisher_refresh_outbox_gauges(struct publisher *p, struct slot *s);
+void publisher_go_idle(struct publisher *p);
 
 #endif

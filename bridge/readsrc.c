@@ -27,9 +27,9 @@
 #include "pgconn.h"
 #include "readsrc.h"
 
-#define CHECK_APPNAME "sharecount-bridge read-check"	/* application_name of the checker's sessions */
-#define CHECK_TIMEOUT_MS 2000	/* a server that does not answer a check by then counts as down */
-#define BACK_DIVISOR 2			/* back to the replica once its lag is at most read_max_lag_ms / this */
+#define CHECK_APPNAME "sharecount-bridge read-check" /* application_name of the checker's sessions */
+#define CHECK_TIMEOUT_MS 2000						 /* a server that does not answer a check by then counts as down */
+#define BACK_DIVISOR 2 /* back to the replica once its lag is at most read_max_lag_ms / this */
 
 static const char *const PRIMARY_SQL = "SELECT pg_current_wal_lsn()";
 static const char *const REPLICA_SQL =
@@ -37,15 +37,15 @@ static const char *const REPLICA_SQL =
 
 static _Atomic int target = READ_PRIMARY;
 static char *conninfo[2];
-static int	has_replica;
-static int	max_lag_ms, interval_ms;
+static int has_replica;
+static int max_lag_ms, interval_ms;
 
 static pthread_t checker;
-static int	checker_started;
+static int checker_started;
 static pthread_mutex_t check_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t check_cond;	/* stop requested (CLOCK_MONOTONIC) */
-static int	check_cond_ready;
-static int	check_stop;
+static pthread_cond_t check_cond; /* stop requested (CLOCK_MONOTONIC) */
+static int check_cond_ready;
+static int check_stop;
 
 /* ------------------------------------------------------------- lag math -- */
 
@@ -60,10 +60,10 @@ void
 lag_note_primary(struct lag_tracker *lt, int64_t t_ms, uint64_t lsn)
 {
 	if (lt->n > 0 && lsn < lt->s[lt->n - 1].lsn)
-		lt->n = 0;				/* WAL went back: another primary or a restore; start over */
+		lt->n = 0; /* WAL went back: another primary or a restore; start over */
 	if (lt->n > 0 && lsn == lt->s[lt->n - 1].lsn)
 	{
-		lt->s[lt->n - 1].t_ms = t_ms;	/* still there: the latest time counts */
+		lt->s[lt->n - 1].t_ms = t_ms; /* still there: the latest time counts */
 		return;
 	}
 	if (lt->n == LAG_SAMPLES)
@@ -80,18 +80,18 @@ lag_note_primary(struct lag_tracker *lt, int64_t t_ms, uint64_t lsn)
 int64_t
 lag_note_replica(struct lag_tracker *lt, uint64_t replay_lsn, int64_t now_ms)
 {
-	int			k = -1, i;
+	int k = -1, i;
 
 	for (i = 0; i < lt->n && lt->s[i].lsn <= replay_lsn; i++)
 		k = i;
 	if (k >= 0)
 	{
-		int64_t		t = lt->s[k].t_ms;
+		int64_t t = lt->s[k].t_ms;
 
 		if (k + 1 < lt->n)
 		{
 			/* WAL from s[k] to s[k+1] was written between their times: interpolate */
-			double		f = (double) (replay_lsn - lt->s[k].lsn) / (double) (lt->s[k + 1].lsn - lt->s[k].lsn);
+			double f = (double) (replay_lsn - lt->s[k].lsn) / (double) (lt->s[k + 1].lsn - lt->s[k].lsn);
 
 			t += (int64_t) (f * (double) (lt->s[k + 1].t_ms - lt->s[k].t_ms));
 		}
@@ -114,7 +114,7 @@ int
 lag_parse_lsn(const char *text, uint64_t *lsn)
 {
 	unsigned int hi, lo;
-	int			used = 0;
+	int used = 0;
 
 	if (!text || sscanf(text, "%X/%X%n", &hi, &lo, &used) != 2 || text[used] != '\0')
 		return -1;
@@ -151,7 +151,7 @@ set_target(enum read_server s, const char *why)
 void
 readsrc_replica_failed(const char *why)
 {
-	int			expected = READ_REPLICA;
+	int expected = READ_REPLICA;
 
 	if (!has_replica || !atomic_compare_exchange_strong(&target, &expected, READ_PRIMARY))
 		return;
@@ -163,9 +163,9 @@ readsrc_replica_failed(const char *why)
 
 struct checker_state
 {
-	PGconn	   *pg[2];			/* [READ_PRIMARY], [READ_REPLICA] */
+	PGconn *pg[2]; /* [READ_PRIMARY], [READ_REPLICA] */
 	struct lag_tracker lt;
-	int64_t		lag_ms;			/* last lag published */
+	int64_t lag_ms; /* last lag published */
 };
 
 /*
@@ -177,7 +177,7 @@ static PGresult *
 ask(struct checker_state *c, enum read_server s, char *err, size_t errlen)
 {
 	struct pgconn_wait w;
-	PGresult   *res;
+	PGresult *res;
 
 	pgconn_wait_init(&w, clock_now_ms() + CHECK_TIMEOUT_MS, NULL);
 	if (!c->pg[s] && !(c->pg[s] = pgconn_connect(conninfo[s], CHECK_APPNAME, 0, &w, err, errlen)))
@@ -186,7 +186,8 @@ ask(struct checker_state *c, enum read_server s, char *err, size_t errlen)
 	if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
 		return res;
 	if (res)
-		pgconn_set_err(err, errlen, "%s", PQresultStatus(res) == PGRES_TUPLES_OK ? "no row" : PQresultErrorMessage(res));
+		pgconn_set_err(err, errlen, "%s",
+					   PQresultStatus(res) == PGRES_TUPLES_OK ? "no row" : PQresultErrorMessage(res));
 	PQclear(res);
 	PQfinish(c->pg[s]);
 	c->pg[s] = NULL;
@@ -197,9 +198,9 @@ ask(struct checker_state *c, enum read_server s, char *err, size_t errlen)
 static int
 sample_primary(struct checker_state *c, char *err, size_t errlen)
 {
-	PGresult   *res = ask(c, READ_PRIMARY, err, errlen);
-	uint64_t	lsn;
-	int			rc = -1;
+	PGresult *res = ask(c, READ_PRIMARY, err, errlen);
+	uint64_t lsn;
+	int rc = -1;
 
 	if (!res)
 		return -1;
@@ -225,11 +226,11 @@ publish_lag(struct checker_state *c, int64_t lag_ms)
 static void
 check_once(struct checker_state *c)
 {
-	char		perr[256] = "", rerr[256] = "", why[384];
-	int			primary_ok = sample_primary(c, perr, sizeof(perr)) == 0;
-	PGresult   *res = ask(c, READ_REPLICA, rerr, sizeof(rerr));
-	int64_t		now = clock_now_ms();
-	uint64_t	replay;
+	char perr[256] = "", rerr[256] = "", why[384];
+	int primary_ok = sample_primary(c, perr, sizeof(perr)) == 0;
+	PGresult *res = ask(c, READ_REPLICA, rerr, sizeof(rerr));
+	int64_t now = clock_now_ms();
+	uint64_t replay;
 
 	if (!res)
 	{
@@ -259,8 +260,8 @@ check_once(struct checker_state *c)
 	}
 	else
 	{
-		int64_t		lag = lag_note_replica(&c->lt, replay, now);
-		int			paused = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
+		int64_t lag = lag_note_replica(&c->lt, replay, now);
+		int paused = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
 
 		publish_lag(c, lag);
 		snprintf(why, sizeof(why), "replica %.3f s behind%s (read_max_lag_ms %d)", (double) lag / 1000.0,
@@ -284,7 +285,7 @@ checker_main(void *arg)
 	pthread_mutex_lock(&check_lock);
 	while (!check_stop)
 	{
-		int64_t		at;
+		int64_t at;
 		struct timespec ts;
 
 		pthread_mutex_unlock(&check_lock);
@@ -311,11 +312,10 @@ int
 readsrc_start(const struct readsrc_conf *conf)
 {
 	struct checker_state *c;
-	int			rc = 0;
+	int rc = 0;
 
 	conninfo[READ_PRIMARY] = strdup(conf->primary ? conf->primary : "");
-	has_replica = conf->replica && conf->replica[0] &&
-		strcmp(conf->replica, conf->primary ? conf->primary : "") != 0;
+	has_replica = conf->replica && conf->replica[0] && strcmp(conf->replica, conf->primary ? conf->primary : "") != 0;
 	conninfo[READ_REPLICA] = has_replica ? strdup(conf->replica) : NULL;
 	max_lag_ms = conf->max_lag_ms;
 	interval_ms = conf->check_interval_ms > 0 ? conf->check_interval_ms : 1;
@@ -350,7 +350,8 @@ readsrc_start(const struct readsrc_conf *conf)
 	}
 	checker_started = 1;
 	log_info("reading from the replica in pg_read_conninfo while it is at most %d ms behind "
-			 "(checked every %d ms), else from the primary", max_lag_ms, interval_ms);
+			 "(checked every %d ms), else from the primary",
+			 max_lag_ms, interval_ms);
 	return 0;
 }
 

@@ -31,53 +31,53 @@
 
 enum read_server
 {
-	READ_PRIMARY = 0,			/* pg_conninfo */
-	READ_REPLICA = 1			/* pg_read_conninfo */
+	READ_PRIMARY = 0, /* pg_conninfo */
+	READ_REPLICA = 1  /* pg_read_conninfo */
 };
 
 struct readsrc_conf
 {
-	const char *primary;		/* pg_conninfo */
-	const char *replica;		/* pg_read_conninfo; NULL, "" or = primary: no replica */
-	int			max_lag_ms;		/* read_max_lag_ms */
-	int			check_interval_ms;	/* read_check_interval_ms */
+	const char *primary;   /* pg_conninfo */
+	const char *replica;   /* pg_read_conninfo; NULL, "" or = primary: no replica */
+	int max_lag_ms;		   /* read_max_lag_ms */
+	int check_interval_ms; /* read_check_interval_ms */
 };
 
 /* Copy the conninfos and start the checker (when there is a replica); 0 or -1. */
-int			readsrc_start(const struct readsrc_conf *conf);
+int readsrc_start(const struct readsrc_conf *conf);
 /* Stop and join the checker, free the conninfos. */
-void		readsrc_stop(void);
+void readsrc_stop(void);
 /* Where reads go now (one relaxed atomic load). */
 enum read_server readsrc_target(void);
 /* The conninfo of a server (the primary's when no replica is configured). */
 const char *readsrc_conninfo(enum read_server s);
 /* A worker could not use the replica (why: one line): read from the primary until the next good check. */
-void		readsrc_replica_failed(const char *why);
+void readsrc_replica_failed(const char *why);
 
 /* ---- lag tracking (pure, unit-tested in test/unit/test_readsrc.c) ---- */
 
-#define LAG_SAMPLES 256			/* primary samples kept (256 at the default interval: about a minute) */
+#define LAG_SAMPLES 256 /* primary samples kept (256 at the default interval: about a minute) */
 
 struct lag_tracker
 {
 	struct
 	{
-		int64_t		t_ms;		/* the latest time the primary's WAL was at lsn */
-		uint64_t	lsn;
-	}			s[LAG_SAMPLES];	/* ascending lsn */
-	int			n;
-	int64_t		caught_up_ms;	/* all WAL written by then is replayed (never decreases) */
+		int64_t t_ms; /* the latest time the primary's WAL was at lsn */
+		uint64_t lsn;
+	} s[LAG_SAMPLES]; /* ascending lsn */
+	int n;
+	int64_t caught_up_ms; /* all WAL written by then is replayed (never decreases) */
 };
 
 /* Start with nothing known: the replica counts as caught up at now_ms. */
-void		lag_init(struct lag_tracker *lt, int64_t now_ms);
+void lag_init(struct lag_tracker *lt, int64_t now_ms);
 /* The primary's WAL write position was lsn at t_ms. */
-void		lag_note_primary(struct lag_tracker *lt, int64_t t_ms, uint64_t lsn);
+void lag_note_primary(struct lag_tracker *lt, int64_t t_ms, uint64_t lsn);
 /* The replica has replayed up to replay_lsn at now_ms: returns the lag in ms (>= 0). */
-int64_t		lag_note_replica(struct lag_tracker *lt, uint64_t replay_lsn, int64_t now_ms);
+int64_t lag_note_replica(struct lag_tracker *lt, uint64_t replay_lsn, int64_t now_ms);
 /* The lag in ms when the replica cannot be asked (now_ms - caught_up_ms). */
-int64_t		lag_since(const struct lag_tracker *lt, int64_t now_ms);
+int64_t lag_since(const struct lag_tracker *lt, int64_t now_ms);
 /* Parse a pg_lsn text ("16/B374D848"); 0 on success, -1 if malformed. */
-int			lag_parse_lsn(const char *text, uint64_t *lsn);
+int lag_parse_lsn(const char *text, uint64_t *lsn);
 
 #endif

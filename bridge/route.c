@@ -22,30 +22,41 @@ route_reason(int status)
 {
 	switch (status)
 	{
-		case 200: return "OK";
-		case 400: return "Bad Request";
-		case 404: return "Not Found";
-		case 405: return "Method Not Allowed";
-		case 413: return "Payload Too Large";
-		case 414: return "URI Too Long";
-		case 415: return "Unsupported Media Type";
-		case 431: return "Request Header Fields Too Large";
-		case 500: return "Internal Server Error";
-		case 503: return "Service Unavailable";
-		default: return "Error";
+		case 200:
+			return "OK";
+		case 400:
+			return "Bad Request";
+		case 404:
+			return "Not Found";
+		case 405:
+			return "Method Not Allowed";
+		case 413:
+			return "Payload Too Large";
+		case 414:
+			return "URI Too Long";
+		case 415:
+			return "Unsupported Media Type";
+		case 431:
+			return "Request Header Fields Too Large";
+		case 500:
+			return "Internal Server Error";
+		case 503:
+			return "Service Unavailable";
+		default:
+			return "Error";
 	}
 }
 
 int
 route_utf8_valid(const unsigned char *s, size_t len)
 {
-	size_t		i = 0;
+	size_t i = 0;
 
 	while (i < len)
 	{
 		unsigned char c = s[i];
-		size_t		n;
-		unsigned	cp, min;
+		size_t n;
+		unsigned cp, min;
 
 		if (c < 0x80)
 		{
@@ -54,19 +65,25 @@ route_utf8_valid(const unsigned char *s, size_t len)
 		}
 		if (c >= 0xC2 && c <= 0xDF)
 		{
-			n = 1; cp = c & 0x1F; min = 0x80;
+			n = 1;
+			cp = c & 0x1F;
+			min = 0x80;
 		}
 		else if (c >= 0xE0 && c <= 0xEF)
 		{
-			n = 2; cp = c & 0x0F; min = 0x800;
+			n = 2;
+			cp = c & 0x0F;
+			min = 0x800;
 		}
 		else if (c >= 0xF0 && c <= 0xF4)
 		{
-			n = 3; cp = c & 0x07; min = 0x10000;
+			n = 3;
+			cp = c & 0x07;
+			min = 0x10000;
 		}
 		else
-			return 0;			/* continuation byte, C0/C1 overlong lead, F5..FF */
-		if (len - i <= n)		/* needs n continuation bytes after the lead */
+			return 0;	  /* continuation byte, C0/C1 overlong lead, F5..FF */
+		if (len - i <= n) /* needs n continuation bytes after the lead */
 			return 0;
 		for (size_t k = 1; k <= n; k++)
 		{
@@ -96,8 +113,8 @@ hexval(char c)
 char *
 route_decode(const char *in, size_t len, size_t *outlen, const char **why)
 {
-	char	   *out = malloc(len + 1);
-	size_t		i, o = 0;
+	char *out = malloc(len + 1);
+	size_t i, o = 0;
 
 	if (!out)
 	{
@@ -106,11 +123,11 @@ route_decode(const char *in, size_t len, size_t *outlen, const char **why)
 	}
 	for (i = 0; i < len; i++)
 	{
-		char		c = in[i];
+		char c = in[i];
 
 		if (c == '%')
 		{
-			int			hi, lo;
+			int hi, lo;
 
 			if (len - i < 3)
 				hi = lo = -1;
@@ -147,13 +164,12 @@ route_decode(const char *in, size_t len, size_t *outlen, const char **why)
 	return out;
 }
 
-static int
-fail(struct route *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(struct route *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static int
 fail(struct route *r, int status, const char *fmt, ...)
 {
-	va_list		ap;
+	va_list ap;
 
 	r->status = status;
 	va_start(ap, fmt);
@@ -167,8 +183,8 @@ static char *
 decode_field(struct route *r, const char *name, const char *raw, size_t len, size_t max)
 {
 	const char *why;
-	size_t		n;
-	char	   *s;
+	size_t n;
+	char *s;
 
 	if (len == 0)
 	{
@@ -198,7 +214,7 @@ decode_field(struct route *r, const char *name, const char *raw, size_t len, siz
 static void
 add_id(struct route *r, char *id)
 {
-	size_t		k;
+	size_t k;
 
 	for (k = 0; k < r->nids; k++)
 		if (strcmp(r->ids[k], id) == 0)
@@ -218,7 +234,7 @@ static int
 parse_ids(struct route *r, const char *ids_raw, int ids_count)
 {
 	const char *p, *end;
-	size_t		asked = 0;
+	size_t asked = 0;
 
 	if (!ids_raw || ids_count == 0)
 		return fail(r, 400, "ids query parameter is required");
@@ -239,7 +255,7 @@ parse_ids(struct route *r, const char *ids_raw, int ids_count)
 
 	for (p = ids_raw;; p = end + 1)
 	{
-		char	   *id;
+		char *id;
 
 		end = strchr(p, ',');
 		if (!end)
@@ -255,14 +271,13 @@ parse_ids(struct route *r, const char *ids_raw, int ids_count)
 }
 
 int
-route_parse(const char *method, const char *path, const char *ids_raw,
-			int ids_count, struct route *r)
+route_parse(const char *method, const char *path, const char *ids_raw, int ids_count, struct route *r)
 {
 	const char *seg[5];
-	size_t		seglen[5];
-	int			nseg = 0;
+	size_t seglen[5];
+	int nseg = 0;
 	const char *p;
-	int			getlike;
+	int getlike;
 
 	memset(r, 0, sizeof(*r));
 	r->allow = ROUTE_ALLOW;
@@ -333,7 +348,7 @@ route_parse(const char *method, const char *path, const char *ids_raw,
 	if (!r->content_type)
 		return r->status;
 	if (r->from_body)
-		return 0;				/* the query string is ignored; ids come from the body */
+		return 0; /* the query string is ignored; ids come from the body */
 	return parse_ids(r, ids_raw, ids_count);
 }
 
@@ -342,8 +357,8 @@ static int
 body_id(struct route *r, json_t *v)
 {
 	const char *s = json_string_value(v);
-	size_t		n = json_string_length(v);
-	char	   *id;
+	size_t n = json_string_length(v);
+	char *id;
 
 	if (!s)
 		return fail(r, 400, "each id in ids must be a string");
@@ -364,13 +379,13 @@ int
 route_parse_body(struct route *r, const char *body, size_t len)
 {
 	json_error_t jerr;
-	json_t	   *doc, *ids;
-	size_t		i;
-	int			rc = 0;
+	json_t *doc, *ids;
+	size_t i;
+	int rc = 0;
 
 	/* JSON_ALLOW_NUL: a \u0000 in an id gets the GET's NUL message, not a parse error */
 	doc = json_loadb(body, len, JSON_ALLOW_NUL, &jerr);
-	if (!doc)					/* jansson's text may quote the input: give the position only */
+	if (!doc) /* jansson's text may quote the input: give the position only */
 		return fail(r, 400, "body is not valid JSON in UTF-8 (line %d, column %d)", jerr.line, jerr.column);
 	ids = json_object_get(doc, "ids");
 	if (!json_is_object(doc))
@@ -413,7 +428,7 @@ route_head_cost(size_t head_bytes, size_t records, size_t cookie_bytes)
 static size_t
 count_chars(const char *s, size_t len, const char *set)
 {
-	size_t		n = 0;
+	size_t n = 0;
 
 	for (size_t i = 0; i < len; i++)
 		if (strchr(set, s[i]) && s[i] != '\0')
@@ -453,9 +468,9 @@ enum route_head
 route_head_check(const char *buf, size_t len, size_t conn_memory, int *is_head)
 {
 	const char *nl = memchr(buf, '\n', len);
-	size_t		records = 0, cookies = 0, pos;
-	size_t		budget = route_head_budget(conn_memory);
-	int			st;
+	size_t records = 0, cookies = 0, pos;
+	size_t budget = route_head_budget(conn_memory);
+	int st;
 
 	st = head_line(buf, nl ? (size_t) (nl - buf) : len, conn_memory, &records, is_head);
 	if (st)
@@ -465,17 +480,18 @@ route_head_check(const char *buf, size_t len, size_t conn_memory, int *is_head)
 	for (pos = (size_t) (nl - buf) + 1;;)
 	{
 		const char *line = buf + pos;
-		size_t		n;
+		size_t n;
 
 		nl = memchr(line, '\n', len - pos);
-		if (!nl)				/* the head has not ended yet; a started line will be a record */
-			return route_head_cost(len, records + (len > pos), cookies) > budget || len >= conn_memory
-				? ROUTE_HEAD_TOO_LARGE : ROUTE_HEAD_MORE;
+		if (!nl) /* the head has not ended yet; a started line will be a record */
+			return route_head_cost(len, records + (len > pos), cookies) > budget || len >= conn_memory ?
+				ROUTE_HEAD_TOO_LARGE :
+				ROUTE_HEAD_MORE;
 		n = (size_t) (nl - line);
 		pos += n + 1;
 		if (n > 0 && line[n - 1] == '\r')
 			n--;
-		if (n == 0)				/* the empty line ends the head */
+		if (n == 0) /* the empty line ends the head */
 			return route_head_cost(pos, records, cookies) > budget ? ROUTE_HEAD_TOO_LARGE : ROUTE_HEAD_OK;
 		records++;
 		if (n > 7 && strncasecmp(line, "Cookie:", 7) == 0)
@@ -490,7 +506,7 @@ int
 route_json_content_type(const char *value)
 {
 	static const char json[] = "application/json";
-	size_t		n = sizeof(json) - 1;
+	size_t n = sizeof(json) - 1;
 
 	if (!value)
 		return 0;
@@ -505,7 +521,7 @@ route_json_content_type(const char *value)
 void
 route_free(struct route *r)
 {
-	size_t		i;
+	size_t i;
 
 	free(r->content_type);
 	free(r->content_id);
@@ -529,14 +545,13 @@ listen_fail(char *err)
 }
 
 int
-route_parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sslen,
-				  char *err, size_t errlen)
+route_parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sslen, char *err, size_t errlen)
 {
-	char		host[256];
+	char host[256];
 	const char *port;
-	size_t		hl;
+	size_t hl;
 	struct addrinfo hints, *res = NULL;
-	int			gai;
+	int gai;
 
 	if (listen[0] == '[')
 	{

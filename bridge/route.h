@@ -55,8 +55,8 @@
 enum route_kind
 {
 	ROUTE_NONE = 0,
-	ROUTE_COUNT,				/* GET /share-links/count/:contentType/:contentId */
-	ROUTE_COUNTS,				/* GET /share-links/counts/:contentType?ids=a,b, or POST with the ids in a JSON body */
+	ROUTE_COUNT,  /* GET /share-links/count/:contentType/:contentId */
+	ROUTE_COUNTS, /* GET /share-links/counts/:contentType?ids=a,b, or POST with the ids in a JSON body */
 	ROUTE_HEALTHZ,
 	ROUTE_READYZ,
 	ROUTE_METRICS
@@ -64,15 +64,15 @@ enum route_kind
 
 struct route
 {
-	int			status;			/* 0 = routed; else the HTTP error status (400/404/405) */
+	int status; /* 0 = routed; else the HTTP error status (400/404/405) */
 	enum route_kind kind;
-	int			from_body;		/* POST /counts: ids come from route_parse_body() */
-	const char *allow;			/* for a 405: the Allow header (ROUTE_ALLOW...) */
-	char		message[160];	/* error message for status != 0 (no user input in it) */
-	char	   *content_type;	/* decoded; COUNT, COUNTS */
-	char	   *content_id;		/* decoded; COUNT */
-	char	  **ids;			/* decoded, duplicates removed, first-seen order; COUNTS */
-	size_t		nids;
+	int from_body;		/* POST /counts: ids come from route_parse_body() */
+	const char *allow;	/* for a 405: the Allow header (ROUTE_ALLOW...) */
+	char message[160];	/* error message for status != 0 (no user input in it) */
+	char *content_type; /* decoded; COUNT, COUNTS */
+	char *content_id;	/* decoded; COUNT */
+	char **ids;			/* decoded, duplicates removed, first-seen order; COUNTS */
+	size_t nids;
 };
 
 /* The methods every route accepts (for the Allow header of a 405)... */
@@ -85,9 +85,8 @@ struct route
  * (NULL when absent); ids_count is how many `ids` parameters the query had.
  * Returns r->status (0 on success).
  */
-int			route_parse(const char *method, const char *path, const char *ids_raw,
-						int ids_count, struct route *r);
-void		route_free(struct route *r);
+int route_parse(const char *method, const char *path, const char *ids_raw, int ids_count, struct route *r);
+void route_free(struct route *r);
 
 /*
  * The ids of a POST /share-links/counts request (r routed with from_body set):
@@ -96,36 +95,36 @@ void		route_free(struct route *r);
  * are ignored).  Fills r->ids/nids (repeats dropped) and returns 0, or
  * returns r->status (400) with r->message set.
  */
-int			route_parse_body(struct route *r, const char *body, size_t len);
+int route_parse_body(struct route *r, const char *body, size_t len);
 
 /*
  * 1 if a Content-Type header value (may be NULL) names application/json,
  * with or without parameters (case-insensitive), else 0.
  */
-int			route_json_content_type(const char *value);
+int route_json_content_type(const char *value);
 
 /*
  * Percent-decode in[0..len) into a new malloc'ed NUL-terminated string.
  * Returns NULL and sets *why to a message when the input has a bad %-escape,
  * decodes to a NUL byte or to invalid UTF-8.  *outlen gets the decoded length.
  */
-char	   *route_decode(const char *in, size_t len, size_t *outlen, const char **why);
+char *route_decode(const char *in, size_t len, size_t *outlen, const char **why);
 
 /* 1 if s[0..len) is well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF). */
-int			route_utf8_valid(const unsigned char *s, size_t len);
+int route_utf8_valid(const unsigned char *s, size_t len);
 
 /* What route_head_check() found. */
 enum route_head
 {
-	ROUTE_HEAD_MORE = 0,		/* incomplete and not too large yet: wait for more bytes */
-	ROUTE_HEAD_OK = 1,			/* complete and within the limits */
-	ROUTE_HEAD_URI_TOO_LONG = 414,	/* request-target longer than route_uri_max() */
-	ROUTE_HEAD_TOO_LARGE = 431	/* head's cost over route_head_budget() */
+	ROUTE_HEAD_MORE = 0,		   /* incomplete and not too large yet: wait for more bytes */
+	ROUTE_HEAD_OK = 1,			   /* complete and within the limits */
+	ROUTE_HEAD_URI_TOO_LONG = 414, /* request-target longer than route_uri_max() */
+	ROUTE_HEAD_TOO_LARGE = 431	   /* head's cost over route_head_budget() */
 };
 
 /* Longest request-target and largest head cost for a given http_conn_memory. */
-size_t		route_uri_max(size_t conn_memory);
-size_t		route_head_budget(size_t conn_memory);
+size_t route_uri_max(size_t conn_memory);
+size_t route_head_budget(size_t conn_memory);
 
 /*
  * The cost of a head in libmicrohttpd's pool: its bytes (request line and
@@ -133,7 +132,7 @@ size_t		route_head_budget(size_t conn_memory);
  * per header field, query parameter and cookie, and the copy of each Cookie
  * header's value.
  */
-size_t		route_head_cost(size_t head_bytes, size_t records, size_t cookie_bytes);
+size_t route_head_cost(size_t head_bytes, size_t records, size_t cookie_bytes);
 
 /*
  * Check the start of a connection's byte stream, buf[0..len), as far as it
@@ -156,7 +155,6 @@ const char *route_reason(int status);
  * IPv4 addresses).  Host names are resolved (first address wins).  0 on
  * success; -1 with a one-line message in err.
  */
-int			route_parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sslen,
-							   char *err, size_t errlen);
+int route_parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sslen, char *err, size_t errlen);
 
 #endif

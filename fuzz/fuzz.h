@@ -26,18 +26,21 @@
 
 volatile sig_atomic_t sc_stop;
 
-#define FZ_CHECK(cond) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "fuzz invariant broken at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-		abort(); \
-	} \
-} while (0)
+#define FZ_CHECK(cond) \
+	do \
+	{ \
+		if (!(cond)) \
+		{ \
+			fprintf(stderr, "fuzz invariant broken at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+			abort(); \
+		} \
+	} while (0)
 
 /* The input cursor: fz_take() cuts NUL-separated fields off its front. */
 struct fz_in
 {
 	const uint8_t *p;
-	size_t		left;
+	size_t left;
 };
 
 /*
@@ -48,8 +51,8 @@ static inline char *
 fz_take(struct fz_in *in)
 {
 	const uint8_t *nul = in->left ? memchr(in->p, 0, in->left) : NULL;
-	size_t		n = nul ? (size_t) (nul - in->p) : in->left;
-	char	   *s = malloc(n + 1);
+	size_t n = nul ? (size_t) (nul - in->p) : in->left;
+	char *s = malloc(n + 1);
 
 	FZ_CHECK(s != NULL);
 	memcpy(s, in->p, n);
@@ -63,7 +66,7 @@ fz_take(struct fz_in *in)
 static inline uint8_t
 fz_byte(struct fz_in *in)
 {
-	uint8_t		b = in->left ? in->p[0] : 0;
+	uint8_t b = in->left ? in->p[0] : 0;
 
 	if (in->left)
 		in->p++, in->left--;
@@ -74,7 +77,7 @@ fz_byte(struct fz_in *in)
 static inline char *
 fz_copy(const uint8_t *p, size_t n)
 {
-	char	   *s;
+	char *s;
 
 	if (n == 0)
 		return NULL;

@@ -18,11 +18,11 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fz_in in = {data, size};
-	char	   *url = fz_take(&in);
-	char	   *flag = malloc(strlen(url) + sizeof("--amqp_url="));
-	char	   *argv[] = {"sharecount-bridge", "-c", fz_conf_path, "--roles=publisher", flag, NULL};
+	char *url = fz_take(&in);
+	char *flag = malloc(strlen(url) + sizeof("--amqp_url="));
+	char *argv[] = {"sharecount-bridge", "-c", fz_conf_path, "--roles=publisher", flag, NULL};
 	struct amqp_connection_info info;
-	char	   *copy = strdup(url);
+	char *copy = strdup(url);
 
 	FZ_CHECK(flag != NULL && copy != NULL);
 	sprintf(flag, "--amqp_url=%s", url);

@@ -34,30 +34,30 @@
 #include "config.h"
 #include "fuzz.h"
 
-#define FZ_MAX_ARGS 24			/* argv entries a harness builds at most */
+#define FZ_MAX_ARGS 24 /* argv entries a harness builds at most */
 
 extern char **environ;
 
-static int	fz_conf_fd = -1;
+static int fz_conf_fd = -1;
 static char fz_conf_path[64];
 
 static void
 fz_cfg_init(void)
 {
-	int			again = 1;
+	int again = 1;
 
 	FZ_CHECK(freopen("/dev/null", "w", stdout) != NULL);
 	fz_conf_fd = memfd_create("bridge.conf", 0);
 	FZ_CHECK(fz_conf_fd >= 0);
 	snprintf(fz_conf_path, sizeof(fz_conf_path), "/proc/self/fd/%d", fz_conf_fd);
-	while (again)				/* unsetenv shifts environ: rescan after each */
+	while (again) /* unsetenv shifts environ: rescan after each */
 	{
 		again = 0;
 		for (char **e = environ; *e; e++)
 			if (strncmp(*e, "SHARECOUNT_", 11) == 0)
 			{
-				char		name[256];
-				size_t		n = strcspn(*e, "=");
+				char name[256];
+				size_t n = strcspn(*e, "=");
 
 				snprintf(name, sizeof(name), "%.*s", (int) n, *e);
 				unsetenv(name);
@@ -88,8 +88,8 @@ fz_cfg_write_file(const uint8_t *p, size_t n)
 static int
 fz_count(const char *hay, size_t len, const char *needle)
 {
-	size_t		nl = strlen(needle);
-	int			k = 0;
+	size_t nl = strlen(needle);
+	int k = 0;
 
 	for (size_t i = 0; nl && i + nl <= len; i++)
 		k += memcmp(hay + i, needle, nl) == 0;
@@ -100,12 +100,12 @@ fz_count(const char *hay, size_t len, const char *needle)
 static const char *
 fz_line(const char *out, const char *key, size_t *len)
 {
-	size_t		kl = strlen(key);
+	size_t kl = strlen(key);
 
 	for (const char *l = out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
 		if (strncmp(l, key, kl) == 0 && strncmp(l + kl, " = \"", 4) == 0)
 		{
-			size_t		n = strcspn(l, "\n");
+			size_t n = strcspn(l, "\n");
 
 			FZ_CHECK(n >= kl + 5 && l[n - 1] == '"');
 			*len = n - kl - 5;
@@ -119,9 +119,9 @@ fz_line(const char *out, const char *key, size_t *len)
 static void
 fz_check_hidden(const char *out, const char *key, const char *raw, const char *password)
 {
-	size_t		len;
+	size_t len;
 	const char *line = fz_line(out, key, &len);
-	int			in_raw;
+	int in_raw;
 
 	if (!password || strlen(password) < 3)
 		return;
@@ -141,7 +141,7 @@ fz_check_conninfo(const char *out, const char *key, const char *conninfo)
 {
 	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
 
-	FZ_CHECK(opts != NULL);		/* validate() accepted it */
+	FZ_CHECK(opts != NULL); /* validate() accepted it */
 	for (PQconninfoOption *o = opts; o->keyword; o++)
 		if (strcmp(o->keyword, "password") == 0)
 			fz_check_hidden(out, key, conninfo, o->val);
@@ -156,24 +156,23 @@ fz_check_amqp_url(const char *out, const struct sc_config *cfg)
 
 	for (;;)
 	{
-		size_t		n = strcspn(p, ",");
-		char	   *copy = strndup(p, n);
+		size_t n = strcspn(p, ",");
+		char *copy = strndup(p, n);
 		struct amqp_connection_info info;
 
-		int			userinfo;
+		int userinfo;
 
 		FZ_CHECK(copy != NULL);
 		FZ_CHECK(n > 0 && !isspace((unsigned char) p[0]) && !isspace((unsigned char) p[n - 1]));
 		/* an explicit password: "user:password@", looked for before amqp_parse_url decodes %40 in place */
 		{
-			const char *at = strchr(copy, '@'),
-					   *auth = strstr(copy, "://");
+			const char *at = strchr(copy, '@'), *auth = strstr(copy, "://");
 
 			userinfo = at && auth && auth < at && memchr(auth + 3, ':', (size_t) (at - auth - 3)) != NULL;
 		}
 		amqp_default_connection_info(&info);
 		FZ_CHECK(amqp_parse_url(copy, &info) == AMQP_STATUS_OK);
-		if (userinfo)				/* else info.password is the default "guest", not the text's */
+		if (userinfo) /* else info.password is the default "guest", not the text's */
 			fz_check_hidden(out, "amqp_url", cfg->amqp_url, info.password);
 		free(copy);
 		if (p[n] == '\0')
@@ -185,16 +184,16 @@ fz_check_amqp_url(const char *out, const struct sc_config *cfg)
 static void
 fz_check_loaded(struct sc_config *cfg, int argc, char **argv)
 {
-	char	   *out = NULL;
-	size_t		outlen = 0;
-	FILE	   *real = stdout;
-	char		err[512];
-	char	   *level;
+	char *out = NULL;
+	size_t outlen = 0;
+	FILE *real = stdout;
+	char err[512];
+	char *level;
 	struct sc_reload_result res;
 
 	FZ_CHECK(cfg->role_mask != 0 && (cfg->role_mask & ~7u) == 0);
-	FZ_CHECK(cfg->pg_conninfo && cfg->pg_read_conninfo && cfg->amqp_url && cfg->queue &&
-			 cfg->exchange && cfg->http_listen && cfg->log_level && cfg->roles);
+	FZ_CHECK(cfg->pg_conninfo && cfg->pg_read_conninfo && cfg->amqp_url && cfg->queue && cfg->exchange &&
+			 cfg->http_listen && cfg->log_level && cfg->roles);
 	stdout = open_memstream(&out, &outlen);
 	FZ_CHECK(stdout != NULL);
 	config_print(cfg);
@@ -226,8 +225,8 @@ static void
 fz_cfg_run(int argc, char **argv)
 {
 	struct sc_config cfg;
-	char		err[512];
-	int			rc;
+	char err[512];
+	int rc;
 
 	memset(err, 'x', sizeof(err));
 	rc = config_load(&cfg, argc, argv, err, sizeof(err));

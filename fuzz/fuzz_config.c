@@ -30,19 +30,19 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fz_in in = {data, size};
-	int			nargs = fz_byte(&in) & 15;
-	int			nenv = fz_byte(&in) & 7;
-	char		names[8][160];
-	int			nset = 0;
-	char	   *pieces[8 + 16];
-	int			npieces = 0;
-	char	   *argv[FZ_MAX_ARGS + 1];
-	char	   *conf_eq = NULL;
-	int			argc = 0;
+	int nargs = fz_byte(&in) & 15;
+	int nenv = fz_byte(&in) & 7;
+	char names[8][160];
+	int nset = 0;
+	char *pieces[8 + 16];
+	int npieces = 0;
+	char *argv[FZ_MAX_ARGS + 1];
+	char *conf_eq = NULL;
+	int argc = 0;
 
 	for (int i = 0; i < nenv; i++)
 	{
-		char	   *e = pieces[npieces++] = fz_take(&in);
+		char *e = pieces[npieces++] = fz_take(&in);
 
 		if (fz_setenv(e, names[nset], sizeof(names[nset])))
 			nset++;
@@ -52,7 +52,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	argv[argc++] = fz_conf_path;
 	for (int i = 0; i < nargs; i++)
 	{
-		char	   *a = pieces[npieces++] = fz_take(&in);
+		char *a = pieces[npieces++] = fz_take(&in);
 
 		/* the config file is always the memfd: no input reads another file */
 		if (argc > 0 && (strcmp(argv[argc - 1], "-c") == 0 || strcmp(argv[argc - 1], "--config") == 0))

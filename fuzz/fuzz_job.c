@@ -27,7 +27,7 @@
 static void
 check_field(json_t *data, const char *key, const char *field)
 {
-	json_t	   *v = json_object_get(data, key);
+	json_t *v = json_object_get(data, key);
 
 	if (json_is_string(v))
 		FZ_CHECK(field != NULL && strcmp(field, json_string_value(v)) == 0);
@@ -39,9 +39,8 @@ static void
 check_accepted(const struct sc_job_in *in, const struct sc_job *job)
 {
 	json_error_t jerr;
-	json_t	   *env,
-			   *data;
-	char	   *reply;
+	json_t *env, *data;
+	char *reply;
 
 	FZ_CHECK(in->len <= SC_JOB_MAX_BODY);
 	FZ_CHECK(job->name[0] != '\0' && strlen(job->name) < sizeof(job->name));
@@ -71,15 +70,15 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fz_in in = {data, size};
-	uint8_t		flags = fz_byte(&in);
-	char	   *type = (flags & 1) ? fz_take(&in) : NULL;
-	char	   *rk = (flags & 2) ? fz_take(&in) : NULL;
-	char	   *queue = (flags & 4) ? fz_take(&in) : NULL;
-	char	   *body = fz_copy(in.p, in.left);
+	uint8_t flags = fz_byte(&in);
+	char *type = (flags & 1) ? fz_take(&in) : NULL;
+	char *rk = (flags & 2) ? fz_take(&in) : NULL;
+	char *queue = (flags & 4) ? fz_take(&in) : NULL;
+	char *body = fz_copy(in.p, in.left);
 	struct sc_job_in jin = {body, in.left, type, rk, queue, (flags & 8) != 0};
 	struct sc_job job;
-	char		reason[256];
-	double		t;
+	char reason[256];
+	double t;
 
 	memset(reason, 'x', sizeof(reason));
 	if (sc_job_parse(&jin, &job, reason, sizeof(reason)) == 0)
@@ -88,7 +87,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	{
 		FZ_CHECK(memchr(reason, '\0', sizeof(reason)) != NULL);
 		FZ_CHECK(reason[0] != '\0' && strchr(reason, '\n') == NULL);
-		FZ_CHECK(strcmp(reason, "out of memory") != 0);	/* no allocation fails here */
+		FZ_CHECK(strcmp(reason, "out of memory") != 0); /* no allocation fails here */
 		FZ_CHECK(job.envelope == NULL && job.job_id == NULL);
 	}
 	sc_job_free(&job);

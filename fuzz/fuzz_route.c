@@ -43,7 +43,7 @@ check_message(const struct route *r)
 static void
 check_field(const char *s, size_t max)
 {
-	size_t		n;
+	size_t n;
 
 	FZ_CHECK(s != NULL);
 	n = strlen(s);
@@ -55,7 +55,7 @@ check_field(const char *s, size_t max)
 static void
 check_literal(char *const *items, size_t n)
 {
-	char	   *lit = dbpool_text_array_literal(items, n);
+	char *lit = dbpool_text_array_literal(items, n);
 	const char *p;
 
 	FZ_CHECK(lit != NULL && lit[0] == '{');
@@ -110,7 +110,7 @@ check_route(int st, const struct route *r)
 		check_field(r->ids[i], ROUTE_MAX_ID_BYTES);
 	{
 		/* unique: sorted copies differ from their neighbours */
-		char	   *sorted[ROUTE_MAX_IDS];
+		char *sorted[ROUTE_MAX_IDS];
 
 		memcpy(sorted, r->ids, r->nids * sizeof(char *));
 		qsort(sorted, r->nids, sizeof(char *), cmp_str);
@@ -125,11 +125,11 @@ static void
 check_decode(const uint8_t *raw, size_t len)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	char	   *in = fz_copy(raw, len);
+	char *in = fz_copy(raw, len);
 	const char *why = NULL;
-	size_t		n = 0;
-	char	   *out = route_decode(in ? in : "", len, &n, &why);
-	json_t	   *js = json_stringn((const char *) raw, len);
+	size_t n = 0;
+	char *out = route_decode(in ? in : "", len, &n, &why);
+	json_t *js = json_stringn((const char *) raw, len);
 
 	/* route_utf8_valid agrees with jansson on any bytes */
 	FZ_CHECK(route_utf8_valid(raw, len) == (js != NULL));
@@ -138,9 +138,8 @@ check_decode(const uint8_t *raw, size_t len)
 		FZ_CHECK(why != NULL && why[0] != '\0');
 	else
 	{
-		char	   *enc = malloc(3 * n + 1),
-				   *back;
-		size_t		m = 0;
+		char *enc = malloc(3 * n + 1), *back;
+		size_t m = 0;
 
 		FZ_CHECK(n <= len && strlen(out) == n);
 		FZ_CHECK(route_utf8_valid((const unsigned char *) out, n));
@@ -168,7 +167,7 @@ check_decode(const uint8_t *raw, size_t len)
 static int
 numeric_host(const char *listen)
 {
-	char		host[128];
+	char host[128];
 	const char *end = listen[0] == '[' ? strchr(listen, ']') : strrchr(listen, ':');
 	const char *start = listen[0] == '[' ? listen + 1 : listen;
 	unsigned char addr[sizeof(struct in6_addr)];
@@ -185,8 +184,8 @@ static void
 check_listen(const char *listen)
 {
 	struct sockaddr_storage ss;
-	socklen_t	sslen = 0;
-	char		err[256];
+	socklen_t sslen = 0;
+	char err[256];
 
 	if (!numeric_host(listen))
 		return;
@@ -202,21 +201,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const methods[] = {"GET", "HEAD", "POST", "DELETE"};
 	struct fz_in in = {data, size};
-	uint8_t		flags = fz_byte(&in);
+	uint8_t flags = fz_byte(&in);
 	const uint8_t *path_start = in.p;
-	char	   *path = fz_take(&in);
-	size_t		path_len = (size_t) (in.p - path_start) - (in.p > path_start && in.p[-1] == 0);
-	char	   *ids = (flags & 4) ? fz_take(&in) : NULL;
-	char	   *listen = fz_take(&in);
+	char *path = fz_take(&in);
+	size_t path_len = (size_t) (in.p - path_start) - (in.p > path_start && in.p[-1] == 0);
+	char *ids = (flags & 4) ? fz_take(&in) : NULL;
+	char *listen = fz_take(&in);
 	struct route r;
-	int			st;
+	int st;
 
 	st = route_parse(methods[flags & 3], path, ids, ids ? (flags >> 3) & 7 : 0, &r);
 	if (st == 0 && r.from_body)
 		st = route_parse_body(&r, ids ? ids : "", ids ? strlen(ids) : 0);
 	check_route(st, &r);
 	route_free(&r);
-	route_free(&r);				/* safe twice: route_free resets what it frees */
+	route_free(&r); /* safe twice: route_free resets what it frees */
 
 	check_decode(path_start, path_len);
 	if (ids)

@@ -47,25 +47,25 @@ typedef enum
 
 typedef struct BatchItem
 {
-	ItemStatus	status;
-	char	   *error;
-	ScJob		job;
+	ItemStatus status;
+	char *error;
+	ScJob job;
 } BatchItem;
 
 /* An entry of the batch's jobId set. */
 typedef struct JobIdEntry
 {
-	char		job_id[SC_JOB_ID_MAX + 1];
+	char job_id[SC_JOB_ID_MAX + 1];
 } JobIdEntry;
 
 typedef struct KeyEntry
 {
 	struct
 	{
-		char		ctype[SC_CONTENT_TYPE_MAX + 1];
-		char		cid[SC_CONTENT_ID_MAX + 1];
-	}			key;
-	int64		delta;
+		char ctype[SC_CONTENT_TYPE_MAX + 1];
+		char cid[SC_CONTENT_ID_MAX + 1];
+	} key;
+	int64 delta;
 } KeyEntry;
 
 static SPIPlanPtr counts_plan = NULL;
@@ -77,7 +77,7 @@ cmp_key(const void *a, const void *b)
 {
 	const KeyEntry *x = *(KeyEntry *const *) a;
 	const KeyEntry *y = *(KeyEntry *const *) b;
-	int			c = strcmp(x->key.ctype, y->key.ctype);
+	int c = strcmp(x->key.ctype, y->key.ctype);
 
 	return c != 0 ? c : strcmp(x->key.cid, y->key.cid);
 }
@@ -85,25 +85,27 @@ cmp_key(const void *a, const void *b)
 Datum
 sc_text_array(char **strs, int n)
 {
-	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
-	int			i;
+	Datum *d = palloc(sizeof(Datum) * Max(n, 1));
+	int i;
 
 	for (i = 0; i < n; i++)
 		d[i] = CStringGetTextDatum(strs[i]);
-	return PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
+	return PointerGetDatum(
+		construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
 /* A hash table for one batch of n items, in the current memory context. */
 static HTAB *
 batch_hash(const char *name, Size keysize, Size entrysize, int n, int keykind)
 {
-	HASHCTL		ctl;
+	HASHCTL ctl;
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = keysize;
 	ctl.entrysize = entrysize;
 	ctl.hcxt = CurrentMemoryContext;
-	return hash_create(name, Max(n, 16), &ctl, HASH_ELEM | keykind | HASH_CONTEXT);
+	return hash_create(name, Max(n, 16), &ctl,
+					   HASH_ELEM | keykind | HASH_CONTEXT);
 }
 
 /*
@@ -113,16 +115,17 @@ batch_hash(const char *name, Size keysize, Size entrysize, int n, int keykind)
 static int
 distinct_ids(BatchItem *items, int n, char ***ids, int **owner)
 {
-	HTAB	   *seen;
-	int			nids = 0;
-	int			i;
+	HTAB *seen;
+	int nids = 0;
+	int i;
 
 	*ids = palloc(sizeof(char *) * Max(n, 1));
 	*owner = palloc(sizeof(int) * Max(n, 1));
-	seen = batch_hash("sharecount batch jobIds", SC_JOB_ID_MAX + 1, sizeof(JobIdEntry), n, HASH_STRINGS);
+	seen = batch_hash("sharecount batch jobIds", SC_JOB_ID_MAX + 1,
+					  sizeof(JobIdEntry), n, HASH_STRINGS);
 	for (i = 0; i < n; i++)
 	{
-		bool		found;
+		bool found;
 
 		if (items[i].status != ST_PENDING)
 			continue;
@@ -142,23 +145,24 @@ distinct_ids(BatchItem *items, int n, char ***ids, int **owner)
 static void
 add_counts(BatchItem *items, int n)
 {
-	HTAB	   *keys;
-	KeyEntry  **klist;
-	KeyEntry   *ke;
+	HTAB *keys;
+	KeyEntry **klist;
+	KeyEntry *ke;
 	HASH_SEQ_STATUS seq;
-	int			nkeys = 0;
-	int			i;
-	char	  **kt;
-	char	  **ki;
-	Datum	   *kd;
-	Oid			types[3] = {TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID};
-	Datum		values[3];
+	int nkeys = 0;
+	int i;
+	char **kt;
+	char **ki;
+	Datum *kd;
+	Oid types[3] = {TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID};
+	Datum values[3];
 
-	keys = batch_hash("sharecount batch keys", sizeof(((KeyEntry *) 0)->key), sizeof(KeyEntry), n, HASH_BLOBS);
+	keys = batch_hash("sharecount batch keys", sizeof(((KeyEntry *) 0)->key),
+					  sizeof(KeyEntry), n, HASH_BLOBS);
 	for (i = 0; i < n; i++)
 	{
-		KeyEntry	k;
-		bool		found;
+		KeyEntry k;
+		bool found;
 
 		if (items[i].status != ST_APPLIED)
 			continue;
@@ -193,15 +197,17 @@ add_counts(BatchItem *items, int n)
 	}
 	values[0] = sc_text_array(kt, nkeys);
 	values[1] = sc_text_array(ki, nkeys);
-	values[2] = PointerGetDatum(construct_array(kd, nkeys, INT8OID, 8, FLOAT8PASSBYVAL,
-												TYPALIGN_DOUBLE));
-	sc_prepare_once(&counts_plan,
-					"INSERT INTO sharecount.counts AS c (content_type, content_id, share_count, updated_at) "
-					"SELECT u.t, u.i, u.d, pg_catalog.clock_timestamp() "
-					"FROM unnest($1, $2, $3) AS u(t, i, d) "
-					"ON CONFLICT (content_type, content_id) DO UPDATE "
-					"SET share_count = c.share_count + excluded.share_count, "
-					"updated_at = excluded.updated_at", 3, types);
+	values[2] = PointerGetDatum(construct_array(
+		kd, nkeys, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	sc_prepare_once(
+		&counts_plan,
+		"INSERT INTO sharecount.counts AS c (content_type, content_id, share_count, updated_at) "
+		"SELECT u.t, u.i, u.d, pg_catalog.clock_timestamp() "
+		"FROM unnest($1, $2, $3) AS u(t, i, d) "
+		"ON CONFLICT (content_type, content_id) DO UPDATE "
+		"SET share_count = c.share_count + excluded.share_count, "
+		"updated_at = excluded.updated_at",
+		3, types);
 	if (SPI_execute_plan(counts_plan, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "counts upsert failed");
 }
@@ -213,12 +219,10 @@ add_counts(BatchItem *items, int n)
 static void
 add_stats(BatchItem *items, int n, bool v1_1)
 {
-	Oid			types[4] = {INT4OID, INT8OID, INT8OID, INT8OID};
-	Datum		values[4];
-	int64		napplied = 0,
-				ndup = 0,
-				ninvalid = 0;
-	int			i;
+	Oid types[4] = {INT4OID, INT8OID, INT8OID, INT8OID};
+	Datum values[4];
+	int64 napplied = 0, ndup = 0, ninvalid = 0;
+	int i;
 
 	if (n == 0)
 		return;
@@ -236,21 +240,26 @@ add_stats(BatchItem *items, int n, bool v1_1)
 	values[2] = Int64GetDatum(ndup);
 	values[3] = Int64GetDatum(ninvalid);
 	if (v1_1)
-		sc_prepare_once(&stats_plan,
-						"INSERT INTO sharecount.stats AS s (shard, jobs_applied, duplicates, invalid, dedupe_records) "
-						"VALUES ($1, $2, $3, $4, $2) ON CONFLICT (shard) DO UPDATE "
-						"SET jobs_applied = s.jobs_applied + excluded.jobs_applied, "
-						"duplicates = s.duplicates + excluded.duplicates, "
-						"invalid = s.invalid + excluded.invalid, "
-						"dedupe_records = s.dedupe_records + excluded.dedupe_records", 4, types);
+		sc_prepare_once(
+			&stats_plan,
+			"INSERT INTO sharecount.stats AS s (shard, jobs_applied, duplicates, invalid, dedupe_records) "
+			"VALUES ($1, $2, $3, $4, $2) ON CONFLICT (shard) DO UPDATE "
+			"SET jobs_applied = s.jobs_applied + excluded.jobs_applied, "
+			"duplicates = s.duplicates + excluded.duplicates, "
+			"invalid = s.invalid + excluded.invalid, "
+			"dedupe_records = s.dedupe_records + excluded.dedupe_records",
+			4, types);
 	else
-		sc_prepare_once(&stats_legacy_plan,
-						"INSERT INTO sharecount.stats AS s (shard, jobs_applied, duplicates, invalid) "
-						"VALUES ($1, $2, $3, $4) ON CONFLICT (shard) DO UPDATE "
-						"SET jobs_applied = s.jobs_applied + excluded.jobs_applied, "
-						"duplicates = s.duplicates + excluded.duplicates, "
-						"invalid = s.invalid + excluded.invalid", 4, types);
-	if (SPI_execute_plan(v1_1 ? stats_plan : stats_legacy_plan, values, NULL, false, 0) != SPI_OK_INSERT)
+		sc_prepare_once(
+			&stats_legacy_plan,
+			"INSERT INTO sharecount.stats AS s (shard, jobs_applied, duplicates, invalid) "
+			"VALUES ($1, $2, $3, $4) ON CONFLICT (shard) DO UPDATE "
+			"SET jobs_applied = s.jobs_applied + excluded.jobs_applied, "
+			"duplicates = s.duplicates + excluded.duplicates, "
+			"invalid = s.invalid + excluded.invalid",
+			4, types);
+	if (SPI_execute_plan(v1_1 ? stats_plan : stats_legacy_plan, values, NULL,
+						 false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "stats upsert failed");
 }
 
@@ -262,12 +271,12 @@ add_stats(BatchItem *items, int n, bool v1_1)
 static void
 apply_items(BatchItem *items, int n)
 {
-	char	  **ids;
-	int		   *owner;
-	int			nids = distinct_ids(items, n, &ids, &owner);
-	bool	   *applied = palloc0(sizeof(bool) * Max(nids, 1));
-	bool		v1_1;
-	int			i;
+	char **ids;
+	int *owner;
+	int nids = distinct_ids(items, n, &ids, &owner);
+	bool *applied = palloc0(sizeof(bool) * Max(nids, 1));
+	bool v1_1;
+	int i;
 
 	v1_1 = sc_dedupe_1_1(ids, nids, applied);
 	if (!v1_1)
@@ -285,8 +294,8 @@ apply_items(BatchItem *items, int n)
 Datum
 sharecount_apply(PG_FUNCTION_ARGS)
 {
-	Jsonb	   *jb = PG_GETARG_JSONB_P(0);
-	BatchItem	item;
+	Jsonb *jb = PG_GETARG_JSONB_P(0);
+	BatchItem item;
 
 	item.error = sc_validate_message(jb, &item.job);
 	if (item.error != NULL)
@@ -309,20 +318,21 @@ sharecount_apply(PG_FUNCTION_ARGS)
 Datum
 sharecount_apply_batch(PG_FUNCTION_ARGS)
 {
-	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(0);
+	ArrayType *arr = PG_GETARG_ARRAYTYPE_P(0);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-	int			i;
-	BatchItem  *items;
+	Datum *elems;
+	bool *nulls;
+	int n;
+	int i;
+	BatchItem *items;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (ARR_NDIM(arr) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("messages must be a one-dimensional array")));
-	deconstruct_array(arr, JSONBOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	deconstruct_array(arr, JSONBOID, -1, false, TYPALIGN_INT, &elems, &nulls,
+					  &n);
 
 	items = palloc0(sizeof(BatchItem) * Max(n, 1));
 	for (i = 0; i < n; i++)
@@ -333,7 +343,8 @@ sharecount_apply_batch(PG_FUNCTION_ARGS)
 			items[i].error = pstrdup("invalid job: the message is null");
 			continue;
 		}
-		items[i].error = sc_validate_message(DatumGetJsonbP(elems[i]), &items[i].job);
+		items[i].error =
+			sc_validate_message(DatumGetJsonbP(elems[i]), &items[i].job);
 		items[i].status = items[i].error ? ST_INVALID : ST_PENDING;
 	}
 
@@ -344,8 +355,8 @@ sharecount_apply_batch(PG_FUNCTION_ARGS)
 
 	for (i = 0; i < n; i++)
 	{
-		Datum		values[3];
-		bool		vnulls[3] = {false, false, false};
+		Datum values[3];
+		bool vnulls[3] = {false, false, false};
 
 		values[0] = Int32GetDatum(i + 1);
 		switch (items[i].status)
@@ -364,7 +375,8 @@ sharecount_apply_batch(PG_FUNCTION_ARGS)
 			values[2] = CStringGetTextDatum(items[i].error);
 		else
 			vnulls[2] = true;
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, vnulls);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
+							 vnulls);
 	}
 	return (Datum) 0;
 }

@@ -16,11 +16,11 @@
 /* One valid job, as apply needs it. */
 typedef struct ScJob
 {
-	char		kind;			/* SC_JOB_* of sharecount.h */
-	char	   *job_id;
-	char	   *ctype;
-	char	   *cid;
-	int64		delta;			/* +1, -1, or +/- amount */
+	char kind; /* SC_JOB_* of sharecount.h */
+	char *job_id;
+	char *ctype;
+	char *cid;
+	int64 delta; /* +1, -1, or +/- amount */
 } ScJob;
 
 /* jobcheck.c: NULL and *job filled, or the error naming the field. */

@@ -73,15 +73,15 @@ static BlockNumber claim_cursor = 0;
  */
 typedef struct TakenRow
 {
-	int64		id;				/* hash key */
-	HeapTuple	tup;			/* copy of the row, to write back */
+	int64 id;	   /* hash key */
+	HeapTuple tup; /* copy of the row, to write back */
 	SubTransactionId taken_by;
-	SubTransactionId done_by;	/* InvalidSubTransactionId: not confirmed */
+	SubTransactionId done_by; /* InvalidSubTransactionId: not confirmed */
 	struct TakenRow *dup;
 } TakenRow;
 
 static HTAB *taken = NULL;
-static Oid	taken_relid = InvalidOid;	/* the outbox the rows came from */
+static Oid taken_relid = InvalidOid; /* the outbox the rows came from */
 static bool callbacks_registered = false;
 
 /* Write back the rows taken and not confirmed (at PRE_COMMIT / PRE_PREPARE). */
@@ -89,13 +89,13 @@ static void
 put_back_unconfirmed(void)
 {
 	HASH_SEQ_STATUS seq;
-	TakenRow   *tr;
-	Relation	rel = NULL;
+	TakenRow *tr;
+	Relation rel = NULL;
 
 	hash_seq_init(&seq, taken);
 	while ((tr = hash_seq_search(&seq)) != NULL)
 	{
-		TakenRow   *r;
+		TakenRow *r;
 
 		for (r = tr; r != NULL; r = r->dup)
 		{
@@ -128,9 +128,10 @@ taken_xact_callback(XactEvent event, void *arg)
 		taken = NULL;
 	}
 	else if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
-			 event == XACT_EVENT_PREPARE || event == XACT_EVENT_PARALLEL_COMMIT ||
+			 event == XACT_EVENT_PREPARE ||
+			 event == XACT_EVENT_PARALLEL_COMMIT ||
 			 event == XACT_EVENT_PARALLEL_ABORT)
-		taken = NULL;			/* freed with TopTransactionContext */
+		taken = NULL; /* freed with TopTransactionContext */
 }
 
 /*
@@ -140,7 +141,7 @@ taken_xact_callback(XactEvent event, void *arg)
 static void
 forget_taken_by(TakenRow *head, SubTransactionId sub)
 {
-	TakenRow  **link = &head->dup;
+	TakenRow **link = &head->dup;
 
 	while (*link != NULL)
 	{
@@ -152,10 +153,11 @@ forget_taken_by(TakenRow *head, SubTransactionId sub)
 	if (head->taken_by != sub)
 		return;
 	if (head->dup == NULL)
-		hash_search(taken, &head->id, HASH_REMOVE, NULL);	/* allowed during a seq scan */
+		hash_search(taken, &head->id, HASH_REMOVE,
+					NULL); /* allowed during a seq scan */
 	else
 	{
-		TakenRow   *next = head->dup;
+		TakenRow *next = head->dup;
 
 		head->tup = next->tup;
 		head->taken_by = next->taken_by;
@@ -165,17 +167,20 @@ forget_taken_by(TakenRow *head, SubTransactionId sub)
 }
 
 static void
-taken_subxact_callback(SubXactEvent event, SubTransactionId sub, SubTransactionId parent, void *arg)
+taken_subxact_callback(SubXactEvent event, SubTransactionId sub,
+					   SubTransactionId parent, void *arg)
 {
 	HASH_SEQ_STATUS seq;
-	TakenRow   *tr;
+	TakenRow *tr;
 
-	if (taken == NULL || (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB))
+	if (taken == NULL ||
+		(event != SUBXACT_EVENT_ABORT_SUB &&
+		 event != SUBXACT_EVENT_COMMIT_SUB))
 		return;
 	hash_seq_init(&seq, taken);
 	while ((tr = hash_seq_search(&seq)) != NULL)
 	{
-		TakenRow   *r;
+		TakenRow *r;
 
 		for (r = tr; r != NULL; r = r->dup)
 		{
@@ -187,7 +192,8 @@ taken_subxact_callback(SubXactEvent event, SubTransactionId sub, SubTransactionI
 					r->done_by = parent;
 			}
 			else if (r->done_by == sub)
-				r->done_by = InvalidSubTransactionId;	/* its confirmation is undone */
+				r->done_by =
+					InvalidSubTransactionId; /* its confirmation is undone */
 		}
 		if (event == SUBXACT_EVENT_ABORT_SUB)
 			forget_taken_by(tr, sub);
@@ -198,7 +204,7 @@ taken_subxact_callback(SubXactEvent event, SubTransactionId sub, SubTransactionI
 static HTAB *
 taken_map(void)
 {
-	HASHCTL		ctl;
+	HASHCTL ctl;
 
 	if (taken != NULL)
 		return taken;
@@ -211,7 +217,8 @@ taken_map(void)
 	ctl.keysize = sizeof(int64);
 	ctl.entrysize = sizeof(TakenRow);
 	ctl.hcxt = TopTransactionContext;
-	taken = hash_create("sharecount taken rows", 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	taken = hash_create("sharecount taken rows", 1024, &ctl,
+						HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	return taken;
 }
 
@@ -220,14 +227,15 @@ static void
 remember(Relation rel, HeapTuple tup, int64 id)
 {
 	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-	HeapTuple	copy = HeapTupleHasExternal(tup) ? toast_flatten_tuple(tup, RelationGetDescr(rel))
-		: heap_copytuple(tup);
-	bool		found;
-	TakenRow   *tr = hash_search(taken_map(), &id, HASH_ENTER, &found);
+	HeapTuple copy = HeapTupleHasExternal(tup) ?
+		toast_flatten_tuple(tup, RelationGetDescr(rel)) :
+		heap_copytuple(tup);
+	bool found;
+	TakenRow *tr = hash_search(taken_map(), &id, HASH_ENTER, &found);
 
 	if (found)
 	{
-		TakenRow   *dup = palloc(sizeof(TakenRow));
+		TakenRow *dup = palloc(sizeof(TakenRow));
 
 		*dup = *tr;
 		tr->dup = dup;
@@ -244,11 +252,11 @@ remember(Relation rel, HeapTuple tup, int64 id)
 static void
 emit(Relation rel, HeapTuple tup, ReturnSetInfo *rsinfo, int64 *id)
 {
-	Datum		cols[NCOLS];
-	bool		cnulls[NCOLS];
-	Datum		out[4];
-	bool		onulls[4] = {false, false, false, false};
-	char		job_id[SC_JOB_ID_TEXT];
+	Datum cols[NCOLS];
+	bool cnulls[NCOLS];
+	Datum out[4];
+	bool onulls[4] = {false, false, false, false};
+	char job_id[SC_JOB_ID_TEXT];
 	StringInfoData body;
 	const char *name;
 
@@ -271,25 +279,28 @@ emit(Relation rel, HeapTuple tup, ReturnSetInfo *rsinfo, int64 *id)
  * the block of the first.
  */
 static int
-take_range(Relation rel, ItemPointer lo, ItemPointer hi, int max, ReturnSetInfo *rsinfo,
-		   BlockNumber *first, MemoryContext rowcxt)
+take_range(Relation rel, ItemPointer lo, ItemPointer hi, int max,
+		   ReturnSetInfo *rsinfo, BlockNumber *first, MemoryContext rowcxt)
 {
-	TableScanDesc scan = table_beginscan_tidrange(rel, GetActiveSnapshot(), lo, hi);
+	TableScanDesc scan =
+		table_beginscan_tidrange(rel, GetActiveSnapshot(), lo, hi);
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	CommandId	cid = GetCurrentCommandId(true);
-	int			n = 0;
+	CommandId cid = GetCurrentCommandId(true);
+	int n = 0;
 
-	while (n < max && table_scan_getnextslot_tidrange(scan, ForwardScanDirection, slot))
+	while (n < max &&
+		   table_scan_getnextslot_tidrange(scan, ForwardScanDirection, slot))
 	{
 		ItemPointerData tid = slot->tts_tid;
 		TM_FailureData tmfd;
 		MemoryContext old;
-		HeapTuple	tup;
-		bool		should_free;
-		int64		id;
+		HeapTuple tup;
+		bool should_free;
+		int64 id;
 
 		/* not waiting: a row another claim holds (or took) is skipped */
-		if (heap_delete(rel, &tid, cid, InvalidSnapshot, false, &tmfd, false) != TM_Ok)
+		if (heap_delete(rel, &tid, cid, InvalidSnapshot, false, &tmfd,
+						false) != TM_Ok)
 			continue;
 		old = MemoryContextSwitchTo(rowcxt);
 		tup = ExecFetchSlotHeapTuple(slot, false, &should_free);
@@ -312,30 +323,34 @@ take_range(Relation rel, ItemPointer lo, ItemPointer hi, int max, ReturnSetInfo 
 Datum
 sharecount_outbox_claim(PG_FUNCTION_ARGS)
 {
-	int32		max = PG_GETARG_INT32(0);
+	int32 max = PG_GETARG_INT32(0);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ItemPointerData lo,
-				hi;
+	ItemPointerData lo, hi;
 	BlockNumber first = InvalidBlockNumber;
 	MemoryContext rowcxt;
-	Relation	rel;
-	Oid			relid;
-	int			got;
+	Relation rel;
+	Oid relid;
+	int got;
 
 	if (max < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("max must be at least 1"),
-				 errdetail("It is the largest number of outbox rows one claim returns.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("max must be at least 1"),
+			 errdetail(
+				 "It is the largest number of outbox rows one claim returns.")));
 	PreventCommandIfReadOnly("sharecount_outbox_claim()");
 	PreventCommandDuringRecovery("sharecount_outbox_claim()");
 	InitMaterializedSRF(fcinfo, 0);
 	relid = outbox_relation();
 	rel = table_open(relid, RowExclusiveLock);
 	if (OidIsValid(taken_relid) && taken_relid != relid && taken != NULL)
-		elog(ERROR, "sharecount.outbox was re-created in this transaction after a claim");
+		elog(
+			ERROR,
+			"sharecount.outbox was re-created in this transaction after a claim");
 	taken_relid = relid;
-	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "sharecount claim row", ALLOCSET_SMALL_SIZES);
+	rowcxt = AllocSetContextCreate(
+		CurrentMemoryContext, "sharecount claim row", ALLOCSET_SMALL_SIZES);
 
 	ItemPointerSet(&lo, claim_cursor, FirstOffsetNumber);
 	ItemPointerSet(&hi, MaxBlockNumber, MaxOffsetNumber);
@@ -346,7 +361,9 @@ sharecount_outbox_claim(PG_FUNCTION_ARGS)
 
 		ItemPointerSet(&hi, claim_cursor - 1, MaxOffsetNumber);
 		ItemPointerSet(&lo, 0, FirstOffsetNumber);
-		if (take_range(rel, &lo, &hi, max - got, rsinfo, &below_first, rowcxt) > 0 && got == 0)
+		if (take_range(rel, &lo, &hi, max - got, rsinfo, &below_first,
+					   rowcxt) > 0 &&
+			got == 0)
 			first = below_first;
 	}
 	MemoryContextDelete(rowcxt);
@@ -361,19 +378,23 @@ static int64
 delete_by_id(Datum *ids, int n)
 {
 	static SPIPlanPtr plan = NULL;
-	Datum		args[1];
-	Oid			argtypes[1] = {INT8ARRAYOID};
-	int			rc;
-	int64		deleted;
+	Datum args[1];
+	Oid argtypes[1] = {INT8ARRAYOID};
+	int rc;
+	int64 deleted;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	args[0] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	rc = SPI_execute_plan(sc_prepare_once(&plan, "DELETE FROM sharecount.outbox o WHERE o.id = ANY ($1)",
-										  1, argtypes), args, NULL, false, 0);
+	args[0] = PointerGetDatum(
+		construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	rc = SPI_execute_plan(
+		sc_prepare_once(
+			&plan, "DELETE FROM sharecount.outbox o WHERE o.id = ANY ($1)", 1,
+			argtypes),
+		args, NULL, false, 0);
 	if (rc != SPI_OK_DELETE)
 		elog(ERROR, "outbox delete failed: %s", SPI_result_code_string(rc));
-	deleted = (int64) SPI_processed;	/* SPI_finish() restores the caller's */
+	deleted = (int64) SPI_processed; /* SPI_finish() restores the caller's */
 	SPI_finish();
 	return deleted;
 }
@@ -386,26 +407,26 @@ delete_by_id(Datum *ids, int n)
 Datum
 sharecount_outbox_done(PG_FUNCTION_ARGS)
 {
-	ArrayType  *ids = PG_GETARG_ARRAYTYPE_P(0);
-	Datum	   *elems;
-	bool	   *elem_nulls;
-	int			nelems,
-				i,
-				nslow = 0;
-	Datum	   *slow_ids;
-	int64		done = 0;
+	ArrayType *ids = PG_GETARG_ARRAYTYPE_P(0);
+	Datum *elems;
+	bool *elem_nulls;
+	int nelems, i, nslow = 0;
+	Datum *slow_ids;
+	int64 done = 0;
 
 	if (ARR_NDIM(ids) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("ids must be a one-dimensional array"),
-				 errdetail("sharecount_outbox_done() takes the ids returned by sharecount_outbox_claim() as a bigint[].")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+			 errmsg("ids must be a one-dimensional array"),
+			 errdetail(
+				 "sharecount_outbox_done() takes the ids returned by sharecount_outbox_claim() as a bigint[].")));
 	deconstruct_array(ids, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
 					  &elems, &elem_nulls, &nelems);
 	slow_ids = palloc(sizeof(Datum) * Max(nelems, 1));
 	for (i = 0; i < nelems; i++)
 	{
-		TakenRow   *tr;
+		TakenRow *tr;
 
 		if (elem_nulls[i])
 			continue;

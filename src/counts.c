@@ -43,10 +43,11 @@ PG_FUNCTION_INFO_V1(sharecount_actual_counts);
 
 /* The count query of relid; with a key filter when only_ctype is given. */
 static char *
-count_query(Oid relid, const char *type_col, const char *cid_col, bool filtered)
+count_query(Oid relid, const char *type_col, const char *cid_col,
+			bool filtered)
 {
-	char	   *nsp = get_namespace_name(get_rel_namespace(relid));
-	char	   *rel = get_rel_name(relid);
+	char *nsp = get_namespace_name(get_rel_namespace(relid));
+	char *rel = get_rel_name(relid);
 	const char *ct = quote_identifier(type_col);
 	const char *ci = quote_identifier(cid_col);
 	StringInfoData q;
@@ -54,16 +55,18 @@ count_query(Oid relid, const char *type_col, const char *cid_col, bool filtered)
 	if (nsp == NULL || rel == NULL)
 		elog(ERROR, "cache lookup failed for relation %u", relid);
 	initStringInfo(&q);
-	appendStringInfo(&q,
-					 "SELECT CAST(%s AS pg_catalog.text) COLLATE pg_catalog.\"C\", "
-					 "CAST(%s AS pg_catalog.text) COLLATE pg_catalog.\"C\", pg_catalog.count(*) "
-					 "FROM ONLY %s WHERE %s IS NOT NULL AND %s IS NOT NULL",
-					 ct, ci, quote_qualified_identifier(nsp, rel), ct, ci);
+	appendStringInfo(
+		&q,
+		"SELECT CAST(%s AS pg_catalog.text) COLLATE pg_catalog.\"C\", "
+		"CAST(%s AS pg_catalog.text) COLLATE pg_catalog.\"C\", pg_catalog.count(*) "
+		"FROM ONLY %s WHERE %s IS NOT NULL AND %s IS NOT NULL",
+		ct, ci, quote_qualified_identifier(nsp, rel), ct, ci);
 	if (filtered)
-		appendStringInfo(&q,
-						 " AND CAST(%s AS pg_catalog.text) COLLATE pg_catalog.\"C\" OPERATOR(pg_catalog.=) $1"
-						 " AND CAST(%s AS pg_catalog.text) COLLATE pg_catalog.\"C\" OPERATOR(pg_catalog.=) $2",
-						 ct, ci);
+		appendStringInfo(
+			&q,
+			" AND CAST(%s AS pg_catalog.text) COLLATE pg_catalog.\"C\" OPERATOR(pg_catalog.=) $1"
+			" AND CAST(%s AS pg_catalog.text) COLLATE pg_catalog.\"C\" OPERATOR(pg_catalog.=) $2",
+			ct, ci);
 	appendStringInfoString(&q, " GROUP BY 1, 2");
 	return q.data;
 }
@@ -75,31 +78,33 @@ count_query(Oid relid, const char *type_col, const char *cid_col, bool filtered)
  */
 int64
 sc_count_keys(Oid relid, const char *type_col, const char *cid_col,
-			  const char *only_ctype, const char *only_cid,
-			  sc_key_count_fn fn, void *arg)
+			  const char *only_ctype, const char *only_cid, sc_key_count_fn fn,
+			  void *arg)
 {
-	bool		filtered = (only_ctype != NULL && only_cid != NULL);
-	Oid			argtypes[2] = {TEXTOID, TEXTOID};
-	Datum		args[2];
-	SPIPlanPtr	plan;
-	Portal		portal;
+	bool filtered = (only_ctype != NULL && only_cid != NULL);
+	Oid argtypes[2] = {TEXTOID, TEXTOID};
+	Datum args[2];
+	SPIPlanPtr plan;
+	Portal portal;
 	MemoryContext batch_cxt;
-	int64		skipped = 0;
-	Oid			save_userid;
-	int			save_sec;
+	int64 skipped = 0;
+	Oid save_userid;
+	int save_sec;
 
 	if (filtered)
 	{
 		args[0] = CStringGetTextDatum(only_ctype);
 		args[1] = CStringGetTextDatum(only_cid);
 	}
-	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "sharecount key counts",
-									  ALLOCSET_DEFAULT_SIZES);
+	batch_cxt = AllocSetContextCreate(
+		CurrentMemoryContext, "sharecount key counts", ALLOCSET_DEFAULT_SIZES);
 
 	sc_begin_as_owner(relid, &save_userid, &save_sec);
-	plan = SPI_prepare(count_query(relid, type_col, cid_col, filtered), filtered ? 2 : 0, argtypes);
+	plan = SPI_prepare(count_query(relid, type_col, cid_col, filtered),
+					   filtered ? 2 : 0, argtypes);
 	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		elog(ERROR, "SPI_prepare failed: %s",
+			 SPI_result_code_string(SPI_result));
 	/* a fresh snapshot, taken after the caller's lock, seeing our own writes */
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetLatestSnapshot());
@@ -110,8 +115,7 @@ sc_count_keys(Oid relid, const char *type_col, const char *cid_col,
 	for (;;)
 	{
 		SPITupleTable *tt;
-		uint64		nkeys,
-					i;
+		uint64 nkeys, i;
 		MemoryContext old_cxt;
 
 		sc_begin_as_owner(relid, &save_userid, &save_sec);
@@ -125,10 +129,11 @@ sc_count_keys(Oid relid, const char *type_col, const char *cid_col,
 		old_cxt = MemoryContextSwitchTo(batch_cxt);
 		for (i = 0; i < nkeys; i++)
 		{
-			char	   *ctype = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
-			char	   *cid = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
-			bool		isnull;
-			int64		n = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull));
+			char *ctype = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
+			char *cid = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
+			bool isnull;
+			int64 n = DatumGetInt64(
+				SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull));
 
 			if (strlen(ctype) < 1 || strlen(ctype) > SC_CONTENT_TYPE_MAX ||
 				strlen(cid) < 1 || strlen(cid) > SC_CONTENT_ID_MAX)
@@ -152,8 +157,8 @@ static void
 put_count(const char *ctype, const char *cid, int64 n, void *arg)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) arg;
-	Datum		values[3];
-	bool		nulls[3] = {false, false, false};
+	Datum values[3];
+	bool nulls[3] = {false, false, false};
 
 	values[0] = CStringGetTextDatum(ctype);
 	values[1] = CStringGetTextDatum(cid);
@@ -173,32 +178,39 @@ Datum
 sharecount_actual_counts(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *only_ctype = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *only_cid = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
-	uint64		ntables,
-				i;
+	char *only_ctype =
+		PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char *only_cid =
+		PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	uint64 ntables, i;
 
 	if ((only_ctype == NULL) != (only_cid == NULL))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("content_type and content_id must both be given or both be NULL"),
-				 errhint("Pass NULL, NULL for every key.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg(
+				 "content_type and content_id must both be given or both be NULL"),
+			 errhint("Pass NULL, NULL for every key.")));
 	InitMaterializedSRF(fcinfo, 0);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute("SELECT t.tbl::pg_catalog.oid, t.content_type_column::pg_catalog.text, "
-					"t.content_id_column::pg_catalog.text FROM sharecount.tracked t "
-					"JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tbl "
-					"ORDER BY 1", true, 0) != SPI_OK_SELECT)
+	if (SPI_execute(
+			"SELECT t.tbl::pg_catalog.oid, t.content_type_column::pg_catalog.text, "
+			"t.content_id_column::pg_catalog.text FROM sharecount.tracked t "
+			"JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tbl "
+			"ORDER BY 1",
+			true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "reading sharecount.tracked failed");
 	ntables = SPI_processed;
 	{
-		SPITupleTable *reg = SPI_tuptable;	/* kept: the count queries below replace SPI_tuptable */
+		SPITupleTable *reg =
+			SPI_tuptable; /* kept: the count queries below replace SPI_tuptable */
 
 		for (i = 0; i < ntables; i++)
 		{
-			bool		isnull;
-			Oid			relid = DatumGetObjectId(SPI_getbinval(reg->vals[i], reg->tupdesc, 1, &isnull));
+			bool isnull;
+			Oid relid = DatumGetObjectId(
+				SPI_getbinval(reg->vals[i], reg->tupdesc, 1, &isnull));
 
 			sc_count_keys(relid, SPI_getvalue(reg->vals[i], reg->tupdesc, 2),
 						  SPI_getvalue(reg->vals[i], reg->tupdesc, 3),

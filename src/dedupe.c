@@ -50,39 +50,39 @@
 /* One distinct jobId of the batch. */
 typedef struct DedupeId
 {
-	int			idx;			/* index in the caller's arrays */
-	bool		dup;			/* found in the state */
-	int64		k1;				/* dense: origin; foreign: bucket */
-	int64		k2;				/* dense: block; foreign: 0 */
-	int			bit;			/* dense: n % SC_DEDUPE_BLOCK_IDS */
-	uint8		hash[SC_DEDUPE_HASH_BYTES];	/* foreign */
+	int idx;						  /* index in the caller's arrays */
+	bool dup;						  /* found in the state */
+	int64 k1;						  /* dense: origin; foreign: bucket */
+	int64 k2;						  /* dense: block; foreign: 0 */
+	int bit;						  /* dense: n % SC_DEDUPE_BLOCK_IDS */
+	uint8 hash[SC_DEDUPE_HASH_BYTES]; /* foreign */
 } DedupeId;
 
 /* A locked row: a dense block or a foreign head. */
 typedef struct DedupeRow
 {
-	int64		k1;
-	int64		k2;
-	char	   *data;			/* bitmap, or a head's hashes (a private copy) */
-	int			len;			/* bytes of data */
-	int32		n;				/* dense: bits set */
-	DateADT		day;			/* foreign: the head's day */
-	bool		changed;
-	char	   *flush;			/* foreign: a past day's hashes to move */
-	int			flush_len;
-	DateADT		flush_day;
+	int64 k1;
+	int64 k2;
+	char *data;	 /* bitmap, or a head's hashes (a private copy) */
+	int len;	 /* bytes of data */
+	int32 n;	 /* dense: bits set */
+	DateADT day; /* foreign: the head's day */
+	bool changed;
+	char *flush; /* foreign: a past day's hashes to move */
+	int flush_len;
+	DateADT flush_day;
 } DedupeRow;
 
 /* The SQL of one kind of locked row; $1 k1[], $2 k2[], $3 what a new row holds. */
 typedef struct RowKind
 {
 	const char *ensure_sql;
-	const char *lock_sql;		/* k1, k2, data, n, day in key order */
-	const char *write_sql;		/* $1 k1[], $2 k2[], $3 data[], $4 n[], $5 day[] */
-	Oid			fill_type;
-	SPIPlanPtr	ensure_plan;
-	SPIPlanPtr	lock_plan;
-	SPIPlanPtr	write_plan;
+	const char *lock_sql;  /* k1, k2, data, n, day in key order */
+	const char *write_sql; /* $1 k1[], $2 k2[], $3 data[], $4 n[], $5 day[] */
+	Oid fill_type;
+	SPIPlanPtr ensure_plan;
+	SPIPlanPtr lock_plan;
+	SPIPlanPtr write_plan;
 } RowKind;
 
 static RowKind dense_kind = {
@@ -96,8 +96,10 @@ static RowKind dense_kind = {
 	"UPDATE sharecount.dedupe_dense d SET bits = u.x, n = u.n, day = u.day "
 	"FROM unnest($1, $2, $3, $4, $5) AS u(a, b, x, n, day) "
 	"WHERE d.origin OPERATOR(pg_catalog.=) u.a AND d.block OPERATOR(pg_catalog.=) u.b",
-	BYTEAOID, NULL, NULL, NULL
-};
+	BYTEAOID,
+	NULL,
+	NULL,
+	NULL};
 
 static RowKind head_kind = {
 	"INSERT INTO sharecount.dedupe_foreign_head (bucket, day, hashes) "
@@ -109,8 +111,10 @@ static RowKind head_kind = {
 	"UPDATE sharecount.dedupe_foreign_head h SET hashes = u.x, day = u.day "
 	"FROM unnest($1, $2, $3, $4, $5) AS u(a, b, x, n, day) "
 	"WHERE h.bucket OPERATOR(pg_catalog.=) u.a",
-	DATEOID, NULL, NULL, NULL
-};
+	DATEOID,
+	NULL,
+	NULL,
+	NULL};
 
 static SPIPlanPtr past_plan = NULL;
 static SPIPlanPtr flush_plan = NULL;
@@ -120,7 +124,7 @@ static DateADT
 today_utc(void)
 {
 	TimestampTz ts = GetCurrentTransactionStartTimestamp();
-	int64		d = ts / USECS_PER_DAY;
+	int64 d = ts / USECS_PER_DAY;
 
 	if (ts < 0 && ts % USECS_PER_DAY != 0)
 		d--;
@@ -131,23 +135,24 @@ today_utc(void)
 static int16
 day_slot(DateADT day)
 {
-	return (int16) (((day % SC_DEDUPE_SLOTS) + SC_DEDUPE_SLOTS) % SC_DEDUPE_SLOTS);
+	return (int16) (((day % SC_DEDUPE_SLOTS) + SC_DEDUPE_SLOTS) %
+					SC_DEDUPE_SLOTS);
 }
 
 /* Whether id is dense ("<16 lowercase hex>-<n>", 1 <= n <= INT64_MAX); its parts. */
 static bool
 parse_dense(const char *id, uint64 *origin, int64 *n)
 {
-	int			len = strlen(id);
-	int			i;
-	uint64		o = 0;
-	int64		v = 0;
+	int len = strlen(id);
+	int i;
+	uint64 o = 0;
+	int64 v = 0;
 
 	if (len < 18 || len > 36 || id[16] != '-' || id[17] < '1' || id[17] > '9')
 		return false;
 	for (i = 0; i < 16; i++)
 	{
-		char		c = id[i];
+		char c = id[i];
 
 		if (c >= '0' && c <= '9')
 			o = (o << 4) | (uint64) (c - '0');
@@ -158,7 +163,7 @@ parse_dense(const char *id, uint64 *origin, int64 *n)
 	}
 	for (i = 17; i < len; i++)
 	{
-		int			d = id[i] - '0';
+		int d = id[i] - '0';
 
 		if (d < 0 || d > 9 || v > (PG_INT64_MAX - d) / 10)
 			return false;
@@ -183,7 +188,7 @@ cmp_id(const void *a, const void *b)
 {
 	const DedupeId *x = a;
 	const DedupeId *y = b;
-	int			c = cmp_keys(x->k1, x->k2, y->k1, y->k2);
+	int c = cmp_keys(x->k1, x->k2, y->k1, y->k2);
 
 	if (c != 0)
 		return c;
@@ -204,7 +209,7 @@ cmp_row(const void *a, const void *b)
 static DedupeRow *
 find_row(DedupeRow *rows, int nrows, int64 k1, int64 k2)
 {
-	DedupeRow	key;
+	DedupeRow key;
 
 	key.k1 = k1;
 	key.k2 = k2;
@@ -214,18 +219,19 @@ find_row(DedupeRow *rows, int nrows, int64 k1, int64 k2)
 static Datum
 int8_array(int64 *v, int n)
 {
-	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
-	int			i;
+	Datum *d = palloc(sizeof(Datum) * Max(n, 1));
+	int i;
 
 	for (i = 0; i < n; i++)
 		d[i] = Int64GetDatum(v[i]);
-	return PointerGetDatum(construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	return PointerGetDatum(
+		construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
 static bytea *
 make_bytea(const char *data, int len)
 {
-	bytea	   *b = palloc(VARHDRSZ + len);
+	bytea *b = palloc(VARHDRSZ + len);
 
 	SET_VARSIZE(b, VARHDRSZ + len);
 	if (len > 0)
@@ -239,12 +245,13 @@ make_bytea(const char *data, int len)
  * row holds (a zero bitmap, or today's date for a head).
  */
 static DedupeRow *
-lock_rows(RowKind *kind, int64 *k1, int64 *k2, int nkeys, Datum fill, int *nrows)
+lock_rows(RowKind *kind, int64 *k1, int64 *k2, int nkeys, Datum fill,
+		  int *nrows)
 {
-	Oid			types[3] = {INT8ARRAYOID, INT8ARRAYOID, kind->fill_type};
-	Datum		values[3];
-	DedupeRow  *rows = palloc0(sizeof(DedupeRow) * nkeys);
-	int			try;
+	Oid types[3] = {INT8ARRAYOID, INT8ARRAYOID, kind->fill_type};
+	Datum values[3];
+	DedupeRow *rows = palloc0(sizeof(DedupeRow) * nkeys);
+	int try;
 
 	values[0] = int8_array(k1, nkeys);
 	values[1] = int8_array(k2, nkeys);
@@ -254,31 +261,39 @@ lock_rows(RowKind *kind, int64 *k1, int64 *k2, int nkeys, Datum fill, int *nrows
 	for (try = 0; try < SC_DEDUPE_LOCK_TRIES; try++)
 	{
 		SPITupleTable *tt;
-		uint64		r;
+		uint64 r;
 
-		if (SPI_execute_plan(kind->ensure_plan, values, NULL, false, 0) != SPI_OK_INSERT)
+		if (SPI_execute_plan(kind->ensure_plan, values, NULL, false, 0) !=
+			SPI_OK_INSERT)
 			elog(ERROR, "dedupe: creating rows failed");
-		if (SPI_execute_plan(kind->lock_plan, values, NULL, false, 0) != SPI_OK_SELECT)
+		if (SPI_execute_plan(kind->lock_plan, values, NULL, false, 0) !=
+			SPI_OK_SELECT)
 			elog(ERROR, "dedupe: locking rows failed");
 		if (SPI_processed < (uint64) nkeys)
-			continue;			/* pruned meanwhile: create them again */
+			continue; /* pruned meanwhile: create them again */
 		tt = SPI_tuptable;
 		for (r = 0; r < SPI_processed; r++)
 		{
-			HeapTuple	tup = tt->vals[r];
-			bool		isnull;
-			bytea	   *b;
+			HeapTuple tup = tt->vals[r];
+			bool isnull;
+			bytea *b;
 
-			rows[r].k1 = DatumGetInt64(SPI_getbinval(tup, tt->tupdesc, 1, &isnull));
-			rows[r].k2 = DatumGetInt64(SPI_getbinval(tup, tt->tupdesc, 2, &isnull));
-			b = DatumGetByteaPCopy(SPI_getbinval(tup, tt->tupdesc, 3, &isnull));
+			rows[r].k1 =
+				DatumGetInt64(SPI_getbinval(tup, tt->tupdesc, 1, &isnull));
+			rows[r].k2 =
+				DatumGetInt64(SPI_getbinval(tup, tt->tupdesc, 2, &isnull));
+			b = DatumGetByteaPCopy(
+				SPI_getbinval(tup, tt->tupdesc, 3, &isnull));
 			rows[r].data = VARDATA(b);
 			rows[r].len = VARSIZE(b) - VARHDRSZ;
-			rows[r].n = DatumGetInt32(SPI_getbinval(tup, tt->tupdesc, 4, &isnull));
-			rows[r].day = DatumGetDateADT(SPI_getbinval(tup, tt->tupdesc, 5, &isnull));
+			rows[r].n =
+				DatumGetInt32(SPI_getbinval(tup, tt->tupdesc, 4, &isnull));
+			rows[r].day =
+				DatumGetDateADT(SPI_getbinval(tup, tt->tupdesc, 5, &isnull));
 		}
 		*nrows = (int) SPI_processed;
-		qsort(rows, *nrows, sizeof(DedupeRow), cmp_row);	/* int8 order = C order */
+		qsort(rows, *nrows, sizeof(DedupeRow),
+			  cmp_row); /* int8 order = C order */
 		return rows;
 	}
 	elog(ERROR, "dedupe: rows kept disappearing while being locked");
@@ -289,15 +304,15 @@ lock_rows(RowKind *kind, int64 *k1, int64 *k2, int nkeys, Datum fill, int *nrows
 static void
 write_rows(RowKind *kind, DedupeRow *rows, int nrows)
 {
-	Oid			types[5] = {INT8ARRAYOID, INT8ARRAYOID, BYTEAARRAYOID, INT4ARRAYOID, DATEARRAYOID};
-	Datum		values[5];
-	int64	   *k1 = palloc(sizeof(int64) * nrows);
-	int64	   *k2 = palloc(sizeof(int64) * nrows);
-	Datum	   *data = palloc(sizeof(Datum) * nrows);
-	Datum	   *n = palloc(sizeof(Datum) * nrows);
-	Datum	   *day = palloc(sizeof(Datum) * nrows);
-	int			i,
-				m = 0;
+	Oid types[5] = {INT8ARRAYOID, INT8ARRAYOID, BYTEAARRAYOID, INT4ARRAYOID,
+					DATEARRAYOID};
+	Datum values[5];
+	int64 *k1 = palloc(sizeof(int64) * nrows);
+	int64 *k2 = palloc(sizeof(int64) * nrows);
+	Datum *data = palloc(sizeof(Datum) * nrows);
+	Datum *n = palloc(sizeof(Datum) * nrows);
+	Datum *day = palloc(sizeof(Datum) * nrows);
+	int i, m = 0;
 
 	for (i = 0; i < nrows; i++)
 	{
@@ -314,11 +329,15 @@ write_rows(RowKind *kind, DedupeRow *rows, int nrows)
 		return;
 	values[0] = int8_array(k1, m);
 	values[1] = int8_array(k2, m);
-	values[2] = PointerGetDatum(construct_array(data, m, BYTEAOID, -1, false, TYPALIGN_INT));
-	values[3] = PointerGetDatum(construct_array(n, m, INT4OID, 4, true, TYPALIGN_INT));
-	values[4] = PointerGetDatum(construct_array(day, m, DATEOID, 4, true, TYPALIGN_INT));
+	values[2] = PointerGetDatum(
+		construct_array(data, m, BYTEAOID, -1, false, TYPALIGN_INT));
+	values[3] =
+		PointerGetDatum(construct_array(n, m, INT4OID, 4, true, TYPALIGN_INT));
+	values[4] = PointerGetDatum(
+		construct_array(day, m, DATEOID, 4, true, TYPALIGN_INT));
 	sc_prepare_once(&kind->write_plan, kind->write_sql, 5, types);
-	if (SPI_execute_plan(kind->write_plan, values, NULL, false, 0) != SPI_OK_UPDATE ||
+	if (SPI_execute_plan(kind->write_plan, values, NULL, false, 0) !=
+			SPI_OK_UPDATE ||
 		SPI_processed != (uint64) m)
 		elog(ERROR, "dedupe: writing rows failed");
 }
@@ -327,7 +346,7 @@ write_rows(RowKind *kind, DedupeRow *rows, int nrows)
 static bool
 hash_in_head(const char *data, int len, const uint8 *hash)
 {
-	int			i;
+	int i;
 
 	for (i = 0; i + SC_DEDUPE_HASH_BYTES <= len; i += SC_DEDUPE_HASH_BYTES)
 		if (memcmp(data + i, hash, SC_DEDUPE_HASH_BYTES) == 0)
@@ -345,13 +364,13 @@ cmp_hash(const void *a, const void *b)
 static bool
 hash_in(const char *data, int len, const uint8 *hash)
 {
-	int			lo = 0,
-				hi = len / SC_DEDUPE_HASH_BYTES - 1;
+	int lo = 0, hi = len / SC_DEDUPE_HASH_BYTES - 1;
 
 	while (lo <= hi)
 	{
-		int			mid = (lo + hi) / 2;
-		int			c = memcmp(data + (Size) mid * SC_DEDUPE_HASH_BYTES, hash, SC_DEDUPE_HASH_BYTES);
+		int mid = (lo + hi) / 2;
+		int c = memcmp(data + (Size) mid * SC_DEDUPE_HASH_BYTES, hash,
+					   SC_DEDUPE_HASH_BYTES);
 
 		if (c == 0)
 			return true;
@@ -367,14 +386,12 @@ hash_in(const char *data, int len, const uint8 *hash)
 static void
 dedupe_dense(DedupeId *ds, int nd)
 {
-	int64	   *k1 = palloc(sizeof(int64) * nd);
-	int64	   *k2 = palloc(sizeof(int64) * nd);
-	int			nkeys = 0,
-				nrows,
-				i;
-	DedupeRow  *rows;
-	char		zeros[SC_DEDUPE_BLOCK_BYTES];
-	DateADT		today = today_utc();
+	int64 *k1 = palloc(sizeof(int64) * nd);
+	int64 *k2 = palloc(sizeof(int64) * nd);
+	int nkeys = 0, nrows, i;
+	DedupeRow *rows;
+	char zeros[SC_DEDUPE_BLOCK_BYTES];
+	DateADT today = today_utc();
 
 	for (i = 0; i < nd; i++)
 		if (i == 0 || ds[i].k1 != ds[i - 1].k1 || ds[i].k2 != ds[i - 1].k2)
@@ -383,15 +400,17 @@ dedupe_dense(DedupeId *ds, int nd)
 			k2[nkeys++] = ds[i].k2;
 		}
 	memset(zeros, 0, sizeof(zeros));
-	rows = lock_rows(&dense_kind, k1, k2, nkeys,
-					 PointerGetDatum(make_bytea(zeros, sizeof(zeros))), &nrows);
+	rows =
+		lock_rows(&dense_kind, k1, k2, nkeys,
+				  PointerGetDatum(make_bytea(zeros, sizeof(zeros))), &nrows);
 	for (i = 0; i < nd; i++)
 	{
-		DedupeRow  *r = find_row(rows, nrows, ds[i].k1, ds[i].k2);
-		uint8	   *byte;
+		DedupeRow *r = find_row(rows, nrows, ds[i].k1, ds[i].k2);
+		uint8 *byte;
 
 		if (r == NULL || r->len != SC_DEDUPE_BLOCK_BYTES)
-			elog(ERROR, "dedupe: block %lld of origin %llx is missing or malformed",
+			elog(ERROR,
+				 "dedupe: block %lld of origin %llx is missing or malformed",
 				 (long long) ds[i].k2, (unsigned long long) ds[i].k1);
 		byte = (uint8 *) r->data + ds[i].bit / 8;
 		if (*byte & (1 << (ds[i].bit % 8)))
@@ -411,12 +430,11 @@ dedupe_dense(DedupeId *ds, int nd)
 static int
 bucket_start(const DedupeId *fs, int nf, int64 bucket)
 {
-	int			lo = 0,
-				hi = nf;
+	int lo = 0, hi = nf;
 
 	while (lo < hi)
 	{
-		int			mid = (lo + hi) / 2;
+		int mid = (lo + hi) / 2;
 
 		if (fs[mid].k1 < bucket)
 			lo = mid + 1;
@@ -433,29 +451,34 @@ bucket_start(const DedupeId *fs, int nf, int64 bucket)
 static void
 find_past(DedupeId *fs, int nf, int64 *buckets, int nb, char **ids)
 {
-	Oid			types[1] = {INT8ARRAYOID};
-	Datum		values[1];
-	char	  **fids = palloc(sizeof(char *) * Max(nf, 1));
-	bool	   *seen = palloc0(sizeof(bool) * Max(nf, 1));
+	Oid types[1] = {INT8ARRAYOID};
+	Datum values[1];
+	char **fids = palloc(sizeof(char *) * Max(nf, 1));
+	bool *seen = palloc0(sizeof(bool) * Max(nf, 1));
 	SPITupleTable *tt;
-	uint64		r;
-	int			i;
+	uint64 r;
+	int i;
 
 	values[0] = int8_array(buckets, nb);
-	sc_prepare_once(&past_plan,
-					"SELECT f.bucket::pg_catalog.int8, f.hashes FROM sharecount.dedupe_foreign f "
-					"WHERE f.bucket OPERATOR(pg_catalog.=) ANY ($1)", 1, types);
-	if (SPI_execute_snapshot(past_plan, values, NULL, GetLatestSnapshot(), InvalidSnapshot,
-							 true, false, 0) != SPI_OK_SELECT)
+	sc_prepare_once(
+		&past_plan,
+		"SELECT f.bucket::pg_catalog.int8, f.hashes FROM sharecount.dedupe_foreign f "
+		"WHERE f.bucket OPERATOR(pg_catalog.=) ANY ($1)",
+		1, types);
+	if (SPI_execute_snapshot(past_plan, values, NULL, GetLatestSnapshot(),
+							 InvalidSnapshot, true, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "dedupe: reading past days failed");
 	tt = SPI_tuptable;
 	for (r = 0; r < SPI_processed; r++)
 	{
-		bool		isnull;
-		int64		bucket = DatumGetInt64(SPI_getbinval(tt->vals[r], tt->tupdesc, 1, &isnull));
-		bytea	   *h = DatumGetByteaPP(SPI_getbinval(tt->vals[r], tt->tupdesc, 2, &isnull));
+		bool isnull;
+		int64 bucket =
+			DatumGetInt64(SPI_getbinval(tt->vals[r], tt->tupdesc, 1, &isnull));
+		bytea *h = DatumGetByteaPP(
+			SPI_getbinval(tt->vals[r], tt->tupdesc, 2, &isnull));
 
-		for (i = bucket_start(fs, nf, bucket); i < nf && fs[i].k1 == bucket; i++)
+		for (i = bucket_start(fs, nf, bucket); i < nf && fs[i].k1 == bucket;
+			 i++)
 			if (hash_in(VARDATA_ANY(h), VARSIZE_ANY_EXHDR(h), fs[i].hash))
 				fs[i].dup = true;
 	}
@@ -480,9 +503,9 @@ find_past(DedupeId *fs, int nf, int64 *buckets, int nb, char **ids)
 static void
 add_to_head(DedupeRow *h, DedupeId *fs, int from, int to, DateADT today)
 {
-	int			newlen = (to - from) * SC_DEDUPE_HASH_BYTES;
-	char	   *out;
-	int			j;
+	int newlen = (to - from) * SC_DEDUPE_HASH_BYTES;
+	char *out;
+	int j;
 
 	if (h->day < today)
 	{
@@ -491,14 +514,16 @@ add_to_head(DedupeRow *h, DedupeId *fs, int from, int to, DateADT today)
 			h->flush = h->data;
 			h->flush_len = h->len;
 			h->flush_day = h->day;
-			qsort(h->flush, h->flush_len / SC_DEDUPE_HASH_BYTES, SC_DEDUPE_HASH_BYTES, cmp_hash);
+			qsort(h->flush, h->flush_len / SC_DEDUPE_HASH_BYTES,
+				  SC_DEDUPE_HASH_BYTES, cmp_hash);
 			h->len = 0;
 		}
 		h->day = today;
 	}
 	out = palloc((Size) newlen + h->len);
 	for (j = from; j < to; j++)
-		memcpy(out + (Size) (j - from) * SC_DEDUPE_HASH_BYTES, fs[j].hash, SC_DEDUPE_HASH_BYTES);
+		memcpy(out + (Size) (j - from) * SC_DEDUPE_HASH_BYTES, fs[j].hash,
+			   SC_DEDUPE_HASH_BYTES);
 	if (h->len > 0)
 		memcpy(out + newlen, h->data, h->len);
 	h->data = out;
@@ -513,11 +538,11 @@ add_to_head(DedupeRow *h, DedupeId *fs, int from, int to, DateADT today)
 static void
 flush_heads(DedupeRow *heads, int nh)
 {
-	Oid			types[5] = {INT2ARRAYOID, DATEARRAYOID, INT4ARRAYOID, BYTEAARRAYOID, INT4OID};
-	Datum		values[5];
-	Datum	   *col[4];			/* slot, day, bucket, hashes of each moved day */
-	int			i,
-				m = 0;
+	Oid types[5] = {INT2ARRAYOID, DATEARRAYOID, INT4ARRAYOID, BYTEAARRAYOID,
+					INT4OID};
+	Datum values[5];
+	Datum *col[4]; /* slot, day, bucket, hashes of each moved day */
+	int i, m = 0;
 
 	for (i = 0; i < 4; i++)
 		col[i] = palloc(sizeof(Datum) * Max(nh, 1));
@@ -528,24 +553,30 @@ flush_heads(DedupeRow *heads, int nh)
 		col[0][m] = Int16GetDatum(day_slot(heads[i].flush_day));
 		col[1][m] = DateADTGetDatum(heads[i].flush_day);
 		col[2][m] = Int32GetDatum((int32) heads[i].k1);
-		col[3][m] = PointerGetDatum(make_bytea(heads[i].flush, heads[i].flush_len));
+		col[3][m] =
+			PointerGetDatum(make_bytea(heads[i].flush, heads[i].flush_len));
 		m++;
 	}
 	if (m == 0)
 		return;
-	values[0] = PointerGetDatum(construct_array(col[0], m, INT2OID, 2, true, TYPALIGN_SHORT));
-	values[1] = PointerGetDatum(construct_array(col[1], m, DATEOID, 4, true, TYPALIGN_INT));
-	values[2] = PointerGetDatum(construct_array(col[2], m, INT4OID, 4, true, TYPALIGN_INT));
-	values[3] = PointerGetDatum(construct_array(col[3], m, BYTEAOID, -1, false, TYPALIGN_INT));
+	values[0] = PointerGetDatum(
+		construct_array(col[0], m, INT2OID, 2, true, TYPALIGN_SHORT));
+	values[1] = PointerGetDatum(
+		construct_array(col[1], m, DATEOID, 4, true, TYPALIGN_INT));
+	values[2] = PointerGetDatum(
+		construct_array(col[2], m, INT4OID, 4, true, TYPALIGN_INT));
+	values[3] = PointerGetDatum(
+		construct_array(col[3], m, BYTEAOID, -1, false, TYPALIGN_INT));
 	values[4] = Int32GetDatum(MyProcPid % SC_STATS_SHARDS);
-	sc_prepare_once(&flush_plan,
-					"WITH moved AS (INSERT INTO sharecount.dedupe_foreign (slot, day, bucket, hashes) "
-					"SELECT * FROM unnest($1, $2, $3, $4) "
-					"RETURNING day, pg_catalog.octet_length(hashes) / 16 AS n) "
-					"INSERT INTO sharecount.dedupe_days AS d (day, shard, records) "
-					"SELECT m.day, $5, pg_catalog.sum(m.n) FROM moved m GROUP BY 1 ORDER BY 1 "
-					"ON CONFLICT (day, shard) DO UPDATE SET records = d.records + excluded.records",
-					5, types);
+	sc_prepare_once(
+		&flush_plan,
+		"WITH moved AS (INSERT INTO sharecount.dedupe_foreign (slot, day, bucket, hashes) "
+		"SELECT * FROM unnest($1, $2, $3, $4) "
+		"RETURNING day, pg_catalog.octet_length(hashes) / 16 AS n) "
+		"INSERT INTO sharecount.dedupe_days AS d (day, shard, records) "
+		"SELECT m.day, $5, pg_catalog.sum(m.n) FROM moved m GROUP BY 1 ORDER BY 1 "
+		"ON CONFLICT (day, shard) DO UPDATE SET records = d.records + excluded.records",
+		5, types);
 	if (SPI_execute_plan(flush_plan, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "dedupe: moving a day to its partition failed");
 }
@@ -554,14 +585,11 @@ flush_heads(DedupeRow *heads, int nh)
 static void
 dedupe_foreign(DedupeId *fs, int nf, char **ids)
 {
-	int64	   *k1 = palloc(sizeof(int64) * nf);
-	int64	   *k2 = palloc0(sizeof(int64) * nf);
-	int			nkeys = 0,
-				nh,
-				i,
-				from;
-	DateADT		today = today_utc();
-	DedupeRow  *heads;
+	int64 *k1 = palloc(sizeof(int64) * nf);
+	int64 *k2 = palloc0(sizeof(int64) * nf);
+	int nkeys = 0, nh, i, from;
+	DateADT today = today_utc();
+	DedupeRow *heads;
 
 	for (i = 0; i < nf; i++)
 		if (i == 0 || fs[i].k1 != fs[i - 1].k1)
@@ -571,11 +599,12 @@ dedupe_foreign(DedupeId *fs, int nf, char **ids)
 
 	for (from = 0; from < nf; from = i)
 	{
-		DedupeRow  *h = find_row(heads, nh, fs[from].k1, 0);
-		int			to = from;
+		DedupeRow *h = find_row(heads, nh, fs[from].k1, 0);
+		int to = from;
 
 		if (h == NULL)
-			elog(ERROR, "dedupe: head of bucket %lld is missing", (long long) fs[from].k1);
+			elog(ERROR, "dedupe: head of bucket %lld is missing",
+				 (long long) fs[from].k1);
 		/* the bucket's new hashes, compacted to fs[from..to) */
 		for (i = from; i < nf && fs[i].k1 == fs[from].k1; i++)
 		{
@@ -583,10 +612,10 @@ dedupe_foreign(DedupeId *fs, int nf, char **ids)
 				fs[i].dup = true;
 			if (!fs[i].dup && to > from &&
 				memcmp(fs[to - 1].hash, fs[i].hash, SC_DEDUPE_HASH_BYTES) == 0)
-				fs[i].dup = true;	/* an MD5 collision inside the batch */
+				fs[i].dup = true; /* an MD5 collision inside the batch */
 			if (!fs[i].dup)
 			{
-				DedupeId	t = fs[to];
+				DedupeId t = fs[to];
 
 				fs[to++] = fs[i];
 				fs[i] = t;
@@ -603,16 +632,14 @@ dedupe_foreign(DedupeId *fs, int nf, char **ids)
 static DedupeId *
 classify(char **ids, int n, int *ndense)
 {
-	DedupeId   *all = palloc0(sizeof(DedupeId) * Max(n, 1));
-	DedupeId   *foreign = palloc0(sizeof(DedupeId) * Max(n, 1));
-	int			nd = 0,
-				nf = 0,
-				i;
+	DedupeId *all = palloc0(sizeof(DedupeId) * Max(n, 1));
+	DedupeId *foreign = palloc0(sizeof(DedupeId) * Max(n, 1));
+	int nd = 0, nf = 0, i;
 
 	for (i = 0; i < n; i++)
 	{
-		uint64		origin;
-		int64		seq;
+		uint64 origin;
+		int64 seq;
 		const char *err = NULL;
 
 		if (parse_dense(ids[i], &origin, &seq))
@@ -639,9 +666,8 @@ classify(char **ids, int n, int *ndense)
 bool
 sc_dedupe_1_1(char **ids, int n, bool *applied)
 {
-	DedupeId   *all;
-	int			nd,
-				i;
+	DedupeId *all;
+	int nd, i;
 
 	if (!sc_dedupe_schema_1_1())
 		return false;

@@ -35,7 +35,7 @@ static SPIPlanPtr legacy_plan = NULL;
 typedef struct NamedId
 {
 	const char *s;
-	int			idx;
+	int idx;
 } NamedId;
 
 static int
@@ -48,9 +48,9 @@ cmp_named(const void *a, const void *b)
 static NamedId *
 sort_named(char **ids, int n, Datum *arr)
 {
-	NamedId    *v = palloc(sizeof(NamedId) * Max(n, 1));
-	char	  **s = palloc(sizeof(char *) * Max(n, 1));
-	int			i;
+	NamedId *v = palloc(sizeof(NamedId) * Max(n, 1));
+	char **s = palloc(sizeof(char *) * Max(n, 1));
+	int i;
 
 	for (i = 0; i < n; i++)
 	{
@@ -71,9 +71,10 @@ sort_named(char **ids, int n, Datum *arr)
 bool
 sc_dedupe_schema_1_1(void)
 {
-	Oid			nsp;
+	Oid nsp;
 
-	(void) RangeVarGetRelid(makeRangeVar("sharecount", "applied_jobs", -1), RowExclusiveLock, false);
+	(void) RangeVarGetRelid(makeRangeVar("sharecount", "applied_jobs", -1),
+							RowExclusiveLock, false);
 	nsp = get_namespace_oid("sharecount", false);
 	return OidIsValid(get_relname_relid("dedupe_dense", nsp));
 }
@@ -84,15 +85,15 @@ sc_dedupe_schema_1_1(void)
  * usual one.  Returns false if it returned a jobId that is not in ids.
  */
 static bool
-mark_returned(SPIPlanPtr *slot, const char *sql, char **ids, int n, Snapshot snap, int want_rc,
-			  bool *mark)
+mark_returned(SPIPlanPtr *slot, const char *sql, char **ids, int n,
+			  Snapshot snap, int want_rc, bool *mark)
 {
-	Oid			types[1] = {TEXTARRAYOID};
-	Datum		values[1];
-	NamedId    *named = sort_named(ids, n, &values[0]);
+	Oid types[1] = {TEXTARRAYOID};
+	Datum values[1];
+	NamedId *named = sort_named(ids, n, &values[0]);
 	SPITupleTable *tt;
-	uint64		r;
-	bool		all_known = true;
+	uint64 r;
+	bool all_known = true;
 
 	sc_prepare_once(slot, sql, 1, types);
 	if (SPI_execute_snapshot(*slot, values, NULL, snap, InvalidSnapshot,
@@ -101,8 +102,8 @@ mark_returned(SPIPlanPtr *slot, const char *sql, char **ids, int n, Snapshot sna
 	tt = SPI_tuptable;
 	for (r = 0; r < SPI_processed; r++)
 	{
-		NamedId		key;
-		NamedId    *hit;
+		NamedId key;
+		NamedId *hit;
 
 		key.s = SPI_getvalue(tt->vals[r], tt->tupdesc, 1);
 		hit = bsearch(&key, named, n, sizeof(NamedId), cmp_named);
@@ -140,6 +141,7 @@ sc_dedupe_legacy(char **ids, int n, bool *applied)
 					   "INSERT INTO sharecount.applied_jobs (job_id) "
 					   "SELECT u.j FROM pg_catalog.unnest($1) AS u(j) "
 					   "ON CONFLICT (job_id) DO NOTHING RETURNING job_id",
-					   ids, n, InvalidSnapshot, SPI_OK_INSERT_RETURNING, applied))
+					   ids, n, InvalidSnapshot, SPI_OK_INSERT_RETURNING,
+					   applied))
 		elog(ERROR, "dedupe insert returned an unknown jobId");
 }

@@ -20,40 +20,48 @@
 
 typedef enum
 {
-	F_STRING,					/* a JSON string */
-	F_STRING_OR_NULL,			/* a JSON string or null */
-	F_AMOUNT					/* an integer 1..1,000,000 or null */
+	F_STRING,		  /* a JSON string */
+	F_STRING_OR_NULL, /* a JSON string or null */
+	F_AMOUNT		  /* an integer 1..1,000,000 or null */
 } FieldType;
 
 typedef struct FieldSpec
 {
 	const char *name;
-	bool		required;
-	FieldType	type;
+	bool required;
+	FieldType type;
 } FieldSpec;
 
 /* The fields of each job, docs/extension.md "Jobs" ("?" = optional). */
 static const FieldSpec created_fields[] = {
-	{"jobId", true, F_STRING}, {"shareId", true, F_STRING_OR_NULL},
-	{"contentType", true, F_STRING}, {"contentId", true, F_STRING},
-	{"userId", true, F_STRING_OR_NULL}, {"channelId", false, F_STRING_OR_NULL},
-	{"campaignId", false, F_STRING_OR_NULL}, {"timestamp", true, F_STRING}, {NULL, false, 0}
-};
-static const FieldSpec deleted_fields[] = {
-	{"jobId", true, F_STRING}, {"shareId", true, F_STRING_OR_NULL},
-	{"contentType", true, F_STRING}, {"contentId", true, F_STRING},
-	{"userId", true, F_STRING_OR_NULL}, {"timestamp", true, F_STRING}, {NULL, false, 0}
-};
-static const FieldSpec update_fields[] = {
-	{"jobId", true, F_STRING}, {"contentType", true, F_STRING},
-	{"contentId", true, F_STRING}, {"operation", true, F_STRING},
-	{"amount", false, F_AMOUNT}, {"timestamp", true, F_STRING}, {NULL, false, 0}
-};
+	{"jobId", true, F_STRING},
+	{"shareId", true, F_STRING_OR_NULL},
+	{"contentType", true, F_STRING},
+	{"contentId", true, F_STRING},
+	{"userId", true, F_STRING_OR_NULL},
+	{"channelId", false, F_STRING_OR_NULL},
+	{"campaignId", false, F_STRING_OR_NULL},
+	{"timestamp", true, F_STRING},
+	{NULL, false, 0}};
+static const FieldSpec deleted_fields[] = {{"jobId", true, F_STRING},
+										   {"shareId", true, F_STRING_OR_NULL},
+										   {"contentType", true, F_STRING},
+										   {"contentId", true, F_STRING},
+										   {"userId", true, F_STRING_OR_NULL},
+										   {"timestamp", true, F_STRING},
+										   {NULL, false, 0}};
+static const FieldSpec update_fields[] = {{"jobId", true, F_STRING},
+										  {"contentType", true, F_STRING},
+										  {"contentId", true, F_STRING},
+										  {"operation", true, F_STRING},
+										  {"amount", false, F_AMOUNT},
+										  {"timestamp", true, F_STRING},
+										  {NULL, false, 0}};
 
 static bool
 digits(const char *s, int n)
 {
-	int			i;
+	int i;
 
 	for (i = 0; i < n; i++)
 		if (s[i] < '0' || s[i] > '9')
@@ -64,8 +72,7 @@ digits(const char *s, int n)
 static int
 num(const char *s, int n)
 {
-	int			v = 0,
-				i;
+	int v = 0, i;
 
 	for (i = 0; i < n; i++)
 		v = v * 10 + (s[i] - '0');
@@ -81,15 +88,14 @@ num(const char *s, int n)
 static bool
 iso8601_valid(const char *s, int len)
 {
-	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	int			p = 0,
-				y,
-				mo,
-				d;
+	static const int mdays[] = {31, 29, 31, 30, 31, 30,
+								31, 31, 30, 31, 30, 31};
+	int p = 0, y, mo, d;
 
-	if (len < 16 || !digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) || s[7] != '-' ||
-		!digits(s + 8, 2) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
-		!digits(s + 11, 2) || s[13] != ':' || !digits(s + 14, 2))
+	if (len < 16 || !digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) ||
+		s[7] != '-' || !digits(s + 8, 2) ||
+		(s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !digits(s + 11, 2) ||
+		s[13] != ':' || !digits(s + 14, 2))
 		return false;
 	y = num(s, 4);
 	mo = num(s + 5, 2);
@@ -108,7 +114,7 @@ iso8601_valid(const char *s, int len)
 		p += 3;
 		if (p < len && (s[p] == '.' || s[p] == ','))
 		{
-			int			start = ++p;
+			int start = ++p;
 
 			while (p < len && s[p] >= '0' && s[p] <= '9')
 				p++;
@@ -141,7 +147,8 @@ static char *
 check_length(const char *name, int len, int max)
 {
 	if (len < 1 || len > max)
-		return psprintf("invalid job: \"%s\" must be 1 to %d bytes", name, max);
+		return psprintf("invalid job: \"%s\" must be 1 to %d bytes", name,
+						max);
 	return NULL;
 }
 
@@ -151,11 +158,12 @@ check_length(const char *name, int len, int max)
  * fields) and "data" is an object (*dc).  NULL, or the error naming the key.
  */
 static char *
-read_envelope(Jsonb *jb, ScJob *job, const FieldSpec **fields, char **pname, JsonbContainer **dc)
+read_envelope(Jsonb *jb, ScJob *job, const FieldSpec **fields, char **pname,
+			  JsonbContainer **dc)
 {
-	JsonbValue	v;
-	JsonbValue	pattern;
-	JsonbValue	data;
+	JsonbValue v;
+	JsonbValue pattern;
+	JsonbValue data;
 	JsonbIterator *it;
 	JsonbIteratorToken tok;
 
@@ -168,13 +176,17 @@ read_envelope(Jsonb *jb, ScJob *job, const FieldSpec **fields, char **pname, Jso
 	{
 		if (tok != WJB_KEY)
 			continue;
-		if (!((v.val.string.len == 7 && strncmp(v.val.string.val, "pattern", 7) == 0) ||
-			  (v.val.string.len == 4 && strncmp(v.val.string.val, "data", 4) == 0) ||
-			  (v.val.string.len == 2 && strncmp(v.val.string.val, "id", 2) == 0)))
+		if (!((v.val.string.len == 7 &&
+			   strncmp(v.val.string.val, "pattern", 7) == 0) ||
+			  (v.val.string.len == 4 &&
+			   strncmp(v.val.string.val, "data", 4) == 0) ||
+			  (v.val.string.len == 2 &&
+			   strncmp(v.val.string.val, "id", 2) == 0)))
 			return psprintf("invalid job: unknown key \"%s\" in the message",
 							pnstrdup(v.val.string.val, v.val.string.len));
 	}
-	if (getKeyJsonValueFromContainer(&jb->root, "pattern", 7, &pattern) == NULL)
+	if (getKeyJsonValueFromContainer(&jb->root, "pattern", 7, &pattern) ==
+		NULL)
 		return pstrdup("invalid job: \"pattern\" is missing");
 	if (pattern.type != jbvString)
 		return pstrdup("invalid job: \"pattern\" must be a string");
@@ -195,7 +207,8 @@ read_envelope(Jsonb *jb, ScJob *job, const FieldSpec **fields, char **pname, Jso
 		*fields = update_fields;
 	}
 	else
-		return pstrdup("invalid job: \"pattern\" must be \"share_created\", \"share_deleted\" or \"share_count_update\"");
+		return pstrdup(
+			"invalid job: \"pattern\" must be \"share_created\", \"share_deleted\" or \"share_count_update\"");
 
 	if (getKeyJsonValueFromContainer(&jb->root, "data", 4, &data) == NULL)
 		return pstrdup("invalid job: \"data\" is missing");
@@ -207,31 +220,38 @@ read_envelope(Jsonb *jb, ScJob *job, const FieldSpec **fields, char **pname, Jso
 
 /* Check one present field of the job's data and keep what apply needs; NULL or why not. */
 static char *
-check_field(const FieldSpec *f, JsonbValue *v, ScJob *job, char **operation, int64 *amount)
+check_field(const FieldSpec *f, JsonbValue *v, ScJob *job, char **operation,
+			int64 *amount)
 {
-	char	   *s;
-	int			len;
-	char	   *err;
+	char *s;
+	int len;
+	char *err;
 
 	switch (f->type)
 	{
 		case F_STRING:
 			if (v->type != jbvString)
-				return psprintf("invalid job: \"%s\" must be a string", f->name);
+				return psprintf("invalid job: \"%s\" must be a string",
+								f->name);
 			break;
 		case F_STRING_OR_NULL:
 			if (v->type != jbvString && v->type != jbvNull)
-				return psprintf("invalid job: \"%s\" must be a string or null", f->name);
+				return psprintf("invalid job: \"%s\" must be a string or null",
+								f->name);
 			break;
 		case F_AMOUNT:
 			if (v->type == jbvNull)
 				return NULL;
 			if (v->type != jbvNumeric)
-				return pstrdup("invalid job: \"amount\" must be an integer from 1 to 1000000");
-			s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+				return pstrdup(
+					"invalid job: \"amount\" must be an integer from 1 to 1000000");
+			s = DatumGetCString(DirectFunctionCall1(
+				numeric_out, NumericGetDatum(v->val.numeric)));
 			len = strlen(s);
-			if (len < 1 || len > 7 || !digits(s, len) || num(s, len) < 1 || num(s, len) > SC_AMOUNT_MAX)
-				return pstrdup("invalid job: \"amount\" must be an integer from 1 to 1000000");
+			if (len < 1 || len > 7 || !digits(s, len) || num(s, len) < 1 ||
+				num(s, len) > SC_AMOUNT_MAX)
+				return pstrdup(
+					"invalid job: \"amount\" must be an integer from 1 to 1000000");
 			*amount = num(s, len);
 			return NULL;
 	}
@@ -247,7 +267,8 @@ check_field(const FieldSpec *f, JsonbValue *v, ScJob *job, char **operation, int
 	}
 	else if (strcmp(f->name, "contentType") == 0)
 	{
-		if ((err = check_length("contentType", len, SC_CONTENT_TYPE_MAX)) != NULL)
+		if ((err = check_length("contentType", len, SC_CONTENT_TYPE_MAX)) !=
+			NULL)
 			return err;
 		job->ctype = pnstrdup(s, len);
 	}
@@ -260,13 +281,16 @@ check_field(const FieldSpec *f, JsonbValue *v, ScJob *job, char **operation, int
 	else if (strcmp(f->name, "operation") == 0)
 	{
 		*operation = pnstrdup(s, len);
-		if (strcmp(*operation, "increment") != 0 && strcmp(*operation, "decrement") != 0)
-			return pstrdup("invalid job: \"operation\" must be \"increment\" or \"decrement\"");
+		if (strcmp(*operation, "increment") != 0 &&
+			strcmp(*operation, "decrement") != 0)
+			return pstrdup(
+				"invalid job: \"operation\" must be \"increment\" or \"decrement\"");
 	}
 	else if (strcmp(f->name, "timestamp") == 0)
 	{
 		if (!iso8601_valid(s, len))
-			return pstrdup("invalid job: \"timestamp\" must be an ISO-8601 date and time");
+			return pstrdup(
+				"invalid job: \"timestamp\" must be an ISO-8601 date and time");
 	}
 	return NULL;
 }
@@ -278,16 +302,16 @@ check_field(const FieldSpec *f, JsonbValue *v, ScJob *job, char **operation, int
 char *
 sc_validate_message(Jsonb *jb, ScJob *job)
 {
-	JsonbValue	v;
+	JsonbValue v;
 	JsonbIterator *it;
 	JsonbIteratorToken tok;
 	JsonbContainer *dc = NULL;
 	const FieldSpec *fields = NULL;
 	const FieldSpec *f;
-	char	   *pname = NULL;
-	char	   *err;
-	char	   *operation = NULL;
-	int64		amount = 1;
+	char *pname = NULL;
+	char *err;
+	char *operation = NULL;
+	int64 amount = 1;
 
 	memset(job, 0, sizeof(*job));
 	if ((err = read_envelope(jb, job, &fields, &pname, &dc)) != NULL)
@@ -297,7 +321,7 @@ sc_validate_message(Jsonb *jb, ScJob *job)
 	it = JsonbIteratorInit(dc);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
-		bool		known = false;
+		bool known = false;
 
 		if (tok != WJB_KEY)
 			continue;
@@ -307,12 +331,14 @@ sc_validate_message(Jsonb *jb, ScJob *job)
 				known = true;
 		if (!known)
 			return psprintf("invalid job: unknown field \"%s\" for %s",
-							pnstrdup(v.val.string.val, v.val.string.len), pname);
+							pnstrdup(v.val.string.val, v.val.string.len),
+							pname);
 	}
 
 	for (f = fields; f->name; f++)
 	{
-		if (getKeyJsonValueFromContainer(dc, f->name, strlen(f->name), &v) == NULL)
+		if (getKeyJsonValueFromContainer(dc, f->name, strlen(f->name), &v) ==
+			NULL)
 		{
 			if (f->required)
 				return psprintf("invalid job: \"%s\" is missing", f->name);
@@ -331,7 +357,8 @@ sc_validate_message(Jsonb *jb, ScJob *job)
 			job->delta = -1;
 			break;
 		case SC_JOB_COUNT_UPDATE:
-			job->delta = strcmp(operation, "increment") == 0 ? amount : -amount;
+			job->delta =
+				strcmp(operation, "increment") == 0 ? amount : -amount;
 			break;
 	}
 	return NULL;

@@ -49,22 +49,23 @@ sc_origin(void)
 {
 	struct
 	{
-		uint64		sysid;
+		uint64 sysid;
 		TimestampTz started;
-		TimeLineID	timeline;
-		Oid			dboid;
-	}			in;
+		TimeLineID timeline;
+		Oid dboid;
+	} in;
 
 	if (origin_known)
 		return origin_value;
 	if (RecoveryInProgress())
 		elog(ERROR, "sharecount: no job origin during recovery");
-	memset(&in, 0, sizeof(in));	/* no padding bytes of chance in the hash */
+	memset(&in, 0, sizeof(in)); /* no padding bytes of chance in the hash */
 	in.sysid = GetSystemIdentifier();
 	in.started = PgStartTime;
 	in.timeline = GetWALInsertionTimeLine();
 	in.dboid = MyDatabaseId;
-	origin_value = (int64) hash_bytes_extended((const unsigned char *) &in, sizeof(in), 0);
+	origin_value = (int64) hash_bytes_extended((const unsigned char *) &in,
+											   sizeof(in), 0);
 	origin_known = true;
 	return origin_value;
 }
@@ -83,7 +84,7 @@ sc_origin_format(char *buf, int64 origin)
 Datum
 sharecount_origin(PG_FUNCTION_ARGS)
 {
-	char		buf[17];
+	char buf[17];
 
 	if (RecoveryInProgress())
 		PG_RETURN_NULL();

@@ -55,9 +55,9 @@
 
 /* The columns of sharecount.outbox, in outbox.h's order. */
 static const char *const col_names[NCOLS] = {
-	"id", "job", "job_id", "created_at", "amount", "share_id",
-	"content_type", "content_id", "user_id", "channel_id", "campaign_id", "origin"
-};
+	"id",	   "job",		 "job_id",		 "created_at",
+	"amount",  "share_id",	 "content_type", "content_id",
+	"user_id", "channel_id", "campaign_id",	 "origin"};
 
 /*
  * OIDs of sharecount.outbox and its id sequence, looked up by name once and
@@ -68,11 +68,11 @@ static const char *const col_names[NCOLS] = {
  * col_attno maps our columns to the table's attribute
  * numbers, filled on the first insert after a lookup.
  */
-static Oid	outbox_relid = InvalidOid;
-static Oid	outbox_seqid = InvalidOid;
+static Oid outbox_relid = InvalidOid;
+static Oid outbox_seqid = InvalidOid;
 static bool outbox_callback_registered = false;
 static bool col_map_valid = false;
-static int	col_attno[NCOLS];
+static int col_attno[NCOLS];
 
 /*
  * The outbox ids this backend may still hand out, [id_next, id_end).  The
@@ -99,13 +99,14 @@ outbox_next_id(Oid seqid)
 {
 	if (id_next >= id_end)
 	{
-		int64		first = nextval_internal(seqid, false);
-		HeapTuple	seqtup = SearchSysCache1(SEQRELID, ObjectIdGetDatum(seqid));
+		int64 first = nextval_internal(seqid, false);
+		HeapTuple seqtup = SearchSysCache1(SEQRELID, ObjectIdGetDatum(seqid));
 
 		if (!HeapTupleIsValid(seqtup))
 			elog(ERROR, "cache lookup failed for sequence %u", seqid);
 		id_next = first;
-		id_end = first + Max(((Form_pg_sequence) GETSTRUCT(seqtup))->seqincrement, 1);
+		id_end = first +
+			Max(((Form_pg_sequence) GETSTRUCT(seqtup))->seqincrement, 1);
 		ReleaseSysCache(seqtup);
 	}
 	return id_next++;
@@ -129,13 +130,14 @@ outbox_lookup(Oid *relid, Oid *seqid)
 	if (!outbox_callback_registered)
 	{
 		CacheRegisterRelcacheCallback(outbox_relcache_callback, (Datum) 0);
-		CacheRegisterSyscacheCallback(SEQRELID, outbox_sequence_callback, (Datum) 0);
+		CacheRegisterSyscacheCallback(SEQRELID, outbox_sequence_callback,
+									  (Datum) 0);
 		outbox_callback_registered = true;
 	}
 	if (!OidIsValid(outbox_relid) || !OidIsValid(outbox_seqid))
 	{
-		Oid			r = sc_state_relid("outbox");
-		Oid			q = sc_state_relid("outbox_id_seq");
+		Oid r = sc_state_relid("outbox");
+		Oid q = sc_state_relid("outbox_id_seq");
 
 		outbox_relid = r;
 		outbox_seqid = q;
@@ -155,8 +157,7 @@ outbox_lookup(Oid *relid, Oid *seqid)
 void
 outbox_map_columns(TupleDesc desc, int *attno)
 {
-	int			i,
-				c;
+	int i, c;
 
 	for (c = 0; c < NCOLS; c++)
 		attno[c] = 0;
@@ -170,13 +171,15 @@ outbox_map_columns(TupleDesc desc, int *attno)
 			if (strcmp(NameStr(att->attname), col_names[c]) == 0)
 				break;
 		if (c == NCOLS)
-			elog(ERROR, "unexpected column \"%s\" in sharecount.outbox", NameStr(att->attname));
+			elog(ERROR, "unexpected column \"%s\" in sharecount.outbox",
+				 NameStr(att->attname));
 		attno[c] = i + 1;
 	}
 	/* origin is absent only while the extension is still at 1.0 */
 	for (c = 0; c < NCOLS; c++)
 		if (attno[c] == 0 && c != COL_ORIGIN)
-			elog(ERROR, "column \"%s\" of sharecount.outbox is missing", col_names[c]);
+			elog(ERROR, "column \"%s\" of sharecount.outbox is missing",
+				 col_names[c]);
 }
 
 /*
@@ -192,12 +195,16 @@ check_columns(TupleDesc desc)
 		col_map_valid = true;
 	}
 	if (desc->natts > NCOLS)
-		elog(ERROR, "sharecount.outbox has %d attributes, expected at most %d "
-			 "(run VACUUM FULL after dropping columns)", desc->natts, NCOLS);
+		elog(ERROR,
+			 "sharecount.outbox has %d attributes, expected at most %d "
+			 "(run VACUUM FULL after dropping columns)",
+			 desc->natts, NCOLS);
 }
 
-StaticAssertDecl(SC_JOB_FRAME_MAX + 6 * (SC_CONTENT_TYPE_MAX + SC_CONTENT_ID_MAX) +
-				 4 * SC_JOB_FIELD_MAX <= SC_JOB_BODY_MAX,
+StaticAssertDecl(SC_JOB_FRAME_MAX +
+						 6 * (SC_CONTENT_TYPE_MAX + SC_CONTENT_ID_MAX) +
+						 4 * SC_JOB_FIELD_MAX <=
+					 SC_JOB_BODY_MAX,
 				 "a job body at its field limits must fit in SC_JOB_BODY_MAX");
 
 /*
@@ -208,8 +215,8 @@ StaticAssertDecl(SC_JOB_FRAME_MAX + 6 * (SC_CONTENT_TYPE_MAX + SC_CONTENT_ID_MAX
 static size_t
 json_escaped_len(const char *s, size_t len, size_t limit)
 {
-	size_t		n = 0;
-	size_t		i;
+	size_t n = 0;
+	size_t i;
 
 	for (i = 0; i < len && n <= limit; i++)
 	{
@@ -251,16 +258,20 @@ static const char *const field_names[NCOLS][2] = {
 
 void
 outbox_warn_field_left_out(int col, const char *job_name, size_t len,
-					const char *ctype, const char *cid)
+						   const char *ctype, const char *cid)
 {
-	ereport(WARNING,
-			(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
-			 errmsg("sharecount: %s left out of a %s job: its %zu bytes take more than %d bytes as JSON",
-					field_names[col][0], job_name, len, SC_JOB_FIELD_MAX),
-			 errdetail("The share of content type \"%s\", content id \"%s\" is counted all the same.",
-					   ctype, cid),
-			 errhint("Up to %d bytes always fit (up to %d without control characters, quotes or backslashes): shorten the value, or track the table with %s => '' to leave the column out of every job.",
-					 SC_JOB_FIELD_RAW_SAFE, SC_JOB_FIELD_MAX, field_names[col][1])));
+	ereport(
+		WARNING,
+		(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+		 errmsg(
+			 "sharecount: %s left out of a %s job: its %zu bytes take more than %d bytes as JSON",
+			 field_names[col][0], job_name, len, SC_JOB_FIELD_MAX),
+		 errdetail(
+			 "The share of content type \"%s\", content id \"%s\" is counted all the same.",
+			 ctype, cid),
+		 errhint(
+			 "Up to %d bytes always fit (up to %d without control characters, quotes or backslashes): shorten the value, or track the table with %s => '' to leave the column out of every job.",
+			 SC_JOB_FIELD_RAW_SAFE, SC_JOB_FIELD_MAX, field_names[col][1])));
 }
 
 /*
@@ -268,9 +279,10 @@ outbox_warn_field_left_out(int col, const char *job_name, size_t len,
  * if it does not fit (with a WARNING).
  */
 static void
-set_optional(Datum *values, bool *nulls, int col, const char *s, const OutboxJob *job)
+set_optional(Datum *values, bool *nulls, int col, const char *s,
+			 const OutboxJob *job)
 {
-	size_t		len;
+	size_t len;
 
 	nulls[col] = true;
 	values[col] = (Datum) 0;
@@ -279,7 +291,8 @@ set_optional(Datum *values, bool *nulls, int col, const char *s, const OutboxJob
 	len = strlen(s);
 	if (!outbox_field_fits(s, len))
 	{
-		outbox_warn_field_left_out(col, outbox_job_name(job->kind), len, job->content_type, job->content_id);
+		outbox_warn_field_left_out(col, outbox_job_name(job->kind), len,
+								   job->content_type, job->content_id);
 		return;
 	}
 	nulls[col] = false;
@@ -301,12 +314,14 @@ outbox_key_fits(size_t ctype_len, size_t cid_len)
 static void
 job_values(const OutboxJob *job, int64 id, Datum *values, bool *nulls)
 {
-	size_t		ctype_len = 0,
-				cid_len = 0;
+	size_t ctype_len = 0, cid_len = 0;
 
 	if (job->content_type == NULL || job->content_id == NULL ||
-		!outbox_key_fits(ctype_len = strlen(job->content_type), cid_len = strlen(job->content_id)))
-		elog(ERROR, "sharecount: outbox job with a NULL or out-of-limits content key");
+		!outbox_key_fits(ctype_len = strlen(job->content_type),
+						 cid_len = strlen(job->content_id)))
+		elog(
+			ERROR,
+			"sharecount: outbox job with a NULL or out-of-limits content key");
 
 	nulls[COL_ID] = false;
 	values[COL_ID] = Int64GetDatum(id);
@@ -323,7 +338,7 @@ job_values(const OutboxJob *job, int64 id, Datum *values, bool *nulls)
 	else
 	{
 		/* a 1.0 outbox, not updated yet: a UUID, as 1.0 wrote */
-		pg_uuid_t  *uuid = palloc(sizeof(pg_uuid_t));
+		pg_uuid_t *uuid = palloc(sizeof(pg_uuid_t));
 
 		sc_uuid_v4(uuid->data);
 		nulls[COL_JOB_ID] = false;
@@ -335,9 +350,11 @@ job_values(const OutboxJob *job, int64 id, Datum *values, bool *nulls)
 	nulls[COL_AMOUNT] = (job->kind != SC_JOB_COUNT_UPDATE);
 	values[COL_AMOUNT] = Int64GetDatum(job->amount);
 	nulls[COL_CONTENT_TYPE] = false;
-	values[COL_CONTENT_TYPE] = PointerGetDatum(cstring_to_text_with_len(job->content_type, ctype_len));
+	values[COL_CONTENT_TYPE] = PointerGetDatum(
+		cstring_to_text_with_len(job->content_type, ctype_len));
 	nulls[COL_CONTENT_ID] = false;
-	values[COL_CONTENT_ID] = PointerGetDatum(cstring_to_text_with_len(job->content_id, cid_len));
+	values[COL_CONTENT_ID] =
+		PointerGetDatum(cstring_to_text_with_len(job->content_id, cid_len));
 	set_optional(values, nulls, COL_SHARE_ID, job->share_id, job);
 	set_optional(values, nulls, COL_USER_ID, job->user_id, job);
 	set_optional(values, nulls, COL_CHANNEL_ID, job->channel_id, job);
@@ -365,16 +382,15 @@ job_values(const OutboxJob *job, int64 id, Datum *values, bool *nulls)
 void
 outbox_insert(const OutboxJob *job)
 {
-	Oid			relid,
-				seqid;
-	Relation	rel;
-	TupleDesc	desc;
-	Datum		values[NCOLS];
-	bool		nulls[NCOLS];
-	Datum		row_values[NCOLS];
-	bool		row_nulls[NCOLS];
-	HeapTuple	tup;
-	int			i;
+	Oid relid, seqid;
+	Relation rel;
+	TupleDesc desc;
+	Datum values[NCOLS];
+	bool nulls[NCOLS];
+	Datum row_values[NCOLS];
+	bool row_nulls[NCOLS];
+	HeapTuple tup;
+	int i;
 
 	outbox_lookup(&relid, &seqid);
 	rel = table_open(relid, RowExclusiveLock);
@@ -408,18 +424,18 @@ outbox_insert(const OutboxJob *job)
 void
 outbox_insert_tuple(Relation rel, HeapTuple tup)
 {
-	List	   *indexoids;
-	ListCell   *lc;
+	List *indexoids;
+	ListCell *lc;
 	TupleTableSlot *slot = NULL;
 
 	simple_heap_insert(rel, tup);
 	indexoids = RelationGetIndexList(rel);
-	foreach(lc, indexoids)
+	foreach (lc, indexoids)
 	{
-		Relation	idx = index_open(lfirst_oid(lc), RowExclusiveLock);
-		IndexInfo  *ii = BuildIndexInfo(idx);
-		Datum		ivalues[INDEX_MAX_KEYS];
-		bool		inulls[INDEX_MAX_KEYS];
+		Relation idx = index_open(lfirst_oid(lc), RowExclusiveLock);
+		IndexInfo *ii = BuildIndexInfo(idx);
+		Datum ivalues[INDEX_MAX_KEYS];
+		bool inulls[INDEX_MAX_KEYS];
 
 		/* an index still being built (CREATE INDEX CONCURRENTLY) is skipped, as by the executor */
 		if (!ii->ii_ReadyForInserts)
@@ -427,16 +443,20 @@ outbox_insert_tuple(Relation rel, HeapTuple tup)
 			index_close(idx, NoLock);
 			continue;
 		}
-		if (ii->ii_Expressions != NIL || ii->ii_Predicate != NIL || !idx->rd_index->indimmediate)
-			elog(ERROR, "unexpected index \"%s\" on sharecount.outbox", RelationGetRelationName(idx));
+		if (ii->ii_Expressions != NIL || ii->ii_Predicate != NIL ||
+			!idx->rd_index->indimmediate)
+			elog(ERROR, "unexpected index \"%s\" on sharecount.outbox",
+				 RelationGetRelationName(idx));
 		if (slot == NULL)
 		{
-			slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
+			slot = MakeSingleTupleTableSlot(RelationGetDescr(rel),
+											&TTSOpsHeapTuple);
 			ExecStoreHeapTuple(tup, slot, false);
 		}
 		FormIndexDatum(ii, slot, NULL, ivalues, inulls);
 		index_insert(idx, ivalues, inulls, &tup->t_self, rel,
-					 idx->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+					 idx->rd_index->indisunique ? UNIQUE_CHECK_YES :
+												  UNIQUE_CHECK_NO,
 					 false, ii);
 		index_close(idx, NoLock);
 	}
@@ -449,8 +469,7 @@ outbox_insert_tuple(Relation rel, HeapTuple tup)
 Oid
 outbox_relation(void)
 {
-	Oid			relid,
-				seqid;
+	Oid relid, seqid;
 
 	outbox_lookup(&relid, &seqid);
 	return relid;
@@ -463,10 +482,10 @@ outbox_relation(void)
 void
 outbox_deform(Relation rel, HeapTuple tup, Datum *values, bool *nulls)
 {
-	TupleDesc	desc = RelationGetDescr(rel);
-	Datum		all_values[NCOLS];
-	bool		all_nulls[NCOLS];
-	int			c;
+	TupleDesc desc = RelationGetDescr(rel);
+	Datum all_values[NCOLS];
+	bool all_nulls[NCOLS];
+	int c;
 
 	check_columns(desc);
 	heap_deform_tuple(tup, desc, all_values, all_nulls);

@@ -20,8 +20,17 @@
 /* The columns of sharecount.outbox, by name (see the install scripts). */
 enum
 {
-	COL_ID, COL_JOB, COL_JOB_ID, COL_CREATED_AT, COL_AMOUNT, COL_SHARE_ID,
-	COL_CONTENT_TYPE, COL_CONTENT_ID, COL_USER_ID, COL_CHANNEL_ID, COL_CAMPAIGN_ID,
+	COL_ID,
+	COL_JOB,
+	COL_JOB_ID,
+	COL_CREATED_AT,
+	COL_AMOUNT,
+	COL_SHARE_ID,
+	COL_CONTENT_TYPE,
+	COL_CONTENT_ID,
+	COL_USER_ID,
+	COL_CHANNEL_ID,
+	COL_CAMPAIGN_ID,
 	COL_ORIGIN,
 	NCOLS
 };
@@ -39,19 +48,21 @@ enum
 extern void outbox_map_columns(TupleDesc desc, int *attno);
 extern bool outbox_field_fits(const char *s, size_t len);
 extern bool outbox_key_fits(size_t ctype_len, size_t cid_len);
-extern void outbox_warn_field_left_out(int col, const char *job_name, size_t len,
-									   const char *ctype, const char *cid);
-extern Oid	outbox_relation(void);
+extern void outbox_warn_field_left_out(int col, const char *job_name,
+									   size_t len, const char *ctype,
+									   const char *cid);
+extern Oid outbox_relation(void);
 extern void outbox_insert_tuple(Relation rel, HeapTuple tup);
-extern void outbox_deform(Relation rel, HeapTuple tup, Datum *values, bool *nulls);
+extern void outbox_deform(Relation rel, HeapTuple tup, Datum *values,
+						  bool *nulls);
 
 /* render.c */
 extern const char *outbox_job_name(char kind);
-extern const char *outbox_render(const Datum *values, const bool *nulls, StringInfo body,
-								 char *job_id);
+extern const char *outbox_render(const Datum *values, const bool *nulls,
+								 StringInfo body, char *job_id);
 
 /* origin.c */
 extern int64 sc_origin(void);
-extern void sc_origin_format(char *buf, int64 origin);	/* buf >= 17 bytes */
+extern void sc_origin_format(char *buf, int64 origin); /* buf >= 17 bytes */
 
 #endif

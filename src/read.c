@@ -37,27 +37,28 @@ PG_FUNCTION_INFO_V1(sharecount_get_many);
 
 typedef struct CountsRel
 {
-	Oid			relid;
-	Oid			indexid;
+	Oid relid;
+	Oid indexid;
 } CountsRel;
 
 static CountsRel *
 counts_rel(FunctionCallInfo fcinfo)
 {
-	CountsRel  *cr = (CountsRel *) fcinfo->flinfo->fn_extra;
+	CountsRel *cr = (CountsRel *) fcinfo->flinfo->fn_extra;
 
 	if (cr == NULL)
 	{
-		Oid			nsp;
+		Oid nsp;
 
 		cr = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(CountsRel));
 		cr->relid = sc_state_relid("counts");
 		nsp = get_rel_namespace(cr->relid);
 		cr->indexid = get_relname_relid("counts_pkey", nsp);
 		if (!OidIsValid(cr->indexid))
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("index \"sharecount.counts_pkey\" does not exist")));
+			ereport(
+				ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("index \"sharecount.counts_pkey\" does not exist")));
 		fcinfo->flinfo->fn_extra = cr;
 	}
 	return cr;
@@ -69,17 +70,19 @@ lookup(Relation rel, Oid indexid, text *ctype, text *cid)
 {
 	ScanKeyData key[2];
 	SysScanDesc scan;
-	HeapTuple	tup;
-	int64		count = 0;
+	HeapTuple tup;
+	int64 count = 0;
 
-	ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(ctype));
-	ScanKeyInit(&key[1], 2, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(cid));
+	ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_TEXTEQ,
+				PointerGetDatum(ctype));
+	ScanKeyInit(&key[1], 2, BTEqualStrategyNumber, F_TEXTEQ,
+				PointerGetDatum(cid));
 	scan = systable_beginscan(rel, indexid, true, GetActiveSnapshot(), 2, key);
 	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
 	{
-		bool		isnull;
-		Datum		d = heap_getattr(tup, 3, RelationGetDescr(rel), &isnull);
+		bool isnull;
+		Datum d = heap_getattr(tup, 3, RelationGetDescr(rel), &isnull);
 
 		if (!isnull)
 			count = DatumGetInt64(d);
@@ -91,11 +94,11 @@ lookup(Relation rel, Oid indexid, text *ctype, text *cid)
 Datum
 sharecount_get(PG_FUNCTION_ARGS)
 {
-	text	   *ctype = PG_GETARG_TEXT_PP(0);
-	text	   *cid = PG_GETARG_TEXT_PP(1);
-	CountsRel  *cr = counts_rel(fcinfo);
-	Relation	rel;
-	int64		count;
+	text *ctype = PG_GETARG_TEXT_PP(0);
+	text *cid = PG_GETARG_TEXT_PP(1);
+	CountsRel *cr = counts_rel(fcinfo);
+	Relation rel;
+	int64 count;
 
 	rel = table_open(cr->relid, AccessShareLock);
 	count = lookup(rel, cr->indexid, ctype, cid);
@@ -110,29 +113,29 @@ sharecount_get(PG_FUNCTION_ARGS)
 Datum
 sharecount_get_many(PG_FUNCTION_ARGS)
 {
-	text	   *ctype = PG_GETARG_TEXT_PP(0);
-	ArrayType  *ids = PG_GETARG_ARRAYTYPE_P(1);
+	text *ctype = PG_GETARG_TEXT_PP(0);
+	ArrayType *ids = PG_GETARG_ARRAYTYPE_P(1);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	CountsRel  *cr;
-	Relation	rel;
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n,
-				i;
+	CountsRel *cr;
+	Relation rel;
+	Datum *elems;
+	bool *nulls;
+	int n, i;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (ARR_NDIM(ids) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("content_ids must be a one-dimensional array")));
-	deconstruct_array(ids, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	deconstruct_array(ids, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls,
+					  &n);
 
 	cr = counts_rel(fcinfo);
 	rel = table_open(cr->relid, AccessShareLock);
 	for (i = 0; i < n; i++)
 	{
-		Datum		values[2];
-		bool		vnulls[2] = {false, false};
+		Datum values[2];
+		bool vnulls[2] = {false, false};
 
 		if (nulls[i])
 		{
@@ -142,10 +145,12 @@ sharecount_get_many(PG_FUNCTION_ARGS)
 		else
 		{
 			values[0] = elems[i];
-			values[1] = Int64GetDatum(lookup(rel, cr->indexid, ctype,
-											 (text *) PG_DETOAST_DATUM_PACKED(elems[i])));
+			values[1] = Int64GetDatum(
+				lookup(rel, cr->indexid, ctype,
+					   (text *) PG_DETOAST_DATUM_PACKED(elems[i])));
 		}
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, vnulls);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
+							 vnulls);
 	}
 	table_close(rel, AccessShareLock);
 	return (Datum) 0;

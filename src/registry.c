@@ -42,19 +42,19 @@
 
 /* The registry's mapping columns, in TrackedColumn order. */
 static const char *const registry_cols[TC_NCOLS] = {
-	"id_column", "content_type_column", "content_id_column",
-	"user_id_column", "channel_id_column", "campaign_id_column"
-};
+	"id_column",	  "content_type_column", "content_id_column",
+	"user_id_column", "channel_id_column",	 "campaign_id_column"};
 
 static HTAB *tracked_cache = NULL;
-static Oid	registry_relid = InvalidOid;	/* sharecount.tracked, once looked up */
+static Oid registry_relid =
+	InvalidOid; /* sharecount.tracked, once looked up */
 
 static void
 tracked_invalidate(Datum arg, Oid relid)
 {
 	HASH_SEQ_STATUS st;
 	TrackedTable *tt;
-	bool		all = (relid == InvalidOid || relid == registry_relid);
+	bool all = (relid == InvalidOid || relid == registry_relid);
 
 	if (all)
 		registry_relid = InvalidOid;
@@ -70,38 +70,41 @@ tracked_invalidate(Datum arg, Oid relid)
 static bool
 registry_read(Oid relid, char names[TC_NCOLS][NAMEDATALEN])
 {
-	Relation	reg;
-	Oid			pkey;
+	Relation reg;
+	Oid pkey;
 	ScanKeyData key;
 	SysScanDesc scan;
-	HeapTuple	tup;
-	Snapshot	snap;
-	bool		found = false;
+	HeapTuple tup;
+	Snapshot snap;
+	bool found = false;
 
 	registry_relid = sc_state_relid("tracked");
 	reg = table_open(registry_relid, AccessShareLock);
 	pkey = RelationGetPrimaryKeyIndex(reg);
 	if (!OidIsValid(pkey))
 		elog(ERROR, "sharecount.tracked has no primary key");
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
 	snap = RegisterSnapshot(GetLatestSnapshot());
 	scan = systable_beginscan(reg, pkey, true, snap, 1, &key);
 	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
 	{
-		TupleDesc	desc = RelationGetDescr(reg);
-		int			c;
+		TupleDesc desc = RelationGetDescr(reg);
+		int c;
 
 		for (c = 0; c < TC_NCOLS; c++)
 		{
-			int			attno = SPI_fnumber(desc, registry_cols[c]);
-			bool		isnull;
-			Datum		d;
+			int attno = SPI_fnumber(desc, registry_cols[c]);
+			bool isnull;
+			Datum d;
 
 			if (attno <= 0)
-				elog(ERROR, "sharecount.tracked has no column \"%s\"", registry_cols[c]);
+				elog(ERROR, "sharecount.tracked has no column \"%s\"",
+					 registry_cols[c]);
 			d = heap_getattr(tup, attno, desc, &isnull);
-			strlcpy(names[c], isnull ? "" : NameStr(*DatumGetName(d)), NAMEDATALEN);
+			strlcpy(names[c], isnull ? "" : NameStr(*DatumGetName(d)),
+					NAMEDATALEN);
 		}
 		found = true;
 	}
@@ -115,7 +118,7 @@ registry_read(Oid relid, char names[TC_NCOLS][NAMEDATALEN])
 static void
 resolve_column(ColumnReader *cr, TupleDesc desc, const char *name)
 {
-	Oid			typid;
+	Oid typid;
 
 	cr->kind = COLUMN_TEXT;
 	if (name[0] == '\0')
@@ -126,7 +129,7 @@ resolve_column(ColumnReader *cr, TupleDesc desc, const char *name)
 	cr->attno = SPI_fnumber(desc, name);
 	if (cr->attno <= 0)
 	{
-		cr->attno = -1;			/* system columns are not job fields either */
+		cr->attno = -1; /* system columns are not job fields either */
 		return;
 	}
 	typid = TupleDescAttr(desc, cr->attno - 1)->atttypid;
@@ -136,8 +139,8 @@ resolve_column(ColumnReader *cr, TupleDesc desc, const char *name)
 		cr->kind = COLUMN_UUID;
 	else
 	{
-		Oid			outfunc;
-		bool		isvarlena;
+		Oid outfunc;
+		bool isvarlena;
 
 		cr->kind = COLUMN_OTHER;
 		getTypeOutputInfo(typid, &outfunc, &isvarlena);
@@ -154,15 +157,15 @@ resolve_column(ColumnReader *cr, TupleDesc desc, const char *name)
 TrackedTable *
 sc_tracked_get(Relation rel)
 {
-	Oid			relid = RelationGetRelid(rel);
+	Oid relid = RelationGetRelid(rel);
 	TrackedTable *tt;
-	bool		found;
-	char		names[TC_NCOLS][NAMEDATALEN];
-	int			c;
+	bool found;
+	char names[TC_NCOLS][NAMEDATALEN];
+	int c;
 
 	if (tracked_cache == NULL)
 	{
-		HASHCTL		ctl;
+		HASHCTL ctl;
 
 		ctl.keysize = sizeof(Oid);
 		ctl.entrysize = sizeof(TrackedTable);

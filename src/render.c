@@ -42,28 +42,29 @@ PG_FUNCTION_INFO_V1(sharecount_job_id);
  */
 typedef struct RowReader
 {
-	Oid			typid;
-	int32		typmod;
-	int			attno[NCOLS];
+	Oid typid;
+	int32 typmod;
+	int attno[NCOLS];
 } RowReader;
 
 static void
 read_row(FunctionCallInfo fcinfo, Datum *values, bool *nulls)
 {
 	HeapTupleHeader th = PG_GETARG_HEAPTUPLEHEADER(0);
-	Oid			typid = HeapTupleHeaderGetTypeId(th);
-	int32		typmod = HeapTupleHeaderGetTypMod(th);
-	RowReader  *rr = (RowReader *) fcinfo->flinfo->fn_extra;
-	TupleDesc	desc = lookup_rowtype_tupdesc(typid, typmod);
+	Oid typid = HeapTupleHeaderGetTypeId(th);
+	int32 typmod = HeapTupleHeaderGetTypMod(th);
+	RowReader *rr = (RowReader *) fcinfo->flinfo->fn_extra;
+	TupleDesc desc = lookup_rowtype_tupdesc(typid, typmod);
 	HeapTupleData tuple;
-	Datum	   *all_values = palloc(desc->natts * sizeof(Datum));
-	bool	   *all_nulls = palloc(desc->natts * sizeof(bool));
-	int			c;
+	Datum *all_values = palloc(desc->natts * sizeof(Datum));
+	bool *all_nulls = palloc(desc->natts * sizeof(bool));
+	int c;
 
 	if (rr == NULL || rr->typid != typid || rr->typmod != typmod)
 	{
 		if (rr == NULL)
-			rr = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(RowReader));
+			rr =
+				MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(RowReader));
 		outbox_map_columns(desc, rr->attno);
 		rr->typid = typid;
 		rr->typmod = typmod;
@@ -96,7 +97,7 @@ outbox_job_name(char kind)
 			return "share_count_update";
 	}
 	elog(ERROR, "unknown job kind '%c' in sharecount.outbox", kind);
-	return NULL;				/* keep compiler quiet */
+	return NULL; /* keep compiler quiet */
 }
 
 /* ,"name":"value" (or null) */
@@ -118,11 +119,11 @@ add_field(StringInfo buf, const char *name, const char *value)
  * 1.0 wrote, or one made by hand): then with the same WARNING.
  */
 static const char *
-optional_text(const Datum *values, const bool *nulls, int col, const char *job_name,
-			  const char *ctype, const char *cid)
+optional_text(const Datum *values, const bool *nulls, int col,
+			  const char *job_name, const char *ctype, const char *cid)
 {
-	char	   *s;
-	size_t		len;
+	char *s;
+	size_t len;
 
 	if (nulls[col])
 		return NULL;
@@ -144,8 +145,8 @@ optional_text(const Datum *values, const bool *nulls, int col, const char *job_n
 static void
 render_job_id(const Datum *values, const bool *nulls, char *job_id)
 {
-	char		origin[17];
-	int64		id = DatumGetInt64(values[COL_ID]);
+	char origin[17];
+	int64 id = DatumGetInt64(values[COL_ID]);
 
 	if (!nulls[COL_JOB_ID])
 	{
@@ -154,13 +155,20 @@ render_job_id(const Datum *values, const bool *nulls, char *job_id)
 	}
 	if (nulls[COL_ORIGIN])
 	{
-		snprintf(job_id, SC_JOB_ID_TEXT, "nojobid-" INT64_FORMAT "-" INT64_FORMAT, id,
-				 nulls[COL_CREATED_AT] ? (int64) 0 : (int64) DatumGetTimestampTz(values[COL_CREATED_AT]));
-		ereport(WARNING,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("sharecount: outbox row " INT64_FORMAT " has neither job_id nor origin; published with jobId nojobid-<id>-<created_at in microseconds>",
-						id),
-				 errhint("Rows inserted by hand get origin from the column default; do not set it to NULL.")));
+		snprintf(job_id, SC_JOB_ID_TEXT,
+				 "nojobid-" INT64_FORMAT "-" INT64_FORMAT, id,
+				 nulls[COL_CREATED_AT] ?
+					 (int64) 0 :
+					 (int64) DatumGetTimestampTz(values[COL_CREATED_AT]));
+		ereport(
+			WARNING,
+			(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+			 errmsg(
+				 "sharecount: outbox row " INT64_FORMAT
+				 " has neither job_id nor origin; published with jobId nojobid-<id>-<created_at in microseconds>",
+				 id),
+			 errhint(
+				 "Rows inserted by hand get origin from the column default; do not set it to NULL.")));
 		return;
 	}
 	sc_origin_format(origin, DatumGetInt64(values[COL_ORIGIN]));
@@ -169,14 +177,15 @@ render_job_id(const Datum *values, const bool *nulls, char *job_id)
 
 /* The data fields between jobId and timestamp. */
 static void
-render_fields(const Datum *values, const bool *nulls, char kind, const char *name,
-			  const char *ctype, const char *cid, StringInfo buf)
+render_fields(const Datum *values, const bool *nulls, char kind,
+			  const char *name, const char *ctype, const char *cid,
+			  StringInfo buf)
 {
 	const char *v;
 
 	if (kind == SC_JOB_COUNT_UPDATE)
 	{
-		int64		amount;
+		int64 amount;
 
 		if (nulls[COL_AMOUNT] || DatumGetInt64(values[COL_AMOUNT]) == 0)
 			elog(ERROR, "share_count_update outbox row without an amount");
@@ -184,18 +193,23 @@ render_fields(const Datum *values, const bool *nulls, char kind, const char *nam
 		add_field(buf, "contentType", ctype);
 		add_field(buf, "contentId", cid);
 		appendStringInfo(buf, ",\"operation\":\"%s\",\"amount\":" INT64_FORMAT,
-						 amount > 0 ? "increment" : "decrement", amount > 0 ? amount : -amount);
+						 amount > 0 ? "increment" : "decrement",
+						 amount > 0 ? amount : -amount);
 		return;
 	}
-	add_field(buf, "shareId", optional_text(values, nulls, COL_SHARE_ID, name, ctype, cid));
+	add_field(buf, "shareId",
+			  optional_text(values, nulls, COL_SHARE_ID, name, ctype, cid));
 	add_field(buf, "contentType", ctype);
 	add_field(buf, "contentId", cid);
-	add_field(buf, "userId", optional_text(values, nulls, COL_USER_ID, name, ctype, cid));
+	add_field(buf, "userId",
+			  optional_text(values, nulls, COL_USER_ID, name, ctype, cid));
 	if (kind == SC_JOB_CREATED)
 	{
-		if ((v = optional_text(values, nulls, COL_CHANNEL_ID, name, ctype, cid)) != NULL)
+		if ((v = optional_text(values, nulls, COL_CHANNEL_ID, name, ctype,
+							   cid)) != NULL)
 			add_field(buf, "channelId", v);
-		if ((v = optional_text(values, nulls, COL_CAMPAIGN_ID, name, ctype, cid)) != NULL)
+		if ((v = optional_text(values, nulls, COL_CAMPAIGN_ID, name, ctype,
+							   cid)) != NULL)
 			add_field(buf, "campaignId", v);
 	}
 }
@@ -206,17 +220,21 @@ render_fields(const Datum *values, const bool *nulls, char kind, const char *nam
  * job's name returned.
  */
 const char *
-outbox_render(const Datum *values, const bool *nulls, StringInfo body, char *job_id)
+outbox_render(const Datum *values, const bool *nulls, StringInfo body,
+			  char *job_id)
 {
-	char		kind;
+	char kind;
 	const char *name;
-	char		ts[32];
+	char ts[32];
 	const char *ctype;
 	const char *cid;
-	int			start = body->len;
+	int start = body->len;
 
-	if (nulls[COL_JOB] || nulls[COL_CREATED_AT] || nulls[COL_CONTENT_TYPE] || nulls[COL_CONTENT_ID])
-		elog(ERROR, "outbox row with a NULL job, created_at, content_type or content_id");
+	if (nulls[COL_JOB] || nulls[COL_CREATED_AT] || nulls[COL_CONTENT_TYPE] ||
+		nulls[COL_CONTENT_ID])
+		elog(
+			ERROR,
+			"outbox row with a NULL job, created_at, content_type or content_id");
 	kind = DatumGetChar(values[COL_JOB]);
 	name = outbox_job_name(kind);
 	render_job_id(values, nulls, job_id);
@@ -230,11 +248,14 @@ outbox_render(const Datum *values, const bool *nulls, StringInfo body, char *job
 		 * keeps the body bounded, and the consumer dead-letters the job as
 		 * invalid, with its reason, instead of the claim failing for good.
 		 */
-		ereport(WARNING,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("sharecount: outbox row %s has a content key outside the limits; rendered with an empty key",
-						job_id),
-				 errhint("The consumer dead-letters the job as invalid; to drop it sooner, delete the row from sharecount.outbox.")));
+		ereport(
+			WARNING,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg(
+				 "sharecount: outbox row %s has a content key outside the limits; rendered with an empty key",
+				 job_id),
+			 errhint(
+				 "The consumer dead-letters the job as invalid; to drop it sooner, delete the row from sharecount.outbox.")));
 		ctype = cid = "";
 	}
 
@@ -259,13 +280,14 @@ outbox_render(const Datum *values, const bool *nulls, StringInfo body, char *job
 Datum
 sharecount_job_name(PG_FUNCTION_ARGS)
 {
-	Datum		values[NCOLS];
-	bool		nulls[NCOLS];
+	Datum values[NCOLS];
+	bool nulls[NCOLS];
 
 	read_row(fcinfo, values, nulls);
 	if (nulls[COL_JOB])
 		elog(ERROR, "outbox row without a job kind");
-	PG_RETURN_TEXT_P(cstring_to_text(outbox_job_name(DatumGetChar(values[COL_JOB]))));
+	PG_RETURN_TEXT_P(
+		cstring_to_text(outbox_job_name(DatumGetChar(values[COL_JOB]))));
 }
 
 /*
@@ -275,9 +297,9 @@ sharecount_job_name(PG_FUNCTION_ARGS)
 Datum
 sharecount_job_body(PG_FUNCTION_ARGS)
 {
-	Datum		values[NCOLS];
-	bool		nulls[NCOLS];
-	char		job_id[SC_JOB_ID_TEXT];
+	Datum values[NCOLS];
+	bool nulls[NCOLS];
+	char job_id[SC_JOB_ID_TEXT];
 	StringInfoData buf;
 
 	read_row(fcinfo, values, nulls);
@@ -293,9 +315,9 @@ sharecount_job_body(PG_FUNCTION_ARGS)
 Datum
 sharecount_job_id(PG_FUNCTION_ARGS)
 {
-	Datum		values[NCOLS];
-	bool		nulls[NCOLS];
-	char		job_id[SC_JOB_ID_TEXT];
+	Datum values[NCOLS];
+	bool nulls[NCOLS];
+	char job_id[SC_JOB_ID_TEXT];
 
 	read_row(fcinfo, values, nulls);
 	render_job_id(values, nulls, job_id);

@@ -33,8 +33,8 @@ void
 sc_format_timestamp(char *buf, TimestampTz ts)
 {
 	struct pg_tm tm;
-	fsec_t		fsec;
-	int			ms;
+	fsec_t fsec;
+	int ms;
 
 	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0 ||
 		tm.tm_year < 0 || tm.tm_year > 9999)
@@ -81,8 +81,7 @@ sc_uuid_v4(unsigned char *b)
 {
 	static pg_prng_state prng;
 	static bool seeded = false;
-	uint64		r1,
-				r2;
+	uint64 r1, r2;
 
 	if (!seeded)
 	{
@@ -105,8 +104,7 @@ void
 sc_uuid_format(char *buf, const unsigned char *b)
 {
 	static const char hex[] = "0123456789abcdef";
-	int			i,
-				o = 0;
+	int i, o = 0;
 
 	for (i = 0; i < 16; i++)
 	{
@@ -125,16 +123,18 @@ sc_uuid_format(char *buf, const unsigned char *b)
 Oid
 sc_state_relid(const char *relname)
 {
-	Oid			nsp = get_namespace_oid("sharecount", true);
-	Oid			relid = InvalidOid;
+	Oid nsp = get_namespace_oid("sharecount", true);
+	Oid relid = InvalidOid;
 
 	if (OidIsValid(nsp))
 		relid = get_relname_relid(relname, nsp);
 	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation \"sharecount.%s\" does not exist", relname),
-				 errhint("Is the sharecount extension installed in this database?")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_UNDEFINED_TABLE),
+			 errmsg("relation \"sharecount.%s\" does not exist", relname),
+			 errhint(
+				 "Is the sharecount extension installed in this database?")));
 	return relid;
 }
 
@@ -147,8 +147,8 @@ sc_state_relid(const char *relname)
 void
 sc_begin_as_owner(Oid relid, Oid *save_userid, int *save_sec)
 {
-	HeapTuple	tup;
-	Oid			owner;
+	HeapTuple tup;
+	Oid owner;
 
 	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	if (!HeapTupleIsValid(tup))
@@ -157,8 +157,9 @@ sc_begin_as_owner(Oid relid, Oid *save_userid, int *save_sec)
 	ReleaseSysCache(tup);
 
 	GetUserIdAndSecContext(save_userid, save_sec);
-	SetUserIdAndSecContext(owner, *save_sec | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
+	SetUserIdAndSecContext(owner,
+						   *save_sec | SECURITY_LOCAL_USERID_CHANGE |
+							   SECURITY_RESTRICTED_OPERATION);
 }
 
 void
@@ -178,10 +179,11 @@ sc_prepare_once(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types)
 {
 	if (*slot == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+		SPIPlanPtr plan = SPI_prepare(sql, nargs, types);
 
 		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+			elog(ERROR, "SPI_prepare failed: %s",
+				 SPI_result_code_string(SPI_result));
 		if (SPI_keepplan(plan) != 0)
 			elog(ERROR, "SPI_keepplan failed");
 		*slot = plan;

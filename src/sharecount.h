@@ -34,9 +34,10 @@
  *   + 4 * SC_JOB_FIELD_MAX = 256 + 1,920 + 4,096 = 6,272 <= 8,192,
  * checked at compile time in outbox.c.
  */
-#define SC_JOB_BODY_MAX 8192	/* bytes of a rendered job body */
-#define SC_JOB_FIELD_MAX 1024	/* JSON-escaped bytes of one optional field */
-#define SC_JOB_FIELD_RAW_SAFE (SC_JOB_FIELD_MAX / 6)	/* raw bytes that always fit */
+#define SC_JOB_BODY_MAX 8192  /* bytes of a rendered job body */
+#define SC_JOB_FIELD_MAX 1024 /* JSON-escaped bytes of one optional field */
+#define SC_JOB_FIELD_RAW_SAFE \
+	(SC_JOB_FIELD_MAX / 6) /* raw bytes that always fit */
 /*
  * Bytes of a body other than the escaped text of its key and optional fields:
  * names, punctuation, quotes, jobId, operation, amount, timestamp.
@@ -57,22 +58,22 @@
  * tracked commit NOTIFY (commits serialised).  pg_locks shows it as locktype
  * advisory, classid 1935896180, objid 1, objsubid 21315.
  */
-#define SC_WAKEUP_KEY1 1935896180	/* "scnt" */
+#define SC_WAKEUP_KEY1 1935896180 /* "scnt" */
 #define SC_WAKEUP_KEY2 1
-#define SC_WAKEUP_KEY_KIND 21315	/* "SC"; neither 1 nor 2 (pg_advisory_*) */
+#define SC_WAKEUP_KEY_KIND 21315 /* "SC"; neither 1 nor 2 (pg_advisory_*) */
 #define SC_WAKEUP_CHANNEL "sharecount_wakeup"
 
 /* Job kinds: sharecount.outbox.job and ScJob.kind (the one enum of job kinds). */
 #define SC_JOB_CREATED 'c'		/* share_created */
 #define SC_JOB_DELETED 'd'		/* share_deleted */
-#define SC_JOB_COUNT_UPDATE 'u'	/* share_count_update; amount > 0 increments */
+#define SC_JOB_COUNT_UPDATE 'u' /* share_count_update; amount > 0 increments */
 
 /* One job as the trigger hands it to outbox_insert(); NULL = SQL NULL. */
 typedef struct OutboxJob
 {
-	char		kind;			/* SC_JOB_* (the jobId is dense: origin.c) */
-	TimestampTz ts;				/* the job's timestamp */
-	int64		amount;			/* SC_JOB_COUNT_UPDATE only: +n or -n */
+	char kind;		/* SC_JOB_* (the jobId is dense: origin.c) */
+	TimestampTz ts; /* the job's timestamp */
+	int64 amount;	/* SC_JOB_COUNT_UPDATE only: +n or -n */
 	const char *share_id;
 	const char *content_type;
 	const char *content_id;
@@ -85,13 +86,16 @@ typedef struct OutboxJob
 extern void outbox_insert(const OutboxJob *job);
 
 /* sharecount.c */
-extern void sc_format_timestamp(char *buf, TimestampTz ts);	/* buf >= 32 bytes */
-extern void sc_uuid_v4(unsigned char *b);	/* 16 bytes */
-extern void sc_uuid_format(char *buf, const unsigned char *b);	/* buf >= 37 bytes */
-extern Oid	sc_state_relid(const char *relname);
+extern void sc_format_timestamp(char *buf,
+								TimestampTz ts); /* buf >= 32 bytes */
+extern void sc_uuid_v4(unsigned char *b);		 /* 16 bytes */
+extern void sc_uuid_format(char *buf,
+						   const unsigned char *b); /* buf >= 37 bytes */
+extern Oid sc_state_relid(const char *relname);
 extern void sc_begin_as_owner(Oid relid, Oid *save_userid, int *save_sec);
 extern void sc_end_as_owner(Oid save_userid, int save_sec);
-extern SPIPlanPtr sc_prepare_once(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types);
+extern SPIPlanPtr sc_prepare_once(SPIPlanPtr *slot, const char *sql, int nargs,
+								  Oid *types);
 
 /* wakeup.c */
 extern void sc_wakeup_note_outbox_write(void);
@@ -106,12 +110,13 @@ extern void sc_wakeup_note_outbox_write(void);
  * buckets (the hash's first two bytes), today's in a head row per bucket and
  * earlier days packed per (bucket, day) in SC_DEDUPE_SLOTS day partitions.
  */
-#define SC_DEDUPE_BLOCK_IDS 4096	/* ids per dense block: 512-byte bitmap */
+#define SC_DEDUPE_BLOCK_IDS 4096 /* ids per dense block: 512-byte bitmap */
 #define SC_DEDUPE_BLOCK_BYTES (SC_DEDUPE_BLOCK_IDS / 8)
-#define SC_DEDUPE_HASH_BYTES 16	/* bytes of a foreign jobId's hash */
-#define SC_DEDUPE_BUCKETS 65536	/* foreign buckets: ~66 ids/day at 4.3M/day */
-#define SC_DEDUPE_SLOTS 16		/* day partitions: windows up to 15 days drop whole */
-#define SC_DEDUPE_LOCK_TRIES 3	/* re-lock rounds when prune removed a block */
-#define SC_STATS_SHARDS 16		/* rows of sharecount.stats: a shard per pid % 16 */
+#define SC_DEDUPE_HASH_BYTES 16 /* bytes of a foreign jobId's hash */
+#define SC_DEDUPE_BUCKETS 65536 /* foreign buckets: ~66 ids/day at 4.3M/day */
+#define SC_DEDUPE_SLOTS \
+	16 /* day partitions: windows up to 15 days drop whole */
+#define SC_DEDUPE_LOCK_TRIES 3 /* re-lock rounds when prune removed a block */
+#define SC_STATS_SHARDS 16 /* rows of sharecount.stats: a shard per pid % 16 */
 
 #endif

@@ -24,15 +24,21 @@
 /* The mapped columns, in the order of sharecount.tracked. */
 typedef enum TrackedColumn
 {
-	TC_ID, TC_TYPE, TC_CID, TC_USER, TC_CHANNEL, TC_CAMPAIGN, TC_NCOLS
+	TC_ID,
+	TC_TYPE,
+	TC_CID,
+	TC_USER,
+	TC_CHANNEL,
+	TC_CAMPAIGN,
+	TC_NCOLS
 } TrackedColumn;
 
 /* How one mapped column is read from a row. */
 typedef enum ColumnKind
 {
-	COLUMN_TEXT,				/* text or varchar: the datum is the text */
-	COLUMN_UUID,				/* uuid: formatted here, without uuid_out */
-	COLUMN_OTHER				/* anything else: its output function */
+	COLUMN_TEXT, /* text or varchar: the datum is the text */
+	COLUMN_UUID, /* uuid: formatted here, without uuid_out */
+	COLUMN_OTHER /* anything else: its output function */
 } ColumnKind;
 
 /*
@@ -42,17 +48,17 @@ typedef enum ColumnKind
  */
 typedef struct ColumnReader
 {
-	AttrNumber	attno;
-	ColumnKind	kind;
-	FmgrInfo	out;			/* COLUMN_OTHER only */
+	AttrNumber attno;
+	ColumnKind kind;
+	FmgrInfo out; /* COLUMN_OTHER only */
 } ColumnReader;
 
 /* A tracked table's registration, as cached per backend (registry.c). */
 typedef struct TrackedTable
 {
-	Oid			relid;			/* hash key */
-	bool		valid;
-	char		names[TC_NCOLS][NAMEDATALEN];	/* "" = not mapped */
+	Oid relid; /* hash key */
+	bool valid;
+	char names[TC_NCOLS][NAMEDATALEN]; /* "" = not mapped */
 	ColumnReader col[TC_NCOLS];
 } TrackedTable;
 
@@ -60,9 +66,11 @@ typedef struct TrackedTable
 extern TrackedTable *sc_tracked_get(Relation rel);
 
 /* counts.c: called once per countable key; uncountable rows are skipped. */
-typedef void (*sc_key_count_fn) (const char *ctype, const char *cid, int64 n, void *arg);
-extern int64 sc_count_keys(Oid relid, const char *type_col, const char *cid_col,
-						   const char *only_ctype, const char *only_cid,
-						   sc_key_count_fn fn, void *arg);
+typedef void (*sc_key_count_fn)(const char *ctype, const char *cid, int64 n,
+								void *arg);
+extern int64 sc_count_keys(Oid relid, const char *type_col,
+						   const char *cid_col, const char *only_ctype,
+						   const char *only_cid, sc_key_count_fn fn,
+						   void *arg);
 
 #endif

@@ -67,10 +67,12 @@ key_is_countable(const char *ctype, const char *cid, const char *tblname)
 	if (strlen(ctype) < 1 || strlen(ctype) > SC_CONTENT_TYPE_MAX ||
 		strlen(cid) < 1 || strlen(cid) > SC_CONTENT_ID_MAX)
 	{
-		ereport(WARNING,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("sharecount: row of \"%s\" not counted: content type must be 1 to %d bytes and content id 1 to %d bytes",
-						tblname, SC_CONTENT_TYPE_MAX, SC_CONTENT_ID_MAX)));
+		ereport(
+			WARNING,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg(
+				 "sharecount: row of \"%s\" not counted: content type must be 1 to %d bytes and content id 1 to %d bytes",
+				 tblname, SC_CONTENT_TYPE_MAX, SC_CONTENT_ID_MAX)));
 		return false;
 	}
 	return true;
@@ -78,19 +80,22 @@ key_is_countable(const char *ctype, const char *cid, const char *tblname)
 
 /* Mapped column c of the row as text, or NULL (SQL NULL or not mapped). */
 static char *
-column_text(HeapTuple tuple, TupleDesc desc, const TrackedTable *tt, TrackedColumn c,
-			const char *tblname, bool required)
+column_text(HeapTuple tuple, TupleDesc desc, const TrackedTable *tt,
+			TrackedColumn c, const char *tblname, bool required)
 {
 	const ColumnReader *cr = &tt->col[c];
-	bool		isnull;
-	Datum		d;
-	char	   *buf;
+	bool isnull;
+	Datum d;
+	char *buf;
 
 	if (cr->attno == -1 && required)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("column \"%s\" of tracked table \"%s\" does not exist", tt->names[c], tblname),
-				 errhint("Run ALTER EXTENSION sharecount UPDATE: from version 1.1 the registry follows renamed columns.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_UNDEFINED_COLUMN),
+			 errmsg("column \"%s\" of tracked table \"%s\" does not exist",
+					tt->names[c], tblname),
+			 errhint(
+				 "Run ALTER EXTENSION sharecount UPDATE: from version 1.1 the registry follows renamed columns.")));
 	if (cr->attno <= 0)
 		return NULL;
 	d = heap_getattr(tuple, cr->attno, desc, &isnull);
@@ -114,9 +119,10 @@ column_text(HeapTuple tuple, TupleDesc desc, const TrackedTable *tt, TrackedColu
  * Write share_created (created = true) or share_deleted for one row.
  */
 static void
-row_job(HeapTuple tuple, TupleDesc desc, const TrackedTable *tt, const char *tblname, bool created)
+row_job(HeapTuple tuple, TupleDesc desc, const TrackedTable *tt,
+		const char *tblname, bool created)
 {
-	OutboxJob	job;
+	OutboxJob job;
 
 	job.content_type = column_text(tuple, desc, tt, TC_TYPE, tblname, true);
 	job.content_id = column_text(tuple, desc, tt, TC_CID, tblname, true);
@@ -128,16 +134,20 @@ row_job(HeapTuple tuple, TupleDesc desc, const TrackedTable *tt, const char *tbl
 	job.share_id = column_text(tuple, desc, tt, TC_ID, tblname, true);
 	job.user_id = column_text(tuple, desc, tt, TC_USER, tblname, false);
 	/* share_deleted carries no channel or campaign (docs/extension.md, "Jobs") */
-	job.channel_id = created ? column_text(tuple, desc, tt, TC_CHANNEL, tblname, false) : NULL;
-	job.campaign_id = created ? column_text(tuple, desc, tt, TC_CAMPAIGN, tblname, false) : NULL;
+	job.channel_id = created ?
+		column_text(tuple, desc, tt, TC_CHANNEL, tblname, false) :
+		NULL;
+	job.campaign_id = created ?
+		column_text(tuple, desc, tt, TC_CAMPAIGN, tblname, false) :
+		NULL;
 	outbox_insert(&job);
 }
 
 /* What count_job needs: the direction and the number of jobs written. */
 typedef struct CountJobs
 {
-	bool		increment;
-	int64		jobs;
+	bool increment;
+	int64 jobs;
 } CountJobs;
 
 /*
@@ -147,16 +157,16 @@ typedef struct CountJobs
 static void
 count_job(const char *ctype, const char *cid, int64 n, void *arg)
 {
-	CountJobs  *cj = (CountJobs *) arg;
+	CountJobs *cj = (CountJobs *) arg;
 
 	while (n > 0)
 	{
-		int64		amount = Min(n, SC_AMOUNT_MAX);
-		OutboxJob	job;
+		int64 amount = Min(n, SC_AMOUNT_MAX);
+		OutboxJob job;
 
 		memset(&job, 0, sizeof(job));
 		job.kind = SC_JOB_COUNT_UPDATE;
-			job.ts = GetCurrentTimestamp();
+		job.ts = GetCurrentTimestamp();
 		job.amount = cj->increment ? amount : -amount;
 		job.content_type = ctype;
 		job.content_id = cid;
@@ -173,17 +183,23 @@ count_job(const char *ctype, const char *cid, int64 n, void *arg)
  * to SPI and holds a lock that keeps writers out.  Returns the number of jobs.
  */
 static int64
-enqueue_counts(Oid relid, const char *type_col, const char *cid_col, bool increment)
+enqueue_counts(Oid relid, const char *type_col, const char *cid_col,
+			   bool increment)
 {
-	CountJobs	cj = {increment, 0};
-	int64		skipped;
+	CountJobs cj = {increment, 0};
+	int64 skipped;
 
-	skipped = sc_count_keys(relid, type_col, cid_col, NULL, NULL, count_job, &cj);
+	skipped =
+		sc_count_keys(relid, type_col, cid_col, NULL, NULL, count_job, &cj);
 	if (skipped > 0)
-		ereport(WARNING,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("sharecount: " INT64_FORMAT " rows of \"%s\" not counted: content type must be 1 to %d bytes and content id 1 to %d bytes",
-						skipped, get_rel_name(relid), SC_CONTENT_TYPE_MAX, SC_CONTENT_ID_MAX)));
+		ereport(
+			WARNING,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg(
+				 "sharecount: " INT64_FORMAT
+				 " rows of \"%s\" not counted: content type must be 1 to %d bytes and content id 1 to %d bytes",
+				 skipped, get_rel_name(relid), SC_CONTENT_TYPE_MAX,
+				 SC_CONTENT_ID_MAX)));
 	return cj.jobs;
 }
 
@@ -198,19 +214,24 @@ registered_trigger(TriggerData *td, const char *expected_name)
 	TrackedTable *tt = sc_tracked_get(td->tg_relation);
 
 	if (tt == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("table \"%s\" is not tracked by sharecount",
-						RelationGetRelationName(td->tg_relation)),
-				 errhint("Only sharecount_track() attaches sharecount_trigger(); drop trigger \"%s\".",
-						 td->tg_trigger->tgname)));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("table \"%s\" is not tracked by sharecount",
+					RelationGetRelationName(td->tg_relation)),
+			 errhint(
+				 "Only sharecount_track() attaches sharecount_trigger(); drop trigger \"%s\".",
+				 td->tg_trigger->tgname)));
 	if (strcmp(td->tg_trigger->tgname, expected_name) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("trigger \"%s\" on \"%s\" was not attached by sharecount_track()",
-						td->tg_trigger->tgname, RelationGetRelationName(td->tg_relation)),
-				 errhint("Drop it; sharecount_track() attaches \"%s\" and \"%s\".",
-						 SC_ROW_TRIGGER, SC_TRUNCATE_TRIGGER)));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg(
+				 "trigger \"%s\" on \"%s\" was not attached by sharecount_track()",
+				 td->tg_trigger->tgname,
+				 RelationGetRelationName(td->tg_relation)),
+			 errhint("Drop it; sharecount_track() attaches \"%s\" and \"%s\".",
+					 SC_ROW_TRIGGER, SC_TRUNCATE_TRIGGER)));
 	return tt;
 }
 
@@ -219,8 +240,8 @@ static void
 truncate_jobs(TriggerData *td)
 {
 	TrackedTable *tt;
-	char		type_col[NAMEDATALEN];
-	char		cid_col[NAMEDATALEN];
+	char type_col[NAMEDATALEN];
+	char cid_col[NAMEDATALEN];
 
 	if (!TRIGGER_FIRED_BEFORE(td->tg_event))
 		ereport(ERROR,
@@ -228,17 +249,21 @@ truncate_jobs(TriggerData *td)
 				 errmsg("sharecount_trigger() must fire BEFORE TRUNCATE")));
 	tt = registered_trigger(td, SC_TRUNCATE_TRIGGER);
 	if (tt->col[TC_TYPE].attno <= 0 || tt->col[TC_CID].attno <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("content type or id column of tracked table \"%s\" does not exist",
-						RelationGetRelationName(td->tg_relation)),
-				 errhint("Run ALTER EXTENSION sharecount UPDATE: from version 1.1 the registry follows renamed columns.")));
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_UNDEFINED_COLUMN),
+			 errmsg(
+				 "content type or id column of tracked table \"%s\" does not exist",
+				 RelationGetRelationName(td->tg_relation)),
+			 errhint(
+				 "Run ALTER EXTENSION sharecount UPDATE: from version 1.1 the registry follows renamed columns.")));
 	/* copied: the SPI work below may invalidate the cache entry */
 	strlcpy(type_col, tt->names[TC_TYPE], NAMEDATALEN);
 	strlcpy(cid_col, tt->names[TC_CID], NAMEDATALEN);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	enqueue_counts(RelationGetRelid(td->tg_relation), type_col, cid_col, false);
+	enqueue_counts(RelationGetRelid(td->tg_relation), type_col, cid_col,
+				   false);
 	SPI_finish();
 }
 
@@ -254,7 +279,7 @@ sharecount_trigger(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
 	const char *tblname;
-	TupleDesc	desc;
+	TupleDesc desc;
 	TrackedTable *tt;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
@@ -266,10 +291,13 @@ sharecount_trigger(PG_FUNCTION_ARGS)
 		truncate_jobs(td);
 		return PointerGetDatum(NULL);
 	}
-	if (!TRIGGER_FIRED_FOR_ROW(td->tg_event) || !TRIGGER_FIRED_AFTER(td->tg_event))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("sharecount_trigger() must fire AFTER ... FOR EACH ROW or BEFORE TRUNCATE")));
+	if (!TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
+		!TRIGGER_FIRED_AFTER(td->tg_event))
+		ereport(
+			ERROR,
+			(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+			 errmsg(
+				 "sharecount_trigger() must fire AFTER ... FOR EACH ROW or BEFORE TRUNCATE")));
 
 	/* row events need no SPI: outbox_insert() writes the row directly */
 	tt = registered_trigger(td, SC_ROW_TRIGGER);
@@ -281,12 +309,18 @@ sharecount_trigger(PG_FUNCTION_ARGS)
 		row_job(td->tg_trigtuple, desc, tt, tblname, false);
 	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 	{
-		char	   *ot = column_text(td->tg_trigtuple, desc, tt, TC_TYPE, tblname, true);
-		char	   *oi = column_text(td->tg_trigtuple, desc, tt, TC_CID, tblname, true);
-		char	   *nt = column_text(td->tg_newtuple, desc, tt, TC_TYPE, tblname, true);
-		char	   *ni = column_text(td->tg_newtuple, desc, tt, TC_CID, tblname, true);
-		bool		same_type = (ot == NULL && nt == NULL) || (ot && nt && strcmp(ot, nt) == 0);
-		bool		same_id = (oi == NULL && ni == NULL) || (oi && ni && strcmp(oi, ni) == 0);
+		char *ot =
+			column_text(td->tg_trigtuple, desc, tt, TC_TYPE, tblname, true);
+		char *oi =
+			column_text(td->tg_trigtuple, desc, tt, TC_CID, tblname, true);
+		char *nt =
+			column_text(td->tg_newtuple, desc, tt, TC_TYPE, tblname, true);
+		char *ni =
+			column_text(td->tg_newtuple, desc, tt, TC_CID, tblname, true);
+		bool same_type =
+			(ot == NULL && nt == NULL) || (ot && nt && strcmp(ot, nt) == 0);
+		bool same_id =
+			(oi == NULL && ni == NULL) || (oi && ni && strcmp(oi, ni) == 0);
 
 		if (!same_type || !same_id)
 		{
@@ -306,13 +340,13 @@ sharecount_trigger(PG_FUNCTION_ARGS)
 Datum
 sharecount_enqueue_counts(PG_FUNCTION_ARGS)
 {
-	Oid			relid = PG_GETARG_OID(0);
-	Name		type_col = PG_GETARG_NAME(1);
-	Name		cid_col = PG_GETARG_NAME(2);
-	char	   *op = text_to_cstring(PG_GETARG_TEXT_PP(3));
-	bool		increment;
-	Relation	rel;
-	int64		jobs;
+	Oid relid = PG_GETARG_OID(0);
+	Name type_col = PG_GETARG_NAME(1);
+	Name cid_col = PG_GETARG_NAME(2);
+	char *op = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	bool increment;
+	Relation rel;
+	int64 jobs;
 
 	if (strcmp(op, "increment") == 0)
 		increment = true;
@@ -327,7 +361,8 @@ sharecount_enqueue_counts(PG_FUNCTION_ARGS)
 	rel = table_open(relid, AccessShareLock);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	jobs = enqueue_counts(relid, NameStr(*type_col), NameStr(*cid_col), increment);
+	jobs = enqueue_counts(relid, NameStr(*type_col), NameStr(*cid_col),
+						  increment);
 	SPI_finish();
 	table_close(rel, NoLock);
 	PG_RETURN_INT64(jobs);

@@ -45,7 +45,8 @@ static bool callback_registered = false;
 static void
 wakeup_tag(LOCKTAG *tag)
 {
-	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, SC_WAKEUP_KEY1, SC_WAKEUP_KEY2, SC_WAKEUP_KEY_KIND);
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, SC_WAKEUP_KEY1, SC_WAKEUP_KEY2,
+						 SC_WAKEUP_KEY_KIND);
 }
 
 /*
@@ -60,11 +61,12 @@ wakeup_xact_callback(XactEvent event, void *arg)
 	{
 		if (wrote_outbox)
 		{
-			LOCKTAG		tag;
+			LOCKTAG tag;
 
 			wrote_outbox = false;
 			wakeup_tag(&tag);
-			if (LockAcquire(&tag, ShareLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
+			if (LockAcquire(&tag, ShareLock, false, true) ==
+				LOCKACQUIRE_NOT_AVAIL)
 				Async_Notify(SC_WAKEUP_CHANNEL, NULL);
 			else
 				LockRelease(&tag, ShareLock, false);
@@ -94,8 +96,8 @@ sc_wakeup_note_outbox_write(void)
 Datum
 sharecount_publisher_sleep(PG_FUNCTION_ARGS)
 {
-	LOCKTAG		tag;
-	int			i;
+	LOCKTAG tag;
+	int i;
 
 	wakeup_tag(&tag);
 	for (i = 0; i < 10; i++)
@@ -105,7 +107,8 @@ sharecount_publisher_sleep(PG_FUNCTION_ARGS)
 		if (r != LOCKACQUIRE_NOT_AVAIL)
 		{
 			/* already ours: keep one reference, not two */
-			if (r == LOCKACQUIRE_ALREADY_HELD || r == LOCKACQUIRE_ALREADY_CLEAR)
+			if (r == LOCKACQUIRE_ALREADY_HELD ||
+				r == LOCKACQUIRE_ALREADY_CLEAR)
 				LockRelease(&tag, ExclusiveLock, true);
 			PG_RETURN_BOOL(true);
 		}
@@ -119,7 +122,7 @@ sharecount_publisher_sleep(PG_FUNCTION_ARGS)
 Datum
 sharecount_publisher_wake(PG_FUNCTION_ARGS)
 {
-	LOCKTAG		tag;
+	LOCKTAG tag;
 
 	wakeup_tag(&tag);
 	while (LockHeldByMe(&tag, ExclusiveLock))

@@ -24,7 +24,7 @@
 static amqp_connection_state_t
 open_conn(const char *url_in)
 {
-	char	   *url = strdup(url_in);
+	char *url = strdup(url_in);
 	struct amqp_connection_info ci;
 	amqp_connection_state_t c = amqp_new_connection();
 	amqp_socket_t *s = amqp_tcp_socket_new(c);
@@ -142,9 +142,11 @@ do_rpc(int argc, char **argv)
 		return 1;
 	}
 	printf("%.*s\t%.*s\n",
-		   (env.message.properties._flags & AMQP_BASIC_CORRELATION_ID_FLAG) ? (int) env.message.properties.correlation_id.len : 0,
-		   (char *) env.message.properties.correlation_id.bytes,
-		   (int) env.message.body.len, (char *) env.message.body.bytes);
+		   (env.message.properties._flags & AMQP_BASIC_CORRELATION_ID_FLAG) ?
+			   (int) env.message.properties.correlation_id.len :
+			   0,
+		   (char *) env.message.properties.correlation_id.bytes, (int) env.message.body.len,
+		   (char *) env.message.body.bytes);
 	amqp_destroy_envelope(&env);
 	close_conn(c);
 	return 0;
@@ -155,8 +157,7 @@ do_flood(int argc, char **argv)
 {
 	amqp_connection_state_t c;
 	amqp_basic_properties_t p;
-	long		n,
-				acked = 0;
+	long n, acked = 0;
 
 	if (argc < 7)
 		return 2;
@@ -190,7 +191,7 @@ do_flood(int argc, char **argv)
 int
 main(int argc, char **argv)
 {
-	int			rc = 2;
+	int rc = 2;
 
 	if (argc >= 2 && !strcmp(argv[1], "publish"))
 		rc = do_publish(argc, argv);

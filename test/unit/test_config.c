@@ -18,7 +18,7 @@ static const char *
 write_file(const char *name, const char *text)
 {
 	static char path[256];
-	FILE	   *f;
+	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
 	f = fopen(path, "w");
@@ -31,9 +31,9 @@ write_file(const char *name, const char *text)
 static int
 load(struct sc_config *cfg, char *err, const char *a0, ...)
 {
-	char	   *argv[32];
-	int			argc = 0;
-	va_list		ap;
+	char *argv[32];
+	int argc = 0;
+	va_list ap;
 	const char *a;
 
 	argv[argc++] = "sharecount-bridge";
@@ -59,9 +59,9 @@ int
 main(void)
 {
 	struct sc_config cfg;
-	char		err[512];
+	char err[512];
 	const char *f;
-	int			rc;
+	int rc;
 
 	if (!mkdtemp(tmpdir))
 		return 1;
@@ -144,8 +144,7 @@ main(void)
 	config_free(&cfg);
 
 	/* a list of URLs, amqps */
-	rc = load(&cfg, err, "-c", write_file("e.conf", ""),
-			  "--amqp_url=amqp://u:p@h1:5672/%2f, amqps://u:p@h2/v", NULL);
+	rc = load(&cfg, err, "-c", write_file("e.conf", ""), "--amqp_url=amqp://u:p@h1:5672/%2f, amqps://u:p@h2/v", NULL);
 	CHECK(rc == 0);
 	config_free(&cfg);
 
@@ -231,7 +230,7 @@ main(void)
 	rc = load(&cfg, err, "-c", write_file("r0.conf", ""), NULL);
 	CHECK(rc == 0);
 	{
-		char	   *argv[] = {"x", "-c", (char *) f, NULL};
+		char *argv[] = {"x", "-c", (char *) f, NULL};
 		struct sc_reload_result res;
 
 		CHECK(config_reload(&cfg, 3, argv, &res, err, sizeof(err)) == 0);

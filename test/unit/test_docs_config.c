@@ -38,16 +38,16 @@ volatile sig_atomic_t sc_reload;
 /* Longest row prefix built here (name, default and bounds are short). */
 #define ROW_MAX 512
 
-static int	failures;
+static int failures;
 
 /* The columns a row for s must start with, up to and including the env var's "| ". */
 static void
 row_prefix(const struct setting *s, char *buf, size_t len)
 {
-	char		def[256];
-	char		bounds[64];
-	char		env[96];
-	size_t		j;
+	char def[256];
+	char bounds[64];
+	char env[96];
+	size_t j;
 
 	if (!s->def)
 		snprintf(def, sizeof(def), "unset");
@@ -61,16 +61,16 @@ row_prefix(const struct setting *s, char *buf, size_t len)
 	for (j = 0; s->name[j] && 11 + j + 1 < sizeof(env); j++)
 		env[11 + j] = (char) (s->name[j] >= 'a' && s->name[j] <= 'z' ? s->name[j] - 32 : s->name[j]);
 	env[11 + j] = '\0';
-	snprintf(buf, len, "| `%s` | %s | %s | %s | %s | `%s` | ", s->name,
-			 s->type == T_INT ? "integer" : "string", def, bounds, s->reloadable ? "yes" : "no", env);
+	snprintf(buf, len, "| `%s` | %s | %s | %s | %s | `%s` | ", s->name, s->type == T_INT ? "integer" : "string", def,
+			 bounds, s->reloadable ? "yes" : "no", env);
 }
 
 static char *
 read_all(const char *path)
 {
-	FILE	   *f = fopen(path, "r");
-	char	   *buf;
-	long		n;
+	FILE *f = fopen(path, "r");
+	char *buf;
+	long n;
 
 	if (!f)
 		return NULL;
@@ -95,14 +95,15 @@ check_rows_are_settings(char *table, const struct setting *set, size_t n)
 {
 	for (char *line = strtok(table, "\n"); line; line = strtok(NULL, "\n"))
 	{
-		char	   *end;
-		size_t		i;
+		char *end;
+		size_t i;
 
 		if (strncmp(line, "| `", 3) != 0)
 			continue;
 		end = strchr(line + 3, '`');
 		for (i = 0; end && i < n; i++)
-			if (strlen(set[i].name) == (size_t) (end - line - 3) && !strncmp(set[i].name, line + 3, (size_t) (end - line - 3)))
+			if (strlen(set[i].name) == (size_t) (end - line - 3) &&
+				!strncmp(set[i].name, line + 3, (size_t) (end - line - 3)))
 				break;
 		if (!end || i == n)
 		{
@@ -115,13 +116,11 @@ check_rows_are_settings(char *table, const struct setting *set, size_t n)
 int
 main(int argc, char **argv)
 {
-	size_t		n;
+	size_t n;
 	const struct setting *set = config_settings(&n);
 	const char *path = argc > 1 ? argv[1] : "docs/config.md";
-	char		want[ROW_MAX];
-	char	   *doc,
-			   *begin,
-			   *end;
+	char want[ROW_MAX];
+	char *doc, *begin, *end;
 
 	if (argc > 1 && !strcmp(argv[1], "--print"))
 	{
@@ -148,7 +147,7 @@ main(int argc, char **argv)
 	*end = '\0';
 	for (size_t i = 0; i < n; i++)
 	{
-		char		line[ROW_MAX + 2];
+		char line[ROW_MAX + 2];
 		const char *hit;
 
 		row_prefix(&set[i], want, sizeof(want));
@@ -164,6 +163,8 @@ main(int argc, char **argv)
 	check_rows_are_settings(begin, set, n);
 	free(doc);
 	if (failures)
-		printf("%d failure(s): docs/config.md disagrees with bridge/config.c (test_docs_config.bin --print shows the rows)\n", failures);
+		printf(
+			"%d failure(s): docs/config.md disagrees with bridge/config.c (test_docs_config.bin --print shows the rows)\n",
+			failures);
 	return failures ? 1 : 0;
 }

@@ -19,12 +19,20 @@ volatile sig_atomic_t sc_reload;
 
 #define MEM 16384
 
-static int	failures, checks;
+static int failures, checks;
 
-#define CHECK(cond, ...) do { \
-	checks++; \
-	if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); printf(__VA_ARGS__); printf("\n"); } \
-} while (0)
+#define CHECK(cond, ...) \
+	do \
+	{ \
+		checks++; \
+		if (!(cond)) \
+		{ \
+			failures++; \
+			printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+			printf(__VA_ARGS__); \
+			printf("\n"); \
+		} \
+	} while (0)
 
 static char buf[4 * MEM];
 
@@ -32,7 +40,7 @@ static char buf[4 * MEM];
 static size_t
 request(const char *method, size_t target_len, const char *extra)
 {
-	size_t		n = (size_t) sprintf(buf, "%s /", method);
+	size_t n = (size_t) sprintf(buf, "%s /", method);
 
 	memset(buf + n, 'a', target_len - 1);
 	n += target_len - 1;
@@ -43,7 +51,7 @@ request(const char *method, size_t target_len, const char *extra)
 static void
 expect(const char *what, size_t len, enum route_head want)
 {
-	int			is_head = -1;
+	int is_head = -1;
 	enum route_head got = route_head_check(buf, len, MEM, &is_head);
 
 	CHECK(got == want, "%s: %d, want %d", what, (int) got, (int) want);
@@ -53,7 +61,7 @@ expect(const char *what, size_t len, enum route_head want)
 static void
 test_target(void)
 {
-	size_t		max = route_uri_max(MEM), n;
+	size_t max = route_uri_max(MEM), n;
 
 	CHECK(max == MEM - 1024, "route_uri_max %zu", max);
 	n = request("GET", max, "Host: x\r\n\r\n");
@@ -67,7 +75,7 @@ test_target(void)
 	expect("line ended, headers not yet", n, ROUTE_HEAD_MORE);
 	memset(buf, 'a', MEM);
 	expect("no space and no line end: all of it is the target", MEM - 1, ROUTE_HEAD_URI_TOO_LONG);
-	memcpy(buf, "GET / ", 6);	/* a short target, then a line that does not end */
+	memcpy(buf, "GET / ", 6); /* a short target, then a line that does not end */
 	expect("no line end in http_conn_memory - 1 bytes", MEM - 1, ROUTE_HEAD_MORE);
 	expect("no line end in http_conn_memory bytes", MEM, ROUTE_HEAD_URI_TOO_LONG);
 	n = (size_t) sprintf(buf, "GET / HTTP/1.1\nHost: x\n\n");
@@ -77,10 +85,10 @@ test_target(void)
 static void
 test_budget(void)
 {
-	size_t		budget = route_head_budget(MEM);
-	size_t		base, n, pad;
-	int			is_head = 0;
-	char		extra[MEM];
+	size_t budget = route_head_budget(MEM);
+	size_t base, n, pad;
+	int is_head = 0;
+	char extra[MEM];
 
 	CHECK(budget == MEM - 512, "route_head_budget %zu", budget);
 	CHECK(route_head_cost(100, 3, 20) == 100 + 3 * ROUTE_RECORD_BYTES + 20, "route_head_cost");
@@ -98,9 +106,9 @@ test_budget(void)
 	expect("over the budget before the header line ends (it counts as a record)", n - 4, ROUTE_HEAD_TOO_LARGE);
 	expect("under it before the header line ends", n - 9, ROUTE_HEAD_MORE);
 	/* query pieces are records ("/?a&b&c" has 3), so is each header field */
-	pad = 2000;					/* a header that makes conn_memory larger than ROUTE_URI_RESERVE */
+	pad = 2000; /* a header that makes conn_memory larger than ROUTE_URI_RESERVE */
 	n = (size_t) sprintf(buf, "HEAD /?a&b&c HTTP/1.1\r\nX: %0*d\r\n\r\n", (int) pad, 0);
-	base = n + 4 * ROUTE_RECORD_BYTES + ROUTE_HEAD_RESERVE;	/* the conn_memory it needs */
+	base = n + 4 * ROUTE_RECORD_BYTES + ROUTE_HEAD_RESERVE; /* the conn_memory it needs */
 	CHECK(route_head_check(buf, n, base, &is_head) == ROUTE_HEAD_OK && is_head == 1,
 		  "3 query records and a header fit exactly; HEAD seen");
 	CHECK(route_head_check(buf, n, base - 1, &is_head) == ROUTE_HEAD_TOO_LARGE,

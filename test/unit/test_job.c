@@ -27,8 +27,8 @@ static void
 rejects(const char *body, const char *type, const char *rk, const char *needle)
 {
 	struct sc_job job;
-	char		reason[256];
-	int			rc = parse(body, type, rk, 0, &job, reason);
+	char reason[256];
+	int rc = parse(body, type, rk, 0, &job, reason);
 
 	if (rc != -1 || !strstr(reason, needle))
 	{
@@ -42,14 +42,13 @@ int
 main(void)
 {
 	struct sc_job job;
-	char		reason[256];
-	char	   *big,
-			   *s;
-	json_t	   *j;
+	char reason[256];
+	char *big, *s;
+	json_t *j;
 
 	/* an envelope passes through unchanged */
 	const char *env = "{\"pattern\":\"share_created\",\"data\":{\"jobId\":\"j1\",\"contentType\":\"article\","
-		"\"contentId\":\"1\",\"timestamp\":\"2026-01-02T03:04:05.678Z\"}}";
+					  "\"contentId\":\"1\",\"timestamp\":\"2026-01-02T03:04:05.678Z\"}}";
 
 	CHECK(parse(env, NULL, "share_created", 0, &job, reason) == 0);
 	CHECK(strcmp(job.envelope, env) == 0);
@@ -70,7 +69,8 @@ main(void)
 	sc_job_free(&job);
 
 	/* a bare job is wrapped; its name comes from type, else the routing key */
-	CHECK(parse("{\"jobId\":\"j2\",\"contentId\":\"x\"}", "share_count_update", "sharecount.jobs", 0, &job, reason) == 0);
+	CHECK(parse("{\"jobId\":\"j2\",\"contentId\":\"x\"}", "share_count_update", "sharecount.jobs", 0, &job, reason) ==
+		  0);
 	j = json_loads(job.envelope, 0, NULL);
 	CHECK(j && strcmp(json_string_value(json_object_get(j, "pattern")), "share_count_update") == 0);
 	CHECK(j && strcmp(json_string_value(json_object_get(json_object_get(j, "data"), "jobId")), "j2") == 0);
@@ -80,7 +80,7 @@ main(void)
 	CHECK(strcmp(job.name, "share_deleted") == 0);
 	CHECK(strstr(job.envelope, "\"pattern\":\"share_deleted\"") != NULL);
 	sc_job_free(&job);
-	CHECK(parse("{\"jobId\":\"j4\"}", "", "share_deleted", 0, &job, reason) == 0);	/* empty type: routing key */
+	CHECK(parse("{\"jobId\":\"j4\"}", "", "share_deleted", 0, &job, reason) == 0); /* empty type: routing key */
 	CHECK(strcmp(job.name, "share_deleted") == 0);
 	sc_job_free(&job);
 
@@ -95,21 +95,23 @@ main(void)
 	rejects("{not json", NULL, "q", "not JSON");
 	rejects("", NULL, "q", "not JSON");
 	rejects("[1]", NULL, "q", "not a JSON object");
-	rejects("{\"a\":1,\"a\":2}", "share_created", "q", "not JSON");	/* duplicate keys: ambiguous */
+	rejects("{\"a\":1,\"a\":2}", "share_created", "q", "not JSON"); /* duplicate keys: ambiguous */
 	rejects("{\"pattern\":\"share_created\"}", NULL, "q", "without \"data\"");
 	rejects("{\"pattern\":\"share_created\",\"data\":[1]}", NULL, "q", "\"data\" is not an object");
 	rejects("{\"pattern\":5,\"data\":{}}", NULL, "q", "not a job name");
 	rejects("{\"pattern\":\"\",\"data\":{}}", NULL, "q", "not a job name");
-	rejects("{\"jobId\":\"j\"}", NULL, "sharecount.jobs", "no job name");	/* default exchange, no type */
+	rejects("{\"jobId\":\"j\"}", NULL, "sharecount.jobs", "no job name"); /* default exchange, no type */
 	rejects("{\"jobId\":\"j\"}", NULL, "", "no job name");
-	rejects("{\"x\":\"\xff\"}", "share_created", "q", "not JSON");	/* invalid UTF-8 */
+	rejects("{\"x\":\"\xff\"}", "share_created", "q", "not JSON"); /* invalid UTF-8 */
 
 	/* reply shape */
 	CHECK(parse(env, NULL, "q", 1, &job, reason) == 0);
 	s = sc_job_reply(&job, 1, 12, 42);
-	CHECK(s && strcmp(s, "{\"response\":{\"jobId\":\"j1\",\"success\":true,\"processingTime\":12,"
-					  "\"data\":{\"contentType\":\"article\",\"contentId\":\"1\",\"shareCount\":42}},"
-					  "\"isDisposed\":true}") == 0);
+	CHECK(s &&
+		  strcmp(s,
+				 "{\"response\":{\"jobId\":\"j1\",\"success\":true,\"processingTime\":12,"
+				 "\"data\":{\"contentType\":\"article\",\"contentId\":\"1\",\"shareCount\":42}},"
+				 "\"isDisposed\":true}") == 0);
 	if (s && failures)
 		printf("  reply: %s\n", s);
 	free(s);

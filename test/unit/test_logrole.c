@@ -20,11 +20,19 @@ volatile sig_atomic_t sc_stop;
 
 static int failures;
 
-#define CHECK(cond) do { if (!(cond)) { failures++; printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); } } while (0)
+#define CHECK(cond) \
+	do \
+	{ \
+		if (!(cond)) \
+		{ \
+			failures++; \
+			printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+		} \
+	} while (0)
 
 static char captured[4096];
 static FILE *capture_file;
-static int	saved_stderr = -1;
+static int saved_stderr = -1;
 
 /* Send fd 2 (where log_msg writes) to a temporary file until captured_text(). */
 static void
@@ -40,7 +48,7 @@ capture_start(void)
 static const char *
 captured_text(void)
 {
-	size_t		n;
+	size_t n;
 
 	dup2(saved_stderr, STDERR_FILENO);
 	close(saved_stderr);
@@ -74,7 +82,7 @@ thread_without_role(void *arg)
 static void
 test_roles(void)
 {
-	pthread_t	t;
+	pthread_t t;
 	const char *s;
 
 	log_set_level(LOG_LVL_INFO);
@@ -107,8 +115,7 @@ test_roles(void)
 static void
 test_clock(void)
 {
-	int64_t		t0 = clock_now_ms(),
-				t1;
+	int64_t t0 = clock_now_ms(), t1;
 	struct timespec pause = {0, 20 * 1000000L};
 
 	CHECK(backoff_next(100, 10000) == 200);
@@ -117,10 +124,10 @@ test_clock(void)
 	CHECK(backoff_next(6000, 10000) == 10000);
 	CHECK(backoff_next(10000, 10000) == 10000);
 	CHECK(backoff_next(60, 101) == 101);
-	CHECK(backoff_next(INT_MAX / 2 + 1, INT_MAX) == INT_MAX);	/* no overflow */
+	CHECK(backoff_next(INT_MAX / 2 + 1, INT_MAX) == INT_MAX); /* no overflow */
 	nanosleep(&pause, NULL);
 	t1 = clock_now_ms();
-	CHECK(t1 - t0 >= 19);		/* at least the 20 ms slept, whole ms */
+	CHECK(t1 - t0 >= 19); /* at least the 20 ms slept, whole ms */
 }
 
 int

@@ -17,7 +17,7 @@
 static void
 test_parse(void)
 {
-	uint64_t	lsn = 0;
+	uint64_t lsn = 0;
 
 	CHECK(lag_parse_lsn("0/3016038", &lsn) == 0 && lsn == 0x3016038, "0/3016038 -> %llx", (unsigned long long) lsn);
 	CHECK(lag_parse_lsn("16/B374D848", &lsn) == 0 && lsn == 0x16B374D848ULL, "16/B374D848");
@@ -32,7 +32,7 @@ static void
 test_idle_and_paused(void)
 {
 	struct lag_tracker lt;
-	int64_t		t;
+	int64_t t;
 
 	lag_init(&lt, 1000);
 	/* idle primary: the same WAL position for minutes; the replica has it all */
@@ -63,9 +63,8 @@ test_interpolation(void)
 
 	lag_init(&lt, 0);
 	lag_note_primary(&lt, 1000, 0x1000);
-	lag_note_primary(&lt, 2000, 0x2000);	/* 0x1000 bytes written during (1000, 2000] */
-	CHECK(lag_note_replica(&lt, 0x1800, 2010) == 510, "halfway: lag %lld, want 510",
-		  (long long) lag_since(&lt, 2010));
+	lag_note_primary(&lt, 2000, 0x2000); /* 0x1000 bytes written during (1000, 2000] */
+	CHECK(lag_note_replica(&lt, 0x1800, 2010) == 510, "halfway: lag %lld, want 510", (long long) lag_since(&lt, 2010));
 	CHECK(lt.n == 2 && lt.s[0].lsn == 0x1000, "keeps the sample below the replay position for interpolation");
 	/* below every sample: nothing learnt, the lag only grows */
 	lag_init(&lt, 500);
@@ -77,7 +76,7 @@ static void
 test_full_and_reset(void)
 {
 	struct lag_tracker lt;
-	int			i;
+	int i;
 
 	lag_init(&lt, 0);
 	for (i = 0; i < LAG_SAMPLES + 10; i++)

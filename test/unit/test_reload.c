@@ -24,7 +24,7 @@ static struct sc_reload_result res;
 static void
 write_conf(const char *text)
 {
-	FILE	   *f = fopen(conf, "w");
+	FILE *f = fopen(conf, "w");
 
 	fputs(text, f);
 	fclose(f);
@@ -32,7 +32,7 @@ write_conf(const char *text)
 
 /* argv of the running bridge: "-c conf" plus up to two flags */
 static char *run_argv[8];
-static int	run_argc;
+static int run_argc;
 
 static void
 set_argv(const char *flag1, const char *flag2)
@@ -65,7 +65,7 @@ static int
 hup(struct sc_config *cfg, const char *text)
 {
 	write_conf(text);
-	memset(&res, 0x55, sizeof(res));	/* config_reload must fill it */
+	memset(&res, 0x55, sizeof(res)); /* config_reload must fill it */
 	err[0] = '\0';
 	return config_reload(cfg, run_argc, run_argv, &res, err, sizeof(err));
 }
@@ -77,7 +77,8 @@ test_apply_and_refuse(void)
 
 	set_argv(NULL, NULL);
 	start(&cfg, "pg_conninfo = dbname=a password=old\nlog_level = info\n");
-	CHECK(hup(&cfg, "pg_conninfo = dbname=b password=hunter2\nlog_level = debug\n"
+	CHECK(hup(&cfg,
+			  "pg_conninfo = dbname=b password=hunter2\nlog_level = debug\n"
 			  "max_delivery_attempts = 3\npoll_interval_ms = 100\nprefetch = 7\n"
 			  "reconnect_max_ms = 2000\nconfirm_timeout_ms = 3000\napply_linger_ms = 9\n"
 			  "exchange = other\n") == 0);
@@ -94,7 +95,7 @@ test_apply_and_refuse(void)
 	CHECK(strcmp(cfg.pg_conninfo, "dbname=a password=old") == 0);
 	CHECK(strcmp(cfg.pg_read_conninfo, "dbname=a password=old") == 0);
 	CHECK(cfg.prefetch == 1000 && strcmp(cfg.exchange, "sharecount") == 0);
-	CHECK(res.nrefused == 4);	/* pg_conninfo, pg_read_conninfo (follows it), prefetch, exchange */
+	CHECK(res.nrefused == 4); /* pg_conninfo, pg_read_conninfo (follows it), prefetch, exchange */
 	CHECK(strstr(res.refused, "pg_conninfo") != NULL && strstr(res.refused, "pg_read_conninfo") != NULL);
 	CHECK(strstr(res.refused, "prefetch (1000 -> 7)") != NULL);
 	CHECK(strstr(res.refused, "exchange (\"sharecount\" -> \"other\")") != NULL);
@@ -102,7 +103,8 @@ test_apply_and_refuse(void)
 	CHECK(strstr(res.changed, "hunter2") == NULL);
 
 	/* the same file again: nothing changes, but the refused ones are refused again */
-	CHECK(hup(&cfg, "pg_conninfo = dbname=a password=old\nlog_level = debug\n"
+	CHECK(hup(&cfg,
+			  "pg_conninfo = dbname=a password=old\nlog_level = debug\n"
 			  "max_delivery_attempts = 3\npoll_interval_ms = 100\nreconnect_max_ms = 2000\n"
 			  "confirm_timeout_ms = 3000\napply_linger_ms = 9\n") == 0);
 	CHECK(res.nchanged == 0 && res.changed[0] == '\0');
@@ -120,11 +122,11 @@ test_bad_file(void)
 {
 	struct sc_config cfg;
 	static const char *bad[] = {
-		"log_level = debug\nmax_delivery_attempts = 0\n",	/* out of range */
-		"log_level = debug\nlog_level = loud\n",	/* invalid value */
-		"log_level = debug\nno_such_setting = 1\n", /* unknown key */
-		"log_level = debug\njust some words\n",	/* not key = value */
-		"log_level = debug\npg_conninfo = nonsense\n",	/* libpq cannot parse it */
+		"log_level = debug\nmax_delivery_attempts = 0\n", /* out of range */
+		"log_level = debug\nlog_level = loud\n",		  /* invalid value */
+		"log_level = debug\nno_such_setting = 1\n",		  /* unknown key */
+		"log_level = debug\njust some words\n",			  /* not key = value */
+		"log_level = debug\npg_conninfo = nonsense\n",	  /* libpq cannot parse it */
 	};
 
 	set_argv(NULL, NULL);
@@ -159,7 +161,8 @@ test_precedence(void)
 	set_argv("--poll_interval_ms=200", "--max-delivery-attempts=9");
 	start(&cfg, "log_level = debug\npoll_interval_ms = 300\nreconnect_max_ms = 1000\n");
 	CHECK(strcmp(cfg.log_level, "error") == 0 && cfg.poll_interval_ms == 200);
-	CHECK(hup(&cfg, "log_level = info\npoll_interval_ms = 50\nmax_delivery_attempts = 2\n"
+	CHECK(hup(&cfg,
+			  "log_level = info\npoll_interval_ms = 50\nmax_delivery_attempts = 2\n"
 			  "reconnect_max_ms = 3000\n") == 0);
 	CHECK(strcmp(cfg.log_level, "error") == 0);
 	CHECK(cfg.poll_interval_ms == 200 && cfg.max_delivery_attempts == 9);
@@ -178,9 +181,8 @@ test_precedence(void)
 static void
 test_lists(void)
 {
-	struct sc_config cfg,
-				fresh;
-	char	   *big = malloc(3 * SC_RELOAD_MSG);
+	struct sc_config cfg, fresh;
+	char *big = malloc(3 * SC_RELOAD_MSG);
 
 	set_argv(NULL, NULL);
 	start(&cfg, "");
@@ -190,7 +192,7 @@ test_lists(void)
 	free(fresh.queue);
 	fresh.queue = strdup("a\nb");
 	free(fresh.exchange);
-	fresh.exchange = big;		/* each value is cut to half the list; three fill it */
+	fresh.exchange = big; /* each value is cut to half the list; three fill it */
 	free(fresh.dead_letter_exchange);
 	fresh.dead_letter_exchange = strdup(big);
 	free(fresh.dead_letter_queue);

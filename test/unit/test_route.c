@@ -21,10 +21,10 @@ static void
 expect_error(const char *method, const char *path, const char *ids, int nids, int status, const char *msg)
 {
 	struct route r;
-	int			st = route_parse(method, path, ids, nids, &r);
+	int st = route_parse(method, path, ids, nids, &r);
 
-	CHECK(st == status && r.status == status, "%s %s ids=%s: status %d, want %d (%s)",
-		  method, path, ids ? ids : "(none)", st, status, r.message);
+	CHECK(st == status && r.status == status, "%s %s ids=%s: status %d, want %d (%s)", method, path,
+		  ids ? ids : "(none)", st, status, r.message);
 	CHECK(strstr(r.message, msg) != NULL, "%s %s: message \"%s\" lacks \"%s\"", method, path, r.message, msg);
 	route_free(&r);
 }
@@ -33,7 +33,7 @@ static void
 expect_count(const char *path, const char *type, const char *id)
 {
 	struct route r;
-	int			st = route_parse("GET", path, NULL, 0, &r);
+	int st = route_parse("GET", path, NULL, 0, &r);
 
 	CHECK(st == 0 && r.kind == ROUTE_COUNT, "%s: status %d (%s), kind %d", path, st, r.message, r.kind);
 	if (st == 0)
@@ -48,17 +48,18 @@ static void
 test_count_routes(void)
 {
 	struct route r;
-	char		path[2048];
-	char		big[1024];
+	char path[2048];
+	char big[1024];
 
 	expect_count("/share-links/count/article/123", "article", "123");
 	expect_count("/share-links/count/article/a%2Fb", "article", "a/b");
 	expect_count("/share-links/count/article/a%2fb", "article", "a/b");
 	expect_count("/share-links/count/article/he%20said%20%22hi%22", "article", "he said \"hi\"");
-	expect_count("/share-links/count/article/a+b", "article", "a+b");		/* '+' is literal in a path */
+	expect_count("/share-links/count/article/a+b", "article", "a+b"); /* '+' is literal in a path */
 	expect_count("/share-links/count/article/x,y", "article", "x,y");
-	expect_count("/share-links/count/%C3%A9t%C3%A9/%E2%9C%93%F0%9F%98%80", "\xC3\xA9t\xC3\xA9", "\xE2\x9C\x93\xF0\x9F\x98\x80");
-	expect_count("/share-links/count/article/caf\xC3\xA9", "article", "caf\xC3\xA9");	/* raw UTF-8 */
+	expect_count("/share-links/count/%C3%A9t%C3%A9/%E2%9C%93%F0%9F%98%80", "\xC3\xA9t\xC3\xA9",
+				 "\xE2\x9C\x93\xF0\x9F\x98\x80");
+	expect_count("/share-links/count/article/caf\xC3\xA9", "article", "caf\xC3\xA9"); /* raw UTF-8 */
 	expect_count("/share-links/count/article/..", "article", "..");
 
 	/* HEAD is served like GET */
@@ -99,12 +100,12 @@ test_count_routes(void)
 	expect_error("GET", "/share-links/count/%G1/1", NULL, 0, 400, "contentType has an invalid percent-encoding");
 	expect_error("GET", "/share-links/count/article/a%00b", NULL, 0, 400, "contentId must not contain NUL");
 	expect_error("GET", "/share-links/count/article/%C3%28", NULL, 0, 400, "contentId is not valid UTF-8");
-	expect_error("GET", "/share-links/count/article/%C0%AF", NULL, 0, 400, "not valid UTF-8");	/* overlong '/' */
-	expect_error("GET", "/share-links/count/article/%ED%A0%80", NULL, 0, 400, "not valid UTF-8");	/* surrogate */
-	expect_error("GET", "/share-links/count/article/%F4%90%80%80", NULL, 0, 400, "not valid UTF-8");	/* > U+10FFFF */
-	expect_error("GET", "/share-links/count/article/%E2%9C", NULL, 0, 400, "not valid UTF-8");	/* truncated */
+	expect_error("GET", "/share-links/count/article/%C0%AF", NULL, 0, 400, "not valid UTF-8");		 /* overlong '/' */
+	expect_error("GET", "/share-links/count/article/%ED%A0%80", NULL, 0, 400, "not valid UTF-8");	 /* surrogate */
+	expect_error("GET", "/share-links/count/article/%F4%90%80%80", NULL, 0, 400, "not valid UTF-8"); /* > U+10FFFF */
+	expect_error("GET", "/share-links/count/article/%E2%9C", NULL, 0, 400, "not valid UTF-8");		 /* truncated */
 	expect_error("GET", "/share-links/count/article/%FF", NULL, 0, 400, "not valid UTF-8");
-	expect_error("GET", "/share-links/count/article/\xC3", NULL, 0, 400, "not valid UTF-8");	/* raw bad byte */
+	expect_error("GET", "/share-links/count/article/\xC3", NULL, 0, 400, "not valid UTF-8"); /* raw bad byte */
 }
 
 static void
@@ -132,23 +133,24 @@ test_other_routes(void)
 	expect_error("DELETE", "/share-links/counts/article", "a", 1, 405, "only GET, HEAD and POST");
 	expect_error("PUT", "/healthz", NULL, 0, 405, "only GET and HEAD");
 	expect_error("OPTIONS", "/metrics", NULL, 0, 405, "only GET and HEAD");
-	expect_error("get", "/readyz", NULL, 0, 405, "only GET and HEAD");	/* methods are case-sensitive */
+	expect_error("get", "/readyz", NULL, 0, 405, "only GET and HEAD"); /* methods are case-sensitive */
 	expect_error("POST", "/nope", NULL, 0, 404, "no such endpoint");
 	CHECK(strcmp(ROUTE_ALLOW, "GET, HEAD") == 0, "Allow header");
 	CHECK(strcmp(route_reason(400), "Bad Request") == 0 && strcmp(route_reason(404), "Not Found") == 0 &&
-		  strcmp(route_reason(405), "Method Not Allowed") == 0 &&
-		  strcmp(route_reason(503), "Service Unavailable") == 0, "reason phrases");
+			  strcmp(route_reason(405), "Method Not Allowed") == 0 &&
+			  strcmp(route_reason(503), "Service Unavailable") == 0,
+		  "reason phrases");
 }
 
 static void
 test_counts_routes(void)
 {
 	struct route r;
-	char	   *ids;
-	size_t		i, o;
+	char *ids;
+	size_t i, o;
 
-	CHECK(route_parse("GET", "/share-links/counts/article", "a,b%2Cc,%2F,a,caf%C3%A9, x", 1, &r) == 0,
-		  "counts: %s", r.message);
+	CHECK(route_parse("GET", "/share-links/counts/article", "a,b%2Cc,%2F,a,caf%C3%A9, x", 1, &r) == 0, "counts: %s",
+		  r.message);
 	CHECK(r.kind == ROUTE_COUNTS && strcmp(r.content_type, "article") == 0, "counts kind/type");
 	CHECK(r.nids == 5, "counts: %zu ids (duplicate 'a' dropped), want 5", r.nids);
 	if (r.nids == 5)
@@ -161,8 +163,9 @@ test_counts_routes(void)
 	}
 	route_free(&r);
 
-	CHECK(route_parse("GET", "/share-links/counts/a%20b", "1", 1, &r) == 0 &&
-		  strcmp(r.content_type, "a b") == 0 && r.nids == 1, "counts single id");
+	CHECK(route_parse("GET", "/share-links/counts/a%20b", "1", 1, &r) == 0 && strcmp(r.content_type, "a b") == 0 &&
+			  r.nids == 1,
+		  "counts single id");
 	route_free(&r);
 
 	expect_error("GET", "/share-links/counts/article", NULL, 0, 400, "ids query parameter is required");
@@ -171,7 +174,8 @@ test_counts_routes(void)
 	expect_error("GET", "/share-links/counts/article", "a,,b", 1, 400, "each id in ids must not be empty");
 	expect_error("GET", "/share-links/counts/article", "a,", 1, 400, "each id in ids must not be empty");
 	expect_error("GET", "/share-links/counts/article", ",a", 1, 400, "each id in ids must not be empty");
-	expect_error("GET", "/share-links/counts/article", "a,%zz", 1, 400, "each id in ids has an invalid percent-encoding");
+	expect_error("GET", "/share-links/counts/article", "a,%zz", 1, 400,
+				 "each id in ids has an invalid percent-encoding");
 	expect_error("GET", "/share-links/counts/article", "a%00", 1, 400, "each id in ids must not contain NUL");
 	expect_error("GET", "/share-links/counts/article", "%FE", 1, 400, "each id in ids is not valid UTF-8");
 	expect_error("GET", "/share-links/counts/", "a", 1, 400, "contentType must not be empty");
@@ -183,8 +187,8 @@ test_counts_routes(void)
 	ids = malloc(1001 * 8 + 1);
 	for (i = 0, o = 0; i < 1001; i++)
 		o += sprintf(ids + o, "%s%zu", i ? "," : "", i);
-	CHECK(route_parse("GET", "/share-links/counts/t", ids, 1, &r) == 400 &&
-		  strstr(r.message, "more than 1000 ids"), "1001 ids: %s", r.message);
+	CHECK(route_parse("GET", "/share-links/counts/t", ids, 1, &r) == 400 && strstr(r.message, "more than 1000 ids"),
+		  "1001 ids: %s", r.message);
 	route_free(&r);
 	*strrchr(ids, ',') = '\0';
 	CHECK(route_parse("GET", "/share-links/counts/t", ids, 1, &r) == 0 && r.nids == 1000, "1000 ids: %s", r.message);
@@ -207,8 +211,8 @@ static void
 test_decode_utf8(void)
 {
 	const char *why = NULL;
-	size_t		n = 0;
-	char	   *s;
+	size_t n = 0;
+	char *s;
 
 	s = route_decode("a%41%2f%2F", 10, &n, &why);
 	CHECK(s && strcmp(s, "aA//") == 0 && n == 4, "decode mixed-case hex");
@@ -237,8 +241,8 @@ static void
 test_listen(void)
 {
 	struct sockaddr_storage ss;
-	socklen_t	len;
-	char		err[256], buf[64];
+	socklen_t len;
+	char err[256], buf[64];
 
 	CHECK(route_parse_listen("127.0.0.1:8080", &ss, &len, err, sizeof(err)) == 0, "v4: %s", err);
 	CHECK(ss.ss_family == AF_INET && ntohs(((struct sockaddr_in *) &ss)->sin_port) == 8080, "v4 port");
@@ -247,10 +251,12 @@ test_listen(void)
 	inet_ntop(AF_INET6, &((struct sockaddr_in6 *) &ss)->sin6_addr, buf, sizeof(buf));
 	CHECK(strcmp(buf, "::1") == 0, "v6 addr %s", buf);
 	CHECK(route_parse_listen(":9000", &ss, &len, err, sizeof(err)) == 0 && ss.ss_family == AF_INET &&
-		  ((struct sockaddr_in *) &ss)->sin_addr.s_addr == htonl(INADDR_ANY), "any v4: %s", err);
+			  ((struct sockaddr_in *) &ss)->sin_addr.s_addr == htonl(INADDR_ANY),
+		  "any v4: %s", err);
 	CHECK(route_parse_listen("*:9000", &ss, &len, err, sizeof(err)) == 0, "*:port: %s", err);
 	CHECK(route_parse_listen("[::]:9000", &ss, &len, err, sizeof(err)) == 0 && ss.ss_family == AF_INET6, "[::]");
-	CHECK(route_parse_listen("127.0.0.1", &ss, &len, err, sizeof(err)) == -1 && strstr(err, "host:port"), "no port: %s", err);
+	CHECK(route_parse_listen("127.0.0.1", &ss, &len, err, sizeof(err)) == -1 && strstr(err, "host:port"), "no port: %s",
+		  err);
 	CHECK(route_parse_listen("127.0.0.1:0", &ss, &len, err, sizeof(err)) == -1, "port 0");
 	CHECK(route_parse_listen("127.0.0.1:65536", &ss, &len, err, sizeof(err)) == -1, "port too big");
 	CHECK(route_parse_listen("127.0.0.1:80x", &ss, &len, err, sizeof(err)) == -1, "port junk");
@@ -262,8 +268,8 @@ test_listen(void)
 static void
 test_array_literal(void)
 {
-	char	   *items[] = {"a", "b,c", "he said \"hi\"", "back\\slash", "{}", "NULL", " sp "};
-	char	   *s = dbpool_text_array_literal(items, 7);
+	char *items[] = {"a", "b,c", "he said \"hi\"", "back\\slash", "{}", "NULL", " sp "};
+	char *s = dbpool_text_array_literal(items, 7);
 
 	CHECK(s && strcmp(s, "{\"a\",\"b,c\",\"he said \\\"hi\\\"\",\"back\\\\slash\",\"{}\",\"NULL\",\" sp \"}") == 0,
 		  "array literal: %s", s ? s : "(null)");
@@ -278,10 +284,11 @@ static void
 expect_body(const char *body, int status, const char *msg)
 {
 	struct route r;
-	int			st;
+	int st;
 
-	CHECK(route_parse("POST", "/share-links/counts/t", NULL, 0, &r) == 0 && r.from_body &&
-		  r.kind == ROUTE_COUNTS && strcmp(r.content_type, "t") == 0, "POST /counts routes");
+	CHECK(route_parse("POST", "/share-links/counts/t", NULL, 0, &r) == 0 && r.from_body && r.kind == ROUTE_COUNTS &&
+			  strcmp(r.content_type, "t") == 0,
+		  "POST /counts routes");
 	st = route_parse_body(&r, body, strlen(body));
 	CHECK(st == status && r.status == status, "body %.60s: status %d, want %d (%s)", body, st, status, r.message);
 	CHECK(strstr(r.message, msg) != NULL, "body %.60s: message \"%s\" lacks \"%s\"", body, r.message, msg);
@@ -292,14 +299,14 @@ static void
 test_post_body(void)
 {
 	struct route r;
-	char	   *big;
-	size_t		i, o;
+	char *big;
+	size_t i, o;
 
 	CHECK(route_parse("POST", "/share-links/counts/t", "ignored", 1, &r) == 0 && r.nids == 0, "query ignored");
 	big = "{\"x\":[1],\"ids\":[\"b\",\"a/%2F\",\"b\",\"caf\\u00e9\"]}";
-	CHECK(route_parse_body(&r, big, strlen(big)) == 0 &&
-		  r.nids == 3 && strcmp(r.ids[0], "b") == 0 && strcmp(r.ids[1], "a/%2F") == 0 &&
-		  strcmp(r.ids[2], "caf\xc3\xa9") == 0, "body ids: literal, deduplicated, in order (%s)", r.message);
+	CHECK(route_parse_body(&r, big, strlen(big)) == 0 && r.nids == 3 && strcmp(r.ids[0], "b") == 0 &&
+			  strcmp(r.ids[1], "a/%2F") == 0 && strcmp(r.ids[2], "caf\xc3\xa9") == 0,
+		  "body ids: literal, deduplicated, in order (%s)", r.message);
 	route_free(&r);
 	expect_body("{\"ids\":[\"a\"]}", 0, "");
 	expect_body("", 400, "not valid JSON");
@@ -328,8 +335,9 @@ test_post_body(void)
 	strcpy(big + o, "]}");
 	CHECK(strlen(big) < ROUTE_MAX_BODY_BYTES, "largest body fits the limit");
 	CHECK(route_parse("POST", "/share-links/counts/t", NULL, 0, &r) == 0 &&
-		  route_parse_body(&r, big, strlen(big)) == 0 && r.nids == ROUTE_MAX_IDS &&
-		  strlen(r.ids[999]) == ROUTE_MAX_ID_BYTES, "1,000 ids of 256 bytes: %s", r.message);
+			  route_parse_body(&r, big, strlen(big)) == 0 && r.nids == ROUTE_MAX_IDS &&
+			  strlen(r.ids[999]) == ROUTE_MAX_ID_BYTES,
+		  "1,000 ids of 256 bytes: %s", r.message);
 	route_free(&r);
 	o = (size_t) sprintf(big, "{\"ids\":[\"");
 	memset(big + o, 'x', ROUTE_MAX_ID_BYTES + 1);
@@ -344,13 +352,15 @@ test_post_body(void)
 
 	/* only /share-links/counts takes a POST; Allow says so */
 	expect_error("POST", "/healthz", NULL, 0, 405, "only GET and HEAD");
-	CHECK(route_parse("PUT", "/share-links/counts/t", NULL, 0, &r) == 405 &&
-		  strcmp(r.allow, ROUTE_ALLOW_COUNTS) == 0, "PUT /counts: Allow %s", r.allow);
+	CHECK(route_parse("PUT", "/share-links/counts/t", NULL, 0, &r) == 405 && strcmp(r.allow, ROUTE_ALLOW_COUNTS) == 0,
+		  "PUT /counts: Allow %s", r.allow);
 	route_free(&r);
-	CHECK(route_parse("PUT", "/healthz", NULL, 0, &r) == 405 && strcmp(r.allow, ROUTE_ALLOW) == 0, "PUT /healthz: Allow");
+	CHECK(route_parse("PUT", "/healthz", NULL, 0, &r) == 405 && strcmp(r.allow, ROUTE_ALLOW) == 0,
+		  "PUT /healthz: Allow");
 	route_free(&r);
 	CHECK(strcmp(route_reason(413), "Payload Too Large") == 0 &&
-		  strcmp(route_reason(415), "Unsupported Media Type") == 0, "413/415 reasons");
+			  strcmp(route_reason(415), "Unsupported Media Type") == 0,
+		  "413/415 reasons");
 
 	CHECK(route_json_content_type("application/json"), "application/json");
 	CHECK(route_json_content_type(" Application/JSON ; charset=utf-8"), "case and parameters");
