@@ -34,6 +34,7 @@ live_event_rejected(void)
 	return atomic_load(&n_rejected);
 }
 
+/* Write the reason into err as one printable line; returns -1. */
 static int
 fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int
@@ -44,6 +45,10 @@ fail(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
+	/* one line: jansson quotes the offending input, which may hold control bytes */
+	for (char *p = err; *p; p++)
+		if ((unsigned char) *p < 0x20 || *p == 0x7f)
+			*p = '?';
 	return -1;
 }
 
