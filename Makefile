@@ -46,7 +46,7 @@ BRIDGE_LIB_OBJS = $(filter-out bridge/main.o,$(BRIDGE_OBJS))
 BRIDGE_CC ?= cc
 BRIDGE_CFLAGS ?= -O2 -g
 BRIDGE_CFLAGS += -std=gnu11 -Wall -Wextra -Werror -pthread -I$(shell $(PG_CONFIG) --includedir) $(BRIDGE_SANITIZE)
-BRIDGE_LDLIBS = -L$(shell $(PG_CONFIG) --libdir) -lpq -lrabbitmq -ljansson -lmicrohttpd -lpthread -lm $(BRIDGE_SANITIZE)
+BRIDGE_LDLIBS = -L$(shell $(PG_CONFIG) --libdir) -lpq -lrabbitmq -ljansson -lmicrohttpd -lwslay -lnettle -lpthread -lm $(BRIDGE_SANITIZE)
 BRIDGE_VERSION = $(EXTVERSION).0
 
 ifneq ($(wildcard bridge/main.c),)
@@ -76,6 +76,10 @@ UNIT_BINS = $(UNIT_SRCS:.c=.bin)
 test/unit/%.bin: test/unit/%.c $(BRIDGE_LIB_OBJS) $(wildcard bridge/*.h) $(wildcard test/unit/*.h)
 	$(BRIDGE_CC) $(BRIDGE_CFLAGS) -Ibridge -o $@ $< $(BRIDGE_LIB_OBJS) $(BRIDGE_LDLIBS)
 unit: $(UNIT_BINS)
+
+# The standalone WebSocket test server of docs/live.md (run by test/e2e/live_ws_echo.sh).
+test/unit/ws_echo_server.bin: test/unit/ws_echo_server.c $(BRIDGE_LIB_OBJS) $(wildcard bridge/*.h)
+	$(BRIDGE_CC) $(BRIDGE_CFLAGS) -Ibridge -o $@ $< $(BRIDGE_LIB_OBJS) $(BRIDGE_LDLIBS)
 
 # libFuzzer harnesses (docs/fuzzing.md): fuzz/fuzz_*.c linked with the real
 # bridge objects, rebuilt by clang with the sanitizers into fuzz/build/.
