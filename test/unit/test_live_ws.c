@@ -113,8 +113,9 @@ test_connection(void)
 	/* the pong to "pi" and our "pong:" text, in either order */
 	CHECK(r == 4 + 7 && memmem(in, r, "\x8a\x02pi", 4) && memmem(in, r, "\x81\x05pong:", 7),
 		  "server wrote %zd bytes: pong and text", r);
-	/* a frame announcing 2^32 bytes, and its first 4: over the limit -> close 1009 */
-	memcpy(buf, "\x81\xff\x00\x00\x00\x01\x00\x00\x00\x00\x01\x02\x03\x04" "abcd", 18);
+	/* a frame announcing LIVE_WS_MAX_MESSAGE + 1 bytes (0x40001), and its first 4: close 1009 */
+	_Static_assert(LIVE_WS_MAX_MESSAGE == 0x40000, "the frame below announces 0x40001 bytes");
+	memcpy(buf, "\x81\xff\x00\x00\x00\x00\x00\x04\x00\x01\x01\x02\x03\x04" "abcd", 18);
 	CHECK(write(sv[1], buf, 18) == 18, "write big header");
 	drive(ws, sv[0]);
 	r = read(sv[1], in, sizeof(in));
