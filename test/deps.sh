@@ -6,7 +6,8 @@ set -euo pipefail
 pkgs=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libpq-dev librabbitmq-dev
       libjansson-dev libmicrohttpd-dev libwslay-dev nettle-dev rabbitmq-server amqp-tools wrk curl gcc make
       prometheus jq    # promtool and jq: test/e2e/deploy_rules.sh
-      python3-websockets   # a real WebSocket client: test/e2e/live_ws_echo.sh
+      python3-websockets   # a real WebSocket client: test/e2e/live_ws_echo.sh, test/browser.sh
+      chromium xxd         # headless browser: test/browser.sh; page.html compiled in: Makefile
       clang libclang-rt-14-dev)   # libFuzzer, ASan, UBSan: fuzz/
 missing=()
 for p in "${pkgs[@]}"; do
