@@ -4,8 +4,10 @@
 # As root it runs apt-get; otherwise it prints the one command to run.
 set -euo pipefail
 pkgs=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libpq-dev librabbitmq-dev
-      libjansson-dev libmicrohttpd-dev rabbitmq-server amqp-tools wrk curl gcc make
+      libjansson-dev libmicrohttpd-dev libwslay-dev nettle-dev rabbitmq-server amqp-tools wrk curl gcc make
       prometheus jq    # promtool and jq: test/e2e/deploy_rules.sh
+      python3-websockets   # a real WebSocket client: test/e2e/live_ws_echo.sh, test/browser.sh
+      chromium xxd         # headless browser: test/browser.sh; page.html compiled in: Makefile
       clang libclang-rt-14-dev    # libFuzzer, ASan, UBSan: fuzz/
       clang-format)               # make format-check (clang-format 14 on Debian 12)
 missing=()
