@@ -1,6 +1,6 @@
 /*
  * dbpool_stats.c — the http role's pool counters (see dbpool_int.h): the
- * sharecount_http_pool_* section of /metrics (docs/http.md, "Metrics") and
+ * sharecount_http_pool_* section of /metrics (docs/http.md, "`GET /metrics`") and
  * the shutdown log line.
  *
  * Rules: every counter is a C11 atomic, updated with relaxed order (a few
