@@ -36,11 +36,15 @@ SELECT sharecount_outbox_done((SELECT array_agg(id) FROM sharecount.outbox));
 INSERT INTO share_links (content_type, content_id, user_id) VALUES ('article', '1', 'late1'), ('video', 'v', 'late2');
 -- every dedupe structure holds something: a dense block, and a past day (the
 -- bucket of a head moved to yesterday, then written again); net count 0
+-- (+1 -1 dense, +1 -1 foreign)
 CREATE FUNCTION pgd(id text, op text) RETURNS jsonb LANGUAGE sql AS $$
 	SELECT jsonb_build_object('pattern', 'share_count_update', 'data', jsonb_build_object('jobId', id,
 		'contentType', 'dump', 'contentId', 'x', 'operation', op, 'timestamp', '2026-12-02T10:00:00Z'))
 $$;
 SELECT sharecount_apply(pgd('00000000000d0d0d-77', 'increment'));
+SELECT sharecount_apply(pgd('00000000000d0d0d-78', 'decrement'));
+-- the trigger's jobs are dense: one foreign jobId (as a NestJS emit would send) fills a head
+SELECT sharecount_apply(pgd('pgd-seed', 'increment'));
 UPDATE sharecount.dedupe_foreign_head SET day = day - 1 WHERE octet_length(hashes) > 0;
 SELECT sharecount_apply(pgd((SELECT 'pgd-' || g FROM generate_series(1, 400000) g WHERE substr(md5('pgd-' || g), 1, 4)
 	= (SELECT lpad(to_hex(min(bucket)), 4, '0') FROM sharecount.dedupe_foreign_head WHERE octet_length(hashes) > 0) LIMIT 1),
