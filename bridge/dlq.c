@@ -84,6 +84,16 @@ dlq_publish(struct sc_amqp *a, const struct sc_dead_letter *d, char *why, size_t
 	return sc_amqp_publish_confirmed(a, a->cfg->dead_letter_exchange, "", &p, d->env->message.body, why, len);
 }
 
+/*
+ * The AMQP integer field kinds that fit a long long, with their member of
+ * amqp_field_value_t.value (U64 is clamped apart), and one switch case each.
+ */
+#define DLQ_INT_KINDS(X) X(I8, i8) X(U8, u8) X(I16, i16) X(U16, u16) X(I32, i32) X(U32, u32) X(I64, i64)
+#define DLQ_INT_CASE(kind, member) \
+	case AMQP_FIELD_KIND_##kind: \
+		n = v->value.member; \
+		break;
+
 int
 dlq_delivery_count(const amqp_basic_properties_t *p)
 {
@@ -99,27 +109,7 @@ dlq_delivery_count(const amqp_basic_properties_t *p)
 			continue;
 		switch (v->kind)
 		{
-			case AMQP_FIELD_KIND_I8:
-				n = v->value.i8;
-				break;
-			case AMQP_FIELD_KIND_U8:
-				n = v->value.u8;
-				break;
-			case AMQP_FIELD_KIND_I16:
-				n = v->value.i16;
-				break;
-			case AMQP_FIELD_KIND_U16:
-				n = v->value.u16;
-				break;
-			case AMQP_FIELD_KIND_I32:
-				n = v->value.i32;
-				break;
-			case AMQP_FIELD_KIND_U32:
-				n = v->value.u32;
-				break;
-			case AMQP_FIELD_KIND_I64:
-				n = v->value.i64;
-				break;
+			DLQ_INT_KINDS(DLQ_INT_CASE)
 			case AMQP_FIELD_KIND_U64:
 				n = (long long) (v->value.u64 > 1000000 ? 1000000 : v->value.u64);
 				break;

@@ -28,8 +28,17 @@ struct live_node
 {
 	struct live_key *key;
 	struct live_sub *sub;
-	struct live_node *kprev, *knext; /* the key's subscriptions */
-	struct live_node *sprev, *snext; /* the subscriber's subscriptions */
+	struct live_link
+	{
+		struct live_node *prev, *next;
+	} by[2]; /* by[BY_KEY]: the key's subscriptions; by[BY_SUB]: the subscriber's */
+};
+
+/* Which of a node's two lists (an index into live_node.by). */
+enum
+{
+	BY_KEY,
+	BY_SUB
 };
 
 struct live_key
@@ -168,15 +177,40 @@ node_find(struct live_key *k, struct live_sub *sub)
 {
 	if (k->nsubs <= sub->nsubs)
 	{
-		for (struct live_node *n = k->subs; n; n = n->knext)
+		for (struct live_node *n = k->subs; n; n = n->by[BY_KEY].next)
 			if (n->sub == sub)
 				return n;
 		return NULL;
 	}
-	for (struct live_node *n = sub->nodes; n; n = n->snext)
+	for (struct live_node *n = sub->nodes; n; n = n->by[BY_SUB].next)
 		if (n->key == k)
 			return n;
 	return NULL;
+}
+
+/* Put n first in the list at *head, by its links by[l]. */
+static void
+node_push(struct live_node **head, struct live_node *n, int l)
+{
+	n->by[l].prev = NULL;
+	n->by[l].next = *head;
+	if (*head)
+		(*head)->by[l].prev = n;
+	*head = n;
+}
+
+/* Take n out of the list at *head, by its links by[l]. */
+static void
+node_unlink(struct live_node **head, struct live_node *n, int l)
+{
+	struct live_link *x = &n->by[l];
+
+	if (x->prev)
+		x->prev->by[l].next = x->next;
+	else
+		*head = x->next;
+	if (x->next)
+		x->next->by[l].prev = x->prev;
 }
 
 static void
@@ -185,18 +219,8 @@ node_remove_locked(struct live_hub *hub, struct live_node *n)
 	struct live_key *k = n->key;
 	struct live_sub *s = n->sub;
 
-	if (n->kprev)
-		n->kprev->knext = n->knext;
-	else
-		k->subs = n->knext;
-	if (n->knext)
-		n->knext->kprev = n->kprev;
-	if (n->sprev)
-		n->sprev->snext = n->snext;
-	else
-		s->nodes = n->snext;
-	if (n->snext)
-		n->snext->sprev = n->sprev;
+	node_unlink(&k->subs, n, BY_KEY);
+	node_unlink(&s->nodes, n, BY_SUB);
 	k->nsubs--;
 	s->nsubs--;
 	hub->st.subscriptions--;
@@ -359,14 +383,8 @@ subscribe_one_locked(struct live_hub *hub, struct live_sub *s, const char *type,
 	}
 	n->key = k;
 	n->sub = s;
-	n->knext = k->subs;
-	if (k->subs)
-		k->subs->kprev = n;
-	k->subs = n;
-	n->snext = s->nodes;
-	if (s->nodes)
-		s->nodes->sprev = n;
-	s->nodes = n;
+	node_push(&k->subs, n, BY_KEY);
+	node_push(&s->nodes, n, BY_SUB);
 	k->nsubs++;
 	s->nsubs++;
 	hub->st.subscriptions++;
@@ -462,7 +480,7 @@ live_hub_update(struct live_hub *hub, const struct live_count *c)
 		 */
 		for (struct live_node *nd = k->subs, *next; nd; nd = next)
 		{
-			next = nd->knext;
+			next = nd->by[BY_KEY].next;
 			(void) enqueue_locked(hub, nd->sub, text, n);
 		}
 		rc = 1;

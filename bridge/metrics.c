@@ -271,6 +271,29 @@ metrics_printf(struct metrics_out *out, const char *fmt, ...)
 	sbuf_printf(out->b, "%s", line);
 }
 
+/* A gauge's HELP and TYPE lines; its samples follow. */
+static void
+gauge_head(struct sbuf *b, const char *name, const char *help)
+{
+	sbuf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+}
+
+/* A gauge with one unlabelled integer sample. */
+static void
+gauge_int(struct sbuf *b, const char *name, const char *help, long long v)
+{
+	gauge_head(b, name, help);
+	sbuf_printf(b, "%s %lld\n", name, v);
+}
+
+/* A gauge with one unlabelled sample in seconds (milliseconds shown). */
+static void
+gauge_seconds(struct sbuf *b, const char *name, const char *help, double v)
+{
+	gauge_head(b, name, help);
+	sbuf_printf(b, "%s %.3f\n", name, v);
+}
+
 static long
 resident_bytes(void)
 {
@@ -303,9 +326,7 @@ metrics_render(char **out)
 					 &apply_hist);
 	render_histogram(&b, "sharecount_event_lag_seconds", "From a job's timestamp to its apply commit.", &lag_hist);
 
-	sbuf_printf(&b,
-				"# HELP sharecount_connection_up Connection state (1 up, 0 down) of each role's connections.\n"
-				"# TYPE sharecount_connection_up gauge\n");
+	gauge_head(&b, "sharecount_connection_up", "Connection state (1 up, 0 down) of each role's connections.");
 	for (c = 0; c < SC_CONNS; c++)
 		if (atomic_load(&conn_used[c]))
 			sbuf_printf(&b, "sharecount_connection_up{conn=\"%s\"} %d\n", conn_names[c], atomic_load(&conn_up[c]));
@@ -313,37 +334,25 @@ metrics_render(char **out)
 	v = atomic_load(&outbox_depth);
 	if (v >= 0)
 	{
-		sbuf_printf(&b,
-					"# HELP sharecount_outbox_depth Jobs waiting in the outbox.\n"
-					"# TYPE sharecount_outbox_depth gauge\nsharecount_outbox_depth %lld\n",
-					(long long) v);
-		sbuf_printf(&b,
-					"# HELP sharecount_outbox_oldest_age_seconds Age of the oldest outbox job.\n"
-					"# TYPE sharecount_outbox_oldest_age_seconds gauge\n"
-					"sharecount_outbox_oldest_age_seconds %.3f\n",
-					bits_double(atomic_load(&outbox_age_bits)));
+		gauge_int(&b, "sharecount_outbox_depth", "Jobs waiting in the outbox.", v);
+		gauge_seconds(&b, "sharecount_outbox_oldest_age_seconds", "Age of the oldest outbox job.",
+					  bits_double(atomic_load(&outbox_age_bits)));
 	}
 	v = atomic_load(&queue_depth);
 	if (v >= 0)
-		sbuf_printf(&b,
-					"# HELP sharecount_queue_depth Messages ready in the jobs queue (broker).\n"
-					"# TYPE sharecount_queue_depth gauge\nsharecount_queue_depth %lld\n",
-					(long long) v);
+		gauge_int(&b, "sharecount_queue_depth", "Messages ready in the jobs queue (broker).", v);
 
 	if (atomic_load(&read_used))
 	{
 		int r = atomic_load(&read_replica);
 
-		sbuf_printf(&b,
-					"# HELP sharecount_replica_lag_seconds How far the http role's read replica "
-					"(pg_read_conninfo) is behind the primary; 0 without a replica.\n"
-					"# TYPE sharecount_replica_lag_seconds gauge\nsharecount_replica_lag_seconds %.3f\n",
-					bits_double(atomic_load(&replica_lag_bits)));
-		sbuf_printf(&b,
-					"# HELP sharecount_read_source Which server serves the http role's reads (1 serving, 0 not).\n"
-					"# TYPE sharecount_read_source gauge\n"
-					"sharecount_read_source{server=\"replica\"} %d\nsharecount_read_source{server=\"primary\"} %d\n",
-					r, !r);
+		gauge_seconds(&b, "sharecount_replica_lag_seconds",
+					  "How far the http role's read replica (pg_read_conninfo) is behind the primary; "
+					  "0 without a replica.",
+					  bits_double(atomic_load(&replica_lag_bits)));
+		gauge_head(&b, "sharecount_read_source", "Which server serves the http role's reads (1 serving, 0 not).");
+		sbuf_printf(&b, "sharecount_read_source{server=\"replica\"} %d\n", r);
+		sbuf_printf(&b, "sharecount_read_source{server=\"primary\"} %d\n", !r);
 	}
 	sbuf_printf(&b,
 				"# HELP sharecount_http_requests_total HTTP requests answered, by status.\n"
@@ -357,10 +366,7 @@ metrics_render(char **out)
 	}
 	for (s = 0; s < atomic_load(&nsections); s++)
 		sections[s](&(struct metrics_out){&b});
-	sbuf_printf(&b,
-				"# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
-				"# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %ld\n",
-				resident_bytes());
+	gauge_int(&b, "process_resident_memory_bytes", "Resident memory size in bytes.", resident_bytes());
 	*out = b.data;
 	return b.len;
 }

@@ -275,8 +275,8 @@ route_parse(const char *method, const char *path, const char *ids_raw, int ids_c
 {
 	const char *seg[5];
 	size_t seglen[5];
-	int nseg = 0;
-	const char *p;
+	int nseg = 0, want;
+	const char *p, *form;
 	int getlike;
 
 	memset(r, 0, sizeof(*r));
@@ -325,28 +325,22 @@ route_parse(const char *method, const char *path, const char *ids_raw, int ids_c
 	else if (!getlike)
 		return fail(r, 405, "only GET and HEAD are allowed here");
 
-	if (r->kind == ROUTE_COUNT)
-	{
-		if (nseg < 4)
-			return fail(r, 400, "expected /share-links/count/:contentType/:contentId");
-		if (nseg > 4)
-			return fail(r, 400, "too many path segments: expected /share-links/count/:contentType/:contentId");
-		r->content_type = decode_field(r, "contentType", seg[2], seglen[2], ROUTE_MAX_TYPE_BYTES);
-		if (!r->content_type)
-			return r->status;
-		r->content_id = decode_field(r, "contentId", seg[3], seglen[3], ROUTE_MAX_ID_BYTES);
-		if (!r->content_id)
-			return r->status;
-		return 0;
-	}
-
-	if (nseg < 3)
-		return fail(r, 400, "expected /share-links/counts/:contentType?ids=a,b,c");
-	if (nseg > 3)
-		return fail(r, 400, "too many path segments: expected /share-links/counts/:contentType?ids=a,b,c");
+	/* Each kind's path: its segment count and its form in the error messages. */
+	want = r->kind == ROUTE_COUNT ? 4 : 3;
+	form = r->kind == ROUTE_COUNT ? "/share-links/count/:contentType/:contentId" :
+									"/share-links/counts/:contentType?ids=a,b,c";
+	if (nseg < want)
+		return fail(r, 400, "expected %s", form);
+	if (nseg > want)
+		return fail(r, 400, "too many path segments: expected %s", form);
 	r->content_type = decode_field(r, "contentType", seg[2], seglen[2], ROUTE_MAX_TYPE_BYTES);
 	if (!r->content_type)
 		return r->status;
+	if (r->kind == ROUTE_COUNT)
+	{
+		r->content_id = decode_field(r, "contentId", seg[3], seglen[3], ROUTE_MAX_ID_BYTES);
+		return r->content_id ? 0 : r->status;
+	}
 	if (r->from_body)
 		return 0; /* the query string is ignored; ids come from the body */
 	return parse_ids(r, ids_raw, ids_count);

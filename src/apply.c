@@ -327,12 +327,7 @@ sharecount_apply_batch(PG_FUNCTION_ARGS)
 	BatchItem *items;
 
 	InitMaterializedSRF(fcinfo, 0);
-	if (ARR_NDIM(arr) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("messages must be a one-dimensional array")));
-	deconstruct_array(arr, JSONBOID, -1, false, TYPALIGN_INT, &elems, &nulls,
-					  &n);
+	sc_array_elements(arr, JSONBOID, "messages", &elems, &nulls, &n);
 
 	items = palloc0(sizeof(BatchItem) * Max(n, 1));
 	for (i = 0; i < n; i++)

@@ -25,38 +25,37 @@ typedef enum
 	F_AMOUNT		  /* an integer 1..1,000,000 or null */
 } FieldType;
 
+/* The job kinds as bits, for FieldSpec.required and FieldSpec.optional. */
+#define IN_CREATED 0x1 /* share_created */
+#define IN_DELETED 0x2 /* share_deleted */
+#define IN_UPDATE 0x4  /* share_count_update */
+#define IN_ALL (IN_CREATED | IN_DELETED | IN_UPDATE)
+
 typedef struct FieldSpec
 {
 	const char *name;
-	bool required;
 	FieldType type;
+	int required; /* IN_* bits: the kinds whose jobs must carry the field */
+	int optional; /* IN_* bits: the kinds whose jobs may carry it */
 } FieldSpec;
 
-/* The fields of each job, docs/extension.md "Jobs" ("?" = optional). */
-static const FieldSpec created_fields[] = {
-	{"jobId", true, F_STRING},
-	{"shareId", true, F_STRING_OR_NULL},
-	{"contentType", true, F_STRING},
-	{"contentId", true, F_STRING},
-	{"userId", true, F_STRING_OR_NULL},
-	{"channelId", false, F_STRING_OR_NULL},
-	{"campaignId", false, F_STRING_OR_NULL},
-	{"timestamp", true, F_STRING},
-	{NULL, false, 0}};
-static const FieldSpec deleted_fields[] = {{"jobId", true, F_STRING},
-										   {"shareId", true, F_STRING_OR_NULL},
-										   {"contentType", true, F_STRING},
-										   {"contentId", true, F_STRING},
-										   {"userId", true, F_STRING_OR_NULL},
-										   {"timestamp", true, F_STRING},
-										   {NULL, false, 0}};
-static const FieldSpec update_fields[] = {{"jobId", true, F_STRING},
-										  {"contentType", true, F_STRING},
-										  {"contentId", true, F_STRING},
-										  {"operation", true, F_STRING},
-										  {"amount", false, F_AMOUNT},
-										  {"timestamp", true, F_STRING},
-										  {NULL, false, 0}};
+/*
+ * The fields of the jobs, docs/extension.md "Jobs", in the order they are
+ * checked (so the first bad one is the one reported); a field that is neither
+ * required nor optional in a kind is an unknown field there.
+ */
+static const FieldSpec job_fields[] = {
+	{"jobId", F_STRING, IN_ALL, 0},
+	{"shareId", F_STRING_OR_NULL, IN_CREATED | IN_DELETED, 0},
+	{"contentType", F_STRING, IN_ALL, 0},
+	{"contentId", F_STRING, IN_ALL, 0},
+	{"userId", F_STRING_OR_NULL, IN_CREATED | IN_DELETED, 0},
+	{"channelId", F_STRING_OR_NULL, 0, IN_CREATED},
+	{"campaignId", F_STRING_OR_NULL, 0, IN_CREATED},
+	{"operation", F_STRING, IN_UPDATE, 0},
+	{"amount", F_AMOUNT, 0, IN_UPDATE},
+	{"timestamp", F_STRING, IN_ALL, 0},
+	{NULL, 0, 0, 0}};
 
 static bool
 digits(const char *s, int n)
@@ -155,10 +154,10 @@ check_length(const char *name, int len, int max)
 /*
  * The envelope of one message (docs/extension.md, "Applying jobs"): only
  * "pattern", "data" and "id"; the pattern names the job kind (job->kind, its
- * fields) and "data" is an object (*dc).  NULL, or the error naming the key.
+ * IN_* bit *in) and "data" is an object (*dc).  NULL, or the error naming the key.
  */
 static char *
-read_envelope(Jsonb *jb, ScJob *job, const FieldSpec **fields, char **pname,
+read_envelope(Jsonb *jb, ScJob *job, int *in, char **pname,
 			  JsonbContainer **dc)
 {
 	JsonbValue v;
@@ -194,17 +193,17 @@ read_envelope(Jsonb *jb, ScJob *job, const FieldSpec **fields, char **pname,
 	if (strcmp(*pname, "share_created") == 0)
 	{
 		job->kind = SC_JOB_CREATED;
-		*fields = created_fields;
+		*in = IN_CREATED;
 	}
 	else if (strcmp(*pname, "share_deleted") == 0)
 	{
 		job->kind = SC_JOB_DELETED;
-		*fields = deleted_fields;
+		*in = IN_DELETED;
 	}
 	else if (strcmp(*pname, "share_count_update") == 0)
 	{
 		job->kind = SC_JOB_COUNT_UPDATE;
-		*fields = update_fields;
+		*in = IN_UPDATE;
 	}
 	else
 		return pstrdup(
@@ -306,7 +305,7 @@ sc_validate_message(Jsonb *jb, ScJob *job)
 	JsonbIterator *it;
 	JsonbIteratorToken tok;
 	JsonbContainer *dc = NULL;
-	const FieldSpec *fields = NULL;
+	int in = 0; /* the job kind's IN_* bit */
 	const FieldSpec *f;
 	char *pname = NULL;
 	char *err;
@@ -314,7 +313,7 @@ sc_validate_message(Jsonb *jb, ScJob *job)
 	int64 amount = 1;
 
 	memset(job, 0, sizeof(*job));
-	if ((err = read_envelope(jb, job, &fields, &pname, &dc)) != NULL)
+	if ((err = read_envelope(jb, job, &in, &pname, &dc)) != NULL)
 		return err;
 
 	/* no key but the job's own fields */
@@ -325,8 +324,9 @@ sc_validate_message(Jsonb *jb, ScJob *job)
 
 		if (tok != WJB_KEY)
 			continue;
-		for (f = fields; f->name; f++)
-			if (strlen(f->name) == v.val.string.len &&
+		for (f = job_fields; f->name; f++)
+			if (((f->required | f->optional) & in) &&
+				strlen(f->name) == v.val.string.len &&
 				strncmp(f->name, v.val.string.val, v.val.string.len) == 0)
 				known = true;
 		if (!known)
@@ -335,12 +335,14 @@ sc_validate_message(Jsonb *jb, ScJob *job)
 							pname);
 	}
 
-	for (f = fields; f->name; f++)
+	for (f = job_fields; f->name; f++)
 	{
+		if (!((f->required | f->optional) & in))
+			continue;
 		if (getKeyJsonValueFromContainer(dc, f->name, strlen(f->name), &v) ==
 			NULL)
 		{
-			if (f->required)
+			if (f->required & in)
 				return psprintf("invalid job: \"%s\" is missing", f->name);
 			continue;
 		}

@@ -123,12 +123,7 @@ sharecount_get_many(PG_FUNCTION_ARGS)
 	int n, i;
 
 	InitMaterializedSRF(fcinfo, 0);
-	if (ARR_NDIM(ids) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("content_ids must be a one-dimensional array")));
-	deconstruct_array(ids, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls,
-					  &n);
+	sc_array_elements(ids, TEXTOID, "content_ids", &elems, &nulls, &n);
 
 	cr = counts_rel(fcinfo);
 	rel = table_open(cr->relid, AccessShareLock);

@@ -1,7 +1,8 @@
 /*
  * sharecount.c: module entry and small helpers shared by the trigger, the
  * apply functions and the readers: ISO-8601 timestamps, UUIDs, locating the
- * state tables and running SPI as their owner.
+ * state tables, running SPI as their owner, and one-dimensional array
+ * arguments.
  *
  * Rules: state tables are found by name (schema "sharecount"); a caller that
  * keeps an OID across transactions must drop it on relcache invalidation (the
@@ -189,4 +190,20 @@ sc_prepare_once(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types)
 		*slot = plan;
 	}
 	return *slot;
+}
+
+/*
+ * The elements of a one-dimensional array argument whose element type is a
+ * varlena with int alignment (text, jsonb).  A multi-dimensional array is a
+ * user error naming the argument: "<what> must be a one-dimensional array".
+ */
+void
+sc_array_elements(ArrayType *arr, Oid elemtype, const char *what,
+				  Datum **elems, bool **nulls, int *n)
+{
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a one-dimensional array", what)));
+	deconstruct_array(arr, elemtype, -1, false, TYPALIGN_INT, elems, nulls, n);
 }

@@ -12,6 +12,7 @@
 #include "postgres.h"
 #include "datatype/timestamp.h"
 #include "executor/spi.h"
+#include "utils/array.h"
 
 /* Limits of a job (docs/extension.md, "Jobs"): key bytes, jobId bytes, amount. */
 #define SC_CONTENT_TYPE_MAX 64
@@ -96,6 +97,8 @@ extern void sc_begin_as_owner(Oid relid, Oid *save_userid, int *save_sec);
 extern void sc_end_as_owner(Oid save_userid, int save_sec);
 extern SPIPlanPtr sc_prepare_once(SPIPlanPtr *slot, const char *sql, int nargs,
 								  Oid *types);
+extern void sc_array_elements(ArrayType *arr, Oid elemtype, const char *what,
+							  Datum **elems, bool **nulls, int *n);
 
 /* wakeup.c */
 extern void sc_wakeup_note_outbox_write(void);
