@@ -36,6 +36,7 @@ struct live_ws
 	char *extra; /* MHD's already-read bytes, fed before the socket */
 	size_t extra_len, extra_off;
 	bool eof;					  /* the peer closed or the socket broke */
+	bool lingering;				  /* our close is sent: shut our side, drain theirs */
 	int64_t last_rx_ms,			  /* last time anything arrived */
 		last_ping_ms, closing_ms; /* when we queued our close, 0 if not */
 };
@@ -162,7 +163,8 @@ live_ws_free(struct live_ws *ws)
 short
 live_ws_events(struct live_ws *ws)
 {
-	return (short) ((wslay_event_want_read(ws->ctx) ? POLLIN : 0) | (wslay_event_want_write(ws->ctx) ? POLLOUT : 0));
+	return (short) ((wslay_event_want_read(ws->ctx) || wslay_event_get_close_sent(ws->ctx) ? POLLIN : 0) |
+					(wslay_event_want_write(ws->ctx) ? POLLOUT : 0)); /* after our close: linger() drains */
 }
 
 int
@@ -219,6 +221,33 @@ tick(struct live_ws *ws, int64_t now)
 	return 0;
 }
 
+/*
+ * Our close frame is out and wslay reads no more (it stops reading after a
+ * close it sent itself, e.g. 1009 while the client is still sending the
+ * oversized message).  Closing the socket now, with the client's bytes unread,
+ * would make the kernel send a reset that can destroy the close frame before
+ * the client reads it.  So shut our sending side once and read and discard
+ * until the client closes, bounded by tick()'s LIVE_WS_CLOSE_WAIT_MS.
+ * 0 = keep polling, -1 = done.
+ */
+static int
+linger(struct live_ws *ws, short revents)
+{
+	char sink[4096];
+	ssize_t n;
+
+	if (!ws->lingering)
+	{
+		(void) shutdown(ws->fd, SHUT_WR);
+		ws->lingering = true;
+	}
+	if (!(revents & (POLLIN | POLLHUP | POLLERR)))
+		return 0;
+	while ((n = recv(ws->fd, sink, sizeof(sink), MSG_DONTWAIT)) > 0)
+		;
+	return (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) ? -1 : 0;
+}
+
 int
 live_ws_io(struct live_ws *ws, short revents, int64_t now_ms)
 {
@@ -236,5 +265,7 @@ live_ws_io(struct live_ws *ws, short revents, int64_t now_ms)
 	/* tick may have queued a ping or a close: try to write it now */
 	if (wslay_event_want_write(ws->ctx) && wslay_event_send(ws->ctx) != 0)
 		return -1;
-	return (wslay_event_want_read(ws->ctx) || wslay_event_want_write(ws->ctx)) ? 0 : -1;
+	if (wslay_event_want_read(ws->ctx) || wslay_event_want_write(ws->ctx))
+		return 0;
+	return linger(ws, revents);
 }

@@ -42,9 +42,16 @@ browser_wait() {
   echo "$got"; return 1
 }
 
+# Never fails (it runs in EXIT traps under set -e): chromium's helper
+# processes may still be writing its profile when the main one has exited.
 browser_stop() {
-  [ -n "${BROWSER_PID:-}" ] && kill "$BROWSER_PID" 2>/dev/null && wait "$BROWSER_PID" 2>/dev/null
-  [ -n "${BROWSER_DIR:-}" ] && rm -rf "$BROWSER_DIR"
+  if [ -n "${BROWSER_PID:-}" ]; then
+    kill "$BROWSER_PID" 2>/dev/null || true
+    wait "$BROWSER_PID" 2>/dev/null || true
+  fi
+  if [ -n "${BROWSER_DIR:-}" ]; then
+    rm -rf "$BROWSER_DIR" 2>/dev/null || { sleep 1; rm -rf "$BROWSER_DIR" 2>/dev/null || true; }
+  fi
   BROWSER_PID= BROWSER_DIR=
 }
 
@@ -54,7 +61,7 @@ browser_selftest() {
   root=$(cd "$BROWSER_HERE/.." && pwd)
   BROWSER_T=$(mktemp -d)
   local t=$BROWSER_T
-  trap 'browser_stop; kill ${BROWSER_FAKE_PID:-} 2>/dev/null; wait 2>/dev/null; rm -rf "$BROWSER_T"' EXIT
+  trap 'set +e; kill ${BROWSER_FAKE_PID:-} 2>/dev/null; browser_stop; wait 2>/dev/null; rm -rf "$BROWSER_T" 2>/dev/null' EXIT
   "$BROWSER_PY" "$BROWSER_HERE/browser_fake_sse.py" "$root/bridge/page.html" "$t/port" 2> "$t/server.log" &
   BROWSER_FAKE_PID=$!
   for _ in $(seq 300); do [ -s "$t/port" ] && break; sleep 0.1; done

@@ -95,7 +95,11 @@ if [ "${SKIP_E2E:-0}" != 1 ] && ls test/e2e/*.sh >/dev/null 2>&1 && [ -x bridge/
     name=$(basename "$t" .sh)
     [ -n "${TEST_ONLY:-}" ] && ! [[ $name =~ $TEST_ONLY ]] && continue
     start=$SECONDS
-    out=$(bash "$t" 2>&1); st=$?
+    # output to a file, not a pipe: a process a test leaks would hold a pipe
+    # open and the run would wait for it forever; E2E_TIMEOUT bounds a test
+    timeout --kill-after=20 "${E2E_TIMEOUT:-900}" bash "$t" > "$SC_TMP/e2e-$name.out" 2>&1; st=$?
+    [ $st -eq 124 ] && echo "# $name: killed after ${E2E_TIMEOUT:-900} s (E2E_TIMEOUT)"
+    out=$(cat "$SC_TMP/e2e-$name.out")
     if [ $st -ne 0 ]; then echo "$out" | tail -40 | sed 's/^/#   /'; fi
     report $st "e2e $name ($((SECONDS-start)) s)"
   done
