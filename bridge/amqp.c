@@ -70,6 +70,16 @@ sc_amqp_init(struct sc_amqp *a, const struct sc_config *cfg, const char *name, c
 	}
 }
 
+
+/* connection.blocked state, mirrored on /metrics (sharecount_connection_blocked) */
+static void
+set_blocked(struct sc_amqp *a, int blocked)
+{
+	a->blocked = blocked;
+	if (a->metric != SC_CONN_UNTRACKED)
+		metrics_set_blocked(a->metric, blocked);
+}
+
 static void
 bytes_str(amqp_bytes_t b, char *buf, size_t len)
 {
@@ -86,7 +96,7 @@ sc_amqp_disconnect(struct sc_amqp *a)
 		amqp_connection_close(a->conn, AMQP_REPLY_SUCCESS);
 	amqp_destroy_connection(a->conn);
 	a->conn = NULL;
-	a->blocked = 0;
+	set_blocked(a, 0);
 	a->aux_open = 0;
 	a->confirming = 0;
 	if (a->metric != SC_CONN_UNTRACKED)
@@ -173,13 +183,13 @@ sc_amqp_async_frame(struct sc_amqp *a, const amqp_frame_t *f)
 				bytes_str(m->reason, text, sizeof(text));
 				if (!a->blocked)
 					SC_AMQP_LOG(LOG_LVL_WARN, a, "broker blocked the connection (%s); publishing paused", text);
-				a->blocked = 1;
+				set_blocked(a, 1);
 				return 0;
 			}
 		case AMQP_CONNECTION_UNBLOCKED_METHOD:
 			if (a->blocked)
 				SC_AMQP_LOG(LOG_LVL_INFO, a, "broker unblocked the connection");
-			a->blocked = 0;
+			set_blocked(a, 0);
 			return 0;
 		case AMQP_CHANNEL_CLOSE_METHOD:
 			{
@@ -523,7 +533,7 @@ sc_amqp_connect(struct sc_amqp *a)
 		if (connect_one(a, p, len) == 0)
 		{
 			a->url_next = idx; /* stay on a working node */
-			a->blocked = 0;
+			set_blocked(a, 0);
 			a->aux_open = 0;
 			a->backoff_ms = SC_RECONNECT_FIRST_MS;
 			if (a->metric != SC_CONN_UNTRACKED)

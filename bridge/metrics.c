@@ -7,6 +7,7 @@
  */
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,8 @@ struct histogram
 static _Atomic uint64_t counters[SC_M_COUNTERS][SC_JOB_KINDS];
 static _Atomic int conn_up[SC_CONNS];
 static _Atomic int conn_used[SC_CONNS];
+static _Atomic int conn_blocked[SC_CONNS]; /* AMQP connection.blocked in force */
+static const bool amqp_conn[SC_CONNS] = {[SC_CONN_PUBLISHER_AMQP] = true, [SC_CONN_CONSUMER_AMQP] = true};
 static _Atomic int64_t queue_depth = -1;
 static _Atomic int64_t outbox_depth = -1;
 static _Atomic uint64_t outbox_age_bits;
@@ -139,6 +142,13 @@ int
 metrics_conn_up(enum sc_conn c)
 {
 	return (c >= 0 && c < SC_CONNS) ? atomic_load(&conn_up[c]) : 0;
+}
+
+void
+metrics_set_blocked(enum sc_conn c, int blocked)
+{
+	if (c >= 0 && c < SC_CONNS)
+		atomic_store(&conn_blocked[c], blocked ? 1 : 0);
 }
 
 void
@@ -330,6 +340,12 @@ metrics_render(char **out)
 	for (c = 0; c < SC_CONNS; c++)
 		if (atomic_load(&conn_used[c]))
 			sbuf_printf(&b, "sharecount_connection_up{conn=\"%s\"} %d\n", conn_names[c], atomic_load(&conn_up[c]));
+	gauge_head(&b, "sharecount_connection_blocked",
+			   "1 while the broker has blocked this connection (connection.blocked: publishing paused).");
+	for (c = 0; c < SC_CONNS; c++)
+		if (amqp_conn[c] && atomic_load(&conn_used[c]))
+			sbuf_printf(&b, "sharecount_connection_blocked{conn=\"%s\"} %d\n", conn_names[c],
+						atomic_load(&conn_blocked[c]));
 
 	v = atomic_load(&outbox_depth);
 	if (v >= 0)
