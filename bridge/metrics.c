@@ -46,6 +46,7 @@ static _Atomic uint64_t counters[SC_M_COUNTERS][SC_JOB_KINDS];
 static _Atomic int conn_up[SC_CONNS];
 static _Atomic int conn_used[SC_CONNS];
 static _Atomic int conn_blocked[SC_CONNS]; /* AMQP connection.blocked in force */
+static _Atomic uint64_t overlapped_claims; /* publisher batches sent while another slot waited */
 static const bool amqp_conn[SC_CONNS] = {[SC_CONN_PUBLISHER_AMQP] = true, [SC_CONN_CONSUMER_AMQP] = true};
 static _Atomic int64_t queue_depth = -1;
 static _Atomic int64_t outbox_depth = -1;
@@ -149,6 +150,12 @@ metrics_set_blocked(enum sc_conn c, int blocked)
 {
 	if (c >= 0 && c < SC_CONNS)
 		atomic_store(&conn_blocked[c], blocked ? 1 : 0);
+}
+
+void
+metrics_count_overlapped_claim(void)
+{
+	atomic_fetch_add_explicit(&overlapped_claims, 1, memory_order_relaxed);
 }
 
 void
@@ -382,6 +389,12 @@ metrics_render(char **out)
 	}
 	for (s = 0; s < atomic_load(&nsections); s++)
 		sections[s](&(struct metrics_out){&b});
+	sbuf_printf(&b,
+				"# HELP sharecount_publisher_overlapped_claims_total Claimed batches published while another "
+				"publisher slot waited for confirms (publish_pipeline at work).\n"
+				"# TYPE sharecount_publisher_overlapped_claims_total counter\n"
+				"sharecount_publisher_overlapped_claims_total %llu\n",
+				(unsigned long long) atomic_load_explicit(&overlapped_claims, memory_order_relaxed));
 	gauge_int(&b, "process_resident_memory_bytes", "Resident memory size in bytes.", resident_bytes());
 	*out = b.data;
 	return b.len;

@@ -54,6 +54,8 @@ void metrics_set_conn(enum sc_conn c, int up);
 int metrics_conn_up(enum sc_conn c);
 /* AMQP connections: 1 while connection.blocked is in force (sharecount_connection_blocked) */
 void metrics_set_blocked(enum sc_conn c, int blocked);
+/* a claimed batch published while another publisher slot waited (sharecount_publisher_overlapped_claims_total) */
+void metrics_count_overlapped_claim(void);
 /* Which connections the running roles use; /readyz looks only at those. */
 void metrics_use_conn(enum sc_conn c);
 int metrics_conn_used(enum sc_conn c);

@@ -262,8 +262,11 @@ publisher_claim(struct publisher *p, struct slot *s)
 		for (int i = 0; i < p->nslots; i++)
 			waiting += p->slots[i].busy && &p->slots[i] != s;
 		if (waiting)
+		{
+			metrics_count_overlapped_claim();
 			log_debug("slot %d published %d of %d claimed jobs while %d other slot%s wait%s for confirms",
 					  (int) (s - p->slots), s->sent, n, waiting, waiting > 1 ? "s" : "", waiting > 1 ? "" : "s");
+		}
 	}
 	return n;
 }
