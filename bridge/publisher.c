@@ -108,7 +108,8 @@ publisher_pg_ensure(struct publisher *p)
 		s->pg = pgconn_open(p->cfg->pg_conninfo, "sharecount-bridge publisher", &p->amqp);
 		if (!s->pg)
 			return -1;
-		if (i == 0 && pgconn_command(s->pg, "LISTEN sharecount_wakeup", NULL) < 0)
+		if (pgconn_command(s->pg, "SET lock_timeout = " SC_STR(SC_PUBLISHER_LOCK_TIMEOUT_MS), NULL) < 0 ||
+			(i == 0 && pgconn_command(s->pg, "LISTEN sharecount_wakeup", NULL) < 0))
 		{
 			publisher_slot_drop(s);
 			return -1;

@@ -77,6 +77,20 @@
 #define SC_NOT_READY_PAUSE_MS 100
 
 /*
+ * lock_timeout of every publisher session, in ms.  The publisher drives
+ * several claim transactions from one thread; if DDL on the outbox (e.g.
+ * ALTER EXTENSION sharecount UPDATE) queues an ACCESS EXCLUSIVE lock behind
+ * slot A's open claim, slot B's next claim waits behind that DDL while the
+ * thread waits for slot B: slot A is never finished and nothing moves (a
+ * deadlock PostgreSQL cannot see, since one side is the client).  With a
+ * lock timeout slot B's claim fails after this long, is rolled back and
+ * retried, slot A commits, and the DDL goes through.
+ */
+#define SC_PUBLISHER_LOCK_TIMEOUT_MS 2000
+#define SC_STR_(x) #x
+#define SC_STR(x) SC_STR_(x) /* a numeric constant as a string literal */
+
+/*
  * Nacks (docs/bridge.md "Broker failover"): after this many claims in a row
  * that the broker nacked (at least one nack, no ack), the publisher drops its
  * AMQP connection and opens a fresh one.  A channel that published to a
