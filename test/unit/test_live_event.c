@@ -14,24 +14,7 @@
 
 #include "live_event.h"
 
-/* defined by main.c, which unit tests do not link; other bridge objects use them */
-volatile sig_atomic_t sc_stop;
-volatile sig_atomic_t sc_reload;
-
-static int failures, checks;
-
-#define CHECK(cond, ...) \
-	do \
-	{ \
-		checks++; \
-		if (!(cond)) \
-		{ \
-			failures++; \
-			printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-			printf(__VA_ARGS__); \
-			printf("\n"); \
-		} \
-	} while (0)
+#include "unit.h"
 
 static void
 test_round_trip(void)
@@ -183,6 +166,5 @@ main(void)
 	test_reject();
 	test_frames();
 	test_client();
-	printf("%d checks, %d failures\n", checks, failures);
-	return failures ? 1 : 0;
+	return unit_done("test_live_event");
 }

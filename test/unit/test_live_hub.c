@@ -16,24 +16,7 @@
 
 #include "live_hub.h"
 
-/* defined by main.c, which unit tests do not link; other bridge objects use them */
-volatile sig_atomic_t sc_stop;
-volatile sig_atomic_t sc_reload;
-
-static int failures, checks;
-
-#define CHECK(cond, ...) \
-	do \
-	{ \
-		checks++; \
-		if (!(cond)) \
-		{ \
-			failures++; \
-			printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-			printf(__VA_ARGS__); \
-			printf("\n"); \
-		} \
-	} while (0)
+#include "unit.h"
 
 static struct live_count
 count_of(const char *type, const char *id, long long n, long long version)
@@ -317,6 +300,5 @@ main(void)
 	test_slow_subscriber();
 	test_many();
 	test_threads();
-	printf("%d checks, %d failures\n", checks, failures);
-	return failures ? 1 : 0;
+	return unit_done("test_live_hub");
 }
