@@ -10,21 +10,8 @@
 # Uses the harness's PostgreSQL (or starts one when run standalone); makes and
 # drops its own two databases.  Needs no RabbitMQ.
 set -euo pipefail
-. "$(dirname "$0")/../lib.sh"
-STANDALONE=0
-if [ -z "${SC_PGURL:-}" ]; then sc_init; STANDALONE=1; sc_pg_start; fi
-
-SRC=sc_e2e_origin_src_$$
-DST=sc_e2e_origin_dst_$$
-DUMP=$(mktemp "${SC_TMP:-/tmp}/sharecount-origin.XXXXXX")
-cleanup() {
-  dropdb --if-exists "$SRC" >/dev/null 2>&1 || true
-  dropdb --if-exists "$DST" >/dev/null 2>&1 || true
-  rm -f "$DUMP"
-  if [ "$STANDALONE" = 1 ]; then sc_cleanup; fi
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(dirname "$0")/dump_pair.inc"
+dump_pair_setup origin
 DENSE='^[0-9a-f]{16}-[1-9][0-9]{0,18}$'
 
 createdb "$SRC"
