@@ -323,8 +323,7 @@ live_cache_get(struct live_cache *c, const char *type, const char *id, int64_t n
 }
 
 enum live_cache_rc
-live_cache_get_many(struct live_cache *c, const char *type, char *const *ids, size_t n, int64_t now_ms,
-					int64_t *counts)
+live_cache_get_many(struct live_cache *c, const char *type, char *const *ids, size_t n, int64_t now_ms, int64_t *counts)
 {
 	int64_t up_since;
 	size_t i;
