@@ -9,6 +9,7 @@
 #     changed with SQL, its share_count_changed event published by hand), and
 #     B's hit counter rises on repeated reads;
 #   - a share inserted into share_links and applied by A reaches B's answer;
+#     a list of cached keys (/counts) is a hit too;
 #   - RabbitMQ stopped for ~10 s: B's stream goes down, a change made with
 #     SQL meanwhile is read exactly through B (bypass counted); RabbitMQ back:
 #     the stream comes back and B answers from the cache again;
@@ -87,6 +88,11 @@ q "INSERT INTO share_links (content_type, content_id, user_id) VALUES ('article'
 wait_for "A never applied the share of k2" 60 [ "$(db_count k2)" = 1 ]
 publish_event k2 # until the consumer publishes count-change events (docs/live.md): as it would
 wait_for "B never showed A's share of k2" 30 b_is k2 1
+# a list of cached keys is answered from the cache too
+h0=$(metric sharecount_cache_hits_total)
+[ "$(curl -s --max-time 20 "$B/share-links/counts/article?ids=k1,k2")" = '{"contentType":"article","counts":{"k1":8,"k2":1}}' ] ||
+  fail "counts of k1,k2 through B"
+[ "$(metric sharecount_cache_hits_total)" = $((h0 + 1)) ] || fail "a list of cached keys was not a cache hit"
 
 # the broker stops: B bypasses its cache, and stays exact
 by0=$(metric sharecount_cache_bypasses_total)
