@@ -14,7 +14,9 @@
 #     SQL meanwhile is read exactly through B (bypass counted); RabbitMQ back:
 #     the stream comes back and B answers from the cache again;
 #   - no answer of B is ever lower than one it gave before (counts only grow
-#     here).
+#     here);
+#   - a third bridge on a database still at extension 1.0 serves exact counts
+#     (read without versions, never from the cache) and says why once.
 # Restarts the shared RabbitMQ node and leaves it running.
 . "$(dirname "$0")/bridge.inc"
 e2e_setup live_cache
@@ -120,6 +122,32 @@ add k1 2
 publish_event k1
 wait_for "B never showed k1's event after the outage (15)" 30 b_is k1 15
 kill -0 "$A_PID" || fail "bridge A died"
+
+# a database still at extension 1.0 (no sharecount_get_versioned): counts served, nothing from the cache
+OLD_DB=${E2E_DB}_10
+dropdb --if-exists "$OLD_DB" >/dev/null 2>&1 || true
+createdb "$OLD_DB"
+sc_on_exit "dropdb --if-exists --force '$OLD_DB'"
+sc_psql -d "$OLD_DB" -c "CREATE EXTENSION sharecount VERSION '1.0'" \
+  -c "SELECT sharecount_apply('{\"pattern\":\"share_count_update\",\"data\":{\"jobId\":\"old-1\",
+      \"contentType\":\"article\",\"contentId\":\"o1\",\"operation\":\"increment\",\"amount\":7,
+      \"timestamp\":\"2026-01-01T00:00:00.000Z\"}}')" >/dev/null || fail "1.0 database"
+PORT_C=$(sc_free_port)
+bridge_start --roles=http --http_listen="127.0.0.1:$PORT_C" --pg_conninfo="${SC_PGURL/dbname=postgres/dbname=$OLD_DB}"
+C_PID=$BRIDGE_PID
+C=http://127.0.0.1:$PORT_C
+wait_for "the 1.0 bridge's stream never came up" 60 \
+  [ "$(curl -s --max-time 20 "$C/metrics" | awk '$1 == "sharecount_event_stream_up" { print $2 }')" = 1 ]
+for i in 1 2 3; do
+  [ "$(curl -s --max-time 20 "$C/share-links/count/article/o1")" = '{"contentType":"article","contentId":"o1","shareCount":7}' ] ||
+    fail "a count from a 1.0 database"
+done
+[ "$(curl -s --max-time 20 "$C/metrics" | awk '$1 == "sharecount_cache_hits_total" { print $2 }')" = 0 ] ||
+  fail "counts without versions were served from the cache"
+grep -q 'WARN http: sc_get_v is not in the database (extension older than 1.1)' "$SC_TMP/$E2E_NAME.bridge3.log" ||
+  fail "no warning about the 1.0 database"
+bridge_stop "$C_PID"
+[ "$STOP_STATUS" = 0 ] || fail "C exit status $STOP_STATUS"
 bridge_stop "$B_PID"
 [ "$STOP_STATUS" = 0 ] || fail "B exit status $STOP_STATUS"
 bridge_stop "$A_PID"
