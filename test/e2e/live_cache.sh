@@ -39,6 +39,7 @@ wait_for() {
 }
 metric_is() { [ "$(metric "$1")" = "$2" ]; }
 db_count() { q "SELECT sharecount_get('article', '$1')"; }
+db_is() { [ "$(db_count "$1")" = "$2" ]; }
 # add KEY N: N shares for KEY straight into the counts (no broker involved)
 seq_job=0
 add() {
@@ -88,7 +89,7 @@ echo "# the event of k1 reached B's cache; $((h1 - h0)) hits for 20 reads"
 # a share applied by bridge A reaches B
 b_is k2 0 || fail "k2 before any share"
 q "INSERT INTO share_links (content_type, content_id, user_id) VALUES ('article', 'k2', 'u1')" >/dev/null
-wait_for "A never applied the share of k2" 60 [ "$(db_count k2)" = 1 ]
+wait_for "A never applied the share of k2" 60 db_is k2 1
 wait_for "B never showed A's share of k2" 30 b_is k2 1
 # a list of cached keys is answered from the cache too
 h0=$(metric sharecount_cache_hits_total)
@@ -136,8 +137,8 @@ PORT_C=$(sc_free_port)
 bridge_start --roles=http --http_listen="127.0.0.1:$PORT_C" --pg_conninfo="${SC_PGURL/dbname=postgres/dbname=$OLD_DB}"
 C_PID=$BRIDGE_PID
 C=http://127.0.0.1:$PORT_C
-wait_for "the 1.0 bridge's stream never came up" 60 \
-  [ "$(curl -s --max-time 20 "$C/metrics" | awk '$1 == "sharecount_event_stream_up" { print $2 }')" = 1 ]
+c_up() { [ "$(curl -s --max-time 20 "$C/metrics" | awk '$1 == "sharecount_event_stream_up" { print $2 }')" = 1 ]; }
+wait_for "the 1.0 bridge's stream never came up" 60 c_up
 for i in 1 2 3; do
   [ "$(curl -s --max-time 20 "$C/share-links/count/article/o1")" = '{"contentType":"article","contentId":"o1","shareCount":7}' ] ||
     fail "a count from a 1.0 database"
