@@ -29,14 +29,15 @@
 #include "dbpool_int.h"
 
 const struct dbpool_stmt dbpool_stmts[DBPOOL_NSTMTS] = {
-	[DBPOOL_PING] = {"sc_ping", "SELECT 1", 0},
-	[DBPOOL_GET] = {"sc_get", "SELECT sharecount_get($1::text, $2::text)", 2},
+	[DBPOOL_PING] = {"sc_ping", "SELECT 1", 0, NULL},
+	[DBPOOL_GET] = {"sc_get", "SELECT sharecount_get($1::text, $2::text)", 2, NULL},
 	[DBPOOL_GET_MANY] = {"sc_get_many", "SELECT content_id, share_count FROM sharecount_get_many($1::text, $2::text[])",
-						 2},
-	[DBPOOL_STATS] = {"sc_stats", "SELECT sharecount_stats()::text", 0},
+						 2, NULL},
+	[DBPOOL_STATS] = {"sc_stats", "SELECT sharecount_stats()::text", 0, NULL},
 	[DBPOOL_STMT_GET_BATCH] =
 		{"sc_get_batch",
-		 "SELECT sharecount_get(t, i) FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(t, i, n) ORDER BY n", 2},
+		 "SELECT sharecount_get(t, i) FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(t, i, n) ORDER BY n", 2,
+		 NULL},
 	[DBPOOL_STMT_GET_V] = {"sc_get_v",
 						   "SELECT share_count, version FROM sharecount_get_versioned($1::text, ARRAY[$2::text])", 2,
 						   "SELECT sharecount_get($1::text, $2::text), NULL::bigint"},
