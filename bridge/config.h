@@ -58,6 +58,8 @@ struct sc_config
 	int http_timeout_ms;		/* per-connection idle/request timeout */
 	int http_db_timeout_ms;		/* give up on the database (503) after this */
 	int http_conn_memory;		/* libmicrohttpd memory per connection (request line + headers) */
+	int http_cache_entries;		/* keys the http role's count cache holds; 0 disables it */
+	int http_cache_max_age_ms;	/* a cached count is served for less than this after a database read */
 	char *updates_exchange;		/* "sharecount.updates": count-change events (docs/live.md) */
 	int publish_events;			/* 1: the consumer publishes count-change events */
 	char *roles;				/* "publisher,consumer,http" */

@@ -41,6 +41,8 @@
 #include "http.h"
 #include "http_door.h"
 #include "http_reply.h"
+#include "live_cache_http.h"
+#include "live_feed.h"
 #include "log.h"
 #include "metrics.h"
 #include "route.h"
@@ -54,7 +56,8 @@ _Static_assert(ROUTE_MAX_BODY_BYTES == 2097152, "HTTP_MAX_BODY_TEXT must match R
 #define HTTP_BODY_FIRST_ALLOC 16384
 
 static struct MHD_Daemon *daemon_handle;
-static int db_timeout_ms; /* http_db_timeout_ms, set by http_start() */
+static int db_timeout_ms;		 /* http_db_timeout_ms, set by http_start() */
+static struct live_cache *cache; /* the count cache (docs/live.md "Cache"); NULL: disabled */
 
 static void http_stop_parts(void);
 
@@ -70,6 +73,7 @@ struct request
 	struct dbpool_job job;
 	struct route rt;
 	struct MHD_Connection *conn;
+	int64_t asked_ms; /* when the job was handed to the pool (live_cache_http_fill) */
 	/* a POST's body while it is received (route.rt.from_body); see post_*() */
 	int receiving;	/* 1 until the body is complete */
 	int body_error; /* 413 past ROUTE_MAX_BODY_BYTES, 500 out of memory */
@@ -231,6 +235,7 @@ answer(struct MHD_Connection *conn, struct request *req)
 		return answer_readyz(conn, req);
 	if (req->job.rc != DBPOOL_OK)
 		return http_send_db_error(conn, req->job.rc, req->job.err);
+	live_cache_http_fill(cache, &req->rt, &req->job, req->asked_ms);
 	if (req->rt.kind == ROUTE_COUNT)
 		return answer_count(conn, req);
 	return answer_counts(conn, req);
@@ -261,6 +266,8 @@ start_job(struct MHD_Connection *conn, struct request *req)
 		if (!req->job.counts)
 			return http_send_error(conn, 500, "out of memory", NULL);
 	}
+	if (live_cache_http_lookup(cache, &req->rt, &req->job, &req->asked_ms))
+		return answer(conn, req); /* a cache hit: no database */
 	req->conn = conn;
 	req->job.kind = kinds[req->rt.kind];
 	req->job.type = req->rt.content_type;
@@ -602,13 +609,22 @@ http_start(const struct sc_config *cfg)
 		log_error("cannot listen on %s", cfg->http_listen);
 		return -1;
 	}
+	cache = live_cache_new(cfg->http_cache_entries, cfg->http_cache_max_age_ms);
+	dbpool_set_versioned(cache != NULL);
 	if (dbpool_init(&reads, pool) != 0)
 	{
 		log_error("cannot set up the PostgreSQL pool (pg_read_conninfo)");
 		http_door_stop();
+		live_cache_free(cache);
+		cache = NULL;
 		return -1;
 	}
 	json_object_seed(0); /* seed jansson's hash once, before any thread uses it */
+	if (live_feed_start(cfg, NULL, cache) != 0)
+	{
+		http_stop_parts();
+		return -1;
+	}
 	db_timeout_ms = cfg->http_db_timeout_ms;
 	daemon_handle =
 		MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
@@ -637,6 +653,7 @@ http_start(const struct sc_config *cfg)
 static void
 http_stop_parts(void)
 {
+	live_feed_stop();
 	http_door_stop();
 	atomic_store(&stopping, 1);
 	while (atomic_load(&in_handoff) > 0)
@@ -646,6 +663,8 @@ http_stop_parts(void)
 		MHD_stop_daemon(daemon_handle);
 	daemon_handle = NULL;
 	dbpool_shutdown();
+	live_cache_free(cache);
+	cache = NULL;
 }
 
 void
