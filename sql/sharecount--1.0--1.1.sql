@@ -669,6 +669,19 @@ END
 $f$;
 REVOKE ALL ON FUNCTION sharecount._prune_history() FROM PUBLIC;
 
+-- TRUNCATE sharecount.counts forgets every count: the breakdowns and the
+-- history go with them.
+CREATE FUNCTION sharecount._trends_truncate() RETURNS trigger
+	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+	TRUNCATE sharecount.breakdown, sharecount.history;
+	RETURN NULL;
+END
+$f$;
+REVOKE ALL ON FUNCTION sharecount._trends_truncate() FROM PUBLIC;
+CREATE TRIGGER trends_truncate BEFORE TRUNCATE ON sharecount.counts
+	FOR EACH STATEMENT EXECUTE FUNCTION sharecount._trends_truncate();
+
 REVOKE ALL ON FUNCTION sharecount_verify_breakdown(int) FROM PUBLIC;
 REVOKE ALL ON FUNCTION sharecount._check_dimension(text) FROM PUBLIC;
 
