@@ -47,21 +47,6 @@ PG_FUNCTION_INFO_V1(sharecount_apply_batch_changes);
 /* Columns of sharecount_apply_batch_changes() (the first 3: sharecount_apply_batch()). */
 #define APPLY_BATCH_COLS 8
 
-typedef enum
-{
-	ST_INVALID,
-	ST_PENDING,
-	ST_APPLIED,
-	ST_DUPLICATE
-} ItemStatus;
-
-typedef struct BatchItem
-{
-	ItemStatus status;
-	char *error;
-	ScJob job;
-} BatchItem;
-
 /* An entry of the batch's jobId set. */
 typedef struct JobIdEntry
 {
@@ -411,6 +396,7 @@ apply_items(BatchItem *items, int n, ApplyChanges *changes)
 	for (i = 0; i < nids; i++)
 		items[owner[i]].status = applied[i] ? ST_APPLIED : ST_DUPLICATE;
 	add_counts(items, n, v1_1, changes);
+	sc_trends_apply(items, n); /* breakdowns, history (docs/extension.md) */
 	add_stats(items, n, v1_1);
 }
 
