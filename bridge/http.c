@@ -41,6 +41,7 @@
 #include "http.h"
 #include "http_door.h"
 #include "http_reply.h"
+#include "http_trends.h"
 #include "log.h"
 #include "metrics.h"
 #include "route.h"
@@ -229,6 +230,8 @@ answer(struct MHD_Connection *conn, struct request *req)
 		return answer_metrics(conn, req);
 	if (req->rt.kind == ROUTE_READYZ)
 		return answer_readyz(conn, req);
+	if (http_trends_route(req->rt.kind))
+		return http_trends_answer(conn, &req->rt, &req->job);
 	if (req->job.rc != DBPOOL_OK)
 		return http_send_db_error(conn, req->job.rc, req->job.err);
 	if (req->rt.kind == ROUTE_COUNT)
@@ -249,10 +252,9 @@ static enum MHD_Result
 start_job(struct MHD_Connection *conn, struct request *req)
 {
 	static const enum dbpool_kind kinds[] = {
-		[ROUTE_COUNT] = DBPOOL_GET,
-		[ROUTE_COUNTS] = DBPOOL_GET_MANY,
-		[ROUTE_READYZ] = DBPOOL_PING,
-		[ROUTE_METRICS] = DBPOOL_STATS,
+		[ROUTE_COUNT] = DBPOOL_GET,		[ROUTE_COUNTS] = DBPOOL_GET_MANY,	  [ROUTE_READYZ] = DBPOOL_PING,
+		[ROUTE_METRICS] = DBPOOL_STATS, [ROUTE_BREAKDOWN] = DBPOOL_BREAKDOWN, [ROUTE_HISTORY] = DBPOOL_HISTORY,
+		[ROUTE_TOP] = DBPOOL_TOP,
 	};
 
 	if (req->rt.kind == ROUTE_COUNTS)
@@ -267,6 +269,7 @@ start_job(struct MHD_Connection *conn, struct request *req)
 	req->job.id = req->rt.content_id;
 	req->job.ids = req->rt.ids;
 	req->job.nids = req->rt.nids;
+	route_trends_args(&req->rt, req->job.args);
 	req->job.deadline = clock_now_ms() + db_timeout_ms;
 	req->job.done = job_done;
 	req->job.cls = req;
@@ -314,7 +317,7 @@ request_done(void *cls, struct MHD_Connection *conn, void **req_cls, enum MHD_Re
 		route_free(&req->rt);
 		free(req->body);
 		free(req->job.counts);
-		free(req->job.stats);
+		dbpool_job_free(&req->job);
 		free(req);
 	}
 	*req_cls = NULL;
@@ -493,7 +496,7 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 		return answer(conn, *req_cls);
 
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, find_ids, &ids);
-	if (route_parse(method, url, ids.value, ids.count, &rt) != 0)
+	if (route_parse(method, url, ids.value, ids.count, &rt) != 0 || http_trends_query(conn, &rt) != 0)
 		return send_route_error(conn, &rt);
 	switch (rt.kind)
 	{
@@ -501,6 +504,9 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 		case ROUTE_COUNTS:
 		case ROUTE_READYZ:
 		case ROUTE_METRICS:
+		case ROUTE_BREAKDOWN:
+		case ROUTE_HISTORY:
+		case ROUTE_TOP:
 			return handoff_db(conn, &rt, req_cls);
 		case ROUTE_HEALTHZ:
 			ret = http_send_json(conn, 200, json_pack("{s:s}", "status", "ok"), NULL);
