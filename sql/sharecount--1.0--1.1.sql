@@ -103,7 +103,7 @@ BEGIN
 	INSERT INTO sharecount.tracked (tbl, id_column, content_type_column, content_id_column,
 			user_id_column, channel_id_column, campaign_id_column)
 		VALUES (tbl, id_column, content_type_column, content_id_column, opt[1], opt[2], opt[3]);
-	jobs := sharecount._enqueue_counts(tbl, content_type_column, content_id_column, 'increment');
+	jobs := sharecount._enqueue_counts(tbl, content_type_column, content_id_column, 'increment', opt[2], opt[3]);
 	IF jobs > 0 THEN
 		RAISE NOTICE 'table "%" already has rows: % backfill jobs queued', tbl, jobs;
 	END IF;
@@ -137,7 +137,8 @@ BEGIN
 	END IF;
 	EXECUTE format('DROP TRIGGER IF EXISTS sharecount_row ON %s', tbl);
 	EXECUTE format('DROP TRIGGER IF EXISTS sharecount_truncate ON %s', tbl);
-	jobs := sharecount._enqueue_counts(tbl, t.content_type_column, t.content_id_column, 'decrement');
+	jobs := sharecount._enqueue_counts(tbl, t.content_type_column, t.content_id_column, 'decrement',
+		t.channel_id_column, t.campaign_id_column);
 	IF jobs > 0 THEN
 		RAISE NOTICE 'table "%" has rows: % jobs queued to take them out of the counts', tbl, jobs;
 	END IF;
@@ -230,6 +231,9 @@ BEGIN
 			FROM sharecount._actual_counts(NULL, NULL) x GROUP BY 1, 2) a
 			ON c.content_type = a.ct AND c.content_id = a.ci
 		WHERE coalesce(c.share_count, 0) <> coalesce(a.n, 0)
+			-- #15: or its breakdown differs (sharecount_verify_breakdown() says where)
+			OR (coalesce(c.content_type, a.ct), coalesce(c.content_id, a.ci)) IN (
+				SELECT d.content_type COLLATE "C", d.content_id COLLATE "C" FROM sharecount._breakdown_diff() d)
 		ORDER BY 1, 2 LIMIT sharecount_verify.max;
 END
 $f$;
@@ -245,8 +249,18 @@ BEGIN
 	IF octet_length(content_id) NOT BETWEEN 1 AND 256 THEN
 		RAISE EXCEPTION 'content_id must be 1 to 256 bytes' USING ERRCODE = '22023';
 	END IF;
-	SELECT coalesce(sum(x.n), 0)::bigint INTO n
-		FROM sharecount._actual_counts(sharecount_recount.content_type, sharecount_recount.content_id) x;
+	-- #15: the key's breakdowns are set too (values no row holds any more to 0)
+	WITH x AS MATERIALIZED (SELECT a.channel COLLATE "C" AS channel, a.campaign COLLATE "C" AS campaign, a.n
+			FROM sharecount._actual_breakdown(sharecount_recount.content_type, sharecount_recount.content_id) a),
+		v AS (SELECT 'channel' AS dim, x.channel AS val, x.n FROM x
+			UNION ALL SELECT 'campaign', x.campaign, x.n FROM x
+			UNION ALL SELECT b.dimension, b.value, 0 FROM sharecount.breakdown b
+				WHERE b.content_type = sharecount_recount.content_type AND b.content_id = sharecount_recount.content_id),
+		w AS (INSERT INTO sharecount.breakdown AS b (content_type, content_id, dimension, value, share_count)
+			SELECT sharecount_recount.content_type, sharecount_recount.content_id, v.dim, v.val, sum(v.n) FROM v
+			GROUP BY v.dim, v.val
+			ON CONFLICT ON CONSTRAINT breakdown_key DO UPDATE SET share_count = excluded.share_count)
+	SELECT coalesce(sum(x.n), 0)::bigint INTO n FROM x;
 	INSERT INTO sharecount.counts AS c (content_type, content_id, share_count, updated_at)
 		VALUES (sharecount_recount.content_type, sharecount_recount.content_id, n, clock_timestamp())
 		ON CONFLICT ON CONSTRAINT counts_pkey
@@ -433,6 +447,7 @@ BEGIN
 	WITH gone AS (DELETE FROM sharecount.dedupe_days d WHERE d.day < cutoff_day RETURNING d.records)
 	SELECT coalesce(sum(gone.records), 0) INTO k FROM gone;
 	n := n + k;
+	PERFORM sharecount._prune_history();	-- #15: history past sharecount.history_retention
 	-- 1.0's records (never written again)
 	DELETE FROM sharecount.applied_jobs a WHERE a.applied_at < cutoff;
 	GET DIAGNOSTICS k = ROW_COUNT;
@@ -461,3 +476,209 @@ CREATE OR REPLACE FUNCTION sharecount_stats() RETURNS jsonb
 		coalesce(sum(invalid), 0) AS invalid, coalesce(sum(dedupe_records), 0) AS records
 		FROM sharecount.stats) s;
 $f$;
+
+-- ------------------------------------------------------- #15 trends ----
+-- Breakdowns per channel and campaign, hourly history and trending keys
+-- (docs/extension.md, "Channels and trends"; src/trends.c).  The apply path
+-- (sharecount_apply*) adds each batch's deltas: one row write per
+-- (key, dimension, value) and per (key, hour) per batch.
+
+-- Counts per key and value of a dimension ('channel' or 'campaign'); value
+-- NULL = unattributed.  Per key and dimension the values sum to the count of
+-- the jobs applied since 1.1 plus the backfill below.
+CREATE TABLE sharecount.breakdown (
+	content_type text COLLATE "C" NOT NULL,
+	content_id text COLLATE "C" NOT NULL,
+	dimension text COLLATE "C" NOT NULL CHECK (dimension IN ('channel', 'campaign')),
+	value text COLLATE "C",				-- NULL = unattributed
+	share_count bigint NOT NULL DEFAULT 0,
+	CONSTRAINT breakdown_key UNIQUE NULLS NOT DISTINCT (content_type, content_id, dimension, value)
+) WITH (fillfactor = 80);
+
+-- Net shares (share_created - share_deleted) per key and UTC hour of the
+-- jobs' timestamps.  Rows older than sharecount.history_retention are removed
+-- by sharecount_prune().
+CREATE TABLE sharecount.history (
+	content_type text COLLATE "C" NOT NULL,
+	content_id text COLLATE "C" NOT NULL,
+	hour timestamptz NOT NULL,			-- the UTC hour's start
+	shares bigint NOT NULL,
+	PRIMARY KEY (content_type, content_id, hour)
+) WITH (fillfactor = 80);
+CREATE INDEX history_type_hour ON sharecount.history (content_type, hour);
+-- prune's range: rows arrive roughly in hour order, so a BRIN finds the
+-- expired ones without a scan (and, hour never being updated, keeps HOT)
+CREATE INDEX history_hour ON sharecount.history USING brin (hour);
+
+-- Set by this upgrade on a database that already tracked tables: a job with
+-- a UUID jobId (release 1.0's trigger) and a timestamp before legacy_before
+-- was written before the breakdown backfill below, which already holds its
+-- row's effect, so it changes counts and history but not breakdowns.  No row
+-- (a fresh install): no job is legacy.
+CREATE TABLE sharecount.trends_state (
+	one boolean PRIMARY KEY DEFAULT true CHECK (one),
+	legacy_before timestamptz NOT NULL
+);
+SELECT pg_catalog.pg_extension_config_dump('sharecount.breakdown', '');
+SELECT pg_catalog.pg_extension_config_dump('sharecount.history', '');
+SELECT pg_catalog.pg_extension_config_dump('sharecount.trends_state', '');
+
+-- Internal: COUNT(*) of the countable rows per key, channel and campaign and
+-- tracked table, each table counted as its owner over ONLY itself
+-- (src/counts.c); channel/campaign NULL when unmapped.  NULL, NULL: every key.
+CREATE FUNCTION sharecount._actual_breakdown(content_type text, content_id text)
+	RETURNS TABLE (content_type text, content_id text, channel text, campaign text, n bigint)
+	AS 'MODULE_PATHNAME', 'sharecount_actual_breakdown' LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION sharecount._actual_breakdown(text, text) FROM PUBLIC;
+
+-- Internal: the backfill of sharecount_track() and the take-back of
+-- sharecount_untrack(), now per key, channel and campaign (the jobs carry
+-- channelId/campaignId), so breakdowns stay exact.
+DROP FUNCTION sharecount._enqueue_counts(regclass, name, name, text);
+CREATE FUNCTION sharecount._enqueue_counts(tbl regclass, content_type_column name,
+		content_id_column name, operation text, channel_id_column name, campaign_id_column name)
+	RETURNS bigint AS 'MODULE_PATHNAME', 'sharecount_enqueue_counts' LANGUAGE C;
+REVOKE ALL ON FUNCTION sharecount._enqueue_counts(regclass, name, name, text, name, name) FROM PUBLIC;
+
+-- Internal: breakdown rows that differ from the tracked rows (sharecount_verify
+-- and sharecount_verify_breakdown); counted = the stored value, actual = the
+-- rows; value NULL = unattributed.  Keys holding no breakdown row at all
+-- (nothing applied since the upgrade) compare as 0.
+CREATE FUNCTION sharecount._breakdown_diff()
+	RETURNS TABLE (content_type text, content_id text, dimension text, value text, counted bigint, actual bigint)
+	LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $f$
+	WITH x AS MATERIALIZED (
+		SELECT a.content_type COLLATE "C" AS ct, a.content_id COLLATE "C" AS ci,
+			a.channel COLLATE "C" AS ch, a.campaign COLLATE "C" AS cp, a.n
+		FROM sharecount._actual_breakdown(NULL, NULL) a),
+	act AS (
+		SELECT x.ct, x.ci, 'channel'::text COLLATE "C" AS dim, x.ch AS val, sum(x.n)::bigint AS n FROM x GROUP BY 1, 2, 4
+		UNION ALL
+		SELECT x.ct, x.ci, 'campaign', x.cp, sum(x.n)::bigint FROM x GROUP BY 1, 2, 4)
+	SELECT coalesce(b.content_type, act.ct)::text, coalesce(b.content_id, act.ci)::text,
+		coalesce(b.dimension, act.dim)::text, CASE WHEN b.content_type IS NOT NULL THEN b.value ELSE act.val END::text,
+		coalesce(b.share_count, 0), coalesce(act.n, 0)
+	FROM (SELECT * FROM sharecount.breakdown WHERE share_count <> 0) b FULL JOIN act
+		ON b.content_type = act.ct AND b.content_id = act.ci AND b.dimension = act.dim
+		AND (b.value IS NULL) = (act.val IS NULL) AND coalesce(b.value, '') = coalesce(act.val, '')
+	WHERE coalesce(b.share_count, 0) <> coalesce(act.n, 0)
+$f$;
+REVOKE ALL ON FUNCTION sharecount._breakdown_diff() FROM PUBLIC;
+
+CREATE FUNCTION sharecount_verify_breakdown(max int DEFAULT 100)
+	RETURNS TABLE (content_type text, content_id text, dimension text, value text, counted bigint, actual bigint)
+	LANGUAGE plpgsql STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+	IF max < 1 THEN
+		RAISE EXCEPTION 'max must be at least 1' USING ERRCODE = '22023', HINT = 'Pass a positive limit.';
+	END IF;
+	RETURN QUERY SELECT d.* FROM sharecount._breakdown_diff() d
+		ORDER BY 1, 2, 3, 4 NULLS FIRST LIMIT sharecount_verify_breakdown.max;
+END
+$f$;
+
+-- The dimension's name checked (22023 with a hint).
+CREATE FUNCTION sharecount._check_dimension(dimension text) RETURNS text
+	LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+	IF dimension IS NULL OR dimension NOT IN ('channel', 'campaign') THEN
+		RAISE EXCEPTION 'unknown dimension "%"', dimension USING ERRCODE = '22023',
+			HINT = 'The dimension is ''channel'' or ''campaign''.';
+	END IF;
+	RETURN dimension;
+END
+$f$;
+
+CREATE FUNCTION sharecount_get_breakdown(content_type text, content_id text, dimension text DEFAULT 'channel')
+	RETURNS TABLE (value text, share_count bigint)
+	LANGUAGE plpgsql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+	PERFORM sharecount._check_dimension(dimension);
+	RETURN QUERY SELECT b.value::text, b.share_count FROM sharecount.breakdown b
+		WHERE b.content_type = sharecount_get_breakdown.content_type
+			AND b.content_id = sharecount_get_breakdown.content_id
+			AND b.dimension = sharecount_get_breakdown.dimension AND b.share_count > 0
+		ORDER BY b.share_count DESC, b.value NULLS LAST;
+END
+$f$;
+
+CREATE FUNCTION sharecount_history(content_type text, content_id text, since timestamptz,
+		until timestamptz DEFAULT now(), bucket text DEFAULT 'hour')
+	RETURNS TABLE (bucket_start timestamptz, shares bigint)
+	LANGUAGE plpgsql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+	IF bucket NOT IN ('hour', 'day') THEN
+		RAISE EXCEPTION 'unknown bucket "%"', bucket USING ERRCODE = '22023',
+			HINT = 'The bucket is ''hour'' or ''day''.';
+	END IF;
+	IF since > until THEN
+		RAISE EXCEPTION 'since (%) is after until (%)', since, until USING ERRCODE = '22023',
+			HINT = 'Pass since <= until.';
+	END IF;
+	-- buckets overlapping [since, until): UTC hours or days
+	RETURN QUERY SELECT date_trunc(bucket, h.hour, 'UTC') AS b, sum(h.shares)::bigint
+		FROM sharecount.history h
+		WHERE h.content_type = sharecount_history.content_type AND h.content_id = sharecount_history.content_id
+			AND h.hour >= date_trunc(bucket, since, 'UTC') AND h.hour < until
+		GROUP BY 1 HAVING sum(h.shares) <> 0 ORDER BY 1;
+END
+$f$;
+
+CREATE FUNCTION sharecount_top(content_type text, since interval DEFAULT '24 hours', n int DEFAULT 10)
+	RETURNS TABLE (content_id text, shares bigint)
+	LANGUAGE plpgsql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+	IF since <= interval '0' THEN
+		RAISE EXCEPTION 'window must be positive' USING ERRCODE = '22023', HINT = 'Pass e.g. ''24 hours''.';
+	END IF;
+	IF n NOT BETWEEN 1 AND 100 THEN
+		RAISE EXCEPTION 'n must be 1 to 100' USING ERRCODE = '22023', HINT = 'Ask for at most 100 keys.';
+	END IF;
+	-- the UTC hours overlapping [now() - since, now()]
+	RETURN QUERY SELECT h.content_id::text, sum(h.shares)::bigint
+		FROM sharecount.history h
+		WHERE h.content_type = sharecount_top.content_type AND h.hour >= date_trunc('hour', now() - since, 'UTC')
+		GROUP BY 1 HAVING sum(h.shares) > 0 ORDER BY 2 DESC, 1 LIMIT n;
+END
+$f$;
+
+-- History retention: the custom setting sharecount.history_retention (an
+-- interval, default 90 days), read when sharecount_prune() runs: one DELETE
+-- of the expired hours, found through the BRIN index history_hour.
+CREATE FUNCTION sharecount._prune_history() RETURNS bigint
+	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
+DECLARE
+	setting text := nullif(current_setting('sharecount.history_retention', true), '');
+	retention interval;
+	k bigint;
+BEGIN
+	BEGIN
+		retention := coalesce(setting, '90 days')::interval;
+	EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR syntax_error THEN
+		RAISE EXCEPTION 'sharecount.history_retention must be an interval, not "%"', setting
+			USING ERRCODE = '22023', HINT = 'Set it to e.g. ''90 days''.';
+	END;
+	IF retention <= interval '0' THEN
+		RAISE EXCEPTION 'sharecount.history_retention must be positive, not "%"', setting
+			USING ERRCODE = '22023', HINT = 'Set it to e.g. ''90 days''.';
+	END IF;
+	DELETE FROM sharecount.history h WHERE h.hour < now() - retention;
+	GET DIAGNOSTICS k = ROW_COUNT;
+	RETURN k;
+END
+$f$;
+REVOKE ALL ON FUNCTION sharecount._prune_history() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION sharecount_verify_breakdown(int) FROM PUBLIC;
+REVOKE ALL ON FUNCTION sharecount._check_dimension(text) FROM PUBLIC;
+
+-- Backfill: the breakdowns of every tracked row (the outbox is locked above,
+-- so no tracked write is in flight); jobs written by 1.0 before this point
+-- are legacy (see trends_state).
+WITH a AS MATERIALIZED (SELECT * FROM sharecount._actual_breakdown(NULL, NULL))
+INSERT INTO sharecount.breakdown (content_type, content_id, dimension, value, share_count)
+	SELECT a.content_type, a.content_id, 'channel', a.channel, sum(a.n) FROM a GROUP BY 1, 2, 4
+	UNION ALL
+	SELECT a.content_type, a.content_id, 'campaign', a.campaign, sum(a.n) FROM a GROUP BY 1, 2, 4;
+INSERT INTO sharecount.trends_state (legacy_before)
+	SELECT clock_timestamp() WHERE EXISTS (SELECT FROM sharecount.tracked);

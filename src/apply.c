@@ -37,21 +37,6 @@
 PG_FUNCTION_INFO_V1(sharecount_apply);
 PG_FUNCTION_INFO_V1(sharecount_apply_batch);
 
-typedef enum
-{
-	ST_INVALID,
-	ST_PENDING,
-	ST_APPLIED,
-	ST_DUPLICATE
-} ItemStatus;
-
-typedef struct BatchItem
-{
-	ItemStatus status;
-	char *error;
-	ScJob job;
-} BatchItem;
-
 /* An entry of the batch's jobId set. */
 typedef struct JobIdEntry
 {
@@ -284,6 +269,7 @@ apply_items(BatchItem *items, int n)
 	for (i = 0; i < nids; i++)
 		items[owner[i]].status = applied[i] ? ST_APPLIED : ST_DUPLICATE;
 	add_counts(items, n);
+	sc_trends_apply(items, n); /* breakdowns, history (docs/extension.md) */
 	add_stats(items, n, v1_1);
 }
 

@@ -11,6 +11,7 @@
 #define SHARECOUNT_APPLY_H
 
 #include "postgres.h"
+#include "datatype/timestamp.h"
 #include "utils/jsonb.h"
 
 /* One valid job, as apply needs it. */
@@ -20,8 +21,28 @@ typedef struct ScJob
 	char *job_id;
 	char *ctype;
 	char *cid;
-	int64 delta; /* +1, -1, or +/- amount */
+	int64 delta;	/* +1, -1, or +/- amount */
+	char *channel;	/* channelId, NULL when absent or null (trends.c) */
+	char *campaign; /* campaignId, likewise */
+	TimestampTz ts; /* the timestamp; ts_valid false if out of range */
+	bool ts_valid;
 } ScJob;
+
+/* A job of a batch and what became of it (apply.c, trends.c). */
+typedef enum
+{
+	ST_INVALID,
+	ST_PENDING,
+	ST_APPLIED,
+	ST_DUPLICATE
+} ItemStatus;
+
+typedef struct BatchItem
+{
+	ItemStatus status;
+	char *error;
+	ScJob job;
+} BatchItem;
 
 /* jobcheck.c: NULL and *job filled, or the error naming the field. */
 extern char *sc_validate_message(Jsonb *jb, ScJob *job);
@@ -43,5 +64,12 @@ extern void sc_dedupe_legacy_seen(char **ids, int n, bool *seen);
 
 /* apply.c: a text[] of strs[0..n). */
 extern Datum sc_text_array(char **strs, int n);
+
+/*
+ * trends.c: add the applied items' breakdown and history deltas (one
+ * statement per batch); nothing under the 1.0 schema.  Caller is connected
+ * to SPI and has taken the dedupe locks.
+ */
+extern void sc_trends_apply(const BatchItem *items, int n);
 
 #endif

@@ -1,8 +1,9 @@
 /*
- * counts.c: COUNT(*) of a tracked table's countable rows per key, the one
- * query behind TRUNCATE's decrements, the backfill of sharecount_track(), the
- * decrements of sharecount_untrack() and sharecount_verify()/recount()
- * (sharecount._actual_counts).
+ * counts.c: COUNT(*) of a tracked table's countable rows per key (and per
+ * channel and campaign, for breakdowns), the one query behind TRUNCATE's
+ * decrements, the backfill of sharecount_track(), the decrements of
+ * sharecount_untrack() and sharecount_verify()/recount()
+ * (sharecount._actual_counts, sharecount._actual_breakdown).
  *
  * Rules (docs/extension.md, "Tracking a table" and "Maintenance"):
  * - The query runs as the tracked table's owner in a restricted security
@@ -17,7 +18,9 @@
  *   committed while the caller waited for its lock is still counted.
  * - Keys are rendered with CAST(... AS text) COLLATE "C", grouped byte-wise;
  *   rows with a NULL, empty or oversized key are skipped (the trigger writes
- *   no job for them either) and their number returned.
+ *   no job for them either) and their number returned.  Channel and campaign
+ *   are rendered by their type's output function (as the trigger does) and a
+ *   value too long for a job field is NULL (as outbox_insert stores it).
  * - Memory: keys are fetched SC_COUNT_FETCH at a time and each batch's memory
  *   released before the next, so millions of keys need not fit in memory.
  *   Caller is connected to SPI.
@@ -38,18 +41,36 @@
 
 #include "sharecount.h"
 #include "track.h"
+#include "outbox.h"
 
 PG_FUNCTION_INFO_V1(sharecount_actual_counts);
+PG_FUNCTION_INFO_V1(sharecount_actual_breakdown);
 
-/* The count query of relid; with a key filter when only_ctype is given. */
+/*
+ * A mapped channel or campaign column as the text its job field carries (the
+ * type's output function, as the trigger renders it), or NULL when unmapped.
+ */
+static void
+append_value_column(StringInfo q, const char *col)
+{
+	if (col == NULL || col[0] == '\0')
+		appendStringInfoString(q, ", NULL::pg_catalog.text");
+	else
+		appendStringInfo(
+			q,
+			", CASE WHEN %s IS NULL THEN NULL ELSE pg_catalog.format('%%s', %s) END "
+			"COLLATE pg_catalog.\"C\"",
+			quote_identifier(col), quote_identifier(col));
+}
+
+/* The count query of relid; with a key filter when filtered. */
 static char *
-count_query(Oid relid, const char *type_col, const char *cid_col,
-			bool filtered)
+count_query(Oid relid, const ScCountColumns *cols, bool filtered)
 {
 	char *nsp = get_namespace_name(get_rel_namespace(relid));
 	char *rel = get_rel_name(relid);
-	const char *ct = quote_identifier(type_col);
-	const char *ci = quote_identifier(cid_col);
+	const char *ct = quote_identifier(cols->ctype);
+	const char *ci = quote_identifier(cols->cid);
 	StringInfoData q;
 
 	if (nsp == NULL || rel == NULL)
@@ -58,17 +79,31 @@ count_query(Oid relid, const char *type_col, const char *cid_col,
 	appendStringInfo(
 		&q,
 		"SELECT CAST(%s AS pg_catalog.text) COLLATE pg_catalog.\"C\", "
-		"CAST(%s AS pg_catalog.text) COLLATE pg_catalog.\"C\", pg_catalog.count(*) "
-		"FROM ONLY %s WHERE %s IS NOT NULL AND %s IS NOT NULL",
-		ct, ci, quote_qualified_identifier(nsp, rel), ct, ci);
+		"CAST(%s AS pg_catalog.text) COLLATE pg_catalog.\"C\"",
+		ct, ci);
+	append_value_column(&q, cols->channel);
+	append_value_column(&q, cols->campaign);
+	appendStringInfo(&q,
+					 ", pg_catalog.count(*) FROM ONLY %s WHERE %s IS NOT NULL "
+					 "AND %s IS NOT NULL",
+					 quote_qualified_identifier(nsp, rel), ct, ci);
 	if (filtered)
 		appendStringInfo(
 			&q,
 			" AND CAST(%s AS pg_catalog.text) COLLATE pg_catalog.\"C\" OPERATOR(pg_catalog.=) $1"
 			" AND CAST(%s AS pg_catalog.text) COLLATE pg_catalog.\"C\" OPERATOR(pg_catalog.=) $2",
 			ct, ci);
-	appendStringInfoString(&q, " GROUP BY 1, 2");
+	appendStringInfoString(&q, " GROUP BY 1, 2, 3, 4");
 	return q.data;
+}
+
+/* Column c (3 or 4) of a count row as a job field would carry it, or NULL. */
+static char *
+value_of(HeapTuple tup, TupleDesc desc, int c)
+{
+	char *v = SPI_getvalue(tup, desc, c);
+
+	return v != NULL && outbox_field_fits(v, strlen(v)) ? v : NULL;
 }
 
 /*
@@ -77,9 +112,8 @@ count_query(Oid relid, const char *type_col, const char *cid_col,
  * neither) restrict the count to one key.
  */
 int64
-sc_count_keys(Oid relid, const char *type_col, const char *cid_col,
-			  const char *only_ctype, const char *only_cid, sc_key_count_fn fn,
-			  void *arg)
+sc_count_keys(Oid relid, const ScCountColumns *cols, const char *only_ctype,
+			  const char *only_cid, sc_key_count_fn fn, void *arg)
 {
 	bool filtered = (only_ctype != NULL && only_cid != NULL);
 	Oid argtypes[2] = {TEXTOID, TEXTOID};
@@ -100,8 +134,8 @@ sc_count_keys(Oid relid, const char *type_col, const char *cid_col,
 		CurrentMemoryContext, "sharecount key counts", ALLOCSET_DEFAULT_SIZES);
 
 	sc_begin_as_owner(relid, &save_userid, &save_sec);
-	plan = SPI_prepare(count_query(relid, type_col, cid_col, filtered),
-					   filtered ? 2 : 0, argtypes);
+	plan = SPI_prepare(count_query(relid, cols, filtered), filtered ? 2 : 0,
+					   argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s",
 			 SPI_result_code_string(SPI_result));
@@ -133,13 +167,14 @@ sc_count_keys(Oid relid, const char *type_col, const char *cid_col,
 			char *cid = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
 			bool isnull;
 			int64 n = DatumGetInt64(
-				SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull));
+				SPI_getbinval(tt->vals[i], tt->tupdesc, 5, &isnull));
 
 			if (strlen(ctype) < 1 || strlen(ctype) > SC_CONTENT_TYPE_MAX ||
 				strlen(cid) < 1 || strlen(cid) > SC_CONTENT_ID_MAX)
 				skipped += n;
 			else
-				fn(ctype, cid, n, arg);
+				fn(ctype, cid, value_of(tt->vals[i], tt->tupdesc, 3),
+				   value_of(tt->vals[i], tt->tupdesc, 4), n, arg);
 			CHECK_FOR_INTERRUPTS();
 		}
 		MemoryContextSwitchTo(old_cxt);
@@ -152,36 +187,52 @@ sc_count_keys(Oid relid, const char *type_col, const char *cid_col,
 	return skipped;
 }
 
-/* sc_count_keys callback of sharecount._actual_counts: one result row. */
-static void
-put_count(const char *ctype, const char *cid, int64 n, void *arg)
+/* What put_count writes to: the result, and whether it has value columns. */
+typedef struct CountSink
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) arg;
-	Datum values[3];
-	bool nulls[3] = {false, false, false};
+	ReturnSetInfo *rsinfo;
+	bool breakdown;
+} CountSink;
 
-	values[0] = CStringGetTextDatum(ctype);
-	values[1] = CStringGetTextDatum(cid);
-	values[2] = Int64GetDatum(n);
-	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+/* sc_count_keys callback of the _actual_* functions: one result row. */
+static void
+put_count(const char *ctype, const char *cid, const char *channel,
+		  const char *campaign, int64 n, void *arg)
+{
+	CountSink *sink = (CountSink *) arg;
+	Datum values[5];
+	bool nulls[5] = {false, false, false, false, false};
+	int k = 0;
+
+	values[k++] = CStringGetTextDatum(ctype);
+	values[k++] = CStringGetTextDatum(cid);
+	if (sink->breakdown)
+	{
+		nulls[k] = channel == NULL;
+		values[k++] = channel ? CStringGetTextDatum(channel) : (Datum) 0;
+		nulls[k] = campaign == NULL;
+		values[k++] = campaign ? CStringGetTextDatum(campaign) : (Datum) 0;
+	}
+	values[k] = Int64GetDatum(n);
+	tuplestore_putvalues(sink->rsinfo->setResult, sink->rsinfo->setDesc,
+						 values, nulls);
 }
 
 /*
- * sharecount._actual_counts(content_type text, content_id text) RETURNS
- * TABLE (content_type text, content_id text, n bigint): COUNT(*) of countable
- * rows per key and tracked table (a key may appear once per table), each
- * table counted as its owner.  Both arguments NULL: every key; else only that
- * key.  The registry is read as the caller (verify/recount are SECURITY
- * DEFINER).
+ * COUNT(*) of countable rows per key (and, for breakdown, channel and
+ * campaign) and tracked table (a key may appear once per table), each table
+ * counted as its owner.  Both arguments NULL: every key; else only that key.
+ * The registry is read as the caller (verify/recount are SECURITY DEFINER).
  */
-Datum
-sharecount_actual_counts(PG_FUNCTION_ARGS)
+static Datum
+actual_counts(FunctionCallInfo fcinfo, bool breakdown)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	CountSink sink = {(ReturnSetInfo *) fcinfo->resultinfo, breakdown};
 	char *only_ctype =
 		PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
 	char *only_cid =
 		PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	SPITupleTable *reg;
 	uint64 ntables, i;
 
 	if ((only_ctype == NULL) != (only_cid == NULL))
@@ -196,27 +247,52 @@ sharecount_actual_counts(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute(
 			"SELECT t.tbl::pg_catalog.oid, t.content_type_column::pg_catalog.text, "
-			"t.content_id_column::pg_catalog.text FROM sharecount.tracked t "
+			"t.content_id_column::pg_catalog.text, t.channel_id_column::pg_catalog.text, "
+			"t.campaign_id_column::pg_catalog.text FROM sharecount.tracked t "
 			"JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tbl "
 			"ORDER BY 1",
 			true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "reading sharecount.tracked failed");
 	ntables = SPI_processed;
+	reg =
+		SPI_tuptable; /* kept: the count queries below replace SPI_tuptable */
+	for (i = 0; i < ntables; i++)
 	{
-		SPITupleTable *reg =
-			SPI_tuptable; /* kept: the count queries below replace SPI_tuptable */
+		bool isnull;
+		Oid relid = DatumGetObjectId(
+			SPI_getbinval(reg->vals[i], reg->tupdesc, 1, &isnull));
+		ScCountColumns cols;
 
-		for (i = 0; i < ntables; i++)
-		{
-			bool isnull;
-			Oid relid = DatumGetObjectId(
-				SPI_getbinval(reg->vals[i], reg->tupdesc, 1, &isnull));
-
-			sc_count_keys(relid, SPI_getvalue(reg->vals[i], reg->tupdesc, 2),
-						  SPI_getvalue(reg->vals[i], reg->tupdesc, 3),
-						  only_ctype, only_cid, put_count, rsinfo);
-		}
+		cols.ctype = SPI_getvalue(reg->vals[i], reg->tupdesc, 2);
+		cols.cid = SPI_getvalue(reg->vals[i], reg->tupdesc, 3);
+		cols.channel =
+			breakdown ? SPI_getvalue(reg->vals[i], reg->tupdesc, 4) : NULL;
+		cols.campaign =
+			breakdown ? SPI_getvalue(reg->vals[i], reg->tupdesc, 5) : NULL;
+		sc_count_keys(relid, &cols, only_ctype, only_cid, put_count, &sink);
 	}
 	SPI_finish();
 	return (Datum) 0;
+}
+
+/*
+ * sharecount._actual_counts(content_type text, content_id text) RETURNS
+ * TABLE (content_type text, content_id text, n bigint).
+ */
+Datum
+sharecount_actual_counts(PG_FUNCTION_ARGS)
+{
+	return actual_counts(fcinfo, false);
+}
+
+/*
+ * sharecount._actual_breakdown(content_type text, content_id text) RETURNS
+ * TABLE (content_type text, content_id text, channel text, campaign text,
+ * n bigint): channel/campaign as the jobs carry them (NULL when NULL,
+ * unmapped or too long for a job field).
+ */
+Datum
+sharecount_actual_breakdown(PG_FUNCTION_ARGS)
+{
+	return actual_counts(fcinfo, true);
 }

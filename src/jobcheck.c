@@ -12,6 +12,8 @@
 #include "postgres.h"
 
 #include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/timestamp.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
@@ -50,8 +52,8 @@ static const FieldSpec job_fields[] = {
 	{"contentType", F_STRING, IN_ALL, 0},
 	{"contentId", F_STRING, IN_ALL, 0},
 	{"userId", F_STRING_OR_NULL, IN_CREATED | IN_DELETED, 0},
-	{"channelId", F_STRING_OR_NULL, 0, IN_CREATED},
-	{"campaignId", F_STRING_OR_NULL, 0, IN_CREATED},
+	{"channelId", F_STRING_OR_NULL, 0, IN_ALL},
+	{"campaignId", F_STRING_OR_NULL, 0, IN_ALL},
 	{"operation", F_STRING, IN_UPDATE, 0},
 	{"amount", F_AMOUNT, 0, IN_UPDATE},
 	{"timestamp", F_STRING, IN_ALL, 0},
@@ -139,6 +141,47 @@ iso8601_valid(const char *s, int len)
 			return true;
 	}
 	return false;
+}
+
+/*
+ * The instant of a timestamp that iso8601_valid() accepted (no zone = UTC);
+ * false if PostgreSQL cannot represent it (its history hour is then left out).
+ */
+static bool
+iso8601_timestamp(const char *s, int len, TimestampTz *ts)
+{
+	struct pg_tm tm;
+	fsec_t fsec = 0;
+	int tz = 0; /* seconds west of UTC, as tm2timestamp wants it */
+	int p = 16;
+
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = num(s, 4);
+	tm.tm_mon = num(s + 5, 2);
+	tm.tm_mday = num(s + 8, 2);
+	tm.tm_hour = num(s + 11, 2);
+	tm.tm_min = num(s + 14, 2);
+	if (p < len && s[p] == ':')
+	{
+		tm.tm_sec = num(s + p + 1, 2);
+		p += 3;
+		if (p < len && (s[p] == '.' || s[p] == ','))
+		{
+			int scale = 100000; /* the first digit's microseconds */
+
+			for (p++; p < len && s[p] >= '0' && s[p] <= '9'; p++, scale /= 10)
+				fsec += (s[p] - '0') * scale;
+		}
+	}
+	if (p < len && (s[p] == '+' || s[p] == '-'))
+	{
+		int off = num(s + p + 1, 2) * SECS_PER_HOUR;
+
+		if (p + 3 < len)
+			off += num(s + len - 2, 2) * SECS_PER_MINUTE;
+		tz = s[p] == '+' ? -off : off;
+	}
+	return tm2timestamp(&tm, fsec, &tz, ts) == 0;
 }
 
 /* "name" must be N to M bytes */
@@ -290,7 +333,12 @@ check_field(const FieldSpec *f, JsonbValue *v, ScJob *job, char **operation,
 		if (!iso8601_valid(s, len))
 			return pstrdup(
 				"invalid job: \"timestamp\" must be an ISO-8601 date and time");
+		job->ts_valid = iso8601_timestamp(s, len, &job->ts);
 	}
+	else if (strcmp(f->name, "channelId") == 0)
+		job->channel = pnstrdup(s, len);
+	else if (strcmp(f->name, "campaignId") == 0)
+		job->campaign = pnstrdup(s, len);
 	return NULL;
 }
 

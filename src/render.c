@@ -175,14 +175,32 @@ render_job_id(const Datum *values, const bool *nulls, char *job_id)
 	snprintf(job_id, SC_JOB_ID_TEXT, "%s-" INT64_FORMAT, origin, id);
 }
 
-/* The data fields between jobId and timestamp. */
+/* ,"channelId":…,"campaignId":… of the row, each omitted when NULL. */
+static void
+render_channel(const Datum *values, const bool *nulls, const char *name,
+			   const char *ctype, const char *cid, StringInfo buf)
+{
+	const char *v;
+
+	if ((v = optional_text(values, nulls, COL_CHANNEL_ID, name, ctype, cid)) !=
+		NULL)
+		add_field(buf, "channelId", v);
+	if ((v = optional_text(values, nulls, COL_CAMPAIGN_ID, name, ctype,
+						   cid)) != NULL)
+		add_field(buf, "campaignId", v);
+}
+
+/*
+ * The data fields between jobId and timestamp.  Every kind carries the row's
+ * channelId and campaignId when it has them: share_deleted and
+ * share_count_update too, from 1.1 on (breakdowns, docs/extension.md
+ * "Channels and trends").
+ */
 static void
 render_fields(const Datum *values, const bool *nulls, char kind,
 			  const char *name, const char *ctype, const char *cid,
 			  StringInfo buf)
 {
-	const char *v;
-
 	if (kind == SC_JOB_COUNT_UPDATE)
 	{
 		int64 amount;
@@ -195,6 +213,7 @@ render_fields(const Datum *values, const bool *nulls, char kind,
 		appendStringInfo(buf, ",\"operation\":\"%s\",\"amount\":" INT64_FORMAT,
 						 amount > 0 ? "increment" : "decrement",
 						 amount > 0 ? amount : -amount);
+		render_channel(values, nulls, name, ctype, cid, buf);
 		return;
 	}
 	add_field(buf, "shareId",
@@ -203,15 +222,7 @@ render_fields(const Datum *values, const bool *nulls, char kind,
 	add_field(buf, "contentId", cid);
 	add_field(buf, "userId",
 			  optional_text(values, nulls, COL_USER_ID, name, ctype, cid));
-	if (kind == SC_JOB_CREATED)
-	{
-		if ((v = optional_text(values, nulls, COL_CHANNEL_ID, name, ctype,
-							   cid)) != NULL)
-			add_field(buf, "channelId", v);
-		if ((v = optional_text(values, nulls, COL_CAMPAIGN_ID, name, ctype,
-							   cid)) != NULL)
-			add_field(buf, "campaignId", v);
-	}
+	render_channel(values, nulls, name, ctype, cid, buf);
 }
 
 /*

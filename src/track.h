@@ -65,12 +65,27 @@ typedef struct TrackedTable
 /* registry.c */
 extern TrackedTable *sc_tracked_get(Relation rel);
 
-/* counts.c: called once per countable key; uncountable rows are skipped. */
-typedef void (*sc_key_count_fn)(const char *ctype, const char *cid, int64 n,
-								void *arg);
-extern int64 sc_count_keys(Oid relid, const char *type_col,
-						   const char *cid_col, const char *only_ctype,
-						   const char *only_cid, sc_key_count_fn fn,
-						   void *arg);
+/*
+ * counts.c: the columns counted; channel/campaign NULL or "" = not grouped
+ * by (the callback then gets NULL for them).
+ */
+typedef struct ScCountColumns
+{
+	const char *ctype;
+	const char *cid;
+	const char *channel;
+	const char *campaign;
+} ScCountColumns;
+
+/*
+ * counts.c: called once per countable key (and channel and campaign, NULL =
+ * NULL, unmapped or too long for a job); uncountable rows are skipped.
+ */
+typedef void (*sc_key_count_fn)(const char *ctype, const char *cid,
+								const char *channel, const char *campaign,
+								int64 n, void *arg);
+extern int64 sc_count_keys(Oid relid, const ScCountColumns *cols,
+						   const char *only_ctype, const char *only_cid,
+						   sc_key_count_fn fn, void *arg);
 
 #endif

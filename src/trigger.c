@@ -116,11 +116,14 @@ column_text(HeapTuple tuple, TupleDesc desc, const TrackedTable *tt,
 }
 
 /*
- * Write share_created (created = true) or share_deleted for one row.
+ * Write share_created (created = true) or share_deleted for one row, with
+ * timestamp ts.  Both carry the row's channel and campaign, so that a delete
+ * takes the share out of its breakdowns (docs/extension.md, "Channels and
+ * trends").
  */
 static void
 row_job(HeapTuple tuple, TupleDesc desc, const TrackedTable *tt,
-		const char *tblname, bool created)
+		const char *tblname, bool created, TimestampTz ts)
 {
 	OutboxJob job;
 
@@ -129,18 +132,26 @@ row_job(HeapTuple tuple, TupleDesc desc, const TrackedTable *tt,
 	if (!key_is_countable(job.content_type, job.content_id, tblname))
 		return;
 	job.kind = created ? SC_JOB_CREATED : SC_JOB_DELETED;
-	job.ts = GetCurrentTimestamp();
+	job.ts = ts;
 	job.amount = 0;
 	job.share_id = column_text(tuple, desc, tt, TC_ID, tblname, true);
 	job.user_id = column_text(tuple, desc, tt, TC_USER, tblname, false);
-	/* share_deleted carries no channel or campaign (docs/extension.md, "Jobs") */
-	job.channel_id = created ?
-		column_text(tuple, desc, tt, TC_CHANNEL, tblname, false) :
-		NULL;
-	job.campaign_id = created ?
-		column_text(tuple, desc, tt, TC_CAMPAIGN, tblname, false) :
-		NULL;
+	job.channel_id = column_text(tuple, desc, tt, TC_CHANNEL, tblname, false);
+	job.campaign_id =
+		column_text(tuple, desc, tt, TC_CAMPAIGN, tblname, false);
 	outbox_insert(&job);
+}
+
+/* Whether column c holds the same text (or NULL) in both versions of a row. */
+static bool
+same_text(TriggerData *td, TupleDesc desc, const TrackedTable *tt,
+		  TrackedColumn c, const char *tblname)
+{
+	bool required = (c == TC_TYPE || c == TC_CID);
+	char *o = column_text(td->tg_trigtuple, desc, tt, c, tblname, required);
+	char *n = column_text(td->tg_newtuple, desc, tt, c, tblname, required);
+
+	return (o == NULL && n == NULL) || (o && n && strcmp(o, n) == 0);
 }
 
 /* What count_job needs: the direction and the number of jobs written. */
@@ -152,10 +163,11 @@ typedef struct CountJobs
 
 /*
  * sc_count_keys callback: share_count_update jobs carrying n for one key,
- * split so that no job's amount exceeds SC_AMOUNT_MAX.
+ * channel and campaign, split so that no job's amount exceeds SC_AMOUNT_MAX.
  */
 static void
-count_job(const char *ctype, const char *cid, int64 n, void *arg)
+count_job(const char *ctype, const char *cid, const char *channel,
+		  const char *campaign, int64 n, void *arg)
 {
 	CountJobs *cj = (CountJobs *) arg;
 
@@ -170,6 +182,8 @@ count_job(const char *ctype, const char *cid, int64 n, void *arg)
 		job.amount = cj->increment ? amount : -amount;
 		job.content_type = ctype;
 		job.content_id = cid;
+		job.channel_id = channel;
+		job.campaign_id = campaign;
 		outbox_insert(&job);
 		n -= amount;
 		cj->jobs++;
@@ -177,20 +191,19 @@ count_job(const char *ctype, const char *cid, int64 n, void *arg)
 }
 
 /*
- * Write share_count_update jobs carrying COUNT(*) per countable key of relid
- * (increments or decrements), counted by sc_count_keys (counts.c: as the
- * table's owner, ONLY the table, with a fresh snapshot).  Caller is connected
- * to SPI and holds a lock that keeps writers out.  Returns the number of jobs.
+ * Write share_count_update jobs carrying COUNT(*) per countable key, channel
+ * and campaign of relid (increments or decrements), counted by sc_count_keys
+ * (counts.c: as the table's owner, ONLY the table, with a fresh snapshot).
+ * Caller is connected to SPI and holds a lock that keeps writers out.
+ * Returns the number of jobs.
  */
 static int64
-enqueue_counts(Oid relid, const char *type_col, const char *cid_col,
-			   bool increment)
+enqueue_counts(Oid relid, const ScCountColumns *cols, bool increment)
 {
 	CountJobs cj = {increment, 0};
 	int64 skipped;
 
-	skipped =
-		sc_count_keys(relid, type_col, cid_col, NULL, NULL, count_job, &cj);
+	skipped = sc_count_keys(relid, cols, NULL, NULL, count_job, &cj);
 	if (skipped > 0)
 		ereport(
 			WARNING,
@@ -240,8 +253,8 @@ static void
 truncate_jobs(TriggerData *td)
 {
 	TrackedTable *tt;
-	char type_col[NAMEDATALEN];
-	char cid_col[NAMEDATALEN];
+	char names[4][NAMEDATALEN];
+	ScCountColumns cols = {names[0], names[1], names[2], names[3]};
 
 	if (!TRIGGER_FIRED_BEFORE(td->tg_event))
 		ereport(ERROR,
@@ -258,18 +271,24 @@ truncate_jobs(TriggerData *td)
 			 errhint(
 				 "Run ALTER EXTENSION sharecount UPDATE: from version 1.1 the registry follows renamed columns.")));
 	/* copied: the SPI work below may invalidate the cache entry */
-	strlcpy(type_col, tt->names[TC_TYPE], NAMEDATALEN);
-	strlcpy(cid_col, tt->names[TC_CID], NAMEDATALEN);
+	strlcpy(names[0], tt->names[TC_TYPE], NAMEDATALEN);
+	strlcpy(names[1], tt->names[TC_CID], NAMEDATALEN);
+	strlcpy(names[2],
+			tt->col[TC_CHANNEL].attno > 0 ? tt->names[TC_CHANNEL] : "",
+			NAMEDATALEN);
+	strlcpy(names[3],
+			tt->col[TC_CAMPAIGN].attno > 0 ? tt->names[TC_CAMPAIGN] : "",
+			NAMEDATALEN);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	enqueue_counts(RelationGetRelid(td->tg_relation), type_col, cid_col,
-				   false);
+	enqueue_counts(RelationGetRelid(td->tg_relation), &cols, false);
 	SPI_finish();
 }
 
 /*
  * The trigger.  INSERT -> share_created, DELETE -> share_deleted, UPDATE of
- * the key (compared here as the text the jobs carry) -> both, any other
+ * the key, channel or campaign (compared here as the text the jobs carry) ->
+ * both, any other
  * UPDATE -> nothing, TRUNCATE -> decrements of COUNT(*) per key.  The column
  * mapping comes from the registry (registry.c); the trigger's arguments, which
  * 1.0 used, are ignored.
@@ -304,36 +323,29 @@ sharecount_trigger(PG_FUNCTION_ARGS)
 	tblname = RelationGetRelationName(td->tg_relation);
 	desc = RelationGetDescr(td->tg_relation);
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
-		row_job(td->tg_trigtuple, desc, tt, tblname, true);
+		row_job(td->tg_trigtuple, desc, tt, tblname, true,
+				GetCurrentTimestamp());
 	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
-		row_job(td->tg_trigtuple, desc, tt, tblname, false);
-	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+		row_job(td->tg_trigtuple, desc, tt, tblname, false,
+				GetCurrentTimestamp());
+	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event) &&
+			 !(same_text(td, desc, tt, TC_TYPE, tblname) &&
+			   same_text(td, desc, tt, TC_CID, tblname) &&
+			   same_text(td, desc, tt, TC_CHANNEL, tblname) &&
+			   same_text(td, desc, tt, TC_CAMPAIGN, tblname)))
 	{
-		char *ot =
-			column_text(td->tg_trigtuple, desc, tt, TC_TYPE, tblname, true);
-		char *oi =
-			column_text(td->tg_trigtuple, desc, tt, TC_CID, tblname, true);
-		char *nt =
-			column_text(td->tg_newtuple, desc, tt, TC_TYPE, tblname, true);
-		char *ni =
-			column_text(td->tg_newtuple, desc, tt, TC_CID, tblname, true);
-		bool same_type =
-			(ot == NULL && nt == NULL) || (ot && nt && strcmp(ot, nt) == 0);
-		bool same_id =
-			(oi == NULL && ni == NULL) || (oi && ni && strcmp(oi, ni) == 0);
+		/* a new key, channel or campaign moves the share (one timestamp) */
+		TimestampTz ts = GetCurrentTimestamp();
 
-		if (!same_type || !same_id)
-		{
-			row_job(td->tg_trigtuple, desc, tt, tblname, false);
-			row_job(td->tg_newtuple, desc, tt, tblname, true);
-		}
+		row_job(td->tg_trigtuple, desc, tt, tblname, false, ts);
+		row_job(td->tg_newtuple, desc, tt, tblname, true, ts);
 	}
 	return PointerGetDatum(NULL);
 }
 
 /*
  * sharecount._enqueue_counts(tbl, content_type_column, content_id_column,
- * operation): the backfill of sharecount_track() (operation 'increment') and
+ * operation[, channel_id_column, campaign_id_column]): the backfill of sharecount_track() (operation 'increment') and
  * the take-back of sharecount_untrack() ('decrement'); the caller holds a lock
  * on tbl that keeps writers out.
  */
@@ -341,12 +353,26 @@ Datum
 sharecount_enqueue_counts(PG_FUNCTION_ARGS)
 {
 	Oid relid = PG_GETARG_OID(0);
-	Name type_col = PG_GETARG_NAME(1);
-	Name cid_col = PG_GETARG_NAME(2);
-	char *op = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	ScCountColumns cols;
+	char *op;
 	bool increment;
 	Relation rel;
 	int64 jobs;
+	int i;
+
+	for (i = 0; i < 4; i++)
+		if (PG_ARGISNULL(i))
+			PG_RETURN_NULL(); /* strict in its first four arguments */
+	cols.ctype = NameStr(*PG_GETARG_NAME(1));
+	cols.cid = NameStr(*PG_GETARG_NAME(2));
+	op = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	/* channel and campaign columns: arguments 5 and 6 (NULL = unmapped) */
+	cols.channel = PG_NARGS() > 4 && !PG_ARGISNULL(4) ?
+		NameStr(*PG_GETARG_NAME(4)) :
+		NULL;
+	cols.campaign = PG_NARGS() > 5 && !PG_ARGISNULL(5) ?
+		NameStr(*PG_GETARG_NAME(5)) :
+		NULL;
 
 	if (strcmp(op, "increment") == 0)
 		increment = true;
@@ -361,8 +387,7 @@ sharecount_enqueue_counts(PG_FUNCTION_ARGS)
 	rel = table_open(relid, AccessShareLock);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	jobs = enqueue_counts(relid, NameStr(*type_col), NameStr(*cid_col),
-						  increment);
+	jobs = enqueue_counts(relid, &cols, increment);
 	SPI_finish();
 	table_close(rel, NoLock);
 	PG_RETURN_INT64(jobs);

@@ -1,0 +1,312 @@
+/*
+ * trends.c: the apply path's part of channels and trends (docs/extension.md,
+ * "Channels and trends"): per batch, the applied jobs' deltas per (key,
+ * dimension, value) go to sharecount.breakdown and their net shares per (key,
+ * UTC hour of the job's timestamp) to sharecount.history, aggregated here so
+ * that each row is written once per batch, in one statement.
+ *
+ * What counts where:
+ * - Breakdowns: every applied job, under its channelId and campaignId (absent
+ *   or null = unattributed, value NULL; a value too long for a job field, see
+ *   outbox_field_fits, also counts as unattributed), except legacy jobs: a
+ *   UUID jobId (release 1.0's trigger) with a timestamp before
+ *   sharecount.trends_state.legacy_before, whose row the upgrade's backfill
+ *   already counted.
+ * - History: share_created (+1) and share_deleted (-1), legacy ones too;
+ *   share_count_update (backfills, resets, other counters) changes counts and
+ *   breakdowns only.  A timestamp PostgreSQL cannot represent has no hour.
+ *
+ * Rules:
+ * - Runs inside sharecount_apply*() after the counts upsert (apply.c), which
+ *   locked the batch's keys in sorted order; every breakdown or history row
+ *   written here belongs to one of those keys, so concurrent batches are
+ *   already serialised on their common keys and cannot deadlock here.  Rows
+ *   are written sorted all the same.
+ * - Under the 1.0 schema (no sharecount.breakdown) nothing is written: the
+ *   upgrade's backfill starts the breakdowns.
+ * - The breakdown relation's OID and legacy_before are cached per backend,
+ *   re-read when the OID changes (DROP/CREATE EXTENSION, upgrade).
+ * - Memory: palloc'd in the caller's context.  Caller is connected to SPI.
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#include "sharecount.h"
+#include "apply.h"
+#include "outbox.h"
+
+#define UUID_TEXT_LEN 36 /* xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx */
+#define TRENDS_NARGS 9	 /* 5 breakdown arrays, 4 history arrays */
+
+/* One (key, dimension, value) or (key, hour) delta of the batch. */
+typedef struct TrendDelta
+{
+	const char *ctype;
+	const char *cid;
+	const char *dim;   /* breakdown: "channel" or "campaign" */
+	const char *value; /* breakdown: NULL = unattributed */
+	TimestampTz hour;  /* history */
+	int64 delta;
+} TrendDelta;
+
+static SPIPlanPtr trends_plan = NULL;
+static Oid cached_relid = InvalidOid;
+static TimestampTz legacy_before = DT_NOBEGIN;
+
+/*
+ * sharecount.breakdown's OID, or InvalidOid under the 1.0 schema; reads
+ * legacy_before when the OID is new.
+ */
+static Oid
+trends_relation(void)
+{
+	Oid nsp = get_namespace_oid("sharecount", true);
+	Oid relid =
+		OidIsValid(nsp) ? get_relname_relid("breakdown", nsp) : InvalidOid;
+
+	if (!OidIsValid(relid) || relid == cached_relid)
+		return relid;
+	if (SPI_execute("SELECT legacy_before FROM sharecount.trends_state", true,
+					1) != SPI_OK_SELECT)
+		elog(ERROR, "reading sharecount.trends_state failed");
+	legacy_before = DT_NOBEGIN;
+	if (SPI_processed == 1)
+	{
+		bool isnull;
+		Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								1, &isnull);
+
+		if (!isnull)
+			legacy_before = DatumGetTimestampTz(d);
+	}
+	cached_relid = relid;
+	return relid;
+}
+
+/* Whether s is a UUID as text (the jobIds of release 1.0's trigger). */
+static bool
+is_uuid_text(const char *s)
+{
+	int i;
+
+	if (strlen(s) != UUID_TEXT_LEN)
+		return false;
+	for (i = 0; i < UUID_TEXT_LEN; i++)
+	{
+		bool dash = (i == 8 || i == 13 || i == 18 || i == 23);
+
+		if (dash ? s[i] != '-' : !isxdigit((unsigned char) s[i]))
+			return false;
+	}
+	return true;
+}
+
+/* A job whose row the upgrade's breakdown backfill already counted. */
+static bool
+is_legacy(const ScJob *job)
+{
+	return legacy_before != DT_NOBEGIN && job->ts_valid &&
+		job->ts < legacy_before && is_uuid_text(job->job_id);
+}
+
+/* NULL-first string order. */
+static int
+cmp_nullable(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return (a != NULL) - (b != NULL);
+	return strcmp(a, b);
+}
+
+static int
+cmp_delta(const void *pa, const void *pb)
+{
+	const TrendDelta *a = (const TrendDelta *) pa;
+	const TrendDelta *b = (const TrendDelta *) pb;
+	int c;
+
+	if ((c = strcmp(a->ctype, b->ctype)) != 0 ||
+		(c = strcmp(a->cid, b->cid)) != 0 ||
+		(c = cmp_nullable(a->dim, b->dim)) != 0 ||
+		(c = cmp_nullable(a->value, b->value)) != 0)
+		return c;
+	return a->hour < b->hour ? -1 : (a->hour > b->hour ? 1 : 0);
+}
+
+/* Sort d[0..n), sum equal entries, drop zero sums; returns the new n. */
+static int
+merge_deltas(TrendDelta *d, int n)
+{
+	int out = 0;
+	int i;
+
+	if (n == 0)
+		return 0;
+	qsort(d, n, sizeof(TrendDelta), cmp_delta);
+	for (i = 0; i < n; i++)
+	{
+		if (out > 0 && cmp_delta(&d[out - 1], &d[i]) == 0)
+			d[out - 1].delta += d[i].delta;
+		else
+		{
+			if (out > 0 && d[out - 1].delta == 0)
+				out--;
+			d[out++] = d[i];
+		}
+	}
+	if (d[out - 1].delta == 0)
+		out--;
+	return out;
+}
+
+/* A job field as a breakdown value: NULL when absent or too long. */
+static const char *
+breakdown_value(const char *v)
+{
+	return v != NULL && outbox_field_fits(v, strlen(v)) ? v : NULL;
+}
+
+/* The UTC hour holding ts. */
+static TimestampTz
+hour_of(TimestampTz ts)
+{
+	TimestampTz r = ts % USECS_PER_HOUR;
+
+	return ts - (r < 0 ? r + USECS_PER_HOUR : r);
+}
+
+/* A text[] of n strings, NULL entries as SQL NULLs. */
+static Datum
+text_array_nulls(const char **strs, int n)
+{
+	Datum *d = palloc(sizeof(Datum) * Max(n, 1));
+	bool *nulls = palloc(sizeof(bool) * Max(n, 1));
+	int dims[1] = {n};
+	int lbs[1] = {1};
+	int i;
+
+	for (i = 0; i < n; i++)
+	{
+		nulls[i] = strs[i] == NULL;
+		d[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(strs[i]);
+	}
+	return PointerGetDatum(construct_md_array(d, nulls, 1, dims, lbs, TEXTOID,
+											  -1, false, TYPALIGN_INT));
+}
+
+/* An int8[] (or timestamptz[]) of the deltas' field. */
+static Datum
+int8_array(const TrendDelta *d, int n, bool hours)
+{
+	Datum *v = palloc(sizeof(Datum) * Max(n, 1));
+	int i;
+
+	for (i = 0; i < n; i++)
+		v[i] =
+			hours ? TimestampTzGetDatum(d[i].hour) : Int64GetDatum(d[i].delta);
+	return PointerGetDatum(construct_array(v, n,
+										   hours ? TIMESTAMPTZOID : INT8OID, 8,
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/* values[first..]: the arrays of the deltas' columns (with dim/value or hour). */
+static void
+delta_arrays(const TrendDelta *d, int n, bool breakdown, Datum *values)
+{
+	const char **s = palloc(sizeof(char *) * Max(n, 1));
+	int i;
+	int k = 0;
+
+	for (i = 0; i < n; i++)
+		s[i] = d[i].ctype;
+	values[k++] = text_array_nulls(s, n);
+	for (i = 0; i < n; i++)
+		s[i] = d[i].cid;
+	values[k++] = text_array_nulls(s, n);
+	if (breakdown)
+	{
+		for (i = 0; i < n; i++)
+			s[i] = d[i].dim;
+		values[k++] = text_array_nulls(s, n);
+		for (i = 0; i < n; i++)
+			s[i] = d[i].value;
+		values[k++] = text_array_nulls(s, n);
+	}
+	else
+		values[k++] = int8_array(d, n, true);
+	values[k] = int8_array(d, n, false);
+}
+
+/* Write the merged deltas: one statement for both tables. */
+static void
+write_deltas(const TrendDelta *bd, int nbd, const TrendDelta *hr, int nhr)
+{
+	Oid types[TRENDS_NARGS] = {
+		TEXTARRAYOID, TEXTARRAYOID,		   TEXTARRAYOID,
+		TEXTARRAYOID, INT8ARRAYOID,		   TEXTARRAYOID,
+		TEXTARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID};
+	Datum values[TRENDS_NARGS];
+
+	delta_arrays(bd, nbd, true, values);
+	delta_arrays(hr, nhr, false, values + 5);
+	sc_prepare_once(
+		&trends_plan,
+		"WITH b AS (INSERT INTO sharecount.breakdown AS b "
+		"(content_type, content_id, dimension, value, share_count) "
+		"SELECT * FROM unnest($1, $2, $3, $4, $5) "
+		"ON CONFLICT ON CONSTRAINT breakdown_key DO UPDATE "
+		"SET share_count = b.share_count + excluded.share_count) "
+		"INSERT INTO sharecount.history AS h (content_type, content_id, hour, shares) "
+		"SELECT * FROM unnest($6, $7, $8, $9) "
+		"ON CONFLICT (content_type, content_id, hour) DO UPDATE "
+		"SET shares = h.shares + excluded.shares",
+		TRENDS_NARGS, types);
+	if (SPI_execute_plan(trends_plan, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "breakdown and history upsert failed");
+}
+
+void
+sc_trends_apply(const BatchItem *items, int n)
+{
+	TrendDelta *bd;
+	TrendDelta *hr;
+	int nbd = 0;
+	int nhr = 0;
+	int i;
+
+	if (!OidIsValid(trends_relation()))
+		return;
+	bd = palloc0(sizeof(TrendDelta) * Max(2 * n, 1));
+	hr = palloc0(sizeof(TrendDelta) * Max(n, 1));
+	for (i = 0; i < n; i++)
+	{
+		const ScJob *job = &items[i].job;
+
+		if (items[i].status != ST_APPLIED)
+			continue;
+		if (!is_legacy(job))
+		{
+			bd[nbd++] = (TrendDelta){job->ctype, job->cid,
+									 "channel",	 breakdown_value(job->channel),
+									 0,			 job->delta};
+			bd[nbd++] =
+				(TrendDelta){job->ctype, job->cid,
+							 "campaign", breakdown_value(job->campaign),
+							 0,			 job->delta};
+		}
+		if (job->kind != SC_JOB_COUNT_UPDATE && job->ts_valid)
+			hr[nhr++] = (TrendDelta){job->ctype, job->cid,		   NULL,
+									 NULL,		 hour_of(job->ts), job->delta};
+	}
+	nbd = merge_deltas(bd, nbd);
+	nhr = merge_deltas(hr, nhr);
+	if (nbd > 0 || nhr > 0)
+		write_deltas(bd, nbd, hr, nhr);
+}
