@@ -70,15 +70,17 @@ static const struct param params[] = {
 	[P_BY] = {"by", ROUTE_COUNT, NULL, "by must be channel or campaign", dim_words, offsetof(struct route_trends, dim),
 			  ROUTE_DIM_CHANNEL},
 	[P_SINCE] = {"since", ROUTE_HISTORY, parse_since,
-				 "since must be an ISO 8601 time with a time zone, such as 2026-12-02T10:00:00Z, or a date"},
+				 "since must be an ISO 8601 time with a time zone, such as 2026-12-02T10:00:00Z, or a date", NULL, 0,
+				 0},
 	[P_UNTIL] = {"until", ROUTE_HISTORY, parse_until,
-				 "until must be an ISO 8601 time with a time zone, such as 2026-12-02T10:00:00Z, or a date"},
+				 "until must be an ISO 8601 time with a time zone, such as 2026-12-02T10:00:00Z, or a date", NULL, 0,
+				 0},
 	[P_BUCKET] = {"bucket", ROUTE_HISTORY, NULL, "bucket must be hour or day", bucket_words,
 				  offsetof(struct route_trends, bucket), ROUTE_BUCKET_HOUR},
 	[P_WINDOW] = {"window", ROUTE_TOP, parse_window,
-				  "window must be a whole number of minutes, hours or days, such as 90m, 24h or 7d"},
-	[P_LIMIT] = {"limit", ROUTE_TOP, parse_limit,
-				 "limit must be a whole number from 1 to " SC_STR(ROUTE_TOP_MAX_LIMIT)},
+				  "window must be a whole number of minutes, hours or days, such as 90m, 24h or 7d", NULL, 0, 0},
+	[P_LIMIT] = {"limit", ROUTE_TOP, parse_limit, "limit must be a whole number from 1 to " SC_STR(ROUTE_TOP_MAX_LIMIT),
+				 NULL, 0, 0},
 };
 #define NPARAMS (sizeof(params) / sizeof(params[0]))
 
