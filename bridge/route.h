@@ -3,8 +3,10 @@
  * method + raw path asks for, percent-decoding of path segments and of the
  * ids list, and every input check (empty, too long, bad %-escape, bad UTF-8,
  * NUL, too many ids, extra segments), the JSON body of a POST of ids, the
- * size of a request's head, and the http_listen address syntax.
- * No I/O, no server: unit-tested in test/unit/test_route.c.
+ * size of a request's head, and the http_listen address syntax; the query
+ * strings of the trends routes (`by`, since/until/bucket, window/limit) are
+ * route_trends.c's.  No I/O, no server: unit-tested in
+ * test/unit/test_route.c and test/unit/test_route_trends.c.
  *
  * Rules: the path given to route_parse() is the raw request path (not yet
  * percent-decoded, no query string); the ids value is the raw query value
