@@ -8,6 +8,7 @@
 #   p6_memory.sh P6      bridge memory while it drains 1M jobs
 #   p7_cost.sh   P7      PostgreSQL CPU per share, end to end, vs plain INSERT
 #   p8_dedupe.sh P8, P8s apply with a week of dedupe state; its size, stats, prune
+#   p11_top.sh   P11     sharecount_top over 24 h with 100k keys shared in it
 #
 # Each script starts its own private servers (test/lib.sh; or uses PGURL /
 # AMQP_URL), prints its own rows and writes bench/results/<script>.json.
@@ -32,8 +33,8 @@ start=$SECONDS
 status=0
 declare -A state dur
 # script → its cap in seconds (its expected time plus a margin)
-scripts=(p1p2 p3_drain p4_fresh p5_http p6_memory p7_cost p8_dedupe)
-declare -A cap=([p1p2]=220 [p3_drain]=120 [p4_fresh]=100 [p5_http]=160 [p6_memory]=240 [p7_cost]=330 [p8_dedupe]=300)
+scripts=(p1p2 p3_drain p4_fresh p5_http p6_memory p7_cost p8_dedupe p11_top)
+declare -A cap=([p1p2]=220 [p3_drain]=120 [p4_fresh]=100 [p5_http]=160 [p6_memory]=240 [p7_cost]=330 [p8_dedupe]=300 [p11_top]=240)
 
 # local changes to the code, taken before the scripts rewrite bench/results/
 BENCH_DIRTY=$([ -n "$(git status --porcelain --untracked-files=no -- . ':!bench/results' 2>/dev/null)" ] && echo true || echo false)
@@ -101,6 +102,7 @@ my @ids = (
   ["P7", "p7_cost",  "PG CPU s per 100k shares, drained / plain INSERT", "<=1.3"],
   ["P8", "p8_dedupe", "apply w/ a week of dedupe state / none (jobs/s)", ">=0.9"],
   ["P8s", "p8_dedupe", "week state MiB; stats ms; /metrics ms; prune day ms", "1024;10;10;1000"],
+  ["P11", "p11_top", "sharecount_top 24 h, 100k keys (ms) / sum of history", "<=50 ms"],
 );
 sub fmt { my $v = shift; return "-" unless defined $v;
   return $v ? "yes" : "no" if JSON::PP::is_bool($v);

@@ -510,6 +510,22 @@ CREATE INDEX history_type_hour ON sharecount.history (content_type, hour);
 -- expired ones without a scan (and, hour never being updated, keeps HOT)
 CREATE INDEX history_hour ON sharecount.history USING brin (hour);
 
+-- The trailing window of sharecount_top() (src/trends_window.c): per key, the
+-- net shares of the history hours from trend_clock.window_start on (the UTC
+-- hours overlapping the last 24 hours, moved by the apply path each hour).  A
+-- cache of history: not dumped; rebuilt when trend_clock has no row.
+CREATE TABLE sharecount.trend_window (
+	content_type text COLLATE "C" NOT NULL,
+	content_id text COLLATE "C" NOT NULL,
+	shares bigint NOT NULL,
+	PRIMARY KEY (content_type, content_id)
+);
+CREATE INDEX trend_window_rank ON sharecount.trend_window (content_type, shares DESC, content_id);
+CREATE TABLE sharecount.trend_clock (
+	one boolean PRIMARY KEY DEFAULT true CHECK (one),
+	window_start timestamptz NOT NULL
+);
+
 -- Set by this upgrade on a database that already tracked tables: a job with
 -- a UUID jobId (release 1.0's trigger) and a timestamp before legacy_before
 -- was written before the breakdown backfill below, which already holds its
@@ -627,6 +643,9 @@ $f$;
 CREATE FUNCTION sharecount_top(content_type text, since interval DEFAULT '24 hours', n int DEFAULT 10)
 	RETURNS TABLE (content_id text, shares bigint)
 	LANGUAGE plpgsql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
+DECLARE
+	cutoff timestamptz;					-- the first UTC hour of the window
+	ws timestamptz;
 BEGIN
 	IF since <= interval '0' THEN
 		RAISE EXCEPTION 'window must be positive' USING ERRCODE = '22023', HINT = 'Pass e.g. ''24 hours''.';
@@ -635,10 +654,35 @@ BEGIN
 		RAISE EXCEPTION 'n must be 1 to 100' USING ERRCODE = '22023', HINT = 'Ask for at most 100 keys.';
 	END IF;
 	-- the UTC hours overlapping [now() - since, now()]
-	RETURN QUERY SELECT h.content_id::text, sum(h.shares)::bigint
-		FROM sharecount.history h
-		WHERE h.content_type = sharecount_top.content_type AND h.hour >= date_trunc('hour', now() - since, 'UTC')
-		GROUP BY 1 HAVING sum(h.shares) > 0 ORDER BY 2 DESC, 1 LIMIT n;
+	cutoff := date_trunc('hour', now() - since, 'UTC');
+	SELECT c.window_start INTO ws FROM sharecount.trend_clock c;
+	IF ws IS NULL OR cutoff < ws OR cutoff > ws + interval '3 hours' THEN
+		-- no trailing window that fits: sum the window's history
+		RETURN QUERY SELECT h.content_id::text, sum(h.shares)::bigint
+			FROM sharecount.history h
+			WHERE h.content_type = sharecount_top.content_type AND h.hour >= cutoff
+			GROUP BY 1 HAVING sum(h.shares) > 0 ORDER BY 2 DESC, 1 LIMIT n;
+		RETURN;
+	END IF;
+	-- trend_window covers [ws, ...): take out the hours [ws, cutoff).  Keys
+	-- without such hours keep their order, so the first n + |e| by
+	-- (shares DESC, content_id) of the window, with e's keys, hold the answer.
+	RETURN QUERY
+		WITH e AS MATERIALIZED (
+			SELECT h.content_id, sum(h.shares) AS s FROM sharecount.history h
+			WHERE h.content_type = sharecount_top.content_type AND h.hour >= ws AND h.hour < cutoff
+			GROUP BY 1 HAVING sum(h.shares) <> 0),
+		cand AS (
+			(SELECT w.content_id, w.shares FROM sharecount.trend_window w
+				WHERE w.content_type = sharecount_top.content_type
+				ORDER BY w.shares DESC, w.content_id LIMIT n + (SELECT count(*) FROM e))
+			UNION
+			SELECT w.content_id, w.shares FROM sharecount.trend_window w JOIN e ON e.content_id = w.content_id
+				WHERE w.content_type = sharecount_top.content_type)
+		SELECT c.content_id::text, (c.shares - coalesce(e.s, 0))::bigint
+		FROM cand c LEFT JOIN e ON e.content_id = c.content_id
+		WHERE c.shares - coalesce(e.s, 0) > 0
+		ORDER BY 2 DESC, 1 LIMIT n;
 END
 $f$;
 
@@ -668,6 +712,19 @@ BEGIN
 END
 $f$;
 REVOKE ALL ON FUNCTION sharecount._prune_history() FROM PUBLIC;
+
+-- TRUNCATE sharecount.counts forgets every count: the breakdowns and the
+-- history go with them.
+CREATE FUNCTION sharecount._trends_truncate() RETURNS trigger
+	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+	TRUNCATE sharecount.breakdown, sharecount.history, sharecount.trend_window, sharecount.trend_clock;
+	RETURN NULL;
+END
+$f$;
+REVOKE ALL ON FUNCTION sharecount._trends_truncate() FROM PUBLIC;
+CREATE TRIGGER trends_truncate BEFORE TRUNCATE ON sharecount.counts
+	FOR EACH STATEMENT EXECUTE FUNCTION sharecount._trends_truncate();
 
 REVOKE ALL ON FUNCTION sharecount_verify_breakdown(int) FROM PUBLIC;
 REVOKE ALL ON FUNCTION sharecount._check_dimension(text) FROM PUBLIC;

@@ -72,4 +72,8 @@ extern Datum sc_text_array(char **strs, int n);
  */
 extern void sc_trends_apply(const BatchItem *items, int n);
 
+/* trends_window.c: the trailing window of sharecount_top(), see there. */
+extern void sc_trend_window_advance(void);
+extern TimestampTz sc_hour_of(TimestampTz ts);
+
 #endif

@@ -15,6 +15,8 @@
  * - History: share_created (+1) and share_deleted (-1), legacy ones too;
  *   share_count_update (backfills, resets, other counters) changes counts and
  *   breakdowns only.  A timestamp PostgreSQL cannot represent has no hour.
+ *   The same deltas go to sharecount.trend_window for the hours it covers
+ *   (trends_window.c).
  *
  * Rules:
  * - Runs inside sharecount_apply*() after the counts upsert (apply.c), which
@@ -173,15 +175,6 @@ breakdown_value(const char *v)
 	return v != NULL && outbox_field_fits(v, strlen(v)) ? v : NULL;
 }
 
-/* The UTC hour holding ts. */
-static TimestampTz
-hour_of(TimestampTz ts)
-{
-	TimestampTz r = ts % USECS_PER_HOUR;
-
-	return ts - (r < 0 ? r + USECS_PER_HOUR : r);
-}
-
 /* A text[] of n strings, NULL entries as SQL NULLs. */
 static Datum
 text_array_nulls(const char **strs, int n)
@@ -244,7 +237,10 @@ delta_arrays(const TrendDelta *d, int n, bool breakdown, Datum *values)
 	values[k] = int8_array(d, n, false);
 }
 
-/* Write the merged deltas: one statement for both tables. */
+/*
+ * Write the merged deltas: one statement for breakdown, history and the
+ * trailing window (trends_window.c).
+ */
 static void
 write_deltas(const TrendDelta *bd, int nbd, const TrendDelta *hr, int nhr)
 {
@@ -262,7 +258,13 @@ write_deltas(const TrendDelta *bd, int nbd, const TrendDelta *hr, int nhr)
 		"(content_type, content_id, dimension, value, share_count) "
 		"SELECT * FROM unnest($1, $2, $3, $4, $5) "
 		"ON CONFLICT ON CONSTRAINT breakdown_key DO UPDATE "
-		"SET share_count = b.share_count + excluded.share_count) "
+		"SET share_count = b.share_count + excluded.share_count), "
+		"w AS (INSERT INTO sharecount.trend_window AS w (content_type, content_id, shares) "
+		"SELECT u.t, u.i, pg_catalog.sum(u.d) FROM unnest($6, $7, $8, $9) AS u(t, i, h, d) "
+		"JOIN sharecount.trend_clock c ON u.h OPERATOR(pg_catalog.>=) c.window_start "
+		"GROUP BY 1, 2 ORDER BY 1, 2 "
+		"ON CONFLICT (content_type, content_id) DO UPDATE "
+		"SET shares = w.shares + excluded.shares) "
 		"INSERT INTO sharecount.history AS h (content_type, content_id, hour, shares) "
 		"SELECT * FROM unnest($6, $7, $8, $9) "
 		"ON CONFLICT (content_type, content_id, hour) DO UPDATE "
@@ -302,11 +304,13 @@ sc_trends_apply(const BatchItem *items, int n)
 							 0,			 job->delta};
 		}
 		if (job->kind != SC_JOB_COUNT_UPDATE && job->ts_valid)
-			hr[nhr++] = (TrendDelta){job->ctype, job->cid,		   NULL,
-									 NULL,		 hour_of(job->ts), job->delta};
+			hr[nhr++] =
+				(TrendDelta){job->ctype,		  job->cid,	 NULL, NULL,
+							 sc_hour_of(job->ts), job->delta};
 	}
 	nbd = merge_deltas(bd, nbd);
 	nhr = merge_deltas(hr, nhr);
+	sc_trend_window_advance();
 	if (nbd > 0 || nhr > 0)
 		write_deltas(bd, nbd, hr, nhr);
 }

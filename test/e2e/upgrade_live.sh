@@ -3,7 +3,9 @@
 # applies a stream of inserts and deletes: every count ends exact, no job is
 # counted twice across the switch from 1.0's applied_jobs to the 1.1 dedupe
 # state, and jobs applied under 1.0 that are redelivered after the update are
-# duplicates (docs/extension.md, "Dedupe").
+# duplicates (docs/extension.md, "Dedupe").  Rows carry channels and
+# campaigns: the update backfills breakdowns and they end exact too, with jobs
+# 1.0 wrote still in flight (docs/extension.md, "Channels and trends").
 . "$(dirname "$0")/bridge.inc"
 E2E_NAME=upgrade_live
 E2E_DB=e2e_upgrade_live
@@ -20,6 +22,8 @@ E2E_AMQP="$SC_AMQP_URL/$E2E_VHOST"
 q "CREATE EXTENSION sharecount VERSION '1.0';
    $SC_SHARE_LINKS_DDL
    CREATE INDEX ON share_links (content_type, content_id);
+   ALTER TABLE share_links ALTER COLUMN channel_id SET DEFAULT (ARRAY['web', 'mail', NULL])[1 + floor(random() * 3)::int],
+     ALTER COLUMN campaign_id SET DEFAULT (ARRAY['spring', NULL])[1 + floor(random() * 2)::int];
    SELECT sharecount_track('share_links');" >/dev/null
 
 # jobs that will be applied under 1.0 and redelivered after the update
@@ -34,8 +38,14 @@ q "ALTER EXTENSION sharecount UPDATE" >/dev/null
 legacy=$(q "SELECT count(*) FROM sharecount.applied_jobs")
 echo "# updated with $legacy jobIds applied under 1.0"
 wait "$churn_pid"
+# channel moves under 1.1 (share_deleted + share_created)
+q "UPDATE share_links SET channel_id = 'sms' WHERE id IN (SELECT id FROM share_links ORDER BY random() LIMIT 40)" >/dev/null
 churn 1500 100 12
 wait_drained 180
+bd=$(q "SELECT count(*) FROM sharecount_verify_breakdown(1000)")
+[ "$bd" = 0 ] || fail "$bd breakdown rows differ from COUNT(*) GROUP BY: $(q "SELECT * FROM sharecount_verify_breakdown(5)")"
+[ "$(q "SELECT count(*) FROM sharecount.breakdown WHERE value = 'sms' AND share_count > 0")" -gt 0 ] || fail "no channel moved"
+
 [ "$(q "SELECT count(*) FROM sharecount.applied_jobs")" = "$legacy" ] || fail "applied_jobs written after the update"
 # jobs written after the update have dense jobIds: their dedupe is bits in dedupe_dense
 new=$(q "SELECT count(*) FROM sharecount.dedupe_dense")

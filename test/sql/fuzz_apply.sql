@@ -211,10 +211,10 @@ BEGIN
 			allowed := '{jobId,shareId,contentType,contentId,userId,channelId,campaignId,timestamp}';
 			required := '{jobId,shareId,contentType,contentId,userId,timestamp}';
 		WHEN 'share_deleted' THEN
-			allowed := '{jobId,shareId,contentType,contentId,userId,timestamp}';
-			required := allowed;
+			allowed := '{jobId,shareId,contentType,contentId,userId,channelId,campaignId,timestamp}';
+			required := '{jobId,shareId,contentType,contentId,userId,timestamp}';
 		WHEN 'share_count_update' THEN
-			allowed := '{jobId,contentType,contentId,operation,amount,timestamp}';
+			allowed := '{jobId,contentType,contentId,operation,amount,channelId,campaignId,timestamp}';
 			required := '{jobId,contentType,contentId,operation,timestamp}';
 		ELSE RETURN 'pattern name';
 	END CASE;

@@ -47,7 +47,7 @@ INSERT INTO share_links (id, content_type, content_id, user_id) VALUES ('s2', 'a
 INSERT INTO share_links (id, content_type, content_id, campaign_id) VALUES ('s3', 'post', '7', 'c9');
 SELECT * FROM take();
 
--- DELETE: share_deleted (no channelId/campaignId)
+-- DELETE: share_deleted, with the row's channelId/campaignId (breakdowns)
 DELETE FROM share_links WHERE id = 's1';
 SELECT * FROM take();
 
@@ -56,8 +56,11 @@ UPDATE share_links SET content_id = '124' WHERE id = 's2';
 SELECT * FROM take();
 UPDATE share_links SET content_type = 'video' WHERE id = 's2';
 SELECT * FROM take();
--- other UPDATEs: nothing (also the share id itself)
+-- an UPDATE of the channel or campaign moves the share: deleted(old) then created(new)
 UPDATE share_links SET user_id = 'u22', channel_id = 'mail' WHERE id = 's2';
+SELECT * FROM take();
+-- other UPDATEs: nothing (also the share id itself)
+UPDATE share_links SET user_id = 'u23' WHERE id = 's2';
 UPDATE share_links SET content_id = content_id WHERE id = 's2';
 UPDATE share_links SET id = 's2b' WHERE id = 's2';
 SELECT * FROM take();

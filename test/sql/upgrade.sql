@@ -35,7 +35,18 @@ $$;
 INSERT INTO up_links SELECT g, 'article', 'up', 'u', 'mail' FROM generate_series(1, 3) g;
 SELECT sharecount_track('up_links');
 INSERT INTO up_links VALUES (4, 'article', 'up', 'u', 'mail'), (5, 'article', 'up', 'u', 'mail');
+-- #15: a table with channels and campaigns
+CREATE TABLE up_chan (id int PRIMARY KEY, content_type text, content_id text, user_id text,
+	channel_id text, campaign_id text);
+SELECT sharecount_track('up_chan');
+INSERT INTO up_chan VALUES (1, 'article', 'ch', 'u', 'tw', 's'), (2, 'article', 'ch', 'u', 'tw', NULL),
+	(3, 'article', 'ch', 'u', NULL, NULL), (4, 'article', 'ch2', 'u', 'mail', 'f');
 SELECT drain();
+-- written by 1.0 and still in the outbox at the update: a delete, an insert
+-- and a channel move, whose effect is already in the tracked rows
+DELETE FROM up_chan WHERE id = 2;
+INSERT INTO up_chan VALUES (5, 'article', 'ch', 'u', 'mail', 's');
+UPDATE up_chan SET channel_id = 'sms' WHERE id = 1;
 ALTER TABLE up_links DROP COLUMN channel_id;
 INSERT INTO up_links VALUES (6, 'article', 'up', 'u');
 SELECT count(*) AS pending FROM sharecount.outbox;
@@ -50,7 +61,17 @@ SELECT count(*) AS records_1_0 FROM sharecount.applied_jobs;
 
 ALTER EXTENSION sharecount UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'sharecount';
-SELECT channel_id_column IS NULL AS dropped_column_unmapped FROM sharecount.tracked;
+-- breakdowns equal COUNT(*) GROUP BY channel and campaign of up_chan
+CREATE FUNCTION breakdown_exact() RETURNS boolean LANGUAGE sql AS $$
+	SELECT NOT EXISTS (SELECT FROM sharecount_verify_breakdown()) AND NOT EXISTS (
+		(SELECT content_type, content_id, 'channel', channel_id, count(*) FROM up_chan GROUP BY 1, 2, 4
+		 UNION ALL SELECT content_type, content_id, 'campaign', campaign_id, count(*) FROM up_chan GROUP BY 1, 2, 4)
+		EXCEPT SELECT content_type, content_id, dimension, value, share_count FROM sharecount.breakdown
+		WHERE share_count <> 0 AND content_id IN ('ch', 'ch2'))
+$$;
+-- #15: breakdowns backfilled from the rows; the jobs 1.0 wrote are legacy
+SELECT breakdown_exact() AS backfilled, (SELECT legacy_before <= now() FROM sharecount.trends_state) AS legacy_set;
+SELECT channel_id_column IS NULL AS dropped_column_unmapped FROM sharecount.tracked WHERE tbl = 'up_links'::regclass;
 SELECT count(*) AS public_grants FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
 	WHERE p.oid = 'sharecount_trigger()'::regprocedure AND a.grantee = 0;
 -- #13 outbox: the job written under 1.0 is claimed with its UUID jobId (the
@@ -58,7 +79,21 @@ SELECT count(*) AS public_grants FROM pg_proc p, aclexplode(coalesce(p.proacl, a
 SELECT job_id ~ '^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$' AS uuid_from_1_0,
 	job_id = body::jsonb->'data'->>'jobId' AS in_body FROM sharecount_outbox_claim(10);
 SELECT drain();
-SELECT exact();
+SELECT exact(), breakdown_exact();
+SELECT * FROM sharecount_get_breakdown('article', 'ch');
+-- 1.1 jobs move breakdowns: a delete, a move, a new row
+DELETE FROM up_chan WHERE id = 3;
+UPDATE up_chan SET campaign_id = 'f' WHERE id = 5;
+INSERT INTO up_chan VALUES (6, 'article', 'ch2', 'u', NULL, 'f');
+SELECT drain();
+SELECT breakdown_exact(), sharecount_get('article', 'ch') AS ch, sharecount_get('article', 'ch2') AS ch2;
+SELECT * FROM sharecount_get_breakdown('article', 'ch', 'campaign');
+TRUNCATE up_chan;
+SELECT drain();
+SELECT breakdown_exact(), sharecount_get('article', 'ch') AS ch;
+SELECT sharecount_untrack('up_chan');
+DROP TABLE up_chan;
+DROP FUNCTION breakdown_exact();
 -- 1.0's records keep deduping: the redelivery is a duplicate, the counter
 -- starts from them, new jobs go to the 1.1 state (docs/extension.md, "Dedupe")
 SELECT sharecount_apply(lj('8d0e5c1a-1f2b-4c3d-9e8f-0a1b2c3d4e5f')) AS redelivered_after_update,

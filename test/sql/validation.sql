@@ -39,7 +39,7 @@ INSERT INTO bad (m) VALUES
 	(updated(drop_key => 'operation')),
 	-- unknown / foreign fields
 	(created('{"extra": 1}')), (created('{"operation": "increment"}')), (updated('{"shareId": "s"}')),
-	(jsonb_build_object('pattern', 'share_deleted', 'data', created()->'data' || '{"channelId": "tw"}')),
+	(jsonb_build_object('pattern', 'share_deleted', 'data', created()->'data' || '{"operation": "increment"}')),
 	-- wrong JSON types
 	(created('{"jobId": 1}')), (created('{"jobId": null}')), (created('{"shareId": 5}')),
 	(created('{"contentType": ["a"]}')), (created('{"contentId": 123}')), (created('{"userId": true}')),
