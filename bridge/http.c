@@ -252,9 +252,10 @@ static enum MHD_Result
 start_job(struct MHD_Connection *conn, struct request *req)
 {
 	static const enum dbpool_kind kinds[] = {
-		[ROUTE_COUNT] = DBPOOL_GET,		[ROUTE_COUNTS] = DBPOOL_GET_MANY,	  [ROUTE_READYZ] = DBPOOL_PING,
-		[ROUTE_METRICS] = DBPOOL_STATS, [ROUTE_BREAKDOWN] = DBPOOL_BREAKDOWN, [ROUTE_HISTORY] = DBPOOL_HISTORY,
-		[ROUTE_TOP] = DBPOOL_TOP,
+		[ROUTE_COUNT] = DBPOOL_GET,
+		[ROUTE_COUNTS] = DBPOOL_GET_MANY,
+		[ROUTE_READYZ] = DBPOOL_PING,
+		[ROUTE_METRICS] = DBPOOL_STATS,
 	};
 
 	if (req->rt.kind == ROUTE_COUNTS)
@@ -264,7 +265,7 @@ start_job(struct MHD_Connection *conn, struct request *req)
 			return http_send_error(conn, 500, "out of memory", NULL);
 	}
 	req->conn = conn;
-	req->job.kind = kinds[req->rt.kind];
+	req->job.kind = http_trends_route(req->rt.kind) ? http_trends_kind(req->rt.kind) : kinds[req->rt.kind];
 	req->job.type = req->rt.content_type;
 	req->job.id = req->rt.content_id;
 	req->job.ids = req->rt.ids;

@@ -28,6 +28,12 @@ http_trends_route(enum route_kind kind)
 	return kind == ROUTE_BREAKDOWN || kind == ROUTE_HISTORY || kind == ROUTE_TOP;
 }
 
+enum dbpool_kind
+http_trends_kind(enum route_kind kind)
+{
+	return kind == ROUTE_BREAKDOWN ? DBPOOL_BREAKDOWN : kind == ROUTE_HISTORY ? DBPOOL_HISTORY : DBPOOL_TOP;
+}
+
 static enum MHD_Result
 take_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {

@@ -15,6 +15,8 @@
 
 /* 1 for ROUTE_BREAKDOWN, ROUTE_HISTORY and ROUTE_TOP. */
 int http_trends_route(enum route_kind kind);
+/* The pool's job kind of one of those routes. */
+enum dbpool_kind http_trends_kind(enum route_kind kind);
 
 /*
  * For a routed COUNT, HISTORY or TOP request: read its query parameters into
