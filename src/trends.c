@@ -47,6 +47,10 @@
 #define UUID_TEXT_LEN 36 /* xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx */
 #define TRENDS_NARGS 9	 /* 5 breakdown arrays, 4 history arrays */
 
+static SPIPlanPtr trends_plan = NULL;
+static Oid cached_relid = InvalidOid;		   /* sharecount.breakdown */
+static TimestampTz legacy_before = DT_NOBEGIN; /* of cached_relid's database */
+
 /* One (key, dimension, value) or (key, hour) delta of the batch. */
 typedef struct TrendDelta
 {
@@ -57,10 +61,6 @@ typedef struct TrendDelta
 	TimestampTz hour;  /* history */
 	int64 delta;
 } TrendDelta;
-
-static SPIPlanPtr trends_plan = NULL;
-static Oid cached_relid = InvalidOid;
-static TimestampTz legacy_before = DT_NOBEGIN;
 
 /*
  * sharecount.breakdown's OID, or InvalidOid under the 1.0 schema; reads
@@ -209,28 +209,30 @@ int8_array(const TrendDelta *d, int n, bool hours)
 										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
-/* values[first..]: the arrays of the deltas' columns (with dim/value or hour). */
-static void
-delta_arrays(const TrendDelta *d, int n, bool breakdown, Datum *values)
+/* A text[] of the string field at offset off of each delta. */
+static Datum
+field_array(const TrendDelta *d, int n, size_t off)
 {
 	const char **s = palloc(sizeof(char *) * Max(n, 1));
 	int i;
-	int k = 0;
 
 	for (i = 0; i < n; i++)
-		s[i] = d[i].ctype;
-	values[k++] = text_array_nulls(s, n);
-	for (i = 0; i < n; i++)
-		s[i] = d[i].cid;
-	values[k++] = text_array_nulls(s, n);
+		s[i] = *(const char *const *) ((const char *) &d[i] + off);
+	return text_array_nulls(s, n);
+}
+
+/* values[0..]: the arrays of the deltas' columns (with dim/value or hour). */
+static void
+delta_arrays(const TrendDelta *d, int n, bool breakdown, Datum *values)
+{
+	int k = 0;
+
+	values[k++] = field_array(d, n, offsetof(TrendDelta, ctype));
+	values[k++] = field_array(d, n, offsetof(TrendDelta, cid));
 	if (breakdown)
 	{
-		for (i = 0; i < n; i++)
-			s[i] = d[i].dim;
-		values[k++] = text_array_nulls(s, n);
-		for (i = 0; i < n; i++)
-			s[i] = d[i].value;
-		values[k++] = text_array_nulls(s, n);
+		values[k++] = field_array(d, n, offsetof(TrendDelta, dim));
+		values[k++] = field_array(d, n, offsetof(TrendDelta, value));
 	}
 	else
 		values[k++] = int8_array(d, n, true);

@@ -35,6 +35,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "storage/lmgr.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
@@ -44,8 +45,22 @@
 /* The window kept: the UTC hours overlapping the last 24 hours. */
 #define SC_TREND_WINDOW_HOURS 24
 
+/*
+ * The window's first hour as this backend last saw it (cached_relid's), so
+ * that a batch looks at the clock only once an hour.  Dropped on a relcache
+ * invalidation of trend_window (its TRUNCATE by sharecount._trends_truncate,
+ * DROP EXTENSION), so the next batch rebuilds a window emptied elsewhere.
+ */
 static Oid cached_relid = InvalidOid;
 static TimestampTz cached_start = DT_NOBEGIN;
+static bool callback_registered = false;
+
+static void
+window_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == cached_relid)
+		cached_relid = InvalidOid;
+}
 
 /* The UTC hour holding ts. */
 TimestampTz
@@ -116,6 +131,11 @@ sc_trend_window_advance(void)
 
 	if (!OidIsValid(relid))
 		return;
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(window_relcache_callback, (Datum) 0);
+		callback_registered = true;
+	}
 	if (relid == cached_relid && cached_start >= target)
 		return;
 	if (!ConditionalLockRelationOid(relid, ShareRowExclusiveLock))

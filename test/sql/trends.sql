@@ -244,6 +244,12 @@ SELECT count(*) FILTER (WHERE content_id = 'h') AS left_h,
 	FROM sharecount.history;
 RESET sharecount.history_retention;
 
+-- pg_dump carries breakdowns, history and trends_state; the trailing window
+-- is a cache of history, rebuilt after a restore
+SELECT c.relname FROM pg_extension e, unnest(e.extconfig) x JOIN pg_class c ON c.oid = x
+	WHERE e.extname = 'sharecount' AND c.relname IN ('breakdown', 'history', 'trends_state', 'trend_window', 'trend_clock')
+	ORDER BY 1;
+
 -- TRUNCATE sharecount.counts forgets breakdowns and history with the counts
 TRUNCATE sharecount.counts;
 SELECT (SELECT count(*) FROM sharecount.breakdown) AS breakdown, (SELECT count(*) FROM sharecount.history) AS history,
