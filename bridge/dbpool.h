@@ -33,8 +33,13 @@ enum dbpool_rc
 {
 	DBPOOL_OK = 0,
 	DBPOOL_UNAVAILABLE = -1, /* cannot connect, connection lost, timed out, stopping */
-	DBPOOL_ERROR = -2		 /* the server answered with an SQL error */
+	DBPOOL_ERROR = -2,		 /* the server answered with an SQL error */
+	DBPOOL_BAD_INPUT = -3	 /* a trends read's SQLSTATE 22023 (invalid parameter): err is the server's message */
 };
+
+#define DBPOOL_NARGS 3 /* text parameters of a trends read after type (and id) */
+
+struct pg_result; /* libpq's PGresult */
 
 enum dbpool_kind
 {
@@ -42,6 +47,10 @@ enum dbpool_kind
 	DBPOOL_GET,		 /* sharecount_get(type, id) -> count */
 	DBPOOL_GET_MANY, /* sharecount_get_many(type, ids) -> counts[i] for ids[i] */
 	DBPOOL_STATS,	 /* sharecount_stats()::text -> stats (malloc'ed) */
+	/* the trends reads (docs/http.md "Channels and trends"): rows -> result */
+	DBPOOL_BREAKDOWN, /* (type, id, args: dimension) -> (kind 0 total | 1 value, value, count) rows */
+	DBPOOL_HISTORY,	  /* (type, id, args: since, until, bucket) -> (bucket start in Unix ms, shares) rows */
+	DBPOOL_TOP,		  /* (type, args: interval, limit) -> (content id, shares) rows */
 	DBPOOL_KINDS
 };
 
@@ -53,16 +62,18 @@ struct dbpool_job
 	const char *id;
 	char *const *ids;
 	size_t nids;
-	int64_t deadline; /* clock_now_ms() clock */
+	const char *args[DBPOOL_NARGS]; /* DBPOOL_BREAKDOWN, _HISTORY, _TOP */
+	int64_t deadline;				/* clock_now_ms() clock */
 	void (*done)(struct dbpool_job *job);
 	void *cls; /* the submitter's */
 	/* outputs, valid in done() */
-	int rc;			 /* enum dbpool_rc */
-	int64_t count;	 /* DBPOOL_GET */
-	int64_t *counts; /* DBPOOL_GET_MANY: nids entries, allocated by the submitter */
-	int64_t version; /* DBPOOL_GET with dbpool_set_versioned(1): -1 unknown (the extension predates 1.1) */
-	char *stats;	 /* DBPOOL_STATS: malloc'ed JSON text; the submitter frees */
-	char err[256];	 /* why, when rc != DBPOOL_OK (one line, no secrets) */
+	int rc;					  /* enum dbpool_rc */
+	int64_t count;			  /* DBPOOL_GET */
+	int64_t *counts;		  /* DBPOOL_GET_MANY: nids entries, allocated by the submitter */
+	int64_t version;		  /* DBPOOL_GET with dbpool_set_versioned(1): -1 unknown (the extension predates 1.1) */
+	char *stats;			  /* DBPOOL_STATS: malloc'ed JSON text; the submitter frees */
+	struct pg_result *result; /* the trends reads: the rows, checked; the submitter frees (dbpool_job_free) */
+	char err[256];			  /* why, when rc != DBPOOL_OK (one line, no secrets) */
 	/* private */
 	int64_t queued_ms;
 	struct dbpool_job *next;
@@ -91,6 +102,9 @@ void dbpool_drain(void);
 /* Drain, stop the workers, close the connections. */
 void dbpool_shutdown(void);
 
+
+/* Free a job's outputs (stats, result); safe on a zeroed job and twice. */
+void dbpool_job_free(struct dbpool_job *job);
 
 /*
  * Build a PostgreSQL text[] literal ({"a","b\"c"}) from n strings into a

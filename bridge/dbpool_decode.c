@@ -5,8 +5,9 @@
  *
  * Rules: pure functions of their arguments, no state; the shape of every
  * result is checked, not trusted (a wrong shape is DBPOOL_ERROR with the
- * job's err set).  Only dbpool_text_array_literal and the stats text
- * allocate, and the caller frees.
+ * job's err set).  Only dbpool_text_array_literal, the stats text and a
+ * trends read's rows (a copy of the result) allocate, and the caller frees
+ * (dbpool_job_free for a job's outputs).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,61 @@ take_many(struct dbpool_job *job, const PGresult *res)
 	return DBPOOL_OK;
 }
 
+/*
+ * A trends read's rows (dbpool.h says their shape), checked and kept: the
+ * pipe clears res, so the job gets a copy.
+ */
+static int
+take_rows(struct dbpool_job *job, const PGresult *res)
+{
+	int want = job->kind == DBPOOL_BREAKDOWN ? 3 : 2;
+
+	if (PQnfields(res) != want)
+		return job_error(job, "a trends read returned an unexpected shape");
+	/* the breakdown's first row is the total (kind 0), the only one of its kind */
+	if (job->kind == DBPOOL_BREAKDOWN &&
+		(PQntuples(res) < 1 || strcmp(PQgetvalue(res, 0, 0), "0") != 0 ||
+		 (PQntuples(res) > 1 && strcmp(PQgetvalue(res, 1, 0), "1") != 0)))
+		return job_error(job, "the breakdown read returned no total");
+	job->result = PQcopyResult(res, PG_COPYRES_ATTRS | PG_COPYRES_TUPLES);
+	return job->result ? DBPOOL_OK : job_error(job, "out of memory");
+}
+
+void
+dbpool_trends_params(const struct dbpool_job *job, const char **params, int nparams)
+{
+	int k = 0, a = 0;
+
+	params[k++] = job->type;
+	if (job->kind != DBPOOL_TOP)
+		params[k++] = job->id;
+	while (k < nparams && a < DBPOOL_NARGS)
+		params[k++] = job->args[a++];
+}
+
+int
+dbpool_bad_input(struct dbpool_job *job, const PGresult *res)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+	if (job->kind != DBPOOL_BREAKDOWN && job->kind != DBPOOL_HISTORY && job->kind != DBPOOL_TOP)
+		return 0;
+	if (!state || strcmp(state, "22023") != 0)
+		return 0;
+	pgconn_set_err(job->err, sizeof(job->err), "%s", msg ? msg : "invalid parameter");
+	return 1;
+}
+
+void
+dbpool_job_free(struct dbpool_job *job)
+{
+	free(job->stats);
+	PQclear(job->result);
+	job->stats = NULL;
+	job->result = NULL;
+}
+
 int
 dbpool_take_result(struct dbpool_job *job, PGresult *res)
 {
@@ -86,6 +142,10 @@ dbpool_take_result(struct dbpool_job *job, PGresult *res)
 				return job_error(job, "sharecount_stats returned nothing");
 			job->stats = strdup(PQgetvalue(res, 0, 0));
 			return job->stats ? DBPOOL_OK : job_error(job, "out of memory");
+		case DBPOOL_BREAKDOWN:
+		case DBPOOL_HISTORY:
+		case DBPOOL_TOP:
+			return take_rows(job, res);
 		default:
 			return job_error(job, "unknown job kind");
 	}

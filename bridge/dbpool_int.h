@@ -29,6 +29,9 @@
 #define DBPOOL_PIPE_MAX 64						/* other jobs in one batch (each is a statement of its own) */
 #define DBPOOL_APPNAME "sharecount-bridge http" /* application_name of the workers' sessions */
 
+/* Most parameters of a statement: a history read's type, id, since, until, bucket. */
+#define DBPOOL_MAX_PARAMS 5
+
 /*
  * Statements: one per job kind, the coalesced single-count read, then the
  * versioned forms of the single-count reads (dbpool_set_versioned).
@@ -156,6 +159,10 @@ size_t dbpool_count_gets(struct dbpool_job *const *jobs, size_t n);
 /* dbpool_decode.c */
 int dbpool_take_result(struct dbpool_job *job, PGresult *res);
 int dbpool_take_batch_result(const struct dbpool_unit *u, PGresult *res);
+/* A trends read's parameters (type, id unless DBPOOL_TOP, then args) into params[0..nparams). */
+void dbpool_trends_params(const struct dbpool_job *job, const char **params, int nparams);
+/* 1 if res is a trends read's SQLSTATE 22023 (then job->err is the server's message), else 0. */
+int dbpool_bad_input(struct dbpool_job *job, const PGresult *res);
 size_t dbpool_distinct_keys(struct dbpool_job *const *jobs, size_t n, char **types, char **ids, size_t *key_of);
 
 /* dbpool_stats.c */

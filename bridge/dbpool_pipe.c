@@ -34,6 +34,18 @@ const struct dbpool_stmt dbpool_stmts[DBPOOL_NSTMTS] = {
 	[DBPOOL_GET_MANY] = {"sc_get_many", "SELECT content_id, share_count FROM sharecount_get_many($1::text, $2::text[])",
 						 2, NULL},
 	[DBPOOL_STATS] = {"sc_stats", "SELECT sharecount_stats()::text", 0, NULL},
+	/* the total and the breakdown in one statement: one snapshot, so they agree */
+	[DBPOOL_BREAKDOWN] = {"sc_breakdown",
+						  "SELECT 0 AS k, NULL::text AS v, sharecount_get($1::text, $2::text) AS n UNION ALL "
+						  "SELECT 1, value, share_count FROM sharecount_get_breakdown($1::text, $2::text, $3::text) "
+						  "ORDER BY k, n DESC, v",
+						  3, NULL},
+	[DBPOOL_HISTORY] = {"sc_history",
+						"SELECT (extract(epoch FROM bucket_start) * 1000)::bigint, shares FROM "
+						"sharecount_history($1::text, $2::text, $3::timestamptz, $4::timestamptz, $5::text) ORDER BY 1",
+						5, NULL},
+	[DBPOOL_TOP] = {"sc_top", "SELECT content_id, shares FROM sharecount_top($1::text, $2::interval, $3::int)", 3,
+					NULL},
 	[DBPOOL_STMT_GET_BATCH] =
 		{"sc_get_batch",
 		 "SELECT sharecount_get(t, i) FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(t, i, n) ORDER BY n", 2,
@@ -151,13 +163,13 @@ pipe_own(struct dbpool_pipe *p, char *s)
 	return s;
 }
 
-/* Unit u's parameters into params[2]; 0, or -1 when out of memory. */
+/* Unit u's parameters into params[DBPOOL_MAX_PARAMS]; 0, or -1 when out of memory. */
 static int
-unit_params(struct dbpool_pipe *p, const struct dbpool_unit *u, const char *params[2])
+unit_params(struct dbpool_pipe *p, const struct dbpool_unit *u, const char *params[DBPOOL_MAX_PARAMS])
 {
 	const struct dbpool_job *job = u->jobs[0];
 
-	params[0] = params[1] = NULL;
+	memset(params, 0, DBPOOL_MAX_PARAMS * sizeof(params[0]));
 	switch (u->stmt)
 	{
 		case DBPOOL_STMT_GET_BATCH_V1: /* one type: the ids only (distinct) */
@@ -178,6 +190,11 @@ unit_params(struct dbpool_pipe *p, const struct dbpool_unit *u, const char *para
 			params[0] = job->type;
 			params[1] = pipe_own(p, dbpool_text_array_literal(job->ids, job->nids));
 			return params[1] ? 0 : -1;
+		case DBPOOL_BREAKDOWN:
+		case DBPOOL_HISTORY:
+		case DBPOOL_TOP:
+			dbpool_trends_params(job, params, dbpool_stmts[u->stmt].nparams);
+			return 0;
 		default:
 			return 0;
 	}
@@ -198,7 +215,7 @@ pipe_send(struct dbpool_pipe *p)
 	for (u = 0; u < p->nunits; u++)
 	{
 		const struct dbpool_stmt *st = &dbpool_stmts[p->units[u].stmt];
-		const char *params[2];
+		const char *params[DBPOOL_MAX_PARAMS];
 
 		if (unit_params(p, &p->units[u], params) < 0)
 		{
@@ -257,6 +274,8 @@ unit_answer(struct dbpool_pipe *p, const struct dbpool_unit *un, PGresult *res)
 		pgconn_set_err(p->err, sizeof(p->err), "PostgreSQL: %s", why);
 		return -1;
 	}
+	if (dbpool_bad_input(un->jobs[0], res))
+		return DBPOOL_BAD_INPUT; /* a trends read is one job; err holds the server's message */
 	for (i = 0; i < un->n; i++)
 		pgconn_set_err(un->jobs[i]->err, sizeof(un->jobs[i]->err), "PostgreSQL: %s", why);
 	return DBPOOL_ERROR;

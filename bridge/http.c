@@ -41,6 +41,7 @@
 #include "http.h"
 #include "http_door.h"
 #include "http_reply.h"
+#include "http_trends.h"
 #include "live_cache_http.h"
 #include "live_feed.h"
 #include "log.h"
@@ -233,6 +234,8 @@ answer(struct MHD_Connection *conn, struct request *req)
 		return answer_metrics(conn, req);
 	if (req->rt.kind == ROUTE_READYZ)
 		return answer_readyz(conn, req);
+	if (http_trends_route(req->rt.kind))
+		return http_trends_answer(conn, &req->rt, &req->job);
 	if (req->job.rc != DBPOOL_OK)
 		return http_send_db_error(conn, req->job.rc, req->job.err);
 	live_cache_http_fill(cache, &req->rt, &req->job, req->asked_ms);
@@ -269,11 +272,12 @@ start_job(struct MHD_Connection *conn, struct request *req)
 	if (live_cache_http_lookup(cache, &req->rt, &req->job, &req->asked_ms))
 		return answer(conn, req); /* a cache hit: no database */
 	req->conn = conn;
-	req->job.kind = kinds[req->rt.kind];
+	req->job.kind = http_trends_route(req->rt.kind) ? http_trends_kind(req->rt.kind) : kinds[req->rt.kind];
 	req->job.type = req->rt.content_type;
 	req->job.id = req->rt.content_id;
 	req->job.ids = req->rt.ids;
 	req->job.nids = req->rt.nids;
+	route_trends_args(&req->rt, req->job.args);
 	req->job.deadline = clock_now_ms() + db_timeout_ms;
 	req->job.done = job_done;
 	req->job.cls = req;
@@ -321,7 +325,7 @@ request_done(void *cls, struct MHD_Connection *conn, void **req_cls, enum MHD_Re
 		route_free(&req->rt);
 		free(req->body);
 		free(req->job.counts);
-		free(req->job.stats);
+		dbpool_job_free(&req->job);
 		free(req);
 	}
 	*req_cls = NULL;
@@ -500,7 +504,7 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 		return answer(conn, *req_cls);
 
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, find_ids, &ids);
-	if (route_parse(method, url, ids.value, ids.count, &rt) != 0)
+	if (route_parse(method, url, ids.value, ids.count, &rt) != 0 || http_trends_query(conn, &rt) != 0)
 		return send_route_error(conn, &rt);
 	switch (rt.kind)
 	{
@@ -508,6 +512,9 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 		case ROUTE_COUNTS:
 		case ROUTE_READYZ:
 		case ROUTE_METRICS:
+		case ROUTE_BREAKDOWN:
+		case ROUTE_HISTORY:
+		case ROUTE_TOP:
 			return handoff_db(conn, &rt, req_cls);
 		case ROUTE_HEALTHZ:
 			ret = http_send_json(conn, 200, json_pack("{s:s}", "status", "ok"), NULL);

@@ -164,10 +164,8 @@ route_decode(const char *in, size_t len, size_t *outlen, const char **why)
 	return out;
 }
 
-static int fail(struct route *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int
-fail(struct route *r, int status, const char *fmt, ...)
+int
+route_fail(struct route *r, int status, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -178,9 +176,8 @@ fail(struct route *r, int status, const char *fmt, ...)
 	return status;
 }
 
-/* Decode one path segment or id and check it against its byte limit. */
-static char *
-decode_field(struct route *r, const char *name, const char *raw, size_t len, size_t max)
+char *
+route_decode_field(struct route *r, const char *name, const char *raw, size_t len, size_t max)
 {
 	const char *why;
 	size_t n;
@@ -188,19 +185,19 @@ decode_field(struct route *r, const char *name, const char *raw, size_t len, siz
 
 	if (len == 0)
 	{
-		fail(r, 400, "%s must not be empty", name);
+		route_fail(r, 400, "%s must not be empty", name);
 		return NULL;
 	}
 	s = route_decode(raw, len, &n, &why);
 	if (!s)
 	{
-		fail(r, 400, "%s %s", name, why);
+		route_fail(r, 400, "%s %s", name, why);
 		return NULL;
 	}
 	if (n > max)
 	{
 		free(s);
-		fail(r, 400, "%s is longer than %zu bytes", name, max);
+		route_fail(r, 400, "%s is longer than %zu bytes", name, max);
 		return NULL;
 	}
 	return s;
@@ -237,21 +234,21 @@ parse_ids(struct route *r, const char *ids_raw, int ids_count)
 	size_t asked = 0;
 
 	if (!ids_raw || ids_count == 0)
-		return fail(r, 400, "ids query parameter is required");
+		return route_fail(r, 400, "ids query parameter is required");
 	if (ids_count > 1)
-		return fail(r, 400, "ids must be given once, as a comma-separated list");
+		return route_fail(r, 400, "ids must be given once, as a comma-separated list");
 	if (ids_raw[0] == '\0')
-		return fail(r, 400, "ids must list at least one id");
+		return route_fail(r, 400, "ids must list at least one id");
 
 	/* count first, to reject an oversized list before allocating for it */
 	for (p = ids_raw, asked = 1; *p; p++)
 		if (*p == ',')
 			asked++;
 	if (asked > ROUTE_MAX_IDS)
-		return fail(r, 400, "ids lists more than %d ids", ROUTE_MAX_IDS);
+		return route_fail(r, 400, "ids lists more than %d ids", ROUTE_MAX_IDS);
 	r->ids = calloc(asked, sizeof(char *));
 	if (!r->ids)
-		return fail(r, 503, "out of memory");
+		return route_fail(r, 503, "out of memory");
 
 	for (p = ids_raw;; p = end + 1)
 	{
@@ -260,7 +257,7 @@ parse_ids(struct route *r, const char *ids_raw, int ids_count)
 		end = strchr(p, ',');
 		if (!end)
 			end = p + strlen(p);
-		id = decode_field(r, "each id in ids", p, (size_t) (end - p), ROUTE_MAX_ID_BYTES);
+		id = route_decode_field(r, "each id in ids", p, (size_t) (end - p), ROUTE_MAX_ID_BYTES);
 		if (!id)
 			return r->status;
 		add_id(r, id);
@@ -270,13 +267,37 @@ parse_ids(struct route *r, const char *ids_raw, int ids_count)
 	return 0;
 }
 
+/* The endpoints under /share-links/: the second segment, the kind, the segments in all, the form. */
+static const struct
+{
+	const char *name;
+	enum route_kind kind;
+	int nseg;
+	const char *form;
+} share_paths[] = {
+	{"count", ROUTE_COUNT, 4, "/share-links/count/:contentType/:contentId"},
+	{"counts", ROUTE_COUNTS, 3, "/share-links/counts/:contentType?ids=a,b,c"},
+	{"history", ROUTE_HISTORY, 4, "/share-links/history/:contentType/:contentId"},
+	{"top", ROUTE_TOP, 3, "/share-links/top/:contentType"},
+};
+
+/* The share_paths[] entry of segment seg[0..len), or -1. */
+static int
+share_path(const char *seg, size_t len)
+{
+	for (size_t i = 0; i < sizeof(share_paths) / sizeof(share_paths[0]); i++)
+		if (strlen(share_paths[i].name) == len && memcmp(seg, share_paths[i].name, len) == 0)
+			return (int) i;
+	return -1;
+}
+
 int
 route_parse(const char *method, const char *path, const char *ids_raw, int ids_count, struct route *r)
 {
 	const char *seg[5];
 	size_t seglen[5];
-	int nseg = 0, want;
-	const char *p, *form;
+	int nseg = 0, sp;
+	const char *p;
 	int getlike;
 
 	memset(r, 0, sizeof(*r));
@@ -292,13 +313,13 @@ route_parse(const char *method, const char *path, const char *ids_raw, int ids_c
 	if (r->kind != ROUTE_NONE)
 	{
 		if (!getlike)
-			return fail(r, 405, "only GET and HEAD are allowed here");
+			return route_fail(r, 405, "only GET and HEAD are allowed here");
 		return 0;
 	}
 
 	/* split "/a/b/c" into at most 5 segments (the 5th means "too many") */
 	if (path[0] != '/')
-		return fail(r, 404, "no such endpoint");
+		return route_fail(r, 404, "no such endpoint");
 	for (p = path + 1; nseg < 5;)
 	{
 		const char *slash = strchr(p, '/');
@@ -310,39 +331,34 @@ route_parse(const char *method, const char *path, const char *ids_raw, int ids_c
 			break;
 		p = slash + 1;
 	}
-#define SEG_IS(i, lit) (seglen[i] == sizeof(lit) - 1 && memcmp(seg[i], lit, sizeof(lit) - 1) == 0)
-	if (nseg < 2 || !SEG_IS(0, "share-links") || !(SEG_IS(1, "count") || SEG_IS(1, "counts")))
-		return fail(r, 404, "no such endpoint");
-	r->kind = SEG_IS(1, "count") ? ROUTE_COUNT : ROUTE_COUNTS;
-#undef SEG_IS
+	if (nseg < 2 || seglen[0] != sizeof("share-links") - 1 || memcmp(seg[0], "share-links", seglen[0]) != 0 ||
+		(sp = share_path(seg[1], seglen[1])) < 0)
+		return route_fail(r, 404, "no such endpoint");
+	r->kind = share_paths[sp].kind;
 	if (r->kind == ROUTE_COUNTS && strcmp(method, "POST") == 0)
 		r->from_body = 1;
 	else if (!getlike && r->kind == ROUTE_COUNTS)
 	{
 		r->allow = ROUTE_ALLOW_COUNTS;
-		return fail(r, 405, "only GET, HEAD and POST are allowed here");
+		return route_fail(r, 405, "only GET, HEAD and POST are allowed here");
 	}
 	else if (!getlike)
-		return fail(r, 405, "only GET and HEAD are allowed here");
+		return route_fail(r, 405, "only GET and HEAD are allowed here");
 
-	/* Each kind's path: its segment count and its form in the error messages. */
-	want = r->kind == ROUTE_COUNT ? 4 : 3;
-	form = r->kind == ROUTE_COUNT ? "/share-links/count/:contentType/:contentId" :
-									"/share-links/counts/:contentType?ids=a,b,c";
-	if (nseg < want)
-		return fail(r, 400, "expected %s", form);
-	if (nseg > want)
-		return fail(r, 400, "too many path segments: expected %s", form);
-	r->content_type = decode_field(r, "contentType", seg[2], seglen[2], ROUTE_MAX_TYPE_BYTES);
+	if (nseg < share_paths[sp].nseg)
+		return route_fail(r, 400, "expected %s", share_paths[sp].form);
+	if (nseg > share_paths[sp].nseg)
+		return route_fail(r, 400, "too many path segments: expected %s", share_paths[sp].form);
+	r->content_type = route_decode_field(r, "contentType", seg[2], seglen[2], ROUTE_MAX_TYPE_BYTES);
 	if (!r->content_type)
 		return r->status;
-	if (r->kind == ROUTE_COUNT)
+	if (share_paths[sp].nseg == 4)
 	{
-		r->content_id = decode_field(r, "contentId", seg[3], seglen[3], ROUTE_MAX_ID_BYTES);
+		r->content_id = route_decode_field(r, "contentId", seg[3], seglen[3], ROUTE_MAX_ID_BYTES);
 		return r->content_id ? 0 : r->status;
 	}
-	if (r->from_body)
-		return 0; /* the query string is ignored; ids come from the body */
+	if (r->kind != ROUTE_COUNTS || r->from_body)
+		return 0; /* a POST's ids come from the body; its query string is ignored */
 	return parse_ids(r, ids_raw, ids_count);
 }
 
@@ -355,16 +371,16 @@ body_id(struct route *r, json_t *v)
 	char *id;
 
 	if (!s)
-		return fail(r, 400, "each id in ids must be a string");
+		return route_fail(r, 400, "each id in ids must be a string");
 	if (n == 0)
-		return fail(r, 400, "each id in ids must not be empty");
+		return route_fail(r, 400, "each id in ids must not be empty");
 	if (memchr(s, '\0', n))
-		return fail(r, 400, "each id in ids must not contain NUL");
+		return route_fail(r, 400, "each id in ids must not contain NUL");
 	if (n > ROUTE_MAX_ID_BYTES)
-		return fail(r, 400, "each id in ids is longer than %d bytes", ROUTE_MAX_ID_BYTES);
+		return route_fail(r, 400, "each id in ids is longer than %d bytes", ROUTE_MAX_ID_BYTES);
 	id = strdup(s);
 	if (!id)
-		return fail(r, 503, "out of memory");
+		return route_fail(r, 503, "out of memory");
 	add_id(r, id);
 	return 0;
 }
@@ -380,20 +396,20 @@ route_parse_body(struct route *r, const char *body, size_t len)
 	/* JSON_ALLOW_NUL: a \u0000 in an id gets the GET's NUL message, not a parse error */
 	doc = json_loadb(body, len, JSON_ALLOW_NUL, &jerr);
 	if (!doc) /* jansson's text may quote the input: give the position only */
-		return fail(r, 400, "body is not valid JSON in UTF-8 (line %d, column %d)", jerr.line, jerr.column);
+		return route_fail(r, 400, "body is not valid JSON in UTF-8 (line %d, column %d)", jerr.line, jerr.column);
 	ids = json_object_get(doc, "ids");
 	if (!json_is_object(doc))
-		rc = fail(r, 400, "body must be a JSON object: {\"ids\":[\"a\",\"b\"]}");
+		rc = route_fail(r, 400, "body must be a JSON object: {\"ids\":[\"a\",\"b\"]}");
 	else if (!ids)
-		rc = fail(r, 400, "ids is required: {\"ids\":[\"a\",\"b\"]}");
+		rc = route_fail(r, 400, "ids is required: {\"ids\":[\"a\",\"b\"]}");
 	else if (!json_is_array(ids))
-		rc = fail(r, 400, "ids must be an array of strings");
+		rc = route_fail(r, 400, "ids must be an array of strings");
 	else if (json_array_size(ids) == 0)
-		rc = fail(r, 400, "ids must list at least one id");
+		rc = route_fail(r, 400, "ids must list at least one id");
 	else if (json_array_size(ids) > ROUTE_MAX_IDS)
-		rc = fail(r, 400, "ids lists more than %d ids", ROUTE_MAX_IDS);
+		rc = route_fail(r, 400, "ids lists more than %d ids", ROUTE_MAX_IDS);
 	else if (!(r->ids = calloc(json_array_size(ids), sizeof(char *))))
-		rc = fail(r, 503, "out of memory");
+		rc = route_fail(r, 503, "out of memory");
 	for (i = 0; rc == 0 && i < json_array_size(ids); i++)
 		rc = body_id(r, json_array_get(ids, i));
 	json_decref(doc);

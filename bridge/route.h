@@ -3,8 +3,10 @@
  * method + raw path asks for, percent-decoding of path segments and of the
  * ids list, and every input check (empty, too long, bad %-escape, bad UTF-8,
  * NUL, too many ids, extra segments), the JSON body of a POST of ids, the
- * size of a request's head, and the http_listen address syntax.
- * No I/O, no server: unit-tested in test/unit/test_route.c.
+ * size of a request's head, and the http_listen address syntax; the query
+ * strings of the trends routes (`by`, since/until/bucket, window/limit) are
+ * route_trends.c's.  No I/O, no server: unit-tested in
+ * test/unit/test_route.c and test/unit/test_route_trends.c.
  *
  * Rules: the path given to route_parse() is the raw request path (not yet
  * percent-decoded, no query string); the ids value is the raw query value
@@ -16,6 +18,7 @@
 #define SC_ROUTE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "sc_limits.h"
@@ -59,7 +62,44 @@ enum route_kind
 	ROUTE_COUNTS, /* GET /share-links/counts/:contentType?ids=a,b, or POST with the ids in a JSON body */
 	ROUTE_HEALTHZ,
 	ROUTE_READYZ,
-	ROUTE_METRICS
+	ROUTE_METRICS,
+	ROUTE_BREAKDOWN, /* GET /share-links/count/:contentType/:contentId?by=channel|campaign (route_trends.c) */
+	ROUTE_HISTORY,	 /* GET /share-links/history/:contentType/:contentId?since=&until=&bucket= */
+	ROUTE_TOP		 /* GET /share-links/top/:contentType?window=&limit= */
+};
+
+/*
+ * The query of the trends routes (docs/http.md "GET /share-links/history"
+ * …), parsed by route_trends.c: the values, and the SQL text parameters
+ * built from them (fixed buffers: struct route is copied by value).
+ */
+#define ROUTE_TRENDS_NARGS 3   /* SQL text parameters after the type (and id) */
+#define ROUTE_TRENDS_ARGLEN 32 /* one of them: an ISO 8601 time is 24 bytes */
+
+enum route_dim
+{
+	ROUTE_DIM_NONE = 0,
+	ROUTE_DIM_CHANNEL,
+	ROUTE_DIM_CAMPAIGN
+};
+
+enum route_bucket
+{
+	ROUTE_BUCKET_HOUR = 0,
+	ROUTE_BUCKET_DAY
+};
+
+struct route_trends
+{
+	unsigned seen;	  /* bit per query parameter given (each at most once) */
+	int dim;		  /* BREAKDOWN: enum route_dim (an int: route_trends.c sets it from a table) */
+	int bucket;		  /* HISTORY: enum route_bucket */
+	int64_t since_ms; /* HISTORY: Unix time in ms, UTC */
+	int64_t until_ms;
+	int64_t window_min; /* TOP: the window in minutes */
+	char window_unit;	/* TOP: 'm', 'h' or 'd', as asked */
+	int limit;			/* TOP */
+	char arg[ROUTE_TRENDS_NARGS][ROUTE_TRENDS_ARGLEN];
 };
 
 struct route
@@ -73,6 +113,7 @@ struct route
 	char *content_id;	/* decoded; COUNT */
 	char **ids;			/* decoded, duplicates removed, first-seen order; COUNTS */
 	size_t nids;
+	struct route_trends trends; /* BREAKDOWN, HISTORY, TOP (route_trends.c) */
 };
 
 /* The methods every route accepts (for the Allow header of a 405)... */
@@ -109,6 +150,18 @@ int route_json_content_type(const char *value);
  * decodes to a NUL byte or to invalid UTF-8.  *outlen gets the decoded length.
  */
 char *route_decode(const char *in, size_t len, size_t *outlen, const char **why);
+
+/*
+ * Fail a route: r->status = status, r->message formatted (never with the
+ * request's bytes); returns status.
+ */
+int route_fail(struct route *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/*
+ * Decode one path segment, id or query value raw[0..len) named `name` in the
+ * messages: not empty, a good percent-encoding, UTF-8, no NUL, at most max
+ * bytes decoded.  A malloc'ed string, or NULL with r failed (400).
+ */
+char *route_decode_field(struct route *r, const char *name, const char *raw, size_t len, size_t max);
 
 /* 1 if s[0..len) is well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF). */
 int route_utf8_valid(const unsigned char *s, size_t len);
@@ -156,5 +209,52 @@ const char *route_reason(int status);
  * success; -1 with a one-line message in err.
  */
 int route_parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sslen, char *err, size_t errlen);
+
+/* ---- route_trends.c: the query of the breakdown, history and top routes ---- */
+
+/* Longest query value of these routes (raw, before percent-decoding); longer: 400. */
+#define ROUTE_MAX_QUERY_VALUE 64
+/* Most buckets one history answer may span (hour: ~416 days, day: ~27 years); more: 400. */
+#define ROUTE_MAX_HISTORY_BUCKETS 10000
+/* Longest top window: 90 days (the default sharecount.history_retention), in minutes. */
+#define ROUTE_MAX_WINDOW_MIN (90 * 24 * 60)
+/* Default and largest top limit. */
+#define ROUTE_TOP_DEFAULT_LIMIT 10
+#define ROUTE_TOP_MAX_LIMIT 100
+/* Default top window: 24 hours. */
+#define ROUTE_TOP_DEFAULT_WINDOW_MIN (24 * 60)
+/* Default history span before until: 24 hours (hour buckets), 30 days (day buckets). */
+#define ROUTE_HISTORY_DEFAULT_HOURS_MS (24 * 3600 * 1000LL)
+#define ROUTE_HISTORY_DEFAULT_DAYS_MS (30 * 24 * 3600 * 1000LL)
+/* Bytes of an ISO 8601 UTC time with milliseconds, "2026-12-02T10:00:00.000Z", and its NUL. */
+#define ROUTE_TIME_LEN 25
+
+/*
+ * After route_parse() routed a COUNT, HISTORY or TOP request: take one query
+ * parameter (raw key and value as in the URL; value NULL when there was no
+ * '=').  A count takes `by` and ignores anything else; history takes since,
+ * until, bucket; top takes window, limit; any other parameter of those two,
+ * and a parameter given twice, is a 400.  Returns r->status (0 or 400).
+ */
+int route_trends_arg(struct route *r, const char *key, const char *value);
+/*
+ * After the last parameter: defaults (now_ms: Unix time in ms), the checks
+ * across parameters (since <= until, at most ROUTE_MAX_HISTORY_BUCKETS), a
+ * count with `by` becomes ROUTE_BREAKDOWN, and the SQL parameters are built.
+ * Returns r->status (0 or 400).
+ */
+int route_trends_finish(struct route *r, int64_t now_ms);
+/* The SQL text parameters after the type (and id) of a BREAKDOWN, HISTORY or TOP route. */
+void route_trends_args(const struct route *r, const char *args[ROUTE_TRENDS_NARGS]);
+
+/*
+ * An ISO 8601 time: YYYY-MM-DD (midnight UTC), or YYYY-MM-DDThh:mm[:ss[.f…]]
+ * with Z or an offset (+hh:mm, +hhmm, +hh; a space where the '+' goes is
+ * read as '+', since a raw '+' in a query means a space).  Into Unix ms
+ * (fractions past ms dropped); 0, or -1 if malformed.
+ */
+int route_parse_time(const char *s, int64_t *ms);
+/* Unix ms into "YYYY-MM-DDThh:mm:ss.mmmZ" (years 0001-9999). */
+void route_format_time(int64_t ms, char out[ROUTE_TIME_LEN]);
 
 #endif
