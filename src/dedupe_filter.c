@@ -244,36 +244,43 @@ cmp_filter(const void *a, const void *b)
 	return x->day < y->day ? -1 : (x->day > y->day ? 1 : 0);
 }
 
-/* The filter rows of the sealed days for the groups of fs[0..nf), sorted. */
+/*
+ * The filter rows of the groups of fs[0..nf), sorted (of sealed days only:
+ * filters are written with their day's mark).  One index probe per group and
+ * partition: cheaper than a probe per (group, day) pair.
+ */
 static FilterRow *
 read_filters(DedupeId *fs, int nf, const DedupePast *past, Snapshot snap,
 			 int *nrows)
 {
-	RowKeys keys = keys_new(nf * past->ndays);
+	Oid types[1] = {INT4ARRAYOID};
+	Datum values[1];
+	Datum *groups = palloc(sizeof(Datum) * Max(nf, 1));
 	FilterRow *rows;
-	int i, d;
+	int i, n = 0;
 	uint64 r;
 
+	*nrows = 0;
+	if (past->max_sealed == DATEVAL_NOBEGIN)
+		return NULL; /* no sealed day */
 	for (i = 0; i < nf; i++)
 	{
 		int32 g = filter_group(fs[i].hash);
 
-		if (i > 0 && filter_group(fs[i - 1].hash) == g)
-			continue; /* sorted by bucket, so by group */
-		for (d = 0; d < past->ndays; d++)
-			if (past->sealed[d])
-				keys_add(&keys, g, past->days[d]);
+		/* sorted by bucket, so by group */
+		if (n == 0 || DatumGetInt32(groups[n - 1]) != g)
+			groups[n++] = Int32GetDatum(g);
 	}
-	*nrows = 0;
-	if (keys.n == 0)
-		return NULL;
-	keys_run(
+	values[0] = PointerGetDatum(
+		construct_array(groups, n, INT4OID, 4, true, TYPALIGN_INT));
+	sc_prepare_once(
 		&filter_plan,
-		"SELECT f.grp, f.day, f.bits FROM ROWS FROM (pg_catalog.unnest($1), "
-		"pg_catalog.unnest($2), pg_catalog.unnest($3)) AS u(g, d, s) "
-		"JOIN sharecount.dedupe_filter f ON f.grp OPERATOR(pg_catalog.=) u.g AND f.day OPERATOR(pg_catalog.=) u.d "
-		"AND f.slot OPERATOR(pg_catalog.=) u.s",
-		&keys, snap);
+		"SELECT f.grp, f.day, f.bits FROM sharecount.dedupe_filter f "
+		"WHERE f.grp OPERATOR(pg_catalog.=) ANY ($1)",
+		1, types);
+	if (SPI_execute_snapshot(filter_plan, values, NULL, snap, InvalidSnapshot,
+							 true, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "dedupe: reading the filters failed");
 	rows = palloc(sizeof(FilterRow) * Max(SPI_processed, 1));
 	for (r = 0; r < SPI_processed; r++)
 	{
