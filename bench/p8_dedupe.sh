@@ -8,7 +8,9 @@
 #        alternating order, the ratio is the median of the per-round ratios.
 #   P8s  the size of that week of state; sharecount_stats() and a /metrics
 #        scrape (a bridge with the http role) at that size, medians; one day of
-#        it pruned (sharecount_prune), with the sizes before and after.
+#        it pruned (sharecount_prune), with the sizes before and after.  Also
+#        reported: the time to seal one day (the other part of the daily
+#        sharecount_prune, which seals yesterday).
 #
 # The week (7 days at 1,000 jobs/s = 604.8M jobIds, 5 % foreign) is written
 # directly with SQL, as exactly what the apply path leaves (src/dedupe.c):
@@ -17,7 +19,9 @@
 #   - 6 past days of 4.32M foreign jobIds each: per day one packed row of
 #     sorted MD5s per bucket (what a head row moves into its day partition);
 #   - today's 4.32M foreign jobIds (a whole day: the worst case) in the
-#     65,536 head rows.  (Every day holds the same 4.32M hashes, generated
+#     65,536 head rows;
+#   - the 6 past days sealed by sharecount._dedupe_seal(), the function
+#     sharecount_prune() seals with (their Bloom filters; each seal timed).  (Every day holds the same 4.32M hashes, generated
 #     once: lookups of new jobIds cost the same, and it saves a minute.)
 #   - the stats counter (dedupe_records) set to what that holds.
 # The foreign hashes are MD5s of real jobIds ('p8-week-<n>'), so they spread

@@ -160,6 +160,17 @@ sc_dedupe_day_sealed(const DedupePast *past, DateADT day)
 	return false;
 }
 
+/* Run a read-only statement (prepared once into *plan) with snap. */
+static void
+run_read(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
+		 Datum *values, Snapshot snap, const char *what)
+{
+	sc_prepare_once(plan, sql, nargs, types);
+	if (SPI_execute_snapshot(*plan, values, NULL, snap, InvalidSnapshot, true,
+							 false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "dedupe: reading %s failed", what);
+}
+
 static void
 keys_add(RowKeys *keys, int32 k, DateADT day)
 {
@@ -193,10 +204,7 @@ keys_run(SPIPlanPtr *plan, const char *sql, RowKeys *keys, Snapshot snap)
 		construct_array(keys->day, keys->n, DATEOID, 4, true, TYPALIGN_INT));
 	values[2] = PointerGetDatum(construct_array(keys->slot, keys->n, INT2OID,
 												2, true, TYPALIGN_SHORT));
-	sc_prepare_once(plan, sql, 3, types);
-	if (SPI_execute_snapshot(*plan, values, NULL, snap, InvalidSnapshot, true,
-							 false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "dedupe: reading past days failed");
+	run_read(plan, sql, 3, types, values, snap, "past days");
 }
 
 /* The past days, and which are sealed, as of snap. */
@@ -206,15 +214,12 @@ read_days(Snapshot snap, DedupePast *past)
 	SPITupleTable *tt;
 	uint64 r;
 
-	sc_prepare_once(
+	run_read(
 		&days_plan,
 		"SELECT d.day, EXISTS (SELECT FROM sharecount.dedupe_sealed s "
 		"WHERE s.day OPERATOR(pg_catalog.=) d.day) FROM (SELECT day FROM "
 		"sharecount.dedupe_days UNION SELECT day FROM sharecount.dedupe_sealed) d",
-		0, NULL);
-	if (SPI_execute_snapshot(days_plan, NULL, NULL, snap, InvalidSnapshot,
-							 true, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "dedupe: reading the past days failed");
+		0, NULL, NULL, snap, "the past days");
 	tt = SPI_tuptable;
 	past->ndays = (int) SPI_processed;
 	past->days = palloc(sizeof(DateADT) * Max(past->ndays, 1));
@@ -273,14 +278,10 @@ read_filters(DedupeId *fs, int nf, const DedupePast *past, Snapshot snap,
 	}
 	values[0] = PointerGetDatum(
 		construct_array(groups, n, INT4OID, 4, true, TYPALIGN_INT));
-	sc_prepare_once(
-		&filter_plan,
-		"SELECT f.grp, f.day, f.bits FROM sharecount.dedupe_filter f "
-		"WHERE f.grp OPERATOR(pg_catalog.=) ANY ($1)",
-		1, types);
-	if (SPI_execute_snapshot(filter_plan, values, NULL, snap, InvalidSnapshot,
-							 true, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "dedupe: reading the filters failed");
+	run_read(&filter_plan,
+			 "SELECT f.grp, f.day, f.bits FROM sharecount.dedupe_filter f "
+			 "WHERE f.grp OPERATOR(pg_catalog.=) ANY ($1)",
+			 1, types, values, snap, "the filters");
 	rows = palloc(sizeof(FilterRow) * Max(SPI_processed, 1));
 	for (r = 0; r < SPI_processed; r++)
 	{
@@ -434,17 +435,14 @@ day_size(DateADT day, Snapshot snap, bool *sealed)
 	Datum n;
 
 	values[0] = DateADTGetDatum(day);
-	sc_prepare_once(
-		&seal_size_plan,
-		"SELECT EXISTS (SELECT FROM sharecount.dedupe_sealed s WHERE s.day "
-		"OPERATOR(pg_catalog.=) $1), (SELECT pg_catalog.sum(d.records)::pg_catalog.int8 "
-		"FROM sharecount.dedupe_days d WHERE d.day OPERATOR(pg_catalog.=) $1)",
-		1, types);
-	if (SPI_execute_snapshot(seal_size_plan, values, NULL, snap,
-							 InvalidSnapshot, true, false,
-							 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "dedupe: reading the size of a day failed");
+	run_read(&seal_size_plan,
+			 "SELECT EXISTS (SELECT FROM sharecount.dedupe_sealed s WHERE "
+			 "s.day OPERATOR(pg_catalog.=) $1), (SELECT "
+			 "pg_catalog.sum(d.records)::pg_catalog.int8 FROM "
+			 "sharecount.dedupe_days d WHERE d.day OPERATOR(pg_catalog.=) $1)",
+			 1, types, values, snap, "the size of a day");
+	if (SPI_processed != 1)
+		elog(ERROR, "dedupe: the size of a day is not one row");
 	*sealed = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 										 SPI_tuptable->tupdesc, 1, &isnull));
 	n = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2,
