@@ -22,7 +22,9 @@
  *   (so it waits for those batches to commit and they wait for it) before its
  *   snapshot.  So a filter covers every row its day will ever have.
  * - Reads use one snapshot taken after the caller's locks (GetLatestSnapshot),
- *   under any isolation level.
+ *   under any isolation level.  The past days are those of
+ *   sharecount.dedupe_days (written by the statement that writes a day's
+ *   rows, deleted with them) and sharecount.dedupe_sealed.
  * - Memory: palloc'd in the caller's context (sealing: ~5.5 MB of filters
  *   for a day of 4.3M hashes, in the function's context); plans are
  *   prepared once per backend (sc_prepare_once).  Caller is connected to SPI
