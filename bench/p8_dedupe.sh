@@ -8,7 +8,9 @@
 #        alternating order, the ratio is the median of the per-round ratios.
 #   P8s  the size of that week of state; sharecount_stats() and a /metrics
 #        scrape (a bridge with the http role) at that size, medians; one day of
-#        it pruned (sharecount_prune), with the sizes before and after.
+#        it pruned (sharecount_prune), with the sizes before and after.  Also
+#        reported: the time to seal one day (the other part of the daily
+#        sharecount_prune, which seals yesterday).
 #
 # The week (7 days at 1,000 jobs/s = 604.8M jobIds, 5 % foreign) is written
 # directly with SQL, as exactly what the apply path leaves (src/dedupe.c):
@@ -17,7 +19,9 @@
 #   - 6 past days of 4.32M foreign jobIds each: per day one packed row of
 #     sorted MD5s per bucket (what a head row moves into its day partition);
 #   - today's 4.32M foreign jobIds (a whole day: the worst case) in the
-#     65,536 head rows.  (Every day holds the same 4.32M hashes, generated
+#     65,536 head rows;
+#   - the 6 past days sealed by sharecount._dedupe_seal(), the function
+#     sharecount_prune() seals with (their Bloom filters; each seal timed).  (Every day holds the same 4.32M hashes, generated
 #     once: lookups of new jobIds cost the same, and it saves a minute.)
 #   - the stats counter (dedupe_records) set to what that holds.
 # The foreign hashes are MD5s of real jobIds ('p8-week-<n>'), so they spread
@@ -103,18 +107,37 @@ INSERT INTO sharecount.stats AS s (shard, dedupe_records)
 		+ (SELECT sum(octet_length(hashes)) / 16 FROM sharecount.dedupe_foreign)
 		+ (SELECT sum(octet_length(hashes)) / 16 FROM sharecount.dedupe_foreign_head)
 	ON CONFLICT (shard) DO UPDATE SET dedupe_records = s.dedupe_records + excluded.dedupe_records;
+-- the past days sealed as sharecount_prune() seals them, the oldest first; the
+-- time of each seal (a whole day: 4.32M hashes) kept for the report
+CREATE TABLE p8_seal_ms AS SELECT 0::float8 AS ms LIMIT 0;
+DO \$\$
+DECLARE
+	t timestamptz;
+BEGIN
+	FOR k IN REVERSE 6..1 LOOP
+		t := clock_timestamp();
+		PERFORM sharecount._dedupe_seal((now() AT TIME ZONE 'UTC')::date - k);
+		INSERT INTO p8_seal_ms VALUES (extract(epoch FROM clock_timestamp() - t) * 1000);
+	END LOOP;
+END
+\$\$;
 SQL
 qdb p8_week -c "VACUUM ANALYZE" >/dev/null
 qdb p8_empty -c "VACUUM ANALYZE" >/dev/null
 sc_psql -c "CHECKPOINT" >/dev/null
 records=$(qdb p8_week -c "SELECT sharecount_stats()->>'dedupe_records'")
+seal_ms=$(qdb p8_week -c "SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1) FROM p8_seal_ms")
+sealed=$(qdb p8_week -c "SELECT count(*) FROM sharecount.dedupe_sealed")
+[ "$sealed" = 6 ] || { echo "bench/p8_dedupe.sh: $sealed past days sealed, expected 6" >&2; exit 1; }
 echo "# built $records dedupe records in $((SECONDS - t0)) s" >&2
 
 size_sql="SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   WHERE n.nspname = 'sharecount' AND c.relkind = 'r' AND (c.relname LIKE 'dedupe%' OR c.relname = 'applied_jobs')"
 state_bytes=$(qdb p8_week -c "$size_sql")
-part_sql() { qdb p8_week -c "SELECT pg_total_relation_size('sharecount.$1')"; }
+part_sql() { qdb p8_week -c "SELECT coalesce(sum(pg_total_relation_size(relid)), pg_total_relation_size('sharecount.$1'))
+  FROM pg_partition_tree('sharecount.$1')"; }
 dense_bytes=$(part_sql dedupe_dense); heads_bytes=$(part_sql dedupe_foreign_head)
+filter_bytes=$(part_sql dedupe_filter)
 
 # P8: paired rounds
 cat > "$SC_TMP/apply.sql" <<'SQL'
@@ -185,14 +208,15 @@ printf '%-4s %-52s %16s %14s %8s %s\n' id what measured baseline ratio status
 printf '%-4s %-52s %16s %14s %8s %s\n' P8 "apply with a week of state / with none (jobs/s)" "$wmed" "$emed" "$p8" "$ok8"
 printf '%-4s %-52s %16s %14s %8s %s\n' P8s "state MiB; stats ms; /metrics ms; prune 1 day ms" \
   "$(mib "$state_bytes");$stats_ms;$metrics_ms;$prune_ms" "1024;10;10;1000" "-" "$ok8s"
-echo "# records $records ($(mib "$dense_bytes") MiB dense, $(mib "$heads_bytes") MiB today's heads); after the prune: $pruned records, $(mib "$state_after") MiB, $left_days past days" >&2
+echo "# records $records ($(mib "$dense_bytes") MiB dense, $(mib "$heads_bytes") MiB today's heads, $(mib "$filter_bytes") MiB filters); sealing a day $seal_ms ms (median of 6)" >&2
+echo "# after the prune: $pruned records, $(mib "$state_after") MiB, $left_days past days" >&2
 mkdir -p bench/results
 cat > bench/results/p8_dedupe.json <<JSON
 {"P8": {"measured": $wmed, "baseline": $emed, "ratio": $p8, "unit": "jobs/s",
         "rounds": $rounds, "round_ratios": [$(IFS=,; echo "${ratios[*]}")], "clients": $clients,
         "batch": 1000, "batches_per_client_per_round": $tx, "target": 0.9, "met": $([ "$ok8" = met ] && echo true || echo false)},
  "P8s": {"measured": "$(mib "$state_bytes") MiB; stats $stats_ms ms; /metrics $metrics_ms ms; prune $prune_ms ms",
-         "state_bytes": $state_bytes, "dedupe_records": $records, "dense_bytes": $dense_bytes, "heads_bytes": $heads_bytes,
+         "state_bytes": $state_bytes, "dedupe_records": $records, "dense_bytes": $dense_bytes, "heads_bytes": $heads_bytes, "filter_bytes": $filter_bytes, "seal_day_ms": $seal_ms,
          "stats_ms": $stats_ms, "metrics_ms": $metrics_ms, "prune_ms": $prune_ms,
          "records_after_prune": $pruned, "state_bytes_after_prune": $state_after, "past_days_after_prune": $left_days,
          "target": "<= 1 GiB; <= 10 ms; <= 10 ms; <= 1000 ms", "met": $([ "$ok8s" = met ] && echo true || echo false)}}

@@ -768,3 +768,138 @@ INSERT INTO sharecount.breakdown (content_type, content_id, dimension, value, sh
 	SELECT a.content_type, a.content_id, 'campaign', a.campaign, sum(a.n) FROM a GROUP BY 1, 2, 4;
 INSERT INTO sharecount.trends_state (legacy_before)
 	SELECT clock_timestamp() WHERE EXISTS (SELECT FROM sharecount.tracked);
+
+-- --------------------------------------- #13 P8: sealed days' filters ----
+-- A sealed day (docs/extension.md, "Dedupe"; src/dedupe_filter.c): once a day
+-- has ended, sharecount_prune() builds a Bloom filter per group of 16 buckets
+-- from all of the day's rows in dedupe_foreign, so that looking up a new
+-- foreign jobId reads the small filter row of each sealed day, and the day's
+-- row only when the filter says "maybe" (~1 % of the time).
+-- Filters are never updated and are partitioned by day slot like
+-- dedupe_foreign: a day's filters go with its partition (TRUNCATE).
+CREATE TABLE sharecount.dedupe_filter (
+	slot smallint NOT NULL,				-- (day - 2000-01-01) mod 16
+	day date NOT NULL,
+	grp int NOT NULL,					-- the hashes' first 12 bits (16 buckets)
+	bits bytea NOT NULL,				-- 10 bits per hash of the day, 7 probes
+	PRIMARY KEY (grp, day, slot)
+) PARTITION BY LIST (slot);
+DO $d$
+BEGIN
+	FOR i IN 0..15 LOOP
+		EXECUTE format('CREATE TABLE sharecount.dedupe_filter_%s PARTITION OF sharecount.dedupe_filter '
+			'FOR VALUES IN (%s)', i, i);
+		PERFORM pg_catalog.pg_extension_config_dump(format('sharecount.dedupe_filter_%s', i), '');
+	END LOOP;
+END
+$d$;
+-- The sealed days.  A sealed day never gets another row in dedupe_foreign (a
+-- head still holding it moves its hashes to a later day instead), so its
+-- filters cover the day for good: a batch that may move a head's day into a
+-- partition takes ROW EXCLUSIVE on this table before it decides, sealing takes
+-- SHARE ROW EXCLUSIVE before it reads the day.
+CREATE TABLE sharecount.dedupe_sealed (
+	day date PRIMARY KEY,
+	hashes bigint NOT NULL				-- the hashes its filters were built from
+);
+SELECT pg_catalog.pg_extension_config_dump('sharecount.dedupe_sealed', '');
+
+-- Internal: seal a day that has ended (UTC); returns its number of hashes (0
+-- if it holds none or is sealed already).
+CREATE FUNCTION sharecount._dedupe_seal(day date) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'sharecount_dedupe_seal' LANGUAGE C STRICT VOLATILE;
+REVOKE ALL ON FUNCTION sharecount._dedupe_seal(date) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION sharecount._dedupe_truncate() RETURNS trigger
+	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+	TRUNCATE sharecount.dedupe_dense, sharecount.dedupe_foreign_head, sharecount.dedupe_foreign,
+		sharecount.dedupe_days, sharecount.dedupe_filter, sharecount.dedupe_sealed;
+	UPDATE sharecount.stats SET dedupe_records = 0 WHERE dedupe_records <> 0;
+	RETURN NULL;
+END
+$f$;
+
+-- The dedupe part of sharecount_prune(): whole dense blocks whose last write
+-- is older than the window, whole day partitions (TRUNCATE, with their
+-- filters) of days that ended before it, heads holding such a day, and 1.0
+-- records older than it; then seals every day that has ended and is kept.
+-- Subtracts what it removed from the dedupe_records counter and returns it.
+CREATE FUNCTION sharecount._prune_dedupe(cutoff timestamptz) RETURNS bigint
+	LANGUAGE plpgsql STRICT SET search_path = pg_catalog, pg_temp AS $f$
+DECLARE
+	cutoff_day date := (cutoff AT TIME ZONE 'UTC')::date;	-- days before it ended before the cutoff
+	n bigint := 0;
+	k bigint;
+	s int;
+	d date;
+BEGIN
+	-- dense blocks, locked in key order as apply does
+	WITH gone AS (
+		DELETE FROM sharecount.dedupe_dense b WHERE (b.origin, b.block) IN (
+			SELECT x.origin, x.block FROM sharecount.dedupe_dense x WHERE x.day < cutoff_day
+			ORDER BY 1, 2 FOR UPDATE)
+		RETURNING b.n)
+	SELECT coalesce(sum(gone.n), 0) INTO k FROM gone;
+	n := n + k;
+	-- heads still holding a day that ended before the cutoff
+	WITH gone AS (
+		UPDATE sharecount.dedupe_foreign_head h SET hashes = ''::bytea
+		FROM (SELECT x.bucket, octet_length(x.hashes) AS len FROM sharecount.dedupe_foreign_head x
+			WHERE x.day < cutoff_day AND octet_length(x.hashes) > 0 ORDER BY 1 FOR UPDATE) o
+		WHERE h.bucket = o.bucket
+		RETURNING o.len)
+	SELECT coalesce(sum(gone.len), 0) / 16 INTO k FROM gone;
+	n := n + k;
+	-- past days: a partition goes whole (TRUNCATE) when every day it holds
+	-- ended before the cutoff; dedupe_days says which days, and how many hashes
+	FOR s IN SELECT DISTINCT (x.day - date '2000-01-01') % 16 FROM sharecount.dedupe_days x
+			WHERE x.day < cutoff_day ORDER BY 1 LOOP
+		IF EXISTS (SELECT FROM sharecount.dedupe_days x
+				WHERE x.day >= cutoff_day AND (x.day - date '2000-01-01') % 16 = s) THEN
+			-- a window over 15 days: this slot also holds a live day
+			EXECUTE format('DELETE FROM sharecount.dedupe_foreign_%s f WHERE f.day < $1', s) USING cutoff_day;
+			EXECUTE format('DELETE FROM sharecount.dedupe_filter_%s f WHERE f.day < $1', s) USING cutoff_day;
+		ELSE
+			EXECUTE format('TRUNCATE sharecount.dedupe_foreign_%s, sharecount.dedupe_filter_%s', s, s);
+		END IF;
+	END LOOP;
+	WITH gone AS (DELETE FROM sharecount.dedupe_days x WHERE x.day < cutoff_day RETURNING x.records)
+	SELECT coalesce(sum(gone.records), 0) INTO k FROM gone;
+	n := n + k;
+	DELETE FROM sharecount.dedupe_sealed x WHERE x.day < cutoff_day;
+	-- 1.0's records (never written again)
+	DELETE FROM sharecount.applied_jobs a WHERE a.applied_at < cutoff;
+	GET DIAGNOSTICS k = ROW_COUNT;
+	n := n + k;
+	IF n > 0 THEN
+		INSERT INTO sharecount.stats AS st (shard, dedupe_records) VALUES (-1, -n)
+			ON CONFLICT (shard) DO UPDATE SET dedupe_records = st.dedupe_records + excluded.dedupe_records;
+	END IF;
+	-- last, after every row lock this takes: sealing waits for (and then
+	-- blocks) batches moving a day into a partition, which hold head locks
+	FOR d IN SELECT DISTINCT x.day FROM sharecount.dedupe_days x
+			WHERE x.day >= cutoff_day AND x.day < (now() AT TIME ZONE 'UTC')::date
+				AND NOT EXISTS (SELECT FROM sharecount.dedupe_sealed y WHERE y.day = x.day)
+			ORDER BY 1 LOOP
+		PERFORM sharecount._dedupe_seal(d);
+	END LOOP;
+	RETURN n;
+END
+$f$;
+REVOKE ALL ON FUNCTION sharecount._prune_dedupe(timestamptz) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION sharecount_prune(older_than interval DEFAULT '7 days') RETURNS bigint
+	LANGUAGE plpgsql STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
+DECLARE
+	n bigint;
+BEGIN
+	IF older_than < interval '0' THEN
+		RAISE EXCEPTION 'older_than must not be negative' USING ERRCODE = '22023',
+			HINT = 'Pass the redelivery window, e.g. ''7 days''.';
+	END IF;
+	n := sharecount._prune_dedupe(now() - older_than);
+	PERFORM sharecount._prune_history();	-- #15: history past sharecount.history_retention
+	RETURN n;
+END
+$f$;

@@ -10,7 +10,8 @@
  *   of hashes, newest first); when a head is written on a later day, its
  *   hashes move as one packed sorted row (bucket, day) into
  *   sharecount.dedupe_foreign, which is partitioned by day slot and never
- *   updated, so pruning a day is a TRUNCATE of its partition.
+ *   updated, so pruning a day is a TRUNCATE of its partition.  Past days
+ *   are looked up in dedupe_filter.c (a sealed day through its filter).
  * - 1.0's sharecount.applied_jobs is still read for foreign jobIds (a 1.0
  *   database's UUID jobIds may be redelivered) until sharecount_prune()
  *   empties it.
@@ -24,7 +25,9 @@
  *   just before midnight and one just after it serialize on it.
  * - Everything else (past days, 1.0's table) is read with a snapshot taken
  *   after those locks (GetLatestSnapshot), under any isolation level, so
- *   whatever a batch that held a lock before us committed is seen.
+ *   whatever a batch that held a lock before us committed is seen.  A batch
+ *   that may move a head's day into a partition takes the seal lock first
+ *   (dedupe_filter.c), and never moves its hashes into a sealed day.
  * - sharecount_prune() may delete a dense block between our INSERT and our
  *   FOR UPDATE: missing rows are created again (SC_DEDUPE_LOCK_TRIES rounds).
  * - Every call first takes ROW EXCLUSIVE on sharecount.applied_jobs and then
@@ -46,17 +49,7 @@
 
 #include "sharecount.h"
 #include "apply.h"
-
-/* One distinct jobId of the batch. */
-typedef struct DedupeId
-{
-	int idx;						  /* index in the caller's arrays */
-	bool dup;						  /* found in the state */
-	int64 k1;						  /* dense: origin; foreign: bucket */
-	int64 k2;						  /* dense: block; foreign: 0 */
-	int bit;						  /* dense: n % SC_DEDUPE_BLOCK_IDS */
-	uint8 hash[SC_DEDUPE_HASH_BYTES]; /* foreign */
-} DedupeId;
+#include "dedupe.h"
 
 /* A locked row: a dense block or a foreign head. */
 typedef struct DedupeRow
@@ -116,12 +109,11 @@ static RowKind head_kind = {
 	NULL,
 	NULL};
 
-static SPIPlanPtr past_plan = NULL;
 static SPIPlanPtr flush_plan = NULL;
 
 /* The day (UTC) this transaction started: the day foreign ids are kept under. */
-static DateADT
-today_utc(void)
+DateADT
+sc_dedupe_today(void)
 {
 	TimestampTz ts = GetCurrentTransactionStartTimestamp();
 	int64 d = ts / USECS_PER_DAY;
@@ -129,14 +121,6 @@ today_utc(void)
 	if (ts < 0 && ts % USECS_PER_DAY != 0)
 		d--;
 	return (DateADT) d;
-}
-
-/* The partition of sharecount.dedupe_foreign that holds day. */
-static int16
-day_slot(DateADT day)
-{
-	return (int16) (((day % SC_DEDUPE_SLOTS) + SC_DEDUPE_SLOTS) %
-					SC_DEDUPE_SLOTS);
 }
 
 /* Whether id is dense ("<16 lowercase hex>-<n>", 1 <= n <= INT64_MAX); its parts. */
@@ -360,28 +344,6 @@ cmp_hash(const void *a, const void *b)
 	return memcmp(a, b, SC_DEDUPE_HASH_BYTES);
 }
 
-/* Whether hash is in the sorted array of a past day, data[0..len). */
-static bool
-hash_in(const char *data, int len, const uint8 *hash)
-{
-	int lo = 0, hi = len / SC_DEDUPE_HASH_BYTES - 1;
-
-	while (lo <= hi)
-	{
-		int mid = (lo + hi) / 2;
-		int c = memcmp(data + (Size) mid * SC_DEDUPE_HASH_BYTES, hash,
-					   SC_DEDUPE_HASH_BYTES);
-
-		if (c == 0)
-			return true;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return false;
-}
-
 /* The dense ids ds[0..nd): lock their blocks, set their bits. */
 static void
 dedupe_dense(DedupeId *ds, int nd)
@@ -391,7 +353,7 @@ dedupe_dense(DedupeId *ds, int nd)
 	int nkeys = 0, nrows, i;
 	DedupeRow *rows;
 	char zeros[SC_DEDUPE_BLOCK_BYTES];
-	DateADT today = today_utc();
+	DateADT today = sc_dedupe_today();
 
 	for (i = 0; i < nd; i++)
 		if (i == 0 || ds[i].k1 != ds[i - 1].k1 || ds[i].k2 != ds[i - 1].k2)
@@ -426,82 +388,18 @@ dedupe_dense(DedupeId *ds, int nd)
 	write_rows(&dense_kind, rows, nrows);
 }
 
-/* The index of the first of fs[0..nf) (sorted) in bucket, or nf. */
-static int
-bucket_start(const DedupeId *fs, int nf, int64 bucket)
-{
-	int lo = 0, hi = nf;
-
-	while (lo < hi)
-	{
-		int mid = (lo + hi) / 2;
-
-		if (fs[mid].k1 < bucket)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-/*
- * Mark the foreign ids fs[0..nf) (sorted by bucket, hash) found in past days
- * or in 1.0's table, read with a fresh snapshot.  ids: the caller's jobIds.
- */
-static void
-find_past(DedupeId *fs, int nf, int64 *buckets, int nb, char **ids)
-{
-	Oid types[1] = {INT8ARRAYOID};
-	Datum values[1];
-	char **fids = palloc(sizeof(char *) * Max(nf, 1));
-	bool *seen = palloc0(sizeof(bool) * Max(nf, 1));
-	SPITupleTable *tt;
-	uint64 r;
-	int i;
-
-	values[0] = int8_array(buckets, nb);
-	sc_prepare_once(
-		&past_plan,
-		"SELECT f.bucket::pg_catalog.int8, f.hashes FROM sharecount.dedupe_foreign f "
-		"WHERE f.bucket OPERATOR(pg_catalog.=) ANY ($1)",
-		1, types);
-	if (SPI_execute_snapshot(past_plan, values, NULL, GetLatestSnapshot(),
-							 InvalidSnapshot, true, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "dedupe: reading past days failed");
-	tt = SPI_tuptable;
-	for (r = 0; r < SPI_processed; r++)
-	{
-		bool isnull;
-		int64 bucket =
-			DatumGetInt64(SPI_getbinval(tt->vals[r], tt->tupdesc, 1, &isnull));
-		bytea *h = DatumGetByteaPP(
-			SPI_getbinval(tt->vals[r], tt->tupdesc, 2, &isnull));
-
-		for (i = bucket_start(fs, nf, bucket); i < nf && fs[i].k1 == bucket;
-			 i++)
-			if (hash_in(VARDATA_ANY(h), VARSIZE_ANY_EXHDR(h), fs[i].hash))
-				fs[i].dup = true;
-	}
-
-	/* 1.0's records (kept until pruned) */
-	for (i = 0; i < nf; i++)
-		fids[i] = ids[fs[i].idx];
-	sc_dedupe_legacy_seen(fids, nf, seen);
-	for (i = 0; i < nf; i++)
-		if (seen[i])
-			fs[i].dup = true;
-}
-
 /*
  * Add the new hashes fs[from..to) to head h, in front of the ones it holds:
  * a head is unsorted, new hashes first, so that the new row version shares
  * its whole tail with the old one and a same-page (HOT) update logs little
  * more than the new hashes (heap_update's prefix/suffix compression).  A head
  * holding an earlier day first hands that day to h->flush (sorted, as a past
- * day's row is).
+ * day's row is), or keeps it as a later day's when that day is sealed
+ * (docs/extension.md, "Dedupe": a sealed day's filter covers all its rows).
  */
 static void
-add_to_head(DedupeRow *h, DedupeId *fs, int from, int to, DateADT today)
+add_to_head(DedupeRow *h, DedupeId *fs, int from, int to, DateADT today,
+			const DedupePast *past)
 {
 	int newlen = (to - from) * SC_DEDUPE_HASH_BYTES;
 	char *out;
@@ -509,16 +407,21 @@ add_to_head(DedupeRow *h, DedupeId *fs, int from, int to, DateADT today)
 
 	if (h->day < today)
 	{
-		if (h->len > 0)
+		DateADT day = h->day;
+
+		/* a sealed day gets no more rows: its hashes count as a later day's */
+		if (h->len > 0 && sc_dedupe_day_sealed(past, day))
+			day = past->max_sealed + 1;
+		if (h->len > 0 && day < today)
 		{
 			h->flush = h->data;
 			h->flush_len = h->len;
-			h->flush_day = h->day;
+			h->flush_day = day;
 			qsort(h->flush, h->flush_len / SC_DEDUPE_HASH_BYTES,
 				  SC_DEDUPE_HASH_BYTES, cmp_hash);
 			h->len = 0;
 		}
-		h->day = today;
+		h->day = Max(day, today);
 	}
 	out = palloc((Size) newlen + h->len);
 	for (j = from; j < to; j++)
@@ -550,7 +453,7 @@ flush_heads(DedupeRow *heads, int nh)
 	{
 		if (heads[i].flush == NULL)
 			continue;
-		col[0][m] = Int16GetDatum(day_slot(heads[i].flush_day));
+		col[0][m] = Int16GetDatum(sc_dedupe_day_slot(heads[i].flush_day));
 		col[1][m] = DateADTGetDatum(heads[i].flush_day);
 		col[2][m] = Int32GetDatum((int32) heads[i].k1);
 		col[3][m] =
@@ -588,14 +491,19 @@ dedupe_foreign(DedupeId *fs, int nf, char **ids)
 	int64 *k1 = palloc(sizeof(int64) * nf);
 	int64 *k2 = palloc0(sizeof(int64) * nf);
 	int nkeys = 0, nh, i, from;
-	DateADT today = today_utc();
+	DateADT today = sc_dedupe_today();
 	DedupeRow *heads;
+	DedupePast past;
+	bool flushing = false;
 
 	for (i = 0; i < nf; i++)
 		if (i == 0 || fs[i].k1 != fs[i - 1].k1)
 			k1[nkeys++] = fs[i].k1;
 	heads = lock_rows(&head_kind, k1, k2, nkeys, DateADTGetDatum(today), &nh);
-	find_past(fs, nf, k1, nkeys, ids);
+	for (i = 0; i < nh; i++)
+		if (heads[i].day < today && heads[i].len > 0)
+			flushing = true; /* a head may move a day into its partition */
+	sc_dedupe_find_past(fs, nf, ids, flushing, &past);
 
 	for (from = 0; from < nf; from = i)
 	{
@@ -622,7 +530,7 @@ dedupe_foreign(DedupeId *fs, int nf, char **ids)
 			}
 		}
 		if (to > from)
-			add_to_head(h, fs, from, to, today);
+			add_to_head(h, fs, from, to, today, &past);
 	}
 	write_rows(&head_kind, heads, nh);
 	flush_heads(heads, nh);
