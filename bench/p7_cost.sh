@@ -27,9 +27,12 @@
 #
 # Usage: bench/p7_cost.sh [N (default 100000)] [rounds (default 5)]
 # P7_PERF=FILE: also `perf record` the whole cluster (the postmaster and
-# every process it forks) during each phase into FILE.<key> (p<round> plain,
+# every process it forks, and the bridge's sessions) during each phase into
+# FILE.<key> (p<round> plain,
 # r<round> tracked); bench/p7_stages.sh turns them into the per-stage table of
 # docs/performance.md.  The ratio of such a run is not comparable.
+# P7_SQL=STATEMENTS: run once after the setup, before the bridge starts (to
+# measure a variant, e.g. a setting).
 # Prints a table; writes bench/results/p7_cost.json.  Not a test: the machine
 # is shared, so treat the figures as indicative.
 set -euo pipefail
@@ -44,6 +47,8 @@ sc_bench_servers              # private servers, or PGURL / AMQP_URL (test/lib.s
 [ -z "${PGURL:-}" ] || { echo "p7_cost.sh measures a private cluster's processes: unset PGURL" >&2; exit 1; }
 sc_setup_tracked
 sc_psql -c "CREATE TABLE share_links_plain (LIKE share_links INCLUDING ALL)"
+# P7_SQL: statements run once before the bridge starts (experiments, e.g. a setting)
+[ -z "${P7_SQL:-}" ] || sc_psql -c "$P7_SQL" >&2
 pm=$(head -1 "$SC_TMP/pgdata/postmaster.pid")
 tck=$(getconf CLK_TCK)
 per_client=$(( N / clients ))
@@ -97,7 +102,13 @@ phase() {
   c0=$(cluster_ticks); p0=$(session_ticks 'sharecount-bridge publisher')
   k0=$(session_ticks 'sharecount-bridge consumer'); b0=$(background_ticks)
   if [ -n "${P7_PERF:-}" ]; then   # profile the cluster: the postmaster and every child it forks
-    perf record -q -F 999 -g -o "$P7_PERF.$key" -p "$pm" >/dev/null 2>&1 &
+    # plus the bridge's two sessions, which the postmaster forked before
+    local sess
+    sess=$(sc_psql -c "SELECT string_agg(pid::text, ',') FROM pg_stat_activity
+            WHERE application_name LIKE 'sharecount-bridge %'")
+    sc_psql -c "SELECT split_part(application_name, ' ', 2) || ' ' || pid FROM pg_stat_activity
+            WHERE application_name LIKE 'sharecount-bridge %'" > "$P7_PERF.$key.pids"
+    perf record -q -F 999 -g -o "$P7_PERF.$key" -p "$pm${sess:+,$sess}" >/dev/null 2>&1 &
     perf_pid=$!
     sleep 1                         # perf attached before the phase starts
   fi

@@ -274,6 +274,30 @@ emit(Relation rel, HeapTuple tup, ReturnSetInfo *rsinfo, int64 *id)
 }
 
 /*
+ * Whether tup, a row the claim's snapshot sees, is being taken by another
+ * transaction: its xmax is a deleter that was in progress when the snapshot
+ * was taken (another open claim).  heap_delete() would refuse it too, after
+ * locking its page exclusively; with two claims in flight (the publisher's
+ * pipeline) that was one refused delete per job taken (docs/performance.md,
+ * P7).  Read from the pinned page without its content lock, as a hint: a
+ * torn or stale answer only decides whether heap_delete() is asked, and a
+ * row skipped wrongly (its deleter has just rolled back) stays in the outbox
+ * for the next claim, which sees the rollback.
+ */
+static bool
+taken_by_another(HeapTuple tup)
+{
+	uint16 infomask = tup->t_data->t_infomask;
+	TransactionId xmax = HeapTupleHeaderGetRawXmax(tup->t_data);
+
+	if ((infomask & (HEAP_XMAX_INVALID | HEAP_XMAX_IS_MULTI)) != 0 ||
+		HEAP_XMAX_IS_LOCKED_ONLY(infomask))
+		return false;
+	return TransactionIdIsNormal(xmax) &&
+		!TransactionIdIsCurrentTransactionId(xmax);
+}
+
+/*
  * One pass of a claim: take up to max rows with lo <= ctid <= hi, render
  * them into the result, remember them.  Returns the number taken; *first is
  * the block of the first.
@@ -299,11 +323,12 @@ take_range(Relation rel, ItemPointer lo, ItemPointer hi, int max,
 		int64 id;
 
 		/* not waiting: a row another claim holds (or took) is skipped */
-		if (heap_delete(rel, &tid, cid, InvalidSnapshot, false, &tmfd,
+		tup = ExecFetchSlotHeapTuple(slot, false, &should_free);
+		if (taken_by_another(tup) ||
+			heap_delete(rel, &tid, cid, InvalidSnapshot, false, &tmfd,
 						false) != TM_Ok)
 			continue;
 		old = MemoryContextSwitchTo(rowcxt);
-		tup = ExecFetchSlotHeapTuple(slot, false, &should_free);
 		emit(rel, tup, rsinfo, &id);
 		remember(rel, tup, id);
 		if (n++ == 0)

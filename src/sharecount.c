@@ -173,14 +173,19 @@ sc_end_as_owner(Oid save_userid, int save_sec)
  * A plan prepared on first use and kept for the backend's life.  Kept plans
  * are revalidated by the plan cache, so they survive DROP/CREATE EXTENSION in
  * the same session (names are re-resolved; all our SQL is schema-qualified).
- * Call while connected to SPI.
+ * The plan is generic (CURSOR_OPT_GENERIC_PLAN): planned once, not for each
+ * call's parameters.  Left to the plan cache, statements over unnest() of
+ * array parameters were planned again at every call (the custom plan always
+ * looked cheaper), a fifth of the consumer's CPU per job (docs/performance.md,
+ * P7).  Call while connected to SPI.
  */
 SPIPlanPtr
 sc_prepare_once(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types)
 {
 	if (*slot == NULL)
 	{
-		SPIPlanPtr plan = SPI_prepare(sql, nargs, types);
+		SPIPlanPtr plan =
+			SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
 
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s",

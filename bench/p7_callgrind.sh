@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The consumer's stage of P7 (docs/performance.md, "P7"), counted in
+# instructions by valgrind's callgrind, so that a change to the apply path can
+# be judged without the machine's noise (not part of `make bench`).
+#
+# A fresh cluster gets the extension, a tracked table and pre-built batches of
+# B fresh jobs in the bridge's wire form (a JSON array as text, dense jobIds
+# over 50 keys), and state as a running system has it: STATE_KEYS other keys
+# in sharecount.counts and STATE_BLOCKS dense dedupe blocks of another origin,
+# analyzed.  A single-user backend (`postgres --single`) then runs the
+# consumer's statement (bridge/consumer_apply.c, APPLY_SQL) on K1 batches, and
+# on a copy of the same cluster on K2 batches; instructions per job =
+# (Ir(K2) - Ir(K1)) / ((K2 - K1) * B), which cancels start-up and includes the
+# jsonb input, validation, dedupe, the counts and stats upserts and the commit.
+#
+# P7_OLD_LIB=PATH: also count another build of sharecount.so (e.g. main's) on
+# the same cluster, in a second database whose C functions are pointed at
+# that library (pg_proc.probin); both builds must share this tree's SQL.
+#
+# Usage: bench/p7_callgrind.sh [B (100)] [K1 (10)] [K2 (60)]
+# Needs valgrind (apt-get install valgrind).
+set -euo pipefail
+. "$(dirname "$0")/../test/lib.sh"
+B=${1:-100}; K1=${2:-10}; K2=${3:-60}
+STATE_KEYS=${STATE_KEYS:-100000}      # counts rows already there (other keys)
+STATE_BLOCKS=${STATE_BLOCKS:-10000}   # dense dedupe blocks already there (another origin)
+cd "$SC_ROOT"
+command -v valgrind >/dev/null || { echo "p7_callgrind: valgrind is not installed (apt-get install valgrind)" >&2; exit 2; }
+sc_init
+sc_install
+dbs=(new)
+if [ -n "${P7_OLD_LIB:-}" ]; then
+  cp "$P7_OLD_LIB" "$SC_TMP/inst$($PG_CONFIG --pkglibdir)/sharecount_old.so"
+  dbs=(new old)
+fi
+W=$SC_TMP/cg
+[ "${SC_KEEP_TMP:-0}" != 1 ] || echo "# kept in $SC_TMP" >&2
+mkdir -p "$W"
+[ "$(id -u)" -eq 0 ] && chown postgres: "$W"
+d0=$W/data
+sc_as_pg "$SC_PGBIN/initdb" -D "$d0" -A trust >/dev/null
+for db in "${dbs[@]}"; do
+  probin=
+  [ "$db" = old ] && probin="UPDATE pg_proc SET probin = '\$libdir/sharecount_old' WHERE probin = '\$libdir/sharecount';"
+  echo "CREATE DATABASE p7_$db" | sc_as_pg "$SC_SHADOW_BIN/postgres" --single -D "$d0" postgres >/dev/null 2>&1
+  echo "CREATE EXTENSION sharecount; $(echo "$SC_SHARE_LINKS_DDL" | tr '\n' ' ')
+        SELECT sharecount_track('share_links'); $probin
+        CREATE TABLE p7_batches (id bigint PRIMARY KEY, body text NOT NULL);
+        INSERT INTO p7_batches SELECT b, json_agg(json_build_object('pattern', 'share_created', 'data',
+          json_build_object('jobId', '00000000000000aa-' || (b * $B + j), 'shareId', 's' || j,
+          'contentType', 'article', 'contentId', 'k' || (j % 50), 'userId', 'u' || j,
+          'timestamp', '2026-12-02T16:00:00.000Z')))::text
+          FROM generate_series(1, $K2) b, generate_series(1, $B) j GROUP BY b;
+        INSERT INTO sharecount.counts (content_type, content_id, share_count, updated_at)
+          SELECT 'video', g::text, 1, now() FROM generate_series(1, $STATE_KEYS) g;
+        INSERT INTO sharecount.dedupe_dense (origin, block, n, bits)
+          SELECT 187, g, 4096, '\\x00'::bytea FROM generate_series(1, $STATE_BLOCKS) g;" | tr '\n' ' ' |
+    sc_as_pg "$SC_SHADOW_BIN/postgres" --single -D "$d0" "p7_$db" >/dev/null 2>&1
+  echo "VACUUM ANALYZE" | sc_as_pg "$SC_SHADOW_BIN/postgres" --single -D "$d0" "p7_$db" >/dev/null 2>&1
+  # the database's C functions load the library meant for it
+  lib=sharecount; [ "$db" = old ] && lib=sharecount_old
+  echo "SELECT count(*) AS libfuncs FROM pg_proc WHERE probin = '\$libdir/$lib'" |
+    sc_as_pg "$SC_SHADOW_BIN/postgres" --single -D "$d0" "p7_$db" 2>/dev/null | grep -q 'libfuncs = "[1-9]' ||
+    { echo "p7_callgrind: the functions of p7_$db do not use $lib.so" >&2; exit 1; }
+done
+
+instructions() { # instructions DB K -> Ir of a run of K batches on a copy of the cluster
+  local d=$W/run
+  rm -rf "$d"; cp -a "$d0" "$d"
+  for k in $(seq "$2"); do
+    echo "SELECT count(*) FROM sharecount_apply_batch(ARRAY(SELECT e FROM jsonb_array_elements((SELECT body FROM p7_batches WHERE id = $k)::jsonb) WITH ORDINALITY AS t(e, n) ORDER BY n));"
+  done > "$W/script.sql"
+  sc_as_pg valgrind --tool=callgrind --callgrind-out-file="$W/cg.out" \
+    "$SC_SHADOW_BIN/postgres" --single -D "$d" "p7_$1" < "$W/script.sql" > "$W/out.txt" 2>&1
+  [ "$(grep -c "count = \"$B\"" "$W/out.txt")" = "$2" ] || { echo "p7_callgrind: the batches were not applied" >&2; tail "$W/out.txt" >&2; exit 1; }
+  callgrind_annotate "$W/cg.out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'
+}
+
+for db in "${dbs[@]}"; do
+  a=$(instructions "$db" "$K1")
+  b=$(instructions "$db" "$K2")
+  echo "# $db: Ir($K1) $a, Ir($K2) $b" >&2
+  printf '%-4s B=%-5s %8d instructions per job applied\n' "$db" "$B" $(( (b - a) / ((K2 - K1) * B) ))
+done
