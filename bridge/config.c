@@ -91,6 +91,9 @@ static const struct setting settings[] = {
 	I(http_db_timeout_ms, "2000", 10, 600000, "answer 503 when the database takes longer"),
 	I(http_conn_memory, "16384", 4096, 1048576,
 	  "bytes per HTTP connection; the request line and headers must fit (65536 for 1,000 UUIDs in one /counts URL)"),
+	S(http_allowed_origins, "", 0,
+	  "Origins (scheme://host[:port], comma-separated, or *) allowed on /, /share-links/stream and /share-links/ws "
+	  "besides the page's own; empty: same-origin and clients without Origin only"),
 	/* the process */
 	S(roles, "publisher,consumer,http", 0, "comma-separated: publisher, consumer, http"),
 	SR(log_level, "info", "error | warn | info | debug"),

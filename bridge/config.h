@@ -58,6 +58,7 @@ struct sc_config
 	int http_timeout_ms;		/* per-connection idle/request timeout */
 	int http_db_timeout_ms;		/* give up on the database (503) after this */
 	int http_conn_memory;		/* libmicrohttpd memory per connection (request line + headers) */
+	char *http_allowed_origins; /* live routes: Origins allowed besides the page's own ("*": any) */
 	char *roles;				/* "publisher,consumer,http" */
 	unsigned role_mask;			/* SC_ROLE_* bits parsed from roles */
 	char *log_level;			/* "info" */

@@ -40,7 +40,9 @@
 #include "dbpool.h"
 #include "http.h"
 #include "http_door.h"
+#include "http_live.h"
 #include "http_reply.h"
+#include "live_hub.h"
 #include "log.h"
 #include "metrics.h"
 #include "route.h"
@@ -54,7 +56,8 @@ _Static_assert(ROUTE_MAX_BODY_BYTES == 2097152, "HTTP_MAX_BODY_TEXT must match R
 #define HTTP_BODY_FIRST_ALLOC 16384
 
 static struct MHD_Daemon *daemon_handle;
-static int db_timeout_ms; /* http_db_timeout_ms, set by http_start() */
+static struct live_hub *hub; /* live counts (docs/live.md): http_live.c's subscribers, fed by the events */
+static int db_timeout_ms;	 /* http_db_timeout_ms, set by http_start() */
 
 static void http_stop_parts(void);
 
@@ -70,6 +73,7 @@ struct request
 	struct dbpool_job job;
 	struct route rt;
 	struct MHD_Connection *conn;
+	struct http_live_stream *live; /* GET /share-links/stream: the snapshot read, then http_live.c's */
 	/* a POST's body while it is received (route.rt.from_body); see post_*() */
 	int receiving;	/* 1 until the body is complete */
 	int body_error; /* 413 past ROUTE_MAX_BODY_BYTES, 500 out of memory */
@@ -225,6 +229,8 @@ job_done(struct dbpool_job *job)
 static enum MHD_Result
 answer(struct MHD_Connection *conn, struct request *req)
 {
+	if (req->live)
+		return http_live_stream_answer(conn, req->live, &req->job, &req->rt);
 	if (req->rt.kind == ROUTE_METRICS)
 		return answer_metrics(conn, req);
 	if (req->rt.kind == ROUTE_READYZ)
@@ -287,15 +293,18 @@ start_job(struct MHD_Connection *conn, struct request *req)
 
 /* Hand a routed GET/HEAD request to the database workers (start_job). */
 static enum MHD_Result
-handoff_db(struct MHD_Connection *conn, struct route *rt, void **req_cls)
+handoff_db(struct MHD_Connection *conn, struct route *rt, struct http_live_stream *live, void **req_cls)
 {
 	struct request *req = calloc(1, sizeof(*req));
 
 	if (!req)
 	{
+		if (live)
+			http_live_stream_done(live);
 		route_free(rt);
 		return http_send_error(conn, 500, "out of memory", NULL);
 	}
+	req->live = live;
 	req->rt = *rt;	/* the request owns the route's strings now */
 	*req_cls = req; /* freed by request_done() */
 	return start_job(conn, req);
@@ -311,6 +320,8 @@ request_done(void *cls, struct MHD_Connection *conn, void **req_cls, enum MHD_Re
 	(void) toe;
 	if (req && req != RECEIVING && req != HTTP_URI_ANSWERED)
 	{
+		if (req->live)
+			http_live_stream_done(req->live);
 		route_free(&req->rt);
 		free(req->body);
 		free(req->job.counts);
@@ -452,6 +463,28 @@ find_ids(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 	return MHD_YES;
 }
 
+/* The live routes (http_live.c); a stream, once subscribed, reads its snapshot like a /counts request. */
+static enum MHD_Result
+live_route(struct MHD_Connection *conn, enum http_live_kind kind, const char *url, const char *method,
+		   struct ids_arg *ids, void **req_cls)
+{
+	struct route rt;
+	struct http_live_stream *s;
+	const char *why;
+	enum MHD_Result ret;
+
+	if (http_live_answer_now(conn, kind, method, &ret))
+		return ret;
+	if (http_live_stream_route(method, url, ids->value, ids->count, &rt) != 0)
+		return send_route_error(conn, &rt);
+	if (!(s = http_live_stream_new(conn, &rt, &why)))
+	{
+		route_free(&rt);
+		return http_send_error(conn, 503, why, NULL);
+	}
+	return handoff_db(conn, &rt, s, req_cls);
+}
+
 /*
  * libmicrohttpd calls this (1) when the headers are in, (2) with each piece
  * of a body, (3) once the request is complete, and (4) again after a
@@ -469,6 +502,7 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 	struct route rt;
 	struct ids_arg ids = {NULL, 0};
 	enum MHD_Result ret;
+	enum http_live_kind live = http_live_kind(url);
 
 	(void) cls;
 	(void) version;
@@ -480,6 +514,8 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 		*req_cls = RECEIVING;
 		return MHD_YES;
 	}
+	if (*req_cls == NULL && live != HTTP_LIVE_NONE) /* another method: a 405 before any body */
+		return live_route(conn, live, url, method, &ids, req_cls);
 	if (*req_cls == NULL && strcmp(method, "POST") == 0)
 		return post_begin(conn, url, req_cls);
 	if (*req_cls != NULL && *req_cls != RECEIVING && ((struct request *) *req_cls)->receiving)
@@ -493,6 +529,8 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 		return answer(conn, *req_cls);
 
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, find_ids, &ids);
+	if (live != HTTP_LIVE_NONE)
+		return live_route(conn, live, url, method, &ids, req_cls);
 	if (route_parse(method, url, ids.value, ids.count, &rt) != 0)
 		return send_route_error(conn, &rt);
 	switch (rt.kind)
@@ -501,7 +539,7 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 		case ROUTE_COUNTS:
 		case ROUTE_READYZ:
 		case ROUTE_METRICS:
-			return handoff_db(conn, &rt, req_cls);
+			return handoff_db(conn, &rt, NULL, req_cls);
 		case ROUTE_HEALTHZ:
 			ret = http_send_json(conn, 200, json_pack("{s:s}", "status", "ok"), NULL);
 			break;
@@ -560,7 +598,7 @@ http_start(const struct sc_config *cfg)
 	char err[512];
 	/* no listening socket: http_door.c accepts and hands connections over (MHD_USE_ITC wakes a worker) */
 	unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
-		MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
+		MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_ALLOW_UPGRADE;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned threads = ncpu < 1 ? 1 : ncpu > SC_HTTP_MAX_THREADS ? SC_HTTP_MAX_THREADS : (unsigned) ncpu;
 	/* the settings are validated (config.c's bounds): no fallbacks here */
@@ -610,7 +648,9 @@ http_start(const struct sc_config *cfg)
 	}
 	json_object_seed(0); /* seed jansson's hash once, before any thread uses it */
 	db_timeout_ms = cfg->http_db_timeout_ms;
-	daemon_handle =
+	hub = live_hub_new();
+	daemon_handle = !hub || http_live_start(cfg, hub) != 0 ?
+		NULL :
 		MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 						 MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_NOTIFY_COMPLETED, request_done,
 						 NULL, MHD_OPTION_NOTIFY_CONNECTION, connection_notify, NULL, MHD_OPTION_URI_LOG_CALLBACK,
@@ -642,9 +682,13 @@ http_stop_parts(void)
 	while (atomic_load(&in_handoff) > 0)
 		sched_yield();
 	dbpool_drain();
+	http_live_quiesce(); /* no stream stays suspended, no WebSocket open */
 	if (daemon_handle)
 		MHD_stop_daemon(daemon_handle);
 	daemon_handle = NULL;
+	http_live_stop();
+	live_hub_free(hub);
+	hub = NULL;
 	dbpool_shutdown();
 }
 
