@@ -417,6 +417,18 @@ declare_topology(struct sc_amqp *a)
 	return 0;
 }
 
+int
+sc_amqp_declare_updates_exchange(struct sc_amqp *a)
+{
+	amqp_table_t args = {0, NULL};
+	char what[512];
+
+	amqp_exchange_declare(a->conn, SC_CH, amqp_cstring_bytes(a->cfg->updates_exchange), amqp_cstring_bytes("topic"), 0,
+						  1, 0, 0, args);
+	snprintf(what, sizeof(what), "declaring updates exchange \"%s\" (topic, durable)", a->cfg->updates_exchange);
+	return sc_amqp_reply_ok(a, amqp_get_rpc_reply(a->conn), what, NULL);
+}
+
 /* Try one URL (len bytes at url).  0 on success with a->conn set. */
 static int
 connect_one(struct sc_amqp *a, const char *url, size_t len)

@@ -72,6 +72,14 @@ int sc_amqp_reply_ok(struct sc_amqp *a, amqp_rpc_reply_t r, const char *what, in
  */
 int sc_amqp_async_frame(struct sc_amqp *a, const amqp_frame_t *f);
 
+/*
+ * Declare updates_exchange (topic, durable: the count-change events, docs/live.md)
+ * on channel 1.  Not part of the topology every connection declares: only the
+ * connections that publish or consume events need it, and a mismatch (406)
+ * must not stop the jobs.  0, or -1 (logged; the channel is closed).
+ */
+int sc_amqp_declare_updates_exchange(struct sc_amqp *a);
+
 /* Send a heartbeat frame now (used while waiting on PostgreSQL). */
 int sc_amqp_heartbeat(struct sc_amqp *a);
 

@@ -72,6 +72,10 @@ static const struct setting settings[] = {
 	I(prefetch, "1000", 1, 65535, "consumer basic.qos prefetch count"),
 	I(apply_batch, "500", 1, 10000, "max deliveries applied in one transaction"),
 	IR(apply_linger_ms, "2", 0, 10000, "how long a partial batch waits (from its first delivery) for more deliveries"),
+	/* count-change events (docs/live.md) */
+	S(updates_exchange, "sharecount.updates", 0, "topic exchange of count-change events (routing key = contentType)"),
+	I(publish_events, "1", 0, 1,
+	  "1: the consumer publishes a share_count_changed event per changed key after each commit; 0: none"),
 	/* the publisher role */
 	I(publish_batch, "500", 1, 10000, "outbox rows claimed and published at once"),
 	I(publish_pipeline, "2", 1, SC_MAX_PIPELINE,
@@ -337,6 +341,15 @@ validate(struct sc_config *cfg, char *err, size_t errlen)
 	if (strcmp(cfg->queue_type, "classic") != 0 && strcmp(cfg->queue_type, "quorum") != 0)
 	{
 		config_set_err(err, errlen, "invalid queue_type \"%s\": expected classic or quorum", cfg->queue_type);
+		return -1;
+	}
+	if (!cfg->updates_exchange[0] || !strcmp(cfg->updates_exchange, cfg->exchange) ||
+		!strcmp(cfg->updates_exchange, cfg->dead_letter_exchange))
+	{
+		config_set_err(err, errlen,
+					   "invalid updates_exchange \"%s\": it must be named, and differ from exchange and "
+					   "dead_letter_exchange",
+					   cfg->updates_exchange);
 		return -1;
 	}
 	if (log_parse_level(cfg->log_level) < 0)

@@ -7,7 +7,10 @@
  * acked), NestJS send() requests get their reply (consumer_reply.c), and the
  * rest are acked with one basic.ack multiple.
  *
- * The apply itself and what a failure leads to: consumer_apply.c.
+ * The apply itself and what a failure leads to: consumer_apply.c.  The keys
+ * a batch changed are offered to the events publisher (live_pub.c, its own
+ * thread and connection) once the batch is settled: acks never wait for
+ * events, and live_pub_offer never blocks.
  *
  * Rules: this thread owns its PGconn and AMQP connection.  Every delivery of
  * a batch is settled (ack or reject) before the next batch is read, so an
@@ -24,6 +27,7 @@
 #include "consumer_int.h"
 #include "dlq.h"
 #include "job.h"
+#include "live_pub.h"
 #include "log.h"
 #include "metrics.h"
 #include "pgconn.h"
@@ -271,6 +275,20 @@ broken:
 	return -1;
 }
 
+/* Hand the keys changed by the batch's commits to the events publisher. */
+static void
+offer_changes(struct consumer *c)
+{
+	if (c->nchanges > 0)
+	{
+		int dropped = live_pub_offer(c->events, c->changes, c->nchanges);
+
+		if (dropped)
+			log_debug("events queue full: %d of %d count-change events dropped", dropped, c->nchanges);
+	}
+	c->nchanges = 0;
+}
+
 void *
 consumer_main(void *arg)
 {
@@ -292,6 +310,8 @@ consumer_main(void *arg)
 		sc_stop = 1;
 		return NULL;
 	}
+	if (c.cfg->publish_events)
+		c.events = live_pub_start(c.cfg);
 	log_info("started");
 	while (!sc_stop)
 	{
@@ -318,15 +338,19 @@ consumer_main(void *arg)
 		if (consumer_apply_all(&c) < 0)
 		{
 			log_warn("stopping with %d deliveries unapplied; the broker redelivers them", c.n);
+			offer_changes(&c); /* of the parts that committed */
 			batch_clear(&c);
 			sc_amqp_disconnect(&c.amqp);
 			break;
 		}
 		consumer_settle(&c);
+		offer_changes(&c);
 		batch_clear(&c);
 	}
 	sc_amqp_disconnect(&c.amqp);
 	consumer_pg_drop(&c);
+	live_pub_stop(c.events);
+	free(c.changes);
 	free(c.batch);
 	log_info("stopped");
 	return NULL;

@@ -28,6 +28,15 @@
  * - On SIGTERM while holding or retrying, the batch is abandoned unsettled
  *   (the broker redelivers it; what was applied is deduplicated).
  *
+ * Count-change events (docs/live.md "Publishing"): with publish_events the
+ * batch is applied by sharecount_apply_batch_changes(), which also returns the
+ * keys it changed (same call, same transaction); they are kept in c->changes
+ * and offered to the events publisher by consumer.c after the batch is
+ * settled.  If that function is missing (the database still has the 1.0
+ * schema) or not granted, the batch is applied again at once by
+ * sharecount_apply_batch() (nothing was written: the failed call rolled
+ * back), without events for SC_EVENTS_RECHECK_MS: events never hold jobs.
+ *
  * Rules: runs on the consumer thread only (consumer_int.h); it sets each
  * delivery's status and reason, and settles nothing itself (consumer.c does,
  * after the commit).
@@ -35,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bridge.h"
@@ -51,10 +61,131 @@ enum apply_rc
 	APPLY_FAILED
 };
 
-/* The statement that applies a JSON array of envelopes (the probe uses it too). */
-#define APPLY_SQL \
-	"SELECT ord, status, error FROM sharecount_apply_batch(" \
-	"ARRAY(SELECT e FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(e, n) ORDER BY n))"
+/* The statements that apply a JSON array of envelopes (the probe uses the same). */
+#define APPLY_ARRAY "ARRAY(SELECT e FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(e, n) ORDER BY n)"
+#define APPLY_SQL "SELECT ord, status, error FROM sharecount_apply_batch(" APPLY_ARRAY ")"
+/* With events: the same, plus one row per changed key (ord NULL), docs/sql.md */
+#define APPLY_CHANGES_SQL \
+	"SELECT ord, status, error, content_type, content_id, share_count, delta, version " \
+	"FROM sharecount_apply_batch_changes(" APPLY_ARRAY ")"
+#define APPLY_CHANGES_COLS 8
+
+/* Whether to apply with the changed keys: events are published and the function is usable. */
+static int
+with_changes(const struct consumer *c)
+{
+	return c->events && clock_now_ms() >= c->changes_fn_retry_ms;
+}
+
+/*
+ * A failure of the changes statement that the plain one does not have: the
+ * function is missing (42883: the database still has the 1.0 schema) or not
+ * granted (42501).  Then apply without events for SC_EVENTS_RECHECK_MS
+ * (jobs never wait for events); 1 if so.
+ */
+static int
+changes_unusable(struct consumer *c, const PGresult *r)
+{
+	const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+
+	if (!st || (strcmp(st, "42883") != 0 && strcmp(st, "42501") != 0))
+		return 0;
+	log_warn("sharecount_apply_batch_changes() cannot be called (%s): applying without count-change events, "
+			 "trying again in %d s (run ALTER EXTENSION sharecount UPDATE, and GRANT EXECUTE on it to this role)",
+			 st, SC_EVENTS_RECHECK_MS / 1000);
+	c->changes_fn_retry_ms = clock_now_ms() + SC_EVENTS_RECHECK_MS;
+	return 1;
+}
+
+/* Now, as an event's timestamp: ISO 8601 UTC with milliseconds (24 bytes and the NUL). */
+static void
+iso_now(char *buf, size_t len)
+{
+	struct timespec now;
+	struct tm tm;
+	size_t n;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, len - n, ".%03uZ", (unsigned) (now.tv_nsec / 1000000L) % 1000u);
+}
+
+/* Keep the changed key of row (content_type .. version) for the events publisher. */
+static void
+add_change(struct consumer *c, const PGresult *r, int row, const char *ts)
+{
+	struct live_count *ch;
+
+	if (c->nchanges == c->changes_cap)
+	{
+		int cap = c->changes_cap ? c->changes_cap * 2 : 64;
+		struct live_count *v = realloc(c->changes, sizeof(*v) * (size_t) cap);
+
+		if (!v)
+		{
+			metrics_count_events_dropped(SC_EVENT_DROP_QUEUE_FULL, 1);
+			return;
+		}
+		c->changes = v;
+		c->changes_cap = cap;
+	}
+	ch = &c->changes[c->nchanges++];
+	snprintf(ch->content_type, sizeof(ch->content_type), "%s", PQgetvalue(r, row, 3));
+	snprintf(ch->content_id, sizeof(ch->content_id), "%s", PQgetvalue(r, row, 4));
+	ch->share_count = strtoll(PQgetvalue(r, row, 5), NULL, 10);
+	ch->delta = strtoll(PQgetvalue(r, row, 6), NULL, 10);
+	ch->version = strtoll(PQgetvalue(r, row, 7), NULL, 10);
+	snprintf(ch->timestamp, sizeof(ch->timestamp), "%s", ts);
+}
+
+/*
+ * The rows of a successful apply of idx[0..k): one status per delivery (ord
+ * 1..k), then, from the changes statement, the changed keys (ord NULL).  0
+ * with the statuses set and the changes kept; -1 if the rows do not match.
+ */
+static int
+read_rows(struct consumer *c, const PGresult *r, const int *idx, int k)
+{
+	int nstatus = 0;
+	char ts[LIVE_MAX_TS_BYTES];
+
+	for (int row = 0; row < PQntuples(r); row++)
+		nstatus += !PQgetisnull(r, row, 0);
+	if (nstatus != k)
+	{
+		log_error("sharecount_apply_batch returned %d statuses for %d jobs", nstatus, k);
+		return -1;
+	}
+	iso_now(ts, sizeof(ts));
+	for (int row = 0; row < PQntuples(r); row++)
+	{
+		int ord;
+		const char *st = PQgetvalue(r, row, 1);
+		struct delivery *d;
+
+		if (PQgetisnull(r, row, 0))
+		{
+			if (PQnfields(r) == APPLY_CHANGES_COLS && !strcmp(st, "changed"))
+				add_change(c, r, row, ts);
+			continue;
+		}
+		ord = atoi(PQgetvalue(r, row, 0));
+		if (ord < 1 || ord > k)
+			continue;
+		d = &c->batch[idx[ord - 1]];
+		if (!strcmp(st, "applied"))
+			d->status = D_APPLIED;
+		else if (!strcmp(st, "duplicate"))
+			d->status = D_DUPLICATE;
+		else
+		{
+			d->status = D_INVALID;
+			snprintf(d->reason, sizeof(d->reason), "%s", PQgetisnull(r, row, 2) ? st : PQgetvalue(r, row, 2));
+		}
+	}
+	return 0;
+}
 
 /* Note a failed apply: its SQLSTATE, and the reason of a lone delivery. */
 static enum apply_rc
@@ -72,28 +203,18 @@ apply_failed(struct consumer *c, const PGresult *r, const int *idx, int k)
 	return rc;
 }
 
-/*
- * Apply the deliveries idx[0..k-1] (all parsed, still pending) in one
- * sharecount_apply_batch() call.  On APPLY_OK their statuses are set.
- */
-static enum apply_rc
-apply(struct consumer *c, const int *idx, int k)
+/* The JSON array of the envelopes of idx[0..k), malloc'ed; NULL if out of memory. */
+static char *
+envelopes(const struct consumer *c, const int *idx, int k)
 {
 	size_t cap = 2, len = 0;
 	char *arr;
-	const char *params[1];
-	PGresult *r;
-	int64_t t0 = clock_now_ms();
 
 	for (int i = 0; i < k; i++)
 		cap += strlen(c->batch[idx[i]].job.envelope) + 1;
 	arr = malloc(cap + 1);
 	if (!arr)
-	{
-		log_warn("out of memory building a batch of %d job(s)", k);
-		snprintf(c->last_sqlstate, sizeof(c->last_sqlstate), "53200");
-		return APPLY_FAILED; /* counts as an attempt: halves need less */
-	}
+		return NULL;
 	arr[len++] = '[';
 	for (int i = 0; i < k; i++)
 	{
@@ -106,8 +227,35 @@ apply(struct consumer *c, const int *idx, int k)
 	}
 	arr[len++] = ']';
 	arr[len] = '\0';
-	params[0] = arr;
-	r = pgconn_run(c->pg, APPLY_SQL, 1, params, &c->amqp);
+	return arr;
+}
+
+/*
+ * Apply the deliveries idx[0..k-1] (all parsed, still pending) in one
+ * sharecount_apply_batch[_changes]() call.  On APPLY_OK their statuses are
+ * set and the keys it changed are kept in c->changes.
+ */
+static enum apply_rc
+apply(struct consumer *c, const int *idx, int k)
+{
+	char *arr = envelopes(c, idx, k);
+	const char *params[1] = {arr};
+	int changes = with_changes(c);
+	PGresult *r;
+	int64_t t0 = clock_now_ms();
+
+	if (!arr)
+	{
+		log_warn("out of memory building a batch of %d job(s)", k);
+		snprintf(c->last_sqlstate, sizeof(c->last_sqlstate), "53200");
+		return APPLY_FAILED; /* counts as an attempt: halves need less */
+	}
+	r = pgconn_run(c->pg, changes ? APPLY_CHANGES_SQL : APPLY_SQL, 1, params, &c->amqp);
+	if (changes && (!r || PQresultStatus(r) != PGRES_TUPLES_OK) && changes_unusable(c, r))
+	{
+		PQclear(r);
+		r = pgconn_run(c->pg, APPLY_SQL, 1, params, &c->amqp);
+	}
 	free(arr);
 	if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
 	{
@@ -116,31 +264,11 @@ apply(struct consumer *c, const int *idx, int k)
 		PQclear(r);
 		return rc;
 	}
-	if (PQntuples(r) != k)
+	if (read_rows(c, r, idx, k) < 0)
 	{
-		log_error("sharecount_apply_batch returned %d rows for %d jobs", PQntuples(r), k);
 		PQclear(r);
 		c->last_sqlstate[0] = '\0';
 		return APPLY_FAILED;
-	}
-	for (int row = 0; row < k; row++)
-	{
-		int ord = atoi(PQgetvalue(r, row, 0));
-		const char *st = PQgetvalue(r, row, 1);
-		struct delivery *d;
-
-		if (ord < 1 || ord > k)
-			continue;
-		d = &c->batch[idx[ord - 1]];
-		if (!strcmp(st, "applied"))
-			d->status = D_APPLIED;
-		else if (!strcmp(st, "duplicate"))
-			d->status = D_DUPLICATE;
-		else
-		{
-			d->status = D_INVALID;
-			snprintf(d->reason, sizeof(d->reason), "%s", PQgetisnull(r, row, 2) ? st : PQgetvalue(r, row, 2));
-		}
 	}
 	PQclear(r);
 	metrics_observe_apply_seconds((clock_now_ms() - t0) / 1000.0);
@@ -170,7 +298,7 @@ probe(struct consumer *c, char *why, size_t len)
 	if (r && PQresultStatus(r) == PGRES_COMMAND_OK)
 	{
 		PQclear(r);
-		r = pgconn_run(c->pg, APPLY_SQL, 1, params, &c->amqp);
+		r = pgconn_run(c->pg, with_changes(c) ? APPLY_CHANGES_SQL : APPLY_SQL, 1, params, &c->amqp);
 	}
 	if (r && PQresultStatus(r) == PGRES_TUPLES_OK)
 		ready = 1;

@@ -16,6 +16,8 @@
 #include "amqp.h"
 #include "config.h"
 #include "job.h"
+#include "live_event.h"
+#include "live_pub.h"
 #include "metrics.h"
 
 enum dstatus
@@ -57,6 +59,11 @@ struct consumer
 	int not_ready_ms;	   /* next pause while the database is not ready */
 	unsigned probe_seq;	   /* makes each probe's jobId unique */
 	char last_sqlstate[6]; /* of the last failed apply ("" if none) */
+	/* count-change events (docs/live.md "Publishing") */
+	struct live_pub *events;	 /* NULL: publish_events = 0, or its thread could not start */
+	struct live_count *changes;	 /* keys changed by this batch's committed applies */
+	int nchanges, changes_cap;	 /* offered to events after the batch is settled */
+	int64_t changes_fn_retry_ms; /* sharecount_apply_batch_changes unusable until then (0: usable) */
 };
 
 /* consumer.c: (re)connect to PostgreSQL (0, or -1 logged), and close it. */

@@ -48,6 +48,9 @@ static _Atomic int conn_used[SC_CONNS];
 static _Atomic int conn_blocked[SC_CONNS]; /* AMQP connection.blocked in force */
 static _Atomic uint64_t overlapped_claims; /* publisher batches sent while another slot waited */
 static const bool amqp_conn[SC_CONNS] = {[SC_CONN_PUBLISHER_AMQP] = true, [SC_CONN_CONSUMER_AMQP] = true};
+static _Atomic uint64_t events_published;				/* count-change events handed to the broker */
+static _Atomic uint64_t events_dropped[SC_EVENT_DROPS]; /* and dropped, by reason */
+static const char *const event_drop_names[SC_EVENT_DROPS] = {"queue_full", "broker"};
 static _Atomic int64_t queue_depth = -1;
 static _Atomic int64_t outbox_depth = -1;
 static _Atomic uint64_t outbox_age_bits;
@@ -172,6 +175,19 @@ metrics_conn_used(enum sc_conn c)
 }
 
 void
+metrics_count_events_published(uint64_t n)
+{
+	atomic_fetch_add_explicit(&events_published, n, memory_order_relaxed);
+}
+
+void
+metrics_count_events_dropped(enum sc_event_drop why, uint64_t n)
+{
+	if (why >= 0 && why < SC_EVENT_DROPS)
+		atomic_fetch_add_explicit(&events_dropped[why], n, memory_order_relaxed);
+}
+
+void
 metrics_set_queue_depth(int64_t depth)
 {
 	atomic_store(&queue_depth, depth);
@@ -288,6 +304,24 @@ metrics_printf(struct metrics_out *out, const char *fmt, ...)
 	sbuf_printf(out->b, "%s", line);
 }
 
+/* The count-change events' counters (docs/live.md "Publishing"). */
+static void
+render_events(struct sbuf *b)
+{
+	sbuf_printf(
+		b,
+		"# HELP sharecount_events_published_total Count-change events handed to the broker (updates_exchange).\n"
+		"# TYPE sharecount_events_published_total counter\n"
+		"sharecount_events_published_total %llu\n"
+		"# HELP sharecount_events_dropped_total Count-change events dropped, by reason (queue_full: the "
+		"broker was slow, blocked or away; broker: the connection broke while publishing).\n"
+		"# TYPE sharecount_events_dropped_total counter\n",
+		(unsigned long long) atomic_load_explicit(&events_published, memory_order_relaxed));
+	for (int r = 0; r < SC_EVENT_DROPS; r++)
+		sbuf_printf(b, "sharecount_events_dropped_total{reason=\"%s\"} %llu\n", event_drop_names[r],
+					(unsigned long long) atomic_load_explicit(&events_dropped[r], memory_order_relaxed));
+}
+
 /* A gauge's HELP and TYPE lines; its samples follow. */
 static void
 gauge_head(struct sbuf *b, const char *name, const char *help)
@@ -395,6 +429,7 @@ metrics_render(char **out)
 				"# TYPE sharecount_publisher_overlapped_claims_total counter\n"
 				"sharecount_publisher_overlapped_claims_total %llu\n",
 				(unsigned long long) atomic_load_explicit(&overlapped_claims, memory_order_relaxed));
+	render_events(&b);
 	gauge_int(&b, "process_resident_memory_bytes", "Resident memory size in bytes.", resident_bytes());
 	*out = b.data;
 	return b.len;

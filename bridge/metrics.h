@@ -56,6 +56,19 @@ int metrics_conn_up(enum sc_conn c);
 void metrics_set_blocked(enum sc_conn c, int blocked);
 /* a claimed batch published while another publisher slot waited (sharecount_publisher_overlapped_claims_total) */
 void metrics_count_overlapped_claim(void);
+/*
+ * Count-change events (docs/live.md "Publishing"): handed to the broker by
+ * the events publisher (sharecount_events_published_total), and dropped,
+ * by reason (sharecount_events_dropped_total{reason}).
+ */
+enum sc_event_drop
+{
+	SC_EVENT_DROP_QUEUE_FULL = 0, /* the events queue was full: the broker is slow, blocked or away */
+	SC_EVENT_DROP_BROKER,		  /* the publish failed: the connection broke under it */
+	SC_EVENT_DROPS
+};
+void metrics_count_events_published(uint64_t n);
+void metrics_count_events_dropped(enum sc_event_drop why, uint64_t n);
 /* Which connections the running roles use; /readyz looks only at those. */
 void metrics_use_conn(enum sc_conn c);
 int metrics_conn_used(enum sc_conn c);

@@ -107,4 +107,27 @@
 #define SC_CLAIM_GAP_MS 1
 #define SC_CLAIM_GAP_MAX_MS 8
 
+/* ---------------------------------------------- count-change events -- */
+/* (docs/live.md "Publishing"; bridge/live_pub.c) */
+
+/* Events waiting for the events publisher; a change offered while it is full
+ * is dropped (sharecount_events_dropped_total{reason="queue_full"}), so the
+ * consumer never waits.  ~400 bytes each: 1.6 MB at most. */
+#define SC_EVENTS_QUEUE 4096
+/* The events publisher's idle wait: it sends a heartbeat and reads the
+ * broker's frames (connection.blocked, a channel closed) at least this often. */
+#define SC_EVENTS_IDLE_MS 1000
+/* Its pause while the broker blocks the connection (events pile up, then drop). */
+#define SC_EVENTS_BLOCKED_POLL_MS 100
+/* Events taken from the queue and published at once (one lock per burst). */
+#define SC_EVENTS_BURST 64
+/* At stop, how long the consumer waits for the events thread to publish what
+ * is queued; past it the thread is left to the process's exit (a write the
+ * broker stopped reading can block in rabbitmq-c, which has no send timeout). */
+#define SC_EVENTS_STOP_WAIT_MS 5000
+/* After sharecount_apply_batch_changes() is missing (1.0 schema) or not
+ * granted, the consumer applies with sharecount_apply_batch() (no events)
+ * and tries the changes function again after this long. */
+#define SC_EVENTS_RECHECK_MS 60000
+
 #endif

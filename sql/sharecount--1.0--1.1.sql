@@ -247,10 +247,13 @@ BEGIN
 	END IF;
 	SELECT coalesce(sum(x.n), 0)::bigint INTO n
 		FROM sharecount._actual_counts(sharecount_recount.content_type, sharecount_recount.content_id) x;
-	INSERT INTO sharecount.counts AS c (content_type, content_id, share_count, updated_at)
-		VALUES (sharecount_recount.content_type, sharecount_recount.content_id, n, clock_timestamp())
+	-- a count it changes gets version + 1 (#14 events, below)
+	INSERT INTO sharecount.counts AS c (content_type, content_id, share_count, updated_at, version)
+		VALUES (sharecount_recount.content_type, sharecount_recount.content_id, n, clock_timestamp(),
+			CASE WHEN n <> 0 THEN 1 ELSE 0 END)
 		ON CONFLICT ON CONSTRAINT counts_pkey
-		DO UPDATE SET share_count = excluded.share_count, updated_at = excluded.updated_at;
+		DO UPDATE SET share_count = excluded.share_count, updated_at = excluded.updated_at,
+			version = c.version + CASE WHEN c.share_count <> excluded.share_count THEN 1 ELSE 0 END;
 	RETURN n;
 END
 $f$;
@@ -461,3 +464,29 @@ CREATE OR REPLACE FUNCTION sharecount_stats() RETURNS jsonb
 		coalesce(sum(invalid), 0) AS invalid, coalesce(sum(dedupe_records), 0) AS records
 		FROM sharecount.stats) s;
 $f$;
+
+-- ------------------------------------------------------- #14 events ----
+-- Per-key versions for count-change events and caches (docs/live.md, "The
+-- event"; src/apply.c): every apply that changes a key's count (its net delta
+-- in the batch is not 0) adds exactly 1 to the key's version, and so does a
+-- sharecount_recount() that changes it; a version never decreases.  Existing
+-- keys start at 0 (a constant default: no table rewrite).
+ALTER TABLE sharecount.counts ADD COLUMN version bigint NOT NULL DEFAULT 0;
+COMMENT ON COLUMN sharecount.counts.version IS
+	'+1 with every transaction that changes share_count (apply batch, recount); never decreases';
+
+-- sharecount_apply_batch() plus, in the same call and transaction, one row
+-- per key whose count changed: (NULL, 'changed', NULL, type, id, count,
+-- delta, version), from the counts upsert itself.  Used by the consumer.
+CREATE FUNCTION sharecount_apply_batch_changes(messages jsonb[])
+	RETURNS TABLE (ord int, status text, error text, content_type text, content_id text,
+		share_count bigint, delta bigint, version bigint)
+	AS 'MODULE_PATHNAME', 'sharecount_apply_batch_changes'
+	LANGUAGE C STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION sharecount_apply_batch_changes(jsonb[]) FROM PUBLIC;
+
+-- Counts with their versions, for caches (the HTTP role): readable like
+-- sharecount_get_many.
+CREATE FUNCTION sharecount_get_versioned(content_type text, content_ids text[])
+	RETURNS TABLE (content_id text, share_count bigint, version bigint)
+	AS 'MODULE_PATHNAME', 'sharecount_get_versioned' LANGUAGE C STABLE PARALLEL SAFE STRICT ROWS 10;

@@ -1,12 +1,17 @@
 /*
- * apply.c: sharecount_apply() and sharecount_apply_batch(), the consumer side:
- * validate jobs (jobcheck.c), dedupe them by jobId (dedupe.c), and add their
- * deltas to the counts.
+ * apply.c: sharecount_apply(), sharecount_apply_batch() and
+ * sharecount_apply_batch_changes(), the consumer side: validate jobs
+ * (jobcheck.c), dedupe them by jobId (dedupe.c), and add their deltas to the
+ * counts.
  *
  * A job is validated completely before anything is written; a malformed job
  * is SQLSTATE 22023 in sharecount_apply() and status 'invalid' in a batch, and
  * changes nothing.  Per batch: the dedupe state's statements (dedupe.c), one
  * upsert of the deltas aggregated per key, one upsert of the stats shard.
+ * Under 1.1 the counts upsert also adds 1 to the version of every key whose
+ * net delta is not 0, and returns the new rows (the changes the bridge
+ * publishes as events, docs/live.md); under the 1.0 schema (the library
+ * updated, ALTER EXTENSION UPDATE not yet run) it writes what 1.0 wrote.
  *
  * Rules:
  * - The dedupe rows are locked first (dedupe.c), then the keys in sorted
@@ -17,7 +22,8 @@
  * - Plans are prepared once per backend (SPI_keepplan).  These functions are
  *   SECURITY DEFINER with search_path = pg_catalog, pg_temp, so the plans run
  *   as the extension owner under a fixed path.
- * - Memory: everything is palloc'd in the function's context and freed with it.
+ * - Memory: everything is palloc'd in the function's context and freed with it;
+ *   what must outlive SPI_finish (the changes) is SPI_palloc'd.
  */
 #include "postgres.h"
 
@@ -36,6 +42,10 @@
 
 PG_FUNCTION_INFO_V1(sharecount_apply);
 PG_FUNCTION_INFO_V1(sharecount_apply_batch);
+PG_FUNCTION_INFO_V1(sharecount_apply_batch_changes);
+
+/* Columns of sharecount_apply_batch_changes() (the first 3: sharecount_apply_batch()). */
+#define APPLY_BATCH_COLS 8
 
 typedef enum
 {
@@ -68,7 +78,27 @@ typedef struct KeyEntry
 	int64 delta;
 } KeyEntry;
 
-static SPIPlanPtr counts_plan = NULL;
+/* A key whose count the batch changed, as the counts upsert returned it. */
+typedef struct KeyChange
+{
+	char *ctype;
+	char *cid;
+	int64 count;   /* the stored count after the batch */
+	int64 delta;   /* the batch's net delta (never 0) */
+	int64 version; /* the key's version after the batch */
+} KeyChange;
+
+/* The changes of one apply (SPI_palloc'd: they outlive SPI_finish). */
+typedef struct ApplyChanges
+{
+	KeyChange *v;
+	int n;
+} ApplyChanges;
+
+static SPIPlanPtr counts_plan =
+	NULL; /* 1.1: bumps versions, returns the rows */
+static SPIPlanPtr counts_legacy_plan =
+	NULL; /* the 1.0 schema: no version column */
 static SPIPlanPtr stats_plan = NULL;
 static SPIPlanPtr stats_legacy_plan = NULL;
 
@@ -141,24 +171,21 @@ distinct_ids(BatchItem *items, int n, char ***ids, int **owner)
 	return nids;
 }
 
-/* Add the applied items' deltas to the counts: one upsert, keys sorted. */
-static void
-add_counts(BatchItem *items, int n)
+/*
+ * The applied items' deltas summed per key, in a hash (for the upsert's
+ * returned rows) and as a list sorted by key (the lock order); *nkeys keys.
+ */
+static KeyEntry **
+sum_keys(BatchItem *items, int n, HTAB **keys, int *nkeys)
 {
-	HTAB *keys;
 	KeyEntry **klist;
 	KeyEntry *ke;
 	HASH_SEQ_STATUS seq;
-	int nkeys = 0;
 	int i;
-	char **kt;
-	char **ki;
-	Datum *kd;
-	Oid types[3] = {TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID};
-	Datum values[3];
 
-	keys = batch_hash("sharecount batch keys", sizeof(((KeyEntry *) 0)->key),
-					  sizeof(KeyEntry), n, HASH_BLOBS);
+	*keys = batch_hash("sharecount batch keys", sizeof(((KeyEntry *) 0)->key),
+					   sizeof(KeyEntry), n, HASH_BLOBS);
+	*nkeys = 0;
 	for (i = 0; i < n; i++)
 	{
 		KeyEntry k;
@@ -169,23 +196,102 @@ add_counts(BatchItem *items, int n)
 		memset(&k, 0, sizeof(k));
 		strlcpy(k.key.ctype, items[i].job.ctype, sizeof(k.key.ctype));
 		strlcpy(k.key.cid, items[i].job.cid, sizeof(k.key.cid));
-		ke = hash_search(keys, &k.key, HASH_ENTER, &found);
+		ke = hash_search(*keys, &k.key, HASH_ENTER, &found);
 		if (!found)
 		{
 			ke->delta = 0;
-			nkeys++;
+			(*nkeys)++;
 		}
 		ke->delta += items[i].job.delta;
 	}
-	if (nkeys == 0)
-		return;
-
-	klist = palloc(sizeof(KeyEntry *) * nkeys);
+	klist = palloc(sizeof(KeyEntry *) * Max(*nkeys, 1));
 	i = 0;
-	hash_seq_init(&seq, keys);
+	hash_seq_init(&seq, *keys);
 	while ((ke = hash_seq_search(&seq)) != NULL)
 		klist[i++] = ke;
-	qsort(klist, nkeys, sizeof(KeyEntry *), cmp_key);
+	qsort(klist, *nkeys, sizeof(KeyEntry *), cmp_key);
+	return klist;
+}
+
+static char *
+upper_strdup(const char *s)
+{
+	size_t len = strlen(s) + 1;
+	char *d = SPI_palloc(len);
+
+	memcpy(d, s, len);
+	return d;
+}
+
+static int
+cmp_change(const void *a, const void *b)
+{
+	const KeyChange *x = a;
+	const KeyChange *y = b;
+	int c = strcmp(x->ctype, y->ctype);
+
+	return c != 0 ? c : strcmp(x->cid, y->cid);
+}
+
+/*
+ * The rows the 1.1 counts upsert returned (content_type, content_id,
+ * share_count, version) whose key's net delta is not 0, sorted by key.
+ */
+static void
+collect_changes(HTAB *keys, ApplyChanges *out)
+{
+	TupleDesc td = SPI_tuptable->tupdesc;
+	uint64 i;
+
+	out->n = 0;
+	out->v = SPI_palloc(sizeof(KeyChange) * Max(SPI_processed, 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple t = SPI_tuptable->vals[i];
+		KeyEntry k;
+		KeyEntry *ke;
+		KeyChange *ch;
+		bool isnull;
+
+		memset(&k, 0, sizeof(k));
+		strlcpy(k.key.ctype, SPI_getvalue(t, td, 1), sizeof(k.key.ctype));
+		strlcpy(k.key.cid, SPI_getvalue(t, td, 2), sizeof(k.key.cid));
+		ke = hash_search(keys, &k.key, HASH_FIND, NULL);
+		if (ke == NULL)
+			elog(ERROR, "the counts upsert returned a key not in the batch");
+		if (ke->delta == 0)
+			continue;
+		ch = &out->v[out->n++];
+		ch->ctype = upper_strdup(k.key.ctype);
+		ch->cid = upper_strdup(k.key.cid);
+		ch->delta = ke->delta;
+		ch->count = DatumGetInt64(SPI_getbinval(t, td, 3, &isnull));
+		ch->version = DatumGetInt64(SPI_getbinval(t, td, 4, &isnull));
+	}
+	qsort(out->v, out->n, sizeof(KeyChange), cmp_change);
+}
+
+/*
+ * Add the applied items' deltas to the counts: one upsert, keys sorted.
+ * Under 1.1 (v1_1) each key with a net delta other than 0 gets version + 1,
+ * and, if changes is not NULL, those keys' new rows are returned in it.
+ */
+static void
+add_counts(BatchItem *items, int n, bool v1_1, ApplyChanges *changes)
+{
+	HTAB *keys;
+	KeyEntry **klist;
+	int nkeys;
+	int i;
+	char **kt;
+	char **ki;
+	Datum *kd;
+	Oid types[3] = {TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID};
+	Datum values[3];
+
+	klist = sum_keys(items, n, &keys, &nkeys);
+	if (nkeys == 0)
+		return;
 	kt = palloc(sizeof(char *) * nkeys);
 	ki = palloc(sizeof(char *) * nkeys);
 	kd = palloc(sizeof(Datum) * nkeys);
@@ -199,17 +305,37 @@ add_counts(BatchItem *items, int n)
 	values[1] = sc_text_array(ki, nkeys);
 	values[2] = PointerGetDatum(construct_array(
 		kd, nkeys, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	if (!v1_1)
+	{
+		sc_prepare_once(
+			&counts_legacy_plan,
+			"INSERT INTO sharecount.counts AS c (content_type, content_id, share_count, updated_at) "
+			"SELECT u.t, u.i, u.d, pg_catalog.clock_timestamp() "
+			"FROM unnest($1, $2, $3) AS u(t, i, d) "
+			"ON CONFLICT (content_type, content_id) DO UPDATE "
+			"SET share_count = c.share_count + excluded.share_count, "
+			"updated_at = excluded.updated_at",
+			3, types);
+		if (SPI_execute_plan(counts_legacy_plan, values, NULL, false, 0) !=
+			SPI_OK_INSERT)
+			elog(ERROR, "counts upsert failed");
+		return;
+	}
 	sc_prepare_once(
 		&counts_plan,
-		"INSERT INTO sharecount.counts AS c (content_type, content_id, share_count, updated_at) "
-		"SELECT u.t, u.i, u.d, pg_catalog.clock_timestamp() "
+		"INSERT INTO sharecount.counts AS c (content_type, content_id, share_count, updated_at, version) "
+		"SELECT u.t, u.i, u.d, pg_catalog.clock_timestamp(), CASE WHEN u.d <> 0 THEN 1 ELSE 0 END "
 		"FROM unnest($1, $2, $3) AS u(t, i, d) "
 		"ON CONFLICT (content_type, content_id) DO UPDATE "
 		"SET share_count = c.share_count + excluded.share_count, "
-		"updated_at = excluded.updated_at",
+		"updated_at = excluded.updated_at, version = c.version + excluded.version "
+		"RETURNING c.content_type, c.content_id, c.share_count, c.version",
 		3, types);
-	if (SPI_execute_plan(counts_plan, values, NULL, false, 0) != SPI_OK_INSERT)
+	if (SPI_execute_plan(counts_plan, values, NULL, false, 0) !=
+		SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "counts upsert failed");
+	if (changes != NULL)
+		collect_changes(keys, changes);
 }
 
 /*
@@ -266,10 +392,11 @@ add_stats(BatchItem *items, int n, bool v1_1)
 /*
  * Apply the valid items (status ST_PENDING on entry): dedupe, write counts,
  * update stats.  On return every item is ST_APPLIED, ST_DUPLICATE or
- * ST_INVALID.  Caller is connected to SPI.
+ * ST_INVALID, and changes (if not NULL) holds the keys whose count changed.
+ * Caller is connected to SPI.
  */
 static void
-apply_items(BatchItem *items, int n)
+apply_items(BatchItem *items, int n, ApplyChanges *changes)
 {
 	char **ids;
 	int *owner;
@@ -283,7 +410,7 @@ apply_items(BatchItem *items, int n)
 		sc_dedupe_legacy(ids, nids, applied);
 	for (i = 0; i < nids; i++)
 		items[owner[i]].status = applied[i] ? ST_APPLIED : ST_DUPLICATE;
-	add_counts(items, n);
+	add_counts(items, n, v1_1, changes);
 	add_stats(items, n, v1_1);
 }
 
@@ -306,17 +433,65 @@ sharecount_apply(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	apply_items(&item, 1);
+	apply_items(&item, 1, NULL);
 	SPI_finish();
 	PG_RETURN_BOOL(item.status == ST_APPLIED);
 }
 
+/* One status row of a batch (ord, status, error; the change columns NULL). */
+static void
+put_status(ReturnSetInfo *rsinfo, BatchItem *item, int ord)
+{
+	Datum values[APPLY_BATCH_COLS];
+	bool vnulls[APPLY_BATCH_COLS];
+
+	memset(values, 0, sizeof(values));
+	memset(vnulls, true, sizeof(vnulls));
+	values[0] = Int32GetDatum(ord);
+	vnulls[0] = vnulls[1] = false;
+	switch (item->status)
+	{
+		case ST_APPLIED:
+			values[1] = CStringGetTextDatum("applied");
+			break;
+		case ST_DUPLICATE:
+			values[1] = CStringGetTextDatum("duplicate");
+			break;
+		default:
+			values[1] = CStringGetTextDatum("invalid");
+			values[2] = CStringGetTextDatum(item->error);
+			vnulls[2] = false;
+			break;
+	}
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, vnulls);
+}
+
+/* One change row: ord and error NULL, status 'changed', the key's new row. */
+static void
+put_change(ReturnSetInfo *rsinfo, const KeyChange *ch)
+{
+	Datum values[APPLY_BATCH_COLS];
+	bool vnulls[APPLY_BATCH_COLS] = {true,	false, true,  false,
+									 false, false, false, false};
+
+	values[0] = values[2] = (Datum) 0;
+	values[1] = CStringGetTextDatum("changed");
+	values[3] = CStringGetTextDatum(ch->ctype);
+	values[4] = CStringGetTextDatum(ch->cid);
+	values[5] =
+		Int64GetDatum(Max(ch->count, 0)); /* as sharecount_get reads it */
+	values[6] = Int64GetDatum(ch->delta);
+	values[7] = Int64GetDatum(ch->version);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, vnulls);
+}
+
 /*
- * sharecount_apply_batch(messages jsonb[]) -> TABLE(ord, status, error):
- * one row per message, in order; invalid messages never abort the others.
+ * The two batch functions: one status row per message, in order (invalid
+ * messages never abort the others), then, with_changes, one row per key
+ * whose count changed.
  */
-Datum
-sharecount_apply_batch(PG_FUNCTION_ARGS)
+static Datum
+apply_batch(FunctionCallInfo fcinfo, bool with_changes)
 {
 	ArrayType *arr = PG_GETARG_ARRAYTYPE_P(0);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
@@ -325,6 +500,7 @@ sharecount_apply_batch(PG_FUNCTION_ARGS)
 	int n;
 	int i;
 	BatchItem *items;
+	ApplyChanges changes = {NULL, 0};
 
 	InitMaterializedSRF(fcinfo, 0);
 	sc_array_elements(arr, JSONBOID, "messages", &elems, &nulls, &n);
@@ -345,33 +521,34 @@ sharecount_apply_batch(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	apply_items(items, n);
+	apply_items(items, n, with_changes ? &changes : NULL);
 	SPI_finish();
 
 	for (i = 0; i < n; i++)
-	{
-		Datum values[3];
-		bool vnulls[3] = {false, false, false};
-
-		values[0] = Int32GetDatum(i + 1);
-		switch (items[i].status)
-		{
-			case ST_APPLIED:
-				values[1] = CStringGetTextDatum("applied");
-				break;
-			case ST_DUPLICATE:
-				values[1] = CStringGetTextDatum("duplicate");
-				break;
-			default:
-				values[1] = CStringGetTextDatum("invalid");
-				break;
-		}
-		if (items[i].status == ST_INVALID)
-			values[2] = CStringGetTextDatum(items[i].error);
-		else
-			vnulls[2] = true;
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
-							 vnulls);
-	}
+		put_status(rsinfo, &items[i], i + 1);
+	for (i = 0; i < changes.n; i++)
+		put_change(rsinfo, &changes.v[i]);
 	return (Datum) 0;
+}
+
+/*
+ * sharecount_apply_batch(messages jsonb[]) -> TABLE(ord, status, error):
+ * one row per message, in order; invalid messages never abort the others.
+ */
+Datum
+sharecount_apply_batch(PG_FUNCTION_ARGS)
+{
+	return apply_batch(fcinfo, false);
+}
+
+/*
+ * sharecount_apply_batch_changes(messages jsonb[]) -> TABLE(ord, status,
+ * error, content_type, content_id, share_count, delta, version): the rows of
+ * sharecount_apply_batch(), then one row per key whose count the batch
+ * changed (ord NULL, status 'changed'), sorted by key (docs/sql.md).
+ */
+Datum
+sharecount_apply_batch_changes(PG_FUNCTION_ARGS)
+{
+	return apply_batch(fcinfo, true);
 }

@@ -1,5 +1,6 @@
 /*
- * read.c: sharecount_get() and sharecount_get_many(), the hot read path.
+ * read.c: sharecount_get(), sharecount_get_many() and
+ * sharecount_get_versioned(), the hot read path.
  *
  * A read is one primary-key probe of sharecount.counts done directly with the
  * index (systable_beginscan with the query's snapshot): no SPI, no planning,
@@ -11,7 +12,8 @@
  * stored value may be negative for a moment when a delete is applied before
  * its create.  No privilege on schema sharecount is needed: EXECUTE on these
  * functions is the read permission (REVOKE it to restrict reads).
- * Relation OIDs are cached in fn_extra, i.e. for one query at most.
+ * Relation OIDs (and the version column's number) are cached in fn_extra,
+ * i.e. for one query at most.
  */
 #include "postgres.h"
 
@@ -34,11 +36,16 @@
 
 PG_FUNCTION_INFO_V1(sharecount_get);
 PG_FUNCTION_INFO_V1(sharecount_get_many);
+PG_FUNCTION_INFO_V1(sharecount_get_versioned);
+
+/* Column of sharecount.counts holding the count (1.0 layout, never moves). */
+#define COUNTS_ATT_SHARE_COUNT 3
 
 typedef struct CountsRel
 {
 	Oid relid;
 	Oid indexid;
+	AttrNumber version_att; /* InvalidAttrNumber under the 1.0 schema */
 } CountsRel;
 
 static CountsRel *
@@ -59,14 +66,19 @@ counts_rel(FunctionCallInfo fcinfo)
 				ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("index \"sharecount.counts_pkey\" does not exist")));
+		cr->version_att = get_attnum(cr->relid, "version");
 		fcinfo->flinfo->fn_extra = cr;
 	}
 	return cr;
 }
 
-/* The clamped count of one key in an open counts relation (0 if unknown). */
+/*
+ * The clamped count of one key in an open counts relation (0 if unknown),
+ * and its version in *version if that is not NULL (0 if unknown).
+ */
 static int64
-lookup(Relation rel, Oid indexid, text *ctype, text *cid)
+lookup(Relation rel, const CountsRel *cr, text *ctype, text *cid,
+	   int64 *version)
 {
 	ScanKeyData key[2];
 	SysScanDesc scan;
@@ -77,15 +89,26 @@ lookup(Relation rel, Oid indexid, text *ctype, text *cid)
 				PointerGetDatum(ctype));
 	ScanKeyInit(&key[1], 2, BTEqualStrategyNumber, F_TEXTEQ,
 				PointerGetDatum(cid));
-	scan = systable_beginscan(rel, indexid, true, GetActiveSnapshot(), 2, key);
+	if (version != NULL)
+		*version = 0;
+	scan = systable_beginscan(rel, cr->indexid, true, GetActiveSnapshot(), 2,
+							  key);
 	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
 	{
 		bool isnull;
-		Datum d = heap_getattr(tup, 3, RelationGetDescr(rel), &isnull);
+		Datum d = heap_getattr(tup, COUNTS_ATT_SHARE_COUNT,
+							   RelationGetDescr(rel), &isnull);
 
 		if (!isnull)
 			count = DatumGetInt64(d);
+		if (version != NULL && cr->version_att != InvalidAttrNumber)
+		{
+			d = heap_getattr(tup, cr->version_att, RelationGetDescr(rel),
+							 &isnull);
+			if (!isnull)
+				*version = DatumGetInt64(d);
+		}
 	}
 	systable_endscan(scan);
 	return Max(count, 0);
@@ -101,17 +124,19 @@ sharecount_get(PG_FUNCTION_ARGS)
 	int64 count;
 
 	rel = table_open(cr->relid, AccessShareLock);
-	count = lookup(rel, cr->indexid, ctype, cid);
+	count = lookup(rel, cr, ctype, cid, NULL);
 	table_close(rel, AccessShareLock);
 	PG_RETURN_INT64(count);
 }
 
 /*
- * One row per asked id, in the order asked (an id asked twice appears twice;
- * a NULL id gives a row with NULL content_id and NULL count).
+ * The rows of sharecount_get_many and sharecount_get_versioned: one row per
+ * asked id, in the order asked (an id asked twice appears twice; a NULL id
+ * gives a row of NULLs); content_id, share_count, version, of which the
+ * caller's result type takes the first two or all three.
  */
-Datum
-sharecount_get_many(PG_FUNCTION_ARGS)
+static Datum
+get_many(FunctionCallInfo fcinfo)
 {
 	text *ctype = PG_GETARG_TEXT_PP(0);
 	ArrayType *ids = PG_GETARG_ARRAYTYPE_P(1);
@@ -129,24 +154,40 @@ sharecount_get_many(PG_FUNCTION_ARGS)
 	rel = table_open(cr->relid, AccessShareLock);
 	for (i = 0; i < n; i++)
 	{
-		Datum values[2];
-		bool vnulls[2] = {false, false};
+		Datum values[3] = {0, 0, 0};
+		bool vnulls[3] = {true, true, true};
+		int64 version;
 
-		if (nulls[i])
-		{
-			vnulls[0] = vnulls[1] = true;
-			values[0] = values[1] = (Datum) 0;
-		}
-		else
+		if (!nulls[i])
 		{
 			values[0] = elems[i];
 			values[1] = Int64GetDatum(
-				lookup(rel, cr->indexid, ctype,
-					   (text *) PG_DETOAST_DATUM_PACKED(elems[i])));
+				lookup(rel, cr, ctype,
+					   (text *) PG_DETOAST_DATUM_PACKED(elems[i]), &version));
+			values[2] = Int64GetDatum(version);
+			vnulls[0] = vnulls[1] = vnulls[2] = false;
 		}
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
 							 vnulls);
 	}
 	table_close(rel, AccessShareLock);
 	return (Datum) 0;
+}
+
+/* sharecount_get_many(content_type, content_ids) -> TABLE(content_id, share_count) */
+Datum
+sharecount_get_many(PG_FUNCTION_ARGS)
+{
+	return get_many(fcinfo);
+}
+
+/*
+ * sharecount_get_versioned(content_type, content_ids) -> TABLE(content_id,
+ * share_count, version): as sharecount_get_many, with each key's version
+ * (0 for an unknown key), for caches that keep the highest (docs/sql.md).
+ */
+Datum
+sharecount_get_versioned(PG_FUNCTION_ARGS)
+{
+	return get_many(fcinfo);
 }

@@ -10,6 +10,13 @@
  *       ClientRMQ.send() does), prints "correlation_id<TAB>body" of the reply.
  *   amqp_tool flood URL EXCHANGE ROUTING_KEY BODY COUNT
  *       publishes BODY COUNT times, persistent, with confirms (one window).
+ *   amqp_tool bind URL QUEUE EXCHANGE KEY
+ *       declares EXCHANGE (topic, durable, as the bridge does) and QUEUE
+ *       (durable) and binds them with KEY.
+ *   amqp_tool delete-exchange URL EXCHANGE
+ *   amqp_tool drain URL QUEUE
+ *       takes every message of QUEUE (basic.get, acked), one line each:
+ *       "delivery_mode<TAB>content_type<TAB>routing_key<TAB>body".
  *
  * Exit 0 on success; errors are printed to stderr.  Test-only code.
  */
@@ -188,6 +195,88 @@ do_flood(int argc, char **argv)
 	return 0;
 }
 
+static int
+do_bind(int argc, char **argv)
+{
+	amqp_connection_state_t c;
+
+	if (argc < 6)
+		return 2;
+	c = open_conn(argv[2]);
+	amqp_exchange_declare(c, 1, amqp_cstring_bytes(argv[4]), amqp_cstring_bytes("topic"), 0, 1, 0, 0, amqp_empty_table);
+	amqp_queue_declare(c, 1, amqp_cstring_bytes(argv[3]), 0, 1, 0, 0, amqp_empty_table);
+	amqp_queue_bind(c, 1, amqp_cstring_bytes(argv[3]), amqp_cstring_bytes(argv[4]), amqp_cstring_bytes(argv[5]),
+					amqp_empty_table);
+	if (amqp_get_rpc_reply(c).reply_type != AMQP_RESPONSE_NORMAL)
+	{
+		fprintf(stderr, "amqp_tool: declare/bind failed\n");
+		return 1;
+	}
+	close_conn(c);
+	return 0;
+}
+
+static int
+do_delete_exchange(int argc, char **argv)
+{
+	amqp_connection_state_t c;
+
+	if (argc < 4)
+		return 2;
+	c = open_conn(argv[2]);
+	amqp_exchange_delete(c, 1, amqp_cstring_bytes(argv[3]), 0);
+	if (amqp_get_rpc_reply(c).reply_type != AMQP_RESPONSE_NORMAL)
+	{
+		fprintf(stderr, "amqp_tool: exchange.delete failed\n");
+		return 1;
+	}
+	close_conn(c);
+	return 0;
+}
+
+static int
+do_drain(int argc, char **argv)
+{
+	amqp_connection_state_t c;
+
+	if (argc < 4)
+		return 2;
+	c = open_conn(argv[2]);
+	for (;;)
+	{
+		amqp_rpc_reply_t r = amqp_basic_get(c, 1, amqp_cstring_bytes(argv[3]), 0);
+		amqp_basic_get_ok_t *ok;
+		amqp_message_t m;
+		char rk[256];
+		uint64_t tag;
+
+		if (r.reply_type != AMQP_RESPONSE_NORMAL)
+		{
+			fprintf(stderr, "amqp_tool: basic.get failed\n");
+			return 1;
+		}
+		if (r.reply.id == AMQP_BASIC_GET_EMPTY_METHOD)
+			break;
+		ok = r.reply.decoded;
+		snprintf(rk, sizeof(rk), "%.*s", (int) ok->routing_key.len, (char *) ok->routing_key.bytes);
+		tag = ok->delivery_tag;
+		if (amqp_read_message(c, 1, &m, 0).reply_type != AMQP_RESPONSE_NORMAL)
+		{
+			fprintf(stderr, "amqp_tool: reading a message failed\n");
+			return 1;
+		}
+		printf("%d\t%.*s\t%s\t%.*s\n",
+			   (m.properties._flags & AMQP_BASIC_DELIVERY_MODE_FLAG) ? m.properties.delivery_mode : 0,
+			   (m.properties._flags & AMQP_BASIC_CONTENT_TYPE_FLAG) ? (int) m.properties.content_type.len : 0,
+			   (char *) m.properties.content_type.bytes, rk, (int) m.body.len, (char *) m.body.bytes);
+		amqp_basic_ack(c, 1, tag, 0);
+		amqp_destroy_message(&m);
+		amqp_maybe_release_buffers(c);
+	}
+	close_conn(c);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -199,7 +288,15 @@ main(int argc, char **argv)
 		rc = do_rpc(argc, argv);
 	else if (argc >= 2 && !strcmp(argv[1], "flood"))
 		rc = do_flood(argc, argv);
+	else if (argc >= 2 && !strcmp(argv[1], "bind"))
+		rc = do_bind(argc, argv);
+	else if (argc >= 2 && !strcmp(argv[1], "delete-exchange"))
+		rc = do_delete_exchange(argc, argv);
+	else if (argc >= 2 && !strcmp(argv[1], "drain"))
+		rc = do_drain(argc, argv);
 	if (rc == 2)
-		fprintf(stderr, "usage: amqp_tool publish|rpc|flood URL ... (see the header of amqp_tool.c)\n");
+		fprintf(
+			stderr,
+			"usage: amqp_tool publish|rpc|flood|bind|delete-exchange|drain URL ... (see the header of amqp_tool.c)\n");
 	return rc;
 }

@@ -15,8 +15,8 @@ SELECT sharecount_track('app_links');
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON app_links TO regress_sc_app;
 -- the bridge GRANTs of docs/extension.md
 GRANT EXECUTE ON FUNCTION sharecount_outbox_claim(int), sharecount_outbox_done(bigint[]),
-	sharecount_apply(jsonb), sharecount_apply_batch(jsonb[]), sharecount_stats(),
-	sharecount_publisher_sleep(), sharecount_publisher_wake(), sharecount_prune(interval)
+	sharecount_apply(jsonb), sharecount_apply_batch(jsonb[]), sharecount_apply_batch_changes(jsonb[]),
+	sharecount_stats(), sharecount_publisher_sleep(), sharecount_publisher_wake(), sharecount_prune(interval)
 	TO regress_sc_bridge;
 
 -- no grants: every write-side function is refused, reads work
@@ -25,6 +25,7 @@ SELECT sharecount_get('article', '1');
 SELECT * FROM sharecount_get_many('article', '{1,2}');
 SELECT sharecount_apply('{}');
 SELECT * FROM sharecount_apply_batch('{}');
+SELECT * FROM sharecount_apply_batch_changes('{}');
 SELECT * FROM sharecount_outbox_claim(1);
 SELECT sharecount_outbox_done('{1}');
 SELECT sharecount_recount('article', '1');
@@ -57,7 +58,8 @@ SELECT body::jsonb->'data'->>'contentId' AS cid, job_name, body::jsonb->'data'->
 SET ROLE regress_sc_bridge;
 BEGIN;
 CREATE TEMP TABLE b AS SELECT * FROM sharecount_outbox_claim(100);
-SELECT status, count(*) FROM sharecount_apply_batch((SELECT array_agg(body::jsonb ORDER BY id) FROM b)) GROUP BY 1;
+SELECT status, count(*) FROM sharecount_apply_batch_changes((SELECT array_agg(body::jsonb ORDER BY id) FROM b))
+	GROUP BY 1 ORDER BY 1;
 SELECT sharecount_outbox_done((SELECT array_agg(id) FROM b));
 COMMIT;
 SELECT sharecount_stats()->'outbox_depth' AS depth;

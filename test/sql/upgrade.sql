@@ -50,6 +50,8 @@ SELECT count(*) AS records_1_0 FROM sharecount.applied_jobs;
 
 ALTER EXTENSION sharecount UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'sharecount';
+-- #14 events: keys counted under 1.0 start at version 0
+SELECT content_id, share_count, version FROM sharecount.counts ORDER BY 1;
 SELECT channel_id_column IS NULL AS dropped_column_unmapped FROM sharecount.tracked;
 SELECT count(*) AS public_grants FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
 	WHERE p.oid = 'sharecount_trigger()'::regprocedure AND a.grantee = 0;
@@ -59,6 +61,8 @@ SELECT job_id ~ '^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f
 	job_id = body::jsonb->'data'->>'jobId' AS in_body FROM sharecount_outbox_claim(10);
 SELECT drain();
 SELECT exact();
+-- ... and count from there: one version per batch that changes them
+SELECT * FROM sharecount_get_versioned('article', '{up,legacy}');
 -- 1.0's records keep deduping: the redelivery is a duplicate, the counter
 -- starts from them, new jobs go to the 1.1 state (docs/extension.md, "Dedupe")
 SELECT sharecount_apply(lj('8d0e5c1a-1f2b-4c3d-9e8f-0a1b2c3d4e5f')) AS redelivered_after_update,
@@ -73,6 +77,16 @@ SELECT sharecount_apply(lj('8d0e5c1a-1f2b-4c3d-9e8f-0a1b2c3d4e5f')) AS past_wind
 SELECT sharecount_apply(lj('8d0e5c1a-1f2b-4c3d-9e8f-0a1b2c3d4e5f')) AS now_in_1_1_state;
 DROP FUNCTION lj(text);
 SELECT sharecount_recount('article', 'legacy') AS legacy_key_reset;
+-- (a recount that changes a count bumps its version too)
+SELECT * FROM sharecount_get_versioned('article', '{legacy}');
+SELECT status, content_id, share_count, delta, version FROM sharecount_apply_batch_changes(ARRAY[
+	jsonb_build_object('pattern', 'share_count_update', 'data', jsonb_build_object('jobId', 'up-v1',
+		'contentType', 'article', 'contentId', 'legacy', 'operation', 'increment', 'amount', 2,
+		'timestamp', '2026-12-02T10:00:00Z'))]);
+SELECT sharecount_apply(jsonb_build_object('pattern', 'share_count_update', 'data', jsonb_build_object(
+	'jobId', 'up-v2', 'contentType', 'article', 'contentId', 'legacy', 'operation', 'decrement', 'amount', 2,
+	'timestamp', '2026-12-02T10:00:00Z')));
+SELECT * FROM sharecount_get_versioned('article', '{legacy}');
 
 -- the triggers 1.0 attached (with arguments) keep working
 SELECT tgname, tgnargs FROM pg_trigger WHERE tgrelid = 'up_links'::regclass ORDER BY 1;
