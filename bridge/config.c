@@ -98,6 +98,8 @@ static const struct setting settings[] = {
 	S(http_allowed_origins, "", 0,
 	  "Origins (scheme://host[:port], comma-separated, or *) allowed on /, /share-links/stream and /share-links/ws "
 	  "besides the page's own; empty: same-origin and clients without Origin only"),
+	I(http_cache_entries, "100000", 0, 10000000, "keys the http role's count cache holds (0 disables the cache)"),
+	I(http_cache_max_age_ms, "1000", 1, 600000, "a cached count is served for less than this after a database read"),
 	/* the process */
 	S(roles, "publisher,consumer,http", 0, "comma-separated: publisher, consumer, http"),
 	SR(log_level, "info", "error | warn | info | debug"),

@@ -35,6 +35,19 @@ static int busy;	  /* workers serving a batch */
 static struct dbpool_worker *workers;
 static int nworkers;
 static int cond_ready; /* work_cond initialised (once per process) */
+static int versioned;  /* count reads carry versions (set before the workers start) */
+
+void
+dbpool_set_versioned(int on)
+{
+	versioned = on;
+}
+
+int
+dbpool_versioned(void)
+{
+	return versioned;
+}
 
 void
 dbpool_complete(struct dbpool_job *job, int rc)

@@ -60,8 +60,11 @@ struct dbpool_job
 	int rc;			 /* enum dbpool_rc */
 	int64_t count;	 /* DBPOOL_GET */
 	int64_t *counts; /* DBPOOL_GET_MANY: nids entries, allocated by the submitter */
-	char *stats;	 /* DBPOOL_STATS: malloc'ed JSON text; the submitter frees */
-	char err[256];	 /* why, when rc != DBPOOL_OK (one line, no secrets) */
+	/* with dbpool_set_versioned(1): each key's version (-1: unknown, the extension predates 1.1) */
+	int64_t version;   /* DBPOOL_GET */
+	int64_t *versions; /* DBPOOL_GET_MANY: nids entries, allocated by the submitter */
+	char *stats;	   /* DBPOOL_STATS: malloc'ed JSON text; the submitter frees */
+	char err[256];	   /* why, when rc != DBPOOL_OK (one line, no secrets) */
 	/* private */
 	int64_t queued_ms;
 	struct dbpool_job *next;
@@ -72,6 +75,14 @@ struct dbpool_job
  * (connections are made lazily); 0 on success, -1 on failure.
  */
 int dbpool_init(const struct readsrc_conf *reads, int size);
+/*
+ * Before dbpool_init: read counts with their versions (sharecount_get_versioned,
+ * for the cache, docs/live.md "Cache").  A connection to a database whose
+ * extension lacks it (1.0) reads them without (versions -1), logs it once,
+ * and tries again every DBPOOL_VERSIONED_RETRY_MS.
+ */
+void dbpool_set_versioned(int on);
+#define DBPOOL_VERSIONED_RETRY_MS 60000
 /* Hand a job to the workers.  Never blocks. */
 void dbpool_submit(struct dbpool_job *job);
 /*

@@ -28,6 +28,13 @@ count_at(const PGresult *res, int row, int col)
 	return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
+/* A version column (the versioned statements' last): NULL (the fallback) read as -1, unknown. */
+static int64_t
+version_at(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? -1 : strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
 static int
 job_error(struct dbpool_job *job, const char *what)
 {
@@ -43,8 +50,9 @@ static int
 take_many(struct dbpool_job *job, const PGresult *res)
 {
 	size_t i;
+	int nf = PQnfields(res);
 
-	if ((size_t) PQntuples(res) != job->nids || PQnfields(res) != 2)
+	if ((size_t) PQntuples(res) != job->nids || (nf != 2 && nf != 3))
 	{
 		pgconn_set_err(job->err, sizeof(job->err), "sharecount_get_many returned %d rows for %zu ids", PQntuples(res),
 					   job->nids);
@@ -55,6 +63,8 @@ take_many(struct dbpool_job *job, const PGresult *res)
 		if (strcmp(PQgetvalue(res, (int) i, 0), job->ids[i]) != 0)
 			return job_error(job, "sharecount_get_many returned rows out of order");
 		job->counts[i] = count_at(res, (int) i, 1);
+		if (job->versions)
+			job->versions[i] = nf == 3 ? version_at(res, (int) i, 2) : -1;
 	}
 	return DBPOOL_OK;
 }
@@ -67,9 +77,10 @@ dbpool_take_result(struct dbpool_job *job, PGresult *res)
 		case DBPOOL_PING:
 			return DBPOOL_OK;
 		case DBPOOL_GET:
-			if (PQntuples(res) != 1 || PQnfields(res) != 1)
+			if (PQntuples(res) != 1 || PQnfields(res) < 1 || PQnfields(res) > 2)
 				return job_error(job, "sharecount_get returned an unexpected shape");
 			job->count = count_at(res, 0, 0);
+			job->version = PQnfields(res) == 2 ? version_at(res, 0, 1) : -1;
 			return DBPOOL_OK;
 		case DBPOOL_GET_MANY:
 			return take_many(job, res);
@@ -87,8 +98,9 @@ int
 dbpool_take_batch_result(const struct dbpool_unit *u, PGresult *res)
 {
 	size_t i;
+	int nf = PQnfields(res);
 
-	if ((size_t) PQntuples(res) != u->nkeys || PQnfields(res) != 1)
+	if ((size_t) PQntuples(res) != u->nkeys || (nf != 1 && nf != 2))
 	{
 		for (i = 0; i < u->n; i++)
 			pgconn_set_err(u->jobs[i]->err, sizeof(u->jobs[i]->err),
@@ -96,7 +108,10 @@ dbpool_take_batch_result(const struct dbpool_unit *u, PGresult *res)
 		return DBPOOL_ERROR;
 	}
 	for (i = 0; i < u->n; i++)
+	{
 		u->jobs[i]->count = count_at(res, (int) u->key_of[i], 0);
+		u->jobs[i]->version = nf == 2 ? version_at(res, (int) u->key_of[i], 1) : -1;
+	}
 	return DBPOOL_OK;
 }
 

@@ -29,16 +29,27 @@
 #define DBPOOL_PIPE_MAX 64						/* other jobs in one batch (each is a statement of its own) */
 #define DBPOOL_APPNAME "sharecount-bridge http" /* application_name of the workers' sessions */
 
-/* Statements: one per job kind, then the coalesced single-count read. */
+/*
+ * Statements: one per job kind, the coalesced single-count read, then the
+ * versioned forms of the three count reads (dbpool_set_versioned).
+ */
 #define DBPOOL_STMT_GET_BATCH DBPOOL_KINDS
-#define DBPOOL_NSTMTS (DBPOOL_KINDS + 1)
+#define DBPOOL_STMT_GET_V (DBPOOL_KINDS + 1)
+#define DBPOOL_STMT_GET_MANY_V (DBPOOL_KINDS + 2)
+#define DBPOOL_STMT_GET_BATCH_V (DBPOOL_KINDS + 3)
+#define DBPOOL_NSTMTS (DBPOOL_KINDS + 4)
 
 struct dbpool_stmt
 {
 	const char *name;
 	const char *sql;
 	int nparams;
+	/* prepared under the same name when sql's function is missing (42883): same columns, versions NULL */
+	const char *fallback;
 };
+
+/* Is statement k a coalesced read of single counts? */
+#define DBPOOL_STMT_IS_BATCH(k) ((k) == DBPOOL_STMT_GET_BATCH || (k) == DBPOOL_STMT_GET_BATCH_V)
 
 extern const struct dbpool_stmt dbpool_stmts[DBPOOL_NSTMTS];
 
@@ -105,6 +116,7 @@ struct dbpool_worker
 	int started;
 	PGconn *pg;
 	unsigned prepared;		 /* bit k: dbpool_stmts[k] is prepared on pg */
+	int64_t fallback_ms;	 /* when a statement's fallback was prepared on pg (0: none) */
 	enum read_server server; /* which server pg is connected to */
 	struct dbpool_pipe pipe;
 };
@@ -128,6 +140,9 @@ void dbpool_gauges(int *queued, int *inflight, int *busy);
 /* dbpool_serve.c */
 void dbpool_serve_batch(struct dbpool_worker *w, struct dbpool_job **jobs, size_t n);
 void dbpool_drop(struct dbpool_worker *w);
+
+/* dbpool.c: dbpool_set_versioned's word. */
+int dbpool_versioned(void);
 
 /* dbpool_pipe.c: one round trip of jobs[0..n) on w->pg; 0, or -1 when the connection failed (dropped). */
 int dbpool_pipe_run(struct dbpool_worker *w, struct dbpool_job **jobs, size_t n, int64_t deadline);

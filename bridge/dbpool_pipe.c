@@ -37,12 +37,31 @@ const struct dbpool_stmt dbpool_stmts[DBPOOL_NSTMTS] = {
 	[DBPOOL_STMT_GET_BATCH] =
 		{"sc_get_batch",
 		 "SELECT sharecount_get(t, i) FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(t, i, n) ORDER BY n", 2},
+	[DBPOOL_STMT_GET_V] = {"sc_get_v",
+						   "SELECT share_count, version FROM sharecount_get_versioned($1::text, ARRAY[$2::text])", 2,
+						   "SELECT sharecount_get($1::text, $2::text), NULL::bigint"},
+	[DBPOOL_STMT_GET_MANY_V] =
+		{"sc_get_many_v", "SELECT content_id, share_count, version FROM sharecount_get_versioned($1::text, $2::text[])",
+		 2, "SELECT content_id, share_count, NULL::bigint FROM sharecount_get_many($1::text, $2::text[])"},
+	[DBPOOL_STMT_GET_BATCH_V] = {"sc_get_batch_v",
+								 "SELECT v.share_count, v.version FROM unnest($1::text[], $2::text[]) WITH ORDINALITY "
+								 "AS u(t, i, n) CROSS JOIN LATERAL sharecount_get_versioned(u.t, ARRAY[u.i]) AS v "
+								 "ORDER BY u.n",
+								 2,
+								 "SELECT sharecount_get(t, i), NULL::bigint FROM unnest($1::text[], $2::text[]) "
+								 "WITH ORDINALITY AS u(t, i, n) ORDER BY n"},
 };
 
 int
 dbpool_stmt_of(const struct dbpool_job *job, size_t ngets)
 {
-	return job->kind == DBPOOL_GET && ngets >= 2 ? DBPOOL_STMT_GET_BATCH : (int) job->kind;
+	int v = dbpool_versioned();
+
+	if (job->kind == DBPOOL_GET)
+		return ngets >= 2 ? (v ? DBPOOL_STMT_GET_BATCH_V : DBPOOL_STMT_GET_BATCH) : v ? DBPOOL_STMT_GET_V : DBPOOL_GET;
+	if (job->kind == DBPOOL_GET_MANY && v)
+		return DBPOOL_STMT_GET_MANY_V;
+	return (int) job->kind;
 }
 
 size_t
@@ -91,11 +110,12 @@ pipe_plan(struct dbpool_pipe *p, struct dbpool_job **jobs, size_t n)
 			if (jobs[i]->kind == DBPOOL_GET)
 				p->gets[k++] = jobs[i];
 		p->nkeys = dbpool_distinct_keys(p->gets, p->ngets, p->gtypes, p->gids, p->key_of);
-		p->units[p->nunits++] = (struct dbpool_unit){DBPOOL_STMT_GET_BATCH, p->gets, p->ngets, p->key_of, p->nkeys};
+		p->units[p->nunits++] =
+			(struct dbpool_unit){dbpool_stmt_of(p->gets[0], p->ngets), p->gets, p->ngets, p->key_of, p->nkeys};
 	}
 	for (i = 0; i < n; i++)
-		if (dbpool_stmt_of(jobs[i], p->ngets) != DBPOOL_STMT_GET_BATCH)
-			p->units[p->nunits++] = (struct dbpool_unit){(int) jobs[i]->kind, &jobs[i], 1, NULL, 0};
+		if (!DBPOOL_STMT_IS_BATCH(dbpool_stmt_of(jobs[i], p->ngets)))
+			p->units[p->nunits++] = (struct dbpool_unit){dbpool_stmt_of(jobs[i], p->ngets), &jobs[i], 1, NULL, 0};
 	p->state = DBPOOL_PIPE_PLANNED;
 }
 
@@ -118,14 +138,17 @@ unit_params(struct dbpool_pipe *p, const struct dbpool_unit *u, const char *para
 	switch (u->stmt)
 	{
 		case DBPOOL_STMT_GET_BATCH:
+		case DBPOOL_STMT_GET_BATCH_V:
 			params[0] = pipe_own(p, dbpool_text_array_literal(p->gtypes, p->nkeys));
 			params[1] = pipe_own(p, dbpool_text_array_literal(p->gids, p->nkeys));
 			return params[0] && params[1] ? 0 : -1;
 		case DBPOOL_GET:
+		case DBPOOL_STMT_GET_V:
 			params[0] = job->type;
 			params[1] = job->id;
 			return 0;
 		case DBPOOL_GET_MANY:
+		case DBPOOL_STMT_GET_MANY_V:
 			params[0] = job->type;
 			params[1] = pipe_own(p, dbpool_text_array_literal(job->ids, job->nids));
 			return params[1] ? 0 : -1;
@@ -200,8 +223,8 @@ unit_answer(struct dbpool_pipe *p, const struct dbpool_unit *un, PGresult *res)
 	size_t i;
 
 	if (PQresultStatus(res) == PGRES_TUPLES_OK)
-		return un->stmt == DBPOOL_STMT_GET_BATCH ? dbpool_take_batch_result(un, res) :
-												   dbpool_take_result(un->jobs[0], res);
+		return DBPOOL_STMT_IS_BATCH(un->stmt) ? dbpool_take_batch_result(un, res) :
+												dbpool_take_result(un->jobs[0], res);
 	pgconn_error(p->pg, res, why, sizeof(why));
 	if (pgconn_classify(p->pg, res) != PGCONN_SQL)
 	{

@@ -17,6 +17,7 @@
  * query can never be read as another's.  Every job handed in is completed
  * exactly once, here or by the pipe.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -52,6 +53,7 @@ dbpool_drop(struct dbpool_worker *w)
 		PQfinish(w->pg);
 	w->pg = NULL;
 	w->prepared = 0;
+	w->fallback_ms = 0;
 	metrics_set_conn(SC_CONN_HTTP_PG, 0);
 }
 
@@ -73,16 +75,28 @@ connect_worker(struct serve *s, enum read_server server)
 	return 0;
 }
 
-/* PREPARE dbpool_stmts[k] on w->pg (err set unless PREP_OK). */
+/* Is res the error of a function that does not exist (the extension predates it)? */
+static int
+undefined_function(const PGresult *res)
+{
+	const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	return st && strcmp(st, "42883") == 0;
+}
+
+/*
+ * PREPARE dbpool_stmts[k] on w->pg (err set unless PREP_OK); sql is its text
+ * (NULL: the statement's own, then its fallback if that function is missing).
+ */
 static enum prep_rc
-prepare_one(struct dbpool_worker *w, int k, struct pgconn_wait *wait, char *err, size_t errlen)
+prepare_one(struct dbpool_worker *w, int k, const char *sql, struct pgconn_wait *wait, char *err, size_t errlen)
 {
 	const struct dbpool_stmt *st = &dbpool_stmts[k];
 	PGresult *res, *extra;
 	enum pgconn_class cls;
 	int ok;
 
-	if (!PQsendPrepare(w->pg, st->name, st->sql, st->nparams, NULL))
+	if (!PQsendPrepare(w->pg, st->name, sql ? sql : st->sql, st->nparams, NULL))
 	{
 		pgconn_set_err(err, errlen, "PostgreSQL connection lost: %s", PQerrorMessage(w->pg));
 		return PREP_LOST;
@@ -100,6 +114,18 @@ prepare_one(struct dbpool_worker *w, int k, struct pgconn_wait *wait, char *err,
 	while ((extra = pgconn_next_result(w->pg, wait, &ok, err, errlen)) != NULL)
 		PQclear(extra);
 	cls = ok ? pgconn_classify(w->pg, res) : PGCONN_LOST;
+	if (cls == PGCONN_SQL && !sql && st->fallback && undefined_function(res))
+	{
+		static atomic_flag logged = ATOMIC_FLAG_INIT;
+
+		if (!atomic_flag_test_and_set(&logged))
+			log_warn("%s is not in the database (extension older than 1.1): counts are read without versions "
+					 "and not cached; tried again every %d s",
+					 st->name, DBPOOL_VERSIONED_RETRY_MS / 1000);
+		PQclear(res);
+		w->fallback_ms = clock_now_ms();
+		return prepare_one(w, k, st->fallback, wait, err, errlen);
+	}
 	if (cls == PGCONN_OK)
 		w->prepared |= 1u << k;
 	else if (ok)
@@ -139,7 +165,7 @@ prepare_needed(struct serve *s, unsigned need, unsigned *failed)
 
 		if (!(need & (1u << k)) || (w->prepared & (1u << k)))
 			continue;
-		rc = prepare_one(w, k, &wait, s->err, sizeof(s->err));
+		rc = prepare_one(w, k, NULL, &wait, s->err, sizeof(s->err));
 		if (rc == PREP_LOST)
 		{
 			dbpool_drop(w);
@@ -207,8 +233,9 @@ serve_round(struct serve *s)
 	unsigned need = 0, failed = 0;
 	int reused, rc;
 
-	if (w->pg && w->server != want)
-		dbpool_drop(w); /* the read server changed */
+	if (w->pg &&
+		(w->server != want || (w->fallback_ms && clock_now_ms() - w->fallback_ms >= DBPOOL_VERSIONED_RETRY_MS)))
+		dbpool_drop(w); /* the read server changed, or time to look for versions again */
 	reused = w->pg != NULL;
 	if (clock_now_ms() >= s->deadline)
 	{

@@ -41,13 +41,14 @@
 #include "http.h"
 #include "http_door.h"
 #include "http_live.h"
+#include "http_ops.h"
 #include "http_reply.h"
 #include "live_hub.h"
+#include "live_cache_http.h"
+#include "live_feed.h"
 #include "log.h"
 #include "metrics.h"
 #include "route.h"
-
-#define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 /* ROUTE_MAX_BODY_BYTES as text, for the 413 message (checked at compile time below) */
 #define HTTP_MAX_BODY_TEXT "2097152"
@@ -56,8 +57,9 @@ _Static_assert(ROUTE_MAX_BODY_BYTES == 2097152, "HTTP_MAX_BODY_TEXT must match R
 #define HTTP_BODY_FIRST_ALLOC 16384
 
 static struct MHD_Daemon *daemon_handle;
-static struct live_hub *hub; /* live counts (docs/live.md): http_live.c's subscribers, fed by the events */
-static int db_timeout_ms;	 /* http_db_timeout_ms, set by http_start() */
+static struct live_hub *hub;	 /* live counts (docs/live.md): http_live.c's subscribers, fed by the events */
+static int db_timeout_ms;		 /* http_db_timeout_ms, set by http_start() */
+static struct live_cache *cache; /* the count cache (docs/live.md "Cache"); NULL: disabled */
 
 static void http_stop_parts(void);
 
@@ -74,6 +76,7 @@ struct request
 	struct route rt;
 	struct MHD_Connection *conn;
 	struct http_live_stream *live; /* GET /share-links/stream: the snapshot read, then http_live.c's */
+	int64_t asked_ms;			   /* when the job was handed to the pool (live_cache_http_fill) */
 	/* a POST's body while it is received (route.rt.from_body); see post_*() */
 	int receiving;	/* 1 until the body is complete */
 	int body_error; /* 413 past ROUTE_MAX_BODY_BYTES, 500 out of memory */
@@ -147,75 +150,6 @@ answer_counts(struct MHD_Connection *conn, struct request *req)
 	return http_send_json(conn, 200, v, NULL);
 }
 
-static enum MHD_Result
-answer_readyz(struct MHD_Connection *conn, struct request *req)
-{
-	static const struct
-	{
-		enum sc_conn c;
-		const char *what;
-	} others[] = {
-		{SC_CONN_PUBLISHER_PG, "publisher's PostgreSQL connection is down"},
-		{SC_CONN_PUBLISHER_AMQP, "publisher's RabbitMQ connection is down"},
-		{SC_CONN_CONSUMER_PG, "consumer's PostgreSQL connection is down"},
-		{SC_CONN_CONSUMER_AMQP, "consumer's RabbitMQ connection is down"},
-	};
-	size_t i;
-
-	if (req->job.rc != DBPOOL_OK)
-	{
-		http_log_db_failure("readyz", req->job.err);
-		return http_send_error(conn, 503, "database unreachable", NULL);
-	}
-	for (i = 0; i < sizeof(others) / sizeof(others[0]); i++)
-		if (metrics_conn_used(others[i].c) && !metrics_conn_up(others[i].c))
-			return http_send_error(conn, 503, others[i].what, NULL);
-	return http_send_json(conn, 200, json_pack("{s:s}", "status", "ok"), NULL);
-}
-
-/*
- * Set the outbox gauges from the sharecount_stats() answer, then render.  A
- * database failure does not fail the scrape: when the database is unreachable
- * the gauges are withdrawn (stale numbers would look healthy) and
- * connection_up shows why.  (The publisher role also refreshes them every
- * few seconds; the scrape-time value is just fresher.)
- */
-static enum MHD_Result
-answer_metrics(struct MHD_Connection *conn, struct request *req)
-{
-	char *body = NULL;
-	size_t len;
-
-	if (req->job.rc == DBPOOL_OK)
-	{
-		json_error_t jerr;
-		json_t *s = json_loads(req->job.stats, 0, &jerr);
-		json_t *depth = json_object_get(s, "outbox_depth");
-		json_t *age = json_object_get(s, "outbox_oldest_age_seconds");
-
-		if (json_is_number(depth))
-			metrics_set_outbox((int64_t) json_number_value(depth), json_is_number(age) ? json_number_value(age) : 0.0);
-		else
-		{
-			log_warn("sharecount_stats() has no numeric outbox_depth");
-			metrics_set_outbox(-1, 0);
-		}
-		json_decref(s);
-	}
-	else
-	{
-		http_log_db_failure("metrics", req->job.err);
-		/* unreachable: any value would be stale; an SQL error (no right to
-		 * sharecount_stats) leaves what the publisher role may have set */
-		if (req->job.rc == DBPOOL_UNAVAILABLE)
-			metrics_set_outbox(-1, 0);
-	}
-	len = metrics_render(&body);
-	if (!body)
-		return http_send_error(conn, 500, "out of memory", NULL);
-	return http_send_body(conn, 200, body, len, METRICS_TYPE, NULL);
-}
-
 /* Called by a database worker: the job is done, let libmicrohttpd call us again. */
 static void
 job_done(struct dbpool_job *job)
@@ -232,11 +166,12 @@ answer(struct MHD_Connection *conn, struct request *req)
 	if (req->live)
 		return http_live_stream_answer(conn, req->live, &req->job, &req->rt);
 	if (req->rt.kind == ROUTE_METRICS)
-		return answer_metrics(conn, req);
+		return http_ops_metrics(conn, &req->job);
 	if (req->rt.kind == ROUTE_READYZ)
-		return answer_readyz(conn, req);
+		return http_ops_readyz(conn, &req->job);
 	if (req->job.rc != DBPOOL_OK)
 		return http_send_db_error(conn, req->job.rc, req->job.err);
+	live_cache_http_fill(cache, &req->rt, &req->job, req->asked_ms);
 	if (req->rt.kind == ROUTE_COUNT)
 		return answer_count(conn, req);
 	return answer_counts(conn, req);
@@ -263,10 +198,13 @@ start_job(struct MHD_Connection *conn, struct request *req)
 
 	if (req->rt.kind == ROUTE_COUNTS)
 	{
-		req->job.counts = calloc(req->rt.nids ? req->rt.nids : 1, sizeof(int64_t));
+		/* counts, then their versions (live_cache_http.h) */
+		req->job.counts = calloc(req->rt.nids ? 2 * req->rt.nids : 1, sizeof(int64_t));
 		if (!req->job.counts)
 			return http_send_error(conn, 500, "out of memory", NULL);
 	}
+	if (live_cache_http_lookup(cache, &req->rt, &req->job, &req->asked_ms))
+		return answer(conn, req); /* a cache hit: no database */
 	req->conn = conn;
 	req->job.kind = kinds[req->rt.kind];
 	req->job.type = req->rt.content_type;
@@ -640,16 +578,25 @@ http_start(const struct sc_config *cfg)
 		log_error("cannot listen on %s", cfg->http_listen);
 		return -1;
 	}
+	cache = live_cache_new(cfg->http_cache_entries, cfg->http_cache_max_age_ms);
+	dbpool_set_versioned(cache != NULL);
 	if (dbpool_init(&reads, pool) != 0)
 	{
 		log_error("cannot set up the PostgreSQL pool (pg_read_conninfo)");
 		http_door_stop();
+		live_cache_free(cache);
+		cache = NULL;
 		return -1;
 	}
 	json_object_seed(0); /* seed jansson's hash once, before any thread uses it */
-	db_timeout_ms = cfg->http_db_timeout_ms;
 	hub = live_hub_new();
-	daemon_handle = !hub || http_live_start(cfg, hub) != 0 ?
+	if (!hub || live_feed_start(cfg, hub, cache) != 0)
+	{
+		http_stop_parts();
+		return -1;
+	}
+	db_timeout_ms = cfg->http_db_timeout_ms;
+	daemon_handle = http_live_start(cfg, hub) != 0 ?
 		NULL :
 		MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 						 MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_NOTIFY_COMPLETED, request_done,
@@ -677,6 +624,7 @@ http_start(const struct sc_config *cfg)
 static void
 http_stop_parts(void)
 {
+	live_feed_stop();
 	http_door_stop();
 	atomic_store(&stopping, 1);
 	while (atomic_load(&in_handoff) > 0)
@@ -690,6 +638,8 @@ http_stop_parts(void)
 	live_hub_free(hub);
 	hub = NULL;
 	dbpool_shutdown();
+	live_cache_free(cache);
+	cache = NULL;
 }
 
 void
