@@ -163,8 +163,6 @@ job_done(struct dbpool_job *job)
 static enum MHD_Result
 answer(struct MHD_Connection *conn, struct request *req)
 {
-	if (req->live)
-		return http_live_stream_answer(conn, req->live, &req->job, &req->rt);
 	if (req->rt.kind == ROUTE_METRICS)
 		return http_ops_metrics(conn, &req->job);
 	if (req->rt.kind == ROUTE_READYZ)
@@ -172,6 +170,8 @@ answer(struct MHD_Connection *conn, struct request *req)
 	if (req->job.rc != DBPOOL_OK)
 		return http_send_db_error(conn, req->job.rc, req->job.err);
 	live_cache_http_fill(cache, &req->rt, &req->job, req->asked_ms);
+	if (req->live)
+		return http_live_stream_answer(conn, req->live, &req->job, &req->rt);
 	if (req->rt.kind == ROUTE_COUNT)
 		return answer_count(conn, req);
 	return answer_counts(conn, req);

@@ -48,7 +48,7 @@ http_live_hub(void)
 }
 
 void
-http_live_db_count(struct live_count *c, const char *type, const char *id, int64_t count)
+http_live_db_count(struct live_count *c, const char *type, const char *id, int64_t count, int64_t version)
 {
 	struct timespec ts;
 	struct tm tm;
@@ -58,6 +58,7 @@ http_live_db_count(struct live_count *c, const char *type, const char *id, int64
 	snprintf(c->content_type, sizeof(c->content_type), "%s", type);
 	snprintf(c->content_id, sizeof(c->content_id), "%s", id);
 	c->share_count = count;
+	c->version = version > 0 ? version : 0;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S", &tm);

@@ -19,8 +19,12 @@
 /* The http role's hub (http_live_start). */
 struct live_hub *http_live_hub(void);
 
-/* A snapshot count read from the database: no version known (0), delta 0, stamped now. */
-void http_live_db_count(struct live_count *c, const char *type, const char *id, int64_t count);
+/*
+ * A snapshot count read from the database, delta 0, stamped now, with its
+ * version (0 when not known: the pool reads versions only with the cache on,
+ * and -1 from an extension before 1.1).
+ */
+void http_live_db_count(struct live_count *c, const char *type, const char *id, int64_t count, int64_t version);
 
 /*
  * docs/config.md http_allowed_origins: 1 if the request's Origin may use the
