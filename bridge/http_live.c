@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "clock.h"
@@ -63,6 +64,15 @@ http_live_db_count(struct live_count *c, const char *type, const char *id, int64
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(c->timestamp, sizeof(c->timestamp), "%.20s.%03dZ", sec, (int) (ts.tv_nsec / 1000000) % 1000);
+}
+
+void
+http_live_set_sndbuf(int fd)
+{
+	int size = HTTP_LIVE_SNDBUF;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size)) != 0)
+		log_debug("SO_SNDBUF: %s", strerror(errno));
 }
 
 /* ---------------------------------------------------------------- origins -- */

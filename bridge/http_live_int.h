@@ -16,6 +16,18 @@
 #include "live_event.h"
 #include "live_hub.h"
 
+/*
+ * SO_SNDBUF of every stream and WebSocket (the kernel doubles it).  Without it
+ * the kernel grows a socket's send buffer up to tcp_wmem's maximum (4 MiB
+ * here) for a client that does not read, per subscriber; with it a client
+ * that stops reading fills this, then libmicrohttpd's or wslay's buffer, then
+ * its hub queue (LIVE_SUB_QUEUE_BYTES) and is dropped.  64 KiB holds a few
+ * hundred events: a reading client never comes near it.
+ */
+#define HTTP_LIVE_SNDBUF (64 * 1024)
+/* Set it on fd (failure only logged: the kernel's default then applies). */
+void http_live_set_sndbuf(int fd);
+
 /* The http role's hub (http_live_start). */
 struct live_hub *http_live_hub(void);
 

@@ -103,6 +103,7 @@ http_live_stream_new(struct MHD_Connection *conn, const struct route *rt, const 
 {
 	struct http_live_stream *s = calloc(1, sizeof(*s));
 	const char *cors = NULL;
+	const union MHD_ConnectionInfo *fd;
 	char why[160];
 
 	*err = "out of memory";
@@ -116,6 +117,8 @@ http_live_stream_new(struct MHD_Connection *conn, const struct route *rt, const 
 	}
 	pthread_mutex_init(&s->mu, NULL);
 	s->conn = conn;
+	if ((fd = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD)) != NULL)
+		http_live_set_sndbuf(fd->connect_fd);
 	if (!(s->sub = live_hub_attach(http_live_hub(), stream_wake, s)))
 		*err = "no room for more subscribers, try later";
 	else if (live_hub_subscribe(http_live_hub(), s->sub, rt->content_type, rt->ids, (int) rt->nids, why, sizeof(why)) !=

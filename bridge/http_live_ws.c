@@ -375,6 +375,7 @@ adopt(struct ws_conn *c, int64_t now)
 {
 	struct epoll_event ev = {.data.ptr = c};
 
+	http_live_set_sndbuf(c->fd);
 	c->ws = live_ws_new(c->fd, c->extra, c->extra_len, on_text, c);
 	free(c->extra);
 	c->extra = NULL;
