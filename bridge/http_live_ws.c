@@ -32,6 +32,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -374,8 +376,12 @@ static void
 adopt(struct ws_conn *c, int64_t now)
 {
 	struct epoll_event ev = {.data.ptr = c};
+	int one = 1, zero = 0;
 
 	http_live_set_sndbuf(c->fd);
+	/* each message is sent at once: no Nagle delay behind an unacknowledged one, no cork left by libmicrohttpd */
+	(void) setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	(void) setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
 	c->ws = live_ws_new(c->fd, c->extra, c->extra_len, on_text, c);
 	free(c->extra);
 	c->extra = NULL;
