@@ -21,7 +21,12 @@
  * each connection's first request before libmicrohttpd reads it; a later
  * request on a kept-alive connection is checked by http_door.c's
  * http_uri_check() when libmicrohttpd has read its line and
- * http_head_refused() at the handler's first call.
+ * http_head_refused() at the handler's first call.  The live routes (/,
+ * /share-links/stream, /share-links/ws; docs/http.md "Live counts") are
+ * http_live*.c's: http.c routes them, creates the hub the events feed fills,
+ * and hands a stream's snapshot read to the pool like /counts (its `struct
+ * request` carries the stream, freed by request_done()); /readyz and
+ * /metrics answers are http_ops.c's.
  */
 #include <microhttpd.h>
 #include <jansson.h>

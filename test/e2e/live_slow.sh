@@ -67,5 +67,9 @@ grep -q '"contentId":"k7","shareCount":3,' "$SC_TMP/live_slow.f" || fail "F did 
 kill -0 "$FPID" || fail "F's stream ended"
 echo "ok: F kept receiving (k7 = 3)"
 rss=$(awk '/VmRSS/ {print $2}' "/proc/$BPID/status")
-[ "$rss" -lt 102400 ] || fail "bridge RSS $rss KiB"
-echo "ok: bridge RSS $((rss / 1024)) MiB"
+if [[ $(ldd "$BRIDGE" 2>/dev/null) == *libasan* ]]; then
+  echo "ok: bridge RSS $((rss / 1024)) MiB (AddressSanitizer build: not checked)"
+else
+  [ "$rss" -lt 65536 ] || fail "bridge RSS $rss KiB"
+  echo "ok: bridge RSS $((rss / 1024)) MiB (< 64)"
+fi
