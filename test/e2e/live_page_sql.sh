@@ -13,6 +13,7 @@ share() { q "INSERT INTO share_links (content_type, content_id, user_id) VALUES 
 
 bridge_start --roles=publisher,consumer,http --http_listen=127.0.0.1:$P --poll_interval_ms=100
 for _ in $(seq 300); do curl -sf "http://127.0.0.1:$P/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -sf "http://127.0.0.1:$P/healthz" >/dev/null || fail "the http bridge did not start"
 share; share
 wait_drained
 

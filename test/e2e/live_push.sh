@@ -40,6 +40,7 @@ bridge_start --roles=http --http_listen=127.0.0.1:$PB --http_allowed_origins=htt
   --http_timeout_ms=2000
 BPID=$BRIDGE_PID
 for _ in $(seq 300); do curl -sf "$B/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -sf "$B/healthz" >/dev/null || fail "the http bridge did not start"
 q "INSERT INTO share_links (content_type, content_id, user_id) SELECT 'article', 'p1', 'u' || g FROM generate_series(1, 3) g" >/dev/null
 wait_drained
 

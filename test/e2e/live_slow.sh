@@ -16,6 +16,7 @@ B="http://127.0.0.1:$P"
 bridge_start --roles=publisher,consumer,http --http_listen=127.0.0.1:$P --poll_interval_ms=100
 BPID=$BRIDGE_PID
 for _ in $(seq 300); do curl -sf "$B/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -sf "$B/healthz" >/dev/null || fail "the http bridge did not start"
 ids=$(seq -s, -f 'k%g' 0 999)
 
 # S: a raw socket that asks for 1,000 keys and then never reads (it only waits for the end)
