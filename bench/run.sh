@@ -9,6 +9,7 @@
 #   p7_cost.sh   P7      PostgreSQL CPU per share, end to end, vs plain INSERT
 #   p8_dedupe.sh P8, P8s apply with a week of dedupe state; its size, stats, prune
 #   p9_push.sh   P9      commit -> SSE/WebSocket subscriber, 10,000 subscribers; bridge RSS
+#   p10_cache.sh P10, P10d cached HTTP GET count vs GET /healthz and vs pgbench
 #
 # Each script starts its own private servers (test/lib.sh; or uses PGURL /
 # AMQP_URL), prints its own rows and writes bench/results/<script>.json.
@@ -33,8 +34,9 @@ start=$SECONDS
 status=0
 declare -A state dur
 # script → its cap in seconds (its expected time plus a margin)
-scripts=(p1p2 p3_drain p4_fresh p5_http p6_memory p7_cost p8_dedupe p9_push)
-declare -A cap=([p1p2]=220 [p3_drain]=120 [p4_fresh]=100 [p5_http]=160 [p6_memory]=240 [p7_cost]=330 [p8_dedupe]=300 [p9_push]=180)
+scripts=(p1p2 p3_drain p4_fresh p5_http p6_memory p7_cost p8_dedupe p9_push p10_cache)
+declare -A cap=([p1p2]=220 [p3_drain]=120 [p4_fresh]=100 [p5_http]=160 [p6_memory]=240 [p7_cost]=330 [p8_dedupe]=300
+  [p9_push]=180 [p10_cache]=150)
 
 # local changes to the code, taken before the scripts rewrite bench/results/
 BENCH_DIRTY=$([ -n "$(git status --porcelain --untracked-files=no -- . ':!bench/results' 2>/dev/null)" ] && echo true || echo false)
@@ -103,6 +105,8 @@ my @ids = (
   ["P8", "p8_dedupe", "apply w/ a week of dedupe state / none (jobs/s)", ">=0.9"],
   ["P8s", "p8_dedupe", "week state MiB; stats ms; /metrics ms; prune day ms", "1024;10;10;1000"],
   ["P9", "p9_push",  "commit->SSE/WS subscriber p50/p99, 10k subs; RSS", "20/100 ms;64 MiB"],
+  ["P10", "p10_cache", "cached HTTP GET count / GET /healthz, 32 conns", ">=0.8"],
+  ["P10d", "p10_cache", "cached HTTP GET count / pgbench sharecount_get", ">=1.6"],
 );
 sub fmt { my $v = shift; return "-" unless defined $v;
   return $v ? "yes" : "no" if JSON::PP::is_bool($v);

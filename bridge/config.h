@@ -59,10 +59,10 @@ struct sc_config
 	int http_db_timeout_ms;		/* give up on the database (503) after this */
 	int http_conn_memory;		/* libmicrohttpd memory per connection (request line + headers) */
 	char *http_allowed_origins; /* live routes: Origins allowed besides the page's own ("*": any) */
-	char *updates_exchange;		/* "sharecount.updates": count-change events (docs/live.md) */
-	int publish_events;			/* 1: the consumer publishes count-change events */
 	int http_cache_entries;		/* keys the http role's count cache holds; 0 disables it */
 	int http_cache_max_age_ms;	/* a cached count is served for less than this after a database read */
+	char *updates_exchange;		/* "sharecount.updates": count-change events (docs/live.md) */
+	int publish_events;			/* 1: the consumer publishes count-change events */
 	char *roles;				/* "publisher,consumer,http" */
 	unsigned role_mask;			/* SC_ROLE_* bits parsed from roles */
 	char *log_level;			/* "info" */

@@ -1,7 +1,8 @@
 /*
  * consumer.h — the consumer role (docs/bridge.md "Consumer"): RabbitMQ
- * queue → batches of sharecount_apply_batch() → ack.  One thread, its own
- * connections.
+ * queue → batches of sharecount_apply_batch_changes() → ack → count-change
+ * events (live_pub.c, docs/live.md "Publishing").  One thread, its own
+ * connections (and the events thread's).
  */
 #ifndef SC_CONSUMER_H
 #define SC_CONSUMER_H

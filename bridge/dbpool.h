@@ -60,11 +60,9 @@ struct dbpool_job
 	int rc;			 /* enum dbpool_rc */
 	int64_t count;	 /* DBPOOL_GET */
 	int64_t *counts; /* DBPOOL_GET_MANY: nids entries, allocated by the submitter */
-	/* with dbpool_set_versioned(1): each key's version (-1: unknown, the extension predates 1.1) */
-	int64_t version;   /* DBPOOL_GET */
-	int64_t *versions; /* DBPOOL_GET_MANY: nids entries, allocated by the submitter */
-	char *stats;	   /* DBPOOL_STATS: malloc'ed JSON text; the submitter frees */
-	char err[256];	   /* why, when rc != DBPOOL_OK (one line, no secrets) */
+	int64_t version; /* DBPOOL_GET with dbpool_set_versioned(1): -1 unknown (the extension predates 1.1) */
+	char *stats;	 /* DBPOOL_STATS: malloc'ed JSON text; the submitter frees */
+	char err[256];	 /* why, when rc != DBPOOL_OK (one line, no secrets) */
 	/* private */
 	int64_t queued_ms;
 	struct dbpool_job *next;
@@ -76,8 +74,8 @@ struct dbpool_job
  */
 int dbpool_init(const struct readsrc_conf *reads, int size);
 /*
- * Before dbpool_init: read counts with their versions (sharecount_get_versioned,
- * for the cache, docs/live.md "Cache").  A connection to a database whose
+ * Before dbpool_init: read single counts (DBPOOL_GET) with their versions
+ * (sharecount_get_versioned, for the cache, docs/live.md "Cache").  A connection to a database whose
  * extension lacks it (1.0) reads them without (versions -1), logs it once,
  * and tries again every DBPOOL_VERSIONED_RETRY_MS.
  */

@@ -50,9 +50,8 @@ static int
 take_many(struct dbpool_job *job, const PGresult *res)
 {
 	size_t i;
-	int nf = PQnfields(res);
 
-	if ((size_t) PQntuples(res) != job->nids || (nf != 2 && nf != 3))
+	if ((size_t) PQntuples(res) != job->nids || PQnfields(res) != 2)
 	{
 		pgconn_set_err(job->err, sizeof(job->err), "sharecount_get_many returned %d rows for %zu ids", PQntuples(res),
 					   job->nids);
@@ -63,8 +62,6 @@ take_many(struct dbpool_job *job, const PGresult *res)
 		if (strcmp(PQgetvalue(res, (int) i, 0), job->ids[i]) != 0)
 			return job_error(job, "sharecount_get_many returned rows out of order");
 		job->counts[i] = count_at(res, (int) i, 1);
-		if (job->versions)
-			job->versions[i] = nf == 3 ? version_at(res, (int) i, 2) : -1;
 	}
 	return DBPOOL_OK;
 }

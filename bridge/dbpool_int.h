@@ -31,12 +31,12 @@
 
 /*
  * Statements: one per job kind, the coalesced single-count read, then the
- * versioned forms of the three count reads (dbpool_set_versioned).
+ * versioned forms of the single-count reads (dbpool_set_versioned).
  */
 #define DBPOOL_STMT_GET_BATCH DBPOOL_KINDS
 #define DBPOOL_STMT_GET_V (DBPOOL_KINDS + 1)
-#define DBPOOL_STMT_GET_MANY_V (DBPOOL_KINDS + 2)
-#define DBPOOL_STMT_GET_BATCH_V (DBPOOL_KINDS + 3)
+#define DBPOOL_STMT_GET_BATCH_V (DBPOOL_KINDS + 2)	/* keys of several types: one function call per key */
+#define DBPOOL_STMT_GET_BATCH_V1 (DBPOOL_KINDS + 3) /* keys of one type (the usual case): one call for all */
 #define DBPOOL_NSTMTS (DBPOOL_KINDS + 4)
 
 struct dbpool_stmt
@@ -49,7 +49,8 @@ struct dbpool_stmt
 };
 
 /* Is statement k a coalesced read of single counts? */
-#define DBPOOL_STMT_IS_BATCH(k) ((k) == DBPOOL_STMT_GET_BATCH || (k) == DBPOOL_STMT_GET_BATCH_V)
+#define DBPOOL_STMT_IS_BATCH(k) \
+	((k) == DBPOOL_STMT_GET_BATCH || (k) == DBPOOL_STMT_GET_BATCH_V || (k) == DBPOOL_STMT_GET_BATCH_V1)
 
 extern const struct dbpool_stmt dbpool_stmts[DBPOOL_NSTMTS];
 
@@ -146,8 +147,10 @@ int dbpool_versioned(void);
 
 /* dbpool_pipe.c: one round trip of jobs[0..n) on w->pg; 0, or -1 when the connection failed (dropped). */
 int dbpool_pipe_run(struct dbpool_worker *w, struct dbpool_job **jobs, size_t n, int64_t deadline);
-/* The statement that answers job in a batch holding ngets DBPOOL_GET jobs. */
-int dbpool_stmt_of(const struct dbpool_job *job, size_t ngets);
+/* The statement that answers the DBPOOL_GET jobs of a batch together, or -1 when it holds fewer than two. */
+int dbpool_batch_stmt(struct dbpool_job *const *jobs, size_t n);
+/* The statement that answers job in a batch whose coalesced read is batch (dbpool_batch_stmt). */
+int dbpool_stmt_of(const struct dbpool_job *job, int batch);
 size_t dbpool_count_gets(struct dbpool_job *const *jobs, size_t n);
 
 /* dbpool_decode.c */

@@ -29,20 +29,18 @@
 #include "dbpool_int.h"
 
 const struct dbpool_stmt dbpool_stmts[DBPOOL_NSTMTS] = {
-	[DBPOOL_PING] = {"sc_ping", "SELECT 1", 0},
-	[DBPOOL_GET] = {"sc_get", "SELECT sharecount_get($1::text, $2::text)", 2},
+	[DBPOOL_PING] = {"sc_ping", "SELECT 1", 0, NULL},
+	[DBPOOL_GET] = {"sc_get", "SELECT sharecount_get($1::text, $2::text)", 2, NULL},
 	[DBPOOL_GET_MANY] = {"sc_get_many", "SELECT content_id, share_count FROM sharecount_get_many($1::text, $2::text[])",
-						 2},
-	[DBPOOL_STATS] = {"sc_stats", "SELECT sharecount_stats()::text", 0},
+						 2, NULL},
+	[DBPOOL_STATS] = {"sc_stats", "SELECT sharecount_stats()::text", 0, NULL},
 	[DBPOOL_STMT_GET_BATCH] =
 		{"sc_get_batch",
-		 "SELECT sharecount_get(t, i) FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(t, i, n) ORDER BY n", 2},
+		 "SELECT sharecount_get(t, i) FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(t, i, n) ORDER BY n", 2,
+		 NULL},
 	[DBPOOL_STMT_GET_V] = {"sc_get_v",
 						   "SELECT share_count, version FROM sharecount_get_versioned($1::text, ARRAY[$2::text])", 2,
 						   "SELECT sharecount_get($1::text, $2::text), NULL::bigint"},
-	[DBPOOL_STMT_GET_MANY_V] =
-		{"sc_get_many_v", "SELECT content_id, share_count, version FROM sharecount_get_versioned($1::text, $2::text[])",
-		 2, "SELECT content_id, share_count, NULL::bigint FROM sharecount_get_many($1::text, $2::text[])"},
 	[DBPOOL_STMT_GET_BATCH_V] = {"sc_get_batch_v",
 								 "SELECT v.share_count, v.version FROM unnest($1::text[], $2::text[]) WITH ORDINALITY "
 								 "AS u(t, i, n) CROSS JOIN LATERAL sharecount_get_versioned(u.t, ARRAY[u.i]) AS v "
@@ -50,17 +48,42 @@ const struct dbpool_stmt dbpool_stmts[DBPOOL_NSTMTS] = {
 								 2,
 								 "SELECT sharecount_get(t, i), NULL::bigint FROM unnest($1::text[], $2::text[]) "
 								 "WITH ORDINALITY AS u(t, i, n) ORDER BY n"},
+	[DBPOOL_STMT_GET_BATCH_V1] = {"sc_get_batch_v1",
+								  "SELECT share_count, version FROM sharecount_get_versioned($1::text, $2::text[])", 2,
+								  "SELECT share_count, NULL::bigint FROM sharecount_get_many($1::text, $2::text[])"},
 };
 
 int
-dbpool_stmt_of(const struct dbpool_job *job, size_t ngets)
+dbpool_batch_stmt(struct dbpool_job *const *jobs, size_t n)
+{
+	const char *type = NULL;
+	size_t i, k = 0;
+	int one_type = 1;
+
+	for (i = 0; i < n; i++)
+	{
+		if (jobs[i]->kind != DBPOOL_GET)
+			continue;
+		k++;
+		if (!type)
+			type = jobs[i]->type;
+		else if (strcmp(type, jobs[i]->type) != 0)
+			one_type = 0;
+	}
+	if (k < 2)
+		return -1;
+	if (!dbpool_versioned())
+		return DBPOOL_STMT_GET_BATCH;
+	return one_type ? DBPOOL_STMT_GET_BATCH_V1 : DBPOOL_STMT_GET_BATCH_V;
+}
+
+int
+dbpool_stmt_of(const struct dbpool_job *job, int batch)
 {
 	int v = dbpool_versioned();
 
 	if (job->kind == DBPOOL_GET)
-		return ngets >= 2 ? (v ? DBPOOL_STMT_GET_BATCH_V : DBPOOL_STMT_GET_BATCH) : v ? DBPOOL_STMT_GET_V : DBPOOL_GET;
-	if (job->kind == DBPOOL_GET_MANY && v)
-		return DBPOOL_STMT_GET_MANY_V;
+		return batch >= 0 ? batch : v ? DBPOOL_STMT_GET_V : DBPOOL_GET;
 	return (int) job->kind;
 }
 
@@ -100,6 +123,7 @@ static void
 pipe_plan(struct dbpool_pipe *p, struct dbpool_job **jobs, size_t n)
 {
 	size_t i, k = 0;
+	int batch = dbpool_batch_stmt(jobs, n);
 
 	p->nunits = p->next = p->nleft = p->ncompleted = p->nkeys = 0;
 	p->err[0] = '\0';
@@ -110,12 +134,11 @@ pipe_plan(struct dbpool_pipe *p, struct dbpool_job **jobs, size_t n)
 			if (jobs[i]->kind == DBPOOL_GET)
 				p->gets[k++] = jobs[i];
 		p->nkeys = dbpool_distinct_keys(p->gets, p->ngets, p->gtypes, p->gids, p->key_of);
-		p->units[p->nunits++] =
-			(struct dbpool_unit){dbpool_stmt_of(p->gets[0], p->ngets), p->gets, p->ngets, p->key_of, p->nkeys};
+		p->units[p->nunits++] = (struct dbpool_unit){batch, p->gets, p->ngets, p->key_of, p->nkeys};
 	}
 	for (i = 0; i < n; i++)
-		if (!DBPOOL_STMT_IS_BATCH(dbpool_stmt_of(jobs[i], p->ngets)))
-			p->units[p->nunits++] = (struct dbpool_unit){dbpool_stmt_of(jobs[i], p->ngets), &jobs[i], 1, NULL, 0};
+		if (!DBPOOL_STMT_IS_BATCH(dbpool_stmt_of(jobs[i], batch)))
+			p->units[p->nunits++] = (struct dbpool_unit){dbpool_stmt_of(jobs[i], batch), &jobs[i], 1, NULL, 0};
 	p->state = DBPOOL_PIPE_PLANNED;
 }
 
@@ -137,6 +160,10 @@ unit_params(struct dbpool_pipe *p, const struct dbpool_unit *u, const char *para
 	params[0] = params[1] = NULL;
 	switch (u->stmt)
 	{
+		case DBPOOL_STMT_GET_BATCH_V1: /* one type: the ids only (distinct) */
+			params[0] = p->gtypes[0];
+			params[1] = pipe_own(p, dbpool_text_array_literal(p->gids, p->nkeys));
+			return params[1] ? 0 : -1;
 		case DBPOOL_STMT_GET_BATCH:
 		case DBPOOL_STMT_GET_BATCH_V:
 			params[0] = pipe_own(p, dbpool_text_array_literal(p->gtypes, p->nkeys));
@@ -148,7 +175,6 @@ unit_params(struct dbpool_pipe *p, const struct dbpool_unit *u, const char *para
 			params[1] = job->id;
 			return 0;
 		case DBPOOL_GET_MANY:
-		case DBPOOL_STMT_GET_MANY_V:
 			params[0] = job->type;
 			params[1] = pipe_own(p, dbpool_text_array_literal(job->ids, job->nids));
 			return params[1] ? 0 : -1;

@@ -209,13 +209,13 @@ try_again(struct serve *s, int reused)
  * the pipe coalesces the same set); returns how many are left, in order.
  */
 static size_t
-fail_unprepared(struct serve *s, unsigned failed, size_t ngets)
+fail_unprepared(struct serve *s, unsigned failed, int batch)
 {
 	size_t i, nrun = 0;
 
 	for (i = 0; i < s->npending; i++)
 	{
-		if (failed & (1u << dbpool_stmt_of(s->pending[i], ngets)))
+		if (failed & (1u << dbpool_stmt_of(s->pending[i], batch)))
 			dbpool_fail(s->pending[i], DBPOOL_FAIL_SQL, s->err);
 		else
 			s->pending[nrun++] = s->pending[i];
@@ -229,7 +229,8 @@ serve_round(struct serve *s)
 {
 	struct dbpool_worker *w = s->w;
 	enum read_server want = s->failed_over ? READ_PRIMARY : readsrc_target();
-	size_t ngets = dbpool_count_gets(s->pending, s->npending), nrun, i;
+	int batch = dbpool_batch_stmt(s->pending, s->npending);
+	size_t nrun, i;
 	unsigned need = 0, failed = 0;
 	int reused, rc;
 
@@ -245,11 +246,11 @@ serve_round(struct serve *s)
 	if (!w->pg && connect_worker(s, want) < 0)
 		return fail_over(s);
 	for (i = 0; i < s->npending; i++)
-		need |= 1u << dbpool_stmt_of(s->pending[i], ngets);
+		need |= 1u << dbpool_stmt_of(s->pending[i], batch);
 	s->err[0] = '\0';
 	if (prepare_needed(s, need, &failed) < 0)
 		return try_again(s, reused);
-	nrun = fail_unprepared(s, failed, ngets);
+	nrun = fail_unprepared(s, failed, batch);
 	s->npending = 0;
 	if (nrun == 0)
 		return 0;

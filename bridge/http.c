@@ -203,8 +203,7 @@ start_job(struct MHD_Connection *conn, struct request *req)
 
 	if (req->rt.kind == ROUTE_COUNTS)
 	{
-		/* counts, then their versions (live_cache_http.h) */
-		req->job.counts = calloc(req->rt.nids ? 2 * req->rt.nids : 1, sizeof(int64_t));
+		req->job.counts = calloc(req->rt.nids ? req->rt.nids : 1, sizeof(int64_t));
 		if (!req->job.counts)
 			return http_send_error(conn, 500, "out of memory", NULL);
 	}

@@ -33,8 +33,7 @@ struct live_hub *http_live_hub(void);
 
 /*
  * A snapshot count read from the database, delta 0, stamped now, with its
- * version (0 when not known: the pool reads versions only with the cache on,
- * and -1 from an extension before 1.1).
+ * version (0: not known; sharecount_get_many reads none).
  */
 void http_live_db_count(struct live_count *c, const char *type, const char *id, int64_t count, int64_t version);
 

@@ -270,7 +270,7 @@ snapshot_text(const struct dbpool_job *job, const struct route *rt)
 		size_t n;
 
 		if (!live_hub_latest(http_live_hub(), rt->content_type, rt->ids[i], &c))
-			http_live_db_count(&c, rt->content_type, rt->ids[i], job->counts[i], job->versions ? job->versions[i] : 0);
+			http_live_db_count(&c, rt->content_type, rt->ids[i], job->counts[i], 0);
 		data = live_event_data_json(&c);
 		frame = data ? live_sse_frame(data) : NULL;
 		free(data);

@@ -229,7 +229,7 @@ snap_free(struct ws_snap *sn)
 	free(sn);
 }
 
-/* Send a subscribe's snapshot: the hub's latest per key, else counts[i] and its version counts[nids + i] (NULL: none read). */
+/* Send a subscribe's snapshot: the hub's latest per key, else counts[i] (NULL: none read). */
 static void
 send_snapshot(struct ws_conn *c, const struct live_client_msg *m, const int64_t *counts)
 {
@@ -238,8 +238,7 @@ send_snapshot(struct ws_conn *c, const struct live_client_msg *m, const int64_t 
 		struct live_count k;
 
 		if (!live_hub_latest(http_live_hub(), m->content_type, m->ids[i], &k))
-			http_live_db_count(&k, m->content_type, m->ids[i], counts ? counts[i] : 0,
-							   counts ? counts[m->nids + i] : 0);
+			http_live_db_count(&k, m->content_type, m->ids[i], counts ? counts[i] : 0, 0);
 		send_count(c, &k);
 	}
 }
@@ -259,7 +258,7 @@ start_snapshot(struct ws_conn *c, struct live_client_msg *m)
 		send_snapshot(c, m, NULL);
 		return;
 	}
-	if (!(sn = calloc(1, sizeof(*sn))) || !(sn->job.counts = calloc(2 * (size_t) m->nids, sizeof(int64_t))))
+	if (!(sn = calloc(1, sizeof(*sn))) || !(sn->job.counts = calloc((size_t) m->nids, sizeof(int64_t))))
 	{
 		free(sn);
 		send_error(c, 500, "out of memory: no snapshot");
@@ -272,7 +271,6 @@ start_snapshot(struct ws_conn *c, struct live_client_msg *m)
 	sn->job.type = sn->m.content_type;
 	sn->job.ids = sn->m.ids;
 	sn->job.nids = (size_t) sn->m.nids;
-	sn->job.versions = sn->job.counts + sn->m.nids; /* filled when the pool reads versions (the cache is on) */
 	sn->job.deadline = clock_now_ms() + ws.db_timeout_ms;
 	sn->job.done = snap_done;
 	sn->job.cls = sn;

@@ -333,16 +333,8 @@ live_cache_get_many(struct live_cache *c, const char *type, char *const *ids, si
 		return LIVE_CACHE_MISS;
 	if (usable(c, &up_since) < 0)
 		return LIVE_CACHE_BYPASS;
-	for (i = 0; i < n; i++)
-	{
-		uint64_t h = key_hash(type, ids[i]);
-
-		if (lookup(c, h, type, ids[i], up_since, now_ms, &counts[i], &known))
-			continue;
-		all = 0;
-		if (!known)
-			note_miss(c, h, type, ids[i]);
-	}
+	for (i = 0; i < n && all; i++)
+		all = lookup(c, key_hash(type, ids[i]), type, ids[i], up_since, now_ms, &counts[i], &known);
 	atomic_fetch_add_explicit(all ? &c->hits : &c->misses, 1, memory_order_relaxed);
 	return all ? LIVE_CACHE_HIT : LIVE_CACHE_MISS;
 }

@@ -84,7 +84,8 @@ enum live_cache_rc live_cache_get(struct live_cache *c, const char *type, const 
 
 /*
  * The same for n ids of one type: HIT only when every id hits (counts[i]
- * filled); counted once, as one request.
+ * filled); counted once, as one request.  Makes no entry for a missing id
+ * (the list is read without versions, live_cache_http.h).
  */
 enum live_cache_rc live_cache_get_many(struct live_cache *c, const char *type, char *const *ids, size_t n,
 									   int64_t now_ms, int64_t *counts);

@@ -4,7 +4,9 @@
  *
  * Rules: no state of its own; the time a read is asked is taken before the
  * job is submitted, so it is at or before the moment the database takes its
- * snapshot (what live_cache_fill's age rule needs).
+ * snapshot (what live_cache_fill's age rule needs).  A job answered from
+ * memory has version -1, so live_cache_http_fill never re-confirms an entry
+ * with it.
  */
 #include "clock.h"
 #include "live_cache_http.h"
@@ -16,22 +18,17 @@ live_cache_http_lookup(struct live_cache *c, const struct route *rt, struct dbpo
 	enum live_cache_rc rc;
 
 	*asked_ms = now;
+	job->version = -1;
 	if (!c)
 		return 0;
 	if (rt->kind == ROUTE_COUNT)
 		rc = live_cache_get(c, rt->content_type, rt->content_id, now, &job->count);
 	else if (rt->kind == ROUTE_COUNTS)
-	{
-		job->versions = job->counts + rt->nids;
 		rc = live_cache_get_many(c, rt->content_type, rt->ids, rt->nids, now, job->counts);
-	}
 	else
 		return 0;
 	if (rc != LIVE_CACHE_HIT)
 		return 0;
-	/* answered from memory: nothing for live_cache_http_fill to merge (a hit never re-confirms) */
-	job->version = -1;
-	job->versions = NULL;
 	job->rc = DBPOOL_OK;
 	return 1;
 }
@@ -39,14 +36,6 @@ live_cache_http_lookup(struct live_cache *c, const struct route *rt, struct dbpo
 void
 live_cache_http_fill(struct live_cache *c, const struct route *rt, struct dbpool_job *job, int64_t asked_ms)
 {
-	size_t i;
-
-	if (!c || job->rc != DBPOOL_OK)
-		return;
-	if (rt->kind == ROUTE_COUNT)
+	if (c && job->rc == DBPOOL_OK && rt->kind == ROUTE_COUNT)
 		job->count = live_cache_fill(c, rt->content_type, rt->content_id, job->count, job->version, asked_ms);
-	else if (rt->kind == ROUTE_COUNTS && job->versions)
-		for (i = 0; i < rt->nids; i++)
-			job->counts[i] =
-				live_cache_fill(c, rt->content_type, rt->ids[i], job->counts[i], job->versions[i], asked_ms);
 }

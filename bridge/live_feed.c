@@ -27,9 +27,6 @@
 #include "log.h"
 #include "metrics.h"
 
-/* The topic exchange count-change events are published to (docs/live.md "The event"). */
-#define LIVE_FEED_EXCHANGE "sharecount.updates"
-
 static struct
 {
 	const struct sc_config *cfg;
@@ -65,7 +62,7 @@ set_up(bool up)
 		return;
 	live_cache_stream(feed.cache, up, clock_now_ms());
 	if (up)
-		log_info("event stream up: consuming %s (cache in use)", LIVE_FEED_EXCHANGE);
+		log_info("event stream up: consuming %s (cache in use)", feed.cfg->updates_exchange);
 	else
 		log_warn("event stream down: the cache is bypassed until it is back");
 }
@@ -80,10 +77,7 @@ subscribe(struct sc_amqp *a)
 	amqp_table_t qtable = {1, qargs};
 	amqp_queue_declare_ok_t *q;
 
-	amqp_exchange_declare(c, SC_CH, amqp_cstring_bytes(LIVE_FEED_EXCHANGE), amqp_cstring_bytes("topic"), 0, 1, 0, 0,
-						  none);
-	if (sc_amqp_reply_ok(a, amqp_get_rpc_reply(c), "declaring exchange \"" LIVE_FEED_EXCHANGE "\" (topic, durable)",
-						 NULL) < 0)
+	if (sc_amqp_declare_updates_exchange(a) < 0)
 		return -1;
 	memset(qargs, 0, sizeof(qargs));
 	qargs[0].key = amqp_cstring_bytes("x-max-length");
@@ -96,7 +90,7 @@ subscribe(struct sc_amqp *a)
 	feed.queue = amqp_bytes_malloc_dup(q->queue);
 	if (!feed.queue.bytes)
 		return -1;
-	amqp_queue_bind(c, SC_CH, feed.queue, amqp_cstring_bytes(LIVE_FEED_EXCHANGE), amqp_cstring_bytes("#"), none);
+	amqp_queue_bind(c, SC_CH, feed.queue, amqp_cstring_bytes(a->cfg->updates_exchange), amqp_cstring_bytes("#"), none);
 	if (sc_amqp_reply_ok(a, amqp_get_rpc_reply(c), "binding the feed's queue with \"#\"", NULL) < 0)
 		return -1;
 	amqp_basic_consume(c, SC_CH, feed.queue, amqp_empty_bytes, 0, 1, 1, none);

@@ -112,8 +112,9 @@
 
 /* Events waiting for the events publisher; a change offered while it is full
  * is dropped (sharecount_events_dropped_total{reason="queue_full"}), so the
- * consumer never waits.  ~400 bytes each: 1.6 MB at most. */
-#define SC_EVENTS_QUEUE 4096
+ * consumer never waits.  ~400 bytes each: 0.8 MB at most (P6 counts it: four
+ * default batches of distinct keys). */
+#define SC_EVENTS_QUEUE 2048
 /* The events publisher's idle wait: it sends a heartbeat and reads the
  * broker's frames (connection.blocked, a channel closed) at least this often. */
 #define SC_EVENTS_IDLE_MS 1000

@@ -28,7 +28,7 @@ done
 PORT=$(sc_free_port)
 B=http://127.0.0.1:$PORT
 bridge_start --roles=http --http_listen="127.0.0.1:$PORT" --http_pool_size=2 --http_db_timeout_ms=5000 \
-  --pg_conninfo="$E2E_PGURL user=$ROLE"
+  --pg_conninfo="$E2E_PGURL user=$ROLE" --http_cache_entries=0 # every count goes to the pool (no cache, docs/live.md)
 status() { curl -s -o /dev/null -w '%{http_code}' --max-time 20 "$@"; }
 metric() { curl -s --max-time 20 "$B/metrics" | awk -v k="$1" '$1 == k { print $2 }'; }
 for i in $(seq 150); do [ "$(status "$B/readyz")" = 200 ] && break; sleep 0.2; done

@@ -57,7 +57,7 @@ wait_for() {
 # SERVER (primary|replica) after MARK (a timestamptz; both servers share the clock).
 ran_on() {
   local sql="SELECT count(*) FROM pg_stat_activity WHERE application_name = 'replica_$2'
-    AND query LIKE '%sharecount_get(%' AND query_start > '$3'"
+    AND query LIKE '%sharecount_get%(%' AND query_start > '$3'" # sharecount_get or _versioned (the cache's reads)
   if [ "$1" = replica ]; then [ "$(rq "$sql")" -gt 0 ]; else [ "$(q "$sql")" -gt 0 ]; fi
 }
 mark() { q "SELECT clock_timestamp()"; }

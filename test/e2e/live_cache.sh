@@ -8,12 +8,16 @@
 #   - an event for a cached key moves B's answer at once (the database row
 #     changed with SQL, its share_count_changed event published by hand), and
 #     B's hit counter rises on repeated reads;
-#   - a share inserted into share_links and applied by A reaches B's answer;
+#   - a share inserted into share_links and applied by A reaches B's answer
+#     (A's consumer publishes its event);
+#     a list of cached keys (/counts) is a hit too;
 #   - RabbitMQ stopped for ~10 s: B's stream goes down, a change made with
 #     SQL meanwhile is read exactly through B (bypass counted); RabbitMQ back:
 #     the stream comes back and B answers from the cache again;
 #   - no answer of B is ever lower than one it gave before (counts only grow
-#     here).
+#     here);
+#   - a third bridge on a database still at extension 1.0 serves exact counts
+#     (read without versions, never from the cache) and says why once.
 # Restarts the shared RabbitMQ node and leaves it running.
 . "$(dirname "$0")/bridge.inc"
 e2e_setup live_cache
@@ -35,6 +39,7 @@ wait_for() {
 }
 metric_is() { [ "$(metric "$1")" = "$2" ]; }
 db_count() { q "SELECT sharecount_get('article', '$1')"; }
+db_is() { [ "$(db_count "$1")" = "$2" ]; }
 # add KEY N: N shares for KEY straight into the counts (no broker involved)
 seq_job=0
 add() {
@@ -84,9 +89,13 @@ echo "# the event of k1 reached B's cache; $((h1 - h0)) hits for 20 reads"
 # a share applied by bridge A reaches B
 b_is k2 0 || fail "k2 before any share"
 q "INSERT INTO share_links (content_type, content_id, user_id) VALUES ('article', 'k2', 'u1')" >/dev/null
-wait_for "A never applied the share of k2" 60 [ "$(db_count k2)" = 1 ]
-publish_event k2 # until the consumer publishes count-change events (docs/live.md): as it would
+wait_for "A never applied the share of k2" 60 db_is k2 1
 wait_for "B never showed A's share of k2" 30 b_is k2 1
+# a list of cached keys is answered from the cache too
+h0=$(metric sharecount_cache_hits_total)
+[ "$(curl -s --max-time 20 "$B/share-links/counts/article?ids=k1,k2")" = '{"contentType":"article","counts":{"k1":8,"k2":1}}' ] ||
+  fail "counts of k1,k2 through B"
+[ "$(metric sharecount_cache_hits_total)" = $((h0 + 1)) ] || fail "a list of cached keys was not a cache hit"
 
 # the broker stops: B bypasses its cache, and stays exact
 by0=$(metric sharecount_cache_bypasses_total)
@@ -114,6 +123,32 @@ add k1 2
 publish_event k1
 wait_for "B never showed k1's event after the outage (15)" 30 b_is k1 15
 kill -0 "$A_PID" || fail "bridge A died"
+
+# a database still at extension 1.0 (no sharecount_get_versioned): counts served, nothing from the cache
+OLD_DB=${E2E_DB}_10
+dropdb --if-exists "$OLD_DB" >/dev/null 2>&1 || true
+createdb "$OLD_DB"
+sc_on_exit "dropdb --if-exists --force '$OLD_DB'"
+sc_psql -d "$OLD_DB" -c "CREATE EXTENSION sharecount VERSION '1.0'" \
+  -c "SELECT sharecount_apply('{\"pattern\":\"share_count_update\",\"data\":{\"jobId\":\"old-1\",
+      \"contentType\":\"article\",\"contentId\":\"o1\",\"operation\":\"increment\",\"amount\":7,
+      \"timestamp\":\"2026-01-01T00:00:00.000Z\"}}')" >/dev/null || fail "1.0 database"
+PORT_C=$(sc_free_port)
+bridge_start --roles=http --http_listen="127.0.0.1:$PORT_C" --pg_conninfo="${SC_PGURL/dbname=postgres/dbname=$OLD_DB}"
+C_PID=$BRIDGE_PID
+C=http://127.0.0.1:$PORT_C
+c_up() { [ "$(curl -s --max-time 20 "$C/metrics" | awk '$1 == "sharecount_event_stream_up" { print $2 }')" = 1 ]; }
+wait_for "the 1.0 bridge's stream never came up" 60 c_up
+for i in 1 2 3; do
+  [ "$(curl -s --max-time 20 "$C/share-links/count/article/o1")" = '{"contentType":"article","contentId":"o1","shareCount":7}' ] ||
+    fail "a count from a 1.0 database"
+done
+[ "$(curl -s --max-time 20 "$C/metrics" | awk '$1 == "sharecount_cache_hits_total" { print $2 }')" = 0 ] ||
+  fail "counts without versions were served from the cache"
+grep -q 'WARN http: sc_get_v is not in the database (extension older than 1.1)' "$SC_TMP/$E2E_NAME.bridge3.log" ||
+  fail "no warning about the 1.0 database"
+bridge_stop "$C_PID"
+[ "$STOP_STATUS" = 0 ] || fail "C exit status $STOP_STATUS"
 bridge_stop "$B_PID"
 [ "$STOP_STATUS" = 0 ] || fail "B exit status $STOP_STATUS"
 bridge_stop "$A_PID"
