@@ -8,6 +8,7 @@
 #   p6_memory.sh P6      bridge memory while it drains 1M jobs
 #   p7_cost.sh   P7      PostgreSQL CPU per share, end to end, vs plain INSERT
 #   p8_dedupe.sh P8, P8s apply with a week of dedupe state; its size, stats, prune
+#   p9_push.sh   P9      commit -> SSE/WebSocket subscriber, 10,000 subscribers; bridge RSS
 #   p10_cache.sh P10, P10d cached HTTP GET count vs GET /healthz and vs pgbench
 #   p11_top.sh   P11     sharecount_top over 24 h with 100k keys shared in it
 #
@@ -15,7 +16,7 @@
 # AMQP_URL), prints its own rows and writes bench/results/<script>.json.
 # This driver runs every script that exists (a missing, failing or timed-out
 # one is reported as "not measured", never skipped silently), then prints ONE
-# table of P1–P8 from the JSON files and writes bench/results/latest.json:
+# table of P1–P9 from the JSON files and writes bench/results/latest.json:
 # the machine, the date, the commit, each script's status and duration, and
 # every figure, and a copy of it as bench/results/runs/<date>-<commit>.json
 # (the run history).  The whole run is kept under BENCH_BUDGET seconds (default
@@ -34,9 +35,9 @@ start=$SECONDS
 status=0
 declare -A state dur
 # script → its cap in seconds (its expected time plus a margin)
-scripts=(p1p2 p3_drain p4_fresh p5_http p6_memory p7_cost p8_dedupe p10_cache p11_top)
+scripts=(p1p2 p3_drain p4_fresh p5_http p6_memory p7_cost p8_dedupe p9_push p10_cache p11_top)
 declare -A cap=([p1p2]=220 [p3_drain]=120 [p4_fresh]=100 [p5_http]=160 [p6_memory]=240 [p7_cost]=330 [p8_dedupe]=300
-  [p10_cache]=150 [p11_top]=240)
+  [p9_push]=180 [p10_cache]=150 [p11_top]=240)
 
 # local changes to the code, taken before the scripts rewrite bench/results/
 BENCH_DIRTY=$([ -n "$(git status --porcelain --untracked-files=no -- . ':!bench/results' 2>/dev/null)" ] && echo true || echo false)
@@ -104,6 +105,7 @@ my @ids = (
   ["P7", "p7_cost",  "PG CPU s per 100k shares, drained / plain INSERT", "<=1.3"],
   ["P8", "p8_dedupe", "apply w/ a week of dedupe state / none (jobs/s)", ">=0.9"],
   ["P8s", "p8_dedupe", "week state MiB; stats ms; /metrics ms; prune day ms", "1024;10;10;1000"],
+  ["P9", "p9_push",  "commit->SSE/WS subscriber p50/p99, 10k subs; RSS", "20/100 ms;64 MiB"],
   ["P10", "p10_cache", "cached HTTP GET count / GET /healthz, 32 conns", ">=0.8"],
   ["P10d", "p10_cache", "cached HTTP GET count / pgbench sharecount_get", ">=1.6"],
   ["P11", "p11_top", "sharecount_top 24 h, 100k keys (ms) / sum of history", "<=50 ms"],
@@ -124,6 +126,11 @@ for my $i (@ids) {
   } elsif ($id eq "P4") {
     $r->{measured} = fmt($h->{p50_ms}) . "/" . fmt($h->{p99_ms}) . " ms";
     $r->{baseline} = "-"; $r->{ratio} = "-";
+    $r->{status} = $h->{met} ? "met" : "NOT met";
+  } elsif ($id eq "P9" && defined $h->{rss_peak_kib}) {
+    $r->{measured} = fmt($h->{p50_ms}) . "/" . fmt($h->{p99_ms}) . " ms";
+    $r->{baseline} = "-";
+    $r->{ratio} = sprintf("%.1f MiB", $h->{rss_peak_kib} / 1024);
     $r->{status} = $h->{met} ? "met" : "NOT met";
   } elsif ($id eq "P3" && defined $h->{bridge_rate}) {
     $r->{measured} = fmt($h->{bridge_rate}) . " jobs/s";

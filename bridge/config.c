@@ -95,6 +95,9 @@ static const struct setting settings[] = {
 	I(http_db_timeout_ms, "2000", 10, 600000, "answer 503 when the database takes longer"),
 	I(http_conn_memory, "16384", 4096, 1048576,
 	  "bytes per HTTP connection; the request line and headers must fit (65536 for 1,000 UUIDs in one /counts URL)"),
+	S(http_allowed_origins, "", 0,
+	  "Origins (scheme://host[:port], comma-separated, or *) allowed on /, /share-links/stream and /share-links/ws "
+	  "besides the page's own; empty: same-origin and clients without Origin only"),
 	I(http_cache_entries, "100000", 0, 10000000, "keys the http role's count cache holds (0 disables the cache)"),
 	I(http_cache_max_age_ms, "1000", 1, 600000, "a cached count is served for less than this after a database read"),
 	/* the process */

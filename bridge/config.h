@@ -58,6 +58,7 @@ struct sc_config
 	int http_timeout_ms;		/* per-connection idle/request timeout */
 	int http_db_timeout_ms;		/* give up on the database (503) after this */
 	int http_conn_memory;		/* libmicrohttpd memory per connection (request line + headers) */
+	char *http_allowed_origins; /* live routes: Origins allowed besides the page's own ("*": any) */
 	int http_cache_entries;		/* keys the http role's count cache holds; 0 disables it */
 	int http_cache_max_age_ms;	/* a cached count is served for less than this after a database read */
 	char *updates_exchange;		/* "sharecount.updates": count-change events (docs/live.md) */

@@ -21,7 +21,12 @@
  * each connection's first request before libmicrohttpd reads it; a later
  * request on a kept-alive connection is checked by http_door.c's
  * http_uri_check() when libmicrohttpd has read its line and
- * http_head_refused() at the handler's first call.
+ * http_head_refused() at the handler's first call.  The live routes (/,
+ * /share-links/stream, /share-links/ws; docs/http.md "Live counts") are
+ * http_live*.c's: http.c routes them, creates the hub the events feed fills,
+ * and hands a stream's snapshot read to the pool like /counts (its `struct
+ * request` carries the stream, freed by request_done()); /readyz and
+ * /metrics answers are http_ops.c's.
  */
 #include <microhttpd.h>
 #include <jansson.h>
@@ -40,15 +45,16 @@
 #include "dbpool.h"
 #include "http.h"
 #include "http_door.h"
+#include "http_live.h"
+#include "http_ops.h"
 #include "http_reply.h"
 #include "http_trends.h"
+#include "live_hub.h"
 #include "live_cache_http.h"
 #include "live_feed.h"
 #include "log.h"
 #include "metrics.h"
 #include "route.h"
-
-#define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 /* ROUTE_MAX_BODY_BYTES as text, for the 413 message (checked at compile time below) */
 #define HTTP_MAX_BODY_TEXT "2097152"
@@ -57,6 +63,7 @@ _Static_assert(ROUTE_MAX_BODY_BYTES == 2097152, "HTTP_MAX_BODY_TEXT must match R
 #define HTTP_BODY_FIRST_ALLOC 16384
 
 static struct MHD_Daemon *daemon_handle;
+static struct live_hub *hub;	 /* live counts (docs/live.md): http_live.c's subscribers, fed by the events */
 static int db_timeout_ms;		 /* http_db_timeout_ms, set by http_start() */
 static struct live_cache *cache; /* the count cache (docs/live.md "Cache"); NULL: disabled */
 
@@ -74,7 +81,8 @@ struct request
 	struct dbpool_job job;
 	struct route rt;
 	struct MHD_Connection *conn;
-	int64_t asked_ms; /* when the job was handed to the pool (live_cache_http_fill) */
+	struct http_live_stream *live; /* GET /share-links/stream: the snapshot read, then http_live.c's */
+	int64_t asked_ms;			   /* when the job was handed to the pool (live_cache_http_fill) */
 	/* a POST's body while it is received (route.rt.from_body); see post_*() */
 	int receiving;	/* 1 until the body is complete */
 	int body_error; /* 413 past ROUTE_MAX_BODY_BYTES, 500 out of memory */
@@ -148,75 +156,6 @@ answer_counts(struct MHD_Connection *conn, struct request *req)
 	return http_send_json(conn, 200, v, NULL);
 }
 
-static enum MHD_Result
-answer_readyz(struct MHD_Connection *conn, struct request *req)
-{
-	static const struct
-	{
-		enum sc_conn c;
-		const char *what;
-	} others[] = {
-		{SC_CONN_PUBLISHER_PG, "publisher's PostgreSQL connection is down"},
-		{SC_CONN_PUBLISHER_AMQP, "publisher's RabbitMQ connection is down"},
-		{SC_CONN_CONSUMER_PG, "consumer's PostgreSQL connection is down"},
-		{SC_CONN_CONSUMER_AMQP, "consumer's RabbitMQ connection is down"},
-	};
-	size_t i;
-
-	if (req->job.rc != DBPOOL_OK)
-	{
-		http_log_db_failure("readyz", req->job.err);
-		return http_send_error(conn, 503, "database unreachable", NULL);
-	}
-	for (i = 0; i < sizeof(others) / sizeof(others[0]); i++)
-		if (metrics_conn_used(others[i].c) && !metrics_conn_up(others[i].c))
-			return http_send_error(conn, 503, others[i].what, NULL);
-	return http_send_json(conn, 200, json_pack("{s:s}", "status", "ok"), NULL);
-}
-
-/*
- * Set the outbox gauges from the sharecount_stats() answer, then render.  A
- * database failure does not fail the scrape: when the database is unreachable
- * the gauges are withdrawn (stale numbers would look healthy) and
- * connection_up shows why.  (The publisher role also refreshes them every
- * few seconds; the scrape-time value is just fresher.)
- */
-static enum MHD_Result
-answer_metrics(struct MHD_Connection *conn, struct request *req)
-{
-	char *body = NULL;
-	size_t len;
-
-	if (req->job.rc == DBPOOL_OK)
-	{
-		json_error_t jerr;
-		json_t *s = json_loads(req->job.stats, 0, &jerr);
-		json_t *depth = json_object_get(s, "outbox_depth");
-		json_t *age = json_object_get(s, "outbox_oldest_age_seconds");
-
-		if (json_is_number(depth))
-			metrics_set_outbox((int64_t) json_number_value(depth), json_is_number(age) ? json_number_value(age) : 0.0);
-		else
-		{
-			log_warn("sharecount_stats() has no numeric outbox_depth");
-			metrics_set_outbox(-1, 0);
-		}
-		json_decref(s);
-	}
-	else
-	{
-		http_log_db_failure("metrics", req->job.err);
-		/* unreachable: any value would be stale; an SQL error (no right to
-		 * sharecount_stats) leaves what the publisher role may have set */
-		if (req->job.rc == DBPOOL_UNAVAILABLE)
-			metrics_set_outbox(-1, 0);
-	}
-	len = metrics_render(&body);
-	if (!body)
-		return http_send_error(conn, 500, "out of memory", NULL);
-	return http_send_body(conn, 200, body, len, METRICS_TYPE, NULL);
-}
-
 /* Called by a database worker: the job is done, let libmicrohttpd call us again. */
 static void
 job_done(struct dbpool_job *job)
@@ -231,14 +170,16 @@ static enum MHD_Result
 answer(struct MHD_Connection *conn, struct request *req)
 {
 	if (req->rt.kind == ROUTE_METRICS)
-		return answer_metrics(conn, req);
+		return http_ops_metrics(conn, &req->job);
 	if (req->rt.kind == ROUTE_READYZ)
-		return answer_readyz(conn, req);
+		return http_ops_readyz(conn, &req->job);
 	if (http_trends_route(req->rt.kind))
 		return http_trends_answer(conn, &req->rt, &req->job);
 	if (req->job.rc != DBPOOL_OK)
 		return http_send_db_error(conn, req->job.rc, req->job.err);
 	live_cache_http_fill(cache, &req->rt, &req->job, req->asked_ms);
+	if (req->live)
+		return http_live_stream_answer(conn, req->live, &req->job, &req->rt);
 	if (req->rt.kind == ROUTE_COUNT)
 		return answer_count(conn, req);
 	return answer_counts(conn, req);
@@ -298,15 +239,18 @@ start_job(struct MHD_Connection *conn, struct request *req)
 
 /* Hand a routed GET/HEAD request to the database workers (start_job). */
 static enum MHD_Result
-handoff_db(struct MHD_Connection *conn, struct route *rt, void **req_cls)
+handoff_db(struct MHD_Connection *conn, struct route *rt, struct http_live_stream *live, void **req_cls)
 {
 	struct request *req = calloc(1, sizeof(*req));
 
 	if (!req)
 	{
+		if (live)
+			http_live_stream_done(live);
 		route_free(rt);
 		return http_send_error(conn, 500, "out of memory", NULL);
 	}
+	req->live = live;
 	req->rt = *rt;	/* the request owns the route's strings now */
 	*req_cls = req; /* freed by request_done() */
 	return start_job(conn, req);
@@ -322,6 +266,8 @@ request_done(void *cls, struct MHD_Connection *conn, void **req_cls, enum MHD_Re
 	(void) toe;
 	if (req && req != RECEIVING && req != HTTP_URI_ANSWERED)
 	{
+		if (req->live)
+			http_live_stream_done(req->live);
 		route_free(&req->rt);
 		free(req->body);
 		free(req->job.counts);
@@ -463,6 +409,28 @@ find_ids(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 	return MHD_YES;
 }
 
+/* The live routes (http_live.c); a stream, once subscribed, reads its snapshot like a /counts request. */
+static enum MHD_Result
+live_route(struct MHD_Connection *conn, enum http_live_kind kind, const char *url, const char *method,
+		   struct ids_arg *ids, void **req_cls)
+{
+	struct route rt;
+	struct http_live_stream *s;
+	const char *why;
+	enum MHD_Result ret;
+
+	if (http_live_answer_now(conn, kind, method, &ret))
+		return ret;
+	if (http_live_stream_route(method, url, ids->value, ids->count, &rt) != 0)
+		return send_route_error(conn, &rt);
+	if (!(s = http_live_stream_new(conn, &rt, &why)))
+	{
+		route_free(&rt);
+		return http_send_error(conn, 503, why, NULL);
+	}
+	return handoff_db(conn, &rt, s, req_cls);
+}
+
 /*
  * libmicrohttpd calls this (1) when the headers are in, (2) with each piece
  * of a body, (3) once the request is complete, and (4) again after a
@@ -480,6 +448,7 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 	struct route rt;
 	struct ids_arg ids = {NULL, 0};
 	enum MHD_Result ret;
+	enum http_live_kind live = http_live_kind(url);
 
 	(void) cls;
 	(void) version;
@@ -491,6 +460,8 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 		*req_cls = RECEIVING;
 		return MHD_YES;
 	}
+	if (*req_cls == NULL && live != HTTP_LIVE_NONE) /* another method: a 405 before any body */
+		return live_route(conn, live, url, method, &ids, req_cls);
 	if (*req_cls == NULL && strcmp(method, "POST") == 0)
 		return post_begin(conn, url, req_cls);
 	if (*req_cls != NULL && *req_cls != RECEIVING && ((struct request *) *req_cls)->receiving)
@@ -504,6 +475,8 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 		return answer(conn, *req_cls);
 
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, find_ids, &ids);
+	if (live != HTTP_LIVE_NONE)
+		return live_route(conn, live, url, method, &ids, req_cls);
 	if (route_parse(method, url, ids.value, ids.count, &rt) != 0 || http_trends_query(conn, &rt) != 0)
 		return send_route_error(conn, &rt);
 	switch (rt.kind)
@@ -515,7 +488,7 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 		case ROUTE_BREAKDOWN:
 		case ROUTE_HISTORY:
 		case ROUTE_TOP:
-			return handoff_db(conn, &rt, req_cls);
+			return handoff_db(conn, &rt, NULL, req_cls);
 		case ROUTE_HEALTHZ:
 			ret = http_send_json(conn, 200, json_pack("{s:s}", "status", "ok"), NULL);
 			break;
@@ -574,7 +547,7 @@ http_start(const struct sc_config *cfg)
 	char err[512];
 	/* no listening socket: http_door.c accepts and hands connections over (MHD_USE_ITC wakes a worker) */
 	unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
-		MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
+		MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_ALLOW_UPGRADE;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned threads = ncpu < 1 ? 1 : ncpu > SC_HTTP_MAX_THREADS ? SC_HTTP_MAX_THREADS : (unsigned) ncpu;
 	/* the settings are validated (config.c's bounds): no fallbacks here */
@@ -627,13 +600,15 @@ http_start(const struct sc_config *cfg)
 		return -1;
 	}
 	json_object_seed(0); /* seed jansson's hash once, before any thread uses it */
-	if (live_feed_start(cfg, NULL, cache) != 0)
+	hub = live_hub_new();
+	if (!hub || live_feed_start(cfg, hub, cache) != 0)
 	{
 		http_stop_parts();
 		return -1;
 	}
 	db_timeout_ms = cfg->http_db_timeout_ms;
-	daemon_handle =
+	daemon_handle = http_live_start(cfg, hub) != 0 ?
+		NULL :
 		MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 						 MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_NOTIFY_COMPLETED, request_done,
 						 NULL, MHD_OPTION_NOTIFY_CONNECTION, connection_notify, NULL, MHD_OPTION_URI_LOG_CALLBACK,
@@ -666,9 +641,13 @@ http_stop_parts(void)
 	while (atomic_load(&in_handoff) > 0)
 		sched_yield();
 	dbpool_drain();
+	http_live_quiesce(); /* no stream stays suspended, no WebSocket open */
 	if (daemon_handle)
 		MHD_stop_daemon(daemon_handle);
 	daemon_handle = NULL;
+	http_live_stop();
+	live_hub_free(hub);
+	hub = NULL;
 	dbpool_shutdown();
 	live_cache_free(cache);
 	cache = NULL;

@@ -1,0 +1,64 @@
+/*
+ * http_live_int.h — private to http_live.c, http_live_sse.c and
+ * http_live_ws.c: the hub they share, the Origin check, and the stream and
+ * WebSocket sides as http_live.c starts and stops them.
+ *
+ * Rules: the hub is set once by http_live_start() before any connection and
+ * stays until http_live_stop(); the hub is thread-safe by itself.
+ */
+#ifndef SC_HTTP_LIVE_INT_H
+#define SC_HTTP_LIVE_INT_H
+
+#include <microhttpd.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "live_event.h"
+#include "live_hub.h"
+
+/*
+ * SO_SNDBUF of every stream and WebSocket (the kernel doubles it).  Without it
+ * the kernel grows a socket's send buffer up to tcp_wmem's maximum (4 MiB
+ * here) for a client that does not read, per subscriber; with it a client
+ * that stops reading fills this, then libmicrohttpd's or wslay's buffer, then
+ * its hub queue (LIVE_SUB_QUEUE_BYTES) and is dropped.  64 KiB holds a few
+ * hundred events: a reading client never comes near it.
+ */
+#define HTTP_LIVE_SNDBUF (64 * 1024)
+/* Set it on fd (failure only logged: the kernel's default then applies). */
+void http_live_set_sndbuf(int fd);
+
+/* The http role's hub (http_live_start). */
+struct live_hub *http_live_hub(void);
+
+/*
+ * A snapshot count read from the database, delta 0, stamped now, with its
+ * version (0: not known; sharecount_get_many reads none).
+ */
+void http_live_db_count(struct live_count *c, const char *type, const char *id, int64_t count, int64_t version);
+
+/*
+ * docs/config.md http_allowed_origins: 1 if the request's Origin may use the
+ * live routes (*cors: the Origin to echo in Access-Control-Allow-Origin, or
+ * NULL when none is needed), else 0.
+ */
+int http_live_origin_allowed(struct MHD_Connection *conn, const char **cors);
+
+/* Start / stop the heartbeat thread; quiesce ends every stream (resumed, then finished). */
+int http_live_sse_start(void);
+void http_live_sse_quiesce(void);
+/* Streams open now. */
+uint64_t http_live_sse_count(void);
+
+/* Start / stop the WebSocket thread; stop closes every connection.  0, or -1 logged. */
+int http_live_ws_start(int db_timeout_ms);
+void http_live_ws_stop(void);
+
+/* MHD_create_response_for_upgrade's callback: hand the socket to the WebSocket thread. */
+void http_live_ws_upgraded(void *cls, struct MHD_Connection *connection, void *req_cls, const char *extra_in,
+						   size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh);
+
+/* WebSocket connections open now. */
+uint64_t http_live_ws_count(void);
+
+#endif
