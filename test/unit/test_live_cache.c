@@ -17,23 +17,9 @@
 #include "live_cache.h"
 
 #include "unit.h"
+#include "unit_live.h"
 
 #define AGE 1000 /* max age of the caches below, ms */
-
-static struct live_count
-ev_of(const char *type, const char *id, long long n, long long version)
-{
-	struct live_count c;
-
-	memset(&c, 0, sizeof(c));
-	snprintf(c.content_type, sizeof(c.content_type), "%s", type);
-	snprintf(c.content_id, sizeof(c.content_id), "%s", id);
-	c.share_count = n;
-	c.delta = 1;
-	c.version = version;
-	snprintf(c.timestamp, sizeof(c.timestamp), "2026-01-02T03:04:05.678Z");
-	return c;
-}
 
 static enum live_cache_rc
 get(struct live_cache *c, const char *id, int64_t now, int64_t *n)
@@ -56,12 +42,12 @@ test_age(void)
 	CHECK(get(c, "1", 1001 + AGE - 1, &n) == LIVE_CACHE_HIT && n == 7, "hit just under max age");
 	CHECK(get(c, "1", 1001 + AGE, &n) == LIVE_CACHE_MISS, "miss at max age: never older than max_age");
 	/* an event moves the value forward but does not make it younger */
-	ev = ev_of("article", "1", 8, 4);
+	ev = unit_count("article", "1", 8, 4);
 	CHECK(live_cache_update(c, &ev) == 1, "event v4 moves the key");
 	CHECK(get(c, "1", 1001 + AGE + 5, &n) == LIVE_CACHE_MISS, "an event does not extend the age");
 	CHECK(live_cache_fill(c, "article", "1", 8, 4, 2500) == 8, "re-read");
 	CHECK(get(c, "1", 2600, &n) == LIVE_CACHE_HIT && n == 8, "re-confirmed: hit with 8, got %lld", (long long) n);
-	ev = ev_of("article", "1", 9, 5);
+	ev = unit_count("article", "1", 9, 5);
 	live_cache_update(c, &ev);
 	CHECK(get(c, "1", 2601, &n) == LIVE_CACHE_HIT && n == 9, "an event's count is served at once, got %lld",
 		  (long long) n);
@@ -80,14 +66,14 @@ test_versions(void)
 
 	live_cache_stream(c, true, 0);
 	CHECK(get(c, "a", 10, &n) == LIVE_CACHE_MISS, "miss makes a placeholder");
-	ev = ev_of("article", "a", 50, 10);
+	ev = unit_count("article", "a", 50, 10);
 	CHECK(live_cache_update(c, &ev) == 1, "an event during the read is kept");
 	CHECK(get(c, "a", 11, &n) == LIVE_CACHE_MISS, "a placeholder with an event's value is not confirmed: miss");
 	CHECK(live_cache_fill(c, "article", "a", 49, 9, 10) == 50, "a read of v9 after the event v10 answers v10's 50");
 	CHECK(get(c, "a", 12, &n) == LIVE_CACHE_HIT && n == 50, "hit 50, got %lld", (long long) n);
-	ev = ev_of("article", "a", 40, 8);
+	ev = unit_count("article", "a", 40, 8);
 	CHECK(live_cache_update(c, &ev) == 0, "an older event is ignored");
-	ev = ev_of("article", "a", 50, 10);
+	ev = unit_count("article", "a", 50, 10);
 	CHECK(live_cache_update(c, &ev) == 0, "the same version again is ignored");
 	CHECK(live_cache_fill(c, "article", "a", 30, 6, 20) == 50, "a lagging replica's v6 answers the cached 50");
 	CHECK(get(c, "a", 21, &n) == LIVE_CACHE_HIT && n == 50, "still 50");
@@ -95,7 +81,7 @@ test_versions(void)
 	CHECK(live_cache_fill(c, "article", "a", 99, -1, 40) == 99, "unknown version: answered as read");
 	CHECK(get(c, "a", 41, &n) == LIVE_CACHE_HIT && n == 51, "unknown version changes nothing: 51, got %lld",
 		  (long long) n);
-	ev = ev_of("article", "zzz", 5, 1);
+	ev = unit_count("article", "zzz", 5, 1);
 	CHECK(live_cache_update(c, &ev) == 0, "events for keys nobody read are not cached");
 	CHECK(live_cache_fill(c, "article", "0", 0, 0, 50) == 0, "an unknown key: count 0, version 0");
 	CHECK(get(c, "0", 51, &n) == LIVE_CACHE_HIT && n == 0, "an unknown key is cached as 0");
@@ -224,7 +210,7 @@ worker(void *arg)
 			struct live_count ev;
 
 			v = atomic_fetch_add(&version_clock, 1) + 1;
-			ev = ev_of("article", id, v, v); /* count = version: increasing */
+			ev = unit_count("article", id, v, v); /* count = version: increasing */
 			live_cache_update(shared, &ev);
 			continue;
 		}

@@ -17,21 +17,7 @@
 #include "live_hub.h"
 
 #include "unit.h"
-
-static struct live_count
-count_of(const char *type, const char *id, long long n, long long version)
-{
-	struct live_count c;
-
-	memset(&c, 0, sizeof(c));
-	snprintf(c.content_type, sizeof(c.content_type), "%s", type);
-	snprintf(c.content_id, sizeof(c.content_id), "%s", id);
-	c.share_count = n;
-	c.delta = 1;
-	c.version = version;
-	snprintf(c.timestamp, sizeof(c.timestamp), "2026-01-02T03:04:05.678Z");
-	return c;
-}
+#include "unit_live.h"
 
 static int wakes;
 static void
@@ -65,7 +51,7 @@ test_versions(void)
 	struct live_sub *a = live_hub_attach(hub, wake_count, NULL);
 	char *ids[] = {"1", "2"};
 	char err[200];
-	struct live_count c = count_of("article", "1", 5, 3), got;
+	struct live_count c = unit_count("article", "1", 5, 3), got;
 	char *last;
 
 	CHECK(live_hub_update(hub, &c) == 0, "nobody watches yet: ignored");
@@ -76,24 +62,24 @@ test_versions(void)
 	wakes = 0;
 	CHECK(live_hub_update(hub, &c) == 1, "version 3 moves the key");
 	CHECK(wakes == 1, "one wake per queued text, got %d", wakes);
-	c = count_of("article", "1", 4, 2);
+	c = unit_count("article", "1", 4, 2);
 	CHECK(live_hub_update(hub, &c) == 0, "version 2 after 3 is stale");
-	c = count_of("article", "1", 5, 3);
+	c = unit_count("article", "1", 5, 3);
 	CHECK(live_hub_update(hub, &c) == 0, "version 3 again is stale");
 	CHECK(live_hub_latest(hub, "article", "1", &got) == 1 && got.share_count == 5 && got.version == 3,
 		  "latest stays at count 5 version 3, got %lld v%lld", (long long) got.share_count, (long long) got.version);
-	c = count_of("article", "1", 9, 7);
+	c = unit_count("article", "1", 9, 7);
 	CHECK(live_hub_update(hub, &c) == 1, "version 7 moves it");
 	CHECK(drain(hub, a, &last) == 2, "two texts queued (v3, v7)");
 	CHECK(last && strstr(last, "\"shareCount\":9") && strstr(last, "\"version\":7"), "last text is v7: %s", last);
 	free(last);
 	CHECK(live_hub_unsubscribe(hub, a, "article", ids, 1) == 1, "unsubscribe 1");
-	c = count_of("article", "1", 10, 8);
+	c = unit_count("article", "1", 10, 8);
 	CHECK(live_hub_update(hub, &c) == 0, "unsubscribed key is forgotten");
 	CHECK(live_hub_next(hub, a, &last) == 0 && last == NULL, "nothing queued");
-	c = count_of("article", "2", 1, 1);
+	c = unit_count("article", "2", 1, 1);
 	CHECK(live_hub_update(hub, &c) == 1, "key 2 still watched");
-	c = count_of("video", "2", 1, 1);
+	c = unit_count("video", "2", 1, 1);
 	CHECK(live_hub_update(hub, &c) == 0, "another contentType is another key");
 	live_hub_detach(hub, a);
 	live_hub_free(hub);
@@ -150,7 +136,7 @@ test_slow_subscriber(void)
 	live_hub_subscribe(hub, fast, "article", ids, 1, err, sizeof(err));
 	for (v = 1; v <= 5000; v++)
 	{
-		struct live_count c = count_of("article", "hot", v, v);
+		struct live_count c = unit_count("article", "hot", v, v);
 
 		CHECK(live_hub_update(hub, &c) == 1, "update v%d", v);
 		while (live_hub_next(hub, fast, &d) == 1)
@@ -200,7 +186,7 @@ test_many(void)
 		struct live_count c;
 
 		snprintf(id, sizeof(id), "%d", k);
-		c = count_of("article", id, 1, 1);
+		c = unit_count("article", id, 1, 1);
 		CHECK(live_hub_update(hub, &c) == 1, "update %d", k);
 	}
 	after = mallinfo2();
@@ -245,7 +231,7 @@ race_updates(void *arg)
 
 	for (int v = r->base; v <= RACE_VERSIONS; v += RACERS)
 	{
-		struct live_count c = count_of("article", "race", v, v);
+		struct live_count c = unit_count("article", "race", v, v);
 
 		live_hub_update(r->hub, &c);
 	}
