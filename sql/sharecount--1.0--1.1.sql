@@ -400,68 +400,8 @@ REVOKE ALL ON FUNCTION sharecount._dedupe_truncate() FROM PUBLIC;
 CREATE TRIGGER dedupe_truncate BEFORE TRUNCATE ON sharecount.applied_jobs
 	FOR EACH STATEMENT EXECUTE FUNCTION sharecount._dedupe_truncate();
 
--- Prune: whole dense blocks whose last write is older than the window, whole
--- day partitions (TRUNCATE) of days that ended before it, heads holding such a
--- day, and 1.0 records older than it.  Returns the number of jobIds forgotten.
-CREATE OR REPLACE FUNCTION sharecount_prune(older_than interval DEFAULT '7 days') RETURNS bigint
-	LANGUAGE plpgsql STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
-DECLARE
-	cutoff timestamptz;
-	cutoff_day date;					-- days before it ended before the cutoff
-	n bigint := 0;
-	k bigint;
-	s int;
-BEGIN
-	IF older_than < interval '0' THEN
-		RAISE EXCEPTION 'older_than must not be negative' USING ERRCODE = '22023',
-			HINT = 'Pass the redelivery window, e.g. ''7 days''.';
-	END IF;
-	cutoff := now() - older_than;
-	cutoff_day := (cutoff AT TIME ZONE 'UTC')::date;
-	-- dense blocks, locked in key order as apply does
-	WITH gone AS (
-		DELETE FROM sharecount.dedupe_dense d WHERE (d.origin, d.block) IN (
-			SELECT x.origin, x.block FROM sharecount.dedupe_dense x WHERE x.day < cutoff_day
-			ORDER BY 1, 2 FOR UPDATE)
-		RETURNING d.n)
-	SELECT coalesce(sum(gone.n), 0) INTO k FROM gone;
-	n := n + k;
-	-- heads still holding a day that ended before the cutoff
-	WITH gone AS (
-		UPDATE sharecount.dedupe_foreign_head h SET hashes = ''::bytea
-		FROM (SELECT x.bucket, octet_length(x.hashes) AS len FROM sharecount.dedupe_foreign_head x
-			WHERE x.day < cutoff_day AND octet_length(x.hashes) > 0 ORDER BY 1 FOR UPDATE) o
-		WHERE h.bucket = o.bucket
-		RETURNING o.len)
-	SELECT coalesce(sum(gone.len), 0) / 16 INTO k FROM gone;
-	n := n + k;
-	-- past days: a partition goes whole (TRUNCATE) when every day it holds
-	-- ended before the cutoff; dedupe_days says which days, and how many hashes
-	FOR s IN SELECT DISTINCT (d.day - date '2000-01-01') % 16 FROM sharecount.dedupe_days d
-			WHERE d.day < cutoff_day ORDER BY 1 LOOP
-		IF EXISTS (SELECT FROM sharecount.dedupe_days d
-				WHERE d.day >= cutoff_day AND (d.day - date '2000-01-01') % 16 = s) THEN
-			-- a window over 15 days: this slot also holds a live day
-			EXECUTE format('DELETE FROM sharecount.dedupe_foreign_%s f WHERE f.day < $1', s) USING cutoff_day;
-		ELSE
-			EXECUTE format('TRUNCATE sharecount.dedupe_foreign_%s', s);
-		END IF;
-	END LOOP;
-	WITH gone AS (DELETE FROM sharecount.dedupe_days d WHERE d.day < cutoff_day RETURNING d.records)
-	SELECT coalesce(sum(gone.records), 0) INTO k FROM gone;
-	n := n + k;
-	PERFORM sharecount._prune_history();	-- #15: history past sharecount.history_retention
-	-- 1.0's records (never written again)
-	DELETE FROM sharecount.applied_jobs a WHERE a.applied_at < cutoff;
-	GET DIAGNOSTICS k = ROW_COUNT;
-	n := n + k;
-	IF n > 0 THEN
-		INSERT INTO sharecount.stats AS st (shard, dedupe_records) VALUES (-1, -n)
-			ON CONFLICT (shard) DO UPDATE SET dedupe_records = st.dedupe_records + excluded.dedupe_records;
-	END IF;
-	RETURN n;
-END
-$f$;
+-- sharecount_prune() for this state is defined once, at the end of this script
+-- (sharecount._prune_dedupe, with the sealed days' filters).
 
 CREATE OR REPLACE FUNCTION sharecount_stats() RETURNS jsonb
 	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
