@@ -173,19 +173,6 @@ answer_page(struct MHD_Connection *conn)
 	return http_send_body(conn, 200, body, len, LIVE_PAGE_CONTENT_TYPE, NULL);
 }
 
-/* Case-insensitive: does the comma-separated header value hold token? */
-static bool
-has_token(const char *value, const char *token)
-{
-	size_t n = strlen(token);
-
-	for (const char *p = value; p && *p; p++)
-		if (strncasecmp(p, token, n) == 0 && (p == value || p[-1] == ' ' || p[-1] == ',') &&
-			(p[n] == '\0' || p[n] == ',' || p[n] == ' '))
-			return true;
-	return false;
-}
-
 /* The RFC 6455 handshake (docs/live.md "WebSocket"): 101 and the socket to http_live_ws.c, or 400. */
 static enum MHD_Result
 answer_ws(struct MHD_Connection *conn)
@@ -198,7 +185,8 @@ answer_ws(struct MHD_Connection *conn)
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
-	if (!up || !has_token(up, "websocket") || !co || !has_token(co, "upgrade") || !ver || strcmp(ver, "13") != 0)
+	if (!up || !live_ws_has_token(up, "websocket") || !co || !live_ws_has_token(co, "upgrade") || !ver ||
+		strcmp(ver, "13") != 0)
 		return http_send_error(conn, 400, "a WebSocket upgrade (RFC 6455, version 13) is required", NULL);
 	if (live_ws_accept_key(key, accept) < 0)
 		return http_send_error(conn, 400, "Sec-WebSocket-Key must be the base64 of 16 bytes", NULL);

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <nettle/base64.h>
@@ -40,6 +41,18 @@ struct live_ws
 	int64_t last_rx_ms,			  /* last time anything arrived */
 		last_ping_ms, closing_ms; /* when we queued our close, 0 if not */
 };
+
+bool
+live_ws_has_token(const char *value, const char *token)
+{
+	size_t n = strlen(token);
+
+	for (const char *p = value; p && *p; p++)
+		if (strncasecmp(p, token, n) == 0 && (p == value || p[-1] == ' ' || p[-1] == ',') &&
+			(p[n] == '\0' || p[n] == ',' || p[n] == ' '))
+			return true;
+	return false;
+}
 
 int
 live_ws_accept_key(const char *key, char out[LIVE_WS_ACCEPT_LEN])

@@ -18,6 +18,7 @@
 #ifndef SC_LIVE_WS_H
 #define SC_LIVE_WS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,6 +53,8 @@ typedef void (*live_ws_text_fn)(struct live_ws *ws, const char *msg, size_t len,
  * base64(SHA-1(key + the RFC 6455 GUID)) into out: 0, or -1 if key is not
  * the base64 of 16 bytes (the handshake must then be answered 400).
  */
+/* Case-insensitive: does the comma-separated header value (Upgrade, Connection) hold token? */
+bool live_ws_has_token(const char *value, const char *token);
 int live_ws_accept_key(const char *key, char out[LIVE_WS_ACCEPT_LEN]);
 
 /* Take over fd; extra holds bytes MHD read past the HTTP header (fed first).  NULL when out of memory. */

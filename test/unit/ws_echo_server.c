@@ -198,19 +198,6 @@ answer_json(struct MHD_Connection *conn, unsigned status, const char *message, c
 	return ret;
 }
 
-/* Case-insensitive: does the comma-separated header value hold token? */
-static bool
-has_token(const char *value, const char *token)
-{
-	size_t n = strlen(token);
-
-	for (const char *p = value; p && *p; p++)
-		if (strncasecmp(p, token, n) == 0 && (p == value || p[-1] == ' ' || p[-1] == ',') &&
-			(p[n] == '\0' || p[n] == ',' || p[n] == ' '))
-			return true;
-	return false;
-}
-
 static enum MHD_Result
 handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method, const char *version,
 	   const char *upload, size_t *upload_size, void **con_cls)
@@ -228,7 +215,8 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 		return answer_json(conn, 404, "Not Found", "Not Found");
 	if (strcmp(method, "GET") != 0)
 		return answer_json(conn, 405, "Method Not Allowed", "Method Not Allowed");
-	if (!up || !has_token(up, "websocket") || !co || !has_token(co, "upgrade") || !ver || strcmp(ver, "13") != 0)
+	if (!up || !live_ws_has_token(up, "websocket") || !co || !live_ws_has_token(co, "upgrade") || !ver ||
+		strcmp(ver, "13") != 0)
 		return answer_json(conn, 400, "a WebSocket upgrade (RFC 6455, version 13) is required", "Bad Request");
 	if (live_ws_accept_key(key, accept) < 0)
 		return answer_json(conn, 400, "Sec-WebSocket-Key must be the base64 of 16 bytes", "Bad Request");
