@@ -112,6 +112,8 @@ wait_for "the application's writes" "$STEP_WAIT_S" done_file "$app_rc"
 
 n=$(lock_timeouts)
 [ "$n" -gt 0 ] || fail "no lock timeout (55P03) logged by the publisher"
+# slot A was finished by its confirms: no confirm timeout, no new broker connection
+[ "$(grep -c 'publisher: connected to amqp' "$bridge_log")" = 1 ] || fail "the publisher reconnected to the broker"
 # carries on: new writes are published and applied too
 insert_rows 30 10
 wait_drained 60
