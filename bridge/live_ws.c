@@ -343,6 +343,12 @@ live_ws_close(struct live_ws *ws, uint16_t code, const char *reason)
 		ws->closing_ms = -1; /* stamped with the clock by the next live_ws_io() */
 }
 
+bool
+live_ws_idle(const struct live_ws *ws)
+{
+	return !ws->ctx && live_out_pending(&ws->out) == 0;
+}
+
 uint16_t
 live_ws_close_code(struct live_ws *ws)
 {

@@ -80,6 +80,12 @@ int live_ws_send(struct live_ws *ws, const char *text, size_t len);
 /* Start the closing handshake with code and reason. */
 void live_ws_close(struct live_ws *ws, uint16_t code, const char *reason);
 
+/*
+ * Idle: no wslay context (nothing half read from the client, no close under
+ * way) and no output pending; the connection costs its struct only.
+ */
+bool live_ws_idle(const struct live_ws *ws);
+
 /* The close code we sent (0 if none yet), for logs and tests. */
 uint16_t live_ws_close_code(struct live_ws *ws);
 
