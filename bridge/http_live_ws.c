@@ -283,11 +283,13 @@ static void
 pump(struct ws_conn *c)
 {
 	char *data;
-	int rc;
+	int rc = 0;
 
-	if (c->snaps > 0 || c->closing)
+	if (c->snaps > 0 || c->closing || c->failed)
 		return; /* the snapshot first; finish_snap() pumps */
-	while ((rc = live_hub_next(http_live_hub(), c->sub, &data)) == 1)
+	/* a stream takes changes while its output is short (conn_io pumps again as it drains) */
+	while ((!c->sse || live_sse_pending(c->sse) < LIVE_SSE_PULL_BYTES) &&
+		   (rc = live_hub_next(http_live_hub(), c->sub, &data)) == 1)
 	{
 		send_text(c, wrap_data(c, data));
 		free(data);
@@ -463,7 +465,10 @@ conn_io(struct ws_conn *c, short revents, int64_t now)
 	if (c->failed)
 		want = 0;
 	else if (c->sse)
-		want = live_sse_io(c->sse, revents, now) < 0 ? 0 : live_sse_events(c->sse);
+	{
+		pump(c); /* what the hub kept while the output was long (nothing before the snapshot) */
+		want = c->failed || live_sse_io(c->sse, revents, now) < 0 ? 0 : live_sse_events(c->sse);
+	}
 	else if (live_ws_io(c->ws, revents, now) == 0)
 		want = live_ws_events(c->ws);
 	if (want == 0)

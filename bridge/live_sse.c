@@ -26,6 +26,7 @@ struct live_sse
 	int fd;
 	struct live_out out;
 	int64_t last_write_ms; /* the last time the socket took bytes (or the stream began) */
+	bool begun;			   /* something was queued: heartbeats may follow (never before the head) */
 };
 
 struct live_sse *
@@ -58,11 +59,18 @@ live_sse_events(struct live_sse *s)
 	return (short) (POLLIN | (live_out_pending(&s->out) > 0 ? POLLOUT : 0));
 }
 
+size_t
+live_sse_pending(const struct live_sse *s)
+{
+	return live_out_pending(&s->out);
+}
+
 int
 live_sse_send(struct live_sse *s, const char *text, size_t len)
 {
 	if (live_out_pending(&s->out) + len > LIVE_SSE_MAX_QUEUED)
 		return -1;
+	s->begun = true;
 	return live_out_append(&s->out, text, len);
 }
 
@@ -85,7 +93,7 @@ live_sse_io(struct live_sse *s, short revents, int64_t now_ms)
 
 	if ((revents & (POLLIN | POLLHUP | POLLERR)) && drain_input(s) < 0)
 		return -1;
-	if (live_out_pending(&s->out) == 0 && now_ms - s->last_write_ms >= LIVE_SSE_HEARTBEAT_MS &&
+	if (s->begun && live_out_pending(&s->out) == 0 && now_ms - s->last_write_ms >= LIVE_SSE_HEARTBEAT_MS &&
 		live_out_append(&s->out, LIVE_SSE_HEARTBEAT, strlen(LIVE_SSE_HEARTBEAT)) != 0)
 		return -1;
 	if (live_out_pending(&s->out) == 0)

@@ -22,6 +22,12 @@
  * keys is ~150 KiB).
  */
 #define LIVE_SSE_MAX_QUEUED (512 * 1024)
+/*
+ * Output pending above which the live thread leaves a stream's changes in its
+ * hub queue: a client that stops reading then fills that queue and is dropped
+ * there (LIVE_SUB_QUEUE_BYTES, sharecount_live_subscribers_dropped_total).
+ */
+#define LIVE_SSE_PULL_BYTES (16 * 1024)
 /* Output pending with no byte taken by the socket for this long: the client is gone, the stream ends */
 #define LIVE_SSE_STALL_MS 60000
 
@@ -34,12 +40,16 @@ void live_sse_free(struct live_sse *s);
 /* The poll(2) events to wait for: POLLIN, and POLLOUT while output is pending. */
 short live_sse_events(struct live_sse *s);
 
+/* Bytes queued and not yet written. */
+size_t live_sse_pending(const struct live_sse *s);
+
 /* Queue bytes: 0; -1 out of memory or over LIVE_SSE_MAX_QUEUED (the stream must end). */
 int live_sse_send(struct live_sse *s, const char *text, size_t len);
 
 /*
  * After poll: read and drop what the client sent, write what the socket
- * takes, send the heartbeat when due (now in ms of a monotonic clock).
+ * takes, send the heartbeat when due (once something was sent: never before
+ * the caller's first bytes, the response head; now in ms of a monotonic clock).
  * 0 while the stream lives; -1 when it is over (the client closed, the socket
  * broke, or the output stalled for LIVE_SSE_STALL_MS).
  */
