@@ -1,7 +1,9 @@
 /*
- * http_live_int.h — private to http_live.c, http_live_sse.c and
- * http_live_ws.c: the hub they share, the Origin check, and the stream and
- * WebSocket sides as http_live.c starts and stops them.
+ * http_live_int.h — private to http_live.c, http_live_sse.c,
+ * http_live_ws.c and http_stream.c: the hub they share, the Origin and
+ * handshake checks, the stream and WebSocket sides as http_live.c starts and
+ * stops them, and the live thread's adoption of the connections the bridge
+ * serves itself.
  *
  * Rules: the hub is set once by http_live_start() before any connection and
  * stays until http_live_stop(); the hub is thread-safe by itself.
