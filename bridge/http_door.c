@@ -148,15 +148,6 @@ door_handoff(struct pending *p)
 	free(p); /* still live: until http_door_closed() */
 }
 
-/* The live thread took the connection: forget it here (still live: until http_door_release()). */
-static void
-door_forget(struct pending *p)
-{
-	epoll_ctl(door.ep, EPOLL_CTL_DEL, p->fd, NULL);
-	door_unlink(p);
-	free(p);
-}
-
 static void door_drain(struct pending *p);
 
 /* An answer is written: shut our side, read and drop what the client still sends, then close. */
@@ -170,16 +161,28 @@ door_answered(struct pending *p)
 	door_drain(p);
 }
 
-/* The head fits: a live route's first request is http_stream.c's, any other libmicrohttpd's. */
+/*
+ * The head fits: a live route's first request is http_stream.c's, any other
+ * libmicrohttpd's.  The socket leaves the epoll set first: once the live
+ * thread has it, it may close it at any time.
+ */
 static void
 door_pass(struct pending *p, size_t n)
 {
-	enum http_stream_rc rc = http_stream_take(p->fd, door.buf, n);
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.ptr = p};
+	enum http_stream_rc rc;
 
+	epoll_ctl(door.ep, EPOLL_CTL_DEL, p->fd, NULL);
+	rc = http_stream_take(p->fd, door.buf, n);
 	if (rc == HTTP_STREAM_NOT_OURS)
 		door_handoff(p);
 	else if (rc == HTTP_STREAM_TAKEN)
-		door_forget(p);
+	{
+		door_unlink(p); /* still live: until http_door_release() */
+		free(p);
+	}
+	else if (epoll_ctl(door.ep, EPOLL_CTL_ADD, p->fd, &ev) != 0)
+		door_close(p);
 	else
 		door_answered(p);
 }

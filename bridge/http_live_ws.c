@@ -106,13 +106,13 @@ static struct
 	atomic_int stop;
 	int db_timeout_ms;
 	struct ws_conn *conns;
-	atomic_uint_fast64_t nconns, nsse;
+	atomic_uint_fast64_t nws, nsse; /* open connections of each kind */
 } ws = {.mu = PTHREAD_MUTEX_INITIALIZER, .ep = -1, .wake_fd = -1};
 
 uint64_t
 http_live_ws_count(void)
 {
-	return atomic_load(&ws.nconns) - atomic_load(&ws.nsse);
+	return atomic_load(&ws.nws);
 }
 
 uint64_t
@@ -449,9 +449,7 @@ conn_close(struct ws_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	c->closing = true;
-	atomic_fetch_sub(&ws.nconns, 1);
-	if (c->is_sse)
-		atomic_fetch_sub(&ws.nsse, 1);
+	atomic_fetch_sub(c->is_sse ? &ws.nsse : &ws.nws, 1);
 	if (c->snaps == 0)
 		conn_free(c);
 }
@@ -539,10 +537,9 @@ adopt(struct ws_conn *c, int64_t now)
 	if (ws.conns)
 		ws.conns->prev = c;
 	ws.conns = c;
-	atomic_fetch_add(&ws.nconns, 1);
+	atomic_fetch_add(c->is_sse ? &ws.nsse : &ws.nws, 1);
 	if (c->is_sse)
 	{
-		atomic_fetch_add(&ws.nsse, 1);
 		start_snapshot(c, &c->keys); /* takes the keys when it reads the database */
 		live_client_msg_free(&c->keys);
 	}
