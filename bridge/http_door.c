@@ -14,10 +14,16 @@
  * lets us: http_uri_check() when it has read a request line,
  * http_head_refused() at the handler's first call.
  *
- * It also enforces http_max_connections: connections held here and those
- * handed to libmicrohttpd until it reports them closed (http_door_closed)
- * count; at the limit the listening socket is left alone, so new clients
- * wait in the kernel's listen backlog.
+ * A first request that is a live stream or WebSocket (GET
+ * /share-links/stream/…, GET /share-links/ws) is offered to http_stream.c
+ * before that: it answers it and gives the socket to the live thread, so
+ * libmicrohttpd never holds such a connection (docs/live.md "Capacity").
+ *
+ * It also enforces http_max_connections: connections held here, those
+ * handed to libmicrohttpd until it reports them closed, and those the live
+ * thread took until it closes them (http_door_release) count; at the limit
+ * the listening socket is left alone, so new clients wait in the kernel's
+ * listen backlog.
  *
  * Rules: one thread (door_main) owns the listening socket, the epoll set and
  * each connection until it is handed over; libmicrohttpd owns it after.
@@ -47,6 +53,7 @@
 #include "clock.h"
 #include "http_door.h"
 #include "http_reply.h"
+#include "http_stream.h"
 #include "log.h"
 #include "route.h"
 
@@ -141,6 +148,45 @@ door_handoff(struct pending *p)
 	free(p); /* still live: until http_door_closed() */
 }
 
+static void door_drain(struct pending *p);
+
+/* An answer is written: shut our side, read and drop what the client still sends, then close. */
+static void
+door_answered(struct pending *p)
+{
+	shutdown(p->fd, SHUT_WR);
+	p->draining = 1;
+	p->seen = 0;
+	p->deadline_ms = clock_now_ms() + DOOR_DRAIN_MS;
+	door_drain(p);
+}
+
+/*
+ * The head fits: a live route's first request is http_stream.c's, any other
+ * libmicrohttpd's.  The socket leaves the epoll set first: once the live
+ * thread has it, it may close it at any time.
+ */
+static void
+door_pass(struct pending *p, size_t n)
+{
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.ptr = p};
+	enum http_stream_rc rc;
+
+	epoll_ctl(door.ep, EPOLL_CTL_DEL, p->fd, NULL);
+	rc = http_stream_take(p->fd, door.buf, n);
+	if (rc == HTTP_STREAM_NOT_OURS)
+		door_handoff(p);
+	else if (rc == HTTP_STREAM_TAKEN)
+	{
+		door_unlink(p); /* still live: until http_door_release() */
+		free(p);
+	}
+	else if (epoll_ctl(door.ep, EPOLL_CTL_ADD, p->fd, &ev) != 0)
+		door_close(p);
+	else
+		door_answered(p);
+}
+
 /* Read and drop what an answered client still sends; close at EOF, an error or the byte cap. */
 static void
 door_drain(struct pending *p)
@@ -185,18 +231,14 @@ door_serve(struct pending *p, uint32_t events)
 	p->seen = (size_t) n;
 	st = route_head_check(door.buf, (size_t) n, door.conn_memory, &is_head);
 	if (st == ROUTE_HEAD_OK)
-		door_handoff(p);
+		door_pass(p, (size_t) n);
 	else if (st == ROUTE_HEAD_MORE && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
 		door_close(p); /* half a head, then the client stopped sending */
 	else if (st != ROUTE_HEAD_MORE)
 	{
 		log_debug("a request's head is too large for http_conn_memory: answered %d", (int) st);
 		http_send_raw_error(p->fd, (unsigned) st, is_head);
-		shutdown(p->fd, SHUT_WR);
-		p->draining = 1;
-		p->seen = 0;
-		p->deadline_ms = clock_now_ms() + DOOR_DRAIN_MS;
-		door_drain(p);
+		door_answered(p);
 	}
 }
 
@@ -274,9 +316,8 @@ http_head_refused(struct MHD_Connection *conn, const char *method, void *cls)
 	return 1;
 }
 
-/* libmicrohttpd closed a connection the door handed it: its place is free. */
-static void
-http_door_closed(void)
+void
+http_door_release(void)
 {
 	uint64_t one = 1;
 
@@ -293,7 +334,7 @@ http_door_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
 	(void) conn;
 	(void) socket_context;
 	if (code == MHD_CONNECTION_NOTIFY_CLOSED)
-		http_door_closed();
+		http_door_release();
 }
 
 /* ------------------------------------------------------------- the door -- */

@@ -27,6 +27,12 @@ void http_door_notify(void *cls, struct MHD_Connection *conn, void **socket_cont
 					  enum MHD_ConnectionNotificationCode code);
 
 /*
+ * A connection the door handed on is closed (libmicrohttpd's, through
+ * http_door_notify, or the live thread's): its place is free.  Any thread.
+ */
+void http_door_release(void);
+
+/*
  * Later requests on a kept-alive connection (the door checked the first).
  * MHD_OPTION_URI_LOG_CALLBACK: a request-target longer than route_uri_max()
  * is answered 414 at once and HTTP_URI_ANSWERED returned (it becomes the

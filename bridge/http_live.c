@@ -126,11 +126,8 @@ same_origin(const char *origin, const char *host)
  * 1 allowed (*cors: the Origin to echo in Access-Control-Allow-Origin, or NULL).
  */
 int
-http_live_origin_allowed(struct MHD_Connection *conn, const char **cors)
+http_live_origin_ok(const char *origin, const char *host, const char **cors)
 {
-	const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
-	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
-
 	*cors = NULL;
 	if (!origin || same_origin(origin, host))
 		return 1;
@@ -141,6 +138,13 @@ http_live_origin_allowed(struct MHD_Connection *conn, const char **cors)
 			return 1;
 		}
 	return 0;
+}
+
+int
+http_live_origin_allowed(struct MHD_Connection *conn, const char **cors)
+{
+	return http_live_origin_ok(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"),
+							   MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST), cors);
 }
 
 /* ---------------------------------------------------------------- routing -- */
@@ -173,25 +177,38 @@ answer_page(struct MHD_Connection *conn)
 	return http_send_body(conn, 200, body, len, LIVE_PAGE_CONTENT_TYPE, NULL);
 }
 
+const char *
+http_live_ws_refusal(const char *up, const char *co, const char *ver, const char *key, char accept[LIVE_WS_ACCEPT_LEN],
+					 unsigned *status)
+{
+	*status = 400;
+	if (!up || !live_ws_has_token(up, "websocket") || !co || !live_ws_has_token(co, "upgrade") || !ver ||
+		strcmp(ver, "13") != 0)
+		return "a WebSocket upgrade (RFC 6455, version 13) is required";
+	if (live_ws_accept_key(key, accept) < 0)
+		return "Sec-WebSocket-Key must be the base64 of 16 bytes";
+	*status = 503;
+	if (atomic_load(&lv.stopping))
+		return "shutting down";
+	return NULL;
+}
+
 /* The RFC 6455 handshake (docs/live.md "WebSocket"): 101 and the socket to http_live_ws.c, or 400. */
 static enum MHD_Result
 answer_ws(struct MHD_Connection *conn)
 {
-	const char *up = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_UPGRADE);
-	const char *co = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONNECTION);
-	const char *ver = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-WebSocket-Version");
-	const char *key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-WebSocket-Key");
 	char accept[LIVE_WS_ACCEPT_LEN];
+	unsigned status;
+	const char *why =
+		http_live_ws_refusal(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_UPGRADE),
+							 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONNECTION),
+							 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-WebSocket-Version"),
+							 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-WebSocket-Key"), accept, &status);
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
-	if (!up || !live_ws_has_token(up, "websocket") || !co || !live_ws_has_token(co, "upgrade") || !ver ||
-		strcmp(ver, "13") != 0)
-		return http_send_error(conn, 400, "a WebSocket upgrade (RFC 6455, version 13) is required", NULL);
-	if (live_ws_accept_key(key, accept) < 0)
-		return http_send_error(conn, 400, "Sec-WebSocket-Key must be the base64 of 16 bytes", NULL);
-	if (atomic_load(&lv.stopping))
-		return http_send_error(conn, 503, "shutting down", NULL);
+	if (why)
+		return http_send_error(conn, status, why, NULL);
 	r = MHD_create_response_for_upgrade(http_live_ws_upgraded, NULL);
 	if (!r)
 		return MHD_NO;
@@ -211,10 +228,10 @@ http_live_answer_now(struct MHD_Connection *conn, enum http_live_kind kind, cons
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 		*ret = http_send_error(conn, 405, "only GET and HEAD are allowed here", ROUTE_ALLOW);
 	else if (!http_live_origin_allowed(conn, &cors)) /* route_reason() knows no 403: the error shape by hand */
-		*ret = http_send_json(conn, 403,
-							  json_pack("{s:i, s:s, s:s}", "statusCode", 403, "message",
-										"this Origin is not allowed (http_allowed_origins)", "error", "Forbidden"),
-							  NULL);
+		*ret = http_send_json(
+			conn, 403,
+			json_pack("{s:i, s:s, s:s}", "statusCode", 403, "message", HTTP_LIVE_ORIGIN_REFUSED, "error", "Forbidden"),
+			NULL);
 	else if (kind == HTTP_LIVE_PAGE)
 		*ret = answer_page(conn);
 	else if (kind == HTTP_LIVE_WS)
@@ -263,7 +280,8 @@ render_metrics(struct metrics_out *out)
 				   "# TYPE sharecount_live_subscribers gauge\n"
 				   "sharecount_live_subscribers{transport=\"sse\"} %llu\n"
 				   "sharecount_live_subscribers{transport=\"ws\"} %llu\n",
-				   (unsigned long long) http_live_sse_count(), (unsigned long long) http_live_ws_count());
+				   (unsigned long long) (http_live_sse_count() + http_live_thread_sse_count()),
+				   (unsigned long long) http_live_ws_count());
 	metrics_printf(out,
 				   "# HELP sharecount_live_subscriptions (connection, key) subscriptions now.\n"
 				   "# TYPE sharecount_live_subscriptions gauge\nsharecount_live_subscriptions %llu\n"

@@ -9,7 +9,8 @@
  * Rules: http_live_start() before the first request, http_live_quiesce()
  * after the database pool is drained and before MHD_stop_daemon(),
  * http_live_stop() after it.  Every other function is called by
- * libmicrohttpd's threads.
+ * libmicrohttpd's threads, and http_live_kind() and
+ * http_live_stream_route() by the door's too (http_stream.c).
  */
 #ifndef SC_HTTP_LIVE_H
 #define SC_HTTP_LIVE_H

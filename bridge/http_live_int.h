@@ -1,7 +1,9 @@
 /*
- * http_live_int.h — private to http_live.c, http_live_sse.c and
- * http_live_ws.c: the hub they share, the Origin check, and the stream and
- * WebSocket sides as http_live.c starts and stops them.
+ * http_live_int.h — private to http_live.c, http_live_sse.c,
+ * http_live_ws.c and http_stream.c: the hub they share, the Origin and
+ * handshake checks, the stream and WebSocket sides as http_live.c starts and
+ * stops them, and the live thread's adoption of the connections the bridge
+ * serves itself.
  *
  * Rules: the hub is set once by http_live_start() before any connection and
  * stays until http_live_stop(); the hub is thread-safe by itself.
@@ -15,6 +17,8 @@
 
 #include "live_event.h"
 #include "live_hub.h"
+#include "live_ws.h"
+#include "route.h"
 
 /*
  * SO_SNDBUF of every stream and WebSocket (the kernel doubles it).  Without it
@@ -25,6 +29,9 @@
  * hundred events: a reading client never comes near it.
  */
 #define HTTP_LIVE_SNDBUF (64 * 1024)
+/* A stream's Content-Type (docs/live.md "Server-Sent Events") */
+#define HTTP_LIVE_SSE_TYPE "text/event-stream; charset=utf-8"
+
 /* Set it on fd (failure only logged: the kernel's default then applies). */
 void http_live_set_sndbuf(int fd);
 
@@ -43,6 +50,19 @@ void http_live_db_count(struct live_count *c, const char *type, const char *id, 
  * NULL when none is needed), else 0.
  */
 int http_live_origin_allowed(struct MHD_Connection *conn, const char **cors);
+/* The same check on the header values (NULL: absent). */
+int http_live_origin_ok(const char *origin, const char *host, const char **cors);
+/* The 403's message (route_reason() knows no 403: the error shape is built by hand, "Forbidden") */
+#define HTTP_LIVE_ORIGIN_REFUSED "this Origin is not allowed (http_allowed_origins)"
+
+/*
+ * The WebSocket handshake's checks (docs/live.md "WebSocket") on the Upgrade,
+ * Connection, Sec-WebSocket-Version and Sec-WebSocket-Key values (NULL:
+ * absent): NULL with accept filled, or the error message with *status (400,
+ * or 503 while the role is stopping).
+ */
+const char *http_live_ws_refusal(const char *up, const char *co, const char *ver, const char *key,
+								 char accept[LIVE_WS_ACCEPT_LEN], unsigned *status);
 
 /* Start / stop the heartbeat thread; quiesce ends every stream (resumed, then finished). */
 int http_live_sse_start(void);
@@ -60,5 +80,20 @@ void http_live_ws_upgraded(void *cls, struct MHD_Connection *connection, void *r
 
 /* WebSocket connections open now. */
 uint64_t http_live_ws_count(void);
+
+/*
+ * Connections the bridge serves itself (http_stream.c took them from the
+ * door: docs/live.md "Capacity").  The socket becomes the live thread's; it
+ * closes it and calls http_door_release().  A WebSocket whose 101 is written:
+ * http_live_ws_adopt().  A stream routed (rt's ids are taken over, the rest
+ * stays the caller's): subscribed, then its 200 head and snapshot written,
+ * or a JSON 503 (no room, database unavailable); cors: the
+ * Access-Control-Allow-Origin value or NULL.  0, or -1 when out of memory
+ * (the socket is still the caller's).
+ */
+int http_live_ws_adopt(int fd);
+int http_live_sse_adopt(int fd, struct route *rt, const char *cors);
+/* Streams served by the live thread now (http_live_sse_count: libmicrohttpd's). */
+uint64_t http_live_thread_sse_count(void);
 
 #endif

@@ -10,7 +10,7 @@
  * when known, else the database's count), then every change the hub queues
  * for it.  With nothing to send the callback suspends the connection; the
  * hub's wake callback (a change, or the subscriber dropped as slow) and the
- * heartbeat thread (HTTP_LIVE_HEARTBEAT_MS of silence) resume it.  A
+ * heartbeat thread (LIVE_SSE_HEARTBEAT_MS of silence) resume it.  A
  * suspended connection does not time out; a stream whose client stops
  * reading fills its hub queue and is dropped (LIVE_SUB_QUEUE_BYTES), and a
  * write that cannot progress times out by http_timeout_ms.
@@ -38,16 +38,14 @@
 #include "http_live.h"
 #include "http_live_int.h"
 #include "http_reply.h"
+#include "live_sse.h"
 #include "log.h"
 #include "metrics.h"
 
-/* A stream silent this long gets the heartbeat comment (docs/live.md "Server-Sent Events") */
-#define HTTP_LIVE_HEARTBEAT_MS 15000
 /* How often the heartbeat thread looks for silent streams */
 #define HTTP_LIVE_TICK_MS 1000
 /* libmicrohttpd's output buffer of one stream (from its http_conn_memory) */
 #define HTTP_LIVE_SSE_BLOCK 4096
-#define SSE_TYPE "text/event-stream; charset=utf-8"
 
 
 struct http_live_stream
@@ -242,7 +240,7 @@ stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 		}
 		if (n > 0)
 			break;
-		if (clock_now_ms() - atomic_load(&s->last_write_ms) >= HTTP_LIVE_HEARTBEAT_MS)
+		if (clock_now_ms() - atomic_load(&s->last_write_ms) >= LIVE_SSE_HEARTBEAT_MS)
 		{
 			stream_set_out(s, strdup(LIVE_SSE_HEARTBEAT));
 			continue;
@@ -315,7 +313,7 @@ http_live_stream_answer(struct MHD_Connection *conn, struct http_live_stream *s,
 	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_LIVE_SSE_BLOCK, stream_read, s, NULL);
 	if (!r)
 		return MHD_NO;
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, SSE_TYPE);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, HTTP_LIVE_SSE_TYPE);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	MHD_add_response_header(r, "X-Accel-Buffering", "no"); /* a proxy in front must not hold events back */
 	if (s->allow_origin)
@@ -331,7 +329,7 @@ http_live_stream_answer(struct MHD_Connection *conn, struct http_live_stream *s,
 
 /* ------------------------------------------------------------- heartbeat -- */
 
-/* Resume every suspended stream (all of them, or those silent for HTTP_LIVE_HEARTBEAT_MS). */
+/* Resume every suspended stream (all of them, or those silent for LIVE_SSE_HEARTBEAT_MS). */
 static void
 resume_streams(bool all)
 {
@@ -341,7 +339,7 @@ resume_streams(bool all)
 	for (struct http_live_stream *s = sse.streams; s; s = s->next)
 	{
 		pthread_mutex_lock(&s->mu);
-		if (s->suspended && (all || now - atomic_load(&s->last_write_ms) >= HTTP_LIVE_HEARTBEAT_MS))
+		if (s->suspended && (all || now - atomic_load(&s->last_write_ms) >= LIVE_SSE_HEARTBEAT_MS))
 		{
 			s->suspended = false;
 			MHD_resume_connection(s->conn);

@@ -1,8 +1,14 @@
 /*
- * http_live_ws.c — the http role's WebSocket connections (docs/live.md
- * "WebSocket"): libmicrohttpd answers the handshake (http_live.c) and hands
- * the upgraded socket here; one thread drives every connection with epoll,
- * one struct live_ws (wslay) and one hub subscriber each.
+ * http_live_ws.c — the http role's live thread (docs/live.md "WebSocket",
+ * "Capacity"): one thread drives every WebSocket and every stream the bridge
+ * serves itself with epoll, one hub subscriber each.  A WebSocket comes from
+ * libmicrohttpd's upgrade (a handshake on a kept-alive connection: answered
+ * by http_live.c) or from the door (http_stream.c wrote its 101): a struct
+ * live_ws (wslay).  A Server-Sent Events stream comes from the door
+ * (http_stream.c routed it): a struct live_sse; its 200 head goes out with
+ * its snapshot (a 503 instead when the snapshot cannot be read).  A
+ * connection from the door is the bridge's own socket: nothing of
+ * libmicrohttpd is kept for it.
  *
  * A subscribe is checked and applied by the hub (all or nothing); its
  * snapshot is one share_count_changed message per key, the hub's latest when
@@ -23,13 +29,18 @@
  * Lock order: the hub's mutex, then ws.mu.  A connection is freed only by
  * this thread, after live_hub_detach() (no wake after it), taken off
  * `ready`, and once no snapshot read of it is in flight (`closing` waits for
- * them).  The socket is closed by libmicrohttpd (MHD_UPGRADE_ACTION_CLOSE).
+ * them).  An upgraded socket is closed by libmicrohttpd
+ * (MHD_UPGRADE_ACTION_CLOSE), one from the door here (then
+ * http_door_release()).  Memory: per connection its struct, its live_ws or
+ * live_sse (each small while idle), a stream's head and keys until its
+ * snapshot is written.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
@@ -40,9 +51,13 @@
 
 #include "clock.h"
 #include "dbpool.h"
+#include "http_door.h"
 #include "http_live_int.h"
+#include "http_stream.h"
+#include "live_sse.h"
 #include "live_ws.h"
 #include "log.h"
+#include "metrics.h"
 
 /* The connections' timers run this often (ping, idle and close-wait are whole seconds) */
 #define HTTP_LIVE_WS_TICK_MS 1000
@@ -55,12 +70,17 @@ struct ws_conn
 	struct ws_conn *ready_next;	 /* ws.ready, under ws.mu */
 	bool queued;				 /* on ws.ready, under ws.mu */
 	int fd;
-	struct MHD_UpgradeResponseHandle *urh;
-	struct live_ws *ws;
+	struct MHD_UpgradeResponseHandle *urh; /* NULL: the door's socket (http_stream.c) */
+	struct live_ws *ws;					   /* a WebSocket, or */
+	struct live_sse *sse;				   /* a stream (is_sse) */
+	bool is_sse;
+	char *head;					 /* a stream's 200 head, until its snapshot goes out */
+	struct live_client_msg keys; /* a stream's keys, until adopted */
 	struct live_sub *sub;
 	short events; /* what epoll watches now */
 	int snaps;	  /* snapshot reads in flight */
 	bool closing; /* done: freed once snaps is 0 */
+	bool failed;  /* a stream that must end (too slow, out of memory) */
 	char *extra;  /* bytes libmicrohttpd read past the handshake, until live_ws_new */
 	size_t extra_len;
 };
@@ -86,13 +106,19 @@ static struct
 	atomic_int stop;
 	int db_timeout_ms;
 	struct ws_conn *conns;
-	atomic_uint_fast64_t nconns;
+	atomic_uint_fast64_t nws, nsse; /* open connections of each kind */
 } ws = {.mu = PTHREAD_MUTEX_INITIALIZER, .ep = -1, .wake_fd = -1};
 
 uint64_t
 http_live_ws_count(void)
 {
-	return atomic_load(&ws.nconns);
+	return atomic_load(&ws.nws);
+}
+
+uint64_t
+http_live_thread_sse_count(void)
+{
+	return atomic_load(&ws.nsse);
 }
 
 static void
@@ -128,9 +154,35 @@ static void
 conn_free(struct ws_conn *c)
 {
 	free(c->extra);
+	free(c->head);
+	live_client_msg_free(&c->keys);
 	live_ws_free(c->ws);
-	MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
+	live_sse_free(c->sse);
+	if (c->urh)
+		MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
+	else
+	{
+		close(c->fd);
+		http_door_release();
+	}
 	free(c);
+}
+
+/* Hand a new connection to the thread (any thread); during stop it is closed at once. */
+static void
+enqueue(struct ws_conn *c)
+{
+	pthread_mutex_lock(&ws.mu);
+	if (atomic_load(&ws.stop))
+	{
+		pthread_mutex_unlock(&ws.mu);
+		conn_free(c); /* the role is stopping */
+		return;
+	}
+	c->next = ws.pending;
+	ws.pending = c;
+	pthread_mutex_unlock(&ws.mu);
+	wake_thread();
 }
 
 void
@@ -151,33 +203,70 @@ http_live_ws_upgraded(void *cls, struct MHD_Connection *connection, void *req_cl
 	if (extra_in_size > 0)
 		memcpy(c->extra, extra_in, extra_in_size);
 	c->extra_len = extra_in_size;
-	pthread_mutex_lock(&ws.mu);
-	if (atomic_load(&ws.stop))
+	enqueue(c);
+}
+
+int
+http_live_ws_adopt(int fd)
+{
+	struct ws_conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -1;
+	c->fd = fd;
+	enqueue(c);
+	return 0;
+}
+
+int
+http_live_sse_adopt(int fd, struct route *rt, const char *cors)
+{
+	struct ws_conn *c = calloc(1, sizeof(*c));
+
+	if (!c || !(c->head = http_stream_sse_head(cors)))
 	{
-		pthread_mutex_unlock(&ws.mu);
-		conn_free(c); /* the role is stopping */
-		return;
+		free(c);
+		return -1;
 	}
-	c->next = ws.pending;
-	ws.pending = c;
-	pthread_mutex_unlock(&ws.mu);
-	wake_thread();
+	c->fd = fd;
+	c->is_sse = true;
+	snprintf(c->keys.content_type, sizeof(c->keys.content_type), "%s", rt->content_type);
+	c->keys.ids = rt->ids; /* taken over */
+	c->keys.nids = (int) rt->nids;
+	rt->ids = NULL;
+	rt->nids = 0;
+	enqueue(c);
+	return 0;
 }
 
 /* ---------------------------------------------------------------- sending -- */
 
+/* Queue msg (taken over; NULL: out of memory, nothing sent).  A stream too slow to take it ends. */
 static void
 send_text(struct ws_conn *c, char *msg)
 {
-	if (msg)
+	if (msg && c->ws)
 		live_ws_send(c->ws, msg, strlen(msg));
+	else if (msg && c->sse && live_sse_send(c->sse, msg, strlen(msg)) != 0)
+		c->failed = true;
 	free(msg);
 }
 
+/* One event's data text in the connection's framing. */
+static char *
+wrap_data(struct ws_conn *c, const char *data)
+{
+	return c->is_sse ? live_sse_frame(data) : live_ws_event_msg(data);
+}
+
+/* An error event (a stream has none: it ends). */
 static void
 send_error(struct ws_conn *c, int status, const char *message)
 {
-	send_text(c, live_ws_error_msg(status, message));
+	if (c->is_sse)
+		c->failed = true;
+	else
+		send_text(c, live_ws_error_msg(status, message));
 }
 
 static void
@@ -185,7 +274,7 @@ send_count(struct ws_conn *c, const struct live_count *k)
 {
 	char *data = live_event_data_json(k);
 
-	send_text(c, data ? live_ws_event_msg(data) : NULL);
+	send_text(c, data ? wrap_data(c, data) : NULL);
 	free(data);
 }
 
@@ -194,17 +283,21 @@ static void
 pump(struct ws_conn *c)
 {
 	char *data;
-	int rc;
+	int rc = 0;
 
-	if (c->snaps > 0 || c->closing)
+	if (c->snaps > 0 || c->closing || c->failed)
 		return; /* the snapshot first; finish_snap() pumps */
-	while ((rc = live_hub_next(http_live_hub(), c->sub, &data)) == 1)
+	/* a stream takes changes while its output is short (conn_io pumps again as it drains) */
+	while ((!c->sse || live_sse_pending(c->sse) < LIVE_SSE_PULL_BYTES) &&
+		   (rc = live_hub_next(http_live_hub(), c->sub, &data)) == 1)
 	{
-		send_text(c, live_ws_event_msg(data));
+		send_text(c, wrap_data(c, data));
 		free(data);
 	}
-	if (rc < 0)
+	if (rc < 0 && c->ws)
 		live_ws_close(c->ws, LIVE_WS_CLOSE_POLICY, "too slow: dropped");
+	else if (rc < 0)
+		c->failed = true; /* a stream just ends */
 }
 
 /* ------------------------------------------------------------- snapshots -- */
@@ -233,6 +326,12 @@ snap_free(struct ws_snap *sn)
 static void
 send_snapshot(struct ws_conn *c, const struct live_client_msg *m, const int64_t *counts)
 {
+	if (c->head) /* a stream's 200 head comes first */
+	{
+		send_text(c, c->head);
+		c->head = NULL;
+		metrics_http_status(200);
+	}
 	for (int i = 0; i < m->nids; i++)
 	{
 		struct live_count k;
@@ -286,6 +385,11 @@ finish_snap(struct ws_snap *sn)
 	c->snaps--;
 	if (c->closing)
 		; /* the connection is gone: nothing to send */
+	else if (sn->job.rc != DBPOOL_OK && c->is_sse)
+	{
+		http_stream_send_db_error(c->fd, sn->job.rc, sn->job.err); /* instead of the 200 */
+		c->failed = true;
+	}
 	else if (sn->job.rc != DBPOOL_OK)
 		send_error(c, 503, "database unavailable: no snapshot, changes follow");
 	else
@@ -345,7 +449,7 @@ conn_close(struct ws_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	c->closing = true;
-	atomic_fetch_sub(&ws.nconns, 1);
+	atomic_fetch_sub(c->is_sse ? &ws.nsse : &ws.nws, 1);
 	if (c->snaps == 0)
 		conn_free(c);
 }
@@ -354,9 +458,18 @@ conn_close(struct ws_conn *c)
 static void
 conn_io(struct ws_conn *c, short revents, int64_t now)
 {
-	short want;
+	short want = 0;
 
-	if (live_ws_io(c->ws, revents, now) < 0 || (want = live_ws_events(c->ws)) == 0)
+	if (c->failed)
+		want = 0;
+	else if (c->sse)
+	{
+		pump(c); /* what the hub kept while the output was long (nothing before the snapshot) */
+		want = c->failed || live_sse_io(c->sse, revents, now) < 0 ? 0 : live_sse_events(c->sse);
+	}
+	else if (live_ws_io(c->ws, revents, now) == 0)
+		want = live_ws_events(c->ws);
+	if (want == 0)
 	{
 		conn_close(c);
 		return;
@@ -370,28 +483,53 @@ conn_io(struct ws_conn *c, short revents, int64_t now)
 	}
 }
 
+/* A stream's subscription: 0, or -1 with the JSON 503 written (no room for it). */
+static int
+adopt_stream(struct ws_conn *c)
+{
+	char why[160];
+
+	if (!c->sub)
+		http_stream_send_error(c->fd, 503, "no room for more subscribers, try later", NULL);
+	else if (live_hub_subscribe(http_live_hub(), c->sub, c->keys.content_type, c->keys.ids, c->keys.nids, why,
+								sizeof(why)) != 0)
+		http_stream_send_error(c->fd, 503, "no room for more subscriptions, try later", NULL);
+	else
+		return 0;
+	return -1;
+}
+
 static void
 adopt(struct ws_conn *c, int64_t now)
 {
 	struct epoll_event ev = {.data.ptr = c};
-	int one = 1, zero = 0;
+	int one = 1, zero = 0, bad;
 
 	http_live_set_sndbuf(c->fd);
 	/* each message is sent at once: no Nagle delay behind an unacknowledged one, no cork left by libmicrohttpd */
 	(void) setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	(void) setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
-	c->ws = live_ws_new(c->fd, c->extra, c->extra_len, on_text, c);
+	if (c->is_sse)
+		c->sse = live_sse_new(c->fd, now);
+	else
+		c->ws = live_ws_new(c->fd, c->extra, c->extra_len, on_text, c);
 	free(c->extra);
 	c->extra = NULL;
-	if (c->ws)
+	if (c->ws || c->sse)
 		c->sub = live_hub_attach(http_live_hub(), conn_wake, c);
-	ev.events = c->ws ? (uint32_t) (c->events = live_ws_events(c->ws)) : 0;
-	if (!c->ws || !c->sub || epoll_ctl(ws.ep, EPOLL_CTL_ADD, c->fd, &ev) != 0)
+	ev.events = c->ws ? (uint32_t) (c->events = live_ws_events(c->ws)) :
+		c->sse		  ? (uint32_t) (c->events = live_sse_events(c->sse)) :
+						0;
+	bad = !c->ws && !c->sse;
+	if (!bad && (c->is_sse ? adopt_stream(c) != 0 : !c->sub))
+	{
+		bad = 1;
+		log_warn("no room for another live subscriber: connection closed");
+	}
+	if (bad || epoll_ctl(ws.ep, EPOLL_CTL_ADD, c->fd, &ev) != 0)
 	{
 		if (c->sub)
 			live_hub_detach(http_live_hub(), c->sub);
-		if (c->ws && !c->sub)
-			log_warn("no room for another live subscriber: WebSocket closed");
 		conn_free(c);
 		return;
 	}
@@ -399,8 +537,13 @@ adopt(struct ws_conn *c, int64_t now)
 	if (ws.conns)
 		ws.conns->prev = c;
 	ws.conns = c;
-	atomic_fetch_add(&ws.nconns, 1);
-	conn_io(c, 0, now); /* the bytes libmicrohttpd read already */
+	atomic_fetch_add(c->is_sse ? &ws.nsse : &ws.nws, 1);
+	if (c->is_sse)
+	{
+		start_snapshot(c, &c->keys); /* takes the keys when it reads the database */
+		live_client_msg_free(&c->keys);
+	}
+	conn_io(c, 0, now); /* the bytes libmicrohttpd read already; a stream's snapshot */
 }
 
 /* Everything other threads handed over: new connections, finished reads, ready connections. */

@@ -12,8 +12,10 @@
  *   the owner's, after live_ws_free()).
  * - The text callback runs inside live_ws_io(); it may call live_ws_send()
  *   and live_ws_close() on the same connection, never live_ws_free().
- * - Memory: wslay's context, one reassembly buffer while a message arrives
- *   (at most LIVE_WS_MAX_MESSAGE), queued output (at most LIVE_WS_MAX_QUEUED).
+ * - Memory: the struct; wslay's event context only while the client is
+ *   sending (live_ws.c's header), with one reassembly buffer while a message
+ *   arrives (at most LIVE_WS_MAX_MESSAGE); output not yet written (at most
+ *   LIVE_WS_MAX_QUEUED, freed when drained).
  */
 #ifndef SC_LIVE_WS_H
 #define SC_LIVE_WS_H
@@ -77,6 +79,12 @@ int live_ws_send(struct live_ws *ws, const char *text, size_t len);
 
 /* Start the closing handshake with code and reason. */
 void live_ws_close(struct live_ws *ws, uint16_t code, const char *reason);
+
+/*
+ * Idle: no wslay context (nothing half read from the client, no close under
+ * way) and no output pending; the connection costs its struct only.
+ */
+bool live_ws_idle(const struct live_ws *ws);
 
 /* The close code we sent (0 if none yet), for logs and tests. */
 uint16_t live_ws_close_code(struct live_ws *ws);

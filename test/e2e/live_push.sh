@@ -59,7 +59,13 @@ body=$(curl -s -w ' %{http_code}' -H 'Origin: http://evil.example' "$B/share-lin
   || fail "foreign Origin: $body"
 body=$(curl -s -w ' %{http_code}' -H 'Origin: http://evil.example' "$B/")
 [[ $body == *'"statusCode":403'*' 403' ]] || fail "page, foreign Origin: $body"
-echo "ok: stream errors as /counts' (400 JSON), POST 405, a foreign Origin 403"
+# the same answers on a kept-alive connection (libmicrohttpd's path; a first request is the bridge's own)
+w=' %{http_code} %{num_connects}\n'
+body=$(curl -s -w "$w" "$B/healthz" "$B/share-links/stream/article" --next -s -w "$w" \
+  -H 'Origin: http://evil.example' "$B/share-links/stream/article?ids=p1" 2>&1 | tail -2 | tr '\n' '|')
+[[ $body == '{"statusCode":400,"message":"ids query parameter is required","error":"Bad Request"} 400 0|{"statusCode":403,"message":"this Origin is not allowed (http_allowed_origins)","error":"Forbidden"} 403 0|' ]] \
+  || fail "kept-alive connection: $body"
+echo "ok: stream errors as /counts' (400 JSON), POST 405, a foreign Origin 403 (new and kept-alive connections)"
 
 page=$(curl -s -D "$SC_TMP/live_push.page.h" "$B/?contentType=article&contentId=p1")
 grep -qi '^content-type: text/html' "$SC_TMP/live_push.page.h" || fail "GET / content type"

@@ -3,7 +3,8 @@
  * Sec-WebSocket-Accept computation (RFC 6455's own example) and key checks,
  * and one connection over a socketpair: a masked text frame is delivered, a
  * ping is answered, a frame over LIVE_WS_MAX_MESSAGE gets close 1009, MHD's
- * extra bytes are read first.  The client side writes frames by hand
+ * extra bytes are read first; wslay's context exists only while a frame or
+ * a fragmented message is half read (live_ws_idle).  The client side writes frames by hand
  * (test input, not a parser).  Plain program: exit 0 = pass.
  */
 #define _GNU_SOURCE
@@ -78,6 +79,32 @@ drive(struct live_ws *ws, int fd)
 	return rc;
 }
 
+/* Half a frame, then the rest; a fragmented message, then its end: busy in between, idle after. */
+static void
+idle_and_back(struct live_ws *ws, const int sv[2])
+{
+	unsigned char buf[64], in[64];
+	size_t n = client_frame(buf, 0x1, "again", 5);
+
+	CHECK(write(sv[1], buf, 3) == 3, "write half");
+	drive(ws, sv[0]);
+	CHECK(!live_ws_idle(ws) && got_n == 1, "half a frame read: the context stays");
+	CHECK(write(sv[1], buf + 3, n - 3) == (ssize_t) (n - 3), "write the rest");
+	drive(ws, sv[0]);
+	CHECK(got_n == 2 && memcmp(got, "again", 5) == 0 && read(sv[1], in, sizeof(in)) == 7, "delivered, answered");
+	CHECK(live_ws_idle(ws), "idle again");
+	n = client_frame(buf, 0x1, "fr", 2);
+	buf[0] = 0x01; /* text, no fin */
+	CHECK(write(sv[1], buf, n) == (ssize_t) n, "write a first fragment");
+	drive(ws, sv[0]);
+	CHECK(!live_ws_idle(ws) && got_n == 2, "a message half received: the context stays");
+	n = client_frame(buf, 0x0, "ag", 2); /* continuation, fin */
+	CHECK(write(sv[1], buf, n) == (ssize_t) n, "write the last fragment");
+	drive(ws, sv[0]);
+	CHECK(got_n == 3 && memcmp(got, "frag", 4) == 0 && read(sv[1], in, sizeof(in)) == 7, "reassembled");
+	CHECK(live_ws_idle(ws), "idle after the message");
+}
+
 static void
 test_connection(void)
 {
@@ -103,6 +130,8 @@ test_connection(void)
 	/* the pong to "pi" and our "pong:" text, in either order */
 	CHECK(r == 4 + 7 && memmem(in, r, "\x8a\x02pi", 4) && memmem(in, r, "\x81\x05pong:", 7),
 		  "server wrote %zd bytes: pong and text", r);
+	CHECK(live_ws_idle(ws), "idle after whole frames: wslay's context freed, output drained");
+	idle_and_back(ws, sv);
 	/* a frame announcing LIVE_WS_MAX_MESSAGE + 1 bytes (0x40001), and its first 4: close 1009 */
 	_Static_assert(LIVE_WS_MAX_MESSAGE == 0x40000, "the frame below announces 0x40001 bytes");
 	memcpy(buf,

@@ -1,0 +1,76 @@
+/*
+ * http_stream.h — live connections the bridge serves itself (docs/live.md
+ * "Capacity", docs/http.md "Live counts"): the door (http_door.c) offers
+ * each new connection's first request head here; a GET of
+ * /share-links/stream/… or /share-links/ws is validated exactly as
+ * libmicrohttpd's path does it (the same functions of http_live.c and
+ * route.c), answered, and its socket given to the live thread
+ * (http_live_ws.c), so nothing of libmicrohttpd is allocated for it.  Any
+ * other request, and every later request of a kept-alive connection, stays
+ * libmicrohttpd's.
+ */
+#ifndef SC_HTTP_STREAM_H
+#define SC_HTTP_STREAM_H
+
+#include <stddef.h>
+
+/* The request headers the live routes read (indexes into struct http_stream_head.hdr) */
+enum
+{
+	HS_HOST,
+	HS_ORIGIN,
+	HS_UPGRADE,
+	HS_CONNECTION,
+	HS_WS_VERSION,
+	HS_WS_KEY,
+	HS_NHDR
+};
+
+/* A parsed request head: pointers into `copy` (one malloc). */
+struct http_stream_head
+{
+	char *copy;
+	size_t head_len;		  /* bytes of the head on the wire, its empty line included */
+	int ws;					  /* 1: /share-links/ws, 0: a stream */
+	const char *path;		  /* the raw path, no query */
+	const char *ids;		  /* the first `ids` value ('+' read as ' '), or NULL */
+	int ids_count;			  /* how many `ids` parameters */
+	const char *hdr[HS_NHDR]; /* the first value of each (trimmed), or NULL */
+};
+
+/*
+ * Parse the complete head at the start of buf[0..len) (route_head_check()
+ * said ROUTE_HEAD_OK): 1 when it is a GET of a live stream or WebSocket route
+ * with HTTP/1.x (h filled; free with http_stream_head_free), 0 when the
+ * request is not ours (or out of memory): libmicrohttpd serves it.
+ */
+int http_stream_parse(const char *buf, size_t len, struct http_stream_head *h);
+void http_stream_head_free(struct http_stream_head *h);
+
+enum http_stream_rc
+{
+	HTTP_STREAM_NOT_OURS = 0, /* hand the connection to libmicrohttpd */
+	HTTP_STREAM_TAKEN,		  /* the live thread has the socket now */
+	HTTP_STREAM_ANSWERED	  /* an error was written: read and drop the rest, then close */
+};
+
+/*
+ * The door's offer: the connection fd whose first head is at the start of
+ * buf[0..len) (peeked, not read).  For a live route the head is read off the
+ * socket and the request answered (see the file's header).
+ */
+enum http_stream_rc http_stream_take(int fd, char *buf, size_t len);
+
+/* A stream's 200 head (malloc'ed; NULL out of memory); cors: Access-Control-Allow-Origin or NULL. */
+char *http_stream_sse_head(const char *cors);
+
+/*
+ * A whole answer in the error shape of docs/http.md "Errors", with
+ * Connection: close, written best effort (the socket's buffer is empty);
+ * allow: the Allow header of a 405, or NULL.
+ */
+void http_stream_send_error(int fd, unsigned status, const char *message, const char *allow);
+/* A snapshot read's failure: 503 (unavailable, timeout) or 500 (SQL error), logged like http_send_db_error. */
+void http_stream_send_db_error(int fd, int rc, const char *err);
+
+#endif
