@@ -14,12 +14,20 @@
 # Usage: bench/p1_callgrind.sh [variant…]   variants: plain tracked
 #   tracked_pk (the outbox with the primary key on id it had until session 3:
 #   what an index costs)
+#   claim (the publisher's side, docs/performance.md "Publisher and
+#   application side"): instructions per job of a claim of CLAIM_B (500) jobs
+#   and its done, `SELECT sharecount_outbox_done(array_agg(id)) FROM
+#   sharecount_outbox_claim(B)` in its own transaction, on an outbox filled
+#   in the same script (through the tracked table, 13 rows per key, every
+#   optional field set); (Ir(12 claims) − Ir(2 claims)) / (10 · B).  The
+#   rows are aggregated in the backend, not sent to a client.
 # Needs valgrind (apt-get install valgrind).
 set -euo pipefail
 . "$(dirname "$0")/../test/lib.sh"
 cd "$SC_ROOT"
 command -v valgrind >/dev/null || { echo "p1_callgrind: valgrind is not installed (apt-get install valgrind)" >&2; exit 2; }
-[ $# -gt 0 ] || set -- plain tracked tracked_pk
+[ $# -gt 0 ] || set -- plain tracked tracked_pk claim
+CLAIM_B=${CLAIM_B:-500}
 sc_init
 sc_install
 W=$SC_TMP/cg
@@ -34,11 +42,29 @@ instructions() { # instructions DATADIR TABLE N -> Ir of the whole run
   callgrind_annotate "$W/cg.out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'
 }
 
+# claims DATADIR K -> Ir of a run that fills the outbox with 12 claims' worth
+# of jobs, then makes K claims (each in its own transaction) on a copy of DATADIR
+claims() {
+  rm -rf "$W/copy"; cp -a "$1" "$W/copy"
+  { echo "INSERT INTO share_links (content_type, content_id, user_id, channel_id, campaign_id)
+          SELECT 'article', (i % 13)::text, 'user' || i, 'web', 'spring' FROM generate_series(1, $((12 * CLAIM_B))) i;" | tr '\n' ' '
+    echo
+    for _ in $(seq "$2"); do
+      echo "BEGIN;"
+      echo "SELECT sharecount_outbox_done(array_agg(id)) FROM sharecount_outbox_claim($CLAIM_B);"
+      echo "COMMIT;"
+    done; } > "$W/script.sql"
+  sc_as_pg valgrind --tool=callgrind --callgrind-out-file="$W/cg.out" \
+    "$SC_SHADOW_BIN/postgres" --single -D "$W/copy" postgres < "$W/script.sql" >/dev/null 2>&1
+  callgrind_annotate "$W/cg.out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'
+}
+
 for v in "$@"; do
   case $v in
     plain) tbl=share_links_plain; extra= ;;
     tracked) tbl=share_links; extra= ;;
     tracked_pk) tbl=share_links; extra="ALTER TABLE sharecount.outbox ADD PRIMARY KEY (id);" ;;
+    claim) tbl=; extra= ;;
     *) echo "p1_callgrind: unknown variant $v" >&2; exit 2 ;;
   esac
   d=$W/data-$v
@@ -47,6 +73,12 @@ for v in "$@"; do
         CREATE TABLE share_links_plain (LIKE share_links INCLUDING ALL);
         SELECT sharecount_track('share_links'); $extra" | tr '\n' ' ' |
     sc_as_pg "$SC_SHADOW_BIN/postgres" --single -D "$d" postgres >/dev/null 2>&1
+  if [ "$v" = claim ]; then
+    a=$(claims "$d" 2)
+    b=$(claims "$d" 12)
+    printf '%-16s %8d instructions per claimed job (claims of %d, with done)\n' "$v" $(( (b - a) / (10 * CLAIM_B) )) "$CLAIM_B"
+    continue
+  fi
   a=$(instructions "$d" "$tbl" 200)
   b=$(instructions "$d" "$tbl" 1200)
   printf '%-16s %8d instructions per INSERT\n' "$v" $(( (b - a) / 1000 ))

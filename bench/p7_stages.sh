@@ -10,8 +10,10 @@
 #     pub_rest    the rest of those sessions (parse/plan of the bridge's SQL,
 #                 COMMIT, protocol)
 #   the bridge's consumer session:
-#     apply       sharecount_apply_batch / sharecount_apply (validation,
-#                 dedupe, counts and stats upserts)
+#     apply       the extension's apply functions: any sharecount_apply*
+#                 (sharecount_apply_batch, sharecount_apply_batch_changes,
+#                 the bridge's call) or their inner apply_batch / apply_items
+#                 (validation, dedupe, counts and stats upserts)
 #     con_rest    the rest (jsonb input of the batch, parse/plan of the
 #                 bridge's SQL, COMMIT, protocol)
 #   every other process (the application's sessions, autovacuum, ...):
@@ -25,7 +27,7 @@
 #
 # Usage: bench/p7_stages.sh PERF_FILE US_PER_SHARE [PERF_FILE US_PER_SHARE]...
 set -euo pipefail
-[ $# -ge 2 ] || { sed -n 2,27p "$0" >&2; exit 2; }
+[ $# -ge 2 ] || { sed -n 2,29p "$0" >&2; exit 2; }
 cols="trigger autovac commit other claim done pub_rest apply con_rest"
 printf '%-16s' profile; for c in $cols total_us; do printf ' %8s' "$c"; done; echo
 while [ $# -ge 2 ]; do
@@ -40,7 +42,7 @@ while [ $# -ge 2 ]; do
       if (role[pid] == "publisher")
         c = (st ~ / sharecount_outbox_claim /) ? "claim" : (st ~ / sharecount_outbox_done /) ? "done" : "pub_rest"
       else if (role[pid] == "consumer")
-        c = (st ~ / sharecount_apply(_batch)? /) ? "apply" : "con_rest"
+        c = (st ~ / (sharecount_apply[a-z_]*|apply_batch|apply_items) /) ? "apply" : "con_rest"
       else if (st ~ / sharecount_trigger /) c = "trigger"
       else if (st ~ / (do_autovacuum|AutoVacWorkerMain) /) c = "autovac"
       else if (st ~ / (CommitTransaction|CommitTransactionCommand|XLogFlush) /) c = "commit"

@@ -20,7 +20,9 @@
  *
  * Claim pacing: a claim that filled publish_batch is followed at once by the
  * next (on a free slot); after a partial claim the next one waits
- * SC_CLAIM_GAP_MS, after consecutive empty claims the gap doubles up to
+ * SC_CLAIM_GAP_MS, or SC_CLAIM_LOADED_GAP_MS if it took at least
+ * SC_CLAIM_LOADED_ROWS rows (publisher_partial_gap_ms: under load, fewer and
+ * larger claims); after consecutive empty claims the gap doubles up to
  * SC_CLAIM_GAP_MAX_MS, so a slot waiting for slow confirms does not make the
  * others spin on empty claims.  The gap applies only while a slot is in
  * flight: once none is, a free slot claims at once.
@@ -471,6 +473,17 @@ ready_to_claim(struct publisher *p)
 }
 
 /*
+ * The pause after a partial claim of n rows (0 < n < publish_batch): short
+ * while the outbox is written slowly (freshness), longer once a claim finds
+ * SC_CLAIM_LOADED_ROWS or more, so that the next one takes more rows.
+ */
+int
+publisher_partial_gap_ms(int n)
+{
+	return n >= SC_CLAIM_LOADED_ROWS ? SC_CLAIM_LOADED_GAP_MS : SC_CLAIM_GAP_MS;
+}
+
+/*
  * Claim on free slot s and pace the next claim (SC_CLAIM_GAP_MS); an empty
  * claim with nothing in flight leads to the idle protocol.  Returns 1 if the
  * loop should start over at once, 0 if it should wait for frames.
@@ -491,7 +504,7 @@ claim_next(struct publisher *p, struct slot *s)
 	p->fail_backoff_ms = SC_RECONNECT_FIRST_MS;
 	if (n > 0)
 	{
-		p->gap_until_ms = n == p->cfg->publish_batch ? 0 : clock_now_ms() + SC_CLAIM_GAP_MS;
+		p->gap_until_ms = n == p->cfg->publish_batch ? 0 : clock_now_ms() + publisher_partial_gap_ms(n);
 		p->empty_claims = 0;
 		return 1;
 	}

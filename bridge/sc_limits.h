@@ -106,6 +106,12 @@
  * slots are in flight, doubled per empty claim up to the second value. */
 #define SC_CLAIM_GAP_MS 1
 #define SC_CLAIM_GAP_MAX_MS 8
+/* After a partial claim of at least SC_CLAIM_LOADED_ROWS rows (the outbox is
+ * being written fast) the pause is SC_CLAIM_LOADED_GAP_MS instead: fewer,
+ * larger claims under load, each claim's fixed database cost shared by more
+ * jobs (docs/performance.md, "Publisher and application side"). */
+#define SC_CLAIM_LOADED_ROWS 32
+#define SC_CLAIM_LOADED_GAP_MS 5
 
 /* ---------------------------------------------- count-change events -- */
 /* (docs/live.md "Publishing"; bridge/live_pub.c) */

@@ -248,28 +248,32 @@ remember(Relation rel, HeapTuple tup, int64 id)
 	MemoryContextSwitchTo(old);
 }
 
-/* Render a taken row into the claim's result. */
+/*
+ * Render a taken row into the claim's result; body is the claim's buffer,
+ * reused from row to row (a fresh 1 KiB StringInfo per row was ~550
+ * instructions of the claim's ~13,000 per job, bench/p1_callgrind.sh claim).
+ */
 static void
-emit(Relation rel, HeapTuple tup, ReturnSetInfo *rsinfo, int64 *id)
+emit(Relation rel, HeapTuple tup, ReturnSetInfo *rsinfo, StringInfo body,
+	 int64 *id)
 {
 	Datum cols[NCOLS];
 	bool cnulls[NCOLS];
 	Datum out[4];
 	bool onulls[4] = {false, false, false, false};
 	char job_id[SC_JOB_ID_TEXT];
-	StringInfoData body;
 	const char *name;
 
 	outbox_deform(rel, tup, cols, cnulls);
 	if (cnulls[COL_ID])
 		elog(ERROR, "outbox row without an id");
-	initStringInfo(&body);
-	name = outbox_render(cols, cnulls, &body, job_id);
+	resetStringInfo(body);
+	name = outbox_render(cols, cnulls, body, job_id);
 	*id = DatumGetInt64(cols[COL_ID]);
 	out[0] = cols[COL_ID];
 	out[1] = PointerGetDatum(cstring_to_text(name));
 	out[2] = PointerGetDatum(cstring_to_text(job_id));
-	out[3] = PointerGetDatum(cstring_to_text_with_len(body.data, body.len));
+	out[3] = PointerGetDatum(cstring_to_text_with_len(body->data, body->len));
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, onulls);
 }
 
@@ -310,8 +314,10 @@ take_range(Relation rel, ItemPointer lo, ItemPointer hi, int max,
 		table_beginscan_tidrange(rel, GetActiveSnapshot(), lo, hi);
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
 	CommandId cid = GetCurrentCommandId(true);
+	StringInfoData body;
 	int n = 0;
 
+	initStringInfo(&body); /* in the claim's context, not rowcxt */
 	while (n < max &&
 		   table_scan_getnextslot_tidrange(scan, ForwardScanDirection, slot))
 	{
@@ -329,13 +335,14 @@ take_range(Relation rel, ItemPointer lo, ItemPointer hi, int max,
 						false) != TM_Ok)
 			continue;
 		old = MemoryContextSwitchTo(rowcxt);
-		emit(rel, tup, rsinfo, &id);
+		emit(rel, tup, rsinfo, &body, &id);
 		remember(rel, tup, id);
 		if (n++ == 0)
 			*first = ItemPointerGetBlockNumber(&tid);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(rowcxt);
 	}
+	pfree(body.data);
 	ExecDropSingleTupleTableSlot(slot);
 	table_endscan(scan);
 	return n;

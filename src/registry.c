@@ -186,10 +186,12 @@ sc_tracked_get(Relation rel)
 	}
 	tt = hash_search(tracked_cache, &relid, HASH_ENTER, &found);
 	tt->valid = false;
+	tt->max_attno = 0;
 	for (c = 0; c < TC_NCOLS; c++)
 	{
 		memcpy(tt->names[c], names[c], NAMEDATALEN);
 		resolve_column(&tt->col[c], RelationGetDescr(rel), names[c]);
+		tt->max_attno = Max(tt->max_attno, tt->col[c].attno);
 	}
 	tt->valid = true;
 	return tt;

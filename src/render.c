@@ -100,39 +100,93 @@ outbox_job_name(char kind)
 	return NULL; /* keep compiler quiet */
 }
 
-/* ,"name":"value" (or null) */
+/* Append a string literal (its length known at compile time). */
+#define APPEND_LIT(buf, lit) \
+	appendBinaryStringInfo((buf), (lit), sizeof(lit) - 1)
+
+/*
+ * s[0..len) (no NUL inside: text) as a JSON string, byte for byte what
+ * escape_json() writes: a value with nothing to escape (the usual case) is
+ * copied in one piece; any other goes through escape_json() itself.
+ * escape_json() appends a byte at a time, about 80 instructions per byte of
+ * a short value (docs/performance.md, "Publisher and application side").
+ */
 static void
-add_field(StringInfo buf, const char *name, const char *value)
+append_json(StringInfo buf, const char *s, int len)
 {
-	appendStringInfoString(buf, ",\"");
-	appendStringInfoString(buf, name);
-	appendStringInfoString(buf, "\":");
-	if (value == NULL)
-		appendStringInfoString(buf, "null");
+	int i;
+
+	for (i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) s[i];
+
+		if (c < ' ' || c == '"' || c == '\\')
+			break;
+	}
+	if (i < len)
+	{
+		escape_json(buf, pnstrdup(s, len));
+		return;
+	}
+	enlargeStringInfo(buf, len + 2);
+	buf->data[buf->len++] = '"';
+	memcpy(buf->data + buf->len, s, len);
+	buf->len += len;
+	buf->data[buf->len++] = '"';
+	buf->data[buf->len] = '\0';
+}
+
+/* A text value, not copied: data and length (data NULL = SQL NULL). */
+typedef struct TextRef
+{
+	const char *data;
+	int len;
+} TextRef;
+
+/* The text datum d, detoasted if needed, not copied when it is not. */
+static TextRef
+text_ref(Datum d)
+{
+	text *t = pg_detoast_datum_packed((text *) DatumGetPointer(d));
+	TextRef r = {VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)};
+
+	return r;
+}
+
+/* ,"name":"value" (or null); name is a literal */
+#define ADD_FIELD(buf, name, value) \
+	(APPEND_LIT((buf), ",\"" name "\":"), add_value((buf), (value)))
+
+static void
+add_value(StringInfo buf, TextRef v)
+{
+	if (v.data == NULL)
+		APPEND_LIT(buf, "null");
 	else
-		escape_json(buf, value);
+		append_json(buf, v.data, v.len);
 }
 
 /*
- * Column col of a row being rendered, as a C string; NULL if it is NULL or, as
+ * Column col of a row being rendered; data NULL if it is NULL or, as
  * outbox_insert() would have decided, too long for a job (a row that release
  * 1.0 wrote, or one made by hand): then with the same WARNING.
  */
-static const char *
+static TextRef
 optional_text(const Datum *values, const bool *nulls, int col,
-			  const char *job_name, const char *ctype, const char *cid)
+			  const char *job_name, TextRef ctype, TextRef cid)
 {
-	char *s;
-	size_t len;
+	TextRef v = {NULL, 0};
 
 	if (nulls[col])
-		return NULL;
-	s = TextDatumGetCString(values[col]);
-	len = strlen(s);
-	if (outbox_field_fits(s, len))
-		return s;
-	outbox_warn_field_left_out(col, job_name, len, ctype, cid);
-	return NULL;
+		return v;
+	v = text_ref(values[col]);
+	if (outbox_field_fits(v.data, v.len))
+		return v;
+	outbox_warn_field_left_out(col, job_name, v.len,
+							   pnstrdup(ctype.data, ctype.len),
+							   pnstrdup(cid.data, cid.len));
+	v.data = NULL;
+	return v;
 }
 
 /*
@@ -145,8 +199,10 @@ optional_text(const Datum *values, const bool *nulls, int col,
 static void
 render_job_id(const Datum *values, const bool *nulls, char *job_id)
 {
-	char origin[17];
+	static const char hexdigits[] = "0123456789abcdef";
 	int64 id = DatumGetInt64(values[COL_ID]);
+	uint64 hex;
+	int i;
 
 	if (!nulls[COL_JOB_ID])
 	{
@@ -171,23 +227,27 @@ render_job_id(const Datum *values, const bool *nulls, char *job_id)
 				 "Rows inserted by hand get origin from the column default; do not set it to NULL.")));
 		return;
 	}
-	sc_origin_format(origin, DatumGetInt64(values[COL_ORIGIN]));
-	snprintf(job_id, SC_JOB_ID_TEXT, "%s-" INT64_FORMAT, origin, id);
+	/* "%016x-%lld" written by hand: snprintf() took ~1,000 instructions */
+	hex = (uint64) DatumGetInt64(values[COL_ORIGIN]);
+	for (i = 15; i >= 0; i--, hex >>= 4)
+		job_id[i] = hexdigits[hex & 0xf];
+	job_id[16] = '-';
+	pg_lltoa(id, job_id + 17); /* at most 20 digits and a sign, and a NUL */
 }
 
 /* ,"channelId":…,"campaignId":… of the row, each omitted when NULL. */
 static void
 render_channel(const Datum *values, const bool *nulls, const char *name,
-			   const char *ctype, const char *cid, StringInfo buf)
+			   TextRef ctype, TextRef cid, StringInfo buf)
 {
-	const char *v;
+	TextRef v;
 
-	if ((v = optional_text(values, nulls, COL_CHANNEL_ID, name, ctype, cid)) !=
-		NULL)
-		add_field(buf, "channelId", v);
-	if ((v = optional_text(values, nulls, COL_CAMPAIGN_ID, name, ctype,
-						   cid)) != NULL)
-		add_field(buf, "campaignId", v);
+	if ((v = optional_text(values, nulls, COL_CHANNEL_ID, name, ctype, cid))
+			.data != NULL)
+		ADD_FIELD(buf, "channelId", v);
+	if ((v = optional_text(values, nulls, COL_CAMPAIGN_ID, name, ctype, cid))
+			.data != NULL)
+		ADD_FIELD(buf, "campaignId", v);
 }
 
 /*
@@ -198,8 +258,7 @@ render_channel(const Datum *values, const bool *nulls, const char *name,
  */
 static void
 render_fields(const Datum *values, const bool *nulls, char kind,
-			  const char *name, const char *ctype, const char *cid,
-			  StringInfo buf)
+			  const char *name, TextRef ctype, TextRef cid, StringInfo buf)
 {
 	if (kind == SC_JOB_COUNT_UPDATE)
 	{
@@ -208,19 +267,19 @@ render_fields(const Datum *values, const bool *nulls, char kind,
 		if (nulls[COL_AMOUNT] || DatumGetInt64(values[COL_AMOUNT]) == 0)
 			elog(ERROR, "share_count_update outbox row without an amount");
 		amount = DatumGetInt64(values[COL_AMOUNT]);
-		add_field(buf, "contentType", ctype);
-		add_field(buf, "contentId", cid);
+		ADD_FIELD(buf, "contentType", ctype);
+		ADD_FIELD(buf, "contentId", cid);
 		appendStringInfo(buf, ",\"operation\":\"%s\",\"amount\":" INT64_FORMAT,
 						 amount > 0 ? "increment" : "decrement",
 						 amount > 0 ? amount : -amount);
 		render_channel(values, nulls, name, ctype, cid, buf);
 		return;
 	}
-	add_field(buf, "shareId",
+	ADD_FIELD(buf, "shareId",
 			  optional_text(values, nulls, COL_SHARE_ID, name, ctype, cid));
-	add_field(buf, "contentType", ctype);
-	add_field(buf, "contentId", cid);
-	add_field(buf, "userId",
+	ADD_FIELD(buf, "contentType", ctype);
+	ADD_FIELD(buf, "contentId", cid);
+	ADD_FIELD(buf, "userId",
 			  optional_text(values, nulls, COL_USER_ID, name, ctype, cid));
 	render_channel(values, nulls, name, ctype, cid, buf);
 }
@@ -237,8 +296,7 @@ outbox_render(const Datum *values, const bool *nulls, StringInfo body,
 	char kind;
 	const char *name;
 	char ts[32];
-	const char *ctype;
-	const char *cid;
+	TextRef ctype, cid;
 	int start = body->len;
 
 	if (nulls[COL_JOB] || nulls[COL_CREATED_AT] || nulls[COL_CONTENT_TYPE] ||
@@ -250,9 +308,9 @@ outbox_render(const Datum *values, const bool *nulls, StringInfo body,
 	name = outbox_job_name(kind);
 	render_job_id(values, nulls, job_id);
 	sc_format_timestamp(ts, DatumGetTimestampTz(values[COL_CREATED_AT]));
-	ctype = TextDatumGetCString(values[COL_CONTENT_TYPE]);
-	cid = TextDatumGetCString(values[COL_CONTENT_ID]);
-	if (!outbox_key_fits(strlen(ctype), strlen(cid)))
+	ctype = text_ref(values[COL_CONTENT_TYPE]);
+	cid = text_ref(values[COL_CONTENT_ID]);
+	if (!outbox_key_fits(ctype.len, cid.len))
 	{
 		/*
 		 * Not from outbox_insert(), which refuses such keys.  An empty key
@@ -267,18 +325,19 @@ outbox_render(const Datum *values, const bool *nulls, StringInfo body,
 				 job_id),
 			 errhint(
 				 "The consumer dead-letters the job as invalid; to drop it sooner, delete the row from sharecount.outbox.")));
-		ctype = cid = "";
+		ctype.data = cid.data = "";
+		ctype.len = cid.len = 0;
 	}
 
-	appendStringInfoString(body, "{\"pattern\":\"");
+	APPEND_LIT(body, "{\"pattern\":\"");
 	appendStringInfoString(body, name);
-	appendStringInfoString(body, "\",\"data\":{\"jobId\":\"");
+	APPEND_LIT(body, "\",\"data\":{\"jobId\":\"");
 	appendStringInfoString(body, job_id);
 	appendStringInfoChar(body, '"');
 	render_fields(values, nulls, kind, name, ctype, cid, body);
-	appendStringInfoString(body, ",\"timestamp\":\"");
+	APPEND_LIT(body, ",\"timestamp\":\"");
 	appendStringInfoString(body, ts);
-	appendStringInfoString(body, "\"}}");
+	APPEND_LIT(body, "\"}}");
 	Assert(body->len - start <= SC_JOB_BODY_MAX);
 	(void) start;
 	return name;

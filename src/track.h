@@ -60,6 +60,7 @@ typedef struct TrackedTable
 	bool valid;
 	char names[TC_NCOLS][NAMEDATALEN]; /* "" = not mapped */
 	ColumnReader col[TC_NCOLS];
+	AttrNumber max_attno; /* the last mapped column present (0: none) */
 } TrackedTable;
 
 /* registry.c */
