@@ -191,14 +191,212 @@ scalar(void *state, char *token, JsonTokenType tokentype)
 		*slot = v;
 }
 
+/*
+ * The fast path: a scanner for the documents the bridge sends (no escape in
+ * any string, nesting at most FAST_MAX_DEPTH) that makes the same callback
+ * calls as pg_parse_json() would, in the same order, on a copy of the text
+ * whose strings it ends in place.  Whatever it does not expect (an escape, a
+ * control character, a token PostgreSQL might read otherwise, bad syntax)
+ * makes it give up (false), and the whole text is parsed again by
+ * pg_parse_json(), which then decides, errors included.
+ */
+#define FAST_MAX_DEPTH 16
+
+static bool fast_value(ParseState *ps, char **pp, char *end, int depth);
+
+static char *
+fast_ws(char *p, char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+		p++;
+	return p;
+}
+
+/* Whether p ends a number or a literal, as PostgreSQL's lexer sees it. */
+static bool
+fast_delim(const char *p, const char *end)
+{
+	return p == end || *p == ' ' || *p == '\n' || *p == '\r' || *p == '\t' ||
+		*p == ',' || *p == ']' || *p == '}';
+}
+
+/* A string without escapes at *pp (a '"'): *out, NUL-terminated in place. */
+static bool
+fast_string(char **pp, char *end, char **out)
+{
+	char *p = *pp + 1;
+
+	while (p < end && *p != '"')
+	{
+		if (*p == '\\' || (unsigned char) *p < 0x20)
+			return false;
+		p++;
+	}
+	if (p == end)
+		return false;
+	*p = '\0';
+	*out = *pp + 1;
+	*pp = p + 1;
+	return true;
+}
+
+/* A number (JSON's grammar) or a literal at *pp, handed to scalar(). */
+static bool
+fast_token(ParseState *ps, char **pp, char *end)
+{
+	char *p = *pp;
+	char saved;
+	JsonTokenType type = JSON_TOKEN_NUMBER;
+
+	if (end - p >= 4 && memcmp(p, "true", 4) == 0)
+		p += 4, type = JSON_TOKEN_TRUE;
+	else if (end - p >= 5 && memcmp(p, "false", 5) == 0)
+		p += 5, type = JSON_TOKEN_FALSE;
+	else if (end - p >= 4 && memcmp(p, "null", 4) == 0)
+		p += 4, type = JSON_TOKEN_NULL;
+	else
+	{
+		if (p < end && *p == '-')
+			p++;
+		if (p < end && *p == '0')
+			p++;
+		else if (p < end && *p >= '1' && *p <= '9')
+			while (p < end && isdigit((unsigned char) *p))
+				p++;
+		else
+			return false;
+		if (p < end && *p == '.')
+		{
+			if (++p == end || !isdigit((unsigned char) *p))
+				return false;
+			while (p < end && isdigit((unsigned char) *p))
+				p++;
+		}
+		if (p < end && (*p == 'e' || *p == 'E'))
+		{
+			if (++p < end && (*p == '+' || *p == '-'))
+				p++;
+			if (p == end || !isdigit((unsigned char) *p))
+				return false;
+			while (p < end && isdigit((unsigned char) *p))
+				p++;
+		}
+	}
+	if (!fast_delim(p, end))
+		return false;
+	saved = *p; /* the copy has a NUL after its end */
+	*p = '\0';
+	scalar(ps, *pp, type);
+	*p = saved;
+	*pp = p;
+	return true;
+}
+
+/* The members of an object or the elements of an array, *pp after its opener. */
+static bool
+fast_members(ParseState *ps, char **pp, char *end, int depth, bool object)
+{
+	char *p = fast_ws(*pp, end);
+	char close = object ? '}' : ']';
+
+	if (p < end && *p == close)
+	{
+		*pp = p + 1;
+		return true;
+	}
+	for (;;)
+	{
+		char *key;
+
+		if (object)
+		{
+			if (p == end || *p != '"' || !fast_string(&p, end, &key))
+				return false;
+			p = fast_ws(p, end);
+			if (p == end || *p != ':')
+				return false;
+			p = fast_ws(p + 1, end);
+			field_start(ps, key, p < end && *p == 'n');
+		}
+		else
+			element_start(ps, p < end && *p == 'n');
+		if (!fast_value(ps, &p, end, depth))
+			return false;
+		p = fast_ws(p, end);
+		if (p < end && *p == ',')
+		{
+			p = fast_ws(p + 1, end);
+			continue;
+		}
+		if (p == end || *p != close)
+			return false;
+		*pp = p + 1;
+		return true;
+	}
+}
+
+static bool
+fast_value(ParseState *ps, char **pp, char *end, int depth)
+{
+	char *str;
+
+	if (*pp == end)
+		return false;
+	if (**pp == '{' || **pp == '[')
+	{
+		bool object = **pp == '{';
+
+		if (depth >= FAST_MAX_DEPTH)
+			return false;
+		container_start(ps, object ? JV_OBJECT : JV_ARRAY);
+		(*pp)++;
+		if (!fast_members(ps, pp, end, depth + 1, object))
+			return false;
+		container_end(ps);
+		return true;
+	}
+	if (**pp == '"')
+	{
+		if (!fast_string(pp, end, &str))
+			return false;
+		scalar(ps, str, JSON_TOKEN_STRING);
+		return true;
+	}
+	return fast_token(ps, pp, end);
+}
+
+/* The fast path over a copy of the text; false: parse it with pg_parse_json. */
+static bool
+fast_parse(ParseState *ps, text *json)
+{
+	int len = VARSIZE_ANY_EXHDR(json);
+	char *copy = palloc(len + 1);
+	char *p = copy;
+	char *end = copy + len;
+
+	memcpy(copy, VARDATA_ANY(json), len);
+	copy[len] = '\0';
+	p = fast_ws(p, end);
+	if (!fast_value(ps, &p, end, 0))
+		return false;
+	return fast_ws(p, end) == end;
+}
+
+/* Parse state before the first callback. */
+static void
+parse_init(ParseState *ps)
+{
+	ps->n = 0;
+	ps->depth = 0;
+	ps->top_array = false;
+	ps->env = ENV_OTHER;
+	ps->field = -1;
+}
+
 /* See apply.h. */
 BatchItem *
 sc_parse_batch(text *json, int *n)
 {
-	JsonLexContext *lex = makeJsonLexContextCstringLen(
-		VARDATA_ANY(json), VARSIZE_ANY_EXHDR(json), GetDatabaseEncoding(),
-		true);
-	JsonSemAction sem;
 	ParseState ps;
 	BatchItem *items;
 	int i;
@@ -206,17 +404,26 @@ sc_parse_batch(text *json, int *n)
 	memset(&ps, 0, sizeof(ps));
 	ps.cap = PARSE_FIRST_CAP;
 	ps.msgs = palloc(sizeof(JobMessage) * ps.cap);
-	ps.field = -1;
-	memset(&sem, 0, sizeof(sem));
-	sem.semstate = &ps;
-	sem.object_start = object_start;
-	sem.object_end = container_end;
-	sem.array_start = array_start;
-	sem.array_end = container_end;
-	sem.array_element_start = element_start;
-	sem.object_field_start = field_start;
-	sem.scalar = scalar;
-	pg_parse_json_or_ereport(lex, &sem);
+	parse_init(&ps);
+	if (!fast_parse(&ps, json))
+	{
+		JsonLexContext *lex = makeJsonLexContextCstringLen(
+			VARDATA_ANY(json), VARSIZE_ANY_EXHDR(json), GetDatabaseEncoding(),
+			true);
+		JsonSemAction sem;
+
+		memset(&sem, 0, sizeof(sem));
+		sem.semstate = &ps;
+		sem.object_start = object_start;
+		sem.object_end = container_end;
+		sem.array_start = array_start;
+		sem.array_end = container_end;
+		sem.array_element_start = element_start;
+		sem.object_field_start = field_start;
+		sem.scalar = scalar;
+		parse_init(&ps);
+		pg_parse_json_or_ereport(lex, &sem);
+	}
 	if (!ps.top_array)
 		ereport(
 			ERROR,
