@@ -170,6 +170,8 @@ sum_keys(BatchItem *items, int n, HTAB **keys, int *nkeys)
 	HASH_SEQ_STATUS seq;
 	int i;
 
+	KeyEntry *last = NULL; /* the previous applied item's key */
+
 	*keys = batch_hash("sharecount batch keys", sizeof(((KeyEntry *) 0)->key),
 					   sizeof(KeyEntry), n, HASH_BLOBS);
 	*nkeys = 0;
@@ -180,6 +182,13 @@ sum_keys(BatchItem *items, int n, HTAB **keys, int *nkeys)
 
 		if (items[i].status != ST_APPLIED)
 			continue;
+		/* a batch's jobs mostly repeat the previous one's key: no lookup */
+		if (last != NULL && strcmp(last->key.cid, items[i].job.cid) == 0 &&
+			strcmp(last->key.ctype, items[i].job.ctype) == 0)
+		{
+			last->delta += items[i].job.delta;
+			continue;
+		}
 		memset(&k, 0, sizeof(k));
 		strlcpy(k.key.ctype, items[i].job.ctype, sizeof(k.key.ctype));
 		strlcpy(k.key.cid, items[i].job.cid, sizeof(k.key.cid));
@@ -190,6 +199,7 @@ sum_keys(BatchItem *items, int n, HTAB **keys, int *nkeys)
 			(*nkeys)++;
 		}
 		ke->delta += items[i].job.delta;
+		last = ke;
 	}
 	klist = palloc(sizeof(KeyEntry *) * Max(*nkeys, 1));
 	i = 0;
