@@ -5,17 +5,25 @@
 #
 # A fresh cluster gets the extension, a tracked table and pre-built batches of
 # B fresh jobs in the bridge's wire form (a JSON array as text, dense jobIds
-# over 50 keys), and state as a running system has it: STATE_KEYS other keys
-# in sharecount.counts and STATE_BLOCKS dense dedupe blocks of another origin,
-# analyzed.  A single-user backend (`postgres --single`) then runs the
-# consumer's statement (bridge/consumer_apply.c, APPLY_SQL) on K1 batches, and
-# on a copy of the same cluster on K2 batches; instructions per job =
-# (Ir(K2) - Ir(K1)) / ((K2 - K1) * B), which cancels start-up and includes the
-# jsonb input, validation, dedupe, the counts and stats upserts and the commit.
+# over KEYS keys: 50 by default, 1 for P7's one hot key), and state as a
+# running system has it: STATE_KEYS other keys in sharecount.counts and
+# STATE_BLOCKS dense dedupe blocks of another origin, analyzed.  A
+# single-user backend (`postgres --single`) then runs the consumer's
+# statement (bridge/consumer_apply.c: sharecount_apply_json(body, true), with
+# the changed keys, as with events on) on K1 batches, and on a copy of the
+# same cluster on K2 batches; instructions per job =
+# (Ir(K2) - Ir(K1)) / ((K2 - K1) * B), which cancels start-up and includes
+# the parse, validation, dedupe, the counts, trends and stats writes and the
+# commit.
 #
 # P7_OLD_LIB=PATH: also count another build of sharecount.so (e.g. main's) on
 # the same cluster, in a second database whose C functions are pointed at
-# that library (pg_proc.probin); both builds must share this tree's SQL.
+# that library (pg_proc.probin); both builds must share this tree's SQL.  The
+# old build runs the statement the bridge used before sharecount_apply_json
+# (sharecount_apply_batch_changes over jsonb_array_elements of the text);
+# P7_OLD_STMT=json gives it the new one.
+# P7_PROFILE=N: also print the N functions with the most inclusive
+# instructions per batch ((K2 run - K1 run) / (K2 - K1), callgrind_annotate).
 #
 # Usage: bench/p7_callgrind.sh [B (100)] [K1 (10)] [K2 (60)]
 # Needs valgrind (apt-get install valgrind).

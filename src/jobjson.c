@@ -5,7 +5,7 @@
  * unescaping and the same errors) straight into one JobMessage per message
  * (apply.h), which jobcheck.c validates.  No jsonb is built: no tree, no
  * sorted key arrays, no copy per element; that was 40 % of the consumer's
- * cost per job (docs/performance.md, P7 "Consumer").
+ * cost per job (docs/performance.md "P7 consumer").
  *
  * What a message keeps is what validation reads from a jsonb: for a key
  * given twice the last value wins (a second "data" object replaces the
