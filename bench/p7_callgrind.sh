@@ -94,8 +94,8 @@ per_batch() {
   for k in "$K1" "$K2"; do
     callgrind_annotate --inclusive=yes --auto=no --threshold=100 "$W/cg.$1.$k.out" 2>/dev/null |
       awk -v k="$k" '$2 ~ /^\(/ {gsub(",", "", $1); f = $0; sub(/^[^:]*:/, "", f); sub(/ \[.*/, "", f); print k, f, $1}'
-  done | awk -v k1="$K1" -v k2="$K2" '{ if ($1 == k1) a[$2] += $3; else b[$2] += $3 }
-    END { for (f in b) printf "%12d  %s\n", (b[f] - a[f]) / (k2 - k1), f }' | sort -rn | head -"${P7_PROFILE}"
+  done | awk -v k1="$K1" -v k2="$K2" '{ if ($1 == k1) { if (!($2 in a)) a[$2] = $3 } else if (!($2 in b)) b[$2] = $3 }
+    END { for (f in b) printf "%12d  %s\n", (b[f] - a[f]) / (k2 - k1), f }' | sort -rn | awk -v n="$P7_PROFILE" 'NR <= n'
 }
 
 for db in "${dbs[@]}"; do
