@@ -5,17 +5,25 @@
 #
 # A fresh cluster gets the extension, a tracked table and pre-built batches of
 # B fresh jobs in the bridge's wire form (a JSON array as text, dense jobIds
-# over 50 keys), and state as a running system has it: STATE_KEYS other keys
-# in sharecount.counts and STATE_BLOCKS dense dedupe blocks of another origin,
-# analyzed.  A single-user backend (`postgres --single`) then runs the
-# consumer's statement (bridge/consumer_apply.c, APPLY_SQL) on K1 batches, and
-# on a copy of the same cluster on K2 batches; instructions per job =
-# (Ir(K2) - Ir(K1)) / ((K2 - K1) * B), which cancels start-up and includes the
-# jsonb input, validation, dedupe, the counts and stats upserts and the commit.
+# over KEYS keys: 50 by default, 1 for P7's one hot key), and state as a
+# running system has it: STATE_KEYS other keys in sharecount.counts and
+# STATE_BLOCKS dense dedupe blocks of another origin, analyzed.  A
+# single-user backend (`postgres --single`) then runs the consumer's
+# statement (bridge/consumer_apply.c: sharecount_apply_json(body, true), with
+# the changed keys, as with events on) on K1 batches, and on a copy of the
+# same cluster on K2 batches; instructions per job =
+# (Ir(K2) - Ir(K1)) / ((K2 - K1) * B), which cancels start-up and includes
+# the parse, validation, dedupe, the counts, trends and stats writes and the
+# commit.
 #
 # P7_OLD_LIB=PATH: also count another build of sharecount.so (e.g. main's) on
 # the same cluster, in a second database whose C functions are pointed at
-# that library (pg_proc.probin); both builds must share this tree's SQL.
+# that library (pg_proc.probin); both builds must share this tree's SQL.  The
+# old build runs the statement the bridge used before sharecount_apply_json
+# (sharecount_apply_batch_changes over jsonb_array_elements of the text);
+# P7_OLD_STMT=json gives it the new one.
+# P7_PROFILE=N: also print the N functions with the most inclusive
+# instructions per batch ((K2 run - K1 run) / (K2 - K1), callgrind_annotate).
 #
 # Usage: bench/p7_callgrind.sh [B (100)] [K1 (10)] [K2 (60)]
 # Needs valgrind (apt-get install valgrind).
@@ -24,6 +32,7 @@ set -euo pipefail
 B=${1:-100}; K1=${2:-10}; K2=${3:-60}
 STATE_KEYS=${STATE_KEYS:-100000}      # counts rows already there (other keys)
 STATE_BLOCKS=${STATE_BLOCKS:-10000}   # dense dedupe blocks already there (another origin)
+KEYS=${KEYS:-50}                      # distinct keys in a batch (P7's pipeline: 1, one hot key)
 cd "$SC_ROOT"
 command -v valgrind >/dev/null || { echo "p7_callgrind: valgrind is not installed (apt-get install valgrind)" >&2; exit 2; }
 sc_init
@@ -48,7 +57,7 @@ for db in "${dbs[@]}"; do
         CREATE TABLE p7_batches (id bigint PRIMARY KEY, body text NOT NULL);
         INSERT INTO p7_batches SELECT b, json_agg(json_build_object('pattern', 'share_created', 'data',
           json_build_object('jobId', '00000000000000aa-' || (b * $B + j), 'shareId', 's' || j,
-          'contentType', 'article', 'contentId', 'k' || (j % 50), 'userId', 'u' || j,
+          'contentType', 'article', 'contentId', 'k' || (j % $KEYS), 'userId', 'u' || j,
           'timestamp', '2026-12-02T16:00:00.000Z')))::text
           FROM generate_series(1, $K2) b, generate_series(1, $B) j GROUP BY b;
         INSERT INTO sharecount.counts (content_type, content_id, share_count, updated_at)
@@ -68,12 +77,25 @@ instructions() { # instructions DB K -> Ir of a run of K batches on a copy of th
   local d=$W/run
   rm -rf "$d"; cp -a "$d0" "$d"
   for k in $(seq "$2"); do
-    echo "SELECT count(*) FROM sharecount_apply_batch(ARRAY(SELECT e FROM jsonb_array_elements((SELECT body FROM p7_batches WHERE id = $k)::jsonb) WITH ORDINALITY AS t(e, n) ORDER BY n));"
+    if [ "$1" = old ] && [ "${P7_OLD_STMT:-array}" = array ]; then
+      echo "SELECT count(*) FROM sharecount_apply_batch_changes(ARRAY(SELECT e FROM jsonb_array_elements((SELECT body FROM p7_batches WHERE id = $k)::jsonb) WITH ORDINALITY AS t(e, n) ORDER BY n)) WHERE ord IS NOT NULL;"
+    else
+      echo "SELECT count(*) FROM sharecount_apply_json((SELECT body FROM p7_batches WHERE id = $k), true) WHERE ord IS NOT NULL;"
+    fi
   done > "$W/script.sql"
-  sc_as_pg valgrind --tool=callgrind --callgrind-out-file="$W/cg.out" \
+  sc_as_pg valgrind --tool=callgrind --callgrind-out-file="$W/cg.$1.$2.out" \
     "$SC_SHADOW_BIN/postgres" --single -D "$d" "p7_$1" < "$W/script.sql" > "$W/out.txt" 2>&1
   [ "$(grep -c "count = \"$B\"" "$W/out.txt")" = "$2" ] || { echo "p7_callgrind: the batches were not applied" >&2; tail "$W/out.txt" >&2; exit 1; }
-  callgrind_annotate "$W/cg.out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'
+  callgrind_annotate "$W/cg.$1.$2.out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'
+}
+
+# per_batch DB: the functions' inclusive instructions per batch, (K2 run - K1 run) / (K2 - K1), top P7_PROFILE
+per_batch() {
+  for k in "$K1" "$K2"; do
+    callgrind_annotate --inclusive=yes --auto=no --threshold=100 "$W/cg.$1.$k.out" 2>/dev/null |
+      awk -v k="$k" '$2 ~ /^\(/ {gsub(",", "", $1); f = $0; sub(/^[^:]*:/, "", f); sub(/ \[.*/, "", f); print k, f, $1}'
+  done | awk -v k1="$K1" -v k2="$K2" '{ if ($1 == k1) { if (!($2 in a)) a[$2] = $3 } else if (!($2 in b)) b[$2] = $3 }
+    END { for (f in b) printf "%12d  %s\n", (b[f] - a[f]) / (k2 - k1), f }' | sort -rn | awk -v n="$P7_PROFILE" 'NR <= n'
 }
 
 for db in "${dbs[@]}"; do
@@ -81,4 +103,5 @@ for db in "${dbs[@]}"; do
   b=$(instructions "$db" "$K2")
   echo "# $db: Ir($K1) $a, Ir($K2) $b" >&2
   printf '%-4s B=%-5s %8d instructions per job applied\n' "$db" "$B" $(( (b - a) / ((K2 - K1) * B) ))
+  [ -z "${P7_PROFILE:-}" ] || per_batch "$db"
 done

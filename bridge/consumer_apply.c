@@ -1,7 +1,8 @@
 /*
  * consumer_apply.c — the consumer's apply: the batch's pending deliveries in
- * ONE sharecount_apply_batch() call (one transaction), and what a failure
- * leads to.
+ * ONE sharecount_apply_json() call (one transaction: the envelopes as one
+ * JSON array in text, read by the extension without building a jsonb,
+ * docs/sql.md), and what a failure leads to.
  *
  * Failure rules (docs/bridge.md, "Failures, dead-lettering and attempt
  * counting"):
@@ -29,13 +30,16 @@
  *   (the broker redelivers it; what was applied is deduplicated).
  *
  * Count-change events (docs/live.md "Publishing"): with publish_events the
- * batch is applied by sharecount_apply_batch_changes(), which also returns the
- * keys it changed (same call, same transaction); they are kept in c->changes
- * and offered to the events publisher by consumer.c after the batch is
- * settled.  If that function is missing (the database still has the 1.0
- * schema) or not granted, the batch is applied again at once by
- * sharecount_apply_batch() (nothing was written: the failed call rolled
- * back), without events for SC_EVENTS_RECHECK_MS: events never hold jobs.
+ * same call also returns the keys the batch changed (with_changes = true,
+ * same transaction); they are kept in c->changes and offered to the events
+ * publisher by consumer.c after the batch is settled.
+ *
+ * Fallbacks: if sharecount_apply_json() is missing (the database still has
+ * the 1.0 schema) or not granted, the batch is applied again at once through
+ * the jsonb[] functions (nothing was written: the failed call rolled back),
+ * for SC_APPLY_JSON_RECHECK_MS: sharecount_apply_batch_changes() with
+ * events, and if that one is unusable too, sharecount_apply_batch() without
+ * events for SC_EVENTS_RECHECK_MS: events never hold jobs.
  *
  * Rules: runs on the consumer thread only (consumer_int.h); it sets each
  * delivery's status and reason, and settles nothing itself (consumer.c does,
@@ -61,13 +65,17 @@ enum apply_rc
 	APPLY_FAILED
 };
 
-/* The statements that apply a JSON array of envelopes (the probe uses the same). */
+/*
+ * The statements that apply a JSON array of envelopes (the probe uses the
+ * same): sharecount_apply_json() reads the array as text ($1) and returns the
+ * changed keys with $2 = true; the jsonb[] functions are the fallback.
+ */
+#define APPLY_COLS "ord, status, error, content_type, content_id, share_count, delta, version"
+#define APPLY_JSON_SQL "SELECT " APPLY_COLS " FROM sharecount_apply_json($1, $2)"
 #define APPLY_ARRAY "ARRAY(SELECT e FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(e, n) ORDER BY n)"
 #define APPLY_SQL "SELECT ord, status, error FROM sharecount_apply_batch(" APPLY_ARRAY ")"
 /* With events: the same, plus one row per changed key (ord NULL), docs/sql.md */
-#define APPLY_CHANGES_SQL \
-	"SELECT ord, status, error, content_type, content_id, share_count, delta, version " \
-	"FROM sharecount_apply_batch_changes(" APPLY_ARRAY ")"
+#define APPLY_CHANGES_SQL "SELECT " APPLY_COLS " FROM sharecount_apply_batch_changes(" APPLY_ARRAY ")"
 #define APPLY_CHANGES_COLS 8
 
 /* Whether to apply with the changed keys: events are published and the function is usable. */
@@ -78,23 +86,57 @@ with_changes(const struct consumer *c)
 }
 
 /*
- * A failure of the changes statement that the plain one does not have: the
- * function is missing (42883: the database still has the 1.0 schema) or not
- * granted (42501).  Then apply without events for SC_EVENTS_RECHECK_MS
- * (jobs never wait for events); 1 if so.
+ * A failure of a statement that a fallback does not have: its function is
+ * missing (42883: the database still has the 1.0 schema, or an older 1.1) or
+ * not granted (42501).  Then the fallback is used until *retry_ms, in
+ * SC_EVENTS_RECHECK_MS or SC_APPLY_JSON_RECHECK_MS (jobs never wait for
+ * events); 1 if so.
  */
 static int
-changes_unusable(struct consumer *c, const PGresult *r)
+fn_unusable(const PGresult *r, const char *fn, const char *instead, int recheck_ms, int64_t *retry_ms)
 {
 	const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
 
 	if (!st || (strcmp(st, "42883") != 0 && strcmp(st, "42501") != 0))
 		return 0;
-	log_warn("sharecount_apply_batch_changes() cannot be called (%s): applying without count-change events, "
-			 "trying again in %d s (run ALTER EXTENSION sharecount UPDATE, and GRANT EXECUTE on it to this role)",
-			 st, SC_EVENTS_RECHECK_MS / 1000);
-	c->changes_fn_retry_ms = clock_now_ms() + SC_EVENTS_RECHECK_MS;
+	log_warn("%s() cannot be called (%s): applying %s, trying again in %d s "
+			 "(run ALTER EXTENSION sharecount UPDATE, and GRANT EXECUTE on it to this role)",
+			 fn, st, instead, recheck_ms / 1000);
+	*retry_ms = clock_now_ms() + recheck_ms;
 	return 1;
+}
+
+/*
+ * Run the apply statement on the JSON array arr: sharecount_apply_json(),
+ * else (unusable) sharecount_apply_batch_changes() with events, else
+ * sharecount_apply_batch().  fallback = 0 (the probe, inside a transaction)
+ * runs only the first one usable, without falling back.
+ */
+static PGresult *
+run_apply(struct consumer *c, const char *arr, int fallback)
+{
+	const char *params[2] = {arr, c->events ? "true" : "false"};
+	int changes = with_changes(c);
+	PGresult *r;
+
+	if (clock_now_ms() >= c->json_fn_retry_ms)
+	{
+		r = pgconn_run(c->pg, APPLY_JSON_SQL, 2, params, &c->amqp);
+		if (!fallback || (r && PQresultStatus(r) == PGRES_TUPLES_OK) ||
+			!fn_unusable(r, "sharecount_apply_json", "through the jsonb[] functions", SC_APPLY_JSON_RECHECK_MS,
+						 &c->json_fn_retry_ms))
+			return r;
+		PQclear(r);
+	}
+	r = pgconn_run(c->pg, changes ? APPLY_CHANGES_SQL : APPLY_SQL, 1, params, &c->amqp);
+	if (fallback && changes && (!r || PQresultStatus(r) != PGRES_TUPLES_OK) &&
+		fn_unusable(r, "sharecount_apply_batch_changes", "without count-change events", SC_EVENTS_RECHECK_MS,
+					&c->changes_fn_retry_ms))
+	{
+		PQclear(r);
+		r = pgconn_run(c->pg, APPLY_SQL, 1, params, &c->amqp);
+	}
+	return r;
 }
 
 /* Now, as an event's timestamp: ISO 8601 UTC with milliseconds (24 bytes and the NUL). */
@@ -239,8 +281,6 @@ static enum apply_rc
 apply(struct consumer *c, const int *idx, int k)
 {
 	char *arr = envelopes(c, idx, k);
-	const char *params[1] = {arr};
-	int changes = with_changes(c);
 	PGresult *r;
 	int64_t t0 = clock_now_ms();
 
@@ -250,12 +290,7 @@ apply(struct consumer *c, const int *idx, int k)
 		snprintf(c->last_sqlstate, sizeof(c->last_sqlstate), "53200");
 		return APPLY_FAILED; /* counts as an attempt: halves need less */
 	}
-	r = pgconn_run(c->pg, changes ? APPLY_CHANGES_SQL : APPLY_SQL, 1, params, &c->amqp);
-	if (changes && (!r || PQresultStatus(r) != PGRES_TUPLES_OK) && changes_unusable(c, r))
-	{
-		PQclear(r);
-		r = pgconn_run(c->pg, APPLY_SQL, 1, params, &c->amqp);
-	}
+	r = run_apply(c, arr, 1);
 	free(arr);
 	if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
 	{
@@ -285,7 +320,6 @@ static int
 probe(struct consumer *c, char *why, size_t len)
 {
 	char body[320];
-	const char *params[1] = {body};
 	PGresult *r;
 	int ready;
 
@@ -298,7 +332,7 @@ probe(struct consumer *c, char *why, size_t len)
 	if (r && PQresultStatus(r) == PGRES_COMMAND_OK)
 	{
 		PQclear(r);
-		r = pgconn_run(c->pg, with_changes(c) ? APPLY_CHANGES_SQL : APPLY_SQL, 1, params, &c->amqp);
+		r = run_apply(c, body, 0);
 	}
 	if (r && PQresultStatus(r) == PGRES_TUPLES_OK)
 		ready = 1;

@@ -64,6 +64,7 @@ struct consumer
 	struct live_count *changes;	 /* keys changed by this batch's committed applies */
 	int nchanges, changes_cap;	 /* offered to events after the batch is settled */
 	int64_t changes_fn_retry_ms; /* sharecount_apply_batch_changes unusable until then (0: usable) */
+	int64_t json_fn_retry_ms;	 /* sharecount_apply_json unusable until then (0: usable) */
 };
 
 /* consumer.c: (re)connect to PostgreSQL (0, or -1 logged), and close it. */

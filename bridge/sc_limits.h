@@ -136,5 +136,8 @@
  * granted, the consumer applies with sharecount_apply_batch() (no events)
  * and tries the changes function again after this long. */
 #define SC_EVENTS_RECHECK_MS 60000
+/* After sharecount_apply_json() is missing or not granted, the consumer
+ * applies through the jsonb[] functions and tries it again after this long. */
+#define SC_APPLY_JSON_RECHECK_MS 60000
 
 #endif

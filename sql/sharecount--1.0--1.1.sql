@@ -843,3 +843,15 @@ BEGIN
 	RETURN n;
 END
 $f$;
+
+-- ------------------------------------- #13 P7: the consumer's batch as text ----
+-- sharecount_apply_batch_changes() for the messages of one JSON array given
+-- as text (what the bridge's consumer sends), read without building a jsonb
+-- per message (src/jobjson.c); the change rows only with with_changes.
+-- Same statuses and errors as the jsonb[] functions for the same messages.
+CREATE FUNCTION sharecount_apply_json(messages text, with_changes boolean)
+	RETURNS TABLE (ord int, status text, error text, content_type text, content_id text,
+		share_count bigint, delta bigint, version bigint)
+	AS 'MODULE_PATHNAME', 'sharecount_apply_json'
+	LANGUAGE C STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION sharecount_apply_json(text, boolean) FROM PUBLIC;

@@ -1,6 +1,7 @@
 /*
- * apply.c: sharecount_apply(), sharecount_apply_batch() and
- * sharecount_apply_batch_changes(), the consumer side: validate jobs
+ * apply.c: sharecount_apply(), sharecount_apply_batch(),
+ * sharecount_apply_batch_changes() and sharecount_apply_json() (the
+ * consumer's, the batch as JSON text, jobjson.c), the consumer side: validate jobs
  * (jobcheck.c), dedupe them by jobId (dedupe.c), and add their deltas to the
  * counts.
  *
@@ -43,6 +44,7 @@
 PG_FUNCTION_INFO_V1(sharecount_apply);
 PG_FUNCTION_INFO_V1(sharecount_apply_batch);
 PG_FUNCTION_INFO_V1(sharecount_apply_batch_changes);
+PG_FUNCTION_INFO_V1(sharecount_apply_json);
 
 /* Columns of sharecount_apply_batch_changes() (the first 3: sharecount_apply_batch()). */
 #define APPLY_BATCH_COLS 8
@@ -168,6 +170,8 @@ sum_keys(BatchItem *items, int n, HTAB **keys, int *nkeys)
 	HASH_SEQ_STATUS seq;
 	int i;
 
+	KeyEntry *last = NULL; /* the previous applied item's key */
+
 	*keys = batch_hash("sharecount batch keys", sizeof(((KeyEntry *) 0)->key),
 					   sizeof(KeyEntry), n, HASH_BLOBS);
 	*nkeys = 0;
@@ -178,6 +182,13 @@ sum_keys(BatchItem *items, int n, HTAB **keys, int *nkeys)
 
 		if (items[i].status != ST_APPLIED)
 			continue;
+		/* a batch's jobs mostly repeat the previous one's key: no lookup */
+		if (last != NULL && strcmp(last->key.cid, items[i].job.cid) == 0 &&
+			strcmp(last->key.ctype, items[i].job.ctype) == 0)
+		{
+			last->delta += items[i].job.delta;
+			continue;
+		}
 		memset(&k, 0, sizeof(k));
 		strlcpy(k.key.ctype, items[i].job.ctype, sizeof(k.key.ctype));
 		strlcpy(k.key.cid, items[i].job.cid, sizeof(k.key.cid));
@@ -188,6 +199,7 @@ sum_keys(BatchItem *items, int n, HTAB **keys, int *nkeys)
 			(*nkeys)++;
 		}
 		ke->delta += items[i].job.delta;
+		last = ke;
 	}
 	klist = palloc(sizeof(KeyEntry *) * Max(*nkeys, 1));
 	i = 0;
@@ -472,21 +484,40 @@ put_change(ReturnSetInfo *rsinfo, const KeyChange *ch)
 }
 
 /*
- * The two batch functions: one status row per message, in order (invalid
- * messages never abort the others), then, with_changes, one row per key
- * whose count changed.
+ * Apply the batch's items (validated: ST_PENDING or ST_INVALID) and return
+ * one status row per message, in order (invalid messages never abort the
+ * others), then, with_changes, one row per key whose count changed.
  */
+static Datum
+apply_items_srf(FunctionCallInfo fcinfo, BatchItem *items, int n,
+				bool with_changes)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ApplyChanges changes = {NULL, 0};
+	int i;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	apply_items(items, n, with_changes ? &changes : NULL);
+	SPI_finish();
+
+	for (i = 0; i < n; i++)
+		put_status(rsinfo, &items[i], i + 1);
+	for (i = 0; i < changes.n; i++)
+		put_change(rsinfo, &changes.v[i]);
+	return (Datum) 0;
+}
+
+/* The two jsonb[] batch functions. */
 static Datum
 apply_batch(FunctionCallInfo fcinfo, bool with_changes)
 {
 	ArrayType *arr = PG_GETARG_ARRAYTYPE_P(0);
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Datum *elems;
 	bool *nulls;
 	int n;
 	int i;
 	BatchItem *items;
-	ApplyChanges changes = {NULL, 0};
 
 	InitMaterializedSRF(fcinfo, 0);
 	sc_array_elements(arr, JSONBOID, "messages", &elems, &nulls, &n);
@@ -504,17 +535,7 @@ apply_batch(FunctionCallInfo fcinfo, bool with_changes)
 			sc_validate_message(DatumGetJsonbP(elems[i]), &items[i].job);
 		items[i].status = items[i].error ? ST_INVALID : ST_PENDING;
 	}
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	apply_items(items, n, with_changes ? &changes : NULL);
-	SPI_finish();
-
-	for (i = 0; i < n; i++)
-		put_status(rsinfo, &items[i], i + 1);
-	for (i = 0; i < changes.n; i++)
-		put_change(rsinfo, &changes.v[i]);
-	return (Datum) 0;
+	return apply_items_srf(fcinfo, items, n, with_changes);
 }
 
 /*
@@ -537,4 +558,23 @@ Datum
 sharecount_apply_batch_changes(PG_FUNCTION_ARGS)
 {
 	return apply_batch(fcinfo, true);
+}
+
+/*
+ * sharecount_apply_json(messages text, with_changes boolean) -> the rows of
+ * sharecount_apply_batch_changes() (the change rows only with_changes), for
+ * the messages of one JSON array given as text: what the consumer sends,
+ * read without building a jsonb (jobjson.c, docs/sql.md).
+ */
+Datum
+sharecount_apply_json(PG_FUNCTION_ARGS)
+{
+	text *json = PG_GETARG_TEXT_PP(0);
+	bool with_changes = PG_GETARG_BOOL(1);
+	BatchItem *items;
+	int n;
+
+	InitMaterializedSRF(fcinfo, 0);
+	items = sc_parse_batch(json, &n);
+	return apply_items_srf(fcinfo, items, n, with_changes);
 }

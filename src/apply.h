@@ -44,8 +44,64 @@ typedef struct BatchItem
 	ScJob job;
 } BatchItem;
 
+/*
+ * A job message as validation sees it (jobcheck.c), read from a jsonb
+ * (sc_validate_message) or straight from the JSON text of a batch
+ * (jobjson.c, without building a jsonb): the values of the keys that matter,
+ * the last one winning for a key given twice (as in jsonb), and the first
+ * other key in jsonb's key order (shorter first, then bytewise).
+ */
+typedef enum
+{
+	JV_ABSENT = 0,
+	JV_NULL,
+	JV_STRING,
+	JV_NUMBER,
+	JV_BOOL,
+	JV_OBJECT,
+	JV_ARRAY
+} JobValueType;
+
+typedef struct JobValue
+{
+	JobValueType type;
+	const char *str; /* JV_STRING: the (unescaped) string, len bytes */
+	int len;
+	Datum num; /* JV_NUMBER: the numeric, as jsonb holds it */
+} JobValue;
+
+#define SC_JOB_NFIELDS 10 /* the job fields of jobcheck.c's job_fields */
+
+typedef struct JobMessage
+{
+	bool is_object;
+	const char *
+		bad_key; /* the first envelope key that is none of pattern, data, id */
+	int bad_key_len;
+	JobValue pattern;
+	JobValue data;
+	JobValue
+		field[SC_JOB_NFIELDS]; /* data's job fields, when data is an object */
+	const char *extra_key;	   /* the first data key that is no job field */
+	int extra_key_len;
+} JobMessage;
+
 /* jobcheck.c: NULL and *job filled, or the error naming the field. */
 extern char *sc_validate_message(Jsonb *jb, ScJob *job);
+extern char *sc_validate_parsed(const JobMessage *m, ScJob *job);
+/* jobcheck.c: the index of a job field's name in job_fields, or -1. */
+extern int sc_job_field_index(const char *name, int len);
+/* jobcheck.c: note key as *first if it comes before it in jsonb's key order. */
+extern void sc_job_first_key(const char *key, int len, const char **first,
+							 int *first_len);
+
+/*
+ * jobjson.c: the messages of a JSON array given as text, each validated
+ * into items[i] (status ST_PENDING or ST_INVALID with its error), as
+ * sharecount_apply_batch() would have them from the same messages as jsonb;
+ * *n messages.  Not an array, or not JSON: an ERROR (22023, 22P02).
+ */
+extern BatchItem *sc_parse_batch(text *json, int *n);
 
 /*
  * dedupe.c: record the distinct jobIds ids[0..n-1] as applied; applied[i]

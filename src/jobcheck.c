@@ -3,6 +3,10 @@
  * (docs/extension.md, "Applying jobs"): the envelope, each field's type and
  * limits, and the delta the job carries.
  *
+ * A message is read into a JobMessage (apply.h) first, from a jsonb here or
+ * from the batch's JSON text in jobjson.c, and validated from that, so both
+ * inputs get the same checks in the same order.
+ *
  * Rules:
  * - A job is validated completely before anything is written; the result is
  *   NULL (valid, *job filled) or the error message naming the field, never an
@@ -33,9 +37,25 @@ typedef enum
 #define IN_UPDATE 0x4  /* share_count_update */
 #define IN_ALL (IN_CREATED | IN_DELETED | IN_UPDATE)
 
+/* The job fields, by their index in job_fields. */
+typedef enum
+{
+	FLD_JOB_ID,
+	FLD_SHARE_ID,
+	FLD_CONTENT_TYPE,
+	FLD_CONTENT_ID,
+	FLD_USER_ID,
+	FLD_CHANNEL,
+	FLD_CAMPAIGN,
+	FLD_OPERATION,
+	FLD_AMOUNT,
+	FLD_TIMESTAMP
+} FieldId;
+
 typedef struct FieldSpec
 {
 	const char *name;
+	FieldId id; /* = its index */
 	FieldType type;
 	int required; /* IN_* bits: the kinds whose jobs must carry the field */
 	int optional; /* IN_* bits: the kinds whose jobs may carry it */
@@ -46,18 +66,21 @@ typedef struct FieldSpec
  * checked (so the first bad one is the one reported); a field that is neither
  * required nor optional in a kind is an unknown field there.
  */
-static const FieldSpec job_fields[] = {
-	{"jobId", F_STRING, IN_ALL, 0},
-	{"shareId", F_STRING_OR_NULL, IN_CREATED | IN_DELETED, 0},
-	{"contentType", F_STRING, IN_ALL, 0},
-	{"contentId", F_STRING, IN_ALL, 0},
-	{"userId", F_STRING_OR_NULL, IN_CREATED | IN_DELETED, 0},
-	{"channelId", F_STRING_OR_NULL, 0, IN_ALL},
-	{"campaignId", F_STRING_OR_NULL, 0, IN_ALL},
-	{"operation", F_STRING, IN_UPDATE, 0},
-	{"amount", F_AMOUNT, 0, IN_UPDATE},
-	{"timestamp", F_STRING, IN_ALL, 0},
-	{NULL, 0, 0, 0}};
+static const FieldSpec job_fields[SC_JOB_NFIELDS] = {
+	{"jobId", FLD_JOB_ID, F_STRING, IN_ALL, 0},
+	{"shareId", FLD_SHARE_ID, F_STRING_OR_NULL, IN_CREATED | IN_DELETED, 0},
+	{"contentType", FLD_CONTENT_TYPE, F_STRING, IN_ALL, 0},
+	{"contentId", FLD_CONTENT_ID, F_STRING, IN_ALL, 0},
+	{"userId", FLD_USER_ID, F_STRING_OR_NULL, IN_CREATED | IN_DELETED, 0},
+	{"channelId", FLD_CHANNEL, F_STRING_OR_NULL, 0, IN_ALL},
+	{"campaignId", FLD_CAMPAIGN, F_STRING_OR_NULL, 0, IN_ALL},
+	{"operation", FLD_OPERATION, F_STRING, IN_UPDATE, 0},
+	{"amount", FLD_AMOUNT, F_AMOUNT, 0, IN_UPDATE},
+	{"timestamp", FLD_TIMESTAMP, F_STRING, IN_ALL, 0}};
+
+/* strlen() of each job_fields name. */
+static const int job_field_len[SC_JOB_NFIELDS] = {5, 7,	 11, 9, 6,
+												  9, 10, 9,	 6, 9};
 
 static bool
 digits(const char *s, int n)
@@ -193,46 +216,57 @@ check_length(const char *name, int len, int max)
 						max);
 	return NULL;
 }
+/* Whether key a (alen bytes) comes before key b in jsonb's key order. */
+static bool
+key_before(const char *a, int alen, const char *b, int blen)
+{
+	if (alen != blen)
+		return alen < blen;
+	return memcmp(a, b, alen) < 0;
+}
+
+/* See apply.h. */
+void
+sc_job_first_key(const char *key, int len, const char **first, int *first_len)
+{
+	if (*first == NULL || key_before(key, len, *first, *first_len))
+	{
+		*first = key;
+		*first_len = len;
+	}
+}
+
+/* See apply.h. */
+int
+sc_job_field_index(const char *name, int len)
+{
+	int i;
+
+	for (i = 0; i < SC_JOB_NFIELDS; i++)
+		if (job_field_len[i] == len &&
+			memcmp(job_fields[i].name, name, len) == 0)
+			return i;
+	return -1;
+}
 
 /*
  * The envelope of one message (docs/extension.md, "Applying jobs"): only
  * "pattern", "data" and "id"; the pattern names the job kind (job->kind, its
- * IN_* bit *in) and "data" is an object (*dc).  NULL, or the error naming the key.
+ * IN_* bit *in) and "data" is an object.  NULL, or the error naming the key.
  */
 static char *
-read_envelope(Jsonb *jb, ScJob *job, int *in, char **pname,
-			  JsonbContainer **dc)
+check_envelope(const JobMessage *m, ScJob *job, int *in, char **pname)
 {
-	JsonbValue v;
-	JsonbValue pattern;
-	JsonbValue data;
-	JsonbIterator *it;
-	JsonbIteratorToken tok;
-
-	if (JB_ROOT_IS_SCALAR(jb) || !JB_ROOT_IS_OBJECT(jb))
+	if (!m->is_object)
 		return pstrdup("invalid job: the message must be a JSON object");
-
-	/* envelope: "pattern", "data" and the optional NestJS request "id" */
-	it = JsonbIteratorInit(&jb->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok != WJB_KEY)
-			continue;
-		if (!((v.val.string.len == 7 &&
-			   strncmp(v.val.string.val, "pattern", 7) == 0) ||
-			  (v.val.string.len == 4 &&
-			   strncmp(v.val.string.val, "data", 4) == 0) ||
-			  (v.val.string.len == 2 &&
-			   strncmp(v.val.string.val, "id", 2) == 0)))
-			return psprintf("invalid job: unknown key \"%s\" in the message",
-							pnstrdup(v.val.string.val, v.val.string.len));
-	}
-	if (getKeyJsonValueFromContainer(&jb->root, "pattern", 7, &pattern) ==
-		NULL)
+	if (m->bad_key != NULL)
+		return psprintf("invalid job: unknown key \"%s\" in the message",
+						pnstrdup(m->bad_key, m->bad_key_len));
+	if (m->pattern.type == JV_ABSENT)
 		return pstrdup("invalid job: \"pattern\" is missing");
-	if (pattern.type != jbvString)
+	if (m->pattern.type != JV_STRING)
 		return pstrdup("invalid job: \"pattern\" must be a string");
-	*pname = pnstrdup(pattern.val.string.val, pattern.val.string.len);
+	*pname = pnstrdup(m->pattern.str, m->pattern.len);
 	if (strcmp(*pname, "share_created") == 0)
 	{
 		job->kind = SC_JOB_CREATED;
@@ -252,149 +286,147 @@ read_envelope(Jsonb *jb, ScJob *job, int *in, char **pname,
 		return pstrdup(
 			"invalid job: \"pattern\" must be \"share_created\", \"share_deleted\" or \"share_count_update\"");
 
-	if (getKeyJsonValueFromContainer(&jb->root, "data", 4, &data) == NULL)
+	if (m->data.type == JV_ABSENT)
 		return pstrdup("invalid job: \"data\" is missing");
-	if (data.type != jbvBinary || !JsonContainerIsObject(data.val.binary.data))
+	if (m->data.type != JV_OBJECT)
 		return pstrdup("invalid job: \"data\" must be a JSON object");
-	*dc = data.val.binary.data;
 	return NULL;
+}
+
+/* A valid "amount" (JV_NUMBER) into *amount; false if it is not 1 to SC_AMOUNT_MAX. */
+static bool
+check_amount(const JobValue *v, int64 *amount)
+{
+	char *s = DatumGetCString(DirectFunctionCall1(numeric_out, v->num));
+	int len = strlen(s);
+
+	if (len < 1 || len > 7 || !digits(s, len) || num(s, len) < 1 ||
+		num(s, len) > SC_AMOUNT_MAX)
+		return false;
+	*amount = num(s, len);
+	return true;
 }
 
 /* Check one present field of the job's data and keep what apply needs; NULL or why not. */
 static char *
-check_field(const FieldSpec *f, JsonbValue *v, ScJob *job, char **operation,
-			int64 *amount)
+check_field(const FieldSpec *f, const JobValue *v, ScJob *job,
+			char **operation, int64 *amount)
 {
-	char *s;
+	const char *s;
 	int len;
 	char *err;
 
 	switch (f->type)
 	{
 		case F_STRING:
-			if (v->type != jbvString)
+			if (v->type != JV_STRING)
 				return psprintf("invalid job: \"%s\" must be a string",
 								f->name);
 			break;
 		case F_STRING_OR_NULL:
-			if (v->type != jbvString && v->type != jbvNull)
+			if (v->type != JV_STRING && v->type != JV_NULL)
 				return psprintf("invalid job: \"%s\" must be a string or null",
 								f->name);
 			break;
 		case F_AMOUNT:
-			if (v->type == jbvNull)
+			if (v->type == JV_NULL)
 				return NULL;
-			if (v->type != jbvNumeric)
+			if (v->type != JV_NUMBER || !check_amount(v, amount))
 				return pstrdup(
 					"invalid job: \"amount\" must be an integer from 1 to 1000000");
-			s = DatumGetCString(DirectFunctionCall1(
-				numeric_out, NumericGetDatum(v->val.numeric)));
-			len = strlen(s);
-			if (len < 1 || len > 7 || !digits(s, len) || num(s, len) < 1 ||
-				num(s, len) > SC_AMOUNT_MAX)
-				return pstrdup(
-					"invalid job: \"amount\" must be an integer from 1 to 1000000");
-			*amount = num(s, len);
 			return NULL;
 	}
-	if (v->type != jbvString)
+	if (v->type != JV_STRING)
 		return NULL;
-	s = v->val.string.val;
-	len = v->val.string.len;
-	if (strcmp(f->name, "jobId") == 0)
+	s = v->str;
+	len = v->len;
+	switch (f->id)
 	{
-		if ((err = check_length("jobId", len, SC_JOB_ID_MAX)) != NULL)
-			return err;
-		job->job_id = pnstrdup(s, len);
+		case FLD_JOB_ID:
+			if ((err = check_length("jobId", len, SC_JOB_ID_MAX)) != NULL)
+				return err;
+			job->job_id = pnstrdup(s, len);
+			break;
+		case FLD_CONTENT_TYPE:
+			if ((err = check_length("contentType", len,
+									SC_CONTENT_TYPE_MAX)) != NULL)
+				return err;
+			job->ctype = pnstrdup(s, len);
+			break;
+		case FLD_CONTENT_ID:
+			if ((err = check_length("contentId", len, SC_CONTENT_ID_MAX)) !=
+				NULL)
+				return err;
+			job->cid = pnstrdup(s, len);
+			break;
+		case FLD_OPERATION:
+			*operation = pnstrdup(s, len);
+			if (strcmp(*operation, "increment") != 0 &&
+				strcmp(*operation, "decrement") != 0)
+				return pstrdup(
+					"invalid job: \"operation\" must be \"increment\" or \"decrement\"");
+			break;
+		case FLD_TIMESTAMP:
+			if (!iso8601_valid(s, len))
+				return pstrdup(
+					"invalid job: \"timestamp\" must be an ISO-8601 date and time");
+			job->ts_valid = iso8601_timestamp(s, len, &job->ts);
+			break;
+		case FLD_CHANNEL:
+			job->channel = pnstrdup(s, len);
+			break;
+		case FLD_CAMPAIGN:
+			job->campaign = pnstrdup(s, len);
+			break;
+		default:
+			break;
 	}
-	else if (strcmp(f->name, "contentType") == 0)
-	{
-		if ((err = check_length("contentType", len, SC_CONTENT_TYPE_MAX)) !=
-			NULL)
-			return err;
-		job->ctype = pnstrdup(s, len);
-	}
-	else if (strcmp(f->name, "contentId") == 0)
-	{
-		if ((err = check_length("contentId", len, SC_CONTENT_ID_MAX)) != NULL)
-			return err;
-		job->cid = pnstrdup(s, len);
-	}
-	else if (strcmp(f->name, "operation") == 0)
-	{
-		*operation = pnstrdup(s, len);
-		if (strcmp(*operation, "increment") != 0 &&
-			strcmp(*operation, "decrement") != 0)
-			return pstrdup(
-				"invalid job: \"operation\" must be \"increment\" or \"decrement\"");
-	}
-	else if (strcmp(f->name, "timestamp") == 0)
-	{
-		if (!iso8601_valid(s, len))
-			return pstrdup(
-				"invalid job: \"timestamp\" must be an ISO-8601 date and time");
-		job->ts_valid = iso8601_timestamp(s, len, &job->ts);
-	}
-	else if (strcmp(f->name, "channelId") == 0)
-		job->channel = pnstrdup(s, len);
-	else if (strcmp(f->name, "campaignId") == 0)
-		job->campaign = pnstrdup(s, len);
 	return NULL;
 }
 
-/*
- * Validate one message and fill job.  Returns NULL if it is valid, else the
- * error message naming the field.
- */
+/* See apply.h. */
 char *
-sc_validate_message(Jsonb *jb, ScJob *job)
+sc_validate_parsed(const JobMessage *m, ScJob *job)
 {
-	JsonbValue v;
-	JsonbIterator *it;
-	JsonbIteratorToken tok;
-	JsonbContainer *dc = NULL;
 	int in = 0; /* the job kind's IN_* bit */
-	const FieldSpec *f;
+	int i;
 	char *pname = NULL;
 	char *err;
 	char *operation = NULL;
 	int64 amount = 1;
+	const char *unknown;
+	int unknown_len;
 
 	memset(job, 0, sizeof(*job));
-	if ((err = read_envelope(jb, job, &in, &pname, &dc)) != NULL)
+	if ((err = check_envelope(m, job, &in, &pname)) != NULL)
 		return err;
 
-	/* no key but the job's own fields */
-	it = JsonbIteratorInit(dc);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		bool known = false;
+	/* no key but the job's own fields: the first other one in key order */
+	unknown = m->extra_key;
+	unknown_len = m->extra_key_len;
+	for (i = 0; i < SC_JOB_NFIELDS; i++)
+		if (m->field[i].type != JV_ABSENT &&
+			!((job_fields[i].required | job_fields[i].optional) & in))
+			sc_job_first_key(job_fields[i].name, job_field_len[i], &unknown,
+							 &unknown_len);
+	if (unknown != NULL)
+		return psprintf("invalid job: unknown field \"%s\" for %s",
+						pnstrdup(unknown, unknown_len), pname);
 
-		if (tok != WJB_KEY)
-			continue;
-		for (f = job_fields; f->name; f++)
-			if (((f->required | f->optional) & in) &&
-				strlen(f->name) == v.val.string.len &&
-				strncmp(f->name, v.val.string.val, v.val.string.len) == 0)
-				known = true;
-		if (!known)
-			return psprintf("invalid job: unknown field \"%s\" for %s",
-							pnstrdup(v.val.string.val, v.val.string.len),
-							pname);
-	}
-
-	for (f = job_fields; f->name; f++)
+	for (i = 0; i < SC_JOB_NFIELDS; i++)
 	{
+		const FieldSpec *f = &job_fields[i];
+
 		if (!((f->required | f->optional) & in))
 			continue;
-		if (getKeyJsonValueFromContainer(dc, f->name, strlen(f->name), &v) ==
-			NULL)
+		if (m->field[i].type == JV_ABSENT)
 		{
 			if (f->required & in)
 				return psprintf("invalid job: \"%s\" is missing", f->name);
 			continue;
 		}
-		if ((err = check_field(f, &v, job, &operation, &amount)) != NULL)
+		if ((err = check_field(f, &m->field[i], job, &operation, &amount)) !=
+			NULL)
 			return err;
 	}
 
@@ -412,4 +444,95 @@ sc_validate_message(Jsonb *jb, ScJob *job)
 			break;
 	}
 	return NULL;
+}
+
+/* A jsonb value (skipNested: containers as jbvBinary) as validation sees it. */
+static void
+value_of(const JsonbValue *v, JobValue *out)
+{
+	memset(out, 0, sizeof(*out));
+	switch (v->type)
+	{
+		case jbvNull:
+			out->type = JV_NULL;
+			break;
+		case jbvString:
+			out->type = JV_STRING;
+			out->str = v->val.string.val;
+			out->len = v->val.string.len;
+			break;
+		case jbvNumeric:
+			out->type = JV_NUMBER;
+			out->num = NumericGetDatum(v->val.numeric);
+			break;
+		case jbvBool:
+			out->type = JV_BOOL;
+			break;
+		default:
+			out->type = v->type == jbvBinary &&
+					JsonContainerIsObject(v->val.binary.data) ?
+				JV_OBJECT :
+				JV_ARRAY;
+			break;
+	}
+}
+
+/* The keys of the jsonb object c with their values, one call per pair. */
+static void
+read_object(JsonbContainer *c, JobMessage *m, bool envelope)
+{
+	JsonbIterator *it = JsonbIteratorInit(c);
+	JsonbIteratorToken tok;
+	JsonbValue k, v;
+
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		const char *key;
+		int len;
+
+		if (tok != WJB_KEY)
+			continue;
+		key = k.val.string.val;
+		len = k.val.string.len;
+		if (JsonbIteratorNext(&it, &v, true) != WJB_VALUE)
+			elog(ERROR, "jsonb object key without a value");
+		if (envelope)
+		{
+			if (len == 7 && memcmp(key, "pattern", 7) == 0)
+				value_of(&v, &m->pattern);
+			else if (len == 4 && memcmp(key, "data", 4) == 0)
+			{
+				value_of(&v, &m->data);
+				if (m->data.type == JV_OBJECT)
+					read_object(v.val.binary.data, m, false);
+			}
+			else if (!(len == 2 && memcmp(key, "id", 2) == 0))
+				sc_job_first_key(key, len, &m->bad_key, &m->bad_key_len);
+		}
+		else
+		{
+			int i = sc_job_field_index(key, len);
+
+			if (i >= 0)
+				value_of(&v, &m->field[i]);
+			else
+				sc_job_first_key(key, len, &m->extra_key, &m->extra_key_len);
+		}
+	}
+}
+
+/*
+ * Validate one message and fill job.  Returns NULL if it is valid, else the
+ * error message naming the field.
+ */
+char *
+sc_validate_message(Jsonb *jb, ScJob *job)
+{
+	JobMessage m;
+
+	memset(&m, 0, sizeof(m));
+	m.is_object = !JB_ROOT_IS_SCALAR(jb) && JB_ROOT_IS_OBJECT(jb);
+	if (m.is_object)
+		read_object(&jb->root, &m, true);
+	return sc_validate_parsed(&m, job);
 }

@@ -168,6 +168,25 @@ merge_deltas(TrendDelta *d, int n)
 	return out;
 }
 
+/*
+ * Append x to d[0..*n), or add it to one of the last two entries if it has
+ * their key (a batch's jobs mostly repeat the previous ones' key and values:
+ * merge_deltas then sorts a few entries, not two per job).
+ */
+static void
+add_delta(TrendDelta *d, int *n, TrendDelta x)
+{
+	int i;
+
+	for (i = *n - 1; i >= 0 && i >= *n - 2; i--)
+		if (cmp_delta(&d[i], &x) == 0)
+		{
+			d[i].delta += x.delta;
+			return;
+		}
+	d[(*n)++] = x;
+}
+
 /* A job field as a breakdown value: NULL when absent or too long. */
 static const char *
 breakdown_value(const char *v)
@@ -297,18 +316,19 @@ sc_trends_apply(const BatchItem *items, int n)
 			continue;
 		if (!is_legacy(job))
 		{
-			bd[nbd++] = (TrendDelta){job->ctype, job->cid,
-									 "channel",	 breakdown_value(job->channel),
-									 0,			 job->delta};
-			bd[nbd++] =
-				(TrendDelta){job->ctype, job->cid,
-							 "campaign", breakdown_value(job->campaign),
-							 0,			 job->delta};
+			add_delta(bd, &nbd,
+					  (TrendDelta){job->ctype, job->cid, "channel",
+								   breakdown_value(job->channel), 0,
+								   job->delta});
+			add_delta(bd, &nbd,
+					  (TrendDelta){job->ctype, job->cid, "campaign",
+								   breakdown_value(job->campaign), 0,
+								   job->delta});
 		}
 		if (job->kind != SC_JOB_COUNT_UPDATE && job->ts_valid)
-			hr[nhr++] =
-				(TrendDelta){job->ctype,		  job->cid,	 NULL, NULL,
-							 sc_hour_of(job->ts), job->delta};
+			add_delta(hr, &nhr,
+					  (TrendDelta){job->ctype, job->cid, NULL, NULL,
+								   sc_hour_of(job->ts), job->delta});
 	}
 	nbd = merge_deltas(bd, nbd);
 	nhr = merge_deltas(hr, nhr);

@@ -122,6 +122,16 @@ SELECT sharecount_apply(jsonb_build_object('pattern', 'share_count_update', 'dat
 	'jobId', 'up-v2', 'contentType', 'article', 'contentId', 'legacy', 'operation', 'decrement', 'amount', 2,
 	'timestamp', '2026-12-02T10:00:00Z')));
 SELECT * FROM sharecount_get_versioned('article', '{legacy}');
+-- #13 P7: the consumer's text batch function is there after the update (a
+-- jobId applied before is a duplicate through it too; net 0: no change row)
+SELECT ord, status, content_id, share_count, delta, version FROM sharecount_apply_json(
+	'[{"pattern": "share_count_update", "data": {"jobId": "up-v3", "contentType": "article",
+	"contentId": "legacy", "operation": "increment", "amount": 1, "timestamp": "2026-12-02T10:00:00Z"}},
+	{"pattern": "share_count_update", "data": {"jobId": "up-v4", "contentType": "article",
+	"contentId": "legacy", "operation": "decrement", "amount": 1, "timestamp": "2026-12-02T10:00:00Z"}},
+	{"pattern": "share_count_update", "data": {"jobId": "up-v1", "contentType": "article",
+	"contentId": "legacy", "operation": "increment", "amount": 1, "timestamp": "2026-12-02T10:00:00Z"}}]',
+	true);
 
 -- the triggers 1.0 attached (with arguments) keep working
 SELECT tgname, tgnargs FROM pg_trigger WHERE tgrelid = 'up_links'::regclass ORDER BY 1;
