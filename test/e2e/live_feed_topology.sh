@@ -3,9 +3,10 @@
 # "Feed", docs/wire.md "Topology"): an http-only bridge B on an empty vhost
 # brings its event stream up and creates the updates exchange and its own
 # queue, but none of the jobs topology (exchange, dead-letter exchange, jobs
-# and dead-letter queues).  Then, with a jobs queue that exists with other
-# arguments (a 406 for a bridge declaring it), a new B still brings its
-# stream up and receives events.
+# and dead-letter queues).  Then, with its jobs queue (`queue`) existing with
+# other arguments (a 406 for a bridge declaring it), a new B still brings its
+# stream up and receives events.  Each part fails on a feed that declares the
+# jobs topology.
 . "$(dirname "$0")/bridge.inc"
 e2e_setup live_feed_topology
 PORT=$(sc_free_port)
@@ -38,9 +39,10 @@ echo "ok: an http-only bridge's feed declares the updates exchange and its own q
 bridge_stop "$B_PID"
 [ "$STOP_STATUS" = 0 ] || fail "B: exit $STOP_STATUS"
 
-# a jobs queue with other arguments (durable, no x-dead-letter-exchange): the feed does not care
-amqp_tool bind "$E2E_AMQP" sharecount.jobs sharecount share_created || fail "declaring the odd jobs queue"
-bridge_start --roles=http --http_listen="127.0.0.1:$PORT"
+# a jobs queue with other arguments (durable, no x-dead-letter-exchange: a bridge declaring it gets a 406;
+# a queue name of its own, declared before any bridge): the feed does not care
+amqp_tool bind "$E2E_AMQP" odd.jobs sharecount share_created || fail "declaring the odd jobs queue"
+bridge_start --roles=http --http_listen="127.0.0.1:$PORT" --queue=odd.jobs
 B_PID=$BRIDGE_PID
 wait_up
 r0=$(metric sharecount_events_received_total)
