@@ -504,7 +504,7 @@ connect_one(struct sc_amqp *a, const char *url, size_t len)
 	amqp_channel_open(a->conn, SC_CH);
 	if (sc_amqp_reply_ok(a, amqp_get_rpc_reply(a->conn), "opening a channel", NULL) < 0)
 		goto fail;
-	if (declare_topology(a) < 0)
+	if (!a->no_topology && declare_topology(a) < 0)
 		goto fail;
 	SC_AMQP_LOG(LOG_LVL_INFO, a, "connected to %s", red);
 	free(copy);

@@ -45,6 +45,7 @@ struct sc_amqp
 	int aux_open;				  /* channel 2 is open */
 	int backoff_ms;				  /* current reconnect delay */
 	int confirming;				  /* confirm.select done on channel 1 */
+	int no_topology;			  /* set after sc_amqp_init: connect declares none of the jobs topology */
 };
 
 void sc_amqp_init(struct sc_amqp *a, const struct sc_config *cfg, const char *name, const char *log_ctx,
@@ -53,7 +54,8 @@ void sc_amqp_init(struct sc_amqp *a, const struct sc_config *cfg, const char *na
 /*
  * Connect to the first reachable URL of amqp_url (starting after the last
  * one that worked or failed), log in, open channel 1 and declare the
- * topology.  0 on success; -1 (logged) otherwise, disconnected.
+ * topology (unless no_topology).  0 on success; -1 (logged) otherwise,
+ * disconnected.
  */
 int sc_amqp_connect(struct sc_amqp *a);
 void sc_amqp_disconnect(struct sc_amqp *a);

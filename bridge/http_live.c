@@ -1,7 +1,7 @@
 /*
  * http_live.c — the http role's live routes (docs/live.md, docs/http.md
  * "Live counts"): GET / (the page), the WebSocket handshake (the upgraded
- * sockets are http_live_ws.c's), the routing of streams (http_live_sse.c),
+ * sockets go to the live thread: live_conn.c), the routing of streams (http_live_sse.c),
  * the http_allowed_origins check, the subscriber metrics, and the
  * descriptor limit that many subscribers need.
  *
@@ -48,8 +48,9 @@ http_live_hub(void)
 	return lv.hub;
 }
 
-void
-http_live_db_count(struct live_count *c, const char *type, const char *id, int64_t count, int64_t version)
+/* A count read from the database: delta 0, version 0 (sharecount_get_many reads none), stamped now. */
+static void
+db_count(struct live_count *c, const char *type, const char *id, int64_t count)
 {
 	struct timespec ts;
 	struct tm tm;
@@ -59,11 +60,17 @@ http_live_db_count(struct live_count *c, const char *type, const char *id, int64
 	snprintf(c->content_type, sizeof(c->content_type), "%s", type);
 	snprintf(c->content_id, sizeof(c->content_id), "%s", id);
 	c->share_count = count;
-	c->version = version > 0 ? version : 0;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(c->timestamp, sizeof(c->timestamp), "%.20s.%03dZ", sec, (int) (ts.tv_nsec / 1000000) % 1000);
+}
+
+void
+http_live_snapshot_count(struct live_count *c, const char *type, const char *id, int64_t count)
+{
+	if (!live_hub_latest(lv.hub, type, id, c))
+		db_count(c, type, id, count);
 }
 
 void
@@ -193,7 +200,7 @@ http_live_ws_refusal(const char *up, const char *co, const char *ver, const char
 	return NULL;
 }
 
-/* The RFC 6455 handshake (docs/live.md "WebSocket"): 101 and the socket to http_live_ws.c, or 400. */
+/* The RFC 6455 handshake (docs/live.md "WebSocket"): 101 and the socket to the live thread, or 400. */
 static enum MHD_Result
 answer_ws(struct MHD_Connection *conn)
 {
@@ -322,7 +329,7 @@ http_live_start(const struct sc_config *cfg, struct live_hub *hub)
 	lv.hub = hub;
 	atomic_store(&lv.stopping, 0);
 	raise_nofile(cfg->http_max_connections);
-	if (parse_origins(cfg->http_allowed_origins) != 0 || http_live_ws_start(cfg->http_db_timeout_ms) != 0 ||
+	if (parse_origins(cfg->http_allowed_origins) != 0 || http_live_thread_start(cfg->http_db_timeout_ms) != 0 ||
 		http_live_sse_start() != 0)
 	{
 		log_error("cannot start the live routes");
@@ -339,7 +346,7 @@ http_live_quiesce(void)
 {
 	atomic_store(&lv.stopping, 1);
 	http_live_sse_quiesce();
-	http_live_ws_stop();
+	http_live_thread_stop();
 }
 
 void

@@ -2,7 +2,7 @@
  * http_live.h — the http role's live routes (docs/live.md, docs/http.md "Live
  * counts"): GET / (the live page), GET /share-links/stream/:contentType?ids=
  * (Server-Sent Events, http_live_sse.c) and GET /share-links/ws (WebSocket,
- * http_live_ws.c), the http_allowed_origins check and the subscriber
+ * served by the live thread: live_thread.c), the http_allowed_origins check and the subscriber
  * metrics.  http.c routes to it and owns the request's life (its struct
  * request carries a stream).
  *

@@ -1,9 +1,10 @@
 /*
- * http_live_int.h — private to http_live.c, http_live_sse.c,
- * http_live_ws.c and http_stream.c: the hub they share, the Origin and
- * handshake checks, the stream and WebSocket sides as http_live.c starts and
- * stops them, and the live thread's adoption of the connections the bridge
- * serves itself.
+ * http_live_int.h — private to the http role's live files (http_live.c,
+ * http_live_sse.c, the live thread's live_thread.c, live_conn.c and
+ * live_snap.c) and http_stream.c: the hub they share, the Origin and
+ * handshake checks, the snapshot's counts, libmicrohttpd's streams and the
+ * live thread as http_live.c starts and stops them, and the live thread's
+ * adoption of the connections the bridge serves itself.
  *
  * Rules: the hub is set once by http_live_start() before any connection and
  * stays until http_live_stop(); the hub is thread-safe by itself.
@@ -39,10 +40,11 @@ void http_live_set_sndbuf(int fd);
 struct live_hub *http_live_hub(void);
 
 /*
- * A snapshot count read from the database, delta 0, stamped now, with its
- * version (0: not known; sharecount_get_many reads none).
+ * One key's snapshot count (docs/live.md "Server-Sent Events"): the hub's
+ * latest when the key has one, else `count` as read from the database with
+ * version 0 (sharecount_get_many reads none) and delta 0, stamped now.
  */
-void http_live_db_count(struct live_count *c, const char *type, const char *id, int64_t count, int64_t version);
+void http_live_snapshot_count(struct live_count *c, const char *type, const char *id, int64_t count);
 
 /*
  * docs/config.md http_allowed_origins: 1 if the request's Origin may use the
@@ -70,11 +72,15 @@ void http_live_sse_quiesce(void);
 /* Streams open now. */
 uint64_t http_live_sse_count(void);
 
-/* Start / stop the WebSocket thread; stop closes every connection.  0, or -1 logged. */
-int http_live_ws_start(int db_timeout_ms);
-void http_live_ws_stop(void);
+/*
+ * Start / stop the live thread (live_thread.c), which serves every WebSocket
+ * and the streams the bridge serves itself; stop closes every connection.
+ * 0, or -1 logged.
+ */
+int http_live_thread_start(int db_timeout_ms);
+void http_live_thread_stop(void);
 
-/* MHD_create_response_for_upgrade's callback: hand the socket to the WebSocket thread. */
+/* MHD_create_response_for_upgrade's callback: hand the socket to the live thread (live_conn.c). */
 void http_live_ws_upgraded(void *cls, struct MHD_Connection *connection, void *req_cls, const char *extra_in,
 						   size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh);
 

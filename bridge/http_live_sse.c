@@ -267,8 +267,7 @@ snapshot_text(const struct dbpool_job *job, const struct route *rt)
 		char *data, *frame;
 		size_t n;
 
-		if (!live_hub_latest(http_live_hub(), rt->content_type, rt->ids[i], &c))
-			http_live_db_count(&c, rt->content_type, rt->ids[i], job->counts[i], 0);
+		http_live_snapshot_count(&c, rt->content_type, rt->ids[i], job->counts[i]);
 		data = live_event_data_json(&c);
 		frame = data ? live_sse_frame(data) : NULL;
 		free(data);

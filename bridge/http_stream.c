@@ -4,7 +4,7 @@
  * http_conn_memory pool, and its own connection state, for the connection's
  * life, an upgraded one's too: 10 KiB and more per subscriber.  A stream or
  * WebSocket that arrives as a connection's first request is therefore
- * answered here and carried on by the live thread (http_live_ws.c), which
+ * answered here and carried on by the live thread (live_thread.c), which
  * keeps only the socket and a small state per subscriber.
  *
  * Validation is libmicrohttpd's path's, through the same functions:

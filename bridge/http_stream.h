@@ -5,7 +5,7 @@
  * /share-links/stream/… or /share-links/ws is validated exactly as
  * libmicrohttpd's path does it (the same functions of http_live.c and
  * route.c), answered, and its socket given to the live thread
- * (http_live_ws.c), so nothing of libmicrohttpd is allocated for it.  Any
+ * (live_thread.c), so nothing of libmicrohttpd is allocated for it.  Any
  * other request, and every later request of a kept-alive connection, stays
  * libmicrohttpd's.
  */

@@ -11,6 +11,10 @@
  * counted by live_event_decode, logged at debug and dropped.  Waits are
  * bounded by LIVE_FEED_WAIT_MS so live_feed_stop (or sc_stop) is noticed
  * quickly; rabbitmq-c services heartbeats inside amqp_consume_message.
+ * The connection declares only what the feed uses — the updates exchange,
+ * its own queue and binding — none of the jobs topology (amqp.c's
+ * no_topology): an http-only bridge neither creates the jobs queue nor
+ * depends on its arguments (a mismatch there, 406, is the job roles' error).
  */
 #include <pthread.h>
 #include <signal.h>
@@ -172,6 +176,7 @@ feed_main(void *arg)
 	(void) arg;
 	log_set_role("feed");
 	sc_amqp_init(&feed.amqp, feed.cfg, "live feed", NULL, SC_CONN_UNTRACKED);
+	feed.amqp.no_topology = 1; /* the updates exchange and its own queue only (subscribe) */
 	while (!stopping())
 	{
 		if (sc_amqp_connect(&feed.amqp) == 0 && subscribe(&feed.amqp) == 0)

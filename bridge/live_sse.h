@@ -4,7 +4,7 @@
  * heartbeat comment when quiet, a bound on output not yet written, and the
  * client's end noticed (what it sends is read and dropped).
  *
- * Rules: driven by the one thread that owns the socket (http_live_ws.c's);
+ * Rules: driven by the one thread that owns the socket (the live thread's: live_conn.c);
  * nothing here locks; the socket is never closed here.  Memory: the struct
  * and the output not yet written (live_out.c: freed when drained).
  */

@@ -1,15 +1,17 @@
 /*
  * live_ws.h — one WebSocket connection (RFC 6455) over a socket handed over
- * by libmicrohttpd's upgrade (MHD_create_response_for_upgrade), framed by
- * wslay (Debian's libwslay): text messages in, text messages out, ping/pong,
- * close, a message size limit and a bound on queued output (docs/live.md).
- * The HTTP handshake (Sec-WebSocket-Accept) is the caller's: live_ws_accept_key().
+ * by libmicrohttpd's upgrade (MHD_create_response_for_upgrade) or by the
+ * door (http_stream.c wrote the 101), framed by wslay (Debian's libwslay):
+ * text messages in, text messages out, ping/pong, close, a message size
+ * limit and a bound on queued output (docs/live.md).  The HTTP handshake
+ * (Sec-WebSocket-Accept) is the caller's: live_ws_accept_key().
  *
  * Rules:
  * - A struct live_ws is driven by one thread (the poll loop that owns its
- *   socket); nothing here locks.  The socket is made non-blocking; it is
- *   never closed here (MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE) is
- *   the owner's, after live_ws_free()).
+ *   socket: the live thread, live_conn.c); nothing here locks.  The socket
+ *   is made non-blocking; it is never closed here (the owner's, after
+ *   live_ws_free(): MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE) for an
+ *   upgraded one).
  * - The text callback runs inside live_ws_io(); it may call live_ws_send()
  *   and live_ws_close() on the same connection, never live_ws_free().
  * - Memory: the struct; wslay's event context only while the client is

@@ -55,24 +55,15 @@ expect_error(const char *what, const char *needle, int rc, const char *err)
 	}
 }
 
-int
-main(void)
+/* The defaults (an explicit empty config file). */
+static void
+test_defaults(void)
 {
 	struct sc_config cfg;
 	char err[512];
-	const char *f;
 	int rc;
 
-	if (!mkdtemp(tmpdir))
-		return 1;
-	/* none of these may leak in from the environment running the tests */
-	unsetenv("SHARECOUNT_CONFIG");
-	unsetenv("SHARECOUNT_PREFETCH");
-	unsetenv("SHARECOUNT_QUEUE");
-
-	/* defaults (an explicit empty config file) */
-	f = write_file("empty.conf", "");
-	rc = load(&cfg, err, "-c", f, NULL);
+	rc = load(&cfg, err, "-c", write_file("empty.conf", ""), NULL);
 	CHECK(rc == 0);
 	CHECK(strcmp(cfg.pg_conninfo, "") == 0);
 	CHECK(strcmp(cfg.pg_read_conninfo, "") == 0);
@@ -93,17 +84,26 @@ main(void)
 	CHECK(strcmp(cfg.log_level, "info") == 0);
 	CHECK(cfg.check_only == 0);
 	config_free(&cfg);
+}
 
-	/* file, comments, quotes; pg_read_conninfo follows pg_conninfo */
-	f = write_file("a.conf",
-				   "# a comment\n"
-				   "  pg_conninfo = host=/tmp dbname=x password=s#cret   # trailing comment\n"
-				   "queue = 'my queue '\n"
-				   "prefetch=50\n"
-				   "queue-type = quorum\n"
-				   "roles = consumer , http\n"
-				   "\n");
-	rc = load(&cfg, err, "-c", f, "--check-config", NULL);
+/* The file test_file() and test_precedence() load: comments, quotes, dashes in keys. */
+static const char a_conf[] = "# a comment\n"
+							 "  pg_conninfo = host=/tmp dbname=x password=s#cret   # trailing comment\n"
+							 "queue = 'my queue '\n"
+							 "prefetch=50\n"
+							 "queue-type = quorum\n"
+							 "roles = consumer , http\n"
+							 "\n";
+
+/* A file, comments, quotes; pg_read_conninfo follows pg_conninfo. */
+static void
+test_file(void)
+{
+	struct sc_config cfg;
+	char err[512];
+	int rc;
+
+	rc = load(&cfg, err, "-c", write_file("a.conf", a_conf), "--check-config", NULL);
 	CHECK(rc == 0);
 	if (rc == 0)
 	{
@@ -118,8 +118,17 @@ main(void)
 	else
 		printf("  err: %s\n", err);
 	config_free(&cfg);
+}
 
-	/* precedence: flag > env > file */
+/* Precedence: flag > environment > file. */
+static void
+test_precedence(void)
+{
+	struct sc_config cfg;
+	char err[512];
+	char *f = strdup(write_file("a.conf", a_conf));
+	int rc;
+
 	setenv("SHARECOUNT_PREFETCH", "70", 1);
 	setenv("SHARECOUNT_QUEUE", "from-env", 1);
 	rc = load(&cfg, err, "-c", f, "--prefetch=90", NULL);
@@ -137,6 +146,16 @@ main(void)
 	config_free(&cfg);
 	unsetenv("SHARECOUNT_PREFETCH");
 	unsetenv("SHARECOUNT_QUEUE");
+	free(f);
+}
+
+/* Connection settings that load: an explicit pg_read_conninfo, a list of URLs, an empty http_listen. */
+static void
+test_connections(void)
+{
+	struct sc_config cfg;
+	char err[512];
+	int rc;
 
 	/* an explicit pg_read_conninfo stays */
 	rc = load(&cfg, err, "-c", write_file("e.conf", ""), "--pg-conninfo=dbname=a", "--pg_read_conninfo=dbname=b", NULL);
@@ -148,7 +167,20 @@ main(void)
 	CHECK(rc == 0);
 	config_free(&cfg);
 
-	/* errors: one line each, rc -1 */
+	/* http_listen empty is allowed (http role off), as is amqp_url only needed by broker roles */
+	rc = load(&cfg, err, "-c", write_file("e.conf", ""), "--http_listen=", "--roles=http", "--amqp_url=", NULL);
+	CHECK(rc == 0);
+	config_free(&cfg);
+}
+
+/* Errors in a file and in numbers: one line each, rc -1. */
+static void
+test_file_errors(void)
+{
+	struct sc_config cfg;
+	char err[512];
+	int rc;
+
 	rc = load(&cfg, err, "-c", write_file("b.conf", "bogus = 1\n"), NULL);
 	expect_error("unknown key", "unknown setting \"bogus\"", rc, err);
 	CHECK(strstr(err, "b.conf:1") != NULL);
@@ -171,6 +203,19 @@ main(void)
 	rc = load(&cfg, err, "-c", write_file("b.conf", "queue = 'open\n"), NULL);
 	expect_error("open quote", "unterminated", rc, err);
 	config_free(&cfg);
+	rc = load(&cfg, err, "-c", "/nonexistent/bridge.conf", NULL);
+	expect_error("missing explicit file", "cannot read config file", rc, err);
+	config_free(&cfg);
+}
+
+/* Bad values of the enumerated and list settings (queue_type, roles): one line each, rc -1. */
+static void
+test_value_errors(void)
+{
+	struct sc_config cfg;
+	char err[512];
+	int rc;
+
 	rc = load(&cfg, err, "-c", write_file("e.conf", ""), "--queue_type=stream", NULL);
 	expect_error("queue_type", "invalid queue_type", rc, err);
 	config_free(&cfg);
@@ -188,6 +233,19 @@ main(void)
 	CHECK(rc == 0);
 	CHECK(rc != 0 || cfg.role_mask == SC_ROLE_PUBLISHER);
 	config_free(&cfg);
+	rc = load(&cfg, err, "-c", write_file("e.conf", ""), "--log_level=loud", NULL);
+	expect_error("log_level", "invalid log_level", rc, err);
+	config_free(&cfg);
+}
+
+/* Bad connection settings (secrets never echoed) and bad command lines: one line each, rc -1. */
+static void
+test_url_and_flag_errors(void)
+{
+	struct sc_config cfg;
+	char err[512];
+	int rc;
+
 	rc = load(&cfg, err, "-c", write_file("e.conf", ""), "--amqp_url=http://u:secret@x", NULL);
 	expect_error("amqp_url scheme", "invalid amqp_url", rc, err);
 	CHECK(strstr(err, "secret") == NULL);
@@ -197,9 +255,6 @@ main(void)
 	config_free(&cfg);
 	rc = load(&cfg, err, "-c", write_file("e.conf", ""), "--amqp_url=amqp://a,", NULL);
 	expect_error("amqp_url empty entry", "invalid amqp_url", rc, err);
-	config_free(&cfg);
-	rc = load(&cfg, err, "-c", write_file("e.conf", ""), "--log_level=loud", NULL);
-	expect_error("log_level", "invalid log_level", rc, err);
 	config_free(&cfg);
 	rc = load(&cfg, err, "-c", write_file("e.conf", ""), "--pg_conninfo=nonsense", NULL);
 	expect_error("pg_conninfo", "invalid pg_conninfo", rc, err);
@@ -216,28 +271,44 @@ main(void)
 	rc = load(&cfg, err, "stray", NULL);
 	expect_error("stray argument", "unexpected argument", rc, err);
 	config_free(&cfg);
-	rc = load(&cfg, err, "-c", "/nonexistent/bridge.conf", NULL);
-	expect_error("missing explicit file", "cannot read config file", rc, err);
-	config_free(&cfg);
+}
 
-	/* http_listen empty is allowed (http role off), as is amqp_url only needed by broker roles */
-	rc = load(&cfg, err, "-c", write_file("e.conf", ""), "--http_listen=", "--roles=http", "--amqp_url=", NULL);
-	CHECK(rc == 0);
-	config_free(&cfg);
+/* A reload copies only reloadable settings (more in test_reload.c). */
+static void
+test_reload_copies(void)
+{
+	struct sc_config cfg;
+	char err[512];
+	char *f = strdup(write_file("r.conf", "log_level = debug\nprefetch = 3\n"));
+	char *argv[] = {"x", "-c", f, NULL};
+	struct sc_reload_result res;
+	int rc;
 
-	/* reload copies only reloadable settings (more in test_reload.c) */
-	f = strdup(write_file("r.conf", "log_level = debug\nprefetch = 3\n"));
 	rc = load(&cfg, err, "-c", write_file("r0.conf", ""), NULL);
 	CHECK(rc == 0);
-	{
-		char *argv[] = {"x", "-c", (char *) f, NULL};
-		struct sc_reload_result res;
-
-		CHECK(config_reload(&cfg, 3, argv, &res, err, sizeof(err)) == 0);
-		CHECK(strcmp(cfg.log_level, "debug") == 0 && cfg.prefetch == 1000);
-	}
+	CHECK(config_reload(&cfg, 3, argv, &res, err, sizeof(err)) == 0);
+	CHECK(strcmp(cfg.log_level, "debug") == 0 && cfg.prefetch == 1000);
 	config_free(&cfg);
-	free((char *) f);
+	free(f);
+}
 
+int
+main(void)
+{
+	if (!mkdtemp(tmpdir))
+		return 1;
+	/* none of these may leak in from the environment running the tests */
+	unsetenv("SHARECOUNT_CONFIG");
+	unsetenv("SHARECOUNT_PREFETCH");
+	unsetenv("SHARECOUNT_QUEUE");
+
+	test_defaults();
+	test_file();
+	test_precedence();
+	test_connections();
+	test_file_errors();
+	test_value_errors();
+	test_url_and_flag_errors();
+	test_reload_copies();
 	return unit_done("test_config");
 }
