@@ -436,32 +436,35 @@ sharecount_apply(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(item.status == ST_APPLIED);
 }
 
-/* One status row of a batch (ord, status, error; the change columns NULL). */
+/*
+ * The status rows of a batch, in order: (ord, status, error), the change
+ * columns NULL.  The status texts are made once per batch, not per row.
+ */
 static void
-put_status(ReturnSetInfo *rsinfo, BatchItem *item, int ord)
+put_statuses(ReturnSetInfo *rsinfo, const BatchItem *items, int n)
 {
 	Datum values[APPLY_BATCH_COLS];
 	bool vnulls[APPLY_BATCH_COLS];
+	Datum applied = CStringGetTextDatum("applied");
+	Datum duplicate = CStringGetTextDatum("duplicate");
+	Datum invalid = CStringGetTextDatum("invalid");
+	int i;
 
 	memset(values, 0, sizeof(values));
 	memset(vnulls, true, sizeof(vnulls));
-	values[0] = Int32GetDatum(ord);
 	vnulls[0] = vnulls[1] = false;
-	switch (item->status)
+	for (i = 0; i < n; i++)
 	{
-		case ST_APPLIED:
-			values[1] = CStringGetTextDatum("applied");
-			break;
-		case ST_DUPLICATE:
-			values[1] = CStringGetTextDatum("duplicate");
-			break;
-		default:
-			values[1] = CStringGetTextDatum("invalid");
-			values[2] = CStringGetTextDatum(item->error);
-			vnulls[2] = false;
-			break;
+		values[0] = Int32GetDatum(i + 1);
+		vnulls[2] = items[i].status != ST_INVALID;
+		values[2] =
+			vnulls[2] ? (Datum) 0 : CStringGetTextDatum(items[i].error);
+		values[1] = items[i].status == ST_APPLIED ? applied :
+			items[i].status == ST_DUPLICATE		  ? duplicate :
+													invalid;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
+							 vnulls);
 	}
-	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, vnulls);
 }
 
 /* One change row: ord and error NULL, status 'changed', the key's new row. */
@@ -501,8 +504,7 @@ apply_items_srf(FunctionCallInfo fcinfo, BatchItem *items, int n,
 	apply_items(items, n, with_changes ? &changes : NULL);
 	SPI_finish();
 
-	for (i = 0; i < n; i++)
-		put_status(rsinfo, &items[i], i + 1);
+	put_statuses(rsinfo, items, n);
 	for (i = 0; i < changes.n; i++)
 		put_change(rsinfo, &changes.v[i]);
 	return (Datum) 0;

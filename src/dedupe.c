@@ -21,7 +21,13 @@
  *   created if missing (INSERT ... ON CONFLICT DO NOTHING) and locked FOR
  *   UPDATE in key order before anything is decided; apply.c then locks the
  *   counts rows in key order, so concurrent batches wait on each other and
- *   never deadlock.  A head row is its bucket's lock for every day: a batch
+ *   never deadlock.  A batch whose ids need ONE row of a kind (a hot stream's
+ *   batch: one dense block) locks it first and runs the INSERT only when the
+ *   lock found nothing: found, it holds what the INSERT-then-lock order would
+ *   have given it (the INSERT does nothing on a row that exists); not found,
+ *   it holds no row of that kind and goes on in that order.  It never holds
+ *   part of a set while creating the rest (docs/performance.md, "P7 apply
+ *   internals").  A head row is its bucket's lock for every day: a batch
  *   just before midnight and one just after it serialize on it.
  * - Everything else (past days, 1.0's table) is read with a snapshot taken
  *   after those locks (GetLatestSnapshot), under any isolation level, so
@@ -237,6 +243,9 @@ lock_rows(RowKind *kind, int64 *k1, int64 *k2, int nkeys, Datum fill,
 	DedupeRow *rows = palloc0(sizeof(DedupeRow) * nkeys);
 	int try;
 
+	/* one row: lock it first, create it only if missing (Rules) */
+	bool lock_first = nkeys == 1;
+
 	values[0] = int8_array(k1, nkeys);
 	values[1] = int8_array(k2, nkeys);
 	values[2] = fill;
@@ -247,14 +256,21 @@ lock_rows(RowKind *kind, int64 *k1, int64 *k2, int nkeys, Datum fill,
 		SPITupleTable *tt;
 		uint64 r;
 
-		if (SPI_execute_plan(kind->ensure_plan, values, NULL, false, 0) !=
-			SPI_OK_INSERT)
+		if (!lock_first &&
+			SPI_execute_plan(kind->ensure_plan, values, NULL, false, 0) !=
+				SPI_OK_INSERT)
 			elog(ERROR, "dedupe: creating rows failed");
 		if (SPI_execute_plan(kind->lock_plan, values, NULL, false, 0) !=
 			SPI_OK_SELECT)
 			elog(ERROR, "dedupe: locking rows failed");
 		if (SPI_processed < (uint64) nkeys)
-			continue; /* pruned meanwhile: create them again */
+		{
+			/* missing (new, or pruned meanwhile): create them, lock again */
+			if (lock_first)
+				try--;
+			lock_first = false;
+			continue;
+		}
 		tt = SPI_tuptable;
 		for (r = 0; r < SPI_processed; r++)
 		{
