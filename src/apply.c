@@ -82,8 +82,21 @@ typedef struct ApplyChanges
 	int n;
 } ApplyChanges;
 
-static SPIPlanPtr counts_plan =
-	NULL; /* 1.1: bumps versions, returns the rows */
+/*
+ * The 1.1 counts upsert (add_counts) of the rows u(t, i, d): type, id,
+ * delta; it bumps the versions and returns the rows.
+ */
+#define COUNTS_UPSERT(rows) \
+	"INSERT INTO sharecount.counts AS c (content_type, content_id, share_count, updated_at, version) " \
+	"SELECT u.t, u.i, u.d, pg_catalog.clock_timestamp(), CASE WHEN u.d <> 0 THEN 1 ELSE 0 END " \
+	"FROM " rows " AS u(t, i, d) " \
+	"ON CONFLICT (content_type, content_id) DO UPDATE " \
+	"SET share_count = c.share_count + excluded.share_count, " \
+	"updated_at = excluded.updated_at, version = c.version + excluded.version " \
+	"RETURNING c.content_type, c.content_id, c.share_count, c.version"
+
+static SPIPlanPtr counts_plan = NULL;	  /* 1.1, arrays: unnest() */
+static SPIPlanPtr counts_one_plan = NULL; /* 1.1, one key: scalars */
 static SPIPlanPtr counts_legacy_plan =
 	NULL; /* the 1.0 schema: no version column */
 static SPIPlanPtr stats_plan = NULL;
@@ -285,6 +298,7 @@ add_counts(BatchItem *items, int n, bool v1_1, ApplyChanges *changes)
 	Datum *kd;
 	Oid types[3] = {TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID};
 	Datum values[3];
+	SPIPlanPtr plan;
 
 	klist = sum_keys(items, n, &keys, &nkeys);
 	if (nkeys == 0)
@@ -298,39 +312,42 @@ add_counts(BatchItem *items, int n, bool v1_1, ApplyChanges *changes)
 		ki[i] = klist[i]->key.cid;
 		kd[i] = Int64GetDatum(klist[i]->delta);
 	}
-	values[0] = sc_text_array(kt, nkeys);
-	values[1] = sc_text_array(ki, nkeys);
-	values[2] = PointerGetDatum(construct_array(
-		kd, nkeys, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	if (!v1_1)
+	if (v1_1 && nkeys == 1)
 	{
-		sc_prepare_once(
-			&counts_legacy_plan,
-			"INSERT INTO sharecount.counts AS c (content_type, content_id, share_count, updated_at) "
-			"SELECT u.t, u.i, u.d, pg_catalog.clock_timestamp() "
-			"FROM unnest($1, $2, $3) AS u(t, i, d) "
-			"ON CONFLICT (content_type, content_id) DO UPDATE "
-			"SET share_count = c.share_count + excluded.share_count, "
-			"updated_at = excluded.updated_at",
-			3, types);
-		if (SPI_execute_plan(counts_legacy_plan, values, NULL, false, 0) !=
-			SPI_OK_INSERT)
-			elog(ERROR, "counts upsert failed");
-		return;
+		/* one key (a hot key's batch): no unnest() to start per batch */
+		Oid one_types[3] = {TEXTOID, TEXTOID, INT8OID};
+
+		values[0] = CStringGetTextDatum(kt[0]);
+		values[1] = CStringGetTextDatum(ki[0]);
+		values[2] = kd[0];
+		plan = sc_prepare_once(&counts_one_plan,
+							   COUNTS_UPSERT("(VALUES ($1, $2, $3))"), 3,
+							   one_types);
 	}
-	sc_prepare_once(
-		&counts_plan,
-		"INSERT INTO sharecount.counts AS c (content_type, content_id, share_count, updated_at, version) "
-		"SELECT u.t, u.i, u.d, pg_catalog.clock_timestamp(), CASE WHEN u.d <> 0 THEN 1 ELSE 0 END "
-		"FROM unnest($1, $2, $3) AS u(t, i, d) "
-		"ON CONFLICT (content_type, content_id) DO UPDATE "
-		"SET share_count = c.share_count + excluded.share_count, "
-		"updated_at = excluded.updated_at, version = c.version + excluded.version "
-		"RETURNING c.content_type, c.content_id, c.share_count, c.version",
-		3, types);
-	if (SPI_execute_plan(counts_plan, values, NULL, false, 0) !=
-		SPI_OK_INSERT_RETURNING)
+	else
+	{
+		values[0] = sc_text_array(kt, nkeys);
+		values[1] = sc_text_array(ki, nkeys);
+		values[2] = PointerGetDatum(construct_array(
+			kd, nkeys, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		plan = v1_1 ?
+			sc_prepare_once(&counts_plan, COUNTS_UPSERT("unnest($1, $2, $3)"),
+							3, types) :
+			sc_prepare_once(
+				&counts_legacy_plan,
+				"INSERT INTO sharecount.counts AS c (content_type, content_id, share_count, updated_at) "
+				"SELECT u.t, u.i, u.d, pg_catalog.clock_timestamp() "
+				"FROM unnest($1, $2, $3) AS u(t, i, d) "
+				"ON CONFLICT (content_type, content_id) DO UPDATE "
+				"SET share_count = c.share_count + excluded.share_count, "
+				"updated_at = excluded.updated_at",
+				3, types);
+	}
+	if (SPI_execute_plan(plan, values, NULL, false, 0) !=
+		(v1_1 ? SPI_OK_INSERT_RETURNING : SPI_OK_INSERT))
 		elog(ERROR, "counts upsert failed");
+	if (!v1_1)
+		return;
 	if (changes != NULL)
 		collect_changes(keys, changes);
 }
