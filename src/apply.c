@@ -30,6 +30,7 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -454,34 +455,74 @@ sharecount_apply(PG_FUNCTION_ARGS)
 }
 
 /*
- * The status rows of a batch, in order: (ord, status, error), the change
- * columns NULL.  The status texts are made once per batch, not per row.
+ * A status row without an error, (0, status, NULL, ...), as a minimal tuple
+ * whose ord is then written in place (row_set_ord): forming the row once
+ * per status instead of once per job (heap_form_minimal_tuple was half of a
+ * status row's cost, docs/performance.md "P7 apply internals").
  */
-static void
-put_statuses(ReturnSetInfo *rsinfo, const BatchItem *items, int n)
+static MinimalTuple
+status_row(TupleDesc desc, const char *status)
 {
 	Datum values[APPLY_BATCH_COLS];
 	bool vnulls[APPLY_BATCH_COLS];
-	Datum applied = CStringGetTextDatum("applied");
-	Datum duplicate = CStringGetTextDatum("duplicate");
-	Datum invalid = CStringGetTextDatum("invalid");
-	int i;
 
 	memset(values, 0, sizeof(values));
 	memset(vnulls, true, sizeof(vnulls));
 	vnulls[0] = vnulls[1] = false;
+	values[0] = Int32GetDatum(0);
+	values[1] = CStringGetTextDatum(status);
+	return heap_form_minimal_tuple(desc, values, vnulls);
+}
+
+/* Set ord, the row's first column (int4, never null: at its data's start). */
+static void
+row_set_ord(MinimalTuple row, int32 ord)
+{
+	char *data = (char *) row + row->t_hoff - MINIMAL_TUPLE_OFFSET;
+
+	memcpy(data, &ord, sizeof(ord));
+}
+
+/*
+ * The status rows of a batch, in order: (ord, status, error), the change
+ * columns NULL.  An applied or duplicate row is a copy of its status's row
+ * with its ord; an invalid one, with its error, is formed as it is.
+ */
+static void
+put_statuses(ReturnSetInfo *rsinfo, const BatchItem *items, int n)
+{
+	TupleDesc desc = rsinfo->setDesc;
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	MinimalTuple applied = status_row(desc, "applied");
+	MinimalTuple duplicate = status_row(desc, "duplicate");
+	Datum values[APPLY_BATCH_COLS];
+	bool vnulls[APPLY_BATCH_COLS];
+	int i;
+
+	if (TupleDescAttr(desc, 0)->atttypid != INT4OID)
+		elog(ERROR, "apply: the result's first column is not ord int4");
+	memset(values, 0, sizeof(values));
+	memset(vnulls, true, sizeof(vnulls));
+	vnulls[0] = vnulls[1] = vnulls[2] = false;
 	for (i = 0; i < n; i++)
 	{
-		values[0] = Int32GetDatum(i + 1);
-		vnulls[2] = items[i].status != ST_INVALID;
-		values[2] =
-			vnulls[2] ? (Datum) 0 : CStringGetTextDatum(items[i].error);
-		values[1] = items[i].status == ST_APPLIED ? applied :
-			items[i].status == ST_DUPLICATE		  ? duplicate :
-													invalid;
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
-							 vnulls);
+		MinimalTuple row = items[i].status == ST_APPLIED ? applied :
+			items[i].status == ST_DUPLICATE				 ? duplicate :
+														   NULL;
+
+		if (row == NULL)
+		{
+			values[0] = Int32GetDatum(i + 1);
+			values[1] = CStringGetTextDatum("invalid");
+			values[2] = CStringGetTextDatum(items[i].error);
+			tuplestore_putvalues(rsinfo->setResult, desc, values, vnulls);
+			continue;
+		}
+		row_set_ord(row, i + 1);
+		ExecStoreMinimalTuple(row, slot, false);
+		tuplestore_puttupleslot(rsinfo->setResult, slot); /* copies it */
 	}
+	ExecDropSingleTupleTableSlot(slot);
 }
 
 /* One change row: ord and error NULL, status 'changed', the key's new row. */
