@@ -21,7 +21,13 @@
  *   created if missing (INSERT ... ON CONFLICT DO NOTHING) and locked FOR
  *   UPDATE in key order before anything is decided; apply.c then locks the
  *   counts rows in key order, so concurrent batches wait on each other and
- *   never deadlock.  A head row is its bucket's lock for every day: a batch
+ *   never deadlock.  A batch whose ids need ONE row of a kind (a hot stream's
+ *   batch: one dense block) locks it first and runs the INSERT only when the
+ *   lock found nothing: found, it holds what the INSERT-then-lock order would
+ *   have given it (the INSERT does nothing on a row that exists); not found,
+ *   it holds no row of that kind and goes on in that order.  It never holds
+ *   part of a set while creating the rest (docs/performance.md, "P7 apply
+ *   internals").  A head row is its bucket's lock for every day: a batch
  *   just before midnight and one just after it serialize on it.
  * - Everything else (past days, 1.0's table) is read with a snapshot taken
  *   after those locks (GetLatestSnapshot), under any isolation level, so
@@ -76,6 +82,16 @@ typedef struct RowKind
 	SPIPlanPtr ensure_plan;
 	SPIPlanPtr lock_plan;
 	SPIPlanPtr write_plan;
+
+	/*
+	 * The same for ONE row, with scalar arguments (NULL: use the array
+	 * forms): a plain index scan instead of a join with unnest(), about a
+	 * third of these statements' cost on a hot stream's one-block batches.
+	 */
+	const char *lock1_sql;	/* $1 k1, $2 k2 */
+	const char *write1_sql; /* $1 k1, $2 k2, $3 data, $4 n, $5 day */
+	SPIPlanPtr lock1_plan;
+	SPIPlanPtr write1_plan;
 } RowKind;
 
 static RowKind dense_kind = {
@@ -92,6 +108,13 @@ static RowKind dense_kind = {
 	BYTEAOID,
 	NULL,
 	NULL,
+	NULL,
+	"SELECT d.origin, d.block, d.bits, d.n, d.day FROM sharecount.dedupe_dense d "
+	"WHERE d.origin OPERATOR(pg_catalog.=) $1 AND d.block OPERATOR(pg_catalog.=) $2 "
+	"FOR UPDATE OF d",
+	"UPDATE sharecount.dedupe_dense d SET bits = $3, n = $4, day = $5 "
+	"WHERE d.origin OPERATOR(pg_catalog.=) $1 AND d.block OPERATOR(pg_catalog.=) $2",
+	NULL,
 	NULL};
 
 static RowKind head_kind = {
@@ -105,6 +128,10 @@ static RowKind head_kind = {
 	"FROM unnest($1, $2, $3, $4, $5) AS u(a, b, x, n, day) "
 	"WHERE h.bucket OPERATOR(pg_catalog.=) u.a",
 	DATEOID,
+	NULL,
+	NULL,
+	NULL,
+	NULL,
 	NULL,
 	NULL,
 	NULL};
@@ -237,24 +264,40 @@ lock_rows(RowKind *kind, int64 *k1, int64 *k2, int nkeys, Datum fill,
 	DedupeRow *rows = palloc0(sizeof(DedupeRow) * nkeys);
 	int try;
 
+	/* one row: lock it first, create it only if missing (Rules) */
+	bool lock_first = nkeys == 1;
+	bool one = nkeys == 1 && kind->lock1_sql != NULL;
+	Oid one_types[2] = {INT8OID, INT8OID};
+	Datum one_key[2] = {Int64GetDatum(k1[0]), Int64GetDatum(k2[0])};
+
 	values[0] = int8_array(k1, nkeys);
 	values[1] = int8_array(k2, nkeys);
 	values[2] = fill;
 	sc_prepare_once(&kind->ensure_plan, kind->ensure_sql, 3, types);
 	sc_prepare_once(&kind->lock_plan, kind->lock_sql, 2, types);
+	if (one)
+		sc_prepare_once(&kind->lock1_plan, kind->lock1_sql, 2, one_types);
 	for (try = 0; try < SC_DEDUPE_LOCK_TRIES; try++)
 	{
 		SPITupleTable *tt;
 		uint64 r;
 
-		if (SPI_execute_plan(kind->ensure_plan, values, NULL, false, 0) !=
-			SPI_OK_INSERT)
+		if (!lock_first &&
+			SPI_execute_plan(kind->ensure_plan, values, NULL, false, 0) !=
+				SPI_OK_INSERT)
 			elog(ERROR, "dedupe: creating rows failed");
-		if (SPI_execute_plan(kind->lock_plan, values, NULL, false, 0) !=
-			SPI_OK_SELECT)
+		if (SPI_execute_plan(one ? kind->lock1_plan : kind->lock_plan,
+							 one ? one_key : values, NULL, false,
+							 0) != SPI_OK_SELECT)
 			elog(ERROR, "dedupe: locking rows failed");
 		if (SPI_processed < (uint64) nkeys)
-			continue; /* pruned meanwhile: create them again */
+		{
+			/* missing (new, or pruned meanwhile): create them, lock again */
+			if (lock_first)
+				try--;
+			lock_first = false;
+			continue;
+		}
 		tt = SPI_tuptable;
 		for (r = 0; r < SPI_processed; r++)
 		{
@@ -284,6 +327,20 @@ lock_rows(RowKind *kind, int64 *k1, int64 *k2, int nkeys, Datum fill,
 	return NULL;
 }
 
+/* Write one changed row back (RowKind.write1_sql). */
+static void
+write_one(RowKind *kind, int64 k1, int64 k2, Datum data, Datum n, Datum day)
+{
+	Oid types[5] = {INT8OID, INT8OID, BYTEAOID, INT4OID, DATEOID};
+	Datum values[5] = {Int64GetDatum(k1), Int64GetDatum(k2), data, n, day};
+
+	sc_prepare_once(&kind->write1_plan, kind->write1_sql, 5, types);
+	if (SPI_execute_plan(kind->write1_plan, values, NULL, false, 0) !=
+			SPI_OK_UPDATE ||
+		SPI_processed != 1)
+		elog(ERROR, "dedupe: writing rows failed");
+}
+
 /* Write the changed rows back (one UPDATE for all of them). */
 static void
 write_rows(RowKind *kind, DedupeRow *rows, int nrows)
@@ -311,6 +368,11 @@ write_rows(RowKind *kind, DedupeRow *rows, int nrows)
 	}
 	if (m == 0)
 		return;
+	if (m == 1 && kind->write1_sql != NULL)
+	{
+		write_one(kind, k1[0], k2[0], data[0], n[0], day[0]);
+		return;
+	}
 	values[0] = int8_array(k1, m);
 	values[1] = int8_array(k2, m);
 	values[2] = PointerGetDatum(

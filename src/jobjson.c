@@ -37,8 +37,15 @@ typedef enum
 	ENV_DATA
 } EnvKey;
 
-/* The first number of messages room is made for (doubled as needed). */
+/*
+ * Room is first made for one message per PARSE_BYTES_PER_MSG bytes of the
+ * text (PARSE_FIRST_CAP to PARSE_MAX_FIRST_CAP: 1.7 MB at most, whatever the
+ * text holds), doubled as needed: a bridge's job message is 200 to 300
+ * bytes, so its batch is read without copying the array again.
+ */
 #define PARSE_FIRST_CAP 64
+#define PARSE_MAX_FIRST_CAP 4096
+#define PARSE_BYTES_PER_MSG 128
 
 typedef struct ParseState
 {
@@ -220,19 +227,31 @@ fast_delim(const char *p, const char *end)
 		*p == ',' || *p == ']' || *p == '}';
 }
 
+/*
+ * The bytes a fast string stops at: '"', '\\' and the control characters,
+ * among them the NUL that ends the copy (so the loop needs no bound).
+ */
+static bool fast_stop[256];
+
+static void
+fast_stop_init(void)
+{
+	int c;
+
+	for (c = 0; c < 0x20; c++)
+		fast_stop[c] = true;
+	fast_stop['"'] = fast_stop['\\'] = true;
+}
+
 /* A string without escapes at *pp (a '"'): *out, NUL-terminated in place. */
 static bool
 fast_string(char **pp, char *end, char **out)
 {
 	char *p = *pp + 1;
 
-	while (p < end && *p != '"')
-	{
-		if (*p == '\\' || (unsigned char) *p < 0x20)
-			return false;
+	while (!fast_stop[(unsigned char) *p])
 		p++;
-	}
-	if (p == end)
+	if (p == end || *p != '"')
 		return false;
 	*p = '\0';
 	*out = *pp + 1;
@@ -375,7 +394,9 @@ fast_parse(ParseState *ps, text *json)
 	char *end = copy + len;
 
 	memcpy(copy, VARDATA_ANY(json), len);
-	copy[len] = '\0';
+	copy[len] = '\0'; /* fast_string's bound */
+	if (!fast_stop['"'])
+		fast_stop_init();
 	p = fast_ws(p, end);
 	if (!fast_value(ps, &p, end, 0))
 		return false;
@@ -402,7 +423,9 @@ sc_parse_batch(text *json, int *n)
 	int i;
 
 	memset(&ps, 0, sizeof(ps));
-	ps.cap = PARSE_FIRST_CAP;
+	ps.cap = Min(Max(PARSE_FIRST_CAP,
+					 VARSIZE_ANY_EXHDR(json) / PARSE_BYTES_PER_MSG + 1),
+				 PARSE_MAX_FIRST_CAP);
 	ps.msgs = palloc(sizeof(JobMessage) * ps.cap);
 	parse_init(&ps);
 	if (!fast_parse(&ps, json))

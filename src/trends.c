@@ -282,7 +282,7 @@ write_deltas(const TrendDelta *bd, int nbd, const TrendDelta *hr, int nhr)
 		"SET share_count = b.share_count + excluded.share_count), "
 		"w AS (INSERT INTO sharecount.trend_window AS w (content_type, content_id, shares) "
 		"SELECT u.t, u.i, pg_catalog.sum(u.d) FROM unnest($6, $7, $8, $9) AS u(t, i, h, d) "
-		"JOIN sharecount.trend_clock c ON u.h OPERATOR(pg_catalog.>=) c.window_start "
+		"WHERE u.h OPERATOR(pg_catalog.>=) (SELECT c.window_start FROM sharecount.trend_clock c) "
 		"GROUP BY 1, 2 ORDER BY 1, 2 "
 		"ON CONFLICT (content_type, content_id) DO UPDATE "
 		"SET shares = w.shares + excluded.shares) "
