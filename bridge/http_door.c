@@ -6,7 +6,7 @@
  * listening socket: it accepts each connection, looks at its first
  * request's head with MSG_PEEK (nothing is consumed) and either hands the
  * connection to libmicrohttpd (MHD_add_connection; the head is read again
- * there) or, when route_head_check() finds the head too large, writes the
+ * there) or, when http_head_read() finds the head too large, writes the
  * JSON 414/431 itself (http_send_raw_error), reads and drops what the client
  * still sends (so closing does not reset the connection before the client
  * has read the answer) and closes.  Later requests on a kept-alive
@@ -52,6 +52,7 @@
 #include "dbpool.h"
 #include "clock.h"
 #include "http_door.h"
+#include "http_head.h"
 #include "http_reply.h"
 #include "http_stream.h"
 #include "log.h"
@@ -167,13 +168,13 @@ door_answered(struct pending *p)
  * thread has it, it may close it at any time.
  */
 static void
-door_pass(struct pending *p, size_t n)
+door_pass(struct pending *p, const struct http_head *head)
 {
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.ptr = p};
 	enum http_stream_rc rc;
 
 	epoll_ctl(door.ep, EPOLL_CTL_DEL, p->fd, NULL);
-	rc = http_stream_take(p->fd, door.buf, n);
+	rc = http_stream_take(p->fd, door.buf, head);
 	if (rc == HTTP_STREAM_NOT_OURS)
 		door_handoff(p);
 	else if (rc == HTTP_STREAM_TAKEN)
@@ -210,8 +211,8 @@ static void
 door_serve(struct pending *p, uint32_t events)
 {
 	ssize_t n;
-	int is_head = 0;
-	enum route_head st;
+	struct http_head head;
+	enum http_head_status st;
 
 	if (p->draining)
 	{
@@ -229,15 +230,15 @@ door_serve(struct pending *p, uint32_t events)
 	if ((size_t) n == p->seen && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
 		return;
 	p->seen = (size_t) n;
-	st = route_head_check(door.buf, (size_t) n, door.conn_memory, &is_head);
-	if (st == ROUTE_HEAD_OK)
-		door_pass(p, (size_t) n);
-	else if (st == ROUTE_HEAD_MORE && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+	st = http_head_read(door.buf, (size_t) n, door.conn_memory, &head);
+	if (st == HTTP_HEAD_OK)
+		door_pass(p, &head);
+	else if (st == HTTP_HEAD_MORE && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
 		door_close(p); /* half a head, then the client stopped sending */
-	else if (st != ROUTE_HEAD_MORE)
+	else if (st != HTTP_HEAD_MORE)
 	{
 		log_debug("a request's head is too large for http_conn_memory: answered %d", (int) st);
-		http_send_raw_error(p->fd, (unsigned) st, is_head);
+		http_send_raw_error(p->fd, (unsigned) st, head.is_head);
 		door_answered(p);
 	}
 }

@@ -10,14 +10,14 @@
  * Validation is libmicrohttpd's path's, through the same functions:
  * http_live_origin_ok() (403), http_live_ws_refusal() (400, 503),
  * http_live_stream_route() (route_parse(): 400, 404), and the hub's limits
- * (503, written by the live thread).  The head is parsed here only as far as
- * those need (request line, the `ids` query parameters, six header fields);
- * a head this parser does not take (another method, HTTP/0.9 or 2, folded or
- * control characters in a header line) goes to libmicrohttpd, which answers
- * it as before.
+ * (503, written by the live thread).  The head is read once, by the door's
+ * reader (http_head_read(), http_head.c: request line, six header fields);
+ * here only the `ids` query parameters are picked from its target.  A head
+ * that is not ours (another method, HTTP/0.9 or 2, not plain: folded lines,
+ * control characters, NUL) goes to libmicrohttpd, which answers it as before.
  *
  * Rules: called on the door's thread only; no state of its own.  Memory: one
- * copy of the head while a request is looked at.
+ * copy of the target and the six field values while a request is looked at.
  */
 #define _GNU_SOURCE /* asprintf */
 #include <errno.h>
@@ -25,7 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 
 #include "dbpool.h"
@@ -40,9 +39,6 @@
 /* Room for an answer's head lines (status line, fixed fields, Allow or CORS) before its body */
 #define HS_HEAD_MAX 1024
 
-static const char *const hs_names[HS_NHDR] = {
-	"Host", "Origin", "Upgrade", "Connection", "Sec-WebSocket-Version", "Sec-WebSocket-Key"};
-
 void
 http_stream_head_free(struct http_stream_head *h)
 {
@@ -50,72 +46,16 @@ http_stream_head_free(struct http_stream_head *h)
 	memset(h, 0, sizeof(*h));
 }
 
-/* Bytes of the head: up to and with its empty line (CRLF or bare LF), or 0 if there is none. */
-static size_t
-head_length(const char *buf, size_t len)
+/* Copy span s to *out as a NUL-terminated string; returns the string. */
+static char *
+copy_span(struct http_head_span s, char **out)
 {
-	const char *end = buf + len;
+	char *start = *out;
 
-	for (const char *line = buf; line < end;)
-	{
-		const char *nl = memchr(line, '\n', (size_t) (end - line));
-
-		if (!nl)
-			return 0;
-		if (line != buf && (nl == line || (nl == line + 1 && *line == '\r')))
-			return (size_t) (nl + 1 - buf);
-		line = nl + 1;
-	}
-	return 0;
-}
-
-/* The request line, in place: 0 for "GET <target> HTTP/1.x" of a live route, else -1. */
-static int
-parse_request_line(char *line, struct http_stream_head *h, char **query)
-{
-	char *target, *version, *q;
-	enum http_live_kind kind;
-
-	if (strncmp(line, "GET ", 4) != 0)
-		return -1;
-	target = line + 4;
-	if (!(version = strchr(target, ' ')))
-		return -1;
-	*version++ = '\0';
-	if (strncmp(version, "HTTP/1.", 7) != 0 || strchr(version, ' '))
-		return -1;
-	if ((q = strchr(target, '?')) != NULL)
-		*q++ = '\0';
-	kind = http_live_kind(target);
-	if (kind != HTTP_LIVE_STREAM && kind != HTTP_LIVE_WS)
-		return -1;
-	h->ws = kind == HTTP_LIVE_WS;
-	h->path = target;
-	*query = q;
-	return 0;
-}
-
-/* One header line, in place: 0 (kept if it is one we read and the first of its name), -1 not ours. */
-static int
-parse_header_line(char *line, struct http_stream_head *h)
-{
-	char *colon = strchr(line, ':'), *v, *e;
-
-	if (!colon || line[0] == ' ' || line[0] == '\t')
-		return -1; /* no field name, or an obsolete folded line: libmicrohttpd's to judge */
-	for (const char *p = line; *p; p++)
-		if ((unsigned char) *p < 0x20 && *p != '\t')
-			return -1; /* control characters: never echoed back by us */
-	*colon = '\0';
-	for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
-		;
-	for (e = v + strlen(v); e > v && (e[-1] == ' ' || e[-1] == '\t'); e--)
-		;
-	*e = '\0';
-	for (int i = 0; i < HS_NHDR; i++)
-		if (!h->hdr[i] && strcasecmp(line, hs_names[i]) == 0)
-			h->hdr[i] = v;
-	return 0;
+	memcpy(start, s.p, s.n);
+	start[s.n] = '\0';
+	*out += s.n + 1;
+	return start;
 }
 
 /* The query's `ids` parameters, as libmicrohttpd gives them to http.c ('+' is a space, no other decoding). */
@@ -140,33 +80,33 @@ parse_query(char *query, struct http_stream_head *h)
 }
 
 int
-http_stream_parse(const char *buf, size_t len, struct http_stream_head *h)
+http_stream_parse(const struct http_head *head, struct http_stream_head *h)
 {
-	size_t n = head_length(buf, len);
-	char *line, *next, *query = NULL;
+	size_t need = head->target.n + 1;
+	char *out, *query;
+	enum http_live_kind kind;
 
 	memset(h, 0, sizeof(*h));
-	if (n == 0 || len < 4 || strncmp(buf, "GET ", 4) != 0 || !(h->copy = malloc(n + 1)))
+	if (!head->plain || !http_head_is(head->method, "GET") || !head->version.p || head->version.n < 7 ||
+		strncmp(head->version.p, "HTTP/1.", 7) != 0 || memchr(head->version.p, ' ', head->version.n))
+		return 0; /* another method, HTTP/0.9 or 2, or a head we do not read: libmicrohttpd's */
+	for (int i = 0; i < HH_NFIELDS; i++)
+		need += head->field[i].p ? head->field[i].n + 1 : 0;
+	if (!(out = h->copy = malloc(need)))
 		return 0;
-	memcpy(h->copy, buf, n);
-	h->copy[n] = '\0';
-	h->head_len = n;
-	for (line = h->copy; *line; line = next)
+	h->path = copy_span(head->target, &out);
+	if ((query = strchr(h->path, '?')) != NULL)
+		*query++ = '\0';
+	kind = http_live_kind(h->path);
+	if (kind != HTTP_LIVE_STREAM && kind != HTTP_LIVE_WS)
 	{
-		char *nl = strchr(line, '\n');
-
-		next = nl + 1;
-		*nl = '\0';
-		if (nl > line && nl[-1] == '\r')
-			nl[-1] = '\0';
-		if (*line == '\0')
-			break; /* the empty line */
-		if (line == h->copy ? parse_request_line(line, h, &query) != 0 : parse_header_line(line, h) != 0)
-		{
-			http_stream_head_free(h);
-			return 0;
-		}
+		http_stream_head_free(h);
+		return 0;
 	}
+	h->ws = kind == HTTP_LIVE_WS;
+	h->head_len = head->len;
+	for (int i = 0; i < HH_NFIELDS; i++)
+		h->hdr[i] = head->field[i].p ? copy_span(head->field[i], &out) : NULL;
 	parse_query(query, h);
 	return 1;
 }
@@ -250,8 +190,8 @@ take_ws(int fd, const struct http_stream_head *h)
 {
 	char accept[LIVE_WS_ACCEPT_LEN], msg[HS_HEAD_MAX];
 	unsigned status;
-	const char *why = http_live_ws_refusal(h->hdr[HS_UPGRADE], h->hdr[HS_CONNECTION], h->hdr[HS_WS_VERSION],
-										   h->hdr[HS_WS_KEY], accept, &status);
+	const char *why = http_live_ws_refusal(h->hdr[HH_UPGRADE], h->hdr[HH_CONNECTION], h->hdr[HH_WS_VERSION],
+										   h->hdr[HH_WS_KEY], accept, &status);
 	int n;
 
 	if (why)
@@ -287,20 +227,20 @@ take_stream(int fd, const struct http_stream_head *h, const char *cors)
 }
 
 enum http_stream_rc
-http_stream_take(int fd, char *buf, size_t len)
+http_stream_take(int fd, char *buf, const struct http_head *head)
 {
 	struct http_stream_head h;
 	const char *cors;
 	enum http_stream_rc rc = HTTP_STREAM_ANSWERED;
 	ssize_t n;
 
-	if (!http_stream_parse(buf, len, &h))
+	if (!http_stream_parse(head, &h))
 		return HTTP_STREAM_NOT_OURS;
 	while ((n = recv(fd, buf, h.head_len, 0)) < 0 && errno == EINTR)
 		; /* the head was peeked: it is all there */
 	if (n != (ssize_t) h.head_len)
 		; /* cannot happen short of a broken socket: close */
-	else if (!http_live_origin_ok(h.hdr[HS_ORIGIN], h.hdr[HS_HOST], &cors))
+	else if (!http_live_origin_ok(h.hdr[HH_ORIGIN], h.hdr[HH_HOST], &cors))
 		http_stream_send_error(fd, 403, HTTP_LIVE_ORIGIN_REFUSED, NULL);
 	else if (h.ws)
 		rc = take_ws(fd, &h);

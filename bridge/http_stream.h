@@ -14,37 +14,27 @@
 
 #include <stddef.h>
 
-/* The request headers the live routes read (indexes into struct http_stream_head.hdr) */
-enum
-{
-	HS_HOST,
-	HS_ORIGIN,
-	HS_UPGRADE,
-	HS_CONNECTION,
-	HS_WS_VERSION,
-	HS_WS_KEY,
-	HS_NHDR
-};
+#include "http_head.h"
 
-/* A parsed request head: pointers into `copy` (one malloc). */
+/* A live route's request, from its head (struct http_head): NUL-terminated copies in `copy` (one malloc). */
 struct http_stream_head
 {
 	char *copy;
-	size_t head_len;		  /* bytes of the head on the wire, its empty line included */
-	int ws;					  /* 1: /share-links/ws, 0: a stream */
-	const char *path;		  /* the raw path, no query */
-	const char *ids;		  /* the first `ids` value ('+' read as ' '), or NULL */
-	int ids_count;			  /* how many `ids` parameters */
-	const char *hdr[HS_NHDR]; /* the first value of each (trimmed), or NULL */
+	size_t head_len;			 /* bytes of the head on the wire, its empty line included */
+	int ws;						 /* 1: /share-links/ws, 0: a stream */
+	const char *path;			 /* the raw path, no query */
+	const char *ids;			 /* the first `ids` value ('+' read as ' '), or NULL */
+	int ids_count;				 /* how many `ids` parameters */
+	const char *hdr[HH_NFIELDS]; /* the first value of each field of struct http_head (trimmed), or NULL */
 };
 
 /*
- * Parse the complete head at the start of buf[0..len) (route_head_check()
- * said ROUTE_HEAD_OK): 1 when it is a GET of a live stream or WebSocket route
- * with HTTP/1.x (h filled; free with http_stream_head_free), 0 when the
- * request is not ours (or out of memory): libmicrohttpd serves it.
+ * From a complete head, buf's bytes read by http_head_read() (HTTP_HEAD_OK):
+ * 1 when it is a GET of a live stream or WebSocket route with HTTP/1.x and a
+ * plain head (h filled; free with http_stream_head_free), 0 when the request
+ * is not ours (or out of memory): libmicrohttpd serves it.
  */
-int http_stream_parse(const char *buf, size_t len, struct http_stream_head *h);
+int http_stream_parse(const struct http_head *head, struct http_stream_head *h);
 void http_stream_head_free(struct http_stream_head *h);
 
 enum http_stream_rc
@@ -55,11 +45,12 @@ enum http_stream_rc
 };
 
 /*
- * The door's offer: the connection fd whose first head is at the start of
- * buf[0..len) (peeked, not read).  For a live route the head is read off the
- * socket and the request answered (see the file's header).
+ * The door's offer: the connection fd whose first head, peeked into buf (not
+ * read), http_head_read() found complete and within the limits (head).  For
+ * a live route the head is read off the socket into buf and the request
+ * answered (see the file's header).
  */
-enum http_stream_rc http_stream_take(int fd, char *buf, size_t len);
+enum http_stream_rc http_stream_take(int fd, char *buf, const struct http_head *head);
 
 /* A stream's 200 head (malloc'ed; NULL out of memory); cors: Access-Control-Allow-Origin or NULL. */
 char *http_stream_sse_head(const char *cors);

@@ -3,7 +3,8 @@
  * method + raw path asks for, percent-decoding of path segments and of the
  * ids list, and every input check (empty, too long, bad %-escape, bad UTF-8,
  * NUL, too many ids, extra segments), the JSON body of a POST of ids, the
- * size of a request's head, and the http_listen address syntax; the query
+ * limits of a request's head (its reader is http_head.c), and the
+ * http_listen address syntax; the query
  * strings of the trends routes (`by`, since/until/bucket, window/limit) are
  * route_trends.c's.  No I/O, no server: unit-tested in
  * test/unit/test_route.c and test/unit/test_route_trends.c.
@@ -42,9 +43,9 @@
  * http_conn_memory, one record per header field, query parameter and cookie,
  * and builds the answer's header in what is left; when something does not
  * fit it answers with a fixed HTML page or closes the connection.  The
- * bridge checks a request's head before libmicrohttpd does (route_head_check
- * on the bytes, route_head_cost on what libmicrohttpd parsed) and answers
- * 414/431 in JSON itself.
+ * bridge checks a request's head before libmicrohttpd does (http_head_read()
+ * of http_head.c on the bytes, route_head_cost on what libmicrohttpd parsed)
+ * and answers 414/431 in JSON itself.
  */
 /* request-target (path and query) at most http_conn_memory minus this, else 414 */
 #define ROUTE_URI_RESERVE 1024
@@ -166,15 +167,6 @@ char *route_decode_field(struct route *r, const char *name, const char *raw, siz
 /* 1 if s[0..len) is well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF). */
 int route_utf8_valid(const unsigned char *s, size_t len);
 
-/* What route_head_check() found. */
-enum route_head
-{
-	ROUTE_HEAD_MORE = 0,		   /* incomplete and not too large yet: wait for more bytes */
-	ROUTE_HEAD_OK = 1,			   /* complete and within the limits */
-	ROUTE_HEAD_URI_TOO_LONG = 414, /* request-target longer than route_uri_max() */
-	ROUTE_HEAD_TOO_LARGE = 431	   /* head's cost over route_head_budget() */
-};
-
 /* Longest request-target and largest head cost for a given http_conn_memory. */
 size_t route_uri_max(size_t conn_memory);
 size_t route_head_budget(size_t conn_memory);
@@ -186,19 +178,6 @@ size_t route_head_budget(size_t conn_memory);
  * header's value.
  */
 size_t route_head_cost(size_t head_bytes, size_t records, size_t cookie_bytes);
-
-/*
- * Check the start of a connection's byte stream, buf[0..len), as far as it
- * has arrived: the first request's head (request line, header lines, empty
- * line; CRLF or bare LF).  A request-target already longer than
- * route_uri_max() is 414 even before its line ends; a head whose cost
- * (route_head_cost, counting every '&'-separated query piece and every
- * ';'/','-separated cookie: an upper bound of libmicrohttpd's records) is
- * over route_head_budget(), or that has not ended within conn_memory bytes,
- * is 431.  *is_head is set to 1 when the method is HEAD (the answer then has
- * no body).
- */
-enum route_head route_head_check(const char *buf, size_t len, size_t conn_memory, int *is_head);
 
 /* The reason phrase for the error statuses we produce ("Bad Request"...). */
 const char *route_reason(int status);

@@ -1,11 +1,12 @@
 /*
- * test_http_stream.c — unit tests for http_stream_parse() and live_out in
- * bridge/http_stream.c and bridge/live_out.c (docs/live.md "Capacity"): which
+ * test_http_stream.c — unit tests for http_stream_parse() of a head read by
+ * http_head_read(), and live_out, in bridge/http_stream.c,
+ * bridge/http_head.c and bridge/live_out.c (docs/live.md "Capacity"): which
  * first requests the bridge serves itself (a GET of a live stream or
  * WebSocket route, HTTP/1.x) and which stay libmicrohttpd's; the `ids`
  * parameters as libmicrohttpd gives them ('+' a space, the first value, the
  * count); the header fields read (first of each name, trimmed, names in any
- * case); heads with folded or control characters left alone; the output
+ * case); heads with folded lines, control characters or NUL left alone; the output
  * buffer's allocation only while bytes are pending.
  */
 #include <poll.h>
@@ -21,10 +22,31 @@
 
 #include "unit.h"
 
+/* Conn memory for the heads below (docs/config.md http_conn_memory's default) */
+#define MEM 16384
+
+/* The door's way: the head read by http_head_read() (complete), then offered to http_stream_parse(). */
 static int
 parse(const char *head, struct http_stream_head *h)
 {
-	return http_stream_parse(head, strlen(head), h);
+	struct http_head hh;
+
+	memset(h, 0, sizeof(*h));
+	if (http_head_read(head, strlen(head), MEM, &hh) != HTTP_HEAD_OK)
+		return 0;
+	return http_stream_parse(&hh, h);
+}
+
+/* As parse(), for a head holding NUL bytes (len bytes). */
+static int
+parse_len(const char *head, size_t len, struct http_stream_head *h)
+{
+	struct http_head hh;
+
+	memset(h, 0, sizeof(*h));
+	if (http_head_read(head, len, MEM, &hh) != HTTP_HEAD_OK)
+		return 0;
+	return http_stream_parse(&hh, h);
 }
 
 static void
@@ -77,14 +99,20 @@ test_headers(void)
 				"Upgrade: websocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Version: 13\r\n"
 				"Sec-WebSocket-Key: k==\r\nX-Other: 1\r\n\r\n",
 				&h) == 1 &&
-			  strcmp(h.hdr[HS_HOST], "a:1") == 0 && strcmp(h.hdr[HS_ORIGIN], "http://o") == 0 &&
-			  strcmp(h.hdr[HS_UPGRADE], "websocket") == 0 && strcmp(h.hdr[HS_CONNECTION], "keep-alive, Upgrade") == 0 &&
-			  strcmp(h.hdr[HS_WS_VERSION], "13") == 0 && strcmp(h.hdr[HS_WS_KEY], "k==") == 0,
+			  strcmp(h.hdr[HH_HOST], "a:1") == 0 && strcmp(h.hdr[HH_ORIGIN], "http://o") == 0 &&
+			  strcmp(h.hdr[HH_UPGRADE], "websocket") == 0 && strcmp(h.hdr[HH_CONNECTION], "keep-alive, Upgrade") == 0 &&
+			  strcmp(h.hdr[HH_WS_VERSION], "13") == 0 && strcmp(h.hdr[HH_WS_KEY], "k==") == 0,
 		  "fields trimmed, names in any case, the first Origin");
 	http_stream_head_free(&h);
 	CHECK(parse("GET /share-links/ws HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", &h) == 0, "a folded line");
 	CHECK(parse("GET /share-links/ws HTTP/1.1\r\nOrigin: a\rb\r\n\r\n", &h) == 0, "a CR inside a value");
 	CHECK(parse("GET /share-links/ws HTTP/1.1\r\nno colon\r\n\r\n", &h) == 0, "a line without a colon");
+	CHECK(parse_len("GET /share-links/ws HTTP/1.1\r\nOrigin: a\0b\r\n\r\n", 45, &h) == 0, "a NUL in a value");
+	CHECK(parse_len("GET /share-links/ws\0x HTTP/1.1\r\n\r\n", 34, &h) == 0, "a NUL in the request line");
+	CHECK(parse("GET /share-links/ws HTTP/1.1\r\nHost : x\r\nUpgrade:websocket\r\n\r\n", &h) == 1 && !h.hdr[HH_HOST] &&
+			  strcmp(h.hdr[HH_UPGRADE], "websocket") == 0,
+		  "a name is the bytes before the colon; no blank after the colon needed");
+	http_stream_head_free(&h);
 	CHECK(parse("GET /share-links/ws HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\n\r\n", &h) == 1 &&
 			  h.head_len == strlen("GET /share-links/ws HTTP/1.1\r\nHost: x\r\n\r\n"),
 		  "the head ends at its empty line");
