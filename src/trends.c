@@ -27,7 +27,8 @@
  * - Under the 1.0 schema (no sharecount.breakdown) nothing is written: the
  *   upgrade's backfill starts the breakdowns.
  * - The breakdown relation's OID and legacy_before are cached per backend,
- *   re-read when the OID changes (DROP/CREATE EXTENSION, upgrade).
+ *   re-read when the OID changes (DROP/CREATE EXTENSION, upgrade);
+ *   legacy_before is read with the latest snapshot, like the catalog.
  * - Memory: palloc'd in the caller's context.  Caller is connected to SPI.
  */
 #include "postgres.h"
@@ -38,6 +39,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "sharecount.h"
@@ -72,12 +74,24 @@ trends_relation(void)
 	Oid nsp = get_namespace_oid("sharecount", true);
 	Oid relid =
 		OidIsValid(nsp) ? get_relname_relid("breakdown", nsp) : InvalidOid;
+	SPIPlanPtr plan;
 
 	if (!OidIsValid(relid) || relid == cached_relid)
 		return relid;
-	if (SPI_execute("SELECT legacy_before FROM sharecount.trends_state", true,
-					1) != SPI_OK_SELECT)
+	/*
+	 * With the latest snapshot, not the statement's: the catalog already shows
+	 * the breakdown relation when a statement that started before the upgrade
+	 * committed (and waited for its locks) gets here, and its own snapshot
+	 * would not see trends_state's row, so legacy jobs would count in the
+	 * breakdowns twice, and be cached so (isolation spec upgrade_legacy).
+	 */
+	plan = SPI_prepare("SELECT legacy_before FROM sharecount.trends_state", 0,
+					   NULL);
+	if (plan == NULL ||
+		SPI_execute_snapshot(plan, NULL, NULL, GetLatestSnapshot(),
+							 InvalidSnapshot, true, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "reading sharecount.trends_state failed");
+	SPI_freeplan(plan);
 	legacy_before = DT_NOBEGIN;
 	if (SPI_processed == 1)
 	{
