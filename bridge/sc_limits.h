@@ -113,6 +113,15 @@
 #define SC_CLAIM_LOADED_ROWS 32
 #define SC_CLAIM_LOADED_GAP_MS 5
 
+/* After the consumer collected a batch of at least SC_APPLY_LOADED_BATCH
+ * deliveries (the queue is busy), the next batch lingers at least
+ * SC_APPLY_LOADED_LINGER_MS for more (unless apply_linger_ms = 0): fewer,
+ * larger apply batches under load, each batch's fixed database cost shared
+ * by more jobs; below it, which is where a steady 1,000 jobs/s stays, the
+ * linger is apply_linger_ms (docs/performance.md, "P7 bridge"). */
+#define SC_APPLY_LOADED_BATCH 64
+#define SC_APPLY_LOADED_LINGER_MS 20
+
 /* ---------------------------------------------- count-change events -- */
 /* (docs/live.md "Publishing"; bridge/live_pub.c) */
 
