@@ -141,17 +141,22 @@ add_delivery(struct consumer *c, amqp_envelope_t *env)
 }
 
 /*
- * The linger of the next batch (docs/bridge.md "Consumer"): apply_linger_ms,
- * or at least SC_APPLY_LOADED_LINGER_MS after a batch of SC_APPLY_LOADED_BATCH
- * deliveries or more (the queue is busy: fewer, larger batches, each batch's
- * fixed database cost shared by more jobs).  apply_linger_ms = 0 never waits.
+ * The linger of the next batch (docs/bridge.md "Consumer"): after a batch of
+ * last_batch deliveries, last_batch / SC_APPLY_BATCH_PER_LINGER_MS ms, at most
+ * SC_APPLY_LOADED_LINGER_MS, and never less than apply_linger_ms (the queue is
+ * busy: fewer, larger batches, each batch's fixed database cost shared by
+ * more jobs).  apply_linger_ms = 0 never waits.
  */
 int
 consumer_linger_ms(int last_batch, int linger_ms)
 {
-	if (linger_ms > 0 && last_batch >= SC_APPLY_LOADED_BATCH && linger_ms < SC_APPLY_LOADED_LINGER_MS)
-		return SC_APPLY_LOADED_LINGER_MS;
-	return linger_ms;
+	int loaded = last_batch / SC_APPLY_BATCH_PER_LINGER_MS;
+
+	if (linger_ms <= 0)
+		return 0;
+	if (loaded > SC_APPLY_LOADED_LINGER_MS)
+		loaded = SC_APPLY_LOADED_LINGER_MS;
+	return loaded > linger_ms ? loaded : linger_ms;
 }
 
 /*

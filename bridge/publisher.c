@@ -19,9 +19,9 @@
  * done → COMMIT cycle.
  *
  * Claim pacing: a claim that filled publish_batch is followed at once by the
- * next (on a free slot); after a partial claim the next one waits
- * SC_CLAIM_GAP_MS, or SC_CLAIM_LOADED_GAP_MS if it took at least
- * SC_CLAIM_LOADED_ROWS rows (publisher_partial_gap_ms: under load, fewer and
+ * next (on a free slot); after a partial claim of n rows the next one waits
+ * n / SC_CLAIM_ROWS_PER_GAP_MS ms, between SC_CLAIM_GAP_MS and
+ * SC_CLAIM_LOADED_GAP_MS (publisher_partial_gap_ms: under load, fewer and
  * larger claims); after consecutive empty claims the gap doubles up to
  * SC_CLAIM_GAP_MAX_MS, so a slot waiting for slow confirms does not make the
  * others spin on empty claims.  The gap applies only while a slot is in
@@ -484,14 +484,17 @@ ready_to_claim(struct publisher *p)
 }
 
 /*
- * The pause after a partial claim of n rows (0 < n < publish_batch): short
- * while the outbox is written slowly (freshness), longer once a claim finds
- * SC_CLAIM_LOADED_ROWS or more, so that the next one takes more rows.
+ * The pause after a partial claim of n rows (0 < n < publish_batch):
+ * n / SC_CLAIM_ROWS_PER_GAP_MS ms, at least SC_CLAIM_GAP_MS (freshness while
+ * the outbox is written slowly), at most SC_CLAIM_LOADED_GAP_MS (under load:
+ * fewer, larger claims).
  */
 int
 publisher_partial_gap_ms(int n)
 {
-	return n >= SC_CLAIM_LOADED_ROWS ? SC_CLAIM_LOADED_GAP_MS : SC_CLAIM_GAP_MS;
+	int gap = n / SC_CLAIM_ROWS_PER_GAP_MS;
+
+	return gap < SC_CLAIM_GAP_MS ? SC_CLAIM_GAP_MS : gap > SC_CLAIM_LOADED_GAP_MS ? SC_CLAIM_LOADED_GAP_MS : gap;
 }
 
 /*

@@ -103,23 +103,26 @@
 #define SC_NACK_RECONNECT_MIN_MS 100
 
 /* The publisher's pause after a claim that did not fill a batch while other
- * slots are in flight, doubled per empty claim up to the second value. */
+ * slots are in flight: at least SC_CLAIM_GAP_MS; after an empty claim it
+ * doubles per empty claim up to SC_CLAIM_GAP_MAX_MS. */
 #define SC_CLAIM_GAP_MS 1
 #define SC_CLAIM_GAP_MAX_MS 8
-/* After a partial claim of at least SC_CLAIM_LOADED_ROWS rows (the outbox is
- * being written fast) the pause is SC_CLAIM_LOADED_GAP_MS instead: fewer,
- * larger claims under load, each claim's fixed database cost shared by more
- * jobs (docs/performance.md, "Publisher and application side"). */
-#define SC_CLAIM_LOADED_ROWS 32
-#define SC_CLAIM_LOADED_GAP_MS 5
-
-/* After the consumer collected a batch of at least SC_APPLY_LOADED_BATCH
- * deliveries (the queue is busy), the next batch lingers at least
- * SC_APPLY_LOADED_LINGER_MS for more (unless apply_linger_ms = 0): fewer,
- * larger apply batches under load, each batch's fixed database cost shared
- * by more jobs; below it, which is where a steady 1,000 jobs/s stays, the
- * linger is apply_linger_ms (docs/performance.md, "P7 bridge"). */
-#define SC_APPLY_LOADED_BATCH 64
+/* After a partial claim of n rows the pause is n / SC_CLAIM_ROWS_PER_GAP_MS ms
+ * (at least SC_CLAIM_GAP_MS, at most SC_CLAIM_LOADED_GAP_MS): the faster the
+ * outbox is written, the longer the pause and the larger the next claim, so
+ * each claim's fixed database cost is shared by more jobs; below 8 rows,
+ * where a steady 1,000 inserts/s stays, it is SC_CLAIM_GAP_MS
+ * (docs/performance.md, "P7 bridge"). */
+#define SC_CLAIM_ROWS_PER_GAP_MS 4
+#define SC_CLAIM_LOADED_GAP_MS 20
+/* The consumer's linger after a batch of n deliveries is at least
+ * n / SC_APPLY_BATCH_PER_LINGER_MS ms, at most SC_APPLY_LOADED_LINGER_MS
+ * (never shorter than apply_linger_ms; apply_linger_ms = 0 never waits):
+ * fewer, larger apply batches when the queue is busy, each batch's fixed
+ * database cost shared by more jobs; below 12 deliveries, where a steady
+ * 1,000 jobs/s stays, it is apply_linger_ms's default (docs/performance.md,
+ * "P7 bridge"). */
+#define SC_APPLY_BATCH_PER_LINGER_MS 4
 #define SC_APPLY_LOADED_LINGER_MS 20
 
 /* ---------------------------------------------- count-change events -- */
