@@ -1,7 +1,7 @@
 /*
  * consumer.c — the consumer role: deliveries from the queue are collected
  * into a batch (up to apply_batch, or until apply_linger_ms has passed since
- * its first delivery; longer after a large batch, consumer_linger_ms), applied with ONE sharecount_apply_batch() call (one
+ * its first delivery; longer under load, consumer_linger_ms), applied with ONE sharecount_apply_batch() call (one
  * transaction), and only after it committed: invalid ones are dead-lettered
  * with their reason (dlq.c: published to the dead-letter exchange, then
  * acked), NestJS send() requests get their reply (consumer_reply.c), and the
@@ -25,12 +25,12 @@
 #include "bridge.h"
 #include "consumer.h"
 #include "consumer_int.h"
-#include "consumer_linger.h"
 #include "dlq.h"
 #include "job.h"
 #include "live_pub.h"
 #include "log.h"
 #include "metrics.h"
+#include "pace.h"
 #include "pgconn.h"
 
 static char *
@@ -141,22 +141,17 @@ add_delivery(struct consumer *c, amqp_envelope_t *env)
 }
 
 /*
- * The linger of the next batch (docs/bridge.md "Consumer"): after a batch of
- * last_batch deliveries, last_batch / SC_APPLY_BATCH_PER_LINGER_MS ms, at most
- * SC_APPLY_LOADED_LINGER_MS, and never less than apply_linger_ms (the queue is
- * busy: fewer, larger batches, each batch's fixed database cost shared by
- * more jobs).  apply_linger_ms = 0 never waits.
+ * The linger of the next batch (docs/bridge.md "Consumer"): apply_linger_ms,
+ * or at least SC_APPLY_LOADED_LINGER_MS while the consumer applies
+ * SC_PACE_LOADED_PER_S jobs/s or more (fewer, larger batches, each batch's
+ * fixed database cost shared by more jobs).  apply_linger_ms = 0 never waits.
  */
 int
-consumer_linger_ms(int last_batch, int linger_ms)
+consumer_linger_ms(int per_s, int linger_ms)
 {
-	int loaded = last_batch / SC_APPLY_BATCH_PER_LINGER_MS;
-
-	if (linger_ms <= 0)
-		return 0;
-	if (loaded > SC_APPLY_LOADED_LINGER_MS)
-		loaded = SC_APPLY_LOADED_LINGER_MS;
-	return loaded > linger_ms ? loaded : linger_ms;
+	if (linger_ms > 0 && per_s >= SC_PACE_LOADED_PER_S && linger_ms < SC_APPLY_LOADED_LINGER_MS)
+		return SC_APPLY_LOADED_LINGER_MS;
+	return linger_ms;
 }
 
 /*
@@ -173,8 +168,12 @@ static int
 collect(struct consumer *c, int first_wait_ms)
 {
 	int wait_ms = first_wait_ms;
-	int linger_ms = consumer_linger_ms(c->last_batch, SC_LIVE(c->cfg, apply_linger_ms));
+	int per_s = sc_pace_per_s(&c->pace, clock_now_ms());
+	int linger_ms = consumer_linger_ms(per_s, SC_LIVE(c->cfg, apply_linger_ms));
 	int64_t linger_end = clock_now_ms() + linger_ms;
+
+	if (sc_pace_note(&c->pace, linger_ms != SC_LIVE(c->cfg, apply_linger_ms)))
+		log_debug("applying %d jobs/s: batches linger %d ms", per_s, linger_ms);
 
 	while (c->n < c->cfg->apply_batch && !sc_stop)
 	{
@@ -358,7 +357,7 @@ consumer_main(void *arg)
 		}
 		if (collect(&c, 200) < 0)
 			continue;
-		c.last_batch = c.n;
+		sc_pace_add(&c.pace, c.n, clock_now_ms());
 		if (c.n == 0)
 			continue;
 		if (consumer_apply_all(&c) < 0)

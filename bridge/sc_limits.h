@@ -103,27 +103,25 @@
 #define SC_NACK_RECONNECT_MIN_MS 100
 
 /* The publisher's pause after a claim that did not fill a batch while other
- * slots are in flight: at least SC_CLAIM_GAP_MS; after an empty claim it
- * doubles per empty claim up to SC_CLAIM_GAP_MAX_MS. */
+ * slots are in flight: SC_CLAIM_GAP_MS, or SC_CLAIM_LOADED_GAP_MS under load
+ * (below); after an empty claim it doubles per empty claim up to
+ * SC_CLAIM_GAP_MAX_MS. */
 #define SC_CLAIM_GAP_MS 1
 #define SC_CLAIM_GAP_MAX_MS 8
-/* After a partial claim of n rows the pause is n / SC_CLAIM_ROWS_PER_GAP_MS ms
- * (at least SC_CLAIM_GAP_MS, at most SC_CLAIM_LOADED_GAP_MS): the faster the
- * outbox is written, the longer the pause and the larger the next claim, so
- * each claim's fixed database cost is shared by more jobs; below 8 rows,
- * where a steady 1,000 inserts/s stays, it is SC_CLAIM_GAP_MS
- * (docs/performance.md, "P7 bridge"). */
-#define SC_CLAIM_ROWS_PER_GAP_MS 4
 #define SC_CLAIM_LOADED_GAP_MS 20
-/* The consumer's linger after a batch of n deliveries is at least
- * n / SC_APPLY_BATCH_PER_LINGER_MS ms, at most SC_APPLY_LOADED_LINGER_MS
- * (never shorter than apply_linger_ms; apply_linger_ms = 0 never waits):
- * fewer, larger apply batches when the queue is busy, each batch's fixed
- * database cost shared by more jobs; below 12 deliveries, where a steady
- * 1,000 jobs/s stays, it is apply_linger_ms's default (docs/performance.md,
- * "P7 bridge"). */
-#define SC_APPLY_BATCH_PER_LINGER_MS 4
+/* After the consumer applied at SC_PACE_LOADED_PER_S or more, its next batch
+ * lingers at least SC_APPLY_LOADED_LINGER_MS (unless apply_linger_ms = 0). */
 #define SC_APPLY_LOADED_LINGER_MS 20
+/*
+ * Under load (pace.h): a role that claimed (publisher) or applied (consumer)
+ * SC_PACE_LOADED_PER_S jobs/s or more over its last window of
+ * SC_PACE_WINDOW_MS pauses longer (the two values above): fewer, larger
+ * claims and batches, each one's fixed database cost shared by more jobs
+ * (docs/performance.md, "P7 bridge").  A steady 1,000 jobs/s, and a burst
+ * after a stall, stay below it: their pauses are unchanged.
+ */
+#define SC_PACE_WINDOW_MS 200
+#define SC_PACE_LOADED_PER_S 2000
 
 /* ---------------------------------------------- count-change events -- */
 /* (docs/live.md "Publishing"; bridge/live_pub.c) */
