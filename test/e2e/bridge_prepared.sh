@@ -48,6 +48,7 @@ wait_drained 120
 [ "$(pglog_count "$mark" "parse sharecount_bridge_claim: ")" -ge 1 ] || fail "claim not prepared on the new connections"
 
 # functions replaced with other result types: the prepared plans cannot be reused (0A000)
+loglines=$(wc -l < "$log")
 q "ALTER FUNCTION sharecount_apply_json(text, boolean) RENAME TO apply_json_orig;
    CREATE FUNCTION sharecount_apply_json(messages text, with_changes boolean)
      RETURNS TABLE (ord bigint, status text, error text, content_type text, content_id text,
@@ -66,6 +67,8 @@ grep -q "consumer: prepared statement sharecount_bridge_apply_json: .*; preparin
 [ "$(pglog_count "$mark" "parse sharecount_bridge_claim: ")" -ge 1 ] || fail "claim not prepared again"
 [ "$(pglog_count "$mark" "execute sharecount_bridge_claim: ")" -ge 2 ] || fail "the new claim is not executed by name"
 ! grep -q "not ready for jobs" "$log" || fail "the consumer judged the database not ready"
+! tail -n +"$((loglines + 1))" "$log" | grep -q "applying [0-9]* job(s) failed" ||
+  fail "an apply failed instead of being prepared again and re-run"
 [ "$(queue_depth sharecount.dead)" = 0 ] || fail "something was dead-lettered"
 bridge_stop "$BRIDGE_PID"
 [ "$STOP_STATUS" = 0 ] || fail "bridge did not exit 0 on SIGTERM (status $STOP_STATUS)"
