@@ -50,6 +50,7 @@ consumer_pg_drop(struct consumer *c)
 {
 	PQfinish(c->pg);
 	c->pg = NULL;
+	memset(&c->prep, 0, sizeof(c->prep));
 	metrics_set_conn(SC_CONN_CONSUMER_PG, 0);
 }
 

@@ -34,6 +34,11 @@
  * same transaction); they are kept in c->changes and offered to the events
  * publisher by consumer.c after the batch is settled.
  *
+ * Prepared statements: each of these statements is prepared on the
+ * consumer's connection the first time it runs there (pgconn_exec_prepared:
+ * parsed and planned once per connection, prepared again after a reconnect,
+ * or when the server lost it or its function changed).
+ *
  * Fallbacks: if sharecount_apply_json() is missing (the database still has
  * the 1.0 schema) or not granted, the batch is applied again at once through
  * the jsonb[] functions (nothing was written: the failed call rolled back),
@@ -78,6 +83,11 @@ enum apply_rc
 #define APPLY_CHANGES_SQL "SELECT " APPLY_COLS " FROM sharecount_apply_batch_changes(" APPLY_ARRAY ")"
 #define APPLY_CHANGES_COLS 8
 
+/* Prepared once per connection (c->prep, docs/bridge.md "Prepared statements"). */
+static const struct pgconn_stmt apply_json_stmt = {"sharecount_bridge_apply_json", APPLY_JSON_SQL, 2, 0x1};
+static const struct pgconn_stmt apply_changes_stmt = {"sharecount_bridge_apply_changes", APPLY_CHANGES_SQL, 1, 0x2};
+static const struct pgconn_stmt apply_stmt = {"sharecount_bridge_apply", APPLY_SQL, 1, 0x4};
+
 /* Whether to apply with the changed keys: events are published and the function is usable. */
 static int
 with_changes(const struct consumer *c)
@@ -121,20 +131,20 @@ run_apply(struct consumer *c, const char *arr, int fallback)
 
 	if (clock_now_ms() >= c->json_fn_retry_ms)
 	{
-		r = pgconn_run(c->pg, APPLY_JSON_SQL, 2, params, &c->amqp);
+		r = pgconn_run_prepared(c->pg, &apply_json_stmt, &c->prep, params, &c->amqp);
 		if (!fallback || (r && PQresultStatus(r) == PGRES_TUPLES_OK) ||
 			!fn_unusable(r, "sharecount_apply_json", "through the jsonb[] functions", SC_APPLY_JSON_RECHECK_MS,
 						 &c->json_fn_retry_ms))
 			return r;
 		PQclear(r);
 	}
-	r = pgconn_run(c->pg, changes ? APPLY_CHANGES_SQL : APPLY_SQL, 1, params, &c->amqp);
+	r = pgconn_run_prepared(c->pg, changes ? &apply_changes_stmt : &apply_stmt, &c->prep, params, &c->amqp);
 	if (fallback && changes && (!r || PQresultStatus(r) != PGRES_TUPLES_OK) &&
 		fn_unusable(r, "sharecount_apply_batch_changes", "without count-change events", SC_EVENTS_RECHECK_MS,
 					&c->changes_fn_retry_ms))
 	{
 		PQclear(r);
-		r = pgconn_run(c->pg, APPLY_SQL, 1, params, &c->amqp);
+		r = pgconn_run_prepared(c->pg, &apply_stmt, &c->prep, params, &c->amqp);
 	}
 	return r;
 }

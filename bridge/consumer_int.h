@@ -19,6 +19,7 @@
 #include "live_event.h"
 #include "live_pub.h"
 #include "metrics.h"
+#include "pgconn.h"
 
 enum dstatus
 {
@@ -52,6 +53,7 @@ struct consumer
 	struct sc_amqp dl; /* dead letters: opened per settle that has some */
 	int quorum;		   /* queue_type = quorum: attempts counted by the broker */
 	PGconn *pg;
+	struct pgconn_prep prep; /* the statements prepared on pg (zeroed with every new connection) */
 	int pg_backoff_ms;
 	struct delivery *batch;
 	int n;

@@ -183,18 +183,13 @@ pgconn_next_result(PGconn *pg, struct pgconn_wait *w, int *ok, char *err, size_t
 	return PQgetResult(pg);
 }
 
-PGresult *
-pgconn_exec(PGconn *pg, const char *sql, int nparams, const char *const *params, struct pgconn_wait *w, char *err,
-			size_t errlen)
+/* The statement just sent: flush it, then read its results; the last one (caller clears), or NULL with err. */
+static PGresult *
+last_result(PGconn *pg, struct pgconn_wait *w, char *err, size_t errlen)
 {
 	PGresult *last = NULL, *res;
 	int ok;
 
-	if (!PQsendQueryParams(pg, sql, nparams, NULL, params, NULL, NULL, 0))
-	{
-		pgconn_set_err(err, errlen, "PostgreSQL connection lost: %s", PQerrorMessage(pg));
-		return NULL;
-	}
 	if (pgconn_flush(pg, w, err, errlen) < 0)
 		return NULL;
 	while ((res = pgconn_next_result(pg, w, &ok, err, errlen)) != NULL)
@@ -210,6 +205,103 @@ pgconn_exec(PGconn *pg, const char *sql, int nparams, const char *const *params,
 	if (!last)
 		pgconn_set_err(err, errlen, "PostgreSQL connection lost: %s", PQerrorMessage(pg));
 	return last;
+}
+
+/* The result of a send call (PQsendQueryParams...): sent is its return value. */
+static PGresult *
+sent_result(PGconn *pg, int sent, struct pgconn_wait *w, char *err, size_t errlen)
+{
+	if (!sent)
+	{
+		pgconn_set_err(err, errlen, "PostgreSQL connection lost: %s", PQerrorMessage(pg));
+		return NULL;
+	}
+	return last_result(pg, w, err, errlen);
+}
+
+PGresult *
+pgconn_exec(PGconn *pg, const char *sql, int nparams, const char *const *params, struct pgconn_wait *w, char *err,
+			size_t errlen)
+{
+	return sent_result(pg, PQsendQueryParams(pg, sql, nparams, NULL, params, NULL, NULL, 0), w, err, errlen);
+}
+
+/* ------------------------------------------------- prepared statements -- */
+
+/* SQLSTATEs after which a prepared statement is prepared again (pgconn_exec_prepared). */
+#define PREP_GONE "26000"	 /* invalid_sql_statement_name: the server does not have it */
+#define PREP_CHANGED "0A000" /* "cached plan must not change result type" */
+#define PREP_EXISTS "42P05"	 /* duplicate_prepared_statement */
+
+static int
+sqlstate_is(const PGresult *r, const char *st)
+{
+	const char *s = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+
+	return s && strcmp(s, st) == 0;
+}
+
+/*
+ * Prepare st on pg (DEALLOCATE first if it is stale): NULL when it is ready
+ * (or the connection broke, err set: *lost = 1), else the failed result.
+ */
+static PGresult *
+prepare(PGconn *pg, const struct pgconn_stmt *st, struct pgconn_prep *prep, struct pgconn_wait *w, int *lost, char *err,
+		size_t errlen)
+{
+	PGresult *r;
+
+	*lost = 0;
+	if (prep->stale & st->bit)
+	{
+		char sql[128];
+
+		snprintf(sql, sizeof(sql), "DEALLOCATE %s", st->name);
+		r = pgconn_exec(pg, sql, 0, NULL, w, err, errlen);
+		if (!r)
+			return *lost = 1, NULL;
+		if (PQresultStatus(r) != PGRES_COMMAND_OK && !sqlstate_is(r, PREP_GONE))
+			return r; /* e.g. 25P02, the transaction is aborted */
+		PQclear(r);
+		prep->stale &= ~st->bit;
+	}
+	r = sent_result(pg, PQsendPrepare(pg, st->name, st->sql, st->nparams, NULL), w, err, errlen);
+	if (!r)
+		return *lost = 1, NULL;
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+	{
+		if (sqlstate_is(r, PREP_EXISTS))
+			prep->stale |= st->bit; /* deallocated at the next try */
+		return r;
+	}
+	PQclear(r);
+	prep->ready |= st->bit;
+	return NULL;
+}
+
+PGresult *
+pgconn_exec_prepared(PGconn *pg, const struct pgconn_stmt *st, struct pgconn_prep *prep, const char *const *params,
+					 struct pgconn_wait *w, char *err, size_t errlen)
+{
+	for (int again = 1;; again = 0)
+	{
+		PGresult *r;
+		int lost = 0;
+
+		if (!(prep->ready & st->bit) && ((r = prepare(pg, st, prep, w, &lost, err, errlen)) != NULL || lost))
+			return r;
+		r = sent_result(pg, PQsendQueryPrepared(pg, st->name, st->nparams, params, NULL, NULL, 0), w, err, errlen);
+		if (!sqlstate_is(r, PREP_GONE) && !sqlstate_is(r, PREP_CHANGED))
+			return r;
+		prep->ready &= ~st->bit;
+		if (sqlstate_is(r, PREP_CHANGED))
+			prep->stale |= st->bit;
+		if (!again || PQtransactionStatus(pg) != PQTRANS_IDLE)
+			return r;
+		pgconn_error(pg, r, err, errlen);
+		log_info("prepared statement %s: %s; preparing it again", st->name, err);
+		PQclear(r);
+	}
 }
 
 /* ------------------------------------------------------------ connecting -- */
@@ -387,6 +479,17 @@ pgconn_run(PGconn *pg, const char *sql, int nparams, const char *const *params, 
 
 	pgconn_wait_init(&w, PGCONN_FOREVER, hb);
 	return pgconn_exec(pg, sql, nparams, params, &w, err, sizeof(err));
+}
+
+PGresult *
+pgconn_run_prepared(PGconn *pg, const struct pgconn_stmt *st, struct pgconn_prep *prep, const char *const *params,
+					struct sc_amqp *hb)
+{
+	struct pgconn_wait w;
+	char err[PGCONN_ERRLEN];
+
+	pgconn_wait_init(&w, PGCONN_FOREVER, hb);
+	return pgconn_exec_prepared(pg, st, prep, params, &w, err, sizeof(err));
 }
 
 int

@@ -15,8 +15,13 @@
  * (the consumer's and the publisher's) run with synchronous_commit = on, or
  * remote_apply if that is already in effect (docs/bridge.md, "Durability").
  *
+ * Prepared statements (pgconn_exec_prepared): a role's hot statements are
+ * parsed, analyzed and planned once per connection (docs/bridge.md "Prepared
+ * statements"); which ones a connection has is a struct pgconn_prep the
+ * caller keeps with the connection and zeroes whenever it opens a new one.
+ *
  * Rules: one PGconn per thread, never shared; nothing here keeps state but
- * the struct pgconn_wait the caller owns.  After a failure the caller closes
+ * the struct pgconn_wait and struct pgconn_prep the caller owns.  After a failure the caller closes
  * the connection (PQfinish), so a late answer is never read as another
  * query's.  Error texts are one line, without secrets (no conninfo).
  */
@@ -59,6 +64,22 @@ struct pgconn_wait
 	int64_t next_hb;	/* private: when the next heartbeat is due */
 };
 
+/* A statement prepared once per connection; `bit` is its own bit in struct pgconn_prep. */
+struct pgconn_stmt
+{
+	const char *name; /* server-side name, unique among the connection's statements */
+	const char *sql;
+	int nparams; /* text parameters, types inferred by the server */
+	unsigned bit;
+};
+
+/* What one connection has prepared; zeroed by the caller with every new connection. */
+struct pgconn_prep
+{
+	unsigned ready; /* prepared and usable */
+	unsigned stale; /* exist on the server but must be prepared again (deallocated first) */
+};
+
 /* A wait until deadline, keeping hb (may be NULL) alive, not ended by sc_stop. */
 void pgconn_wait_init(struct pgconn_wait *w, int64_t deadline, struct sc_amqp *hb);
 
@@ -74,6 +95,16 @@ PGresult *pgconn_next_result(PGconn *pg, struct pgconn_wait *w, int *ok, char *e
 /* One statement with text parameters: its last result (caller clears), or NULL with err. */
 PGresult *pgconn_exec(PGconn *pg, const char *sql, int nparams, const char *const *params, struct pgconn_wait *w,
 					  char *err, size_t errlen);
+/*
+ * Statement st with text parameters, prepared on pg first if prep says it is
+ * not: its last result (caller clears), or NULL with err.  A failed prepare
+ * returns its error result (e.g. 42883, the function is missing).  When the
+ * server no longer has the statement (26000) or its result columns changed
+ * (0A000, after a function was replaced), it is prepared again and, outside a
+ * transaction block, run once more; inside one the error is returned.
+ */
+PGresult *pgconn_exec_prepared(PGconn *pg, const struct pgconn_stmt *st, struct pgconn_prep *prep,
+							   const char *const *params, struct pgconn_wait *w, char *err, size_t errlen);
 
 /* ---- errors ---- */
 
@@ -91,6 +122,9 @@ void pgconn_set_err(char *err, size_t errlen, const char *fmt, ...) __attribute_
 PGconn *pgconn_open(const char *conninfo, const char *appname, struct sc_amqp *hb);
 /* pgconn_exec with no deadline; NULL if the connection broke. */
 PGresult *pgconn_run(PGconn *pg, const char *sql, int nparams, const char *const *params, struct sc_amqp *hb);
+/* pgconn_exec_prepared with no deadline; NULL if the connection broke. */
+PGresult *pgconn_run_prepared(PGconn *pg, const struct pgconn_stmt *st, struct pgconn_prep *prep,
+							  const char *const *params, struct sc_amqp *hb);
 /* A command expecting COMMAND_OK or TUPLES_OK; 0, or -1 (logged). */
 int pgconn_command(PGconn *pg, const char *sql, struct sc_amqp *hb);
 

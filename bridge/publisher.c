@@ -47,6 +47,12 @@
  * outstanding, so no confirm of the old channel can be taken for one of the
  * new channel (tags restart at 1).
  *
+ * Prepared statements: the claim and the done are prepared on a slot's
+ * connection at their first use there (pgconn_exec_prepared, docs/bridge.md
+ * "Prepared statements"); inside the claim transaction a statement the server
+ * lost fails like any other statement (rolled back, claimed again later,
+ * prepared again then).
+ *
  * Rules: one thread owns the slots' PGconns and the AMQP connection; every
  * wait reads AMQP frames (heartbeats, connection.blocked) or sends
  * heartbeats (pgconn_run).  Claim transactions are kept short (no waiting
@@ -66,6 +72,11 @@
 #include "publisher.h"
 #include "publisher_int.h"
 
+/* The claim cycle's statements, prepared once per slot connection (s->prep). */
+static const struct pgconn_stmt claim_stmt = {
+	"sharecount_bridge_claim", "SELECT id, job_name, job_id, body FROM sharecount_outbox_claim($1::int)", 1, 0x1};
+static const struct pgconn_stmt done_stmt = {"sharecount_bridge_done", "SELECT sharecount_outbox_done($1::bigint[])", 1,
+											 0x2};
 
 static int
 any_busy(const struct publisher *p)
@@ -85,6 +96,7 @@ publisher_slot_drop(struct slot *s)
 	s->busy = 0;
 	PQfinish(s->pg);
 	s->pg = NULL;
+	memset(&s->prep, 0, sizeof(s->prep));
 	metrics_set_conn(SC_CONN_PUBLISHER_PG, 0);
 }
 
@@ -191,8 +203,7 @@ publisher_claim(struct publisher *p, struct slot *s)
 	if (pgconn_command(s->pg, "BEGIN", &p->amqp) < 0)
 		return -1;
 	snprintf(nbuf, sizeof(nbuf), "%d", cfg->publish_batch);
-	s->claim = pgconn_run(s->pg, "SELECT id, job_name, job_id, body FROM sharecount_outbox_claim($1::int)", 1, params,
-						  &p->amqp);
+	s->claim = pgconn_run_prepared(s->pg, &claim_stmt, &s->prep, params, &p->amqp);
 	if (!s->claim || PQresultStatus(s->claim) != PGRES_TUPLES_OK)
 	{
 		log_error("claiming outbox rows: %s", pgconn_error(s->pg, s->claim, err, sizeof(err)));
@@ -313,7 +324,7 @@ slot_finish(struct publisher *p, struct slot *s, int *retry_later)
 	if (ndone > 0)
 	{
 		const char *dp[1] = {ids};
-		PGresult *r = pgconn_run(s->pg, "SELECT sharecount_outbox_done($1::bigint[])", 1, dp, &p->amqp);
+		PGresult *r = pgconn_run_prepared(s->pg, &done_stmt, &s->prep, dp, &p->amqp);
 
 		if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
 		{

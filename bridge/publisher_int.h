@@ -19,6 +19,7 @@
 
 #include "amqp.h"
 #include "config.h"
+#include "pgconn.h"
 
 enum row_state
 {
@@ -42,11 +43,12 @@ struct pub_row
 struct slot
 {
 	PGconn *pg;
-	int busy;			  /* a claim transaction is open */
-	PGresult *claim;	  /* its rows (busy only) */
-	struct pub_row *rows; /* publish_batch entries */
-	int n;				  /* rows claimed */
-	int sent;			  /* rows published: tags base .. base + sent - 1 */
+	struct pgconn_prep prep; /* statements prepared on pg (zeroed with every new connection) */
+	int busy;				 /* a claim transaction is open */
+	PGresult *claim;		 /* its rows (busy only) */
+	struct pub_row *rows;	 /* publish_batch entries */
+	int n;					 /* rows claimed */
+	int sent;				 /* rows published: tags base .. base + sent - 1 */
 	uint64_t base;
 	int64_t deadline; /* give up on the confirms at this time (clock_now_ms) */
 };
