@@ -1,7 +1,7 @@
 /*
  * consumer.c — the consumer role: deliveries from the queue are collected
  * into a batch (up to apply_batch, or until apply_linger_ms has passed since
- * its first delivery), applied with ONE sharecount_apply_batch() call (one
+ * its first delivery; longer under load, consumer_linger_ms), applied with ONE sharecount_apply_batch() call (one
  * transaction), and only after it committed: invalid ones are dead-lettered
  * with their reason (dlq.c: published to the dead-letter exchange, then
  * acked), NestJS send() requests get their reply (consumer_reply.c), and the
@@ -30,6 +30,7 @@
 #include "live_pub.h"
 #include "log.h"
 #include "metrics.h"
+#include "pace.h"
 #include "pgconn.h"
 
 static char *
@@ -140,19 +141,39 @@ add_delivery(struct consumer *c, amqp_envelope_t *env)
 }
 
 /*
+ * The linger of the next batch (docs/bridge.md "Consumer"): apply_linger_ms,
+ * or at least SC_APPLY_LOADED_LINGER_MS while the consumer applies
+ * SC_PACE_LOADED_PER_S jobs/s or more (fewer, larger batches, each batch's
+ * fixed database cost shared by more jobs).  apply_linger_ms = 0 never waits.
+ */
+int
+consumer_linger_ms(int per_s, int linger_ms)
+{
+	if (linger_ms > 0 && per_s >= SC_PACE_LOADED_PER_S && linger_ms < SC_APPLY_LOADED_LINGER_MS)
+		return SC_APPLY_LOADED_LINGER_MS;
+	return linger_ms;
+}
+
+/*
  * Collect deliveries: wait up to first_wait_ms for the first one, then keep
- * taking them until apply_batch or until apply_linger_ms has passed since
- * the batch's first delivery.  The linger is bounded from the first delivery,
- * not renewed by each new one: with a steady stream (a pipelined publisher
- * spreads deliveries evenly) a renewed linger would keep a batch open until
- * a gap of apply_linger_ms, adding that latency to every job in it.  Returns 0 (c->n may be 0), or -1 if the broker connection broke (the
- * batch is dropped: the broker requeues unacked deliveries).
+ * taking them until apply_batch or until the linger (consumer_linger_ms) has
+ * passed since the batch's first delivery.  The linger is bounded from the
+ * first delivery, not renewed by each new one: with a steady stream (a
+ * pipelined publisher spreads deliveries evenly) a renewed linger would keep
+ * a batch open until a gap of apply_linger_ms, adding that latency to every
+ * job in it.  Returns 0 (c->n may be 0), or -1 if the broker connection broke
+ * (the batch is dropped: the broker requeues unacked deliveries).
  */
 static int
 collect(struct consumer *c, int first_wait_ms)
 {
 	int wait_ms = first_wait_ms;
-	int64_t linger_end = clock_now_ms() + SC_LIVE(c->cfg, apply_linger_ms);
+	int per_s = sc_pace_per_s(&c->pace, clock_now_ms());
+	int linger_ms = consumer_linger_ms(per_s, SC_LIVE(c->cfg, apply_linger_ms));
+	int64_t linger_end = clock_now_ms() + linger_ms;
+
+	if (sc_pace_note(&c->pace, linger_ms != SC_LIVE(c->cfg, apply_linger_ms)))
+		log_debug("applying %d jobs/s: batches linger %d ms", per_s, linger_ms);
 
 	while (c->n < c->cfg->apply_batch && !sc_stop)
 	{
@@ -165,7 +186,7 @@ collect(struct consumer *c, int first_wait_ms)
 		if (r.reply_type == AMQP_RESPONSE_NORMAL)
 		{
 			if (c->n == 0)
-				linger_end = clock_now_ms() + SC_LIVE(c->cfg, apply_linger_ms);
+				linger_end = clock_now_ms() + linger_ms;
 			add_delivery(c, &env);
 			wait_ms = (int) (linger_end > clock_now_ms() ? linger_end - clock_now_ms() : 0);
 			continue;
@@ -334,7 +355,10 @@ consumer_main(void *arg)
 			metrics_set_queue_depth(depth);
 			c.next_depth_ms = clock_now_ms() + SC_QUEUE_DEPTH_EVERY_MS;
 		}
-		if (collect(&c, 200) < 0 || c.n == 0)
+		if (collect(&c, 200) < 0)
+			continue;
+		sc_pace_add(&c.pace, c.n, clock_now_ms());
+		if (c.n == 0)
 			continue;
 		if (consumer_apply_all(&c) < 0)
 		{

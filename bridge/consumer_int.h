@@ -19,6 +19,7 @@
 #include "live_event.h"
 #include "live_pub.h"
 #include "metrics.h"
+#include "pace.h"
 #include "pgconn.h"
 
 enum dstatus
@@ -57,6 +58,7 @@ struct consumer
 	int pg_backoff_ms;
 	struct delivery *batch;
 	int n;
+	struct sc_pace pace; /* deliveries collected per second (consumer_linger_ms) */
 	int64_t next_depth_ms;
 	int not_ready_ms;	   /* next pause while the database is not ready */
 	unsigned probe_seq;	   /* makes each probe's jobId unique */

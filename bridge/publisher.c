@@ -20,9 +20,9 @@
  *
  * Claim pacing: a claim that filled publish_batch is followed at once by the
  * next (on a free slot); after a partial claim the next one waits
- * SC_CLAIM_GAP_MS, or SC_CLAIM_LOADED_GAP_MS if it took at least
- * SC_CLAIM_LOADED_ROWS rows (publisher_partial_gap_ms: under load, fewer and
- * larger claims); after consecutive empty claims the gap doubles up to
+ * SC_CLAIM_GAP_MS, or SC_CLAIM_LOADED_GAP_MS while the publisher claims
+ * SC_PACE_LOADED_PER_S jobs/s or more (publisher_partial_gap_ms, pace.h:
+ * under load, fewer and larger claims); after consecutive empty claims the gap doubles up to
  * SC_CLAIM_GAP_MAX_MS, so a slot waiting for slow confirms does not make the
  * others spin on empty claims.  The gap applies only while a slot is in
  * flight: once none is, a free slot claims at once.
@@ -68,6 +68,7 @@
 #include "bridge.h"
 #include "log.h"
 #include "metrics.h"
+#include "pace.h"
 #include "pgconn.h"
 #include "publisher.h"
 #include "publisher_int.h"
@@ -484,14 +485,14 @@ ready_to_claim(struct publisher *p)
 }
 
 /*
- * The pause after a partial claim of n rows (0 < n < publish_batch): short
- * while the outbox is written slowly (freshness), longer once a claim finds
- * SC_CLAIM_LOADED_ROWS or more, so that the next one takes more rows.
+ * The pause after a partial claim (0 < rows < publish_batch): SC_CLAIM_GAP_MS
+ * (freshness), or SC_CLAIM_LOADED_GAP_MS while the publisher claims
+ * SC_PACE_LOADED_PER_S jobs/s or more (under load: fewer, larger claims).
  */
 int
-publisher_partial_gap_ms(int n)
+publisher_partial_gap_ms(int per_s)
 {
-	return n >= SC_CLAIM_LOADED_ROWS ? SC_CLAIM_LOADED_GAP_MS : SC_CLAIM_GAP_MS;
+	return per_s >= SC_PACE_LOADED_PER_S ? SC_CLAIM_LOADED_GAP_MS : SC_CLAIM_GAP_MS;
 }
 
 /*
@@ -513,9 +514,14 @@ claim_next(struct publisher *p, struct slot *s)
 		return 1;
 	}
 	p->fail_backoff_ms = SC_RECONNECT_FIRST_MS;
+	sc_pace_add(&p->pace, n, clock_now_ms());
 	if (n > 0)
 	{
-		p->gap_until_ms = n == p->cfg->publish_batch ? 0 : clock_now_ms() + publisher_partial_gap_ms(n);
+		int per_s = sc_pace_per_s(&p->pace, clock_now_ms()), gap = publisher_partial_gap_ms(per_s);
+
+		if (sc_pace_note(&p->pace, gap != SC_CLAIM_GAP_MS))
+			log_debug("claiming %d jobs/s: %d ms between partial claims", per_s, gap);
+		p->gap_until_ms = n == p->cfg->publish_batch ? 0 : clock_now_ms() + gap;
 		p->empty_claims = 0;
 		return 1;
 	}

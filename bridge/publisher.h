@@ -10,7 +10,4 @@
 /* Thread entry: arg is a const struct sc_config *.  Returns when sc_stop is set. */
 void *publisher_main(void *arg);
 
-/* The pause in ms after a partial claim of n rows (publisher.c, "Claim pacing"). */
-int publisher_partial_gap_ms(int n);
-
 #endif

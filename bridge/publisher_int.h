@@ -19,6 +19,7 @@
 
 #include "amqp.h"
 #include "config.h"
+#include "pace.h"
 #include "pgconn.h"
 
 enum row_state
@@ -66,6 +67,7 @@ struct publisher
 	int64_t retry_at_ms;   /* no claim before this time (failure, nack) */
 	int64_t gap_until_ms;  /* no claim before this while a slot is in flight */
 	int empty_claims;	   /* consecutive empty claims while slots were in flight */
+	struct sc_pace pace;   /* rows claimed per second (publisher_partial_gap_ms) */
 	int nacked_claims;	   /* claims in a row settled with nacks and no ack */
 	int nack_backoff_ms;   /* pause before the next nack reconnect */
 	long nack_reconnects;  /* fresh connections opened because of nacks */

@@ -103,15 +103,25 @@
 #define SC_NACK_RECONNECT_MIN_MS 100
 
 /* The publisher's pause after a claim that did not fill a batch while other
- * slots are in flight, doubled per empty claim up to the second value. */
+ * slots are in flight: SC_CLAIM_GAP_MS, or SC_CLAIM_LOADED_GAP_MS under load
+ * (below); after an empty claim it doubles per empty claim up to
+ * SC_CLAIM_GAP_MAX_MS. */
 #define SC_CLAIM_GAP_MS 1
 #define SC_CLAIM_GAP_MAX_MS 8
-/* After a partial claim of at least SC_CLAIM_LOADED_ROWS rows (the outbox is
- * being written fast) the pause is SC_CLAIM_LOADED_GAP_MS instead: fewer,
- * larger claims under load, each claim's fixed database cost shared by more
- * jobs (docs/performance.md, "Publisher and application side"). */
-#define SC_CLAIM_LOADED_ROWS 32
-#define SC_CLAIM_LOADED_GAP_MS 5
+#define SC_CLAIM_LOADED_GAP_MS 20
+/* After the consumer applied at SC_PACE_LOADED_PER_S or more, its next batch
+ * lingers at least SC_APPLY_LOADED_LINGER_MS (unless apply_linger_ms = 0). */
+#define SC_APPLY_LOADED_LINGER_MS 20
+/*
+ * Under load (pace.h): a role that claimed (publisher) or applied (consumer)
+ * SC_PACE_LOADED_PER_S jobs/s or more over its last window of
+ * SC_PACE_WINDOW_MS pauses longer (the two values above): fewer, larger
+ * claims and batches, each one's fixed database cost shared by more jobs
+ * (docs/performance.md, "P7 bridge").  A steady 1,000 jobs/s, and a burst
+ * after a stall, stay below it: their pauses are unchanged.
+ */
+#define SC_PACE_WINDOW_MS 200
+#define SC_PACE_LOADED_PER_S 2000
 
 /* ---------------------------------------------- count-change events -- */
 /* (docs/live.md "Publishing"; bridge/live_pub.c) */
