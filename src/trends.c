@@ -304,17 +304,20 @@ write_deltas(const TrendDelta *bd, int nbd, const TrendDelta *hr, int nhr)
 		&trends_plan,
 		"WITH b AS (INSERT INTO sharecount.breakdown AS b "
 		"(content_type, content_id, dimension, value, share_count) "
-		"SELECT * FROM unnest($1, $2, $3, $4, $5) "
+		"SELECT pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
+		"pg_catalog.unnest($4), pg_catalog.unnest($5) "
 		"ON CONFLICT ON CONSTRAINT breakdown_key DO UPDATE "
 		"SET share_count = b.share_count + excluded.share_count), "
 		"w AS (INSERT INTO sharecount.trend_window AS w (content_type, content_id, shares) "
-		"SELECT u.t, u.i, u.s FROM unnest($6, $7, $8, $10, $11) AS u(t, i, h, p, s) "
+		"SELECT u.t, u.i, u.s FROM (SELECT pg_catalog.unnest($6) AS t, pg_catalog.unnest($7) AS i, "
+		"pg_catalog.unnest($8) AS h, pg_catalog.unnest($10) AS p, pg_catalog.unnest($11) AS s) u "
 		"WHERE (SELECT c.window_start FROM sharecount.trend_clock c) "
 		"OPERATOR(pg_catalog.<@) pg_catalog.tstzrange(u.p, u.h, '(]') "
 		"ON CONFLICT (content_type, content_id) DO UPDATE "
 		"SET shares = w.shares + excluded.shares) "
 		"INSERT INTO sharecount.history AS h (content_type, content_id, hour, shares) "
-		"SELECT * FROM unnest($6, $7, $8, $9) "
+		"SELECT pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8), "
+		"pg_catalog.unnest($9) "
 		"ON CONFLICT (content_type, content_id, hour) DO UPDATE "
 		"SET shares = h.shares + excluded.shares",
 		TRENDS_NARGS, types);
