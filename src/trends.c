@@ -47,7 +47,7 @@
 #include "outbox.h"
 
 #define UUID_TEXT_LEN 36 /* xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx */
-#define TRENDS_NARGS 9	 /* 5 breakdown arrays, 4 history arrays */
+#define TRENDS_NARGS 11	 /* 5 breakdown, 4 history, 2 window arrays */
 
 static SPIPlanPtr trends_plan = NULL;
 static Oid cached_relid = InvalidOid;		   /* sharecount.breakdown */
@@ -182,25 +182,6 @@ merge_deltas(TrendDelta *d, int n)
 	return out;
 }
 
-/*
- * Append x to d[0..*n), or add it to one of the last two entries if it has
- * their key (a batch's jobs mostly repeat the previous ones' key and values:
- * merge_deltas then sorts a few entries, not two per job).
- */
-static void
-add_delta(TrendDelta *d, int *n, TrendDelta x)
-{
-	int i;
-
-	for (i = *n - 1; i >= 0 && i >= *n - 2; i--)
-		if (cmp_delta(&d[i], &x) == 0)
-		{
-			d[i].delta += x.delta;
-			return;
-		}
-	d[(*n)++] = x;
-}
-
 /* A job field as a breakdown value: NULL when absent or too long. */
 static const char *
 breakdown_value(const char *v)
@@ -273,6 +254,35 @@ delta_arrays(const TrendDelta *d, int n, bool breakdown, Datum *values)
 }
 
 /*
+ * What each history entry (sorted, merged) gives the trailing window: its
+ * key's previous hour (DT_NOBEGIN, -infinity, for the key's first) and the
+ * sum of its key's deltas from its hour on.  For the window's first hour ws,
+ * a key's window delta is the sum of the entry with prev < ws <= hour, and no
+ * entry of a key with no hour >= ws has one; so the statement picks one row
+ * per key or none, with no grouping.
+ */
+static TrendDelta *
+window_deltas(const TrendDelta *hr, int nhr)
+{
+	TrendDelta *w = palloc(sizeof(TrendDelta) * Max(nhr, 1));
+	int i;
+
+	for (i = nhr - 1; i >= 0; i--)
+	{
+		bool same_next = i + 1 < nhr &&
+			strcmp(hr[i].cid, hr[i + 1].cid) == 0 &&
+			strcmp(hr[i].ctype, hr[i + 1].ctype) == 0;
+		bool same_prev = i > 0 && strcmp(hr[i].cid, hr[i - 1].cid) == 0 &&
+			strcmp(hr[i].ctype, hr[i - 1].ctype) == 0;
+
+		w[i] = hr[i];
+		w[i].hour = same_prev ? hr[i - 1].hour : DT_NOBEGIN;
+		w[i].delta = hr[i].delta + (same_next ? w[i + 1].delta : 0);
+	}
+	return w;
+}
+
+/*
  * Write the merged deltas: one statement for breakdown, history and the
  * trailing window (trends_window.c).
  */
@@ -280,33 +290,116 @@ static void
 write_deltas(const TrendDelta *bd, int nbd, const TrendDelta *hr, int nhr)
 {
 	Oid types[TRENDS_NARGS] = {
-		TEXTARRAYOID, TEXTARRAYOID,		   TEXTARRAYOID,
-		TEXTARRAYOID, INT8ARRAYOID,		   TEXTARRAYOID,
-		TEXTARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID};
+		TEXTARRAYOID, TEXTARRAYOID,		   TEXTARRAYOID, TEXTARRAYOID,
+		INT8ARRAYOID, TEXTARRAYOID,		   TEXTARRAYOID, TIMESTAMPTZARRAYOID,
+		INT8ARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID};
 	Datum values[TRENDS_NARGS];
+	const TrendDelta *w = window_deltas(hr, nhr);
 
 	delta_arrays(bd, nbd, true, values);
 	delta_arrays(hr, nhr, false, values + 5);
+	values[9] = int8_array(w, nhr, true);
+	values[10] = int8_array(w, nhr, false);
 	sc_prepare_once(
 		&trends_plan,
 		"WITH b AS (INSERT INTO sharecount.breakdown AS b "
 		"(content_type, content_id, dimension, value, share_count) "
-		"SELECT * FROM unnest($1, $2, $3, $4, $5) "
+		"SELECT pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
+		"pg_catalog.unnest($4), pg_catalog.unnest($5) "
 		"ON CONFLICT ON CONSTRAINT breakdown_key DO UPDATE "
 		"SET share_count = b.share_count + excluded.share_count), "
 		"w AS (INSERT INTO sharecount.trend_window AS w (content_type, content_id, shares) "
-		"SELECT u.t, u.i, pg_catalog.sum(u.d) FROM unnest($6, $7, $8, $9) AS u(t, i, h, d) "
-		"WHERE u.h OPERATOR(pg_catalog.>=) (SELECT c.window_start FROM sharecount.trend_clock c) "
-		"GROUP BY 1, 2 ORDER BY 1, 2 "
+		"SELECT u.t, u.i, u.s FROM (SELECT pg_catalog.unnest($6) AS t, pg_catalog.unnest($7) AS i, "
+		"pg_catalog.unnest($8) AS h, pg_catalog.unnest($10) AS p, pg_catalog.unnest($11) AS s) u "
+		"WHERE (SELECT c.window_start FROM sharecount.trend_clock c) "
+		"OPERATOR(pg_catalog.<@) pg_catalog.tstzrange(u.p, u.h, '(]') "
 		"ON CONFLICT (content_type, content_id) DO UPDATE "
 		"SET shares = w.shares + excluded.shares) "
 		"INSERT INTO sharecount.history AS h (content_type, content_id, hour, shares) "
-		"SELECT * FROM unnest($6, $7, $8, $9) "
+		"SELECT pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8), "
+		"pg_catalog.unnest($9) "
 		"ON CONFLICT (content_type, content_id, hour) DO UPDATE "
 		"SET shares = h.shares + excluded.shares",
 		TRENDS_NARGS, types);
 	if (SPI_execute_plan(trends_plan, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "breakdown and history upsert failed");
+}
+
+/*
+ * Whether job b adds to the same breakdown entries as job a (same key,
+ * legacy status and values), and to the same history entry (same_hour).
+ */
+static bool
+same_entries(const ScJob *a, const ScJob *b, bool *same_hour)
+{
+	if (strcmp(a->cid, b->cid) != 0 || strcmp(a->ctype, b->ctype) != 0 ||
+		cmp_nullable(a->channel, b->channel) != 0 ||
+		cmp_nullable(a->campaign, b->campaign) != 0 ||
+		is_legacy(a) != is_legacy(b))
+		return false;
+	*same_hour = a->kind != SC_JOB_COUNT_UPDATE && a->ts_valid &&
+		b->kind != SC_JOB_COUNT_UPDATE && b->ts_valid &&
+		sc_hour_of(a->ts) == sc_hour_of(b->ts);
+	return true;
+}
+
+/*
+ * The applied jobs' deltas into bd (two per job) and hr (one per job), not
+ * yet merged.  A job with the previous applied job's key and values adds to
+ * that job's entries (a hot stream's batch is mostly such jobs, so
+ * merge_deltas sorts a few entries, not three per job); any other job appends
+ * entries, which merge_deltas sums.
+ */
+static void
+collect_deltas(const BatchItem *items, int n, TrendDelta *bd, int *nbd,
+			   TrendDelta *hr, int *nhr)
+{
+	const ScJob *prev = NULL;
+	int ibd = -1; /* prev's channel entry (the campaign one follows), or -1 */
+	int ihr = -1; /* prev's history entry, or -1 */
+	int i;
+
+	for (i = 0; i < n; i++)
+	{
+		const ScJob *job = &items[i].job;
+		bool same_hour = false;
+		bool has_hour = job->kind != SC_JOB_COUNT_UPDATE && job->ts_valid;
+
+		if (items[i].status != ST_APPLIED)
+			continue;
+		if (prev == NULL || !same_entries(prev, job, &same_hour))
+		{
+			ibd = -1;
+			if (!is_legacy(job))
+			{
+				ibd = *nbd;
+				bd[(*nbd)++] =
+					(TrendDelta){job->ctype, job->cid,
+								 "channel",	 breakdown_value(job->channel),
+								 0,			 0};
+				bd[(*nbd)++] =
+					(TrendDelta){job->ctype, job->cid,
+								 "campaign", breakdown_value(job->campaign),
+								 0,			 0};
+			}
+		}
+		if (ibd >= 0)
+		{
+			bd[ibd].delta += job->delta;
+			bd[ibd + 1].delta += job->delta;
+		}
+		if (!same_hour)
+			ihr = -1;
+		if (has_hour && ihr < 0)
+		{
+			ihr = *nhr;
+			hr[(*nhr)++] = (TrendDelta){
+				job->ctype, job->cid, NULL, NULL, sc_hour_of(job->ts), 0};
+		}
+		if (has_hour)
+			hr[ihr].delta += job->delta;
+		prev = job;
+	}
 }
 
 void
@@ -316,34 +409,12 @@ sc_trends_apply(const BatchItem *items, int n)
 	TrendDelta *hr;
 	int nbd = 0;
 	int nhr = 0;
-	int i;
 
 	if (!OidIsValid(trends_relation()))
 		return;
-	bd = palloc0(sizeof(TrendDelta) * Max(2 * n, 1));
-	hr = palloc0(sizeof(TrendDelta) * Max(n, 1));
-	for (i = 0; i < n; i++)
-	{
-		const ScJob *job = &items[i].job;
-
-		if (items[i].status != ST_APPLIED)
-			continue;
-		if (!is_legacy(job))
-		{
-			add_delta(bd, &nbd,
-					  (TrendDelta){job->ctype, job->cid, "channel",
-								   breakdown_value(job->channel), 0,
-								   job->delta});
-			add_delta(bd, &nbd,
-					  (TrendDelta){job->ctype, job->cid, "campaign",
-								   breakdown_value(job->campaign), 0,
-								   job->delta});
-		}
-		if (job->kind != SC_JOB_COUNT_UPDATE && job->ts_valid)
-			add_delta(hr, &nhr,
-					  (TrendDelta){job->ctype, job->cid, NULL, NULL,
-								   sc_hour_of(job->ts), job->delta});
-	}
+	bd = palloc(sizeof(TrendDelta) * Max(2 * n, 1));
+	hr = palloc(sizeof(TrendDelta) * Max(n, 1));
+	collect_deltas(items, n, bd, &nbd, hr, &nhr);
 	nbd = merge_deltas(bd, nbd);
 	nhr = merge_deltas(hr, nhr);
 	sc_trend_window_advance();
