@@ -51,7 +51,7 @@ enum
  * varlena with any header (short or 4-byte) but neither compressed nor
  * external (pg_detoast_datum_packed), and is stored as it is, so a column's
  * value goes from the tracked row to the outbox row without a C string in
- * between (docs/performance.md, "Publisher and application side").
+ * between (docs/extension.md, "Tracking a table").
  */
 typedef struct OutboxTextJob
 {
