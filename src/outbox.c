@@ -275,28 +275,29 @@ outbox_warn_field_left_out(int col, const char *job_name, size_t len,
 }
 
 /*
- * Set values[col]/nulls[col] from an optional field of job: NULL if absent or
- * if it does not fit (with a WARNING).
+ * Set values[col]/nulls[col] from an optional field t of job: NULL if absent
+ * or if it does not fit (with a WARNING).
  */
 static void
-set_optional(Datum *values, bool *nulls, int col, const char *s,
-			 const OutboxJob *job)
+set_optional(Datum *values, bool *nulls, int col, const text *t,
+			 const OutboxTextJob *job)
 {
 	size_t len;
 
 	nulls[col] = true;
 	values[col] = (Datum) 0;
-	if (s == NULL)
+	if (t == NULL)
 		return;
-	len = strlen(s);
-	if (!outbox_field_fits(s, len))
+	len = VARSIZE_ANY_EXHDR(t);
+	if (!outbox_field_fits(VARDATA_ANY(t), len))
 	{
 		outbox_warn_field_left_out(col, outbox_job_name(job->kind), len,
-								   job->content_type, job->content_id);
+								   text_to_cstring(job->content_type),
+								   text_to_cstring(job->content_id));
 		return;
 	}
 	nulls[col] = false;
-	values[col] = PointerGetDatum(cstring_to_text_with_len(s, len));
+	values[col] = PointerGetDatum(t);
 }
 
 /* Whether a content key is within the limits of docs/extension.md. */
@@ -309,16 +310,14 @@ outbox_key_fits(size_t ctype_len, size_t cid_len)
 
 /*
  * The outbox columns of job, in our column order, with the job body's bounds
- * applied (see the file header).
+ * applied (see the file header).  The text values are job's own (not copied).
  */
 static void
-job_values(const OutboxJob *job, int64 id, Datum *values, bool *nulls)
+job_values(const OutboxTextJob *job, int64 id, Datum *values, bool *nulls)
 {
-	size_t ctype_len = 0, cid_len = 0;
-
 	if (job->content_type == NULL || job->content_id == NULL ||
-		!outbox_key_fits(ctype_len = strlen(job->content_type),
-						 cid_len = strlen(job->content_id)))
+		!outbox_key_fits(VARSIZE_ANY_EXHDR(job->content_type),
+						 VARSIZE_ANY_EXHDR(job->content_id)))
 		elog(
 			ERROR,
 			"sharecount: outbox job with a NULL or out-of-limits content key");
@@ -350,11 +349,9 @@ job_values(const OutboxJob *job, int64 id, Datum *values, bool *nulls)
 	nulls[COL_AMOUNT] = (job->kind != SC_JOB_COUNT_UPDATE);
 	values[COL_AMOUNT] = Int64GetDatum(job->amount);
 	nulls[COL_CONTENT_TYPE] = false;
-	values[COL_CONTENT_TYPE] = PointerGetDatum(
-		cstring_to_text_with_len(job->content_type, ctype_len));
+	values[COL_CONTENT_TYPE] = PointerGetDatum(job->content_type);
 	nulls[COL_CONTENT_ID] = false;
-	values[COL_CONTENT_ID] =
-		PointerGetDatum(cstring_to_text_with_len(job->content_id, cid_len));
+	values[COL_CONTENT_ID] = PointerGetDatum(job->content_id);
 	set_optional(values, nulls, COL_SHARE_ID, job->share_id, job);
 	set_optional(values, nulls, COL_USER_ID, job->user_id, job);
 	set_optional(values, nulls, COL_CHANNEL_ID, job->channel_id, job);
@@ -377,10 +374,12 @@ job_values(const OutboxJob *job, int64 id, Datum *values, bool *nulls)
  * every column gets a value here, so column defaults are not evaluated: id
  * takes nextval() of its own sequence.  No privilege is checked (as before,
  * when SPI ran as the outbox's owner), so the application's role needs none on
- * schema sharecount.
+ * schema sharecount.  The text values go into the row as they are:
+ * heap_form_tuple() stores a short value with a 1-byte header whichever header
+ * it came with, so the row's bytes do not depend on where a value came from.
  */
 void
-outbox_insert(const OutboxJob *job)
+outbox_insert_text(const OutboxTextJob *job)
 {
 	Oid relid, seqid;
 	Relation rel;
@@ -414,6 +413,34 @@ outbox_insert(const OutboxJob *job)
 	heap_freetuple(tup);
 	table_close(rel, NoLock);
 	sc_wakeup_note_outbox_write();
+}
+
+/* s as a text value, or NULL for NULL. */
+static text *
+text_or_null(const char *s)
+{
+	return s == NULL ? NULL : cstring_to_text(s);
+}
+
+/*
+ * Insert one job given with C strings (the COUNT(*) jobs of trigger.c):
+ * outbox_insert_text() with the strings as text.
+ */
+void
+outbox_insert(const OutboxJob *job)
+{
+	OutboxTextJob tj;
+
+	tj.kind = job->kind;
+	tj.ts = job->ts;
+	tj.amount = job->amount;
+	tj.share_id = text_or_null(job->share_id);
+	tj.content_type = text_or_null(job->content_type);
+	tj.content_id = text_or_null(job->content_id);
+	tj.user_id = text_or_null(job->user_id);
+	tj.channel_id = text_or_null(job->channel_id);
+	tj.campaign_id = text_or_null(job->campaign_id);
+	outbox_insert_text(&tj);
 }
 
 /*

@@ -14,6 +14,7 @@
 #include "postgres.h"
 #include "access/htup.h"
 #include "access/tupdesc.h"
+#include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
 #include "utils/relcache.h"
 
@@ -44,6 +45,27 @@ enum
  */
 #define SC_JOB_ID_TEXT 64
 
+/*
+ * One job as the row trigger hands it to outbox_insert_text(): OutboxJob
+ * (sharecount.h) with its strings as text values, NULL = SQL NULL.  Each is a
+ * varlena with any header (short or 4-byte) but neither compressed nor
+ * external (pg_detoast_datum_packed), and is stored as it is, so a column's
+ * value goes from the tracked row to the outbox row without a C string in
+ * between (docs/extension.md, "Tracking a table").
+ */
+typedef struct OutboxTextJob
+{
+	char kind;		/* SC_JOB_* */
+	TimestampTz ts; /* the job's timestamp */
+	int64 amount;	/* SC_JOB_COUNT_UPDATE only: +n or -n */
+	text *share_id;
+	text *content_type;
+	text *content_id;
+	text *user_id;
+	text *channel_id;
+	text *campaign_id;
+} OutboxTextJob;
+
 /* outbox.c */
 extern void outbox_map_columns(TupleDesc desc, int *attno);
 extern bool outbox_field_fits(const char *s, size_t len);
@@ -51,6 +73,7 @@ extern bool outbox_key_fits(size_t ctype_len, size_t cid_len);
 extern void outbox_warn_field_left_out(int col, const char *job_name,
 									   size_t len, const char *ctype,
 									   const char *cid);
+extern void outbox_insert_text(const OutboxTextJob *job);
 extern Oid outbox_relation(void);
 extern void outbox_insert_tuple(Relation rel, HeapTuple tup);
 extern void outbox_deform(Relation rel, HeapTuple tup, Datum *values,

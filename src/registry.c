@@ -46,6 +46,13 @@ static const char *const registry_cols[TC_NCOLS] = {
 	"user_id_column", "channel_id_column",	 "campaign_id_column"};
 
 static HTAB *tracked_cache = NULL;
+/*
+ * The entry sc_tracked_get() returned last (NULL: none), checked before the
+ * hash: a backend that writes one tracked table looks it up once per row.
+ * Reset when its entry is removed; an invalidated entry is not valid, so the
+ * check falls through to the hash and the registry.
+ */
+static TrackedTable *tracked_last = NULL;
 static Oid registry_relid =
 	InvalidOid; /* sharecount.tracked, once looked up */
 
@@ -173,15 +180,19 @@ sc_tracked_get(Relation rel)
 									HASH_ELEM | HASH_BLOBS);
 		CacheRegisterRelcacheCallback(tracked_invalidate, (Datum) 0);
 	}
+	if (tracked_last != NULL && tracked_last->relid == relid &&
+		tracked_last->valid)
+		return tracked_last;
 	tt = hash_search(tracked_cache, &relid, HASH_FIND, NULL);
 	if (tt != NULL && tt->valid)
-		return tt;
+		return tracked_last = tt;
 
 	/* not cached: read the registry before creating the entry */
 	if (!registry_read(relid, names))
 	{
 		if (tt != NULL)
 			hash_search(tracked_cache, &relid, HASH_REMOVE, NULL);
+		tracked_last = NULL;
 		return NULL;
 	}
 	tt = hash_search(tracked_cache, &relid, HASH_ENTER, &found);
@@ -194,5 +205,5 @@ sc_tracked_get(Relation rel)
 		tt->max_attno = Max(tt->max_attno, tt->col[c].attno);
 	}
 	tt->valid = true;
-	return tt;
+	return tracked_last = tt;
 }

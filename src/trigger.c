@@ -25,6 +25,10 @@
  * - A row whose key cannot be counted (NULL, empty or oversized content type
  *   or id) writes no job and never fails the application's statement; the
  *   oversized ones raise a WARNING.  verify/recount skip the same rows.
+ * - A row's values reach the outbox as text values (OutboxTextJob, outbox.h),
+ *   never as C strings: text and varchar are the row's own datums, uuid is
+ *   formatted straight into a text value, any other type goes through its
+ *   output function.
  * - Memory: column values are palloc'd in the trigger's (per-tuple) context;
  *   the registration cache (registry.c) lives in TopMemoryContext.
  */
@@ -50,6 +54,7 @@
 #include "utils/uuid.h"
 
 #include "sharecount.h"
+#include "outbox.h"
 #include "track.h"
 
 PG_FUNCTION_INFO_V1(sharecount_trigger);
@@ -60,12 +65,11 @@ PG_FUNCTION_INFO_V1(sharecount_enqueue_counts);
  * WARNING (the row is kept, it is just not counted); NULL keys are silent.
  */
 static bool
-key_is_countable(const char *ctype, const char *cid, const char *tblname)
+key_is_countable(const text *ctype, const text *cid, const char *tblname)
 {
 	if (ctype == NULL || cid == NULL)
 		return false;
-	if (strlen(ctype) < 1 || strlen(ctype) > SC_CONTENT_TYPE_MAX ||
-		strlen(cid) < 1 || strlen(cid) > SC_CONTENT_ID_MAX)
+	if (!outbox_key_fits(VARSIZE_ANY_EXHDR(ctype), VARSIZE_ANY_EXHDR(cid)))
 	{
 		ereport(
 			WARNING,
@@ -78,21 +82,62 @@ key_is_countable(const char *ctype, const char *cid, const char *tblname)
 	return true;
 }
 
+/* Bytes of a formatted UUID (8-4-4-4-12 hex digits), no NUL. */
+#define UUID_TEXT_LEN 36
+
+/* "00".."ff": the two lowercase hex digits of each byte, filled once. */
+static char hex_pairs[256][2];
+static bool hex_pairs_ready = false;
+
 /*
- * Mapped column c of the row in slot as text, or NULL (SQL NULL or not
- * mapped).  The slot is deformed once, up to the last mapped column
+ * The uuid u as a text value, formatted as uuid_out() does (lowercase, with
+ * the four hyphens), two digits per table look-up.
+ */
+static text *
+uuid_text(const pg_uuid_t *u)
+{
+	text *t = palloc(VARHDRSZ + UUID_TEXT_LEN);
+	char *o = VARDATA(t);
+	int i;
+
+	if (!hex_pairs_ready)
+	{
+		static const char hex[] = "0123456789abcdef";
+
+		for (i = 0; i < 256; i++)
+		{
+			hex_pairs[i][0] = hex[i >> 4];
+			hex_pairs[i][1] = hex[i & 0x0f];
+		}
+		hex_pairs_ready = true;
+	}
+	for (i = 0; i < UUID_LEN; i++)
+	{
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*o++ = '-';
+		memcpy(o, hex_pairs[u->data[i]], 2);
+		o += 2;
+	}
+	SET_VARSIZE(t, VARHDRSZ + UUID_TEXT_LEN);
+	return t;
+}
+
+/*
+ * Mapped column c of the row in slot as a text value (OutboxTextJob's form:
+ * not compressed, not external), or NULL (SQL NULL or not mapped).  A text or
+ * varchar value is the row's own datum, detoasted only if it must be; no C
+ * string is made.  The slot is deformed once, up to the last mapped column
  * (slot_getsomeattrs): a heap_getattr() per column walked the row from its
  * first attribute each time (nocachegetattr, ~1,500 instructions per INSERT
  * of share_links, bench/p1_callgrind.sh).
  */
-static char *
-column_text(TupleTableSlot *slot, const TrackedTable *tt, TrackedColumn c,
-			const char *tblname, bool required)
+static text *
+column_value(TupleTableSlot *slot, const TrackedTable *tt, TrackedColumn c,
+			 const char *tblname, bool required)
 {
 	const ColumnReader *cr = &tt->col[c];
 	bool isnull;
 	Datum d;
-	char *buf;
 
 	if (cr->attno == -1 && required)
 		ereport(
@@ -110,15 +155,15 @@ column_text(TupleTableSlot *slot, const TrackedTable *tt, TrackedColumn c,
 	switch (cr->kind)
 	{
 		case COLUMN_TEXT:
-			return TextDatumGetCString(d);
+			return (text *) pg_detoast_datum_packed(
+				(struct varlena *) DatumGetPointer(d));
 		case COLUMN_UUID:
-			buf = palloc(UUID_LEN * 2 + 5);
-			sc_uuid_format(buf, DatumGetUUIDP(d)->data);
-			return buf;
+			return uuid_text(DatumGetUUIDP(d));
 		case COLUMN_OTHER:
 			break;
 	}
-	return OutputFunctionCall(unconstify(FmgrInfo *, &cr->out), d);
+	return cstring_to_text(
+		OutputFunctionCall(unconstify(FmgrInfo *, &cr->out), d));
 }
 
 /*
@@ -131,21 +176,21 @@ static void
 row_job(TupleTableSlot *slot, const TrackedTable *tt, const char *tblname,
 		bool created, TimestampTz ts)
 {
-	OutboxJob job;
+	OutboxTextJob job;
 
 	slot_getsomeattrs(slot, tt->max_attno);
-	job.content_type = column_text(slot, tt, TC_TYPE, tblname, true);
-	job.content_id = column_text(slot, tt, TC_CID, tblname, true);
+	job.content_type = column_value(slot, tt, TC_TYPE, tblname, true);
+	job.content_id = column_value(slot, tt, TC_CID, tblname, true);
 	if (!key_is_countable(job.content_type, job.content_id, tblname))
 		return;
 	job.kind = created ? SC_JOB_CREATED : SC_JOB_DELETED;
 	job.ts = ts;
 	job.amount = 0;
-	job.share_id = column_text(slot, tt, TC_ID, tblname, true);
-	job.user_id = column_text(slot, tt, TC_USER, tblname, false);
-	job.channel_id = column_text(slot, tt, TC_CHANNEL, tblname, false);
-	job.campaign_id = column_text(slot, tt, TC_CAMPAIGN, tblname, false);
-	outbox_insert(&job);
+	job.share_id = column_value(slot, tt, TC_ID, tblname, true);
+	job.user_id = column_value(slot, tt, TC_USER, tblname, false);
+	job.channel_id = column_value(slot, tt, TC_CHANNEL, tblname, false);
+	job.campaign_id = column_value(slot, tt, TC_CAMPAIGN, tblname, false);
+	outbox_insert_text(&job);
 }
 
 /* Whether column c holds the same text (or NULL) in both versions of a row. */
@@ -154,10 +199,13 @@ same_text(TriggerData *td, const TrackedTable *tt, TrackedColumn c,
 		  const char *tblname)
 {
 	bool required = (c == TC_TYPE || c == TC_CID);
-	char *o = column_text(td->tg_trigslot, tt, c, tblname, required);
-	char *n = column_text(td->tg_newslot, tt, c, tblname, required);
+	text *o = column_value(td->tg_trigslot, tt, c, tblname, required);
+	text *n = column_value(td->tg_newslot, tt, c, tblname, required);
 
-	return (o == NULL && n == NULL) || (o && n && strcmp(o, n) == 0);
+	if (o == NULL || n == NULL)
+		return o == NULL && n == NULL;
+	return VARSIZE_ANY_EXHDR(o) == VARSIZE_ANY_EXHDR(n) &&
+		memcmp(VARDATA_ANY(o), VARDATA_ANY(n), VARSIZE_ANY_EXHDR(o)) == 0;
 }
 
 /* What count_job needs: the direction and the number of jobs written. */
