@@ -100,19 +100,36 @@ sc_uuid_v4(unsigned char *b)
 	b[8] = (b[8] & 0x3f) | 0x80;
 }
 
-/* The canonical text form of a 16-byte UUID; buf >= 37 bytes. */
+/* "00".."ff": the two lowercase hex digits of each byte, filled once. */
+static char hex_pairs[256][2];
+static bool hex_pairs_ready = false;
+
+/*
+ * The canonical text form of a 16-byte UUID, as uuid_out() writes it
+ * (lowercase, four hyphens), two digits per table look-up; buf >= 37 bytes.
+ */
 void
 sc_uuid_format(char *buf, const unsigned char *b)
 {
-	static const char hex[] = "0123456789abcdef";
 	int i, o = 0;
 
+	if (!hex_pairs_ready)
+	{
+		static const char hex[] = "0123456789abcdef";
+
+		for (i = 0; i < 256; i++)
+		{
+			hex_pairs[i][0] = hex[i >> 4];
+			hex_pairs[i][1] = hex[i & 0x0f];
+		}
+		hex_pairs_ready = true;
+	}
 	for (i = 0; i < 16; i++)
 	{
 		if (i == 4 || i == 6 || i == 8 || i == 10)
 			buf[o++] = '-';
-		buf[o++] = hex[b[i] >> 4];
-		buf[o++] = hex[b[i] & 0x0f];
+		memcpy(buf + o, hex_pairs[b[i]], 2);
+		o += 2;
 	}
 	buf[o] = '\0';
 }

@@ -85,39 +85,16 @@ key_is_countable(const text *ctype, const text *cid, const char *tblname)
 /* Bytes of a formatted UUID (8-4-4-4-12 hex digits), no NUL. */
 #define UUID_TEXT_LEN 36
 
-/* "00".."ff": the two lowercase hex digits of each byte, filled once. */
-static char hex_pairs[256][2];
-static bool hex_pairs_ready = false;
-
 /*
- * The uuid u as a text value, formatted as uuid_out() does (lowercase, with
- * the four hyphens), two digits per table look-up.
+ * The uuid u as a text value, formatted as uuid_out() does (sc_uuid_format).
  */
 static text *
 uuid_text(const pg_uuid_t *u)
 {
-	text *t = palloc(VARHDRSZ + UUID_TEXT_LEN);
-	char *o = VARDATA(t);
-	int i;
+	/* room for sc_uuid_format()'s NUL, which is not part of the value */
+	text *t = palloc(VARHDRSZ + UUID_TEXT_LEN + 1);
 
-	if (!hex_pairs_ready)
-	{
-		static const char hex[] = "0123456789abcdef";
-
-		for (i = 0; i < 256; i++)
-		{
-			hex_pairs[i][0] = hex[i >> 4];
-			hex_pairs[i][1] = hex[i & 0x0f];
-		}
-		hex_pairs_ready = true;
-	}
-	for (i = 0; i < UUID_LEN; i++)
-	{
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			*o++ = '-';
-		memcpy(o, hex_pairs[u->data[i]], 2);
-		o += 2;
-	}
+	sc_uuid_format(VARDATA(t), u->data);
 	SET_VARSIZE(t, VARHDRSZ + UUID_TEXT_LEN);
 	return t;
 }
