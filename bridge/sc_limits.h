@@ -111,7 +111,7 @@
 #define SC_CLAIM_LOADED_GAP_MS 20
 /* After the consumer applied at SC_PACE_LOADED_PER_S or more, its next batch
  * lingers at least SC_APPLY_LOADED_LINGER_MS (unless apply_linger_ms = 0). */
-#define SC_APPLY_LOADED_LINGER_MS 20
+#define SC_APPLY_LOADED_LINGER_MS 50
 /*
  * Under load (pace.h): a role that claimed (publisher) or applied (consumer)
  * SC_PACE_LOADED_PER_S jobs/s or more over its last window of
