@@ -25,7 +25,7 @@
 # (apply), the application's sessions and other reaped children (inserts +
 # trigger; autovacuum workers), and the live background processes.
 #
-# Usage: bench/p7_cost.sh [N (default 100000)] [rounds (default 5)]
+# Usage: bench/p7_cost.sh [N (default 100000)] [rounds (default 9)]
 # P7_PERF=FILE: also `perf record` the whole cluster (the postmaster and
 # every process it forks, and the bridge's sessions) during each phase into
 # FILE.<key> (p<round> plain,
@@ -37,7 +37,7 @@
 # is shared, so treat the figures as indicative.
 set -euo pipefail
 . "$(dirname "$0")/../test/lib.sh"
-N=${1:-100000}; rounds=${2:-5}; clients=${CLIENTS:-16}
+N=${1:-100000}; rounds=${2:-9}; clients=${CLIENTS:-16}
 P7_TARGET=1.3                 # docs/performance.md, P7
 DRAIN_WAIT_S=600              # generous: the machine is shared
 cd "$SC_ROOT"
