@@ -6,10 +6,12 @@
  *
  * - sharecount_publisher_sleep(): an idle publisher takes the lock
  *   (wakeup_tag) in ExclusiveLock mode at session level.
- * - A transaction that wrote outbox rows tries, at PRE_COMMIT, to take the same
- *   lock in ShareLock mode without waiting.  Not available: a publisher sleeps,
- *   so queue NOTIFY sharecount_wakeup (sent at commit, never on abort).
- *   Available: release it at once; a busy publisher will claim again anyway.
+ * - A transaction that wrote outbox rows looks at the same lock at PRE_COMMIT
+ *   without taking it: if any session holds it (LockWaiterCount() counts the
+ *   holders and waiters of a tag, under the tag's lock-partition LWLock, as
+ *   LockAcquire() does), a publisher sleeps, so queue NOTIFY sharecount_wakeup
+ *   (sent at commit, never on abort).  Otherwise nothing: a busy publisher
+ *   will claim again anyway.  Only publishers ever hold the lock.
  * - sharecount_publisher_wake(): the publisher releases the lock.
  *
  * Rules: the lock's tag is one that no SQL-callable function can take
@@ -51,8 +53,9 @@ wakeup_tag(LOCKTAG *tag)
 
 /*
  * At PRE_COMMIT of a transaction that wrote the outbox: NOTIFY if and only if
- * a publisher holds the sleep lock.  This costs one lock-table probe per
- * writing commit instead of the commit-serialising NOTIFY.
+ * a publisher holds the sleep lock.  This costs one look into the shared lock
+ * table per writing commit (no local lock entry, nothing created or removed
+ * in shared memory) instead of the commit-serialising NOTIFY.
  */
 static void
 wakeup_xact_callback(XactEvent event, void *arg)
@@ -65,11 +68,8 @@ wakeup_xact_callback(XactEvent event, void *arg)
 
 			wrote_outbox = false;
 			wakeup_tag(&tag);
-			if (LockAcquire(&tag, ShareLock, false, true) ==
-				LOCKACQUIRE_NOT_AVAIL)
+			if (LockWaiterCount(&tag) > 0)
 				Async_Notify(SC_WAKEUP_CHANNEL, NULL);
-			else
-				LockRelease(&tag, ShareLock, false);
 		}
 	}
 	else if (event != XACT_EVENT_PARALLEL_PRE_COMMIT)
@@ -90,32 +90,23 @@ sc_wakeup_note_outbox_write(void)
 /*
  * sharecount_publisher_sleep() -> boolean: true if this session now holds the
  * sleep lock (it is the publisher that writers will wake), false if another
- * session does.  A committing writer holds the lock in share mode for a
- * moment, so retry for about 10 ms before concluding another publisher has it.
+ * session does.  Writers never hold the lock (they only look at it), so the
+ * only other holder can be a publisher that sleeps: no retry.
  */
 Datum
 sharecount_publisher_sleep(PG_FUNCTION_ARGS)
 {
 	LOCKTAG tag;
-	int i;
+	LockAcquireResult r;
 
 	wakeup_tag(&tag);
-	for (i = 0; i < 10; i++)
-	{
-		LockAcquireResult r = LockAcquire(&tag, ExclusiveLock, true, true);
-
-		if (r != LOCKACQUIRE_NOT_AVAIL)
-		{
-			/* already ours: keep one reference, not two */
-			if (r == LOCKACQUIRE_ALREADY_HELD ||
-				r == LOCKACQUIRE_ALREADY_CLEAR)
-				LockRelease(&tag, ExclusiveLock, true);
-			PG_RETURN_BOOL(true);
-		}
-		CHECK_FOR_INTERRUPTS();
-		pg_usleep(1000L);
-	}
-	PG_RETURN_BOOL(false);
+	r = LockAcquire(&tag, ExclusiveLock, true, true);
+	if (r == LOCKACQUIRE_NOT_AVAIL)
+		PG_RETURN_BOOL(false);
+	/* already ours: keep one reference, not two */
+	if (r == LOCKACQUIRE_ALREADY_HELD || r == LOCKACQUIRE_ALREADY_CLEAR)
+		LockRelease(&tag, ExclusiveLock, true);
+	PG_RETURN_BOOL(true);
 }
 
 /* sharecount_publisher_wake(): release the sleep lock if this session holds it. */
