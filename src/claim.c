@@ -22,6 +22,16 @@
  * the cursor.  The cursor moves to the block of the first row a claim takes,
  * so a claim does not re-read the pages that earlier claims emptied (their
  * dead rows stay until VACUUM) and every row is reached within one pass.
+ * The part below the cursor is the whole heap behind it, dead rows
+ * included, so a claim that found rows ahead and wants more looks back only
+ * SC_CLAIM_LOOKBACK_BLOCKS (where rows whose insert was in progress when the
+ * scan passed them are); every SC_CLAIM_FULL_WRAP_EVERY-th such claim, and
+ * every claim that found nothing ahead, goes back to block 0.  So a row
+ * further behind (written into space VACUUM freed, put back by an aborted
+ * claim, or inserted by a long transaction) waits at most that many claims
+ * while rows keep arriving ahead, and an empty claim, such as the
+ * publisher's re-check before it sleeps (docs/wakeup.md), still sees every
+ * row.
  *
  * Rules:
  * - The cursor is per backend.  The map of taken rows (id -> copies of the
@@ -66,6 +76,8 @@ PG_FUNCTION_INFO_V1(sharecount_outbox_done);
 
 /* Where the next claim of this session starts scanning. */
 static BlockNumber claim_cursor = 0;
+/* Claims since this session's last full pass below the cursor. */
+static int claims_since_full_wrap = 0;
 
 /*
  * One row taken by a claim of the current transaction.  Rows sharing an id
@@ -349,6 +361,21 @@ take_range(Relation rel, ItemPointer lo, ItemPointer hi, int max,
 }
 
 /*
+ * Where the pass below the cursor starts, for a claim that took got rows
+ * ahead of it (see the file header): block 0 if got is 0 or a full pass is
+ * due, else SC_CLAIM_LOOKBACK_BLOCKS below the cursor.
+ */
+static BlockNumber
+wrap_start(int got)
+{
+	if (got > 0 && claim_cursor > SC_CLAIM_LOOKBACK_BLOCKS &&
+		++claims_since_full_wrap < SC_CLAIM_FULL_WRAP_EVERY)
+		return claim_cursor - SC_CLAIM_LOOKBACK_BLOCKS;
+	claims_since_full_wrap = 0;
+	return 0;
+}
+
+/*
  * sharecount_outbox_claim(max int) -> TABLE(id, job_name, job_id, body):
  * take up to max jobs (see the file header).
  */
@@ -390,9 +417,11 @@ sharecount_outbox_claim(PG_FUNCTION_ARGS)
 	if (got < max && claim_cursor > 0)
 	{
 		BlockNumber below_first = InvalidBlockNumber;
+		BlockNumber from =
+			wrap_start(got); /* ItemPointerSet evaluates twice */
 
 		ItemPointerSet(&hi, claim_cursor - 1, MaxOffsetNumber);
-		ItemPointerSet(&lo, 0, FirstOffsetNumber);
+		ItemPointerSet(&lo, from, FirstOffsetNumber);
 		if (take_range(rel, &lo, &hi, max - got, rsinfo, &below_first,
 					   rowcxt) > 0 &&
 			got == 0)

@@ -122,4 +122,15 @@ extern void sc_wakeup_note_outbox_write(void);
 #define SC_DEDUPE_LOCK_TRIES 3 /* re-lock rounds when prune removed a block */
 #define SC_STATS_SHARDS 16 /* rows of sharecount.stats: a shard per pid % 16 */
 
+/*
+ * The claim's pass below its cursor (src/claim.c): a claim that found rows
+ * ahead looks back SC_CLAIM_LOOKBACK_BLOCKS heap blocks (about 800 rows:
+ * 50 ms of inserts at 16,000 a second, where a commit waiting for its WAL
+ * flush takes a few ms); every SC_CLAIM_FULL_WRAP_EVERY-th such claim, and
+ * every claim that found nothing ahead, scans from block 0
+ * (docs/extension.md "Outbox").
+ */
+#define SC_CLAIM_LOOKBACK_BLOCKS 16
+#define SC_CLAIM_FULL_WRAP_EVERY 8
+
 #endif
