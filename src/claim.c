@@ -256,7 +256,7 @@ remember(Relation rel, HeapTuple tup, int64 id)
  * (outbox_job_name() returns one literal per kind), instead of a new text
  * per row.
  */
-static Datum
+static const text *
 job_name_text(const char *name)
 {
 	static struct
@@ -269,7 +269,7 @@ job_name_text(const char *name)
 	for (i = 0; i < SC_JOB_KINDS; i++)
 	{
 		if (names[i].name == name)
-			return PointerGetDatum(names[i].value);
+			return names[i].value;
 		if (names[i].name == NULL)
 		{
 			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
@@ -277,34 +277,140 @@ job_name_text(const char *name)
 			names[i].value = cstring_to_text(name);
 			names[i].name = name;
 			MemoryContextSwitchTo(old);
-			return PointerGetDatum(names[i].value);
+			return names[i].value;
 		}
 	}
 	elog(ERROR, "more job names than job kinds");
-	return (Datum) 0; /* keep compiler quiet */
+	return NULL; /* keep compiler quiet */
 }
 
 /*
- * Render a taken row into the claim's result.  body is the claim's buffer,
+ * What a claim writes its result with: the rows go into rsinfo's tuplestore,
+ * formed by hand in row (below); body is the rendering buffer.  Both are
  * reused from row to row (a fresh 1 KiB StringInfo per row was ~550
  * instructions of the claim's ~13,000 per job, bench/p1_callgrind.sh claim);
- * the body is rendered after a varlena header that the buffer keeps in front
- * of it, and the jobId after one on the stack, so both are text values as
- * rendered, with no copy before tuplestore_putvalues() forms the row.
+ * rowcxt is reset after each row.
+ */
+typedef struct ClaimOut
+{
+	ReturnSetInfo *rsinfo;
+	MemoryContext rowcxt;
+	StringInfoData body;  /* a text value: varlena header, then the body */
+	StringInfoData row;	  /* the result row being formed, a MinimalTuple */
+	TupleTableSlot *slot; /* a minimal tuple slot, to hand row over */
+} ClaimOut;
+
+/* The claim's result columns: TABLE(id, job_name, job_id, body). */
+static const Oid claim_result_types[] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
+
+/* Where a result row's values start: MinimalTuple header, no null bitmap. */
+#define SC_ROW_HOFF MAXALIGN(SizeofMinimalTupleHeader)
+
+static void
+claim_out_init(ClaimOut *out, ReturnSetInfo *rsinfo)
+{
+	TupleDesc desc = rsinfo->setDesc;
+	int i;
+
+	if (desc->natts != lengthof(claim_result_types))
+		elog(ERROR, "unexpected result type of sharecount_outbox_claim()");
+	for (i = 0; i < desc->natts; i++)
+		if (TupleDescAttr(desc, i)->atttypid != claim_result_types[i] ||
+			TupleDescAttr(desc, i)->attisdropped ||
+			(i > 0 && TupleDescAttr(desc, i)->attstorage == TYPSTORAGE_PLAIN))
+			elog(ERROR, "unexpected result type of sharecount_outbox_claim()");
+	out->rsinfo = rsinfo;
+	out->rowcxt = AllocSetContextCreate(
+		CurrentMemoryContext, "sharecount claim row", ALLOCSET_SMALL_SIZES);
+	initStringInfo(&out->body);
+	initStringInfo(&out->row);
+	out->slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+}
+
+/*
+ * Append the text value t (4-byte header, inline) to the row being formed,
+ * as heap_fill_tuple() places a varlena of a packable column: with a 1-byte
+ * header, unaligned, when it fits one, else int-aligned (padding zeroed, as
+ * in the zeroed tuple of heap_form_minimal_tuple()) with its 4-byte header.
+ * row's data is MAXALIGN'd (palloc), as is the tuplestore's copy, so
+ * aligning the offset aligns the address.
  */
 static void
-emit(Relation rel, HeapTuple tup, ReturnSetInfo *rsinfo, StringInfo body,
-	 int64 *id)
+row_add_text(StringInfo row, const text *t)
+{
+	Size size;
+
+	if (VARATT_CAN_MAKE_SHORT(t))
+	{
+		size = VARATT_CONVERTED_SHORT_SIZE(t);
+		if (unlikely(row->len + size >= row->maxlen))
+			enlargeStringInfo(row, size);
+		SET_VARSIZE_SHORT(row->data + row->len, size);
+		memcpy(row->data + row->len + 1, VARDATA(t), size - 1);
+	}
+	else
+	{
+		int pad = INTALIGN(row->len) - row->len;
+
+		size = VARSIZE(t);
+		if (unlikely(row->len + pad + size >= row->maxlen))
+			enlargeStringInfo(row, pad + size);
+		memset(row->data + row->len, 0, pad);
+		row->len += pad;
+		memcpy(row->data + row->len, t, size);
+	}
+	row->len += size;
+}
+
+/*
+ * Put the result row (id, job_name, job_id, body) into the tuplestore.  It is
+ * formed as heap_form_minimal_tuple() forms it (no nulls: the header, then
+ * the bigint 8-aligned at SC_ROW_HOFF, then each text by row_add_text()), in
+ * out->row, and the tuplestore copies it; tuplestore_putvalues() sized the
+ * row, zeroed a new one and copied each value into it: ~900 instructions a
+ * job (bench/p1_callgrind.sh claim).
+ */
+static void
+put_row(ClaimOut *out, Datum id, const text *name, const text *job_id,
+		const text *body)
+{
+	StringInfo row = &out->row;
+	MinimalTuple mt;
+
+	resetStringInfo(row);
+	enlargeStringInfo(row, SC_ROW_HOFF + sizeof(int64));
+	memset(row->data, 0, SC_ROW_HOFF);
+	store_att_byval(row->data + SC_ROW_HOFF, id, sizeof(int64));
+	row->len = SC_ROW_HOFF + sizeof(int64);
+	row_add_text(row, name);
+	row_add_text(row, job_id);
+	row_add_text(row, body);
+	mt = (MinimalTuple) row->data;
+	mt->t_len = row->len;
+	HeapTupleHeaderSetNatts(mt, lengthof(claim_result_types));
+	mt->t_infomask = HEAP_HASVARWIDTH;
+	mt->t_hoff = SC_ROW_HOFF + MINIMAL_TUPLE_OFFSET;
+	ExecStoreMinimalTuple(mt, out->slot, false);
+	tuplestore_puttupleslot(out->rsinfo->setResult, out->slot);
+	ExecClearTuple(out->slot);
+}
+
+/*
+ * Render a taken row into the claim's result.  The body is rendered after a
+ * varlena header that out->body keeps in front of it, and the jobId after
+ * one on the stack, so both are text values as rendered, with no copy.
+ */
+static void
+emit(Relation rel, HeapTuple tup, ClaimOut *out, int64 *id)
 {
 	Datum cols[NCOLS];
 	bool cnulls[NCOLS];
-	Datum out[4];
-	bool onulls[4] = {false, false, false, false};
 	union
 	{
 		int32 align; /* SET_VARSIZE() writes a 4-byte header */
 		char data[VARHDRSZ + SC_JOB_ID_TEXT];
 	} job_id;
+	StringInfo body = &out->body;
 	const char *name;
 
 	outbox_deform(rel, tup, cols, cnulls);
@@ -316,11 +422,8 @@ emit(Relation rel, HeapTuple tup, ReturnSetInfo *rsinfo, StringInfo body,
 	SET_VARSIZE(body->data, body->len);
 	SET_VARSIZE(job_id.data, VARHDRSZ + strlen(job_id.data + VARHDRSZ));
 	*id = DatumGetInt64(cols[COL_ID]);
-	out[0] = cols[COL_ID];
-	out[1] = job_name_text(name);
-	out[2] = PointerGetDatum(job_id.data);
-	out[3] = PointerGetDatum(body->data);
-	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, onulls);
+	put_row(out, cols[COL_ID], job_name_text(name), (text *) job_id.data,
+			(text *) body->data);
 }
 
 /*
@@ -354,16 +457,14 @@ taken_by_another(HeapTuple tup)
  */
 static int
 take_range(Relation rel, ItemPointer lo, ItemPointer hi, int max,
-		   ReturnSetInfo *rsinfo, BlockNumber *first, MemoryContext rowcxt)
+		   ClaimOut *out, BlockNumber *first)
 {
 	TableScanDesc scan =
 		table_beginscan_tidrange(rel, GetActiveSnapshot(), lo, hi);
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
 	CommandId cid = GetCurrentCommandId(true);
-	StringInfoData body;
 	int n = 0;
 
-	initStringInfo(&body); /* in the claim's context, not rowcxt */
 	while (n < max &&
 		   table_scan_getnextslot_tidrange(scan, ForwardScanDirection, slot))
 	{
@@ -380,15 +481,14 @@ take_range(Relation rel, ItemPointer lo, ItemPointer hi, int max,
 			heap_delete(rel, &tid, cid, InvalidSnapshot, false, &tmfd,
 						false) != TM_Ok)
 			continue;
-		old = MemoryContextSwitchTo(rowcxt);
-		emit(rel, tup, rsinfo, &body, &id);
+		old = MemoryContextSwitchTo(out->rowcxt);
+		emit(rel, tup, out, &id);
 		remember(rel, tup, id);
 		if (n++ == 0)
 			*first = ItemPointerGetBlockNumber(&tid);
 		MemoryContextSwitchTo(old);
-		MemoryContextReset(rowcxt);
+		MemoryContextReset(out->rowcxt);
 	}
-	pfree(body.data);
 	ExecDropSingleTupleTableSlot(slot);
 	table_endscan(scan);
 	return n;
@@ -405,7 +505,7 @@ sharecount_outbox_claim(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ItemPointerData lo, hi;
 	BlockNumber first = InvalidBlockNumber;
-	MemoryContext rowcxt;
+	ClaimOut out;
 	Relation rel;
 	Oid relid;
 	int got;
@@ -427,24 +527,25 @@ sharecount_outbox_claim(PG_FUNCTION_ARGS)
 			ERROR,
 			"sharecount.outbox was re-created in this transaction after a claim");
 	taken_relid = relid;
-	rowcxt = AllocSetContextCreate(
-		CurrentMemoryContext, "sharecount claim row", ALLOCSET_SMALL_SIZES);
+	claim_out_init(&out, rsinfo);
 
 	ItemPointerSet(&lo, claim_cursor, FirstOffsetNumber);
 	ItemPointerSet(&hi, MaxBlockNumber, MaxOffsetNumber);
-	got = take_range(rel, &lo, &hi, max, rsinfo, &first, rowcxt);
+	got = take_range(rel, &lo, &hi, max, &out, &first);
 	if (got < max && claim_cursor > 0)
 	{
 		BlockNumber below_first = InvalidBlockNumber;
 
 		ItemPointerSet(&hi, claim_cursor - 1, MaxOffsetNumber);
 		ItemPointerSet(&lo, 0, FirstOffsetNumber);
-		if (take_range(rel, &lo, &hi, max - got, rsinfo, &below_first,
-					   rowcxt) > 0 &&
+		if (take_range(rel, &lo, &hi, max - got, &out, &below_first) > 0 &&
 			got == 0)
 			first = below_first;
 	}
-	MemoryContextDelete(rowcxt);
+	ExecDropSingleTupleTableSlot(out.slot);
+	pfree(out.body.data);
+	pfree(out.row.data);
+	MemoryContextDelete(out.rowcxt);
 	table_close(rel, NoLock);
 	/* nothing found: start from the beginning next time */
 	claim_cursor = BlockNumberIsValid(first) ? first : 0;

@@ -4,7 +4,7 @@
 -- the tail; timestamps around day boundaries, before 2000 and at the ends of
 -- the range, in an order that leaves the day kept by render_timestamp() and
 -- comes back to it; job names and jobIds of every kind, as text values made
--- without a copy, in two claims of one session.
+-- without a copy, in two claims of one session, in result rows formed by hand.
 SET client_min_messages = warning;
 TRUNCATE sharecount.outbox;
 
@@ -61,6 +61,18 @@ CREATE TEMP TABLE claim_render_expect AS
 -- through job_body() (the view's path)
 SELECT count(*) AS rows, count(*) FILTER (WHERE sharecount.job_body(o) = e.body) AS exact
 	FROM sharecount.outbox o JOIN claim_render_expect e USING (id);
+
+BEGIN;
+-- the result rows as the claim forms them (src/claim.c, put_row), read in
+-- place: values with the headers heap_form_minimal_tuple() gives them (a
+-- 1-byte header up to 126 bytes of text, else 4 bytes)
+SELECT count(*) AS rows, count(*) FILTER (WHERE size_ok) AS headers_as_formed FROM (
+	SELECT pg_column_size(id) = 8
+		AND pg_column_size(job_name) = octet_length(job_name) + CASE WHEN octet_length(job_name) <= 126 THEN 1 ELSE 4 END
+		AND pg_column_size(job_id) = octet_length(job_id) + CASE WHEN octet_length(job_id) <= 126 THEN 1 ELSE 4 END
+		AND pg_column_size(body) = octet_length(body) + CASE WHEN octet_length(body) <= 126 THEN 1 ELSE 4 END AS size_ok
+	FROM sharecount_outbox_claim(2000)) r;
+ROLLBACK;
 
 -- through two claims in one session (the second starts where the first ended)
 BEGIN;
