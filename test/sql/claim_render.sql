@@ -21,10 +21,12 @@ INSERT INTO claim_render_links
 	ORDER BY p, b;
 SELECT sharecount_untrack('claim_render_links');
 
--- rows by hand: every kind, timestamps in an order that changes day and back
-INSERT INTO sharecount.outbox (id, job, created_at, amount, content_type, content_id)
+-- rows by hand: every kind, timestamps in an order that changes day and back,
+-- origins that change from row to row (the claim keeps the last one's digits)
+INSERT INTO sharecount.outbox (id, job, created_at, amount, content_type, content_id, origin)
 	SELECT -1000 - n, (ARRAY['c', 'd', 'u'])[1 + n % 3]::"char", ts::timestamptz,
-		CASE n % 3 WHEN 2 THEN (n - 9) * 3 END, 'ts', n::text
+		CASE n % 3 WHEN 2 THEN (n - 9) * 3 END, 'ts', n::text,
+		(ARRAY[1, -1, 0, 9223372036854775807, -9223372036854775808, 1, 1])[1 + n % 7]
 	FROM unnest(ARRAY['2026-12-03 00:00:00Z', '2026-12-03 13:14:15.678901Z', '2026-12-03 23:59:59.999999Z',
 		'2026-12-04 00:00:00.000001Z', '2026-12-03 23:59:59.9995Z', '2026-12-03 00:00:00.0009Z',
 		'1999-12-31 23:59:59.999999Z', '1999-12-31 12:34:56.789Z', '2000-01-01 00:00:00Z',
