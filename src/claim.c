@@ -27,7 +27,13 @@
  * - The cursor is per backend.  The map of taken rows (id -> copies of the
  *   rows, flattened: no TOAST pointers) lives in TopTransactionContext; the
  *   transaction callback writes back unconfirmed rows at PRE_COMMIT /
- *   PRE_PREPARE and forgets the map at every transaction end.
+ *   PRE_PREPARE and forgets the map at every transaction end.  Copies, not
+ *   the rows' places in the heap: a TRUNCATE (or any rewrite) of the outbox
+ *   in the claiming transaction leaves the deleted rows in storage that is
+ *   gone at commit (regress test claim_writeback).
+ * - The result rows are formed in buffers of the claim's call (ClaimOut) and
+ *   copied by the tuplestore; the job names' text values live in
+ *   TopMemoryContext, one per kind, for the backend's life.
  * - Subtransactions: a row remembers the subtransaction that took it and the
  *   one that confirmed it; rolling back a subtransaction forgets the rows it
  *   took (their deletes are undone) and un-confirms those it confirmed;

@@ -15,7 +15,9 @@
  *   not fit is left out with a WARNING, as outbox_insert() does, and a key
  *   outside the limits renders empty (the consumer dead-letters it).
  * - Memory: palloc'd in the caller's context; the column map of a composite
- *   row is kept in fn_extra for the rest of the query.
+ *   row is kept in fn_extra for the rest of the query.  Per backend, in
+ *   statics: the date of the last timestamp rendered and the hex digits of
+ *   the last origin (each replaced when a row has another).
  */
 #include "postgres.h"
 
