@@ -67,13 +67,17 @@ SELECT count(*) AS rows, count(*) FILTER (WHERE sharecount.job_body(o) = e.body)
 BEGIN;
 -- the result rows as the claim forms them (src/claim.c, put_row), read in
 -- place: values with the headers heap_form_minimal_tuple() gives them (a
--- 1-byte header up to 126 bytes of text, else 4 bytes)
-SELECT count(*) AS rows, count(*) FILTER (WHERE size_ok) AS headers_as_formed FROM (
-	SELECT pg_column_size(id) = 8
-		AND pg_column_size(job_name) = octet_length(job_name) + CASE WHEN octet_length(job_name) <= 126 THEN 1 ELSE 4 END
-		AND pg_column_size(job_id) = octet_length(job_id) + CASE WHEN octet_length(job_id) <= 126 THEN 1 ELSE 4 END
-		AND pg_column_size(body) = octet_length(body) + CASE WHEN octet_length(body) <= 126 THEN 1 ELSE 4 END AS size_ok
-	FROM sharecount_outbox_claim(2000)) r;
+-- 1-byte header up to 126 bytes of text, else 4 bytes); with a work_mem that
+-- the result exceeds, so the tuplestore writes the rows to a temporary file
+-- and reads them back
+SET LOCAL work_mem = '64kB';
+SELECT count(*) AS rows, count(*) FILTER (WHERE size_ok) AS formed_exact FROM (
+	SELECT pg_column_size(c.id) = 8
+		AND pg_column_size(c.job_name) = octet_length(c.job_name) + CASE WHEN octet_length(c.job_name) <= 126 THEN 1 ELSE 4 END
+		AND pg_column_size(c.job_id) = octet_length(c.job_id) + CASE WHEN octet_length(c.job_id) <= 126 THEN 1 ELSE 4 END
+		AND pg_column_size(c.body) = octet_length(c.body) + CASE WHEN octet_length(c.body) <= 126 THEN 1 ELSE 4 END
+		AND c.body = e.body AND c.job_name = e.job_name AND c.job_id = e.job_id AS size_ok
+	FROM sharecount_outbox_claim(2000) c JOIN claim_render_expect e USING (id)) r;
 ROLLBACK;
 
 -- through two claims in one session (the second starts where the first ended)
