@@ -334,7 +334,9 @@ claim_out_init(ClaimOut *out, ReturnSetInfo *rsinfo)
 	TupleDesc desc = rsinfo->setDesc;
 	int i;
 
-	if (desc->natts != lengthof(claim_result_types))
+	/* put_row() stores the id by value (bigint is by value on 64-bit builds) */
+	if (desc->natts != lengthof(claim_result_types) ||
+		!TupleDescAttr(desc, 0)->attbyval)
 		elog(ERROR, "unexpected result type of sharecount_outbox_claim()");
 	for (i = 0; i < desc->natts; i++)
 		if (TupleDescAttr(desc, i)->atttypid != claim_result_types[i] ||
