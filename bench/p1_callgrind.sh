@@ -21,6 +21,8 @@
 #   in the same script (through the tracked table, 13 rows per key, every
 #   optional field set); (Ir(12 claims) − Ir(2 claims)) / (10 · B).  The
 #   rows are aggregated in the backend, not sent to a client.
+# P1_PROFILE=FILE keeps the callgrind output of the last run (for claim: of
+# the 12 claims) in FILE, for callgrind_annotate --inclusive=yes --tree=caller.
 # Needs valgrind (apt-get install valgrind).
 set -euo pipefail
 . "$(dirname "$0")/../test/lib.sh"
@@ -76,10 +78,12 @@ for v in "$@"; do
   if [ "$v" = claim ]; then
     a=$(claims "$d" 2)
     b=$(claims "$d" 12)
+    [ -z "${P1_PROFILE:-}" ] || cp "$W/cg.out" "$P1_PROFILE"
     printf '%-16s %8d instructions per claimed job (claims of %d, with done)\n' "$v" $(( (b - a) / (10 * CLAIM_B) )) "$CLAIM_B"
     continue
   fi
   a=$(instructions "$d" "$tbl" 200)
   b=$(instructions "$d" "$tbl" 1200)
+  [ -z "${P1_PROFILE:-}" ] || cp "$W/cg.out" "$P1_PROFILE"
   printf '%-16s %8d instructions per INSERT\n' "$v" $(( (b - a) / 1000 ))
 done

@@ -37,7 +37,13 @@
  * - The cursor is per backend.  The map of taken rows (id -> copies of the
  *   rows, flattened: no TOAST pointers) lives in TopTransactionContext; the
  *   transaction callback writes back unconfirmed rows at PRE_COMMIT /
- *   PRE_PREPARE and forgets the map at every transaction end.
+ *   PRE_PREPARE and forgets the map at every transaction end.  Copies, not
+ *   the rows' places in the heap: a TRUNCATE (or any rewrite) of the outbox
+ *   in the claiming transaction leaves the deleted rows in storage that is
+ *   gone at commit (regress test claim_writeback).
+ * - The result rows are formed in buffers of the claim's call (ClaimOut) and
+ *   copied by the tuplestore; the job names' text values live in
+ *   TopMemoryContext, one per kind, for the backend's life.
  * - Subtransactions: a row remembers the subtransaction that took it and the
  *   one that confirmed it; rolling back a subtransaction forgets the rows it
  *   took (their deletes are undone) and un-confirms those it confirmed;
@@ -55,6 +61,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
@@ -73,6 +80,9 @@
 
 PG_FUNCTION_INFO_V1(sharecount_outbox_claim);
 PG_FUNCTION_INFO_V1(sharecount_outbox_done);
+
+/* The kinds of job outbox_job_name() names: c, d and u (sharecount.h). */
+#define SC_JOB_KINDS 3
 
 /* Where the next claim of this session starts scanning. */
 static BlockNumber claim_cursor = 0;
@@ -212,6 +222,20 @@ taken_subxact_callback(SubXactEvent event, SubTransactionId sub,
 	}
 }
 
+/*
+ * The map's hash of an id: its halves folded and mixed by murmurhash32(),
+ * instead of tag_hash() over 8 bytes (~60 instructions, twice per job: the
+ * claim's insert and outbox_done's look-up).
+ */
+static uint32
+taken_hash(const void *key, Size keysize)
+{
+	uint64 k = *(const uint64 *) key;
+
+	Assert(keysize == sizeof(int64));
+	return murmurhash32((uint32) k ^ (uint32) (k >> 32));
+}
+
 /* The map of this transaction's taken rows, created on first use. */
 static HTAB *
 taken_map(void)
@@ -228,9 +252,10 @@ taken_map(void)
 	}
 	ctl.keysize = sizeof(int64);
 	ctl.entrysize = sizeof(TakenRow);
+	ctl.hash = taken_hash; /* keys compared with memcmp() */
 	ctl.hcxt = TopTransactionContext;
 	taken = hash_create("sharecount taken rows", 1024, &ctl,
-						HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+						HASH_ELEM | HASH_FUNCTION | HASH_CONTEXT);
 	return taken;
 }
 
@@ -261,32 +286,180 @@ remember(Relation rel, HeapTuple tup, int64 id)
 }
 
 /*
- * Render a taken row into the claim's result; body is the claim's buffer,
+ * The job's name as a text value, made once per backend for each kind
+ * (outbox_job_name() returns one literal per kind), instead of a new text
+ * per row.
+ */
+static const text *
+job_name_text(const char *name)
+{
+	static struct
+	{
+		const char *name;
+		text *value;
+	} names[SC_JOB_KINDS];
+	int i;
+
+	for (i = 0; i < SC_JOB_KINDS; i++)
+	{
+		if (names[i].name == name)
+			return names[i].value;
+		if (names[i].name == NULL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+			names[i].value = cstring_to_text(name);
+			names[i].name = name;
+			MemoryContextSwitchTo(old);
+			return names[i].value;
+		}
+	}
+	elog(ERROR, "more job names than job kinds");
+	return NULL; /* keep compiler quiet */
+}
+
+/*
+ * What a claim writes its result with: the rows go into rsinfo's tuplestore,
+ * formed by hand in row (below); body is the rendering buffer.  Both are
  * reused from row to row (a fresh 1 KiB StringInfo per row was ~550
- * instructions of the claim's ~13,000 per job, bench/p1_callgrind.sh claim).
+ * instructions of the claim's ~13,000 per job, bench/p1_callgrind.sh claim);
+ * rowcxt is reset after each row.
+ */
+typedef struct ClaimOut
+{
+	ReturnSetInfo *rsinfo;
+	MemoryContext rowcxt;
+	StringInfoData body;  /* a text value: varlena header, then the body */
+	StringInfoData row;	  /* the result row being formed, a MinimalTuple */
+	TupleTableSlot *slot; /* a minimal tuple slot, to hand row over */
+} ClaimOut;
+
+/* The claim's result columns: TABLE(id, job_name, job_id, body). */
+static const Oid claim_result_types[] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
+
+/* Where a result row's values start: MinimalTuple header, no null bitmap. */
+#define SC_ROW_HOFF MAXALIGN(SizeofMinimalTupleHeader)
+
+static void
+claim_out_init(ClaimOut *out, ReturnSetInfo *rsinfo)
+{
+	TupleDesc desc = rsinfo->setDesc;
+	int i;
+
+	/* put_row() stores the id by value (bigint is by value on 64-bit builds) */
+	if (desc->natts != lengthof(claim_result_types) ||
+		!TupleDescAttr(desc, 0)->attbyval)
+		elog(ERROR, "unexpected result type of sharecount_outbox_claim()");
+	for (i = 0; i < desc->natts; i++)
+		if (TupleDescAttr(desc, i)->atttypid != claim_result_types[i] ||
+			TupleDescAttr(desc, i)->attisdropped ||
+			(i > 0 && TupleDescAttr(desc, i)->attstorage == TYPSTORAGE_PLAIN))
+			elog(ERROR, "unexpected result type of sharecount_outbox_claim()");
+	out->rsinfo = rsinfo;
+	out->rowcxt = AllocSetContextCreate(
+		CurrentMemoryContext, "sharecount claim row", ALLOCSET_SMALL_SIZES);
+	initStringInfo(&out->body);
+	initStringInfo(&out->row);
+	out->slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+}
+
+/*
+ * Append the text value t (4-byte header, inline) to the row being formed,
+ * as heap_fill_tuple() places a varlena of a packable column: with a 1-byte
+ * header, unaligned, when it fits one, else int-aligned (padding zeroed, as
+ * in the zeroed tuple of heap_form_minimal_tuple()) with its 4-byte header.
+ * row's data is MAXALIGN'd (palloc), as is the tuplestore's copy, so
+ * aligning the offset aligns the address.
  */
 static void
-emit(Relation rel, HeapTuple tup, ReturnSetInfo *rsinfo, StringInfo body,
-	 int64 *id)
+row_add_text(StringInfo row, const text *t)
+{
+	Size size;
+
+	if (VARATT_CAN_MAKE_SHORT(t))
+	{
+		size = VARATT_CONVERTED_SHORT_SIZE(t);
+		if (unlikely(row->len + size >= row->maxlen))
+			enlargeStringInfo(row, size);
+		SET_VARSIZE_SHORT(row->data + row->len, size);
+		memcpy(row->data + row->len + 1, VARDATA(t), size - 1);
+	}
+	else
+	{
+		int pad = INTALIGN(row->len) - row->len;
+
+		size = VARSIZE(t);
+		if (unlikely(row->len + pad + size >= row->maxlen))
+			enlargeStringInfo(row, pad + size);
+		memset(row->data + row->len, 0, pad);
+		row->len += pad;
+		memcpy(row->data + row->len, t, size);
+	}
+	row->len += size;
+}
+
+/*
+ * Put the result row (id, job_name, job_id, body) into the tuplestore.  It is
+ * formed as heap_form_minimal_tuple() forms it (no nulls: the header, then
+ * the bigint 8-aligned at SC_ROW_HOFF, then each text by row_add_text()), in
+ * out->row, and the tuplestore copies it; tuplestore_putvalues() sized the
+ * row, zeroed a new one and copied each value into it: ~900 instructions a
+ * job (bench/p1_callgrind.sh claim).
+ */
+static void
+put_row(ClaimOut *out, Datum id, const text *name, const text *job_id,
+		const text *body)
+{
+	StringInfo row = &out->row;
+	MinimalTuple mt;
+
+	resetStringInfo(row);
+	enlargeStringInfo(row, SC_ROW_HOFF + sizeof(int64));
+	memset(row->data, 0, SC_ROW_HOFF);
+	store_att_byval(row->data + SC_ROW_HOFF, id, sizeof(int64));
+	row->len = SC_ROW_HOFF + sizeof(int64);
+	row_add_text(row, name);
+	row_add_text(row, job_id);
+	row_add_text(row, body);
+	mt = (MinimalTuple) row->data;
+	mt->t_len = row->len;
+	HeapTupleHeaderSetNatts(mt, lengthof(claim_result_types));
+	mt->t_infomask = HEAP_HASVARWIDTH;
+	mt->t_hoff = SC_ROW_HOFF + MINIMAL_TUPLE_OFFSET;
+	ExecStoreMinimalTuple(mt, out->slot, false);
+	tuplestore_puttupleslot(out->rsinfo->setResult, out->slot);
+	ExecClearTuple(out->slot);
+}
+
+/*
+ * Render a taken row into the claim's result.  The body is rendered after a
+ * varlena header that out->body keeps in front of it, and the jobId after
+ * one on the stack, so both are text values as rendered, with no copy.
+ */
+static void
+emit(Relation rel, HeapTuple tup, ClaimOut *out, int64 *id)
 {
 	Datum cols[NCOLS];
 	bool cnulls[NCOLS];
-	Datum out[4];
-	bool onulls[4] = {false, false, false, false};
-	char job_id[SC_JOB_ID_TEXT];
+	union
+	{
+		int32 align; /* SET_VARSIZE() writes a 4-byte header */
+		char data[VARHDRSZ + SC_JOB_ID_TEXT];
+	} job_id;
+	StringInfo body = &out->body;
 	const char *name;
 
 	outbox_deform(rel, tup, cols, cnulls);
 	if (cnulls[COL_ID])
 		elog(ERROR, "outbox row without an id");
 	resetStringInfo(body);
-	name = outbox_render(cols, cnulls, body, job_id);
+	body->len = VARHDRSZ; /* the header; the buffer holds at least 1 KiB */
+	name = outbox_render(cols, cnulls, body, job_id.data + VARHDRSZ);
+	SET_VARSIZE(body->data, body->len);
+	SET_VARSIZE(job_id.data, VARHDRSZ + strlen(job_id.data + VARHDRSZ));
 	*id = DatumGetInt64(cols[COL_ID]);
-	out[0] = cols[COL_ID];
-	out[1] = PointerGetDatum(cstring_to_text(name));
-	out[2] = PointerGetDatum(cstring_to_text(job_id));
-	out[3] = PointerGetDatum(cstring_to_text_with_len(body->data, body->len));
-	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, onulls);
+	put_row(out, cols[COL_ID], job_name_text(name), (text *) job_id.data,
+			(text *) body->data);
 }
 
 /*
@@ -320,16 +493,14 @@ taken_by_another(HeapTuple tup)
  */
 static int
 take_range(Relation rel, ItemPointer lo, ItemPointer hi, int max,
-		   ReturnSetInfo *rsinfo, BlockNumber *first, MemoryContext rowcxt)
+		   ClaimOut *out, BlockNumber *first)
 {
 	TableScanDesc scan =
 		table_beginscan_tidrange(rel, GetActiveSnapshot(), lo, hi);
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
 	CommandId cid = GetCurrentCommandId(true);
-	StringInfoData body;
 	int n = 0;
 
-	initStringInfo(&body); /* in the claim's context, not rowcxt */
 	while (n < max &&
 		   table_scan_getnextslot_tidrange(scan, ForwardScanDirection, slot))
 	{
@@ -346,15 +517,14 @@ take_range(Relation rel, ItemPointer lo, ItemPointer hi, int max,
 			heap_delete(rel, &tid, cid, InvalidSnapshot, false, &tmfd,
 						false) != TM_Ok)
 			continue;
-		old = MemoryContextSwitchTo(rowcxt);
-		emit(rel, tup, rsinfo, &body, &id);
+		old = MemoryContextSwitchTo(out->rowcxt);
+		emit(rel, tup, out, &id);
 		remember(rel, tup, id);
 		if (n++ == 0)
 			*first = ItemPointerGetBlockNumber(&tid);
 		MemoryContextSwitchTo(old);
-		MemoryContextReset(rowcxt);
+		MemoryContextReset(out->rowcxt);
 	}
-	pfree(body.data);
 	ExecDropSingleTupleTableSlot(slot);
 	table_endscan(scan);
 	return n;
@@ -386,7 +556,7 @@ sharecount_outbox_claim(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ItemPointerData lo, hi;
 	BlockNumber first = InvalidBlockNumber;
-	MemoryContext rowcxt;
+	ClaimOut out;
 	Relation rel;
 	Oid relid;
 	int got;
@@ -408,12 +578,11 @@ sharecount_outbox_claim(PG_FUNCTION_ARGS)
 			ERROR,
 			"sharecount.outbox was re-created in this transaction after a claim");
 	taken_relid = relid;
-	rowcxt = AllocSetContextCreate(
-		CurrentMemoryContext, "sharecount claim row", ALLOCSET_SMALL_SIZES);
+	claim_out_init(&out, rsinfo);
 
 	ItemPointerSet(&lo, claim_cursor, FirstOffsetNumber);
 	ItemPointerSet(&hi, MaxBlockNumber, MaxOffsetNumber);
-	got = take_range(rel, &lo, &hi, max, rsinfo, &first, rowcxt);
+	got = take_range(rel, &lo, &hi, max, &out, &first);
 	if (got < max && claim_cursor > 0)
 	{
 		BlockNumber below_first = InvalidBlockNumber;
@@ -422,12 +591,14 @@ sharecount_outbox_claim(PG_FUNCTION_ARGS)
 
 		ItemPointerSet(&hi, claim_cursor - 1, MaxOffsetNumber);
 		ItemPointerSet(&lo, from, FirstOffsetNumber);
-		if (take_range(rel, &lo, &hi, max - got, rsinfo, &below_first,
-					   rowcxt) > 0 &&
+		if (take_range(rel, &lo, &hi, max - got, &out, &below_first) > 0 &&
 			got == 0)
 			first = below_first;
 	}
-	MemoryContextDelete(rowcxt);
+	ExecDropSingleTupleTableSlot(out.slot);
+	pfree(out.body.data);
+	pfree(out.row.data);
+	MemoryContextDelete(out.rowcxt);
 	table_close(rel, NoLock);
 	/* nothing found: start from the beginning next time */
 	claim_cursor = BlockNumberIsValid(first) ? first : 0;

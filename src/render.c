@@ -15,7 +15,9 @@
  *   not fit is left out with a WARNING, as outbox_insert() does, and a key
  *   outside the limits renders empty (the consumer dead-letters it).
  * - Memory: palloc'd in the caller's context; the column map of a composite
- *   row is kept in fn_extra for the rest of the query.
+ *   row is kept in fn_extra for the rest of the query.  Per backend, in
+ *   statics: the date of the last timestamp rendered and the hex digits of
+ *   the last origin (each replaced when a row has another).
  */
 #include "postgres.h"
 
@@ -100,9 +102,54 @@ outbox_job_name(char kind)
 	return NULL; /* keep compiler quiet */
 }
 
+/*
+ * Append s[0..len) to buf: appendBinaryStringInfo() without the call, with
+ * the same guarantee (room for the terminating NUL, which outbox_render()
+ * writes once at the end).  A call per piece was ~60 instructions, eight
+ * pieces and more per body (bench/p1_callgrind.sh claim).
+ */
+static inline void
+append_bytes(StringInfo buf, const char *s, int len)
+{
+	if (unlikely(buf->len + len >= buf->maxlen))
+		enlargeStringInfo(buf, len);
+	memcpy(buf->data + buf->len, s, len);
+	buf->len += len;
+}
+
 /* Append a string literal (its length known at compile time). */
-#define APPEND_LIT(buf, lit) \
-	appendBinaryStringInfo((buf), (lit), sizeof(lit) - 1)
+#define APPEND_LIT(buf, lit) append_bytes((buf), (lit), sizeof(lit) - 1)
+
+/* Bytes of a uint64 each equal to b. */
+#define SC_BYTES8(b) (UINT64CONST(0x0101010101010101) * (b))
+
+/*
+ * Whether any of the 8 bytes of w is below 0x20, '"' or '\\' (what
+ * escape_json() escapes): the exact "has a byte below n" / "has a zero byte"
+ * tests on a word (no false answer for the word as a whole; bytes >= 0x80,
+ * UTF-8, never match).
+ */
+static inline bool
+word_needs_escape(uint64 w)
+{
+	uint64 quote = w ^ SC_BYTES8('"');
+	uint64 bslash = w ^ SC_BYTES8('\\');
+	uint64 hit = ((w - SC_BYTES8(0x20)) & ~w) |
+		((quote - SC_BYTES8(0x01)) & ~quote) |
+		((bslash - SC_BYTES8(0x01)) & ~bslash);
+
+	return (hit & SC_BYTES8(0x80)) != 0;
+}
+
+/* word_needs_escape() of 4 bytes: the bytes, then 4 bytes that never match */
+static inline bool
+word4_needs_escape(const char *s)
+{
+	uint32 w4;
+
+	memcpy(&w4, s, 4);
+	return word_needs_escape((uint64) w4 | (SC_BYTES8('a') << 32));
+}
 
 /*
  * s[0..len) (no NUL inside: text) as a JSON string, byte for byte what
@@ -110,13 +157,25 @@ outbox_job_name(char kind)
  * copied in one piece; any other goes through escape_json() itself.
  * escape_json() appends a byte at a time, about 80 instructions per byte of
  * a short value (docs/performance.md, "Publisher and application side").
+ * The check reads 8 bytes at a time (word_needs_escape), then 4, then the
+ * last 3 at most one by one.
  */
 static void
 append_json(StringInfo buf, const char *s, int len)
 {
-	int i;
+	int i = 0;
 
-	for (i = 0; i < len; i++)
+	for (; i + 8 <= len; i += 8)
+	{
+		uint64 w;
+
+		memcpy(&w, s + i, 8);
+		if (word_needs_escape(w))
+			break;
+	}
+	if (i + 4 <= len && !word4_needs_escape(s + i))
+		i += 4;
+	for (; i < len; i++)
 	{
 		unsigned char c = (unsigned char) s[i];
 
@@ -128,12 +187,12 @@ append_json(StringInfo buf, const char *s, int len)
 		escape_json(buf, pnstrdup(s, len));
 		return;
 	}
-	enlargeStringInfo(buf, len + 2);
+	if (unlikely(buf->len + len + 2 >= buf->maxlen))
+		enlargeStringInfo(buf, len + 2);
 	buf->data[buf->len++] = '"';
 	memcpy(buf->data + buf->len, s, len);
 	buf->len += len;
 	buf->data[buf->len++] = '"';
-	buf->data[buf->len] = '\0';
 }
 
 /* A text value, not copied: data and length (data NULL = SQL NULL). */
@@ -147,9 +206,14 @@ typedef struct TextRef
 static TextRef
 text_ref(Datum d)
 {
-	text *t = pg_detoast_datum_packed((text *) DatumGetPointer(d));
-	TextRef r = {VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)};
+	text *t = (text *) DatumGetPointer(d);
+	TextRef r;
 
+	/* pg_detoast_datum_packed()'s own test, without the call when false */
+	if (VARATT_IS_COMPRESSED(t) || VARATT_IS_EXTERNAL(t))
+		t = pg_detoast_datum_packed(t);
+	r.data = VARDATA_ANY(t);
+	r.len = VARSIZE_ANY_EXHDR(t);
 	return r;
 }
 
@@ -200,6 +264,9 @@ static void
 render_job_id(const Datum *values, const bool *nulls, char *job_id)
 {
 	static const char hexdigits[] = "0123456789abcdef";
+	static uint64 origin_last;	/* the origin of the last dense jobId */
+	static char origin_hex[16]; /* ... as 16 hex digits */
+	static bool origin_valid = false;
 	int64 id = DatumGetInt64(values[COL_ID]);
 	uint64 hex;
 	int i;
@@ -227,10 +294,20 @@ render_job_id(const Datum *values, const bool *nulls, char *job_id)
 				 "Rows inserted by hand get origin from the column default; do not set it to NULL.")));
 		return;
 	}
-	/* "%016x-%lld" written by hand: snprintf() took ~1,000 instructions */
+	/*
+	 * "%016x-%lld" written by hand: snprintf() took ~1,000 instructions.  The
+	 * origin's digits are kept for the next row: a claim's rows mostly share
+	 * one origin (one per writing server, docs/extension.md "Jobs").
+	 */
 	hex = (uint64) DatumGetInt64(values[COL_ORIGIN]);
-	for (i = 15; i >= 0; i--, hex >>= 4)
-		job_id[i] = hexdigits[hex & 0xf];
+	if (!origin_valid || hex != origin_last)
+	{
+		origin_last = hex;
+		for (i = 15; i >= 0; i--, hex >>= 4)
+			origin_hex[i] = hexdigits[hex & 0xf];
+		origin_valid = true;
+	}
+	memcpy(job_id, origin_hex, sizeof(origin_hex));
 	job_id[16] = '-';
 	pg_lltoa(id, job_id + 17); /* at most 20 digits and a sign, and a NUL */
 }
@@ -284,6 +361,63 @@ render_fields(const Datum *values, const bool *nulls, char kind,
 	render_channel(values, nulls, name, ctype, cid, buf);
 }
 
+/* Bytes of "YYYY-MM-DDT", the date part of a rendered timestamp. */
+#define SC_TS_DATE_LEN 11
+/* Bytes of a rendered timestamp, "YYYY-MM-DDTHH:MM:SS.mmmZ", without its NUL */
+#define SC_TS_LEN 24
+
+/*
+ * ts as sc_format_timestamp() writes it (ISO-8601 UTC with milliseconds, 24
+ * bytes and a NUL into buf), keeping the date of the last day rendered: the
+ * rows of a claim are mostly from one day, and timestamp2tm() was about 300
+ * instructions a row.  Within that day the time of day is split as
+ * timestamp2tm()'s dt2time() splits it (hours, minutes, seconds, then
+ * microseconds, truncated to milliseconds).  Only a day that
+ * sc_format_timestamp() accepted (year 0 to 9999) is kept, so a timestamp
+ * inside it is finite and in range.
+ */
+static void
+render_timestamp(char *buf, TimestampTz ts)
+{
+	static TimestampTz day_start;
+	static bool day_valid = false;
+	static char day[SC_TS_DATE_LEN];
+	int64 t;
+	int hour, min, sec, ms;
+
+	if (!day_valid || ts < day_start || ts >= day_start + USECS_PER_DAY)
+	{
+		sc_format_timestamp(buf, ts); /* the error for a bad timestamp */
+		t = ts % USECS_PER_DAY;
+		day_start = ts - (t < 0 ? t + USECS_PER_DAY : t);
+		memcpy(day, buf, SC_TS_DATE_LEN);
+		day_valid = true;
+		return;
+	}
+	t = ts - day_start;
+	hour = (int) (t / USECS_PER_HOUR);
+	t -= hour * USECS_PER_HOUR;
+	min = (int) (t / USECS_PER_MINUTE);
+	t -= min * USECS_PER_MINUTE;
+	sec = (int) (t / USECS_PER_SEC);
+	ms = (int) ((t - sec * USECS_PER_SEC) / 1000);
+	memcpy(buf, day, SC_TS_DATE_LEN);
+	buf[11] = '0' + hour / 10;
+	buf[12] = '0' + hour % 10;
+	buf[13] = ':';
+	buf[14] = '0' + min / 10;
+	buf[15] = '0' + min % 10;
+	buf[16] = ':';
+	buf[17] = '0' + sec / 10;
+	buf[18] = '0' + sec % 10;
+	buf[19] = '.';
+	buf[20] = '0' + ms / 100;
+	buf[21] = '0' + ms / 10 % 10;
+	buf[22] = '0' + ms % 10;
+	buf[23] = 'Z';
+	buf[SC_TS_LEN] = '\0';
+}
+
 /*
  * Render the row given as its columns (our column order): the body is
  * appended to body, the jobId written to job_id (SC_JOB_ID_TEXT bytes), the
@@ -307,7 +441,7 @@ outbox_render(const Datum *values, const bool *nulls, StringInfo body,
 	kind = DatumGetChar(values[COL_JOB]);
 	name = outbox_job_name(kind);
 	render_job_id(values, nulls, job_id);
-	sc_format_timestamp(ts, DatumGetTimestampTz(values[COL_CREATED_AT]));
+	render_timestamp(ts, DatumGetTimestampTz(values[COL_CREATED_AT]));
 	ctype = text_ref(values[COL_CONTENT_TYPE]);
 	cid = text_ref(values[COL_CONTENT_ID]);
 	if (!outbox_key_fits(ctype.len, cid.len))
@@ -330,14 +464,15 @@ outbox_render(const Datum *values, const bool *nulls, StringInfo body,
 	}
 
 	APPEND_LIT(body, "{\"pattern\":\"");
-	appendStringInfoString(body, name);
+	append_bytes(body, name, strlen(name));
 	APPEND_LIT(body, "\",\"data\":{\"jobId\":\"");
-	appendStringInfoString(body, job_id);
-	appendStringInfoChar(body, '"');
+	append_bytes(body, job_id, strlen(job_id));
+	APPEND_LIT(body, "\"");
 	render_fields(values, nulls, kind, name, ctype, cid, body);
 	APPEND_LIT(body, ",\"timestamp\":\"");
-	appendStringInfoString(body, ts);
+	append_bytes(body, ts, SC_TS_LEN);
 	APPEND_LIT(body, "\"}}");
+	body->data[body->len] = '\0'; /* append_bytes() left room for it */
 	Assert(body->len - start <= SC_JOB_BODY_MAX);
 	(void) start;
 	return name;
