@@ -207,6 +207,11 @@ iso8601_timestamp(const char *s, int len, TimestampTz *ts)
 	return tm2timestamp(&tm, fsec, &tz, ts) == 0;
 }
 
+/* Whether JobValue *v (a JV_STRING) is the string literal lit. */
+#define STR_IS(v, lit) \
+	((v)->len == sizeof(lit) - 1 && \
+	 memcmp((v)->str, lit, sizeof(lit) - 1) == 0)
+
 /* "name" must be N to M bytes */
 static char *
 check_length(const char *name, int len, int max)
@@ -236,17 +241,42 @@ sc_job_first_key(const char *key, int len, const char **first, int *first_len)
 	}
 }
 
-/* See apply.h. */
+/*
+ * See apply.h.  The one job field a name can be, by its length and first
+ * bytes (no two names of job_fields share them), then compared whole.
+ */
 int
 sc_job_field_index(const char *name, int len)
 {
-	int i;
+	FieldId i;
 
-	for (i = 0; i < SC_JOB_NFIELDS; i++)
-		if (job_field_len[i] == len &&
-			memcmp(job_fields[i].name, name, len) == 0)
-			return i;
-	return -1;
+	switch (len)
+	{
+		case 5:
+			i = FLD_JOB_ID;
+			break;
+		case 6:
+			i = name[0] == 'u' ? FLD_USER_ID : FLD_AMOUNT;
+			break;
+		case 7:
+			i = FLD_SHARE_ID;
+			break;
+		case 9:
+			i = name[0] == 'o' ? FLD_OPERATION :
+				name[0] == 't' ? FLD_TIMESTAMP :
+				name[1] == 'h' ? FLD_CHANNEL :
+								 FLD_CONTENT_ID;
+			break;
+		case 10:
+			i = FLD_CAMPAIGN;
+			break;
+		case 11:
+			i = FLD_CONTENT_TYPE;
+			break;
+		default:
+			return -1;
+	}
+	return memcmp(job_fields[i].name, name, len) == 0 ? (int) i : -1;
 }
 
 /*
@@ -255,8 +285,10 @@ sc_job_field_index(const char *name, int len)
  * IN_* bit *in) and "data" is an object.  NULL, or the error naming the key.
  */
 static char *
-check_envelope(const JobMessage *m, ScJob *job, int *in, char **pname)
+check_envelope(const JobMessage *m, ScJob *job, int *in, const char **pname)
 {
+	const JobValue *p = &m->pattern;
+
 	if (!m->is_object)
 		return pstrdup("invalid job: the message must be a JSON object");
 	if (m->bad_key != NULL)
@@ -266,21 +298,23 @@ check_envelope(const JobMessage *m, ScJob *job, int *in, char **pname)
 		return pstrdup("invalid job: \"pattern\" is missing");
 	if (m->pattern.type != JV_STRING)
 		return pstrdup("invalid job: \"pattern\" must be a string");
-	*pname = pnstrdup(m->pattern.str, m->pattern.len);
-	if (strcmp(*pname, "share_created") == 0)
+	if (STR_IS(p, "share_created"))
 	{
 		job->kind = SC_JOB_CREATED;
 		*in = IN_CREATED;
+		*pname = "share_created";
 	}
-	else if (strcmp(*pname, "share_deleted") == 0)
+	else if (STR_IS(p, "share_deleted"))
 	{
 		job->kind = SC_JOB_DELETED;
 		*in = IN_DELETED;
+		*pname = "share_deleted";
 	}
-	else if (strcmp(*pname, "share_count_update") == 0)
+	else if (STR_IS(p, "share_count_update"))
 	{
 		job->kind = SC_JOB_COUNT_UPDATE;
 		*in = IN_UPDATE;
+		*pname = "share_count_update";
 	}
 	else
 		return pstrdup(
@@ -307,10 +341,24 @@ check_amount(const JobValue *v, int64 *amount)
 	return true;
 }
 
-/* Check one present field of the job's data and keep what apply needs; NULL or why not. */
+/*
+ * v's string as the job keeps it: v's own when the message's strings are
+ * NUL-terminated (they live as long as the job), else a copy.
+ */
 static char *
-check_field(const FieldSpec *f, const JobValue *v, ScJob *job,
-			char **operation, int64 *amount)
+kept_string(const JobValue *v, bool nul_terminated)
+{
+	return nul_terminated ? unconstify(char *, v->str) :
+							pnstrdup(v->str, v->len);
+}
+
+/*
+ * Check one present field of the job's data and keep what apply needs
+ * (strings as kept_string() says); NULL or why not.
+ */
+static char *
+check_field(const FieldSpec *f, const JobValue *v, bool nul_terminated,
+			ScJob *job, bool *decrement, int64 *amount)
 {
 	const char *s;
 	int len;
@@ -345,24 +393,23 @@ check_field(const FieldSpec *f, const JobValue *v, ScJob *job,
 		case FLD_JOB_ID:
 			if ((err = check_length("jobId", len, SC_JOB_ID_MAX)) != NULL)
 				return err;
-			job->job_id = pnstrdup(s, len);
+			job->job_id = kept_string(v, nul_terminated);
 			break;
 		case FLD_CONTENT_TYPE:
 			if ((err = check_length("contentType", len,
 									SC_CONTENT_TYPE_MAX)) != NULL)
 				return err;
-			job->ctype = pnstrdup(s, len);
+			job->ctype = kept_string(v, nul_terminated);
 			break;
 		case FLD_CONTENT_ID:
 			if ((err = check_length("contentId", len, SC_CONTENT_ID_MAX)) !=
 				NULL)
 				return err;
-			job->cid = pnstrdup(s, len);
+			job->cid = kept_string(v, nul_terminated);
 			break;
 		case FLD_OPERATION:
-			*operation = pnstrdup(s, len);
-			if (strcmp(*operation, "increment") != 0 &&
-				strcmp(*operation, "decrement") != 0)
+			*decrement = STR_IS(v, "decrement");
+			if (!*decrement && !STR_IS(v, "increment"))
 				return pstrdup(
 					"invalid job: \"operation\" must be \"increment\" or \"decrement\"");
 			break;
@@ -373,10 +420,10 @@ check_field(const FieldSpec *f, const JobValue *v, ScJob *job,
 			job->ts_valid = iso8601_timestamp(s, len, &job->ts);
 			break;
 		case FLD_CHANNEL:
-			job->channel = pnstrdup(s, len);
+			job->channel = kept_string(v, nul_terminated);
 			break;
 		case FLD_CAMPAIGN:
-			job->campaign = pnstrdup(s, len);
+			job->campaign = kept_string(v, nul_terminated);
 			break;
 		default:
 			break;
@@ -390,9 +437,9 @@ sc_validate_parsed(const JobMessage *m, ScJob *job)
 {
 	int in = 0; /* the job kind's IN_* bit */
 	int i;
-	char *pname = NULL;
+	const char *pname = NULL;
 	char *err;
-	char *operation = NULL;
+	bool decrement = false;
 	int64 amount = 1;
 	const char *unknown;
 	int unknown_len;
@@ -425,8 +472,8 @@ sc_validate_parsed(const JobMessage *m, ScJob *job)
 				return psprintf("invalid job: \"%s\" is missing", f->name);
 			continue;
 		}
-		if ((err = check_field(f, &m->field[i], job, &operation, &amount)) !=
-			NULL)
+		if ((err = check_field(f, &m->field[i], m->nul_terminated, job,
+							   &decrement, &amount)) != NULL)
 			return err;
 	}
 
@@ -439,8 +486,7 @@ sc_validate_parsed(const JobMessage *m, ScJob *job)
 			job->delta = -1;
 			break;
 		case SC_JOB_COUNT_UPDATE:
-			job->delta =
-				strcmp(operation, "increment") == 0 ? amount : -amount;
+			job->delta = decrement ? -amount : amount;
 			break;
 	}
 	return NULL;
