@@ -242,41 +242,45 @@ sc_job_first_key(const char *key, int len, const char **first, int *first_len)
 }
 
 /*
+ * Whether name (at least sizeof(lit) - 1 bytes) is the job field name lit:
+ * its id, or -1.  A compare of constant length, which the compiler inlines.
+ */
+#define FIELD_IS(name, lit, id) \
+	(memcmp(name, lit, sizeof(lit) - 1) == 0 ? (int) (id) : -1)
+
+/*
  * See apply.h.  The one job field a name can be, by its length and first
- * bytes (no two names of job_fields share them), then compared whole.
+ * bytes (no two names of job_fields share them), then compared whole; the
+ * names are job_fields' (regress tests jobjson_equiv and apply_json use each
+ * one, and names one byte off).
  */
 int
 sc_job_field_index(const char *name, int len)
 {
-	FieldId i;
-
 	switch (len)
 	{
 		case 5:
-			i = FLD_JOB_ID;
-			break;
+			return FIELD_IS(name, "jobId", FLD_JOB_ID);
 		case 6:
-			i = name[0] == 'u' ? FLD_USER_ID : FLD_AMOUNT;
-			break;
+			return name[0] == 'u' ? FIELD_IS(name, "userId", FLD_USER_ID) :
+									FIELD_IS(name, "amount", FLD_AMOUNT);
 		case 7:
-			i = FLD_SHARE_ID;
-			break;
+			return FIELD_IS(name, "shareId", FLD_SHARE_ID);
 		case 9:
-			i = name[0] == 'o' ? FLD_OPERATION :
-				name[0] == 't' ? FLD_TIMESTAMP :
-				name[1] == 'h' ? FLD_CHANNEL :
-								 FLD_CONTENT_ID;
-			break;
+			if (name[0] == 'o')
+				return FIELD_IS(name, "operation", FLD_OPERATION);
+			if (name[0] == 't')
+				return FIELD_IS(name, "timestamp", FLD_TIMESTAMP);
+			return name[1] == 'h' ?
+				FIELD_IS(name, "channelId", FLD_CHANNEL) :
+				FIELD_IS(name, "contentId", FLD_CONTENT_ID);
 		case 10:
-			i = FLD_CAMPAIGN;
-			break;
+			return FIELD_IS(name, "campaignId", FLD_CAMPAIGN);
 		case 11:
-			i = FLD_CONTENT_TYPE;
-			break;
+			return FIELD_IS(name, "contentType", FLD_CONTENT_TYPE);
 		default:
 			return -1;
 	}
-	return memcmp(job_fields[i].name, name, len) == 0 ? (int) i : -1;
 }
 
 /*
