@@ -104,107 +104,94 @@ num(const char *s, int n)
 }
 
 /*
+ * The offset of a zone +HH[:MM] or -HH[:MM] at s[p] (its sign) to the end
+ * (len), in seconds west of UTC as tm2timestamp wants it; false if it is
+ * none.
+ */
+static bool
+iso8601_zone(const char *s, int p, int len, int *tz)
+{
+	int off;
+	bool east = s[p] == '+';
+
+	p++;
+	if (p + 2 > len || !digits(s + p, 2) || num(s + p, 2) > 23)
+		return false;
+	off = num(s + p, 2) * SECS_PER_HOUR;
+	p += 2;
+	if (p < len)
+	{
+		if (s[p] == ':')
+			p++;
+		if (p + 2 != len || !digits(s + p, 2) || num(s + p, 2) > 59)
+			return false;
+		off += num(s + p, 2) * SECS_PER_MINUTE;
+	}
+	*tz = east ? -off : off;
+	return true;
+}
+
+/*
  * Whether s is an ISO-8601 date and time: YYYY-MM-DDTHH:MM[:SS[.fraction]]
  * followed by an optional Z or +HH[:MM]/-HH[:MM].  A hand-written check (not
  * timestamptz_in) because a batch must report a bad timestamp without an
- * error, and PostgreSQL 15 has no soft input errors.
+ * error, and PostgreSQL 15 has no soft input errors.  If it is, *ts is its
+ * instant (no zone = UTC; the fraction's digits after the sixth dropped) and
+ * *ts_valid false if PostgreSQL cannot represent it (its history hour is
+ * then left out).
  */
 static bool
-iso8601_valid(const char *s, int len)
+iso8601_read(const char *s, int len, TimestampTz *ts, bool *ts_valid)
 {
 	static const int mdays[] = {31, 29, 31, 30, 31, 30,
 								31, 31, 30, 31, 30, 31};
-	int p = 0, y, mo, d;
+	struct pg_tm tm;
+	fsec_t fsec = 0;
+	int tz = 0; /* seconds west of UTC */
+	int p, y;
 
 	if (len < 16 || !digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) ||
 		s[7] != '-' || !digits(s + 8, 2) ||
 		(s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !digits(s + 11, 2) ||
 		s[13] != ':' || !digits(s + 14, 2))
 		return false;
-	y = num(s, 4);
-	mo = num(s + 5, 2);
-	d = num(s + 8, 2);
-	if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1])
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y = num(s, 4);
+	tm.tm_mon = num(s + 5, 2);
+	tm.tm_mday = num(s + 8, 2);
+	tm.tm_hour = num(s + 11, 2);
+	tm.tm_min = num(s + 14, 2);
+	if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
+		tm.tm_mday > mdays[tm.tm_mon - 1])
 		return false;
-	if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+	if (tm.tm_mon == 2 && tm.tm_mday == 29 &&
+		!((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
 		return false;
-	if (num(s + 11, 2) > 23 || num(s + 14, 2) > 59)
+	if (tm.tm_hour > 23 || tm.tm_min > 59)
 		return false;
 	p = 16;
 	if (p < len && s[p] == ':')
 	{
 		if (p + 3 > len || !digits(s + p + 1, 2) || num(s + p + 1, 2) > 60)
 			return false;
-		p += 3;
-		if (p < len && (s[p] == '.' || s[p] == ','))
-		{
-			int start = ++p;
-
-			while (p < len && s[p] >= '0' && s[p] <= '9')
-				p++;
-			if (p == start)
-				return false;
-		}
-	}
-	if (p == len)
-		return true;
-	if ((s[p] == 'Z' || s[p] == 'z') && p + 1 == len)
-		return true;
-	if (s[p] == '+' || s[p] == '-')
-	{
-		p++;
-		if (p + 2 > len || !digits(s + p, 2) || num(s + p, 2) > 23)
-			return false;
-		p += 2;
-		if (p == len)
-			return true;
-		if (s[p] == ':')
-			p++;
-		if (p + 2 == len && digits(s + p, 2) && num(s + p, 2) <= 59)
-			return true;
-	}
-	return false;
-}
-
-/*
- * The instant of a timestamp that iso8601_valid() accepted (no zone = UTC);
- * false if PostgreSQL cannot represent it (its history hour is then left out).
- */
-static bool
-iso8601_timestamp(const char *s, int len, TimestampTz *ts)
-{
-	struct pg_tm tm;
-	fsec_t fsec = 0;
-	int tz = 0; /* seconds west of UTC, as tm2timestamp wants it */
-	int p = 16;
-
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = num(s, 4);
-	tm.tm_mon = num(s + 5, 2);
-	tm.tm_mday = num(s + 8, 2);
-	tm.tm_hour = num(s + 11, 2);
-	tm.tm_min = num(s + 14, 2);
-	if (p < len && s[p] == ':')
-	{
 		tm.tm_sec = num(s + p + 1, 2);
 		p += 3;
 		if (p < len && (s[p] == '.' || s[p] == ','))
 		{
+			int start = ++p;
 			int scale = 100000; /* the first digit's microseconds */
 
-			for (p++; p < len && s[p] >= '0' && s[p] <= '9'; p++, scale /= 10)
+			for (; p < len && s[p] >= '0' && s[p] <= '9'; p++, scale /= 10)
 				fsec += (s[p] - '0') * scale;
+			if (p == start)
+				return false;
 		}
 	}
-	if (p < len && (s[p] == '+' || s[p] == '-'))
-	{
-		int off = num(s + p + 1, 2) * SECS_PER_HOUR;
-
-		if (p + 3 < len)
-			off += num(s + len - 2, 2) * SECS_PER_MINUTE;
-		tz = s[p] == '+' ? -off : off;
-	}
-	return tm2timestamp(&tm, fsec, &tz, ts) == 0;
+	if (p < len && !((s[p] == 'Z' || s[p] == 'z') && p + 1 == len) &&
+		!((s[p] == '+' || s[p] == '-') && iso8601_zone(s, p, len, &tz)))
+		return false;
+	*ts_valid = tm2timestamp(&tm, fsec, &tz, ts) == 0;
+	return true;
 }
 
 /* Whether JobValue *v (a JV_STRING) is the string literal lit. */
@@ -418,10 +405,9 @@ check_field(const FieldSpec *f, const JobValue *v, bool nul_terminated,
 					"invalid job: \"operation\" must be \"increment\" or \"decrement\"");
 			break;
 		case FLD_TIMESTAMP:
-			if (!iso8601_valid(s, len))
+			if (!iso8601_read(s, len, &job->ts, &job->ts_valid))
 				return pstrdup(
 					"invalid job: \"timestamp\" must be an ISO-8601 date and time");
-			job->ts_valid = iso8601_timestamp(s, len, &job->ts);
 			break;
 		case FLD_CHANNEL:
 			job->channel = kept_string(v, nul_terminated);
