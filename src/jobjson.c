@@ -36,6 +36,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/jsonfuncs.h"
+#include "utils/memutils.h"
 
 #include "sharecount.h"
 #include "apply.h"
@@ -540,10 +541,13 @@ fast_value(char *p, JobValue *slot, JobMessage *m, ObjRole role, int depth)
 static bool
 fast_parse(ParseState *ps, text *json)
 {
-	int len = VARSIZE_ANY_EXHDR(json);
-	char *copy = palloc(len + 1 + FAST_PAD);
+	Size len = VARSIZE_ANY_EXHDR(json);
+	char *copy;
 	char *p;
 
+	if (!AllocSizeIsValid(len + 1 + FAST_PAD))
+		return false; /* a text of nearly 1 GB: pg_parse_json reads it */
+	copy = palloc(len + 1 + FAST_PAD);
 	memcpy(copy, VARDATA_ANY(json), len);
 	memset(copy + len, 0, 1 + FAST_PAD); /* the scanner's bound */
 	p = fast_ws(copy);
