@@ -75,6 +75,8 @@ typedef struct JobValue
 typedef struct JobMessage
 {
 	bool is_object;
+	bool nul_terminated; /* every str ends with a NUL at len (jobjson.c): a
+						  * valid job keeps them without a copy */
 	const char *
 		bad_key; /* the first envelope key that is none of pattern, data, id */
 	int bad_key_len;

@@ -104,108 +104,100 @@ num(const char *s, int n)
 }
 
 /*
+ * The offset of a zone +HH[:MM] or -HH[:MM] at s[p] (its sign) to the end
+ * (len), in seconds west of UTC as tm2timestamp wants it; false if it is
+ * none.
+ */
+static bool
+iso8601_zone(const char *s, int p, int len, int *tz)
+{
+	int off;
+	bool east = s[p] == '+';
+
+	p++;
+	if (p + 2 > len || !digits(s + p, 2) || num(s + p, 2) > 23)
+		return false;
+	off = num(s + p, 2) * SECS_PER_HOUR;
+	p += 2;
+	if (p < len)
+	{
+		if (s[p] == ':')
+			p++;
+		if (p + 2 != len || !digits(s + p, 2) || num(s + p, 2) > 59)
+			return false;
+		off += num(s + p, 2) * SECS_PER_MINUTE;
+	}
+	*tz = east ? -off : off;
+	return true;
+}
+
+/*
  * Whether s is an ISO-8601 date and time: YYYY-MM-DDTHH:MM[:SS[.fraction]]
  * followed by an optional Z or +HH[:MM]/-HH[:MM].  A hand-written check (not
  * timestamptz_in) because a batch must report a bad timestamp without an
- * error, and PostgreSQL 15 has no soft input errors.
+ * error, and PostgreSQL 15 has no soft input errors.  If it is, *ts is its
+ * instant (no zone = UTC; the fraction's digits after the sixth dropped) and
+ * *ts_valid false if PostgreSQL cannot represent it (its history hour is
+ * then left out).
  */
 static bool
-iso8601_valid(const char *s, int len)
+iso8601_read(const char *s, int len, TimestampTz *ts, bool *ts_valid)
 {
 	static const int mdays[] = {31, 29, 31, 30, 31, 30,
 								31, 31, 30, 31, 30, 31};
-	int p = 0, y, mo, d;
+	struct pg_tm tm;
+	fsec_t fsec = 0;
+	int tz = 0; /* seconds west of UTC */
+	int p, y;
 
 	if (len < 16 || !digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) ||
 		s[7] != '-' || !digits(s + 8, 2) ||
 		(s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !digits(s + 11, 2) ||
 		s[13] != ':' || !digits(s + 14, 2))
 		return false;
-	y = num(s, 4);
-	mo = num(s + 5, 2);
-	d = num(s + 8, 2);
-	if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1])
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y = num(s, 4);
+	tm.tm_mon = num(s + 5, 2);
+	tm.tm_mday = num(s + 8, 2);
+	tm.tm_hour = num(s + 11, 2);
+	tm.tm_min = num(s + 14, 2);
+	if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
+		tm.tm_mday > mdays[tm.tm_mon - 1])
 		return false;
-	if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+	if (tm.tm_mon == 2 && tm.tm_mday == 29 &&
+		!((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
 		return false;
-	if (num(s + 11, 2) > 23 || num(s + 14, 2) > 59)
+	if (tm.tm_hour > 23 || tm.tm_min > 59)
 		return false;
 	p = 16;
 	if (p < len && s[p] == ':')
 	{
 		if (p + 3 > len || !digits(s + p + 1, 2) || num(s + p + 1, 2) > 60)
 			return false;
-		p += 3;
-		if (p < len && (s[p] == '.' || s[p] == ','))
-		{
-			int start = ++p;
-
-			while (p < len && s[p] >= '0' && s[p] <= '9')
-				p++;
-			if (p == start)
-				return false;
-		}
-	}
-	if (p == len)
-		return true;
-	if ((s[p] == 'Z' || s[p] == 'z') && p + 1 == len)
-		return true;
-	if (s[p] == '+' || s[p] == '-')
-	{
-		p++;
-		if (p + 2 > len || !digits(s + p, 2) || num(s + p, 2) > 23)
-			return false;
-		p += 2;
-		if (p == len)
-			return true;
-		if (s[p] == ':')
-			p++;
-		if (p + 2 == len && digits(s + p, 2) && num(s + p, 2) <= 59)
-			return true;
-	}
-	return false;
-}
-
-/*
- * The instant of a timestamp that iso8601_valid() accepted (no zone = UTC);
- * false if PostgreSQL cannot represent it (its history hour is then left out).
- */
-static bool
-iso8601_timestamp(const char *s, int len, TimestampTz *ts)
-{
-	struct pg_tm tm;
-	fsec_t fsec = 0;
-	int tz = 0; /* seconds west of UTC, as tm2timestamp wants it */
-	int p = 16;
-
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = num(s, 4);
-	tm.tm_mon = num(s + 5, 2);
-	tm.tm_mday = num(s + 8, 2);
-	tm.tm_hour = num(s + 11, 2);
-	tm.tm_min = num(s + 14, 2);
-	if (p < len && s[p] == ':')
-	{
 		tm.tm_sec = num(s + p + 1, 2);
 		p += 3;
 		if (p < len && (s[p] == '.' || s[p] == ','))
 		{
+			int start = ++p;
 			int scale = 100000; /* the first digit's microseconds */
 
-			for (p++; p < len && s[p] >= '0' && s[p] <= '9'; p++, scale /= 10)
+			for (; p < len && s[p] >= '0' && s[p] <= '9'; p++, scale /= 10)
 				fsec += (s[p] - '0') * scale;
+			if (p == start)
+				return false;
 		}
 	}
-	if (p < len && (s[p] == '+' || s[p] == '-'))
-	{
-		int off = num(s + p + 1, 2) * SECS_PER_HOUR;
-
-		if (p + 3 < len)
-			off += num(s + len - 2, 2) * SECS_PER_MINUTE;
-		tz = s[p] == '+' ? -off : off;
-	}
-	return tm2timestamp(&tm, fsec, &tz, ts) == 0;
+	if (p < len && !((s[p] == 'Z' || s[p] == 'z') && p + 1 == len) &&
+		!((s[p] == '+' || s[p] == '-') && iso8601_zone(s, p, len, &tz)))
+		return false;
+	*ts_valid = tm2timestamp(&tm, fsec, &tz, ts) == 0;
+	return true;
 }
+
+/* Whether JobValue *v (a JV_STRING) is the string literal lit. */
+#define STR_IS(v, lit) \
+	((v)->len == sizeof(lit) - 1 && \
+	 memcmp((v)->str, lit, sizeof(lit) - 1) == 0)
 
 /* "name" must be N to M bytes */
 static char *
@@ -236,17 +228,46 @@ sc_job_first_key(const char *key, int len, const char **first, int *first_len)
 	}
 }
 
-/* See apply.h. */
+/*
+ * Whether name (at least sizeof(lit) - 1 bytes) is the job field name lit:
+ * its id, or -1.  A compare of constant length, which the compiler inlines.
+ */
+#define FIELD_IS(name, lit, id) \
+	(memcmp(name, lit, sizeof(lit) - 1) == 0 ? (int) (id) : -1)
+
+/*
+ * See apply.h.  The one job field a name can be, by its length and first
+ * bytes (no two names of job_fields share them), then compared whole; the
+ * names are job_fields' (regress tests jobjson_equiv and apply_json use each
+ * one, and names one byte off).
+ */
 int
 sc_job_field_index(const char *name, int len)
 {
-	int i;
-
-	for (i = 0; i < SC_JOB_NFIELDS; i++)
-		if (job_field_len[i] == len &&
-			memcmp(job_fields[i].name, name, len) == 0)
-			return i;
-	return -1;
+	switch (len)
+	{
+		case 5:
+			return FIELD_IS(name, "jobId", FLD_JOB_ID);
+		case 6:
+			return name[0] == 'u' ? FIELD_IS(name, "userId", FLD_USER_ID) :
+									FIELD_IS(name, "amount", FLD_AMOUNT);
+		case 7:
+			return FIELD_IS(name, "shareId", FLD_SHARE_ID);
+		case 9:
+			if (name[0] == 'o')
+				return FIELD_IS(name, "operation", FLD_OPERATION);
+			if (name[0] == 't')
+				return FIELD_IS(name, "timestamp", FLD_TIMESTAMP);
+			return name[1] == 'h' ?
+				FIELD_IS(name, "channelId", FLD_CHANNEL) :
+				FIELD_IS(name, "contentId", FLD_CONTENT_ID);
+		case 10:
+			return FIELD_IS(name, "campaignId", FLD_CAMPAIGN);
+		case 11:
+			return FIELD_IS(name, "contentType", FLD_CONTENT_TYPE);
+		default:
+			return -1;
+	}
 }
 
 /*
@@ -255,8 +276,10 @@ sc_job_field_index(const char *name, int len)
  * IN_* bit *in) and "data" is an object.  NULL, or the error naming the key.
  */
 static char *
-check_envelope(const JobMessage *m, ScJob *job, int *in, char **pname)
+check_envelope(const JobMessage *m, ScJob *job, int *in, const char **pname)
 {
+	const JobValue *p = &m->pattern;
+
 	if (!m->is_object)
 		return pstrdup("invalid job: the message must be a JSON object");
 	if (m->bad_key != NULL)
@@ -266,21 +289,23 @@ check_envelope(const JobMessage *m, ScJob *job, int *in, char **pname)
 		return pstrdup("invalid job: \"pattern\" is missing");
 	if (m->pattern.type != JV_STRING)
 		return pstrdup("invalid job: \"pattern\" must be a string");
-	*pname = pnstrdup(m->pattern.str, m->pattern.len);
-	if (strcmp(*pname, "share_created") == 0)
+	if (STR_IS(p, "share_created"))
 	{
 		job->kind = SC_JOB_CREATED;
 		*in = IN_CREATED;
+		*pname = "share_created";
 	}
-	else if (strcmp(*pname, "share_deleted") == 0)
+	else if (STR_IS(p, "share_deleted"))
 	{
 		job->kind = SC_JOB_DELETED;
 		*in = IN_DELETED;
+		*pname = "share_deleted";
 	}
-	else if (strcmp(*pname, "share_count_update") == 0)
+	else if (STR_IS(p, "share_count_update"))
 	{
 		job->kind = SC_JOB_COUNT_UPDATE;
 		*in = IN_UPDATE;
+		*pname = "share_count_update";
 	}
 	else
 		return pstrdup(
@@ -307,10 +332,24 @@ check_amount(const JobValue *v, int64 *amount)
 	return true;
 }
 
-/* Check one present field of the job's data and keep what apply needs; NULL or why not. */
+/*
+ * v's string as the job keeps it: v's own when the message's strings are
+ * NUL-terminated (they live as long as the job), else a copy.
+ */
 static char *
-check_field(const FieldSpec *f, const JobValue *v, ScJob *job,
-			char **operation, int64 *amount)
+kept_string(const JobValue *v, bool nul_terminated)
+{
+	return nul_terminated ? unconstify(char *, v->str) :
+							pnstrdup(v->str, v->len);
+}
+
+/*
+ * Check one present field of the job's data and keep what apply needs
+ * (strings as kept_string() says); NULL or why not.
+ */
+static char *
+check_field(const FieldSpec *f, const JobValue *v, bool nul_terminated,
+			ScJob *job, bool *decrement, int64 *amount)
 {
 	const char *s;
 	int len;
@@ -345,38 +384,36 @@ check_field(const FieldSpec *f, const JobValue *v, ScJob *job,
 		case FLD_JOB_ID:
 			if ((err = check_length("jobId", len, SC_JOB_ID_MAX)) != NULL)
 				return err;
-			job->job_id = pnstrdup(s, len);
+			job->job_id = kept_string(v, nul_terminated);
 			break;
 		case FLD_CONTENT_TYPE:
 			if ((err = check_length("contentType", len,
 									SC_CONTENT_TYPE_MAX)) != NULL)
 				return err;
-			job->ctype = pnstrdup(s, len);
+			job->ctype = kept_string(v, nul_terminated);
 			break;
 		case FLD_CONTENT_ID:
 			if ((err = check_length("contentId", len, SC_CONTENT_ID_MAX)) !=
 				NULL)
 				return err;
-			job->cid = pnstrdup(s, len);
+			job->cid = kept_string(v, nul_terminated);
 			break;
 		case FLD_OPERATION:
-			*operation = pnstrdup(s, len);
-			if (strcmp(*operation, "increment") != 0 &&
-				strcmp(*operation, "decrement") != 0)
+			*decrement = STR_IS(v, "decrement");
+			if (!*decrement && !STR_IS(v, "increment"))
 				return pstrdup(
 					"invalid job: \"operation\" must be \"increment\" or \"decrement\"");
 			break;
 		case FLD_TIMESTAMP:
-			if (!iso8601_valid(s, len))
+			if (!iso8601_read(s, len, &job->ts, &job->ts_valid))
 				return pstrdup(
 					"invalid job: \"timestamp\" must be an ISO-8601 date and time");
-			job->ts_valid = iso8601_timestamp(s, len, &job->ts);
 			break;
 		case FLD_CHANNEL:
-			job->channel = pnstrdup(s, len);
+			job->channel = kept_string(v, nul_terminated);
 			break;
 		case FLD_CAMPAIGN:
-			job->campaign = pnstrdup(s, len);
+			job->campaign = kept_string(v, nul_terminated);
 			break;
 		default:
 			break;
@@ -390,9 +427,9 @@ sc_validate_parsed(const JobMessage *m, ScJob *job)
 {
 	int in = 0; /* the job kind's IN_* bit */
 	int i;
-	char *pname = NULL;
+	const char *pname = NULL;
 	char *err;
-	char *operation = NULL;
+	bool decrement = false;
 	int64 amount = 1;
 	const char *unknown;
 	int unknown_len;
@@ -425,8 +462,8 @@ sc_validate_parsed(const JobMessage *m, ScJob *job)
 				return psprintf("invalid job: \"%s\" is missing", f->name);
 			continue;
 		}
-		if ((err = check_field(f, &m->field[i], job, &operation, &amount)) !=
-			NULL)
+		if ((err = check_field(f, &m->field[i], m->nul_terminated, job,
+							   &decrement, &amount)) != NULL)
 			return err;
 	}
 
@@ -439,8 +476,7 @@ sc_validate_parsed(const JobMessage *m, ScJob *job)
 			job->delta = -1;
 			break;
 		case SC_JOB_COUNT_UPDATE:
-			job->delta =
-				strcmp(operation, "increment") == 0 ? amount : -amount;
+			job->delta = decrement ? -amount : amount;
 			break;
 	}
 	return NULL;

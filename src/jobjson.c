@@ -1,11 +1,13 @@
 /*
  * jobjson.c: the messages of sharecount_apply_json() (docs/sql.md), a JSON
- * array given as text, read in one pass of PostgreSQL's own JSON parser
- * (the one jsonb_in uses, so the same documents are accepted, with the same
- * unescaping and the same errors) straight into one JobMessage per message
- * (apply.h), which jobcheck.c validates.  No jsonb is built: no tree, no
- * sorted key arrays, no copy per element; that was 40 % of the consumer's
- * cost per job (docs/performance.md "P7 consumer").
+ * array given as text, read in one pass straight into one JobMessage per
+ * message (apply.h), which jobcheck.c validates.  A scanner for the
+ * escape-free documents the bridge sends fills the messages directly; any
+ * other document is read by PostgreSQL's own JSON parser (the one jsonb_in
+ * uses, so the same documents are accepted, with the same unescaping and
+ * the same errors) through callbacks that fill them the same way.  No jsonb
+ * is built: no tree, no sorted key arrays, no copy per element
+ * (docs/performance.md "P7 consumer").
  *
  * What a message keeps is what validation reads from a jsonb: for a key
  * given twice the last value wins (a second "data" object replaces the
@@ -16,15 +18,25 @@
  * Rules:
  * - Depth 0 is the array, 1 a message, 2 the envelope's values, 3 the values
  *   of "data"'s keys; deeper values only count as an object or array.
- * - Memory: the messages, the unescaped strings and keys the parser hands
- *   over are palloc'd in the caller's context and stay with it.
+ * - The scanner and the callbacks share envelope_key(), data_key() and
+ *   number_value(): what a key or a number does to a message is decided once.
+ * - Memory: the messages, the scanner's copy of the text (its strings ended
+ *   in place) and the strings and keys pg_parse_json hands over are palloc'd
+ *   in the caller's context and stay with it: every JobValue string is
+ *   NUL-terminated (JobMessage.nul_terminated), and the validated jobs keep
+ *   pointers into them.
  */
 #include "postgres.h"
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/jsonfuncs.h"
+#include "utils/memutils.h"
 
 #include "sharecount.h"
 #include "apply.h"
@@ -62,6 +74,65 @@ static JobMessage *
 cur(ParseState *ps)
 {
 	return &ps->msgs[ps->n - 1];
+}
+
+/* A new message, zeroed, at the end of ps's (room made as needed). */
+static JobMessage *
+new_message(ParseState *ps)
+{
+	JobMessage *m;
+
+	if (ps->n == ps->cap)
+	{
+		ps->cap *= 2;
+		ps->msgs = repalloc(ps->msgs, sizeof(JobMessage) * ps->cap);
+	}
+	m = &ps->msgs[ps->n++];
+	memset(m, 0, sizeof(JobMessage));
+	m->nul_terminated = true; /* both parsers end their strings */
+	return m;
+}
+
+/*
+ * A key of m's envelope (depth 2): which one it is.  "data" forgets an
+ * earlier "data"'s fields (the last one wins); a key that is none of
+ * pattern, data and id is noted as m's bad key if it comes first.
+ */
+static EnvKey
+envelope_key(JobMessage *m, const char *key, int len)
+{
+	if (len == 7 && memcmp(key, "pattern", 7) == 0)
+		return ENV_PATTERN;
+	if (len == 4 && memcmp(key, "data", 4) == 0)
+	{
+		memset(m->field, 0, sizeof(m->field));
+		m->extra_key = NULL;
+		m->extra_key_len = 0;
+		return ENV_DATA;
+	}
+	if (!(len == 2 && memcmp(key, "id", 2) == 0))
+		sc_job_first_key(key, len, &m->bad_key, &m->bad_key_len);
+	return ENV_OTHER;
+}
+
+/* A key of m's "data" object (depth 3): its job field, or -1 (noted). */
+static int
+data_key(JobMessage *m, const char *key, int len)
+{
+	int field = sc_job_field_index(key, len);
+
+	if (field < 0)
+		sc_job_first_key(key, len, &m->extra_key, &m->extra_key_len);
+	return field;
+}
+
+/* A JSON number as jsonb_in reads it: every number goes through numeric_in. */
+static Datum
+number_value(char *token)
+{
+	return DirectFunctionCall3(numeric_in, CStringGetDatum(token),
+							   ObjectIdGetDatum(InvalidOid),
+							   Int32GetDatum(-1));
 }
 
 /*
@@ -120,49 +191,24 @@ element_start(void *state, bool isnull)
 {
 	ParseState *ps = (ParseState *) state;
 
-	if (ps->depth != 1)
-		return;
-	if (ps->n == ps->cap)
-	{
-		ps->cap *= 2;
-		ps->msgs = repalloc(ps->msgs, sizeof(JobMessage) * ps->cap);
-	}
-	memset(&ps->msgs[ps->n++], 0, sizeof(JobMessage));
+	if (ps->depth == 1)
+		(void) new_message(ps);
 }
 
 static void
 field_start(void *state, char *fname, bool isnull)
 {
 	ParseState *ps = (ParseState *) state;
-	JobMessage *m;
-	int len = strlen(fname);
 
 	if (ps->n == 0)
 		return;
-	m = cur(ps);
 	if (ps->depth == 2)
 	{
-		ps->env = ENV_OTHER;
+		ps->env = envelope_key(cur(ps), fname, strlen(fname));
 		ps->field = -1;
-		if (len == 7 && memcmp(fname, "pattern", 7) == 0)
-			ps->env = ENV_PATTERN;
-		else if (len == 4 && memcmp(fname, "data", 4) == 0)
-		{
-			/* the last "data" wins: forget an earlier one's fields */
-			ps->env = ENV_DATA;
-			memset(m->field, 0, sizeof(m->field));
-			m->extra_key = NULL;
-			m->extra_key_len = 0;
-		}
-		else if (!(len == 2 && memcmp(fname, "id", 2) == 0))
-			sc_job_first_key(fname, len, &m->bad_key, &m->bad_key_len);
 	}
 	else if (ps->depth == 3 && ps->env == ENV_DATA)
-	{
-		ps->field = sc_job_field_index(fname, len);
-		if (ps->field < 0)
-			sc_job_first_key(fname, len, &m->extra_key, &m->extra_key_len);
-	}
+		ps->field = data_key(cur(ps), fname, strlen(fname));
 }
 
 static void
@@ -181,11 +227,8 @@ scalar(void *state, char *token, JsonTokenType tokentype)
 			v.len = strlen(token);
 			break;
 		case JSON_TOKEN_NUMBER:
-			/* as jsonb_in: every number goes through numeric_in */
 			v.type = JV_NUMBER;
-			v.num = DirectFunctionCall3(numeric_in, CStringGetDatum(token),
-										ObjectIdGetDatum(InvalidOid),
-										Int32GetDatum(-1));
+			v.num = number_value(token);
 			break;
 		case JSON_TOKEN_NULL:
 			v.type = JV_NULL;
@@ -200,207 +243,319 @@ scalar(void *state, char *token, JsonTokenType tokentype)
 
 /*
  * The fast path: a scanner for the documents the bridge sends (no escape in
- * any string, nesting at most FAST_MAX_DEPTH) that makes the same callback
- * calls as pg_parse_json() would, in the same order, on a copy of the text
- * whose strings it ends in place.  Whatever it does not expect (an escape, a
- * control character, a token PostgreSQL might read otherwise, bad syntax)
- * makes it give up (false), and the whole text is parsed again by
- * pg_parse_json(), which then decides, errors included.
+ * any string, nesting at most FAST_MAX_DEPTH) that fills the messages
+ * directly, with what the callbacks above would have put there: an element
+ * of the top-level array is a message, an object message's keys go through
+ * envelope_key() and its "data" object's keys through data_key(), the
+ * values of "pattern", "data" and the job fields fill their JobValue, and
+ * every number goes through number_value() wherever it is.  It reads a copy
+ * of the text whose strings it ends in place; the copy's NUL after its last
+ * byte ends every loop (a text holds no NUL byte), and FAST_PAD more bytes
+ * let fast_string() read 16 at a time.  Whatever it does not expect (an
+ * escape, a control character, a token PostgreSQL might read otherwise, bad
+ * syntax, a top level that is no array) makes it give up (NULL), and the
+ * whole text is parsed again by pg_parse_json(), which then decides, errors
+ * included.  Each function takes the position of what it reads and returns
+ * the position after it, or NULL.
  */
 #define FAST_MAX_DEPTH 16
+#define FAST_PAD 16 /* zero bytes after the copy's NUL: one 16-byte load */
 
-static bool fast_value(ParseState *ps, char **pp, char *end, int depth);
-
-static char *
-fast_ws(char *p, char *end)
+/* What the members of an object are to the fast path. */
+typedef enum
 {
-	while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+	OBJ_SKIP,	  /* nothing: read and dropped */
+	OBJ_ENVELOPE, /* a message's envelope */
+	OBJ_DATA	  /* the job fields of a message's "data" */
+} ObjRole;
+
+static char *fast_value(char *p, JobValue *slot, JobMessage *m, ObjRole role,
+						int depth);
+
+static inline char *
+fast_ws(char *p)
+{
+	while ((unsigned char) *p <= ' ' &&
+		   (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
 		p++;
 	return p;
 }
 
 /* Whether p ends a number or a literal, as PostgreSQL's lexer sees it. */
 static bool
-fast_delim(const char *p, const char *end)
+fast_delim(const char *p)
 {
-	return p == end || *p == ' ' || *p == '\n' || *p == '\r' || *p == '\t' ||
+	return *p == '\0' || *p == ' ' || *p == '\n' || *p == '\r' || *p == '\t' ||
 		*p == ',' || *p == ']' || *p == '}';
 }
 
+#ifndef __SSE2__
 /*
  * The bytes a fast string stops at: '"', '\\' and the control characters,
  * among them the NUL that ends the copy (so the loop needs no bound).
  */
 static bool fast_stop[256];
+#endif
 
-static void
-fast_stop_init(void)
+/*
+ * The end of a string without escapes whose first byte is at s: its closing
+ * '"', made a NUL; NULL if a backslash or a control character comes first.
+ * With SSE2, 16 bytes at a time (a job's strings are 2 to 30 bytes).
+ */
+static inline char *
+fast_string(char *s)
 {
-	int c;
+	char *p = s;
+#ifdef __SSE2__
+	const __m128i quote = _mm_set1_epi8('"');
+	const __m128i backslash = _mm_set1_epi8('\\');
+	const __m128i control = _mm_set1_epi8(0x1f);
 
-	for (c = 0; c < 0x20; c++)
-		fast_stop[c] = true;
-	fast_stop['"'] = fast_stop['\\'] = true;
-}
+	for (;; p += 16)
+	{
+		__m128i v = _mm_loadu_si128((const __m128i *) p);
+		__m128i stop =
+			_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote),
+									  _mm_cmpeq_epi8(v, backslash)),
+						 _mm_cmpeq_epi8(_mm_min_epu8(v, control), v));
+		int mask = _mm_movemask_epi8(stop);
 
-/* A string without escapes at *pp (a '"'): *out, NUL-terminated in place. */
-static bool
-fast_string(char **pp, char *end, char **out)
-{
-	char *p = *pp + 1;
+		if (mask != 0)
+		{
+			p += __builtin_ctz(mask);
+			break;
+		}
+	}
+#else
+	if (!fast_stop['"'])
+	{
+		int c;
 
+		for (c = 0; c < 0x20; c++)
+			fast_stop[c] = true;
+		fast_stop['"'] = fast_stop['\\'] = true;
+	}
 	while (!fast_stop[(unsigned char) *p])
 		p++;
-	if (p == end || *p != '"')
-		return false;
+#endif
+	if (*p != '"')
+		return NULL;
 	*p = '\0';
-	*out = *pp + 1;
-	*pp = p + 1;
-	return true;
+	return p;
 }
 
-/* A number (JSON's grammar) or a literal at *pp, handed to scalar(). */
-static bool
-fast_token(ParseState *ps, char **pp, char *end)
+/* Digits at p: past them. */
+static char *
+fast_digits(char *p)
 {
-	char *p = *pp;
-	char saved;
-	JsonTokenType type = JSON_TOKEN_NUMBER;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return p;
+}
 
-	if (end - p >= 4 && memcmp(p, "true", 4) == 0)
-		p += 4, type = JSON_TOKEN_TRUE;
-	else if (end - p >= 5 && memcmp(p, "false", 5) == 0)
-		p += 5, type = JSON_TOKEN_FALSE;
-	else if (end - p >= 4 && memcmp(p, "null", 4) == 0)
-		p += 4, type = JSON_TOKEN_NULL;
+/* The end of a number (JSON's grammar) or a literal at p, its type *type. */
+static char *
+fast_token_end(char *p, JobValueType *type)
+{
+	*type = JV_NUMBER;
+	if (p[0] == 't' && p[1] == 'r' && p[2] == 'u' && p[3] == 'e')
+		return *type = JV_BOOL, p + 4;
+	if (p[0] == 'f' && p[1] == 'a' && p[2] == 'l' && p[3] == 's' &&
+		p[4] == 'e')
+		return *type = JV_BOOL, p + 5;
+	if (p[0] == 'n' && p[1] == 'u' && p[2] == 'l' && p[3] == 'l')
+		return *type = JV_NULL, p + 4;
+	if (*p == '-')
+		p++;
+	if (*p == '0')
+		p++;
+	else if (*p >= '1' && *p <= '9')
+		p = fast_digits(p);
 	else
+		return NULL;
+	if (*p == '.')
 	{
-		if (p < end && *p == '-')
-			p++;
-		if (p < end && *p == '0')
-			p++;
-		else if (p < end && *p >= '1' && *p <= '9')
-			while (p < end && isdigit((unsigned char) *p))
-				p++;
-		else
-			return false;
-		if (p < end && *p == '.')
-		{
-			if (++p == end || !isdigit((unsigned char) *p))
-				return false;
-			while (p < end && isdigit((unsigned char) *p))
-				p++;
-		}
-		if (p < end && (*p == 'e' || *p == 'E'))
-		{
-			if (++p < end && (*p == '+' || *p == '-'))
-				p++;
-			if (p == end || !isdigit((unsigned char) *p))
-				return false;
-			while (p < end && isdigit((unsigned char) *p))
-				p++;
-		}
+		if (!isdigit((unsigned char) *++p))
+			return NULL;
+		p = fast_digits(p);
 	}
-	if (!fast_delim(p, end))
-		return false;
-	saved = *p; /* the copy has a NUL after its end */
-	*p = '\0';
-	scalar(ps, *pp, type);
-	*p = saved;
-	*pp = p;
-	return true;
+	if (*p == 'e' || *p == 'E')
+	{
+		if (*++p == '+' || *p == '-')
+			p++;
+		if (!isdigit((unsigned char) *p))
+			return NULL;
+		p = fast_digits(p);
+	}
+	return p;
 }
 
-/* The members of an object or the elements of an array, *pp after its opener. */
-static bool
-fast_members(ParseState *ps, char **pp, char *end, int depth, bool object)
+/*
+ * A number or a literal at p, into *slot (NULL: read and dropped; a number
+ * still goes through number_value()).
+ */
+static char *
+fast_token(char *p, JobValue *slot)
 {
-	char *p = fast_ws(*pp, end);
-	char close = object ? '}' : ']';
+	JobValueType type;
+	char *end = fast_token_end(p, &type);
+	char saved;
+	Datum num = (Datum) 0;
 
-	if (p < end && *p == close)
+	if (end == NULL || !fast_delim(end))
+		return NULL;
+	if (type == JV_NUMBER)
 	{
-		*pp = p + 1;
-		return true;
+		saved = *end; /* the copy has a NUL after its end */
+		*end = '\0';
+		num = number_value(p);
+		*end = saved;
 	}
-	for (;;)
+	if (slot != NULL)
 	{
-		char *key;
-
-		if (object)
-		{
-			if (p == end || *p != '"' || !fast_string(&p, end, &key))
-				return false;
-			p = fast_ws(p, end);
-			if (p == end || *p != ':')
-				return false;
-			p = fast_ws(p + 1, end);
-			field_start(ps, key, p < end && *p == 'n');
-		}
-		else
-			element_start(ps, p < end && *p == 'n');
-		if (!fast_value(ps, &p, end, depth))
-			return false;
-		p = fast_ws(p, end);
-		if (p < end && *p == ',')
-		{
-			p = fast_ws(p + 1, end);
-			continue;
-		}
-		if (p == end || *p != close)
-			return false;
-		*pp = p + 1;
-		return true;
+		slot->type = type;
+		slot->num = num;
 	}
+	return end;
 }
 
-static bool
-fast_value(ParseState *ps, char **pp, char *end, int depth)
+/*
+ * After a member or an element at p: past the ',' and the space after it,
+ * or past close (then the result's [-1] is close); NULL if neither follows.
+ */
+static inline char *
+fast_next(char *p, char close)
 {
-	char *str;
+	p = fast_ws(p);
+	if (*p == ',')
+		return fast_ws(p + 1);
+	return *p == close ? p + 1 : NULL;
+}
 
-	if (*pp == end)
-		return false;
-	if (**pp == '{' || **pp == '[')
+/* A string value at p (its '"') into *slot (NULL: dropped). */
+static inline char *
+fast_string_value(char *p, JobValue *slot)
+{
+	char *end = fast_string(p + 1);
+
+	if (end != NULL && slot != NULL)
 	{
-		bool object = **pp == '{';
+		slot->type = JV_STRING;
+		slot->str = p + 1;
+		slot->len = end - (p + 1);
+	}
+	return end ? end + 1 : NULL;
+}
 
+/* The members of an object, p after its '{', as role says. */
+static char *
+fast_object(char *p, JobMessage *m, ObjRole role, int depth)
+{
+	p = fast_ws(p);
+	if (*p == '}')
+		return p + 1;
+	do
+	{
+		char *key = p + 1;
+		char *end;
+		JobValue *slot = NULL;
+		ObjRole sub = OBJ_SKIP;
+
+		if (*p != '"' || (end = fast_string(key)) == NULL)
+			return NULL;
+		p = fast_ws(end + 1);
+		if (*p != ':')
+			return NULL;
+		p = fast_ws(p + 1);
+		if (role == OBJ_DATA)
+		{
+			int field = data_key(m, key, end - key);
+
+			slot = field >= 0 ? &m->field[field] : NULL;
+		}
+		else if (role == OBJ_ENVELOPE)
+		{
+			EnvKey env = envelope_key(m, key, end - key);
+
+			slot = env == ENV_PATTERN ? &m->pattern :
+				env == ENV_DATA		  ? &m->data :
+										NULL;
+			sub = env == ENV_DATA ? OBJ_DATA : OBJ_SKIP;
+		}
+		p = *p == '"' ? fast_string_value(p, slot) :
+						fast_value(p, slot, m, sub, depth);
+		if (p == NULL || (p = fast_next(p, '}')) == NULL)
+			return NULL;
+	} while (p[-1] != '}');
+	return p;
+}
+
+/*
+ * The elements of an array, p after its '[': each a message when ps is
+ * given (the top-level array), else read and dropped.
+ */
+static char *
+fast_array(char *p, ParseState *ps, int depth)
+{
+	p = fast_ws(p);
+	if (*p == ']')
+		return p + 1;
+	do
+	{
+		JobMessage *m = NULL;
+
+		if (ps != NULL)
+		{
+			m = new_message(ps);
+			m->is_object = *p == '{';
+		}
+		p = fast_value(p, NULL, m, m ? OBJ_ENVELOPE : OBJ_SKIP, depth);
+		if (p == NULL || (p = fast_next(p, ']')) == NULL)
+			return NULL;
+	} while (p[-1] != ']');
+	return p;
+}
+
+/*
+ * A value at p into *slot (NULL: dropped; a container only sets its type);
+ * an object's members are read as role says.
+ */
+static char *
+fast_value(char *p, JobValue *slot, JobMessage *m, ObjRole role, int depth)
+{
+	if (*p == '{' || *p == '[')
+	{
 		if (depth >= FAST_MAX_DEPTH)
-			return false;
-		container_start(ps, object ? JV_OBJECT : JV_ARRAY);
-		(*pp)++;
-		if (!fast_members(ps, pp, end, depth + 1, object))
-			return false;
-		container_end(ps);
-		return true;
+			return NULL;
+		if (slot != NULL)
+			slot->type = *p == '{' ? JV_OBJECT : JV_ARRAY;
+		return *p == '{' ? fast_object(p + 1, m, role, depth + 1) :
+						   fast_array(p + 1, NULL, depth + 1);
 	}
-	if (**pp == '"')
-	{
-		if (!fast_string(pp, end, &str))
-			return false;
-		scalar(ps, str, JSON_TOKEN_STRING);
-		return true;
-	}
-	return fast_token(ps, pp, end);
+	if (*p == '"')
+		return fast_string_value(p, slot);
+	return fast_token(p, slot);
 }
 
 /* The fast path over a copy of the text; false: parse it with pg_parse_json. */
 static bool
 fast_parse(ParseState *ps, text *json)
 {
-	int len = VARSIZE_ANY_EXHDR(json);
-	char *copy = palloc(len + 1);
-	char *p = copy;
-	char *end = copy + len;
+	Size len = VARSIZE_ANY_EXHDR(json);
+	char *copy;
+	char *p;
 
+	if (!AllocSizeIsValid(len + 1 + FAST_PAD))
+		return false; /* a text of nearly 1 GB: pg_parse_json reads it */
+	copy = palloc(len + 1 + FAST_PAD);
 	memcpy(copy, VARDATA_ANY(json), len);
-	copy[len] = '\0'; /* fast_string's bound */
-	if (!fast_stop['"'])
-		fast_stop_init();
-	p = fast_ws(p, end);
-	if (!fast_value(ps, &p, end, 0))
+	memset(copy + len, 0, 1 + FAST_PAD); /* the scanner's bound */
+	p = fast_ws(copy);
+	if (*p != '[')
 		return false;
-	return fast_ws(p, end) == end;
+	ps->top_array = true;
+	p = fast_array(p + 1, ps, 1);
+	return p != NULL && *fast_ws(p) == '\0';
 }
 
 /* Parse state before the first callback. */
