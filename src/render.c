@@ -16,8 +16,8 @@
  *   outside the limits renders empty (the consumer dead-letters it).
  * - Memory: palloc'd in the caller's context; the column map of a composite
  *   row is kept in fn_extra for the rest of the query.  Per backend, in
- *   statics: the date of the last timestamp rendered and the hex digits of
- *   the last origin (each replaced when a row has another).
+ *   statics: the hex digits of the last origin (replaced when a row has
+ *   another); sc_format_timestamp() keeps the date of the last day.
  */
 #include "postgres.h"
 
@@ -361,63 +361,6 @@ render_fields(const Datum *values, const bool *nulls, char kind,
 	render_channel(values, nulls, name, ctype, cid, buf);
 }
 
-/* Bytes of "YYYY-MM-DDT", the date part of a rendered timestamp. */
-#define SC_TS_DATE_LEN 11
-/* Bytes of a rendered timestamp, "YYYY-MM-DDTHH:MM:SS.mmmZ", without its NUL */
-#define SC_TS_LEN 24
-
-/*
- * ts as sc_format_timestamp() writes it (ISO-8601 UTC with milliseconds, 24
- * bytes and a NUL into buf), keeping the date of the last day rendered: the
- * rows of a claim are mostly from one day, and timestamp2tm() was about 300
- * instructions a row.  Within that day the time of day is split as
- * timestamp2tm()'s dt2time() splits it (hours, minutes, seconds, then
- * microseconds, truncated to milliseconds).  Only a day that
- * sc_format_timestamp() accepted (year 0 to 9999) is kept, so a timestamp
- * inside it is finite and in range.
- */
-static void
-render_timestamp(char *buf, TimestampTz ts)
-{
-	static TimestampTz day_start;
-	static bool day_valid = false;
-	static char day[SC_TS_DATE_LEN];
-	int64 t;
-	int hour, min, sec, ms;
-
-	if (!day_valid || ts < day_start || ts >= day_start + USECS_PER_DAY)
-	{
-		sc_format_timestamp(buf, ts); /* the error for a bad timestamp */
-		t = ts % USECS_PER_DAY;
-		day_start = ts - (t < 0 ? t + USECS_PER_DAY : t);
-		memcpy(day, buf, SC_TS_DATE_LEN);
-		day_valid = true;
-		return;
-	}
-	t = ts - day_start;
-	hour = (int) (t / USECS_PER_HOUR);
-	t -= hour * USECS_PER_HOUR;
-	min = (int) (t / USECS_PER_MINUTE);
-	t -= min * USECS_PER_MINUTE;
-	sec = (int) (t / USECS_PER_SEC);
-	ms = (int) ((t - sec * USECS_PER_SEC) / 1000);
-	memcpy(buf, day, SC_TS_DATE_LEN);
-	buf[11] = '0' + hour / 10;
-	buf[12] = '0' + hour % 10;
-	buf[13] = ':';
-	buf[14] = '0' + min / 10;
-	buf[15] = '0' + min % 10;
-	buf[16] = ':';
-	buf[17] = '0' + sec / 10;
-	buf[18] = '0' + sec % 10;
-	buf[19] = '.';
-	buf[20] = '0' + ms / 100;
-	buf[21] = '0' + ms / 10 % 10;
-	buf[22] = '0' + ms % 10;
-	buf[23] = 'Z';
-	buf[SC_TS_LEN] = '\0';
-}
-
 /*
  * Render the row given as its columns (our column order): the body is
  * appended to body, the jobId written to job_id (SC_JOB_ID_TEXT bytes), the
@@ -441,7 +384,7 @@ outbox_render(const Datum *values, const bool *nulls, StringInfo body,
 	kind = DatumGetChar(values[COL_JOB]);
 	name = outbox_job_name(kind);
 	render_job_id(values, nulls, job_id);
-	render_timestamp(ts, DatumGetTimestampTz(values[COL_CREATED_AT]));
+	sc_format_timestamp(ts, DatumGetTimestampTz(values[COL_CREATED_AT]));
 	ctype = text_ref(values[COL_CONTENT_TYPE]);
 	cid = text_ref(values[COL_CONTENT_ID]);
 	if (!outbox_key_fits(ctype.len, cid.len))

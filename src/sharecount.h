@@ -87,6 +87,10 @@ typedef struct OutboxJob
 extern void outbox_insert(const OutboxJob *job);
 
 /* sharecount.c */
+/* Bytes of "YYYY-MM-DDT", the date part of a rendered timestamp. */
+#define SC_TS_DATE_LEN 11
+/* Bytes of a rendered timestamp, "YYYY-MM-DDTHH:MM:SS.mmmZ", without its NUL */
+#define SC_TS_LEN 24
 extern void sc_format_timestamp(char *buf,
 								TimestampTz ts); /* buf >= 32 bytes */
 extern void sc_uuid_v4(unsigned char *b);		 /* 16 bytes */
