@@ -41,9 +41,9 @@
  *   the rows' places in the heap: a TRUNCATE (or any rewrite) of the outbox
  *   in the claiming transaction leaves the deleted rows in storage that is
  *   gone at commit (regress test claim_writeback).
- * - The result rows are formed in buffers of the claim's call (ClaimOut) and
- *   copied by the tuplestore; the job names' text values live in
- *   TopMemoryContext, one per kind, for the backend's life.
+ * - The result rows are copied by the tuplestore from the claim's buffers
+ *   (ClaimOut); the job names' text values live in TopMemoryContext, one per
+ *   kind, for the backend's life.
  * - Subtransactions: a row remembers the subtransaction that took it and the
  *   one that confirmed it; rolling back a subtransaction forgets the rows it
  *   took (their deletes are undone) and un-confirms those it confirmed;
@@ -319,116 +319,42 @@ job_name_text(const char *name)
 }
 
 /*
- * What a claim writes its result with: the rows go into rsinfo's tuplestore,
- * formed by hand in row (below); body is the rendering buffer.  Both are
- * reused from row to row (a fresh 1 KiB StringInfo per row was ~550
- * instructions of the claim's ~13,000 per job, bench/p1_callgrind.sh claim);
- * rowcxt is reset after each row.
+ * What a claim writes its result with: the rows go into rsinfo's tuplestore
+ * (tuplestore_putvalues); body is the rendering buffer, reused from row to
+ * row (a fresh 1 KiB StringInfo per row was ~550 instructions of the claim's
+ * ~13,000 per job, bench/p1_callgrind.sh claim); rowcxt is reset after each
+ * row.
  */
 typedef struct ClaimOut
 {
 	ReturnSetInfo *rsinfo;
 	MemoryContext rowcxt;
-	StringInfoData body;  /* a text value: varlena header, then the body */
-	StringInfoData row;	  /* the result row being formed, a MinimalTuple */
-	TupleTableSlot *slot; /* a minimal tuple slot, to hand row over */
+	StringInfoData body; /* a text value: varlena header, then the body */
 } ClaimOut;
-
-/* The claim's result columns: TABLE(id, job_name, job_id, body). */
-static const Oid claim_result_types[] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
-
-/* Where a result row's values start: MinimalTuple header, no null bitmap. */
-#define SC_ROW_HOFF MAXALIGN(SizeofMinimalTupleHeader)
 
 static void
 claim_out_init(ClaimOut *out, ReturnSetInfo *rsinfo)
 {
-	TupleDesc desc = rsinfo->setDesc;
-	int i;
-
-	/* put_row() stores the id by value (bigint is by value on 64-bit builds) */
-	if (desc->natts != lengthof(claim_result_types) ||
-		!TupleDescAttr(desc, 0)->attbyval)
-		elog(ERROR, "unexpected result type of sharecount_outbox_claim()");
-	for (i = 0; i < desc->natts; i++)
-		if (TupleDescAttr(desc, i)->atttypid != claim_result_types[i] ||
-			TupleDescAttr(desc, i)->attisdropped ||
-			(i > 0 && TupleDescAttr(desc, i)->attstorage == TYPSTORAGE_PLAIN))
-			elog(ERROR, "unexpected result type of sharecount_outbox_claim()");
 	out->rsinfo = rsinfo;
 	out->rowcxt = AllocSetContextCreate(
 		CurrentMemoryContext, "sharecount claim row", ALLOCSET_SMALL_SIZES);
 	initStringInfo(&out->body);
-	initStringInfo(&out->row);
-	out->slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 }
 
-/*
- * Append the text value t (4-byte header, inline) to the row being formed,
- * as heap_fill_tuple() places a varlena of a packable column: with a 1-byte
- * header, unaligned, when it fits one, else int-aligned (padding zeroed, as
- * in the zeroed tuple of heap_form_minimal_tuple()) with its 4-byte header.
- * row's data is MAXALIGN'd (palloc), as is the tuplestore's copy, so
- * aligning the offset aligns the address.
- */
-static void
-row_add_text(StringInfo row, const text *t)
-{
-	Size size;
-
-	if (VARATT_CAN_MAKE_SHORT(t))
-	{
-		size = VARATT_CONVERTED_SHORT_SIZE(t);
-		if (unlikely(row->len + size >= row->maxlen))
-			enlargeStringInfo(row, size);
-		SET_VARSIZE_SHORT(row->data + row->len, size);
-		memcpy(row->data + row->len + 1, VARDATA(t), size - 1);
-	}
-	else
-	{
-		int pad = INTALIGN(row->len) - row->len;
-
-		size = VARSIZE(t);
-		if (unlikely(row->len + pad + size >= row->maxlen))
-			enlargeStringInfo(row, pad + size);
-		memset(row->data + row->len, 0, pad);
-		row->len += pad;
-		memcpy(row->data + row->len, t, size);
-	}
-	row->len += size;
-}
-
-/*
- * Put the result row (id, job_name, job_id, body) into the tuplestore.  It is
- * formed as heap_form_minimal_tuple() forms it (no nulls: the header, then
- * the bigint 8-aligned at SC_ROW_HOFF, then each text by row_add_text()), in
- * out->row, and the tuplestore copies it; tuplestore_putvalues() sized the
- * row, zeroed a new one and copied each value into it: ~900 instructions a
- * job (bench/p1_callgrind.sh claim).
- */
+/* Put the result row (id, job_name, job_id, body) into the tuplestore. */
 static void
 put_row(ClaimOut *out, Datum id, const text *name, const text *job_id,
 		const text *body)
 {
-	StringInfo row = &out->row;
-	MinimalTuple mt;
+	Datum values[4];
+	bool nulls[4] = {false, false, false, false};
 
-	resetStringInfo(row);
-	enlargeStringInfo(row, SC_ROW_HOFF + sizeof(int64));
-	memset(row->data, 0, SC_ROW_HOFF);
-	store_att_byval(row->data + SC_ROW_HOFF, id, sizeof(int64));
-	row->len = SC_ROW_HOFF + sizeof(int64);
-	row_add_text(row, name);
-	row_add_text(row, job_id);
-	row_add_text(row, body);
-	mt = (MinimalTuple) row->data;
-	mt->t_len = row->len;
-	HeapTupleHeaderSetNatts(mt, lengthof(claim_result_types));
-	mt->t_infomask = HEAP_HASVARWIDTH;
-	mt->t_hoff = SC_ROW_HOFF + MINIMAL_TUPLE_OFFSET;
-	ExecStoreMinimalTuple(mt, out->slot, false);
-	tuplestore_puttupleslot(out->rsinfo->setResult, out->slot);
-	ExecClearTuple(out->slot);
+	values[0] = id;
+	values[1] = PointerGetDatum(name);
+	values[2] = PointerGetDatum(job_id);
+	values[3] = PointerGetDatum(body);
+	tuplestore_putvalues(out->rsinfo->setResult, out->rsinfo->setDesc, values,
+						 nulls);
 }
 
 /*
@@ -595,9 +521,7 @@ sharecount_outbox_claim(PG_FUNCTION_ARGS)
 			got == 0)
 			first = below_first;
 	}
-	ExecDropSingleTupleTableSlot(out.slot);
 	pfree(out.body.data);
-	pfree(out.row.data);
 	MemoryContextDelete(out.rowcxt);
 	table_close(rel, NoLock);
 	/* nothing found: start from the beginning next time */
