@@ -486,10 +486,12 @@ row_set_ord(MinimalTuple row, int32 ord)
 /*
  * The status rows of a batch, in order: (ord, status, error), the change
  * columns NULL.  An applied or duplicate row is a copy of its status's row
- * with its ord; an invalid one, with its error, is formed as it is.
+ * with its ord; an invalid one, with its error, is formed as it is.  Without
+ * applied_rows an applied item gets no row.  Returns the applied items' number.
  */
-static void
-put_statuses(ReturnSetInfo *rsinfo, const BatchItem *items, int n)
+static int64
+put_statuses(ReturnSetInfo *rsinfo, const BatchItem *items, int n,
+			 bool applied_rows)
 {
 	TupleDesc desc = rsinfo->setDesc;
 	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
@@ -497,6 +499,7 @@ put_statuses(ReturnSetInfo *rsinfo, const BatchItem *items, int n)
 	MinimalTuple duplicate = status_row(desc, "duplicate");
 	Datum values[APPLY_BATCH_COLS];
 	bool vnulls[APPLY_BATCH_COLS];
+	int64 napplied = 0;
 	int i;
 
 	if (TupleDescAttr(desc, 0)->atttypid != INT4OID)
@@ -510,6 +513,12 @@ put_statuses(ReturnSetInfo *rsinfo, const BatchItem *items, int n)
 			items[i].status == ST_DUPLICATE				 ? duplicate :
 														   NULL;
 
+		if (row == applied)
+		{
+			napplied++;
+			if (!applied_rows)
+				continue;
+		}
 		if (row == NULL)
 		{
 			values[0] = Int32GetDatum(i + 1);
@@ -523,6 +532,7 @@ put_statuses(ReturnSetInfo *rsinfo, const BatchItem *items, int n)
 		tuplestore_puttupleslot(rsinfo->setResult, slot); /* copies it */
 	}
 	ExecDropSingleTupleTableSlot(slot);
+	return napplied;
 }
 
 /* One change row: ord and error NULL, status 'changed', the key's new row. */
@@ -545,16 +555,36 @@ put_change(ReturnSetInfo *rsinfo, const KeyChange *ch)
 }
 
 /*
+ * The last row without applied rows: ord, error and the key NULL, status
+ * 'applied', share_count the number of messages applied (0 too).
+ */
+static void
+put_applied_count(ReturnSetInfo *rsinfo, int64 napplied)
+{
+	Datum values[APPLY_BATCH_COLS];
+	bool vnulls[APPLY_BATCH_COLS] = {true, false, true, true,
+									 true, false, true, true};
+
+	memset(values, 0, sizeof(values));
+	values[1] = CStringGetTextDatum("applied");
+	values[5] = Int64GetDatum(napplied);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, vnulls);
+}
+
+/*
  * Apply the batch's items (validated: ST_PENDING or ST_INVALID) and return
  * one status row per message, in order (invalid messages never abort the
- * others), then, with_changes, one row per key whose count changed.
+ * others), then, with_changes, one row per key whose count changed.  Without
+ * applied_rows: no status row for an applied message, and a last row with
+ * their number (put_applied_count).
  */
 static Datum
 apply_items_srf(FunctionCallInfo fcinfo, BatchItem *items, int n,
-				bool with_changes)
+				bool with_changes, bool applied_rows)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ApplyChanges changes = {NULL, 0};
+	int64 napplied;
 	int i;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -562,9 +592,11 @@ apply_items_srf(FunctionCallInfo fcinfo, BatchItem *items, int n,
 	apply_items(items, n, with_changes ? &changes : NULL);
 	SPI_finish();
 
-	put_statuses(rsinfo, items, n);
+	napplied = put_statuses(rsinfo, items, n, applied_rows);
 	for (i = 0; i < changes.n; i++)
 		put_change(rsinfo, &changes.v[i]);
+	if (!applied_rows)
+		put_applied_count(rsinfo, napplied);
 	return (Datum) 0;
 }
 
@@ -595,7 +627,7 @@ apply_batch(FunctionCallInfo fcinfo, bool with_changes)
 			sc_validate_message(DatumGetJsonbP(elems[i]), &items[i].job);
 		items[i].status = items[i].error ? ST_INVALID : ST_PENDING;
 	}
-	return apply_items_srf(fcinfo, items, n, with_changes);
+	return apply_items_srf(fcinfo, items, n, with_changes, true);
 }
 
 /*
@@ -621,20 +653,24 @@ sharecount_apply_batch_changes(PG_FUNCTION_ARGS)
 }
 
 /*
- * sharecount_apply_json(messages text, with_changes boolean) -> the rows of
- * sharecount_apply_batch_changes() (the change rows only with_changes), for
- * the messages of one JSON array given as text: what the consumer sends,
- * read without building a jsonb (jobjson.c, docs/sql.md).
+ * sharecount_apply_json(messages text, with_changes boolean, applied_rows
+ * boolean DEFAULT true) -> the rows of sharecount_apply_batch_changes() (the
+ * change rows only with_changes; without applied_rows, none for an applied
+ * message and a last row with their number), for the messages of one JSON
+ * array given as text: what the consumer sends, read without building a jsonb
+ * (jobjson.c, docs/sql.md).  A declaration with two arguments (a 1.1 script
+ * from before applied_rows) gets every row.
  */
 Datum
 sharecount_apply_json(PG_FUNCTION_ARGS)
 {
 	text *json = PG_GETARG_TEXT_PP(0);
 	bool with_changes = PG_GETARG_BOOL(1);
+	bool applied_rows = PG_NARGS() < 3 || PG_GETARG_BOOL(2);
 	BatchItem *items;
 	int n;
 
 	InitMaterializedSRF(fcinfo, 0);
 	items = sc_parse_batch(json, &n);
-	return apply_items_srf(fcinfo, items, n, with_changes);
+	return apply_items_srf(fcinfo, items, n, with_changes, applied_rows);
 }
