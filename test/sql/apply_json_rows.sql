@@ -67,4 +67,14 @@ SELECT * FROM sharecount_apply_json(ar_batch(ar_job('ar-12')), false);
 SELECT count(*) FROM sharecount_apply_json(ar_batch(ar_job('ar-13')), true, NULL);
 SELECT * FROM ar_state();
 
+-- the batch's repeated jobIds (src/apply.c): jobIds that increase, shorter
+-- first, need no set; any other order is checked with one
+SELECT * FROM sharecount_apply_json(ar_batch(ar_job('id-9'), ar_job('id-10'), ar_job('id-11'), ar_job('id-100')), false);
+SELECT * FROM sharecount_apply_json(ar_batch(ar_job('id-20'), ar_job('id-21'), ar_job('id-20')), false);
+SELECT * FROM sharecount_apply_json(ar_batch(ar_job('id-30'), ar_job('id-3'), ar_job('id-31')), false);
+SELECT * FROM sharecount_apply_json(ar_batch(ar_job('id-40'), 'null', ar_job('id-40'), ar_job('id-41')), false, false);
+SELECT * FROM sharecount_apply_json(ar_batch(ar_job('id-50'), ar_job('id-50')), false);
+SELECT * FROM sharecount_apply_json(ar_batch(ar_job('id-61'), ar_job('id-62'), ar_job('id-60'), ar_job('id-61')), false);
+SELECT * FROM ar_state();
+
 DROP FUNCTION ar_job(text, text, text), ar_batch(text[]), ar_rows(text, boolean, boolean), ar_state();
