@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# docs/bridge.md "The apply's rows": the consumer asks sharecount_apply_json
+# docs/bridge.md "Consumer" (the apply's rows): the consumer asks sharecount_apply_json
 # for no row per applied job (applied_rows false) and takes a job whose ord is
 # not listed as applied only when the listed rows and the applied count add up
 # to the batch.  A normal batch: applied, duplicate and invalid jobs settled
