@@ -77,4 +77,12 @@ SELECT * FROM sharecount_apply_json(ar_batch(ar_job('id-50'), ar_job('id-50')), 
 SELECT * FROM sharecount_apply_json(ar_batch(ar_job('id-61'), ar_job('id-62'), ar_job('id-60'), ar_job('id-61')), false);
 SELECT * FROM ar_state();
 
+-- a declaration with two arguments (a 1.1 script from before applied_rows) gets every row
+CREATE FUNCTION ar_two_args(messages text, with_changes boolean)
+	RETURNS TABLE (ord int, status text, error text, content_type text, content_id text,
+		share_count bigint, delta bigint, version bigint)
+	AS '$libdir/sharecount', 'sharecount_apply_json' LANGUAGE C STRICT;
+SELECT * FROM ar_two_args(ar_batch(ar_job('id-70'), ar_job('id-70')), true);
+DROP FUNCTION ar_two_args(text, boolean);
+
 DROP FUNCTION ar_job(text, text, text), ar_batch(text[]), ar_rows(text, boolean, boolean), ar_state();
