@@ -13,6 +13,7 @@
  * net delta is not 0, and returns the new rows (the changes the bridge
  * publishes as events, docs/live.md); under the 1.0 schema (the library
  * updated, ALTER EXTENSION UPDATE not yet run) it writes what 1.0 wrote.
+ * The result rows of the batch functions are written by apply_rows.c.
  *
  * Rules:
  * - The dedupe rows are locked first (dedupe.c), then the keys in sorted
