@@ -9,12 +9,13 @@
 # running system has it: STATE_KEYS other keys in sharecount.counts and
 # STATE_BLOCKS dense dedupe blocks of another origin, analyzed.  A
 # single-user backend (`postgres --single`) then runs the consumer's
-# statement (bridge/consumer_apply.c: sharecount_apply_json(body, true), with
-# the changed keys, as with events on) on K1 batches, and on a copy of the
-# same cluster on K2 batches; instructions per job =
-# (Ir(K2) - Ir(K1)) / ((K2 - K1) * B), which cancels start-up and includes
-# the parse, validation, dedupe, the counts, trends and stats writes and the
-# commit.
+# statement (bridge/consumer_apply.c: sharecount_apply_json(body, true,
+# false), with the changed keys, as with events on, and no row per applied
+# job; P7_APPLIED_ROWS=true: a row each, as the bridge had them before) on K1
+# batches, and on a copy of the same cluster on K2 batches; instructions
+# per job = (Ir(K2) - Ir(K1)) / ((K2 - K1) * B), which cancels start-up and
+# includes the parse, validation, dedupe, the counts, trends and stats writes
+# and the commit (not printtup and the protocol: single-user mode).
 #
 # P7_OLD_LIB=PATH: also count another build of sharecount.so (e.g. main's) on
 # the same cluster, in a second database whose C functions are pointed at
@@ -80,12 +81,14 @@ instructions() { # instructions DB K -> Ir of a run of K batches on a copy of th
     if [ "$1" = old ] && [ "${P7_OLD_STMT:-array}" = array ]; then
       echo "SELECT count(*) FROM sharecount_apply_batch_changes(ARRAY(SELECT e FROM jsonb_array_elements((SELECT body FROM p7_batches WHERE id = $k)::jsonb) WITH ORDINALITY AS t(e, n) ORDER BY n)) WHERE ord IS NOT NULL;"
     else
-      echo "SELECT count(*) FROM sharecount_apply_json((SELECT body FROM p7_batches WHERE id = $k), true) WHERE ord IS NOT NULL;"
+      echo "SELECT count(*) FROM sharecount_apply_json((SELECT body FROM p7_batches WHERE id = $k), true, ${P7_APPLIED_ROWS:-false}) WHERE ord IS NOT NULL;"
     fi
   done > "$W/script.sql"
+  # (without applied rows there is no row to count: the stats count them, once per run)
+  echo "SELECT sum(jobs_applied) AS applied FROM sharecount.stats;" >> "$W/script.sql"
   sc_as_pg valgrind --tool=callgrind --callgrind-out-file="$W/cg.$1.$2.out" \
     "$SC_SHADOW_BIN/postgres" --single -D "$d" "p7_$1" < "$W/script.sql" > "$W/out.txt" 2>&1
-  [ "$(grep -c "count = \"$B\"" "$W/out.txt")" = "$2" ] || { echo "p7_callgrind: the batches were not applied" >&2; tail "$W/out.txt" >&2; exit 1; }
+  grep -q "applied = \"$(( $2 * B ))\"" "$W/out.txt" || { echo "p7_callgrind: the batches were not applied" >&2; tail "$W/out.txt" >&2; exit 1; }
   callgrind_annotate "$W/cg.$1.$2.out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'
 }
 

@@ -72,11 +72,13 @@ enum apply_rc
 
 /*
  * The statements that apply a JSON array of envelopes (the probe uses the
- * same): sharecount_apply_json() reads the array as text ($1) and returns the
- * changed keys with $2 = true; the jsonb[] functions are the fallback.
+ * same): sharecount_apply_json() reads the array as text ($1), returns the
+ * changed keys with $2 = true, and with applied_rows false no row per applied
+ * message but one with their number (read_rows); the jsonb[] functions are
+ * the fallback.
  */
 #define APPLY_COLS "ord, status, error, content_type, content_id, share_count, delta, version"
-#define APPLY_JSON_SQL "SELECT " APPLY_COLS " FROM sharecount_apply_json($1, $2)"
+#define APPLY_JSON_SQL "SELECT " APPLY_COLS " FROM sharecount_apply_json($1, $2, false)"
 #define APPLY_ARRAY "ARRAY(SELECT e FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(e, n) ORDER BY n)"
 #define APPLY_SQL "SELECT ord, status, error FROM sharecount_apply_batch(" APPLY_ARRAY ")"
 /* With events: the same, plus one row per changed key (ord NULL), docs/sql.md */
@@ -192,40 +194,34 @@ add_change(struct consumer *c, const PGresult *r, int row, const char *ts)
 }
 
 /*
- * The rows of a successful apply of idx[0..k): one status per delivery (ord
- * 1..k), then, from the changes statement, the changed keys (ord NULL).  0
- * with the statuses set and the changes kept; -1 if the rows do not match.
+ * Set the statuses of idx[0..k) from the rows r with an ord (1..k, each at
+ * most once, else -1); *listed of them, *napplied the sum of the rows (ord
+ * NULL, status 'applied') that count the applied ones not listed, *nsum those
+ * rows.
  */
 static int
-read_rows(struct consumer *c, const PGresult *r, const int *idx, int k)
+set_statuses(struct consumer *c, const PGresult *r, const int *idx, int k, int *listed, long *napplied, int *nsum)
 {
-	int nstatus = 0;
-	char ts[LIVE_MAX_TS_BYTES];
-
-	for (int row = 0; row < PQntuples(r); row++)
-		nstatus += !PQgetisnull(r, row, 0);
-	if (nstatus != k)
-	{
-		log_error("sharecount_apply_batch returned %d statuses for %d jobs", nstatus, k);
-		return -1;
-	}
-	iso_now(ts, sizeof(ts));
 	for (int row = 0; row < PQntuples(r); row++)
 	{
-		int ord;
 		const char *st = PQgetvalue(r, row, 1);
 		struct delivery *d;
+		int ord;
 
 		if (PQgetisnull(r, row, 0))
 		{
-			if (PQnfields(r) == APPLY_CHANGES_COLS && !strcmp(st, "changed"))
-				add_change(c, r, row, ts);
+			if (!strcmp(st, "applied") && PQnfields(r) == APPLY_CHANGES_COLS)
+			{
+				*napplied += PQgetisnull(r, row, 5) ? -1 : strtol(PQgetvalue(r, row, 5), NULL, 10);
+				(*nsum)++;
+			}
 			continue;
 		}
 		ord = atoi(PQgetvalue(r, row, 0));
-		if (ord < 1 || ord > k)
-			continue;
+		if (ord < 1 || ord > k || c->batch[idx[ord - 1]].status != D_PENDING)
+			return -1;
 		d = &c->batch[idx[ord - 1]];
+		(*listed)++;
 		if (!strcmp(st, "applied"))
 			d->status = D_APPLIED;
 		else if (!strcmp(st, "duplicate"))
@@ -236,6 +232,44 @@ read_rows(struct consumer *c, const PGresult *r, const int *idx, int k)
 			snprintf(d->reason, sizeof(d->reason), "%s", PQgetisnull(r, row, 2) ? st : PQgetvalue(r, row, 2));
 		}
 	}
+	return 0;
+}
+
+/*
+ * The rows of a successful apply of idx[0..k): a status per delivery (ord
+ * 1..k), except that sharecount_apply_json() without applied rows lists only
+ * those not applied and ends with one row (ord NULL, status 'applied') with
+ * the number of the others; then, from the changes statements, the changed
+ * keys (ord NULL, status 'changed').  The listed and the counted must add up
+ * to k, so that a row missing by mistake is never taken as applied.  0 with
+ * the statuses set and the changes kept; -1 if the rows do not match (the
+ * statuses left pending).
+ */
+static int
+read_rows(struct consumer *c, const PGresult *r, const int *idx, int k)
+{
+	int listed = 0, nsum = 0;
+	long napplied = 0;
+	char ts[LIVE_MAX_TS_BYTES];
+
+	if (set_statuses(c, r, idx, k, &listed, &napplied, &nsum) < 0 || nsum > 1 || listed + napplied != k)
+	{
+		log_error("sharecount_apply returned %d statuses and %ld applied (%d counts) for %d jobs", listed, napplied,
+				  nsum, k);
+		for (int i = 0; i < k; i++)
+			c->batch[idx[i]].status = D_PENDING;
+		if (k == 1)
+			snprintf(c->batch[idx[0]].reason, sizeof(c->batch[idx[0]].reason),
+					 "the apply's rows do not match the job (%d statuses, %ld applied)", listed, napplied);
+		return -1;
+	}
+	for (int i = 0; i < k; i++)
+		if (c->batch[idx[i]].status == D_PENDING)
+			c->batch[idx[i]].status = D_APPLIED;
+	iso_now(ts, sizeof(ts));
+	for (int row = 0; row < PQntuples(r); row++)
+		if (PQgetisnull(r, row, 0) && PQnfields(r) == APPLY_CHANGES_COLS && !strcmp(PQgetvalue(r, row, 1), "changed"))
+			add_change(c, r, row, ts);
 	return 0;
 }
 

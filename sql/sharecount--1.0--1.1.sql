@@ -849,9 +849,13 @@ $f$;
 -- as text (what the bridge's consumer sends), read without building a jsonb
 -- per message (src/jobjson.c); the change rows only with with_changes.
 -- Same statuses and errors as the jsonb[] functions for the same messages.
-CREATE FUNCTION sharecount_apply_json(messages text, with_changes boolean)
+-- With applied_rows false (the bridge's call), an applied message gets no
+-- row: one row (ord NULL, status 'applied', share_count = their number) ends
+-- the result instead, so that a row missing by mistake is still noticed.
+CREATE FUNCTION sharecount_apply_json(messages text, with_changes boolean,
+		applied_rows boolean DEFAULT true)
 	RETURNS TABLE (ord int, status text, error text, content_type text, content_id text,
 		share_count bigint, delta bigint, version bigint)
 	AS 'MODULE_PATHNAME', 'sharecount_apply_json'
 	LANGUAGE C STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-REVOKE ALL ON FUNCTION sharecount_apply_json(text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION sharecount_apply_json(text, boolean, boolean) FROM PUBLIC;

@@ -13,6 +13,7 @@
  * net delta is not 0, and returns the new rows (the changes the bridge
  * publishes as events, docs/live.md); under the 1.0 schema (the library
  * updated, ALTER EXTENSION UPDATE not yet run) it writes what 1.0 wrote.
+ * The result rows of the batch functions are written by apply_rows.c.
  *
  * Rules:
  * - The dedupe rows are locked first (dedupe.c), then the keys in sorted
@@ -47,9 +48,6 @@ PG_FUNCTION_INFO_V1(sharecount_apply_batch);
 PG_FUNCTION_INFO_V1(sharecount_apply_batch_changes);
 PG_FUNCTION_INFO_V1(sharecount_apply_json);
 
-/* Columns of sharecount_apply_batch_changes() (the first 3: sharecount_apply_batch()). */
-#define APPLY_BATCH_COLS 8
-
 /* An entry of the batch's jobId set. */
 typedef struct JobIdEntry
 {
@@ -65,16 +63,6 @@ typedef struct KeyEntry
 	} key;
 	int64 delta;
 } KeyEntry;
-
-/* A key whose count the batch changed, as the counts upsert returned it. */
-typedef struct KeyChange
-{
-	char *ctype;
-	char *cid;
-	int64 count;   /* the stored count after the batch */
-	int64 delta;   /* the batch's net delta (never 0) */
-	int64 version; /* the key's version after the batch */
-} KeyChange;
 
 /* The changes of one apply (SPI_palloc'd: they outlive SPI_finish). */
 typedef struct ApplyChanges
@@ -140,6 +128,36 @@ batch_hash(const char *name, Size keysize, Size entrysize, int n, int keykind)
 }
 
 /*
+ * Whether the pending items' jobIds increase strictly in the batch's order,
+ * shorter first, then bytewise (as a publisher's "<origin>-<seq>" jobIds
+ * come): then no two are equal, and no set of them is needed.
+ */
+static bool
+ids_increase(const BatchItem *items, int n)
+{
+	const char *prev = NULL;
+	size_t prev_len = 0;
+	int i;
+
+	for (i = 0; i < n; i++)
+	{
+		const char *id = items[i].job.job_id;
+		size_t len;
+
+		if (items[i].status != ST_PENDING)
+			continue;
+		len = strlen(id);
+		if (prev != NULL &&
+			(len < prev_len ||
+			 (len == prev_len && memcmp(prev, id, len) >= 0)))
+			return false;
+		prev = id;
+		prev_len = len;
+	}
+	return true;
+}
+
+/*
  * Mark the pending items whose jobId came earlier in the batch as duplicates
  * and return the distinct jobIds (*ids) with the item carrying each (*owner).
  */
@@ -152,6 +170,16 @@ distinct_ids(BatchItem *items, int n, char ***ids, int **owner)
 
 	*ids = palloc(sizeof(char *) * Max(n, 1));
 	*owner = palloc(sizeof(int) * Max(n, 1));
+	if (ids_increase(items, n))
+	{
+		for (i = 0; i < n; i++)
+			if (items[i].status == ST_PENDING)
+			{
+				(*ids)[nids] = items[i].job.job_id;
+				(*owner)[nids++] = i;
+			}
+		return nids;
+	}
 	seen = batch_hash("sharecount batch jobIds", SC_JOB_ID_MAX + 1,
 					  sizeof(JobIdEntry), n, HASH_STRINGS);
 	for (i = 0; i < n; i++)
@@ -455,106 +483,19 @@ sharecount_apply(PG_FUNCTION_ARGS)
 }
 
 /*
- * A status row without an error, (0, status, NULL, ...), as a minimal tuple
- * whose ord is then written in place (row_set_ord): forming the row once
- * per status instead of once per job (heap_form_minimal_tuple was half of a
- * status row's cost, docs/performance.md "P7 apply internals").
- */
-static MinimalTuple
-status_row(TupleDesc desc, const char *status)
-{
-	Datum values[APPLY_BATCH_COLS];
-	bool vnulls[APPLY_BATCH_COLS];
-
-	memset(values, 0, sizeof(values));
-	memset(vnulls, true, sizeof(vnulls));
-	vnulls[0] = vnulls[1] = false;
-	values[0] = Int32GetDatum(0);
-	values[1] = CStringGetTextDatum(status);
-	return heap_form_minimal_tuple(desc, values, vnulls);
-}
-
-/* Set ord, the row's first column (int4, never null: at its data's start). */
-static void
-row_set_ord(MinimalTuple row, int32 ord)
-{
-	char *data = (char *) row + row->t_hoff - MINIMAL_TUPLE_OFFSET;
-
-	memcpy(data, &ord, sizeof(ord));
-}
-
-/*
- * The status rows of a batch, in order: (ord, status, error), the change
- * columns NULL.  An applied or duplicate row is a copy of its status's row
- * with its ord; an invalid one, with its error, is formed as it is.
- */
-static void
-put_statuses(ReturnSetInfo *rsinfo, const BatchItem *items, int n)
-{
-	TupleDesc desc = rsinfo->setDesc;
-	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-	MinimalTuple applied = status_row(desc, "applied");
-	MinimalTuple duplicate = status_row(desc, "duplicate");
-	Datum values[APPLY_BATCH_COLS];
-	bool vnulls[APPLY_BATCH_COLS];
-	int i;
-
-	if (TupleDescAttr(desc, 0)->atttypid != INT4OID)
-		elog(ERROR, "apply: the result's first column is not ord int4");
-	memset(values, 0, sizeof(values));
-	memset(vnulls, true, sizeof(vnulls));
-	vnulls[0] = vnulls[1] = vnulls[2] = false;
-	for (i = 0; i < n; i++)
-	{
-		MinimalTuple row = items[i].status == ST_APPLIED ? applied :
-			items[i].status == ST_DUPLICATE				 ? duplicate :
-														   NULL;
-
-		if (row == NULL)
-		{
-			values[0] = Int32GetDatum(i + 1);
-			values[1] = CStringGetTextDatum("invalid");
-			values[2] = CStringGetTextDatum(items[i].error);
-			tuplestore_putvalues(rsinfo->setResult, desc, values, vnulls);
-			continue;
-		}
-		row_set_ord(row, i + 1);
-		ExecStoreMinimalTuple(row, slot, false);
-		tuplestore_puttupleslot(rsinfo->setResult, slot); /* copies it */
-	}
-	ExecDropSingleTupleTableSlot(slot);
-}
-
-/* One change row: ord and error NULL, status 'changed', the key's new row. */
-static void
-put_change(ReturnSetInfo *rsinfo, const KeyChange *ch)
-{
-	Datum values[APPLY_BATCH_COLS];
-	bool vnulls[APPLY_BATCH_COLS] = {true,	false, true,  false,
-									 false, false, false, false};
-
-	values[0] = values[2] = (Datum) 0;
-	values[1] = CStringGetTextDatum("changed");
-	values[3] = CStringGetTextDatum(ch->ctype);
-	values[4] = CStringGetTextDatum(ch->cid);
-	values[5] =
-		Int64GetDatum(Max(ch->count, 0)); /* as sharecount_get reads it */
-	values[6] = Int64GetDatum(ch->delta);
-	values[7] = Int64GetDatum(ch->version);
-	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, vnulls);
-}
-
-/*
  * Apply the batch's items (validated: ST_PENDING or ST_INVALID) and return
  * one status row per message, in order (invalid messages never abort the
- * others), then, with_changes, one row per key whose count changed.
+ * others), then, with_changes, one row per key whose count changed.  Without
+ * applied_rows: no status row for an applied message, and a last row with
+ * their number (apply_rows.c).
  */
 static Datum
 apply_items_srf(FunctionCallInfo fcinfo, BatchItem *items, int n,
-				bool with_changes)
+				bool with_changes, bool applied_rows)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ApplyChanges changes = {NULL, 0};
+	int64 napplied;
 	int i;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -562,9 +503,11 @@ apply_items_srf(FunctionCallInfo fcinfo, BatchItem *items, int n,
 	apply_items(items, n, with_changes ? &changes : NULL);
 	SPI_finish();
 
-	put_statuses(rsinfo, items, n);
+	napplied = sc_put_statuses(rsinfo, items, n, applied_rows);
 	for (i = 0; i < changes.n; i++)
-		put_change(rsinfo, &changes.v[i]);
+		sc_put_change(rsinfo, &changes.v[i]);
+	if (!applied_rows)
+		sc_put_applied_count(rsinfo, napplied);
 	return (Datum) 0;
 }
 
@@ -595,7 +538,7 @@ apply_batch(FunctionCallInfo fcinfo, bool with_changes)
 			sc_validate_message(DatumGetJsonbP(elems[i]), &items[i].job);
 		items[i].status = items[i].error ? ST_INVALID : ST_PENDING;
 	}
-	return apply_items_srf(fcinfo, items, n, with_changes);
+	return apply_items_srf(fcinfo, items, n, with_changes, true);
 }
 
 /*
@@ -621,20 +564,24 @@ sharecount_apply_batch_changes(PG_FUNCTION_ARGS)
 }
 
 /*
- * sharecount_apply_json(messages text, with_changes boolean) -> the rows of
- * sharecount_apply_batch_changes() (the change rows only with_changes), for
- * the messages of one JSON array given as text: what the consumer sends,
- * read without building a jsonb (jobjson.c, docs/sql.md).
+ * sharecount_apply_json(messages text, with_changes boolean, applied_rows
+ * boolean DEFAULT true) -> the rows of sharecount_apply_batch_changes() (the
+ * change rows only with_changes; without applied_rows, none for an applied
+ * message and a last row with their number), for the messages of one JSON
+ * array given as text: what the consumer sends, read without building a jsonb
+ * (jobjson.c, docs/sql.md).  A declaration with two arguments (a 1.1 script
+ * from before applied_rows) gets every row.
  */
 Datum
 sharecount_apply_json(PG_FUNCTION_ARGS)
 {
 	text *json = PG_GETARG_TEXT_PP(0);
 	bool with_changes = PG_GETARG_BOOL(1);
+	bool applied_rows = PG_NARGS() < 3 || PG_GETARG_BOOL(2);
 	BatchItem *items;
 	int n;
 
 	InitMaterializedSRF(fcinfo, 0);
 	items = sc_parse_batch(json, &n);
-	return apply_items_srf(fcinfo, items, n, with_changes);
+	return apply_items_srf(fcinfo, items, n, with_changes, applied_rows);
 }

@@ -1,7 +1,8 @@
 /*
  * apply.h: what the consumer side of the extension shares between its files:
- * apply.c (sharecount_apply*, counts, stats), jobcheck.c (validation) and
- * dedupe.c (the dedupe state, docs/extension.md "Dedupe").
+ * apply.c (sharecount_apply*, counts, stats), apply_rows.c (their result
+ * rows), jobcheck.c (validation) and dedupe.c (the dedupe state,
+ * docs/extension.md "Dedupe").
  *
  * Rules: every function here runs inside sharecount_apply*() (SECURITY
  * DEFINER, search_path pinned), connected to SPI where it says so; memory is
@@ -12,6 +13,7 @@
 
 #include "postgres.h"
 #include "datatype/timestamp.h"
+#include "nodes/execnodes.h"
 #include "utils/jsonb.h"
 
 /* One valid job, as apply needs it. */
@@ -122,6 +124,29 @@ extern void sc_dedupe_legacy_seen(char **ids, int n, bool *seen);
 
 /* apply.c: a text[] of strs[0..n). */
 extern Datum sc_text_array(char **strs, int n);
+
+/* A key whose count a batch changed, as the counts upsert returned it (apply.c). */
+typedef struct KeyChange
+{
+	char *ctype;
+	char *cid;
+	int64 count;   /* the stored count after the batch */
+	int64 delta;   /* the batch's net delta (never 0) */
+	int64 version; /* the key's version after the batch */
+} KeyChange;
+
+/* Columns of sharecount_apply_batch_changes() (the first 3: sharecount_apply_batch()). */
+#define SC_APPLY_BATCH_COLS 8
+
+/*
+ * apply_rows.c: the result rows of a batch, into rsinfo's tuplestore: the
+ * status rows in order (none for an applied item without applied_rows;
+ * returns the number applied), a change row, the applied count row.
+ */
+extern int64 sc_put_statuses(ReturnSetInfo *rsinfo, const BatchItem *items,
+							 int n, bool applied_rows);
+extern void sc_put_change(ReturnSetInfo *rsinfo, const KeyChange *ch);
+extern void sc_put_applied_count(ReturnSetInfo *rsinfo, int64 napplied);
 
 /*
  * trends.c: add the applied items' breakdown and history deltas (one

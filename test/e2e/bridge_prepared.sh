@@ -49,12 +49,12 @@ wait_drained 120
 
 # functions replaced with other result types: the prepared plans cannot be reused (0A000)
 loglines=$(wc -l < "$log")
-q "ALTER FUNCTION sharecount_apply_json(text, boolean) RENAME TO apply_json_orig;
-   CREATE FUNCTION sharecount_apply_json(messages text, with_changes boolean)
+q "ALTER FUNCTION sharecount_apply_json(text, boolean, boolean) RENAME TO apply_json_orig;
+   CREATE FUNCTION sharecount_apply_json(messages text, with_changes boolean, applied_rows boolean DEFAULT true)
      RETURNS TABLE (ord bigint, status text, error text, content_type text, content_id text,
                     share_count bigint, delta bigint, version bigint)
      LANGUAGE sql AS \$\$ SELECT ord::bigint, status, error, content_type, content_id, share_count, delta, version
-                         FROM apply_json_orig(messages, with_changes) \$\$;
+                         FROM apply_json_orig(messages, with_changes, applied_rows) \$\$;
    ALTER FUNCTION sharecount_outbox_claim(int) RENAME TO claim_orig;
    CREATE FUNCTION sharecount_outbox_claim(max int)
      RETURNS TABLE (id bigint, job_name varchar, job_id text, body text)

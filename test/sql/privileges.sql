@@ -16,7 +16,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON app_links TO regress_sc_app;
 -- the bridge GRANTs of docs/extension.md
 GRANT EXECUTE ON FUNCTION sharecount_outbox_claim(int), sharecount_outbox_done(bigint[]),
 	sharecount_apply(jsonb), sharecount_apply_batch(jsonb[]), sharecount_apply_batch_changes(jsonb[]),
-	sharecount_apply_json(text, boolean),
+	sharecount_apply_json(text, boolean, boolean),
 	sharecount_stats(), sharecount_publisher_sleep(), sharecount_publisher_wake(), sharecount_prune(interval)
 	TO regress_sc_bridge;
 
@@ -65,6 +65,7 @@ SELECT status, count(*) FROM sharecount_apply_batch_changes((SELECT array_agg(bo
 SELECT sharecount_outbox_done((SELECT array_agg(id) FROM b));
 COMMIT;
 SELECT * FROM sharecount_apply_json('[]', true);
+SELECT * FROM sharecount_apply_json('[]', true, false);
 SELECT sharecount_stats()->'outbox_depth' AS depth;
 SELECT sharecount_publisher_sleep(), sharecount_publisher_wake();
 SELECT sharecount_prune();
