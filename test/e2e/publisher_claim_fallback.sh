@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The publisher claims with sharecount_outbox_claim_packed() (one value per
-# claim, docs/bridge.md "Claiming"), and falls back to
+# claim, docs/bridge.md "Publisher", "Packed claim"), and falls back to
 # sharecount_outbox_claim() when it cannot call it: not granted (42501: its
 # role has the other GRANTs of docs/sql.md but not this one) or missing
 # (42883: an older schema; here the function renamed away).  Each time the
