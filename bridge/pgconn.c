@@ -438,6 +438,20 @@ pgconn_away(PGconn *pg, const PGresult *res)
 	return c == PGCONN_LOST || c == PGCONN_AWAY;
 }
 
+int
+pgconn_fn_unusable(const PGresult *r, const char *fn, const char *instead, int recheck_ms, int64_t *retry_ms)
+{
+	const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+
+	if (!st || (strcmp(st, "42883") != 0 && strcmp(st, "42501") != 0))
+		return 0;
+	log_warn("%s() cannot be called (%s): %s, trying again in %d s "
+			 "(run ALTER EXTENSION sharecount UPDATE, and GRANT EXECUTE on it to this role)",
+			 fn, st, instead, recheck_ms / 1000);
+	*retry_ms = clock_now_ms() + recheck_ms;
+	return 1;
+}
+
 const char *
 pgconn_error(PGconn *pg, const PGresult *res, char *buf, size_t len)
 {

@@ -111,6 +111,14 @@ PGresult *pgconn_exec_prepared(PGconn *pg, const struct pgconn_stmt *st, struct 
 enum pgconn_class pgconn_classify(PGconn *pg, const PGresult *res);
 /* Whether the database is away (PGCONN_LOST or PGCONN_AWAY): the consumer holds its batch. */
 int pgconn_away(PGconn *pg, const PGresult *res);
+/*
+ * Whether a statement failed because its function cannot be called: missing
+ * (42883: the database still has the 1.0 schema, or an older 1.1) or not
+ * granted (42501).  Then (1) a warning names fn and what the caller does
+ * instead, and *retry_ms is set recheck_ms from now: the caller uses its
+ * fallback until then.  0 for any other result (also NULL).
+ */
+int pgconn_fn_unusable(const PGresult *r, const char *fn, const char *instead, int recheck_ms, int64_t *retry_ms);
 /* "SQLSTATE: message" of a failed result (first line), or libpq's message, into buf. */
 const char *pgconn_error(PGconn *pg, const PGresult *res, char *buf, size_t len);
 /* vsnprintf into err as one line (newlines and tabs become spaces, trailing spaces cut). */

@@ -4,8 +4,10 @@
  *
  * Pipeline of publish_pipeline slots (K).  A slot is one PostgreSQL
  * connection and at most one open claim transaction: BEGIN;
- * sharecount_outbox_claim(publish_batch) (rows taken for the transaction,
- * so other slots and other bridges skip them); publish every row with
+ * sharecount_outbox_claim_packed(publish_batch) (rows taken for the
+ * transaction, so other slots and other bridges skip them; the jobs as one
+ * value, split by publisher_rows.c, with sharecount_outbox_claim() as the
+ * fallback of an older schema); publish every row with
  * `mandatory` on channel 1 in confirm mode; then the slot waits.  While it
  * waits for its confirms another slot claims and publishes.  All slots share
  * the one AMQP connection, its channel and its delivery-tag sequence: a slot
@@ -57,7 +59,8 @@
  * wait reads AMQP frames (heartbeats, connection.blocked) or sends
  * heartbeats (pgconn_run).  Claim transactions are kept short (no waiting
  * inside them except for confirms).  A slot's rows point into its claim
- * PGresult, freed when the slot commits or rolls back.
+ * PGresult (into its one packed value, split in place), freed when the slot
+ * commits or rolls back.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,9 +76,7 @@
 #include "publisher.h"
 #include "publisher_int.h"
 
-/* The claim cycle's statements, prepared once per slot connection (s->prep). */
-static const struct pgconn_stmt claim_stmt = {
-	"sharecount_bridge_claim", "SELECT id, job_name, job_id, body FROM sharecount_outbox_claim($1::int)", 1, 0x1};
+/* The done, prepared once per slot connection (s->prep); the claims' are in publisher_rows.c. */
 static const struct pgconn_stmt done_stmt = {"sharecount_bridge_done", "SELECT sharecount_outbox_done($1::bigint[])", 1,
 											 0x2};
 
@@ -199,20 +200,21 @@ publisher_claim(struct publisher *p, struct slot *s)
 	const struct sc_config *cfg = p->cfg;
 	char nbuf[16], err[512];
 	const char *params[1] = {nbuf};
-	int n;
+	int n, packed;
 
 	if (pgconn_command(s->pg, "BEGIN", &p->amqp) < 0)
 		return -1;
 	snprintf(nbuf, sizeof(nbuf), "%d", cfg->publish_batch);
-	s->claim = pgconn_run_prepared(s->pg, &claim_stmt, &s->prep, params, &p->amqp);
+	s->claim = publisher_run_claim(p, s, params, &packed);
 	if (!s->claim || PQresultStatus(s->claim) != PGRES_TUPLES_OK)
-	{
 		log_error("claiming outbox rows: %s", pgconn_error(s->pg, s->claim, err, sizeof(err)));
+	if (!s->claim || PQresultStatus(s->claim) != PGRES_TUPLES_OK ||
+		(n = publisher_claimed_rows(s, packed, cfg->publish_batch)) < 0)
+	{
 		s->busy = 1;
 		slot_rollback(s);
 		return -1;
 	}
-	n = PQntuples(s->claim);
 	if (n == 0)
 	{
 		PQclear(s->claim);
@@ -226,15 +228,8 @@ publisher_claim(struct publisher *p, struct slot *s)
 	s->base = p->next_tag;
 	for (int i = 0; i < n; i++)
 	{
-		struct pub_row *row = &s->rows[i];
-
-		row->id = PQgetvalue(s->claim, i, 0);
-		row->job_name = PQgetvalue(s->claim, i, 1);
-		row->job_id = PQgetvalue(s->claim, i, 2);
-		row->body = PQgetvalue(s->claim, i, 3);
-		row->body_len = PQgetlength(s->claim, i, 3);
-		row->state = ROW_UNSENT;
-		row->returned = 0;
+		s->rows[i].state = ROW_UNSENT;
+		s->rows[i].returned = 0;
 	}
 	for (int i = 0; i < n && !p->amqp.blocked; i++)
 	{

@@ -109,6 +109,10 @@
 #define SC_CLAIM_GAP_MS 1
 #define SC_CLAIM_GAP_MAX_MS 8
 #define SC_CLAIM_LOADED_GAP_MS 20
+/* After sharecount_outbox_claim_packed() is missing (an older schema) or not
+ * granted, the publisher claims with sharecount_outbox_claim() and tries the
+ * packed claim again after this long (publisher_rows.c). */
+#define SC_CLAIM_PACKED_RECHECK_MS 60000
 /* After the consumer applied at SC_PACE_LOADED_PER_S or more, its next batch
  * lingers at least SC_APPLY_LOADED_LINGER_MS (unless apply_linger_ms = 0). */
 #define SC_APPLY_LOADED_LINGER_MS 50

@@ -315,6 +315,16 @@ REVOKE ALL ON FUNCTION sharecount._origin() FROM PUBLIC;
 REVOKE ALL ON FUNCTION sharecount.job_id(sharecount.outbox) FROM PUBLIC;
 REVOKE ALL ON FUNCTION sharecount._outbox_stats() FROM PUBLIC;
 
+-- The same claim (same code path, src/claim.c) with its jobs as ONE text value,
+-- one line per job: id, body, job_name, job_id, tab-separated (no field can
+-- hold a tab or a newline); '' when it took none.  The bridge's publisher uses
+-- it: no result row, tuplestore or output calls per job (docs/performance.md).
+CREATE FUNCTION sharecount_outbox_claim_packed(max int) RETURNS text
+	AS 'MODULE_PATHNAME', 'sharecount_outbox_claim_packed'
+	LANGUAGE C STRICT VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION sharecount_outbox_claim_packed(int) IS 'sharecount_outbox_claim(max) as one text value: a line per job, id<TAB>body<TAB>job_name<TAB>job_id';
+REVOKE ALL ON FUNCTION sharecount_outbox_claim_packed(int) FROM PUBLIC;
+
 -- ------------------------------------------------------- #13 dedupe ----
 -- The dedupe state that stays small (docs/extension.md, "Dedupe"; src/dedupe.c).
 -- No apply that decided on the 1.0 path may overlap this upgrade: every apply

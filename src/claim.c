@@ -1,6 +1,9 @@
 /*
- * claim.c: sharecount_outbox_claim() and sharecount_outbox_done(), the
- * publisher's side of the outbox (docs/extension.md, "Outbox").
+ * claim.c: sharecount_outbox_claim(), sharecount_outbox_claim_packed() and
+ * sharecount_outbox_done(), the publisher's side of the outbox
+ * (docs/extension.md, "Outbox"; docs/sql.md).  The two claims are one code
+ * path (claim_into); they differ only in how the taken rows leave: result
+ * rows through a tuplestore, or one text value (see "Packed claim" below).
  *
  * A claim TAKES its rows: it deletes each one in the claiming transaction
  * (heap_delete without waiting: a row that another open claim has already
@@ -43,7 +46,8 @@
  *   gone at commit (regress test claim_writeback).
  * - The result rows are copied by the tuplestore from the claim's buffers
  *   (ClaimOut); the job names' text values live in TopMemoryContext, one per
- *   kind, for the backend's life.
+ *   kind, for the backend's life.  The packed claim's value is built in the
+ *   caller's memory context and returned as it is (no copy).
  * - Subtransactions: a row remembers the subtransaction that took it and the
  *   one that confirmed it; rolling back a subtransaction forgets the rows it
  *   took (their deletes are undone) and un-confirms those it confirmed;
@@ -79,6 +83,7 @@
 #include "outbox.h"
 
 PG_FUNCTION_INFO_V1(sharecount_outbox_claim);
+PG_FUNCTION_INFO_V1(sharecount_outbox_claim_packed);
 PG_FUNCTION_INFO_V1(sharecount_outbox_done);
 
 /* The kinds of job outbox_job_name() names: c, d and u (sharecount.h). */
@@ -319,26 +324,79 @@ job_name_text(const char *name)
 }
 
 /*
+ * Packed claim: one line per job, "<id>\t<body>\t<job_name>\t<job_id>\n", in
+ * the order they are rendered (the jobId is known once the body is).  No
+ * field can hold a tab or a newline: id is digits and a sign; the body is
+ * JSON from render.c, whose strings go through append_json() (a byte below
+ * 0x20 is escaped, as escape_json() does: \t, \n or \u00XX) and whose other
+ * parts are literals, numbers and the timestamp; job_name is one of three
+ * literals (outbox_job_name); the jobId is a UUID, "<16 hex>-<id>" or
+ * "nojobid-<id>-<microseconds>" (render_job_id).  No server encoding has a
+ * byte below 0x80 inside a multi-byte character.  Regress test claim_packed.
+ * A claim stops taking rows once its value could pass SC_CLAIM_PACKED_MAX
+ * bytes with one more line, so it returns fewer than max jobs then.
+ */
+#define SC_CLAIM_PACKED_MAX (16 * 1024 * 1024)
+#define SC_CLAIM_LINE_MAX (24 + SC_JOB_BODY_MAX + 24 + SC_JOB_ID_TEXT)
+
+/*
  * What a claim writes its result with: the rows go into rsinfo's tuplestore
- * (tuplestore_putvalues); body is the rendering buffer, reused from row to
- * row (a fresh 1 KiB StringInfo per row was ~550 instructions of the claim's
- * ~13,000 per job, bench/p1_callgrind.sh claim); rowcxt is reset after each
- * row.
+ * (tuplestore_putvalues), or, for the packed claim (rsinfo NULL), are
+ * appended to packed, a text value being built (varlena header first); body
+ * is the rendering buffer of the rows, reused from row to row (a fresh 1 KiB
+ * StringInfo per row was ~550 instructions of the claim's ~13,000 per job,
+ * bench/p1_callgrind.sh claim); rowcxt is reset after each row.
  */
 typedef struct ClaimOut
 {
-	ReturnSetInfo *rsinfo;
+	ReturnSetInfo *rsinfo; /* NULL: packed */
+	StringInfo packed;
 	MemoryContext rowcxt;
 	StringInfoData body; /* a text value: varlena header, then the body */
 } ClaimOut;
 
 static void
-claim_out_init(ClaimOut *out, ReturnSetInfo *rsinfo)
+claim_out_init(ClaimOut *out, ReturnSetInfo *rsinfo, StringInfo packed)
 {
 	out->rsinfo = rsinfo;
+	out->packed = packed;
 	out->rowcxt = AllocSetContextCreate(
 		CurrentMemoryContext, "sharecount claim row", ALLOCSET_SMALL_SIZES);
-	initStringInfo(&out->body);
+	if (packed == NULL)
+		initStringInfo(&out->body);
+}
+
+/* Whether the packed value could pass SC_CLAIM_PACKED_MAX with one more line. */
+static inline bool
+claim_out_full(const ClaimOut *out)
+{
+	return out->packed != NULL &&
+		out->packed->len > SC_CLAIM_PACKED_MAX - SC_CLAIM_LINE_MAX;
+}
+
+/* Append the line of the row given as its columns to the packed value. */
+static void
+emit_packed(const Datum *cols, const bool *cnulls, StringInfo buf)
+{
+	char job_id[SC_JOB_ID_TEXT];
+	const char *name;
+	int name_len, id_len;
+
+	enlargeStringInfo(buf, 24);
+	buf->len += pg_lltoa(DatumGetInt64(cols[COL_ID]), buf->data + buf->len);
+	buf->data[buf->len++] = '\t';
+	name = outbox_render(cols, cnulls, buf, job_id);
+	name_len = strlen(name);
+	id_len = strlen(job_id);
+	enlargeStringInfo(buf, name_len + id_len + 3);
+	buf->data[buf->len++] = '\t';
+	memcpy(buf->data + buf->len, name, name_len);
+	buf->len += name_len;
+	buf->data[buf->len++] = '\t';
+	memcpy(buf->data + buf->len, job_id, id_len);
+	buf->len += id_len;
+	buf->data[buf->len++] = '\n';
+	buf->data[buf->len] = '\0';
 }
 
 /* Put the result row (id, job_name, job_id, body) into the tuplestore. */
@@ -378,12 +436,17 @@ emit(Relation rel, HeapTuple tup, ClaimOut *out, int64 *id)
 	outbox_deform(rel, tup, cols, cnulls);
 	if (cnulls[COL_ID])
 		elog(ERROR, "outbox row without an id");
+	*id = DatumGetInt64(cols[COL_ID]);
+	if (out->packed != NULL)
+	{
+		emit_packed(cols, cnulls, out->packed);
+		return;
+	}
 	resetStringInfo(body);
 	body->len = VARHDRSZ; /* the header; the buffer holds at least 1 KiB */
 	name = outbox_render(cols, cnulls, body, job_id.data + VARHDRSZ);
 	SET_VARSIZE(body->data, body->len);
 	SET_VARSIZE(job_id.data, VARHDRSZ + strlen(job_id.data + VARHDRSZ));
-	*id = DatumGetInt64(cols[COL_ID]);
 	put_row(out, cols[COL_ID], job_name_text(name), (text *) job_id.data,
 			(text *) body->data);
 }
@@ -427,7 +490,7 @@ take_range(Relation rel, ItemPointer lo, ItemPointer hi, int max,
 	CommandId cid = GetCurrentCommandId(true);
 	int n = 0;
 
-	while (n < max &&
+	while (n < max && !claim_out_full(out) &&
 		   table_scan_getnextslot_tidrange(scan, ForwardScanDirection, slot))
 	{
 		ItemPointerData tid = slot->tts_tid;
@@ -472,17 +535,14 @@ wrap_start(int got)
 }
 
 /*
- * sharecount_outbox_claim(max int) -> TABLE(id, job_name, job_id, body):
- * take up to max jobs (see the file header).
+ * Take up to max jobs (see the file header) into out; fn names the SQL
+ * function for messages.  Both claims' one code path.
  */
-Datum
-sharecount_outbox_claim(PG_FUNCTION_ARGS)
+static void
+claim_into(int32 max, ClaimOut *out, const char *fn)
 {
-	int32 max = PG_GETARG_INT32(0);
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ItemPointerData lo, hi;
 	BlockNumber first = InvalidBlockNumber;
-	ClaimOut out;
 	Relation rel;
 	Oid relid;
 	int got;
@@ -494,9 +554,8 @@ sharecount_outbox_claim(PG_FUNCTION_ARGS)
 			 errmsg("max must be at least 1"),
 			 errdetail(
 				 "It is the largest number of outbox rows one claim returns.")));
-	PreventCommandIfReadOnly("sharecount_outbox_claim()");
-	PreventCommandDuringRecovery("sharecount_outbox_claim()");
-	InitMaterializedSRF(fcinfo, 0);
+	PreventCommandIfReadOnly(fn);
+	PreventCommandDuringRecovery(fn);
 	relid = outbox_relation();
 	rel = table_open(relid, RowExclusiveLock);
 	if (OidIsValid(taken_relid) && taken_relid != relid && taken != NULL)
@@ -504,12 +563,11 @@ sharecount_outbox_claim(PG_FUNCTION_ARGS)
 			ERROR,
 			"sharecount.outbox was re-created in this transaction after a claim");
 	taken_relid = relid;
-	claim_out_init(&out, rsinfo);
 
 	ItemPointerSet(&lo, claim_cursor, FirstOffsetNumber);
 	ItemPointerSet(&hi, MaxBlockNumber, MaxOffsetNumber);
-	got = take_range(rel, &lo, &hi, max, &out, &first);
-	if (got < max && claim_cursor > 0)
+	got = take_range(rel, &lo, &hi, max, out, &first);
+	if (got < max && claim_cursor > 0 && !claim_out_full(out))
 	{
 		BlockNumber below_first = InvalidBlockNumber;
 		BlockNumber from =
@@ -517,16 +575,50 @@ sharecount_outbox_claim(PG_FUNCTION_ARGS)
 
 		ItemPointerSet(&hi, claim_cursor - 1, MaxOffsetNumber);
 		ItemPointerSet(&lo, from, FirstOffsetNumber);
-		if (take_range(rel, &lo, &hi, max - got, &out, &below_first) > 0 &&
+		if (take_range(rel, &lo, &hi, max - got, out, &below_first) > 0 &&
 			got == 0)
 			first = below_first;
 	}
-	pfree(out.body.data);
-	MemoryContextDelete(out.rowcxt);
+	if (out->packed == NULL)
+		pfree(out->body.data);
+	MemoryContextDelete(out->rowcxt);
 	table_close(rel, NoLock);
 	/* nothing found: start from the beginning next time */
 	claim_cursor = BlockNumberIsValid(first) ? first : 0;
+}
+
+/*
+ * sharecount_outbox_claim(max int) -> TABLE(id, job_name, job_id, body):
+ * take up to max jobs (see the file header).
+ */
+Datum
+sharecount_outbox_claim(PG_FUNCTION_ARGS)
+{
+	int32 max = PG_GETARG_INT32(0);
+	ClaimOut out;
+
+	InitMaterializedSRF(fcinfo, 0);
+	claim_out_init(&out, (ReturnSetInfo *) fcinfo->resultinfo, NULL);
+	claim_into(max, &out, "sharecount_outbox_claim()");
 	return (Datum) 0;
+}
+
+/*
+ * sharecount_outbox_claim_packed(max int) -> text: the same claim, its jobs
+ * as one value of lines (see "Packed claim" above); '' when it took none.
+ */
+Datum
+sharecount_outbox_claim_packed(PG_FUNCTION_ARGS)
+{
+	StringInfoData packed;
+	ClaimOut out;
+
+	initStringInfo(&packed);
+	packed.len = VARHDRSZ; /* the header, set at the end */
+	claim_out_init(&out, NULL, &packed);
+	claim_into(PG_GETARG_INT32(0), &out, "sharecount_outbox_claim_packed()");
+	SET_VARSIZE(packed.data, packed.len);
+	PG_RETURN_TEXT_P((text *) packed.data);
 }
 
 /* Delete the rows with these ids that this transaction did not claim. */

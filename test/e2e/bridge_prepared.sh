@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The bridge's hot statements are prepared once per connection
 # (docs/bridge.md "Prepared statements"): the consumer's sharecount_apply_json
-# and the publisher's claim and done are parsed once per session and executed
+# and the publisher's claim (sharecount_outbox_claim_packed) and done are
+# parsed once per session and executed
 # by name afterwards (the server's log with log_min_duration_statement = 0
 # shows one "parse" per session and many "execute"), prepared again on a new
 # connection after the sessions are terminated, and prepared again without a
@@ -27,7 +28,7 @@ start=$(pglog_size)
 bridge_start
 batches 40
 wait_drained 120
-for s in apply_json claim done; do
+for s in apply_json claim_packed done; do
   parses=$(pglog_count "$start" "parse sharecount_bridge_$s: ")
   execs=$(pglog_count "$start" "execute sharecount_bridge_$s: ")
   echo "# sharecount_bridge_$s: $parses parse(s), $execs execute(s)"
@@ -35,7 +36,7 @@ for s in apply_json claim done; do
   # one parse per session: the consumer's one, the publisher's two slots (claim, done)
   [ "$parses" -ge 1 ] && [ "$parses" -le 2 ] || fail "sharecount_bridge_$s parsed $parses times"
 done
-unnamed=$(pglog_count "$start" "execute <unnamed>: SELECT .* FROM sharecount_\(apply_json\|outbox_claim\|outbox_done\)")
+unnamed=$(pglog_count "$start" "execute <unnamed>: SELECT .*sharecount_\(apply_json\|outbox_claim\|outbox_done\)")
 [ "$unnamed" = 0 ] || fail "$unnamed apply/claim/done statements sent unprepared (parsed per batch)"
 
 # new sessions prepare again
@@ -45,7 +46,7 @@ q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 batches 20
 wait_drained 120
 [ "$(pglog_count "$mark" "parse sharecount_bridge_apply_json: ")" -ge 1 ] || fail "apply_json not prepared on the new connection"
-[ "$(pglog_count "$mark" "parse sharecount_bridge_claim: ")" -ge 1 ] || fail "claim not prepared on the new connections"
+[ "$(pglog_count "$mark" "parse sharecount_bridge_claim_packed: ")" -ge 1 ] || fail "claim not prepared on the new connections"
 
 # functions replaced with other result types: the prepared plans cannot be reused (0A000)
 loglines=$(wc -l < "$log")
@@ -55,17 +56,16 @@ q "ALTER FUNCTION sharecount_apply_json(text, boolean, boolean) RENAME TO apply_
                     share_count bigint, delta bigint, version bigint)
      LANGUAGE sql AS \$\$ SELECT ord::bigint, status, error, content_type, content_id, share_count, delta, version
                          FROM apply_json_orig(messages, with_changes, applied_rows) \$\$;
-   ALTER FUNCTION sharecount_outbox_claim(int) RENAME TO claim_orig;
-   CREATE FUNCTION sharecount_outbox_claim(max int)
-     RETURNS TABLE (id bigint, job_name varchar, job_id text, body text)
-     LANGUAGE sql AS \$\$ SELECT id, job_name::varchar, job_id, body FROM claim_orig(max) \$\$;" >/dev/null
+   ALTER FUNCTION sharecount_outbox_claim_packed(int) RENAME TO claim_packed_orig;
+   CREATE FUNCTION sharecount_outbox_claim_packed(max int) RETURNS varchar
+     LANGUAGE sql AS \$\$ SELECT claim_packed_orig(max)::varchar \$\$;" >/dev/null
 mark=$(pglog_size)
 batches 20
 wait_drained 120
 grep -q "consumer: prepared statement sharecount_bridge_apply_json: .*; preparing it again" "$log" ||
   fail "the consumer did not prepare apply_json again after its result type changed"
-[ "$(pglog_count "$mark" "parse sharecount_bridge_claim: ")" -ge 1 ] || fail "claim not prepared again"
-[ "$(pglog_count "$mark" "execute sharecount_bridge_claim: ")" -ge 2 ] || fail "the new claim is not executed by name"
+[ "$(pglog_count "$mark" "parse sharecount_bridge_claim_packed: ")" -ge 1 ] || fail "claim not prepared again"
+[ "$(pglog_count "$mark" "execute sharecount_bridge_claim_packed: ")" -ge 2 ] || fail "the new claim is not executed by name"
 ! grep -q "not ready for jobs" "$log" || fail "the consumer judged the database not ready"
 ! tail -n +"$((loglines + 1))" "$log" | grep -q "applying [0-9]* job(s) failed" ||
   fail "an apply failed instead of being prepared again and re-run"

@@ -15,6 +15,7 @@ SELECT sharecount_track('app_links');
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON app_links TO regress_sc_app;
 -- the bridge GRANTs of docs/extension.md
 GRANT EXECUTE ON FUNCTION sharecount_outbox_claim(int), sharecount_outbox_done(bigint[]),
+	sharecount_outbox_claim_packed(int),
 	sharecount_apply(jsonb), sharecount_apply_batch(jsonb[]), sharecount_apply_batch_changes(jsonb[]),
 	sharecount_apply_json(text, boolean, boolean),
 	sharecount_stats(), sharecount_publisher_sleep(), sharecount_publisher_wake(), sharecount_prune(interval)
@@ -29,6 +30,7 @@ SELECT * FROM sharecount_apply_batch('{}');
 SELECT * FROM sharecount_apply_batch_changes('{}');
 SELECT * FROM sharecount_apply_json('[]', true);
 SELECT * FROM sharecount_outbox_claim(1);
+SELECT sharecount_outbox_claim_packed(1);
 SELECT sharecount_outbox_done('{1}');
 SELECT sharecount_recount('article', '1');
 SELECT sharecount_prune();
@@ -66,6 +68,7 @@ SELECT sharecount_outbox_done((SELECT array_agg(id) FROM b));
 COMMIT;
 SELECT * FROM sharecount_apply_json('[]', true);
 SELECT * FROM sharecount_apply_json('[]', true, false);
+SELECT sharecount_outbox_claim_packed(100) AS packed_claim;
 SELECT sharecount_stats()->'outbox_depth' AS depth;
 SELECT sharecount_publisher_sleep(), sharecount_publisher_wake();
 SELECT sharecount_prune();
