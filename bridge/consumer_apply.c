@@ -97,26 +97,7 @@ with_changes(const struct consumer *c)
 	return c->events && clock_now_ms() >= c->changes_fn_retry_ms;
 }
 
-/*
- * A failure of a statement that a fallback does not have: its function is
- * missing (42883: the database still has the 1.0 schema, or an older 1.1) or
- * not granted (42501).  Then the fallback is used until *retry_ms, in
- * SC_EVENTS_RECHECK_MS or SC_APPLY_JSON_RECHECK_MS (jobs never wait for
- * events); 1 if so.
- */
-static int
-fn_unusable(const PGresult *r, const char *fn, const char *instead, int recheck_ms, int64_t *retry_ms)
-{
-	const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-
-	if (!st || (strcmp(st, "42883") != 0 && strcmp(st, "42501") != 0))
-		return 0;
-	log_warn("%s() cannot be called (%s): applying %s, trying again in %d s "
-			 "(run ALTER EXTENSION sharecount UPDATE, and GRANT EXECUTE on it to this role)",
-			 fn, st, instead, recheck_ms / 1000);
-	*retry_ms = clock_now_ms() + recheck_ms;
-	return 1;
-}
+/* A statement a fallback does not have is unusable (42883, 42501): pgconn_fn_unusable. */
 
 /*
  * Run the apply statement on the JSON array arr: sharecount_apply_json(),
@@ -135,15 +116,15 @@ run_apply(struct consumer *c, const char *arr, int fallback)
 	{
 		r = pgconn_run_prepared(c->pg, &apply_json_stmt, &c->prep, params, &c->amqp);
 		if (!fallback || (r && PQresultStatus(r) == PGRES_TUPLES_OK) ||
-			!fn_unusable(r, "sharecount_apply_json", "through the jsonb[] functions", SC_APPLY_JSON_RECHECK_MS,
-						 &c->json_fn_retry_ms))
+			!pgconn_fn_unusable(r, "sharecount_apply_json", "applying through the jsonb[] functions",
+								SC_APPLY_JSON_RECHECK_MS, &c->json_fn_retry_ms))
 			return r;
 		PQclear(r);
 	}
 	r = pgconn_run_prepared(c->pg, changes ? &apply_changes_stmt : &apply_stmt, &c->prep, params, &c->amqp);
 	if (fallback && changes && (!r || PQresultStatus(r) != PGRES_TUPLES_OK) &&
-		fn_unusable(r, "sharecount_apply_batch_changes", "without count-change events", SC_EVENTS_RECHECK_MS,
-					&c->changes_fn_retry_ms))
+		pgconn_fn_unusable(r, "sharecount_apply_batch_changes", "applying without count-change events",
+						   SC_EVENTS_RECHECK_MS, &c->changes_fn_retry_ms))
 	{
 		PQclear(r);
 		r = pgconn_run_prepared(c->pg, &apply_stmt, &c->prep, params, &c->amqp);
