@@ -97,8 +97,6 @@ with_changes(const struct consumer *c)
 	return c->events && clock_now_ms() >= c->changes_fn_retry_ms;
 }
 
-/* A statement a fallback does not have is unusable (42883, 42501): pgconn_fn_unusable. */
-
 /*
  * Run the apply statement on the JSON array arr: sharecount_apply_json(),
  * else (unusable) sharecount_apply_batch_changes() with events, else
