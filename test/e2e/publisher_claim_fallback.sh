@@ -17,7 +17,7 @@ q "ALTER DATABASE $E2E_DB SET track_functions = 'all';
    GRANT EXECUTE ON FUNCTION
      sharecount_outbox_claim(int), sharecount_outbox_done(bigint[]),
      sharecount_apply(jsonb), sharecount_apply_batch(jsonb[]), sharecount_apply_batch_changes(jsonb[]),
-     sharecount_apply_json(text, boolean),
+     sharecount_apply_json(text, boolean, boolean),
      sharecount_stats(), sharecount_prune(interval),
      sharecount_publisher_sleep(), sharecount_publisher_wake()
      TO $role;" >/dev/null
