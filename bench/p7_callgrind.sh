@@ -30,6 +30,7 @@
 # Needs valgrind (apt-get install valgrind).
 set -euo pipefail
 . "$(dirname "$0")/../test/lib.sh"
+. "$(dirname "$0")/p7_state.sh"
 B=${1:-100}; K1=${2:-10}; K2=${3:-60}
 STATE_KEYS=${STATE_KEYS:-100000}      # counts rows already there (other keys)
 STATE_BLOCKS=${STATE_BLOCKS:-10000}   # dense dedupe blocks already there (another origin)
@@ -53,18 +54,7 @@ for db in "${dbs[@]}"; do
   probin=
   [ "$db" = old ] && probin="UPDATE pg_proc SET probin = '\$libdir/sharecount_old' WHERE probin = '\$libdir/sharecount';"
   echo "CREATE DATABASE p7_$db" | sc_as_pg "$SC_SHADOW_BIN/postgres" --single -D "$d0" postgres >/dev/null 2>&1
-  echo "CREATE EXTENSION sharecount; $(echo "$SC_SHARE_LINKS_DDL" | tr '\n' ' ')
-        SELECT sharecount_track('share_links'); $probin
-        CREATE TABLE p7_batches (id bigint PRIMARY KEY, body text NOT NULL);
-        INSERT INTO p7_batches SELECT b, json_agg(json_build_object('pattern', 'share_created', 'data',
-          json_build_object('jobId', '00000000000000aa-' || (b * $B + j), 'shareId', 's' || j,
-          'contentType', 'article', 'contentId', 'k' || (j % $KEYS), 'userId', 'u' || j,
-          'timestamp', '2026-12-02T16:00:00.000Z')))::text
-          FROM generate_series(1, $K2) b, generate_series(1, $B) j GROUP BY b;
-        INSERT INTO sharecount.counts (content_type, content_id, share_count, updated_at)
-          SELECT 'video', g::text, 1, now() FROM generate_series(1, $STATE_KEYS) g;
-        INSERT INTO sharecount.dedupe_dense (origin, block, n, bits)
-          SELECT 187, g, 4096, '\\x00'::bytea FROM generate_series(1, $STATE_BLOCKS) g;" | tr '\n' ' ' |
+  p7_state_sql "$probin" |
     sc_as_pg "$SC_SHADOW_BIN/postgres" --single -D "$d0" "p7_$db" >/dev/null 2>&1
   echo "VACUUM ANALYZE" | sc_as_pg "$SC_SHADOW_BIN/postgres" --single -D "$d0" "p7_$db" >/dev/null 2>&1
   # the database's C functions load the library meant for it

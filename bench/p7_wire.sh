@@ -18,6 +18,7 @@
 # Needs valgrind (apt-get install valgrind).
 set -euo pipefail
 . "$(dirname "$0")/../test/lib.sh"
+. "$(dirname "$0")/p7_state.sh"
 B=${1:-500}; K1=${2:-2}; K2=${3:-6}
 STATE_KEYS=${STATE_KEYS:-100000}; STATE_BLOCKS=${STATE_BLOCKS:-10000}; KEYS=${KEYS:-50}
 cd "$SC_ROOT"
@@ -30,18 +31,7 @@ cc -O2 -Wall -Wextra -I"$($PG_CONFIG --includedir)" -o "$W/p7_wire" bench/p7_wir
 [ "$(id -u)" -eq 0 ] && chown -R postgres: "$W"
 d0=$W/data
 sc_as_pg "$SC_PGBIN/initdb" -D "$d0" -A trust >/dev/null
-echo "CREATE EXTENSION sharecount; $(echo "$SC_SHARE_LINKS_DDL" | tr '\n' ' ')
-  SELECT sharecount_track('share_links');
-  CREATE TABLE p7_batches (id bigint PRIMARY KEY, body text NOT NULL);
-  INSERT INTO p7_batches SELECT b, json_agg(json_build_object('pattern', 'share_created', 'data',
-    json_build_object('jobId', '00000000000000aa-' || (b * $B + j), 'shareId', 's' || j,
-    'contentType', 'article', 'contentId', 'k' || (j % $KEYS), 'userId', 'u' || j,
-    'timestamp', '2026-12-02T16:00:00.000Z')))::text
-    FROM generate_series(1, $K2) b, generate_series(1, $B) j GROUP BY b;
-  INSERT INTO sharecount.counts (content_type, content_id, share_count, updated_at)
-    SELECT 'video', g::text, 1, now() FROM generate_series(1, $STATE_KEYS) g;
-  INSERT INTO sharecount.dedupe_dense (origin, block, n, bits)
-    SELECT 187, g, 4096, '\\x00'::bytea FROM generate_series(1, $STATE_BLOCKS) g;" | tr '\n' ' ' |
+p7_state_sql "" |
   sc_as_pg "$SC_SHADOW_BIN/postgres" --single -D "$d0" postgres >/dev/null 2>&1
 echo "VACUUM ANALYZE" | sc_as_pg "$SC_SHADOW_BIN/postgres" --single -D "$d0" postgres >/dev/null 2>&1
 port=$(sc_free_port)
