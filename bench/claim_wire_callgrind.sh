@@ -24,6 +24,7 @@
 # copies or sets (glibc's memcpy/memset of large blocks) as an instruction.
 set -euo pipefail
 . "$(dirname "$0")/../test/lib.sh"
+. "$(dirname "$0")/claim_wire.sh"
 B=${1:-500}; K1=${2:-10}; K2=${3:-60}
 shift $(($# < 3 ? $# : 3))
 [ $# -gt 0 ] || set -- rows packed count
@@ -69,12 +70,8 @@ ir() {
 }
 
 for s in "$@"; do
-  case $s in
-    rows) sql="SELECT id, job_name, job_id, body FROM sharecount_outbox_claim($B)" ;;
-    packed) sql="SELECT sharecount_outbox_claim_packed($B)" ;;
-    count) sql="SELECT count(*) FROM sharecount_outbox_claim($B)" ;;
-    *) echo "claim_wire_callgrind: unknown statement $s" >&2; exit 2 ;;
-  esac
+  sql=$(claim_stmt "$s" "$B")
+  [ -n "$sql" ] || { echo "claim_wire_callgrind: unknown statement $s" >&2; exit 2; }
   ir "$sql" 2 >/dev/null # a session first: hint bits, the first claims' one-time work
   a=$(ir "$sql" "$K1")
   b=$(ir "$sql" "$K2")

@@ -16,6 +16,7 @@
 # Usage: bench/claim_wire_cpu.sh [B (500)] [N (300)] [ROUNDS (7)] [statements (rows packed count)]
 set -euo pipefail
 . "$(dirname "$0")/../test/lib.sh"
+. "$(dirname "$0")/claim_wire.sh"
 B=${1:-500}; N=${2:-300}; ROUNDS=${3:-7}
 shift $(($# < 3 ? $# : 3))
 [ $# -gt 0 ] || set -- rows packed count
@@ -41,12 +42,8 @@ declare -A all
 for r in $(seq "$ROUNDS"); do
   line="round $r:"
   for s in "$@"; do
-    case $s in
-      rows) sql="SELECT id, job_name, job_id, body FROM sharecount_outbox_claim($B)" ;;
-      packed) sql="SELECT sharecount_outbox_claim_packed($B)" ;;
-      count) sql="SELECT count(*) FROM sharecount_outbox_claim($B)" ;;
-      *) echo "claim_wire_cpu: unknown statement $s" >&2; exit 2 ;;
-    esac
+    sql=$(claim_stmt "$s" "$B")
+    [ -n "$sql" ] || { echo "claim_wire_cpu: unknown statement $s" >&2; exit 2; }
     v=$(us_per_job "$sql")
     all[$s]="${all[$s]:-} $v"
     line="$line $s $v"
