@@ -8,11 +8,13 @@
 # wrk with 32 connections (2 threads) reading article/1..K at random (K =
 # P10_KEYS, default 100 hot keys, each holding a count), against a bridge with
 # only the http role, its cache on (defaults) and its events feed up (a private
-# RabbitMQ); pgbench reads the same keys.  A round runs count, healthz,
-# healthz, count (ABBA: load that drifts within the round hits both alike),
-# then pgbench; count's figure in a round is the mean of its two runs, and
-# healthz's too; each ratio is the median of the per-round ratios (paired by
-# round).
+# RabbitMQ); pgbench reads the same keys.  wrk's requests are formatted once
+# (bench/wrk_keys.lua), so its cost per request is that of a fixed request,
+# like /healthz's.  A round runs count, healthz, pgbench, healthz, count
+# (ABCBA: each measure is centred on the middle of the round, so load that
+# drifts within the round hits all three alike); count's figure in a round is
+# the mean of its two runs, and healthz's too; each ratio is the median of the
+# per-round ratios (paired by round).
 # Not a test: nothing is asserted except that every answer was a 200 and the
 # cache answered (hits > 0).
 #
@@ -54,13 +56,9 @@ for i in $(seq 300); do
 done
 
 printf '\\set k random(1, %d)\nSELECT sharecount_get('"'"'article'"'"', :k::text);\n' "$nkeys" > "$SC_TMP/get.sql"
-cat > "$SC_TMP/keys.lua" <<LUA
-math.randomseed(os.time())
-request = function() return wrk.format("GET", "/share-links/count/article/" .. math.random(1, $nkeys)) end
-LUA
-run_wrk() {  # URL [script] -> req/s
+run_wrk() {  # URL [nkeys: read article/1..nkeys at random (bench/wrk_keys.lua)] -> req/s
   local out
-  out=$(wrk -t2 -c"$clients" -d"${secs}s" ${2:+-s "$2"} "$1")
+  out=$(wrk -t2 -c"$clients" -d"${secs}s" ${2:+-s bench/wrk_keys.lua} "$1" ${2:+-- "$2"})
   if grep -q 'Non-2xx' <<<"$out"; then echo "# wrk saw non-200 answers:" >&2; echo "$out" >&2; return 1; fi
   sed -nE 's/^Requests\/sec: *([0-9.]+).*/\1/p' <<<"$out"
 }
@@ -75,13 +73,13 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.4f", a/b}'; }
 k0=$(metric sharecount_cache_hits_total); m0=$(metric sharecount_cache_misses_total)
 cs=""; hs=""; ps=""; r1=""; r2=""
 for r in $(seq "$rounds"); do
-  c1=$(run_wrk "$base/share-links/count/article/1" "$SC_TMP/keys.lua")
+  c1=$(run_wrk "$base/share-links/count/article/1" "$nkeys")
   h1=$(run_wrk "$base/healthz")
+  p=$(run_pgbench)
   h2=$(run_wrk "$base/healthz")
-  c2=$(run_wrk "$base/share-links/count/article/1" "$SC_TMP/keys.lua")
+  c2=$(run_wrk "$base/share-links/count/article/1" "$nkeys")
   c=$(awk -v a="$c1" -v b="$c2" 'BEGIN{printf "%.2f", (a + b) / 2}')
   h=$(awk -v a="$h1" -v b="$h2" 'BEGIN{printf "%.2f", (a + b) / 2}')
-  p=$(run_pgbench)
   cs+="$c "; hs+="$h "; ps+="$p "; r1+="$(ratio "$c" "$h") "; r2+="$(ratio "$c" "$p") "
   echo "# round $r: count $c1 $c2 req/s, healthz $h1 $h2 req/s, pgbench $p tps" >&2
 done

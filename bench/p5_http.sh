@@ -86,14 +86,10 @@ if [ -n "$bridge_b" ]; then start_bridge "$bridge_b" "$SC_TMP/bridge_b.log"; bpi
 
 if [ "$nkeys" -gt 1 ]; then
   printf '\\set k random(1, %d)\nSELECT sharecount_get('"'"'article'"'"', :k);\n' "$nkeys" > "$SC_TMP/get.sql"
-  cat > "$SC_TMP/keys.lua" <<LUA
-math.randomseed(os.time())
-request = function() return wrk.format("GET", "/share-links/count/article/" .. math.random(1, $nkeys)) end
-LUA
-  wrk_script=(-s "$SC_TMP/keys.lua")
+  wrk_script=(-s bench/wrk_keys.lua); wrk_args=(-- "$nkeys")
 else
   echo "SELECT sharecount_get('article', '1');" > "$SC_TMP/get.sql"
-  wrk_script=()
+  wrk_script=(); wrk_args=()
 fi
 # CPU accounting (private cluster only): on a shared machine the throughput
 # ratio also depends on how the scheduler splits the CPUs between 32 pgbench
@@ -119,7 +115,7 @@ run_http() {  # PID URL -> "req/s client_us bridge_us backend_us"
   local bpid=$1 url=$2 out b0 p0 b1 p1 n cl
   b0=$(ticks "$bpid"); p0=$([ -n "$pm" ] && backend_ticks || echo 0)
   read -r ub0 ut0 < <(cpu_sample); cs0=$(ctxsw "$bpid")
-  { time wrk -t2 -c"$clients" -d"${secs}s" ${wrk_script[@]+"${wrk_script[@]}"} "$url" > "$SC_TMP/wrk.out"; } 2> "$SC_TMP/wrk.time"
+  { time wrk -t2 -c"$clients" -d"${secs}s" ${wrk_script[@]+"${wrk_script[@]}"} "$url" ${wrk_args[@]+"${wrk_args[@]}"} > "$SC_TMP/wrk.out"; } 2> "$SC_TMP/wrk.time"
   b1=$(ticks "$bpid"); p1=$([ -n "$pm" ] && backend_ticks || echo 0)
   read -r ub1 ut1 < <(cpu_sample); cs1=$(ctxsw "$bpid")
   out=$(cat "$SC_TMP/wrk.out")

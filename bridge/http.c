@@ -99,47 +99,11 @@ static int receiving_marker;
 static atomic_int stopping;
 static atomic_int in_handoff;
 
-/* Can s go into a JSON string as is?  Printable ASCII without '"' and '\\'. */
-static int
-json_plain(const char *s)
-{
-	for (; *s; s++)
-		if (*s < 0x20 || *s > 0x7e || *s == '"' || *s == '\\')
-			return 0;
-	return 1;
-}
-
-/*
- * The hot path of P5: when type and id need no escaping (the common case),
- * the body is formatted directly — byte for byte what jansson would write —
- * saving the JSON tree's allocations; anything else goes through jansson.
- */
+/* GET /share-links/count: see http_send_count() (the hot path of P5 and P10) */
 static enum MHD_Result
 answer_count(struct MHD_Connection *conn, struct request *req)
 {
-	json_t *v;
-
-	if (json_plain(req->rt.content_type) && json_plain(req->rt.content_id))
-	{
-		size_t cap = strlen(req->rt.content_type) + strlen(req->rt.content_id) + 80;
-		char *body = malloc(cap);
-		int len;
-
-		if (body)
-		{
-			len = snprintf(body, cap, "{\"contentType\":\"%s\",\"contentId\":\"%s\",\"shareCount\":%lld}",
-						   req->rt.content_type, req->rt.content_id, (long long) req->job.count);
-			if (len > 0 && (size_t) len < cap)
-				return http_send_body(conn, 200, body, (size_t) len, JSON_TYPE, NULL);
-			free(body);
-		}
-	}
-	v = json_object();
-
-	json_object_set_new(v, "contentType", json_string(req->rt.content_type));
-	json_object_set_new(v, "contentId", json_string(req->rt.content_id));
-	json_object_set_new(v, "shareCount", json_integer(req->job.count));
-	return http_send_json(conn, 200, v, NULL);
+	return http_send_count(conn, req->rt.content_type, req->rt.content_id, req->job.count);
 }
 
 static enum MHD_Result

@@ -12,6 +12,7 @@
 #include <microhttpd.h>
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define JSON_TYPE "application/json; charset=utf-8"
 
@@ -22,6 +23,14 @@ enum MHD_Result http_send_body(struct MHD_Connection *conn, unsigned status, cha
 enum MHD_Result http_send_json(struct MHD_Connection *conn, unsigned status, json_t *v, const char *allow);
 /* Queue the error shape; message must be valid UTF-8 (never the request's bytes). */
 enum MHD_Result http_send_error(struct MHD_Connection *conn, unsigned status, const char *message, const char *allow);
+/*
+ * The body of a count answer, {"contentType":"…","contentId":"…","shareCount":n},
+ * byte for byte what jansson writes, written directly (malloc'ed, *len set);
+ * NULL when a string needs escaping (then use jansson) or out of memory.
+ */
+char *http_count_body(const char *type, const char *id, int64_t count, size_t *len);
+/* Queue a count answer (http_count_body, else jansson). */
+enum MHD_Result http_send_count(struct MHD_Connection *conn, const char *type, const char *id, int64_t count);
 /* Log (rate-limited) and queue a dbpool failure: DBPOOL_UNAVAILABLE 503, else 500. */
 enum MHD_Result http_send_db_error(struct MHD_Connection *conn, int rc, const char *err);
 /* Log a database failure of `what`, at most once per 5 s. */
