@@ -237,7 +237,7 @@ writer(void *arg)
 {
 	PGconn *pg = PQconnectdb(arg);
 	int per = rate * TICK_MS / 1000, next = 0, *n = calloc((size_t) nkeys, sizeof(int));
-	int64_t t = now_ms(), end = t + (int64_t) seconds * 1000;
+	int64_t t, end;
 	char *sql = malloc((size_t) per * 64 + 256);
 
 	if (PQstatus(pg) != CONNECTION_OK)
@@ -247,6 +247,13 @@ writer(void *arg)
 	}
 	while (!atomic_load(&writing))
 		usleep(10000);
+	/*
+	 * The schedule starts now, not at connect: a start taken before the wait
+	 * (the subscribers connecting, ~1 s) made the first INSERTs a catch-up
+	 * burst of ~1,000 shares at once, not RATE per second.
+	 */
+	t = now_ms();
+	end = t + (int64_t) seconds * 1000;
 	for (; t < end; t += TICK_MS)
 	{
 		int len = sprintf(sql, "INSERT INTO share_links (content_type, content_id, user_id) VALUES ");
