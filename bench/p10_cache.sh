@@ -32,15 +32,8 @@ bridge=${BRIDGE:-bridge/sharecount-bridge}
 [ -x "$bridge" ] || { echo "bench/p10_cache.sh: $bridge is not built" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "bench/p10_cache.sh: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 
-sc_psql >/dev/null <<SQL
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS sharecount CASCADE;
-CREATE EXTENSION sharecount;
-SELECT count(sharecount_apply(jsonb_build_object('pattern', 'share_count_update', 'data',
-  jsonb_build_object('jobId', 'p10-' || g, 'contentType', 'article', 'contentId', g::text,
-    'operation', 'increment', 'amount', g, 'timestamp', '2026-01-01T00:00:00.000Z'))))
-  FROM generate_series(1, $nkeys) g;
-SQL
+. bench/p10_state.sh
+p10_seed "$nkeys"
 
 port=$(sc_free_port)
 base=http://127.0.0.1:$port
@@ -48,12 +41,8 @@ base=http://127.0.0.1:$port
   --http-listen="127.0.0.1:$port" --http-max-connections=1024 --log-level=info > "$SC_TMP/bridge.log" 2>&1 &
 bpid=$!
 sc_on_exit "kill $bpid 2>/dev/null; wait $bpid 2>/dev/null"
-metric() { curl -s --max-time 20 "$base/metrics" | awk -v k="$1" '$1 == k { print $2 }'; }
-for i in $(seq 300); do
-  [ "$(metric sharecount_event_stream_up)" = 1 ] && break
-  [ "$i" = 300 ] && { echo "bench/p10_cache.sh: the bridge's event stream never came up:" >&2; cat "$SC_TMP/bridge.log" >&2; exit 1; }
-  sleep 0.1
-done
+metric() { p10_metric "$base" "$1"; }
+p10_await_stream "$base" 150 bench/p10_cache.sh
 
 printf '\\set k random(1, %d)\nSELECT sharecount_get('"'"'article'"'"', :k::text);\n' "$nkeys" > "$SC_TMP/get.sql"
 run_wrk() {  # URL [nkeys: read article/1..nkeys at random (bench/wrk_keys.lua)] -> req/s

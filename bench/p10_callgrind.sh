@@ -29,26 +29,16 @@ command -v valgrind >/dev/null || { echo "bench/p10_callgrind.sh: valgrind is no
 sc_init
 sc_pg_start >&2
 sc_rmq_start >&2
-sc_psql >/dev/null <<SQL
-SET client_min_messages = warning;
-CREATE EXTENSION sharecount;
-SELECT count(sharecount_apply(jsonb_build_object('pattern', 'share_count_update', 'data',
-  jsonb_build_object('jobId', 'p10-' || g, 'contentType', 'article', 'contentId', g::text,
-    'operation', 'increment', 'amount', g, 'timestamp', '2026-01-01T00:00:00.000Z'))))
-  FROM generate_series(1, $nkeys) g;
-SQL
+. bench/p10_state.sh
+p10_seed "$nkeys"
 port=$(sc_free_port)
 out=$SC_TMP/callgrind.out
 valgrind --tool=callgrind --callgrind-out-file="$out" "$bridge" -c /dev/null --roles=http --pg-conninfo="$SC_PGURL" \
   --amqp-url="$SC_AMQP_URL" --http-listen="127.0.0.1:$port" --log-level=warning > "$SC_TMP/bridge.log" 2>&1 &
 bpid=$!
 sc_on_exit "kill -9 $bpid 2>/dev/null"
-metric() { curl -s --max-time 20 "http://127.0.0.1:$port/metrics" | awk -v k="$1" '$1 == k { print $2 }'; }
-for i in $(seq 600); do
-  [ "$(metric sharecount_event_stream_up)" = 1 ] && break
-  [ "$i" = 600 ] && { echo "bench/p10_callgrind.sh: the event stream never came up" >&2; cat "$SC_TMP/bridge.log" >&2; exit 1; }
-  sleep 0.2
-done
+metric() { p10_metric "http://127.0.0.1:$port" "$1"; }
+p10_await_stream "http://127.0.0.1:$port" 600 bench/p10_callgrind.sh
 k0=$(metric sharecount_cache_hits_total); m0=$(metric sharecount_cache_misses_total)
 wrk -t2 -c32 -d"${secs}s" -s bench/wrk_keys.lua "http://127.0.0.1:$port/" -- "$nkeys" > "$SC_TMP/wrk.out"
 k1=$(metric sharecount_cache_hits_total); m1=$(metric sharecount_cache_misses_total)
