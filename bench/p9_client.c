@@ -10,7 +10,9 @@
  * kept per (k, n).  Every event a subscriber reads for (k, n) gives one
  * sample: its arrival minus that commit (one process, one monotonic clock).
  * Coalesced counts (n skipped) give no sample.  Prints one JSON line:
- * samples, p50/p99/max in ms, events, connections that failed.
+ * samples, p50/p99/max in ms, events, connections that failed, and
+ * "per_second": each second of writing whose slowest sample exceeds SHOWN_MS,
+ * with the writer's slowest INSERT in that second (see struct second).
  *
  * Usage: p9_client HOST PORT NSSE NWS NKEYS RATE SECONDS 'conninfo'
  * Rules: one thread runs epoll over every connection (non-blocking, a 16 KiB
@@ -40,6 +42,23 @@
 #define BUF 16384			/* per connection */
 #define MAX_PER_KEY 4096	/* shares per key the run may write */
 #define MAX_SAMPLES 4000000 /* latency samples kept */
+#define MAX_SECONDS 600		/* seconds of the run broken down (per_second) */
+#define SLOW_MS 100			/* a sample over P9's p99 target: counted per second */
+#define SHOWN_MS 50			/* per_second lists the seconds whose slowest sample exceeds this */
+
+/*
+ * Per second of writing (by the commit's second): samples, those over
+ * SLOW_MS, the slowest, and the writer's slowest INSERT and how far it fell
+ * behind its schedule.  It says in which second a tail happened and whether
+ * the database's commits were slow then (a stall before the commit) or not
+ * (a stall in the pipeline after it).
+ */
+struct second
+{
+	long n, slow;
+	double max;
+	int64_t insert_max, lag_max;
+};
 
 enum kind
 {
@@ -63,6 +82,8 @@ static _Atomic int64_t *commit_ms; /* [key * MAX_PER_KEY + n] */
 static double *samples;
 static atomic_long nsamples;
 static atomic_int writing, done_writing;
+static _Atomic int64_t write_start;
+static struct second secs[MAX_SECONDS];
 static long events, failed, ready;
 
 static int64_t
@@ -105,8 +126,18 @@ on_event(struct conn *c, const char *json, size_t len)
 	{
 		long i = atomic_fetch_add(&nsamples, 1);
 
+		double ms = now_msf() - (double) t;
+		int64_t s = (t - atomic_load(&write_start)) / 1000;
+
 		if (i < MAX_SAMPLES)
-			samples[i] = now_msf() - (double) t;
+			samples[i] = ms;
+		if (s >= 0 && s < MAX_SECONDS)
+		{
+			secs[s].n++;
+			secs[s].slow += ms > SLOW_MS;
+			if (ms > secs[s].max)
+				secs[s].max = ms;
+		}
 	}
 }
 
@@ -253,21 +284,30 @@ writer(void *arg)
 	 * burst of ~1,000 shares at once, not RATE per second.
 	 */
 	t = now_ms();
+	atomic_store(&write_start, t);
 	end = t + (int64_t) seconds * 1000;
 	for (; t < end; t += TICK_MS)
 	{
 		int len = sprintf(sql, "INSERT INTO share_links (content_type, content_id, user_id) VALUES ");
 		int keys[1024];
 		PGresult *r;
-		int64_t now;
+		int64_t now, before, s = (t - atomic_load(&write_start)) / 1000;
 
 		for (int i = 0; i < per && i < 1024; i++, next = (next + 1) % nkeys)
 		{
 			keys[i] = next;
 			len += sprintf(sql + len, "%s('p9','k%d','w')", i ? "," : "", next);
 		}
+		before = now_ms();
 		r = PQexec(pg, sql);
 		now = now_ms();
+		if (s < MAX_SECONDS)
+		{
+			if (now - before > secs[s].insert_max)
+				secs[s].insert_max = now - before;
+			if (before - t > secs[s].lag_max)
+				secs[s].lag_max = before - t;
+		}
 		if (PQresultStatus(r) != PGRES_COMMAND_OK)
 			fprintf(stderr, "p9_client: %s", PQerrorMessage(pg));
 		PQclear(r);
@@ -280,6 +320,27 @@ writer(void *arg)
 	atomic_store(&done_writing, 1);
 	PQfinish(pg);
 	return NULL;
+}
+
+/* "per_second": the seconds whose slowest sample exceeds SHOWN_MS, and the writer's slowest second. */
+static void
+print_seconds(void)
+{
+	int first = 1, worst = 0;
+
+	printf("\"per_second\":[");
+	for (int s = 0; s < MAX_SECONDS && s < seconds + 2; s++)
+	{
+		if (secs[s].insert_max > secs[worst].insert_max)
+			worst = s;
+		if (secs[s].max <= SHOWN_MS)
+			continue;
+		printf("%s{\"s\":%d,\"n\":%ld,\"slow\":%ld,\"max_ms\":%.1f,\"insert_max_ms\":%lld,\"lag_max_ms\":%lld}",
+			   first ? "" : ",", s, secs[s].n, secs[s].slow, secs[s].max, (long long) secs[s].insert_max,
+			   (long long) secs[s].lag_max);
+		first = 0;
+	}
+	printf("],\"insert_max_ms\":%lld,\"insert_max_s\":%d", (long long) secs[worst].insert_max, worst);
 }
 
 static int
@@ -356,10 +417,12 @@ main(int argc, char **argv)
 	ns = atomic_load(&nsamples);
 	ns = ns > MAX_SAMPLES ? MAX_SAMPLES : ns;
 	qsort(samples, (size_t) ns, sizeof(double), cmp);
+	pthread_join(w, NULL);
 	printf("{\"subscribers\":%ld,\"ready\":%ld,\"failed\":%ld,\"events\":%ld,\"samples\":%ld,"
-		   "\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"max_ms\":%.2f}\n",
+		   "\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"max_ms\":%.2f,",
 		   total, ready, failed, events, ns, ns ? samples[ns / 2] : -1, ns ? samples[ns * 99 / 100] : -1,
 		   ns ? samples[ns - 1] : -1);
-	pthread_join(w, NULL);
+	print_seconds();
+	printf("}\n");
 	return 0;
 }

@@ -63,6 +63,10 @@ echo "# client: $client" >&2
 p50=$(sed -E 's/.*"p50_ms":([0-9.-]+).*/\1/' <<<"$client")
 p99=$(sed -E 's/.*"p99_ms":([0-9.-]+).*/\1/' <<<"$client")
 met=$(awk -v a="$p50" -v b="$p99" -v m="$hwm" 'BEGIN { print (a >= 0 && a <= 20 && b <= 100 && m <= 65536) ? "true" : "false" }')
+if [ "$met" != true ]; then
+  # a miss: what both bridges logged (the client's per_second says when, above)
+  for b in A B; do echo "# bridge $b log, last lines:" >&2; tail -n 15 "$SC_TMP/bridge$b.log" >&2; done
+fi
 printf 'P9  p50 %s ms  p99 %s ms  bridge peak RSS %s MiB  (%s SSE + %s WS subscribers, %s keys, %s shares/s, %s s)  met=%s\n' \
   "$p50" "$p99" "$(awk -v k="$hwm" 'BEGIN{printf "%.1f", k/1024}')" "$NSSE" "$NWS" "$NKEYS" "$RATE" "$SECS" "$met"
 mkdir -p bench/results
