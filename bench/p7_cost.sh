@@ -26,6 +26,10 @@
 # trigger; autovacuum workers), and the live background processes.
 #
 # Usage: bench/p7_cost.sh [N (default 100000)] [rounds (default 9)]
+# P7_BUDGET_S (default 300): after 5 rounds, no round is started that would
+# end past this many seconds from the script's start (the rounds so far
+# taken as its length), so a slow machine gets fewer rounds, not a timeout
+# (make bench stops the script at 420 s).
 # P7_PERF=FILE: also `perf record` the whole cluster (the postmaster and
 # every process it forks, and the bridge's sessions) during each phase into
 # FILE.<key> (p<round> plain,
@@ -37,7 +41,8 @@
 # is shared, so treat the figures as indicative.
 set -euo pipefail
 . "$(dirname "$0")/../test/lib.sh"
-N=${1:-100000}; rounds=${2:-9}; clients=${CLIENTS:-16}
+N=${1:-100000}; rounds=${2:-9}; clients=${CLIENTS:-16}; budget=${P7_BUDGET_S:-300}
+MIN_ROUNDS=5                  # rounds run whatever the budget
 P7_TARGET=1.3                 # docs/performance.md, P7
 DRAIN_WAIT_S=600              # generous: the machine is shared
 cd "$SC_ROOT"
@@ -132,7 +137,12 @@ phase() {
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 declare -a ratios plain_s tracked_s pub_s con_s bg_s
+t_rounds=$SECONDS
 for r in $(seq "$rounds"); do
+  if [ "$r" -gt "$MIN_ROUNDS" ] && [ $(( SECONDS + (SECONDS - t_rounds) / (r - 1) )) -gt "$budget" ]; then
+    echo "# stopping after $((r - 1)) rounds: another would end past P7_BUDGET_S=${budget}s" >&2
+    break
+  fi
   order=(plain tracked); [ $((r % 2)) = 0 ] && order=(tracked plain)
   for v in "${order[@]}"; do
     if [ "$v" = plain ]; then read -r pt _ _ _ < <(phase share_links_plain "p$r")
@@ -143,6 +153,7 @@ for r in $(seq "$rounds"); do
   pub_s+=("$(secs "$tp")"); con_s+=("$(secs "$tk")"); bg_s+=("$(secs "$tb")")
   echo "# round $r: plain $(secs "$pt") s, tracked $(secs "$tt") s (publisher $(secs "$tp"), consumer $(secs "$tk"), background $(secs "$tb")): ${ratios[-1]}" >&2
 done
+rounds=${#ratios[@]}
 kill -TERM "$BP"; wait "$BP" || true
 [ "$(sc_psql -c "SELECT count(*) FROM sharecount_verify(10)")" = 0 ] || { echo "counts not exact after the drain" >&2; exit 1; }
 
