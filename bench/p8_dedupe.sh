@@ -4,8 +4,12 @@
 #   P8   sharecount_apply_batch throughput (batches of 1,000 fresh jobs: 950
 #        dense jobIds of one stream, 50 foreign ones like a NestJS emit; 1,000
 #        keys; 2 clients, pgbench) against a database holding a week of dedupe
-#        state / the same against a database with none.  Paired rounds in
-#        alternating order, the ratio is the median of the per-round ratios.
+#        state / the same against a database with none.  Each round runs both
+#        at the same time for P8_SECONDS (P8_MODE=together, the default: the
+#        two share whatever the host gives at that moment, so its swings cancel
+#        in the round's ratio), or one after the other for P8_TX batches per
+#        client in alternating order (P8_MODE=alternate, the method until
+#        2026-12-03).  The ratio is the median of the per-round ratios.
 #   P8s  the size of that week of state; sharecount_stats() and a /metrics
 #        scrape (a bridge with the http role) at that size, medians; one day of
 #        it pruned (sharecount_prune), with the sizes before and after.  Also
@@ -30,16 +34,18 @@
 # their table may hold up to about twice this size in free space by evening:
 # the figure "heads_bytes" shows what that bound adds.
 #
-# Rounds: each is P8_TX batches per client (default 60, 3-5 s here) in each
-# database.  With 20 (1-1.5 s rounds) the per-round ratios of one run spread
-# 0.60-1.09 on a shared 2-core host and the median of 5 fell either side of
-# the target by chance (docs/performance.md, P8).  Also reported per
-# database: the WAL full-page images of the counted rounds (pg_stat_wal; the
-# rounds run one database at a time) -- the week's head rows are big (~1 KiB),
-# so the first write of each head page after the build's CHECKPOINT logs 8 KiB.
+# Why together: on a shared 2-core host with ~17 % steal time, rounds run
+# one database after the other (alternate) gave per-round ratios of
+# 0.71-1.19 in one run, whatever their length (20 or 60 batches per client),
+# and the median of 5-7 fell either side of the target by chance
+# (docs/performance.md, P8).  Also reported: the WAL full-page images of the
+# counted rounds (pg_stat_wal; per database in alternate mode, both together
+# otherwise) -- the week's head rows are big (~1 KiB), so the first write of
+# each head page after the build's CHECKPOINT logs 8 KiB.
 #
 # Usage: bench/p8_dedupe.sh [rounds (default 7)]
-# Env: P8_TX (batches per client per round, default 60), P8_CLIENTS (2),
+# Env: P8_MODE (together | alternate), P8_SECONDS (a together round, default
+# 5), P8_TX (batches per client in an alternate round, default 60), P8_CLIENTS (2 per database),
 # P8_SHARED_BUFFERS (default 256MB, as 1.0 was measured: the week's state does
 # not fit, its pages come from the OS cache), P8_STATEMENTS=1 (print each
 # database's statements by total time, from pg_stat_statements).
@@ -47,7 +53,9 @@
 # assertions are that every benchmark job was applied once.
 set -euo pipefail
 . "$(dirname "$0")/../test/lib.sh"
-rounds=${1:-7}; tx=${P8_TX:-60}; clients=${P8_CLIENTS:-2}
+rounds=${1:-7}; tx=${P8_TX:-60}; clients=${P8_CLIENTS:-2}; mode=${P8_MODE:-together}; secs=${P8_SECONDS:-5}
+MAX_BPS=40                       # batches/s one database may reach in a together round (~20 seen here): sizes the pre-built batches
+case $mode in together|alternate) ;; *) echo "bench/p8_dedupe.sh: P8_MODE must be together or alternate" >&2; exit 2;; esac
 cd "$SC_ROOT"
 sc_init
 sb="shared_buffers = ${P8_SHARED_BUFFERS:-256MB}"
@@ -60,7 +68,7 @@ qdb() { local db=$1; shift; SC_PSQL_DB=$db sc_psql "$@"; }
 origin=0000000000000b8c          # the dense stream of the week and of the benchmark jobs
 blocks=140274                    # ceil(574,560,000 / 4,096)
 base=$(( blocks * 4096 ))        # benchmark dense ids follow the week's
-nbatch=$(( (rounds + 1) * clients * tx ))
+if [ "$mode" = together ]; then nbatch=$(( (rounds + 1) * secs * MAX_BPS )); else nbatch=$(( (rounds + 1) * clients * tx )); fi
 
 for db in p8_empty p8_week; do
   sc_psql -c "CREATE DATABASE $db" >/dev/null
@@ -152,22 +160,31 @@ cat > "$SC_TMP/apply.sql" <<'SQL'
 SELECT nextval('p8_next') AS bid \gset
 SELECT count(*) FROM sharecount_apply_batch((SELECT jobs FROM p8_batches WHERE id = :bid));
 SQL
-declare -A fpi=([p8_empty]=0 [p8_week]=0)
+declare -A fpi=([p8_empty]=0 [p8_week]=0 [both]=0)
 wal_fpi() { sc_psql -c "SELECT wal_fpi FROM pg_stat_wal"; }
 run() {  # DB: sets tps (jobs/s); adds the run's WAL full-page images to fpi[DB]
   local f0; f0=$(wal_fpi)
   tps=$(run_pgbench "$1")
   fpi[$1]=$(( ${fpi[$1]} + $(wal_fpi) - f0 ))
 }
-run_pgbench() {
-  sc_as_pg "$SC_PGBIN/pgbench" -n -h "$PGHOST" -p "$PGPORT" -U postgres -c "$clients" -j "$clients" -t "$tx" \
+run_pgbench() {  # DB [pgbench length flag]
+  sc_as_pg "$SC_PGBIN/pgbench" -n -h "$PGHOST" -p "$PGPORT" -U postgres -c "$clients" -j "$clients" "${2:--t$tx}" \
     -f "$SC_TMP/apply.sql" "$1" 2>&1 | awk '/^tps = / {printf "%.0f", $3 * 1000}'
 }
-run_pgbench p8_empty >/dev/null; run_pgbench p8_week >/dev/null      # warm-up round, not counted
+run_together() {  # both databases at once for secs: sets w and e (jobs/s); adds the round's full-page images to fpi[both]
+  local f0; f0=$(wal_fpi)
+  run_pgbench p8_week "-T$secs" > "$SC_TMP/week.tps" & local pw=$!
+  run_pgbench p8_empty "-T$secs" > "$SC_TMP/empty.tps" & local pe=$!
+  wait $pw $pe
+  w=$(cat "$SC_TMP/week.tps"); e=$(cat "$SC_TMP/empty.tps")
+  fpi[both]=$(( ${fpi[both]:-0} + $(wal_fpi) - f0 ))
+}
+if [ "$mode" = together ]; then run_together; fpi[both]=0; else run_pgbench p8_empty >/dev/null; run_pgbench p8_week >/dev/null; fi  # warm-up round, not counted
 [ -z "${P8_STATEMENTS:-}" ] || sc_psql -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" -c "SELECT pg_stat_statements_reset()" >/dev/null
 ratios=(); weeks=(); empties=()
 for r in $(seq "$rounds"); do
-  if [ $((r % 2)) = 1 ]; then run p8_empty; e=$tps; run p8_week; w=$tps; else run p8_week; w=$tps; run p8_empty; e=$tps; fi
+  if [ "$mode" = together ]; then run_together
+  elif [ $((r % 2)) = 1 ]; then run p8_empty; e=$tps; run p8_week; w=$tps; else run p8_week; w=$tps; run p8_empty; e=$tps; fi
   ratio=$(awk -v w="$w" -v e="$e" 'BEGIN{printf "%.3f", w / e}')
   echo "# round $r: week $w jobs/s, empty $e jobs/s, ratio $ratio" >&2
   ratios+=("$ratio"); weeks+=("$w"); empties+=("$e")
@@ -183,8 +200,10 @@ fi
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 p8=$(median "${ratios[@]}"); wmed=$(median "${weeks[@]}"); emed=$(median "${empties[@]}")
 for db in p8_empty p8_week; do
+  used=$(qdb $db -c "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM p8_next")
+  [ "$used" -le "$nbatch" ] || { echo "bench/p8_dedupe.sh: $db ran out of pre-built batches ($used > $nbatch): raise MAX_BPS" >&2; exit 1; }
   got=$(qdb $db -c "SELECT sum(jobs_applied) || ' ' || sum(duplicates) FROM sharecount.stats")
-  want="$(( (rounds + 1) * clients * tx * 1000 )) 0"
+  want="$(( used * 1000 )) 0"
   [ "$got" = "$want" ] || { echo "bench/p8_dedupe.sh: $db applied/duplicates $got, expected $want" >&2; exit 1; }
 done
 
@@ -224,13 +243,17 @@ printf '%-4s %-52s %16s %14s %8s %s\n' P8 "apply with a week of state / with non
 printf '%-4s %-52s %16s %14s %8s %s\n' P8s "state MiB; stats ms; /metrics ms; prune 1 day ms" \
   "$(mib "$state_bytes");$stats_ms;$metrics_ms;$prune_ms" "1024;10;10;1000" "-" "$ok8s"
 echo "# records $records ($(mib "$dense_bytes") MiB dense, $(mib "$heads_bytes") MiB today's heads, $(mib "$filter_bytes") MiB filters); sealing a day $seal_ms ms (median of 6)" >&2
-echo "# WAL full-page images in the counted rounds: week ${fpi[p8_week]}, empty ${fpi[p8_empty]} ($(( rounds * clients * tx * 50 )) foreign ids, i.e. head touches, per database)" >&2
+if [ "$mode" = together ]; then
+  echo "# WAL full-page images in the counted rounds: ${fpi[both]} (both databases)" >&2
+else
+  echo "# WAL full-page images in the counted rounds: week ${fpi[p8_week]}, empty ${fpi[p8_empty]} ($(( rounds * clients * tx * 50 )) foreign ids, i.e. head touches, per database)" >&2
+fi
 echo "# after the prune: $pruned records, $(mib "$state_after") MiB, $left_days past days" >&2
 mkdir -p bench/results
 cat > bench/results/p8_dedupe.json <<JSON
 {"P8": {"measured": $wmed, "baseline": $emed, "ratio": $p8, "unit": "jobs/s",
         "rounds": $rounds, "round_ratios": [$(IFS=,; echo "${ratios[*]}")], "clients": $clients,
-        "batch": 1000, "batches_per_client_per_round": $tx, "wal_fpi_week": ${fpi[p8_week]}, "wal_fpi_empty": ${fpi[p8_empty]},
+        "batch": 1000, "mode": "$mode", $([ "$mode" = together ] && echo "\"seconds_per_round\": $secs, \"wal_fpi_both\": ${fpi[both]}," || echo "\"batches_per_client_per_round\": $tx, \"wal_fpi_week\": ${fpi[p8_week]}, \"wal_fpi_empty\": ${fpi[p8_empty]},")
         "target": 0.9, "met": $([ "$ok8" = met ] && echo true || echo false)},
  "P8s": {"measured": "$(mib "$state_bytes") MiB; stats $stats_ms ms; /metrics $metrics_ms ms; prune $prune_ms ms",
          "state_bytes": $state_bytes, "dedupe_records": $records, "dense_bytes": $dense_bytes, "heads_bytes": $heads_bytes, "filter_bytes": $filter_bytes, "seal_day_ms": $seal_ms,
