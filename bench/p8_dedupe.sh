@@ -162,29 +162,28 @@ SELECT count(*) FROM sharecount_apply_batch((SELECT jobs FROM p8_batches WHERE i
 SQL
 declare -A fpi=([p8_empty]=0 [p8_week]=0 [both]=0)
 wal_fpi() { sc_psql -c "SELECT wal_fpi FROM pg_stat_wal"; }
-run() {  # DB: sets tps (jobs/s); adds the run's WAL full-page images to fpi[DB]
-  local f0; f0=$(wal_fpi)
-  tps=$(run_pgbench "$1")
-  fpi[$1]=$(( ${fpi[$1]} + $(wal_fpi) - f0 ))
+counted() {  # KEY CMD...: run CMD, adding the WAL full-page images written meanwhile to fpi[KEY]
+  local k=$1 f0; shift
+  f0=$(wal_fpi); "$@"; fpi[$k]=$(( fpi[$k] + $(wal_fpi) - f0 ))
 }
+run() { tps=$(run_pgbench "$1"); }  # DB: sets tps (jobs/s)
 run_pgbench() {  # DB [pgbench length flag]
   sc_as_pg "$SC_PGBIN/pgbench" -n -h "$PGHOST" -p "$PGPORT" -U postgres -c "$clients" -j "$clients" "${2:--t$tx}" \
     -f "$SC_TMP/apply.sql" "$1" 2>&1 | awk '/^tps = / {printf "%.0f", $3 * 1000}'
 }
-run_together() {  # both databases at once for secs: sets w and e (jobs/s); adds the round's full-page images to fpi[both]
-  local f0; f0=$(wal_fpi)
+run_together() {  # both databases at once for secs: sets w and e (jobs/s)
   run_pgbench p8_week "-T$secs" > "$SC_TMP/week.tps" & local pw=$!
   run_pgbench p8_empty "-T$secs" > "$SC_TMP/empty.tps" & local pe=$!
   wait $pw $pe
   w=$(cat "$SC_TMP/week.tps"); e=$(cat "$SC_TMP/empty.tps")
-  fpi[both]=$(( ${fpi[both]:-0} + $(wal_fpi) - f0 ))
 }
-if [ "$mode" = together ]; then run_together; fpi[both]=0; else run_pgbench p8_empty >/dev/null; run_pgbench p8_week >/dev/null; fi  # warm-up round, not counted
+if [ "$mode" = together ]; then run_together; else run p8_empty; run p8_week; fi  # warm-up round, not counted
 [ -z "${P8_STATEMENTS:-}" ] || sc_psql -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" -c "SELECT pg_stat_statements_reset()" >/dev/null
 ratios=(); weeks=(); empties=()
 for r in $(seq "$rounds"); do
-  if [ "$mode" = together ]; then run_together
-  elif [ $((r % 2)) = 1 ]; then run p8_empty; e=$tps; run p8_week; w=$tps; else run p8_week; w=$tps; run p8_empty; e=$tps; fi
+  if [ "$mode" = together ]; then counted both run_together
+  elif [ $((r % 2)) = 1 ]; then counted p8_empty run p8_empty; e=$tps; counted p8_week run p8_week; w=$tps
+  else counted p8_week run p8_week; w=$tps; counted p8_empty run p8_empty; e=$tps; fi
   ratio=$(awk -v w="$w" -v e="$e" 'BEGIN{printf "%.3f", w / e}')
   echo "# round $r: week $w jobs/s, empty $e jobs/s, ratio $ratio" >&2
   ratios+=("$ratio"); weeks+=("$w"); empties+=("$e")

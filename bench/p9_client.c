@@ -125,7 +125,6 @@ on_event(struct conn *c, const char *json, size_t len)
 	if (t > 0)
 	{
 		long i = atomic_fetch_add(&nsamples, 1);
-
 		double ms = now_msf() - (double) t;
 		int64_t s = (t - atomic_load(&write_start)) / 1000;
 
@@ -268,7 +267,7 @@ writer(void *arg)
 {
 	PGconn *pg = PQconnectdb(arg);
 	int per = rate * TICK_MS / 1000, next = 0, *n = calloc((size_t) nkeys, sizeof(int));
-	int64_t t, end;
+	int64_t t, t0, end;
 	char *sql = malloc((size_t) per * 64 + 256);
 
 	if (PQstatus(pg) != CONNECTION_OK)
@@ -283,15 +282,15 @@ writer(void *arg)
 	 * (the subscribers connecting, ~1 s) made the first INSERTs a catch-up
 	 * burst of ~1,000 shares at once, not RATE per second.
 	 */
-	t = now_ms();
-	atomic_store(&write_start, t);
-	end = t + (int64_t) seconds * 1000;
+	t = t0 = now_ms();
+	atomic_store(&write_start, t0);
+	end = t0 + (int64_t) seconds * 1000;
 	for (; t < end; t += TICK_MS)
 	{
 		int len = sprintf(sql, "INSERT INTO share_links (content_type, content_id, user_id) VALUES ");
 		int keys[1024];
 		PGresult *r;
-		int64_t now, before, s = (t - atomic_load(&write_start)) / 1000;
+		int64_t now, before, s = (t - t0) / 1000;
 
 		for (int i = 0; i < per && i < 1024; i++, next = (next + 1) % nkeys)
 		{
