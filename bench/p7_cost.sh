@@ -23,7 +23,11 @@
 # tracked phase, where the time went by process (docs/performance.md, "P7"):
 # the bridge's publisher session (claim + done), its consumer session
 # (apply), the application's sessions and other reaped children (inserts +
-# trigger; autovacuum workers), and the live background processes.
+# trigger; autovacuum workers), and the live background processes; per round
+# also the application side alone: the CPU of the processes that exited
+# during the phase (pgbench's sessions when it ends, autovacuum workers),
+# tracked / plain, so a round's ratio splits into the application's part and
+# the bridge's sessions.
 #
 # Usage: bench/p7_cost.sh [N (default 100000)] [rounds (default 9)]
 # P7_BUDGET_S (default 300): after 5 rounds, no round is started that would
@@ -61,6 +65,9 @@ N=$(( per_client * clients ))
 
 # cpu_ticks PID: utime + stime of a live process (0 if gone)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# reaped_ticks: the CPU of the cluster's children that have exited (the
+# application's sessions once pgbench has ended, autovacuum workers)
+reaped_ticks() { awk '{print $16 + $17}' "/proc/$pm/stat"; }
 # cluster_ticks: every PostgreSQL process's CPU so far, reaped ones included
 cluster_ticks() {
   local t c
@@ -103,8 +110,8 @@ phase() {
   printf "INSERT INTO %s (content_type, content_id, user_id) VALUES ('article', '%s', 'user' || :client_id);\n" \
     "$tbl" "$key" > "$f"
   sc_psql -c "CHECKPOINT" >/dev/null
-  local c0 p0 k0 b0
-  c0=$(cluster_ticks); p0=$(session_ticks 'sharecount-bridge publisher')
+  local c0 p0 k0 b0 a0
+  a0=$(reaped_ticks); c0=$(cluster_ticks); p0=$(session_ticks 'sharecount-bridge publisher')
   k0=$(session_ticks 'sharecount-bridge consumer'); b0=$(background_ticks)
   if [ -n "${P7_PERF:-}" ]; then   # profile the cluster: the postmaster and every child it forks
     # plus the bridge's two sessions, which the postmaster forked before
@@ -128,15 +135,15 @@ phase() {
     done
   fi
   if [ -n "${perf_pid:-}" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; perf_pid=; fi
-  local c1 p1 k1 b1
-  c1=$(cluster_ticks); p1=$(session_ticks 'sharecount-bridge publisher')
+  local c1 p1 k1 b1 a1
+  a1=$(reaped_ticks); c1=$(cluster_ticks); p1=$(session_ticks 'sharecount-bridge publisher')
   k1=$(session_ticks 'sharecount-bridge consumer'); b1=$(background_ticks)
-  # total publisher consumer background (ticks)
-  echo "$(( c1 - c0 )) $(( p1 - p0 )) $(( k1 - k0 )) $(( b1 - b0 ))"
+  # total publisher consumer background reaped (ticks)
+  echo "$(( c1 - c0 )) $(( p1 - p0 )) $(( k1 - k0 )) $(( b1 - b0 )) $(( a1 - a0 ))"
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-declare -a ratios plain_s tracked_s pub_s con_s bg_s
+declare -a ratios plain_s tracked_s pub_s con_s bg_s app_ratios
 t_rounds=$SECONDS
 for r in $(seq "$rounds"); do
   if [ "$r" -gt "$MIN_ROUNDS" ] && [ $(( SECONDS + (SECONDS - t_rounds) / (r - 1) )) -gt "$budget" ]; then
@@ -145,13 +152,14 @@ for r in $(seq "$rounds"); do
   fi
   order=(plain tracked); [ $((r % 2)) = 0 ] && order=(tracked plain)
   for v in "${order[@]}"; do
-    if [ "$v" = plain ]; then read -r pt _ _ _ < <(phase share_links_plain "p$r")
-    else read -r tt tp tk tb < <(phase share_links "r$r"); fi
+    if [ "$v" = plain ]; then read -r pt _ _ _ pa < <(phase share_links_plain "p$r")
+    else read -r tt tp tk tb ta < <(phase share_links "r$r"); fi
   done
   ratios+=("$(awk -v a="$tt" -v b="$pt" 'BEGIN{printf "%.3f", a/b}')")
+  app_ratios+=("$(awk -v a="$ta" -v b="$pa" 'BEGIN{printf "%.3f", (b > 0 ? a / b : 0)}')")
   plain_s+=("$(secs "$pt")"); tracked_s+=("$(secs "$tt")")
   pub_s+=("$(secs "$tp")"); con_s+=("$(secs "$tk")"); bg_s+=("$(secs "$tb")")
-  echo "# round $r: plain $(secs "$pt") s, tracked $(secs "$tt") s (publisher $(secs "$tp"), consumer $(secs "$tk"), background $(secs "$tb")): ${ratios[-1]}" >&2
+  echo "# round $r: plain $(secs "$pt") s, tracked $(secs "$tt") s (publisher $(secs "$tp"), consumer $(secs "$tk"), background $(secs "$tb"); exited processes $(secs "$ta") against plain's $(secs "$pa"): ${app_ratios[-1]}): ${ratios[-1]}" >&2
 done
 rounds=${#ratios[@]}
 kill -TERM "$BP"; wait "$BP" || true
@@ -161,12 +169,14 @@ p7=$(printf '%s\n' "${ratios[@]}" | median)
 mp=$(printf '%s\n' "${plain_s[@]}" | median); mt=$(printf '%s\n' "${tracked_s[@]}" | median)
 mpub=$(printf '%s\n' "${pub_s[@]}" | median); mcon=$(printf '%s\n' "${con_s[@]}" | median)
 mbg=$(printf '%s\n' "${bg_s[@]}" | median)
+mapp=$(printf '%s\n' "${app_ratios[@]}" | median)
 ok=$(awk -v r="$p7" -v t="$P7_TARGET" 'BEGIN{print (r<=t)?"met":"NOT met"}')
 us() { awk -v s="$1" -v n="$N" 'BEGIN{printf "%.1f", s * 1e6 / n}'; }
 printf '%-4s %-44s %12s %12s %8s %8s %s\n' id what measured baseline ratio target status
 printf '%-4s %-44s %12s %12s %8s %8s %s\n' P7 "PG CPU/share, tracked+drained / plain, N=$N" "${mt}s" "${mp}s" "$p7" "<=$P7_TARGET" "$ok"
 printf '# per share (medians): plain %s us; tracked %s us, of which bridge publisher session %s us, consumer session %s us, live background %s us\n' \
   "$(us "$mp")" "$(us "$mt")" "$(us "$mpub")" "$(us "$mcon")" "$(us "$mbg")"
+printf '# the application side alone (exited processes: pgbench sessions, autovacuum workers), tracked / plain, median: %s\n' "$mapp"
 mkdir -p bench/results
 j() { printf '%s\n' "$@" | paste -sd, -; }
 cat > bench/results/p7_cost.json <<JSON
@@ -175,6 +185,7 @@ cat > bench/results/p7_cost.json <<JSON
         "met": $([ "$ok" = met ] && echo true || echo false),
         "rounds_ratio": [$(j "${ratios[@]}")], "rounds_plain_cpu_s": [$(j "${plain_s[@]}")],
         "rounds_tracked_cpu_s": [$(j "${tracked_s[@]}")],
+        "application_ratio": $mapp, "rounds_application_ratio": [$(j "${app_ratios[@]}")],
         "tracked_by_process_cpu_s": {"publisher_session": $mpub, "consumer_session": $mcon,
           "live_background": $mbg,
           "method": "medians; the rest of tracked is the application's sessions and reaped children (autovacuum workers)"}}}
