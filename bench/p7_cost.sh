@@ -71,7 +71,7 @@ reaped_ticks() { awk '{print $16 + $17}' "/proc/$pm/stat"; }
 # cluster_ticks: every PostgreSQL process's CPU so far, reaped ones included
 cluster_ticks() {
   local t c
-  t=$(awk '{print $16 + $17}' "/proc/$pm/stat")
+  t=$(reaped_ticks)
   for c in $(ps -o pid= --ppid "$pm"); do t=$(( t + $(cpu_ticks "$c") )); done
   echo "$t"
 }
