@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make bench`: the benchmarks of docs/performance.md (P1-P6), side by side in one run.
+# `make bench`: the benchmarks of docs/performance.md (P1-P11), side by side in one run.
 #
 #   p1p2.sh      P1, P2  write path: tracked vs plain INSERT vs synchronous counter
 #   p3_drain.sh  P3      bridge drain rate vs raw broker
@@ -17,8 +17,9 @@
 # This driver runs every script that exists (a missing, failing or timed-out
 # one is reported as "not measured", never skipped silently), then prints ONE
 # table of P1–P11 from the JSON files and writes bench/results/latest.json:
-# the machine, the date, the commit, each script's status and duration, and
-# every figure, and a copy of it as bench/results/runs/<date>-<commit>.json
+# the machine, the date, the commit, each script's status and duration and
+# the host's CPU steal and idle share while it ran (/proc/stat), and every
+# figure, and a copy of it as bench/results/runs/<date>-<commit>.json
 # (the run history).  The whole run is kept under BENCH_BUDGET seconds (default
 # 2400, i.e. under 40 minutes): each script gets at most its own cap and what
 # is left of the budget.  Benchmarks are never part of `make test`.
@@ -33,7 +34,16 @@ mkdir -p bench/results
 budget=${BENCH_BUDGET:-2400}
 start=$SECONDS
 status=0
-declare -A state dur
+declare -A state dur steal idle
+# cpu_ticks: the machine's CPU ticks so far, "total steal idle" (/proc/stat:
+# idle counts idle + iowait; steal is time the hypervisor gave to other guests)
+cpu_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= 9; i++) t += $i; print t, $9, $5 + $6 }' /proc/stat; }
+# host_share BEFORE AFTER: the steal and idle percentages between two cpu_ticks
+host_share() {
+  awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); t = y[1] - x[1]
+    if (t <= 0) { print "- -"; exit }
+    printf "%.1f %.1f\n", 100 * (y[2] - x[2]) / t, 100 * (y[3] - x[3]) / t }'
+}
 # script → its cap in seconds (its expected time plus a margin)
 scripts=(p1p2 p3_drain p4_fresh p5_http p6_memory p7_cost p8_dedupe p9_push p10_cache p11_top)
 declare -A cap=([p1p2]=220 [p3_drain]=120 [p4_fresh]=100 [p5_http]=160 [p6_memory]=240 [p7_cost]=420 [p8_dedupe]=300
@@ -60,15 +70,16 @@ for s in "${scripts[@]}"; do
     state[$s]="no time left"; dur[$s]=0; status=1; continue
   fi
   echo "== bench/$s.sh (at most ${t}s)" >&2
-  t0=$SECONDS
+  t0=$SECONDS; c0=$(cpu_ticks)
   timeout --kill-after=20 "$t" "bench/$s.sh"
   rc=$?
   dur[$s]=$(( SECONDS - t0 ))
+  read -r steal[$s] idle[$s] <<<"$(host_share "$c0" "$(cpu_ticks)")"
   if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then state[$s]="timed out after ${t}s"; status=1
   elif [ $rc -ne 0 ]; then state[$s]="failed (exit $rc)"; status=1
   elif [ ! -s "bench/results/$s.json" ]; then state[$s]="wrote no results"; status=1
   else state[$s]="ok"; fi
-  echo "# bench/$s.sh: ${state[$s]} in ${dur[$s]}s" >&2
+  echo "# bench/$s.sh: ${state[$s]} in ${dur[$s]}s (host: ${steal[$s]} % steal, ${idle[$s]} % idle)" >&2
 done
 
 # Everything below only reads the JSON files (perl's JSON::PP ships with the
@@ -80,12 +91,18 @@ BENCH_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 BENCH_COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 BENCH_LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 BENCH_TOTAL=$(( SECONDS - start ))
-BENCH_STATES=$(for s in "${scripts[@]}"; do printf '%s=%s=%s\n' "$s" "${state[$s]}" "${dur[$s]}"; done)
+BENCH_STATES=$(for s in "${scripts[@]}"; do
+  printf '%s=%s=%s=%s=%s\n' "$s" "${dur[$s]}" "${steal[$s]:--}" "${idle[$s]:--}" "${state[$s]}"; done)
 export BENCH_MACHINE BENCH_DATE BENCH_COMMIT BENCH_DIRTY BENCH_LOADAVG BENCH_TOTAL BENCH_STATES
 perl -MJSON::PP -e '
 use strict; use warnings;
-my %st; my %du;
-for (split /\n/, $ENV{BENCH_STATES}) { my ($s, $v, $d) = split /=/, $_, 3; $st{$s} = $v; $du{$s} = $d + 0; }
+my %st; my %du; my %host; my @order;
+for (split /\n/, $ENV{BENCH_STATES}) {
+  my ($s, $d, $steal, $idle, $v) = split /=/, $_, 5;
+  push @order, $s;
+  $st{$s} = $v; $du{$s} = $d + 0;
+  $host{$s} = { steal_pct => $steal + 0, idle_pct => $idle + 0 } if $steal =~ /^[0-9.]+$/;
+}
 my %res;
 for my $s (keys %st) {
   next unless $st{$s} eq "ok";
@@ -159,11 +176,16 @@ printf "%-4s %-50s %14s %12s %8s %12s %s\n", @$_{qw(id what measured baseline ra
 printf "# %s; %s; commit %s%s; load average at the end %s; %ss in all\n",
   $ENV{BENCH_DATE}, $ENV{BENCH_MACHINE}, $ENV{BENCH_COMMIT}, $ENV{BENCH_DIRTY} eq "true" ? " (with local changes)" : "",
   $ENV{BENCH_LOADAVG}, $ENV{BENCH_TOTAL};
+# the host during each script: steal time (CPU the hypervisor gave to other
+# guests) is what slows a run down from outside (docs/performance.md, "Method")
+my @h = map { $host{$_} ? sprintf("%s %.1f/%.0f", $_, $host{$_}{steal_pct}, $host{$_}{idle_pct}) : () }
+  @order;
+printf "# host CPU %% steal/idle during each script: %s\n", join(", ", @h) if @h;
 my $out = {
   machine => $ENV{BENCH_MACHINE}, date => $ENV{BENCH_DATE}, commit => $ENV{BENCH_COMMIT},
   local_changes => $ENV{BENCH_DIRTY} eq "true" ? JSON::PP::true : JSON::PP::false,
   loadavg_at_end => $ENV{BENCH_LOADAVG}, total_seconds => $ENV{BENCH_TOTAL} + 0,
-  scripts => { map { $_ => { status => $st{$_}, seconds => $du{$_} } } keys %st },
+  scripts => { map { $_ => { status => $st{$_}, seconds => $du{$_}, %{ $host{$_} // {} } } } keys %st },
   table => [ map { my %c = %$_; delete $c{figures}; \%c } @rows ],
   results => \%res,
 };
@@ -174,7 +196,7 @@ echo "# wrote bench/results/latest.json" >&2
 # Run history: every run that measured something keeps a copy of latest.json
 # as bench/results/runs/<UTC date and time>-<commit>.json (docs/performance.md
 # "Run history"); a report-only run, or one where no script ran, adds none.
-if [ -z "${BENCH_REPORT_ONLY:-}" ] && printf '%s\n' "$BENCH_STATES" | grep -q '=ok='; then
+if [ -z "${BENCH_REPORT_ONLY:-}" ] && printf '%s\n' "$BENCH_STATES" | grep -q '=ok$'; then
   mkdir -p bench/results/runs
   run_file="bench/results/runs/$(date -u -d "$BENCH_DATE" +%Y-%m-%dT%H%M%SZ)-$BENCH_COMMIT.json"
   cp bench/results/latest.json "$run_file" && echo "# wrote $run_file" >&2
