@@ -35,10 +35,10 @@ budget=${BENCH_BUDGET:-2400}
 start=$SECONDS
 status=0
 declare -A state dur steal idle
-# cpu_ticks: the machine's CPU ticks so far, "total steal idle" (/proc/stat:
+# host_ticks: the machine's CPU ticks so far, "total steal idle" (/proc/stat:
 # idle counts idle + iowait; steal is time the hypervisor gave to other guests)
-cpu_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= 9; i++) t += $i; print t, $9, $5 + $6 }' /proc/stat; }
-# host_share BEFORE AFTER: the steal and idle percentages between two cpu_ticks
+host_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= 9; i++) t += $i; print t, $9, $5 + $6 }' /proc/stat; }
+# host_share BEFORE AFTER: the steal and idle percentages between two host_ticks
 host_share() {
   awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); t = y[1] - x[1]
     if (t <= 0) { print "- -"; exit }
@@ -70,11 +70,11 @@ for s in "${scripts[@]}"; do
     state[$s]="no time left"; dur[$s]=0; status=1; continue
   fi
   echo "== bench/$s.sh (at most ${t}s)" >&2
-  t0=$SECONDS; c0=$(cpu_ticks)
+  t0=$SECONDS; c0=$(host_ticks)
   timeout --kill-after=20 "$t" "bench/$s.sh"
   rc=$?
   dur[$s]=$(( SECONDS - t0 ))
-  read -r steal[$s] idle[$s] <<<"$(host_share "$c0" "$(cpu_ticks)")"
+  read -r steal[$s] idle[$s] <<<"$(host_share "$c0" "$(host_ticks)")"
   if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then state[$s]="timed out after ${t}s"; status=1
   elif [ $rc -ne 0 ]; then state[$s]="failed (exit $rc)"; status=1
   elif [ ! -s "bench/results/$s.json" ]; then state[$s]="wrote no results"; status=1
