@@ -103,6 +103,19 @@ void dbpool_drain(void);
 void dbpool_shutdown(void);
 
 
+/*
+ * Single counts answered in the calling thread, on a connection of its own
+ * (dbpool_local.c; http_loop.c's threads): each thread makes one with
+ * dbpool_local_new() and hands it the DBPOOL_GET jobs of one turn, which are
+ * answered before dbpool_local_serve() returns (waiting at most
+ * SC_HTTP_LOCAL_WAIT_MS) or handed to the workers (its connection down or
+ * failed).  After dbpool_init, before dbpool_shutdown.
+ */
+struct dbpool_local;
+struct dbpool_local *dbpool_local_new(void);
+void dbpool_local_serve(struct dbpool_local *l, struct dbpool_job **jobs, size_t n);
+void dbpool_local_free(struct dbpool_local *l);
+
 /* Free a job's outputs (stats, result); safe on a zeroed job and twice. */
 void dbpool_job_free(struct dbpool_job *job);
 

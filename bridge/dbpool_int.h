@@ -9,6 +9,8 @@
  *   dbpool_decode.c  results into jobs' outputs, the coalesced read's
  *                    distinct keys, text[] literals
  *   dbpool_stats.c   the counters: /metrics and the shutdown log line
+ *   dbpool_local.c   single counts answered in the asking thread, on a
+ *                    connection of its own (http_loop.c's threads)
  *
  * Rules: a struct dbpool_worker and its pipe belong to the worker's thread;
  * the queue is guarded by the lock in dbpool.c; the counters are C11
@@ -144,6 +146,17 @@ void dbpool_gauges(int *queued, int *inflight, int *busy);
 /* dbpool_serve.c */
 void dbpool_serve_batch(struct dbpool_worker *w, struct dbpool_job **jobs, size_t n);
 void dbpool_drop(struct dbpool_worker *w);
+/* Connect w->pg to server, bounded by deadline; 0, or -1 with err. */
+int dbpool_connect(struct dbpool_worker *w, enum read_server server, int64_t deadline, char *err, size_t errlen);
+/*
+ * Prepare the statements (bits of need) that w->pg lacks, bounded by
+ * deadline.  A statement whose PREPARE fails with an SQL error (the
+ * extension is missing, say) is left unprepared (bit set in *failed, err
+ * says why); returns -1 only when the connection failed (err set,
+ * connection dropped).
+ */
+int dbpool_prepare(struct dbpool_worker *w, unsigned need, int64_t deadline, char *err, size_t errlen,
+				   unsigned *failed);
 
 /* dbpool.c: dbpool_set_versioned's word. */
 int dbpool_versioned(void);
@@ -155,6 +168,8 @@ int dbpool_batch_stmt(struct dbpool_job *const *jobs, size_t n);
 /* The statement that answers job in a batch whose coalesced read is batch (dbpool_batch_stmt). */
 int dbpool_stmt_of(const struct dbpool_job *job, int batch);
 size_t dbpool_count_gets(struct dbpool_job *const *jobs, size_t n);
+/* The statements (bits of dbpool_stmts[]) a round of jobs[0..n) runs. */
+unsigned dbpool_stmts_needed(struct dbpool_job *const *jobs, size_t n);
 
 /* dbpool_decode.c */
 int dbpool_take_result(struct dbpool_job *job, PGresult *res);
@@ -176,6 +191,8 @@ enum dbpool_stat
 	DBPOOL_STAT_COALESCED_JOBS, /* jobs answered by them */
 	DBPOOL_STAT_COALESCED_KEYS, /* distinct keys they read */
 	DBPOOL_STAT_CONNECTS,		/* connections made */
+	DBPOOL_STAT_LOCAL_JOBS,		/* single counts answered by a libmicrohttpd thread itself (dbpool_local.c) */
+	DBPOOL_STAT_LOCAL_HANDED,	/* of those it was given, handed to the workers (its connection down or failed) */
 	DBPOOL_STATS_N
 };
 

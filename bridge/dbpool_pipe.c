@@ -99,6 +99,18 @@ dbpool_stmt_of(const struct dbpool_job *job, int batch)
 	return (int) job->kind;
 }
 
+unsigned
+dbpool_stmts_needed(struct dbpool_job *const *jobs, size_t n)
+{
+	int batch = dbpool_batch_stmt(jobs, n);
+	unsigned need = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		need |= 1u << dbpool_stmt_of(jobs[i], batch);
+	return need;
+}
+
 size_t
 dbpool_count_gets(struct dbpool_job *const *jobs, size_t n)
 {

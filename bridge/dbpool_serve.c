@@ -57,22 +57,27 @@ dbpool_drop(struct dbpool_worker *w)
 	metrics_set_conn(SC_CONN_HTTP_PG, 0);
 }
 
-/* Connect w->pg to `server`, bounded by the deadline; 0, or -1 with s->err. */
-static int
-connect_worker(struct serve *s, enum read_server server)
+int
+dbpool_connect(struct dbpool_worker *w, enum read_server server, int64_t deadline, char *err, size_t errlen)
 {
-	struct dbpool_worker *w = s->w;
 	struct pgconn_wait wait;
 
-	pgconn_wait_init(&wait, s->deadline, NULL);
+	pgconn_wait_init(&wait, deadline, NULL);
 	w->prepared = 0;
 	w->server = server;
-	w->pg = pgconn_connect(readsrc_conninfo(server), DBPOOL_APPNAME, 0, &wait, s->err, sizeof(s->err));
+	w->pg = pgconn_connect(readsrc_conninfo(server), DBPOOL_APPNAME, 0, &wait, err, errlen);
 	if (!w->pg)
 		return -1;
 	dbpool_stat_add(DBPOOL_STAT_CONNECTS, 1);
 	metrics_set_conn(SC_CONN_HTTP_PG, 1);
 	return 0;
+}
+
+/* Connect w->pg to `server`, bounded by the batch deadline; 0, or -1 with s->err. */
+static int
+connect_worker(struct serve *s, enum read_server server)
+{
+	return dbpool_connect(s->w, server, s->deadline, s->err, sizeof(s->err));
 }
 
 /* Is res the error of a function that does not exist (the extension predates it)? */
@@ -142,30 +147,23 @@ prepare_one(struct dbpool_worker *w, int k, const char *sql, struct pgconn_wait 
 	return cls == PGCONN_OK ? PREP_OK : cls == PGCONN_SQL ? PREP_SQL_ERROR : PREP_LOST;
 }
 
-/*
- * Prepare the statements (bits of need) that w->pg lacks.  A statement whose
- * PREPARE fails with an SQL error (the extension is missing, say) is left
- * unprepared (bit set in *failed, s->err says why) and its jobs fail;
- * returns -1 only when the connection failed (s->err set, connection dropped).
- */
-static int
-prepare_needed(struct serve *s, unsigned need, unsigned *failed)
+int
+dbpool_prepare(struct dbpool_worker *w, unsigned need, int64_t deadline, char *err, size_t errlen, unsigned *failed)
 {
-	struct dbpool_worker *w = s->w;
 	struct pgconn_wait wait;
 	int k;
 
 	*failed = 0;
 	if (!(need & ~w->prepared))
 		return 0; /* the common case: all prepared already */
-	pgconn_wait_init(&wait, s->deadline, NULL);
+	pgconn_wait_init(&wait, deadline, NULL);
 	for (k = 0; k < DBPOOL_NSTMTS; k++)
 	{
 		enum prep_rc rc;
 
 		if (!(need & (1u << k)) || (w->prepared & (1u << k)))
 			continue;
-		rc = prepare_one(w, k, NULL, &wait, s->err, sizeof(s->err));
+		rc = prepare_one(w, k, NULL, &wait, err, errlen);
 		if (rc == PREP_LOST)
 		{
 			dbpool_drop(w);
@@ -175,6 +173,13 @@ prepare_needed(struct serve *s, unsigned need, unsigned *failed)
 			*failed |= 1u << k;
 	}
 	return 0;
+}
+
+/* dbpool_prepare for a batch, bounded by its deadline (s->err says why). */
+static int
+prepare_needed(struct serve *s, unsigned need, unsigned *failed)
+{
+	return dbpool_prepare(s->w, need, s->deadline, s->err, sizeof(s->err), failed);
 }
 
 /*
@@ -230,8 +235,8 @@ serve_round(struct serve *s)
 	struct dbpool_worker *w = s->w;
 	enum read_server want = s->failed_over ? READ_PRIMARY : readsrc_target();
 	int batch = dbpool_batch_stmt(s->pending, s->npending);
-	size_t nrun, i;
-	unsigned need = 0, failed = 0;
+	size_t nrun;
+	unsigned need, failed = 0;
 	int reused, rc;
 
 	if (w->pg &&
@@ -245,8 +250,7 @@ serve_round(struct serve *s)
 	}
 	if (!w->pg && connect_worker(s, want) < 0)
 		return fail_over(s);
-	for (i = 0; i < s->npending; i++)
-		need |= 1u << dbpool_stmt_of(s->pending[i], batch);
+	need = dbpool_stmts_needed(s->pending, s->npending);
 	s->err[0] = '\0';
 	if (prepare_needed(s, need, &failed) < 0)
 		return try_again(s, reused);

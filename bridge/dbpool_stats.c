@@ -33,7 +33,13 @@ static const struct
 							   "Coalesced reads sent (two or more single counts in one statement)."},
 	[DBPOOL_STAT_COALESCED_JOBS] = {"coalesced_jobs_total", "Single counts answered by coalesced reads."},
 	[DBPOOL_STAT_COALESCED_KEYS] = {"coalesced_keys_total", "Distinct keys read by coalesced reads."},
-	[DBPOOL_STAT_CONNECTS] = {"connects_total", "Connections the workers made to PostgreSQL."},
+	[DBPOOL_STAT_CONNECTS] = {"connects_total",
+							  "Connections the workers and the libmicrohttpd threads made to PostgreSQL."},
+	[DBPOOL_STAT_LOCAL_JOBS] = {"local_jobs_total",
+								"Single counts a libmicrohttpd thread answered itself, on its own connection."},
+	[DBPOOL_STAT_LOCAL_HANDED] = {"local_handed_total",
+								  "Single counts a libmicrohttpd thread handed to the workers (its connection was "
+								  "down, failed or too slow)."},
 };
 
 /* The errors counter's class label. */
@@ -110,9 +116,11 @@ void
 dbpool_stats_log(void)
 {
 	log_info("database jobs sent %llu in %llu batches (%llu of one job, %llu taken while another "
-			 "worker was busy); %llu single counts coalesced into %llu reads of %llu distinct keys",
+			 "worker was busy); %llu single counts coalesced into %llu reads of %llu distinct keys; "
+			 "%llu single counts answered by the libmicrohttpd threads themselves, %llu handed to the workers",
 			 (unsigned long long) stat(DBPOOL_STAT_JOBS), (unsigned long long) stat(DBPOOL_STAT_BATCHES),
 			 (unsigned long long) stat(DBPOOL_STAT_SINGLE), (unsigned long long) stat(DBPOOL_STAT_OVERLAP),
 			 (unsigned long long) stat(DBPOOL_STAT_COALESCED_JOBS), (unsigned long long) stat(DBPOOL_STAT_COALESCED),
-			 (unsigned long long) stat(DBPOOL_STAT_COALESCED_KEYS));
+			 (unsigned long long) stat(DBPOOL_STAT_COALESCED_KEYS), (unsigned long long) stat(DBPOOL_STAT_LOCAL_JOBS),
+			 (unsigned long long) stat(DBPOOL_STAT_LOCAL_HANDED));
 }

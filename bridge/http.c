@@ -2,11 +2,14 @@
  * http.c — the http role (docs/http.md) on libmicrohttpd: the count API
  * (GET, and POST of a JSON list of ids), /healthz, /readyz and /metrics.
  *
- * Rules: libmicrohttpd runs its own threads (one per CPU, at most 8) and they
- * never wait on the database: a request that needs it is routed, its
- * connection suspended and a job handed to dbpool.c's workers
- * (http_pool_size connections, pipelined); the worker's callback resumes the
- * connection and libmicrohttpd calls the handler again to answer.  A
+ * Rules: libmicrohttpd runs on http_loop.c's threads (one per CPU, at most
+ * 8, a daemon each).  A request that needs the database is routed and its
+ * connection suspended; a single count is kept for the end of the thread's
+ * turn, which answers it on the thread's own connection (dbpool_local.c,
+ * waiting SC_HTTP_LOCAL_WAIT_MS at most), and any other job is handed to
+ * dbpool.c's workers (http_pool_size connections, pipelined).  Either way
+ * the job's callback resumes the connection and libmicrohttpd calls the
+ * handler again to answer.  A
  * `struct request` lives from that hand-off (a POST's from its first call)
  * until request_done().  Every job is completed within http_db_timeout_ms.
  * URL unescaping by libmicrohttpd is switched off (identity callback):
@@ -46,6 +49,7 @@
 #include "http.h"
 #include "http_door.h"
 #include "http_live.h"
+#include "http_loop.h"
 #include "http_ops.h"
 #include "http_reply.h"
 #include "http_trends.h"
@@ -62,7 +66,6 @@ _Static_assert(ROUTE_MAX_BODY_BYTES == 2097152, "HTTP_MAX_BODY_TEXT must match R
 /* first allocation for a POST body of unknown length; it doubles from there */
 #define HTTP_BODY_FIRST_ALLOC 16384
 
-static struct MHD_Daemon *daemon_handle;
 static struct live_hub *hub;	 /* live counts (docs/live.md): http_live.c's subscribers, fed by the events */
 static int db_timeout_ms;		 /* http_db_timeout_ms, set by http_start() */
 static struct live_cache *cache; /* the count cache (docs/live.md "Cache"); NULL: disabled */
@@ -150,8 +153,9 @@ answer(struct MHD_Connection *conn, struct request *req)
 }
 
 /*
- * Hand a routed request to the database workers: suspend the connection and
- * submit the job; job_done() resumes it.  http_stop() must never find a
+ * Hand a routed request to the database: suspend the connection and keep
+ * the job for the end of this thread's turn (a single count, http_loop_defer)
+ * or submit it to the workers; job_done() resumes it.  http_stop() must never find a
  * connection suspended with no job behind it (libmicrohttpd forbids stopping
  * with suspended connections), so the handler announces itself in in_handoff
  * before looking at `stopping`, and http_stop() sets `stopping` before
@@ -196,7 +200,8 @@ start_job(struct MHD_Connection *conn, struct request *req)
 		return answer(conn, req);
 	}
 	MHD_suspend_connection(conn);
-	dbpool_submit(&req->job);
+	if (req->job.kind != DBPOOL_GET || !http_loop_defer(&req->job))
+		dbpool_submit(&req->job);
 	atomic_fetch_sub(&in_handoff, 1);
 	return MHD_YES;
 }
@@ -503,21 +508,26 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("libmicrohttpd: %s", line);
 }
 
-int
-http_start(const struct sc_config *cfg)
+/* What each libmicrohttpd daemon is started with (http_start() sets it; make_daemon() reads it). */
+static struct
 {
-	struct sockaddr_storage ss;
-	socklen_t sslen;
-	char err[512];
-	/* no listening socket: http_door.c accepts and hands connections over (MHD_USE_ITC wakes a worker) */
-	unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
-		MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_ALLOW_UPGRADE;
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned threads = ncpu < 1 ? 1 : ncpu > SC_HTTP_MAX_THREADS ? SC_HTTP_MAX_THREADS : (unsigned) ncpu;
-	/* the settings are validated (config.c's bounds): no fallbacks here */
-	int pool = cfg->http_pool_size;
-	unsigned timeout_s = (unsigned) ((cfg->http_timeout_ms + 999) / 1000);
-	unsigned max_conn = (unsigned) cfg->http_max_connections;
+	unsigned max_conn;
+	unsigned timeout_s;
+	size_t conn_memory;
+} mhd_conf;
+static int running; /* http_start() succeeded and http_stop() has not run */
+
+/*
+ * One libmicrohttpd daemon for one of http_loop.c's threads: external epoll
+ * mode (the thread drives it), no listening socket (http_door.c accepts and
+ * hands connections over), suspend/resume, and the inter-thread eventfd
+ * (MHD_USE_ITC) through which a resume from another thread wakes it.
+ */
+static struct MHD_Daemon *
+make_daemon(void)
+{
+	unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_NO_LISTEN_SOCKET |
+		MHD_USE_ITC | MHD_ALLOW_UPGRADE;
 
 	/*
 	 * Per-connection memory (http_conn_memory): the request line and headers
@@ -526,19 +536,29 @@ http_start(const struct sc_config *cfg)
 	 * is paid on every request: the 16 KiB default (Node.js's header limit,
 	 * what the NestJS service accepted) against 64 KiB is about +20 % req/s
 	 * (docs/http.md "Throughput").
+	 * http_door.c enforces max_conn; the limit here only backs it up (a place
+	 * is freed a moment after libmicrohttpd reports the connection closed).
 	 */
-	size_t conn_memory = (size_t) cfg->http_conn_memory;
+	return MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+							MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_NOTIFY_COMPLETED,
+							request_done, NULL, MHD_OPTION_NOTIFY_CONNECTION, connection_notify, NULL,
+							MHD_OPTION_URI_LOG_CALLBACK, http_uri_check, NULL, MHD_OPTION_CONNECTION_LIMIT,
+							2 * mhd_conf.max_conn, MHD_OPTION_CONNECTION_TIMEOUT, mhd_conf.timeout_s,
+							MHD_OPTION_CONNECTION_MEMORY_LIMIT, mhd_conf.conn_memory, MHD_OPTION_END);
+}
+
+int
+http_start(const struct sc_config *cfg)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	char err[512];
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned threads = ncpu < 1 ? 1 : ncpu > SC_HTTP_MAX_THREADS ? SC_HTTP_MAX_THREADS : (unsigned) ncpu;
+	/* the settings are validated (config.c's bounds): no fallbacks here */
+	int pool = cfg->http_pool_size;
 	struct readsrc_conf reads = {cfg->pg_conninfo, cfg->pg_read_conninfo, cfg->read_max_lag_ms,
 								 cfg->read_check_interval_ms};
-	struct MHD_OptionItem opts[] = {
-		/* http_door.c enforces max_conn; this only backs it up (a place is freed
-		 * here a moment after libmicrohttpd reports the connection closed) */
-		{MHD_OPTION_CONNECTION_LIMIT, 2 * max_conn, NULL},
-		{MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, NULL},
-		{MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t) conn_memory, NULL},
-		{threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, threads, NULL},
-		{MHD_OPTION_END, 0, NULL},
-	};
 
 	if (!cfg->http_listen || !cfg->http_listen[0])
 		return 0;
@@ -547,6 +567,9 @@ http_start(const struct sc_config *cfg)
 		log_error("%s", err);
 		return -1;
 	}
+	mhd_conf.max_conn = (unsigned) cfg->http_max_connections;
+	mhd_conf.timeout_s = (unsigned) ((cfg->http_timeout_ms + 999) / 1000);
+	mhd_conf.conn_memory = (size_t) cfg->http_conn_memory;
 	atomic_store(&stopping, 0);
 	if (http_door_open(&ss, sslen) != 0)
 	{
@@ -564,28 +587,21 @@ http_start(const struct sc_config *cfg)
 		return -1;
 	}
 	json_object_seed(0); /* seed jansson's hash once, before any thread uses it */
+	running = 1;
 	hub = live_hub_new();
-	if (!hub || live_feed_start(cfg, hub, cache) != 0)
-	{
-		http_stop_parts();
-		return -1;
-	}
-	db_timeout_ms = cfg->http_db_timeout_ms;
-	daemon_handle = http_live_start(cfg, hub) != 0 ?
-		NULL :
-		MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-						 MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_NOTIFY_COMPLETED, request_done,
-						 NULL, MHD_OPTION_NOTIFY_CONNECTION, connection_notify, NULL, MHD_OPTION_URI_LOG_CALLBACK,
-						 http_uri_check, NULL, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
-	if (!daemon_handle || http_door_start(daemon_handle, conn_memory, max_conn, cfg->http_timeout_ms) != 0)
+	if (!hub || live_feed_start(cfg, hub, cache) != 0 || http_live_start(cfg, hub) != 0 ||
+		http_loop_start(threads, make_daemon) != 0 ||
+		http_door_start(mhd_conf.conn_memory, mhd_conf.max_conn, cfg->http_timeout_ms) != 0)
 	{
 		log_error("cannot start libmicrohttpd on %s", cfg->http_listen);
 		http_stop_parts();
 		return -1;
 	}
-	log_info("listening on %s (%u threads, %d database connections, %u connections max, "
+	db_timeout_ms = cfg->http_db_timeout_ms;
+	log_info("listening on %s (%u threads, %d database connections and one per thread, %u connections max, "
 			 "%zu bytes per connection, timeout %u s, db timeout %d ms)",
-			 cfg->http_listen, threads, pool, max_conn, conn_memory, timeout_s, db_timeout_ms);
+			 cfg->http_listen, threads, pool, mhd_conf.max_conn, mhd_conf.conn_memory, mhd_conf.timeout_s,
+			 db_timeout_ms);
 	return 0;
 }
 
@@ -606,9 +622,7 @@ http_stop_parts(void)
 		sched_yield();
 	dbpool_drain();
 	http_live_quiesce(); /* no stream stays suspended, no WebSocket open */
-	if (daemon_handle)
-		MHD_stop_daemon(daemon_handle);
-	daemon_handle = NULL;
+	http_loop_stop();	 /* each thread ends its turn: no single count kept */
 	http_live_stop();
 	live_hub_free(hub);
 	hub = NULL;
@@ -620,6 +634,7 @@ http_stop_parts(void)
 void
 http_stop(void)
 {
-	if (daemon_handle)
+	if (running)
 		http_stop_parts();
+	running = 0;
 }

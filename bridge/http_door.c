@@ -5,7 +5,7 @@
  * without any answer; it has no hook to change that.  So the bridge owns the
  * listening socket: it accepts each connection, looks at its first
  * request's head with MSG_PEEK (nothing is consumed) and either hands the
- * connection to libmicrohttpd (MHD_add_connection; the head is read again
+ * connection to libmicrohttpd (http_loop_add; the head is read again
  * there) or, when http_head_read() finds the head too large, writes the
  * JSON 414/431 itself (http_send_raw_error), reads and drops what the client
  * still sends (so closing does not reset the connection before the client
@@ -53,6 +53,7 @@
 #include "clock.h"
 #include "http_door.h"
 #include "http_head.h"
+#include "http_loop.h"
 #include "http_reply.h"
 #include "http_stream.h"
 #include "log.h"
@@ -81,7 +82,6 @@ static struct
 	int accepting; /* listen_fd is in the epoll set */
 	pthread_t thread;
 	int started;
-	struct MHD_Daemon *mhd;
 	size_t conn_memory;
 	unsigned max_conn;
 	int timeout_ms;
@@ -141,7 +141,7 @@ door_handoff(struct pending *p)
 {
 	epoll_ctl(door.ep, EPOLL_CTL_DEL, p->fd, NULL);
 	door_unlink(p);
-	if (MHD_add_connection(door.mhd, p->fd, (const struct sockaddr *) &p->addr, p->addrlen) != MHD_YES)
+	if (http_loop_add(p->fd, (const struct sockaddr *) &p->addr, p->addrlen) != 0)
 	{
 		log_warn("libmicrohttpd refused a connection: %s", strerror(errno));
 		atomic_fetch_sub(&door.live, 1);
@@ -442,11 +442,10 @@ door_main(void *arg)
 
 
 int
-http_door_start(struct MHD_Daemon *d, size_t conn_memory, unsigned max_conn, int timeout_ms)
+http_door_start(size_t conn_memory, unsigned max_conn, int timeout_ms)
 {
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &door.wake_fd};
 
-	door.mhd = d;
 	door.conn_memory = conn_memory;
 	door.max_conn = max_conn;
 	door.timeout_ms = timeout_ms;

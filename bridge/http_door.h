@@ -15,12 +15,13 @@ int http_door_open(const struct sockaddr_storage *ss, socklen_t sslen);
 
 /*
  * Start the door's thread: accept connections, hand those whose first head
- * fits conn_memory to d (started with MHD_USE_NO_LISTEN_SOCKET), answer the
- * others 414/431; at most max_conn connections at once (held here or by d);
+ * fits conn_memory to libmicrohttpd (http_loop_add: daemons started with
+ * MHD_USE_NO_LISTEN_SOCKET), answer the others 414/431; at most max_conn
+ * connections at once (held here or by libmicrohttpd);
  * a connection idle for timeout_ms before its head is complete is closed.
  * 0, or -1 logged (the socket is closed then).
  */
-int http_door_start(struct MHD_Daemon *d, size_t conn_memory, unsigned max_conn, int timeout_ms);
+int http_door_start(size_t conn_memory, unsigned max_conn, int timeout_ms);
 
 /* MHD_OPTION_NOTIFY_CONNECTION: a closed connection frees its place (http_max_connections). */
 void http_door_notify(void *cls, struct MHD_Connection *conn, void **socket_context,

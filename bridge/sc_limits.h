@@ -37,8 +37,21 @@
 /* Upper bound of the publish_pipeline setting (config.c uses it as the bound). */
 #define SC_MAX_PIPELINE 8
 
-/* libmicrohttpd threads: they never wait on the database, so one per CPU, at most this. */
+/* libmicrohttpd threads: one per CPU, at most this (http_loop.c). */
 #define SC_HTTP_MAX_THREADS 8
+
+/*
+ * A libmicrohttpd thread answering single counts itself (dbpool_local.c)
+ * waits on PostgreSQL at most this long per round trip, connecting and
+ * preparing included; slower, its connection is closed and its jobs go to
+ * the pool's workers.  A stalled server so holds the thread's other
+ * connections (/healthz, cached reads) this long at most once per
+ * SC_HTTP_LOCAL_RETRY_MS.  A round trip here takes 0.1-1 ms.
+ */
+#define SC_HTTP_LOCAL_WAIT_MS 100
+
+/* How often a libmicrohttpd thread whose connection is down tries to make it again. */
+#define SC_HTTP_LOCAL_RETRY_MS 1000
 
 /* --------------------------------------------------------------- pauses -- */
 
