@@ -38,6 +38,7 @@ for i in $(seq 150); do [ "$(status "$B/readyz")" = 200 ] && break; sleep 0.2; d
 curl -s --max-time 20 "$B/metrics" > "$SC_TMP/$E2E_NAME.metrics" || fail "GET /metrics"
 for m in queued in_flight busy_workers jobs_sent_total batches_total batches_single_total \
          batches_overlap_total coalesced_reads_total coalesced_jobs_total coalesced_keys_total connects_total \
+         local_jobs_total local_handed_total \
          'errors_total{class="sql"}' 'errors_total{class="unavailable"}' 'errors_total{class="timeout"}' \
          'errors_total{class="shutdown"}'; do
   grep -qF "sharecount_http_pool_$m " "$SC_TMP/$E2E_NAME.metrics" || fail "/metrics has no sharecount_http_pool_$m"

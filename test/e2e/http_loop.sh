@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The http role's libmicrohttpd threads answer single counts themselves, on a
+# PostgreSQL connection of their own (docs/http.md "Threads"):
+#   1. concurrent single counts are answered right, and counted in
+#      sharecount_http_pool_local_jobs_total (the threads), not handed to the
+#      workers; a batch read (/counts) still goes to the workers;
+#   2. the bridge's sessions terminated by the server: every count is still a
+#      200 with the right number (the threads hand their jobs to the workers,
+#      local_handed_total grows), and the threads make their connections again
+#      (local_jobs_total grows again);
+#   3. a stalled server (the bridge's backends SIGSTOPped, http_db_timeout_ms
+#      8000): /healthz keeps answering within 1 s on every thread (a thread
+#      waits on PostgreSQL 100 ms at most, then leaves that connection), and
+#      a count asked meanwhile is answered (no hang); after SIGCONT counts are
+#      right again.
+# Asserts on HTTP answers and /metrics, never on log text.
+. "$(dirname "$0")/bridge.inc"
+e2e_setup http_loop
+for k in 1 2 3 4 5 6; do
+  q "SELECT sharecount_apply('{\"pattern\":\"share_count_update\",\"data\":{\"jobId\":\"hl-$k\",
+     \"contentType\":\"article\",\"contentId\":\"k$k\",\"operation\":\"increment\",\"amount\":$k,
+     \"timestamp\":\"2026-01-01T00:00:00.000Z\"}}')" >/dev/null || fail "apply k$k"
+done
+
+PORT=$(sc_free_port)
+B=http://127.0.0.1:$PORT
+bridge_start --roles=http --http_listen="127.0.0.1:$PORT" --http_pool_size=2 --http_db_timeout_ms=8000 \
+  --http_cache_entries=0 # every count reads the database (no cache, docs/live.md)
+status() { curl -s -o /dev/null -w '%{http_code}' --max-time 20 "$@"; }
+metric() { curl -s --max-time 20 "$B/metrics" | awk -v k="$1" '$1 == k { print $2 }'; }
+for i in $(seq 150); do [ "$(status "$B/readyz")" = 200 ] && break; sleep 0.2; done
+[ "$(status "$B/readyz")" = 200 ] || fail "bridge never became ready"
+
+cfg=$SC_TMP/$E2E_NAME.curl
+: > "$cfg"
+for i in $(seq 60); do k=$((i % 6 + 1)); printf 'url = "%s/share-links/count/article/k%s"\noutput = "%s.%s"\n' \
+  "$B" "$k" "$SC_TMP/$E2E_NAME.body" "$i" >> "$cfg"; done
+# burst WHAT: 60 concurrent single counts, each a 200 with its key's count
+burst() {
+  local codes i k
+  codes=$(curl -s --parallel --parallel-max 30 --max-time 30 -K "$cfg" -w '%{http_code}\n' | sort | uniq -c | tr -s ' ')
+  [ "$codes" = " 60 200" ] || fail "$1: answered $codes"
+  for i in $(seq 60); do
+    k=$((i % 6 + 1))
+    grep -q "\"shareCount\":$k}" "$SC_TMP/$E2E_NAME.body.$i" || fail "$1: article/k$k answered $(cat "$SC_TMP/$E2E_NAME.body.$i")"
+  done
+}
+
+# 1. single counts are the threads'; a batch read is the workers'
+grep -q '^# TYPE sharecount_http_pool_local_jobs_total counter$' <(curl -s --max-time 20 "$B/metrics") ||
+  fail "/metrics has no sharecount_http_pool_local_jobs_total counter"
+local0=$(metric sharecount_http_pool_local_jobs_total)
+handed0=$(metric sharecount_http_pool_local_handed_total)
+burst "first burst"
+local1=$(metric sharecount_http_pool_local_jobs_total)
+[ $((local1 - local0)) -ge 60 ] || fail "local_jobs_total grew by $((local1 - local0)) for 60 counts"
+[ "$(metric sharecount_http_pool_local_handed_total)" = "$handed0" ] || fail "counts handed to the workers while the server was up"
+sent0=$(metric sharecount_http_pool_jobs_sent_total)
+curl -s --max-time 20 "$B/share-links/counts/article?ids=k1,k6" | grep -q '"counts":{"k1":1,"k6":6}' || fail "/counts"
+[ "$(metric sharecount_http_pool_local_jobs_total)" = "$local1" ] || fail "a /counts read was counted as a thread's single count"
+[ "$(metric sharecount_http_pool_jobs_sent_total)" -gt "$sent0" ] || fail "no job sent for /counts"
+
+# 2. the server ends the bridge's sessions: counts still right, connections made again
+n=$(q "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+       WHERE datname = current_database() AND application_name = 'sharecount-bridge http'")
+[ "$n" -ge 1 ] || fail "no session of the bridge to terminate"
+burst "burst after the sessions were terminated"
+handed1=$(metric sharecount_http_pool_local_handed_total)
+[ "$handed1" -gt "$handed0" ] || fail "no count handed to the workers after the threads' sessions were terminated"
+sleep 1.5 # > SC_HTTP_LOCAL_RETRY_MS: the threads connect again
+local2=$(metric sharecount_http_pool_local_jobs_total)
+burst "burst after the threads' retry interval"
+[ $(( $(metric sharecount_http_pool_local_jobs_total) - local2 )) -ge 60 ] ||
+  fail "the threads did not answer counts again after their connections were lost"
+
+# 3. a stalled server: /healthz keeps answering, a count does not hang
+pids=$(q "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity
+          WHERE datname = current_database() AND application_name = 'sharecount-bridge http'")
+[ -n "$pids" ] || fail "no session of the bridge to stall"
+sc_on_exit "kill -CONT $pids 2>/dev/null"
+kill -STOP $pids
+(curl -s -o "$SC_TMP/$E2E_NAME.stalled" -w '%{http_code}' --max-time 30 "$B/share-links/count/article/k4" \
+  > "$SC_TMP/$E2E_NAME.stalled.code") &
+cpid=$!
+slow=0; askers=()
+# three connections a round (a count, two /healthz): the door's round robin puts
+# counts and /healthz on every thread
+for i in $(seq 8); do
+  curl -s -o /dev/null --max-time 10 "$B/share-links/count/article/k$((i % 6 + 1))" & # keep the threads asking
+  askers+=($!)
+  sleep 0.1
+  for j in 1 2; do
+    t=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' --max-time 10 "$B/healthz")
+    [ "${t% *}" = 200 ] || fail "/healthz during the stall: $t"
+    awk -v t="${t#* }" 'BEGIN { exit !(t < 1.0) }' || slow=$((slow + 1))
+  done
+  sleep 0.2
+done
+kill -CONT $pids
+wait "$cpid"
+[ "$slow" = 0 ] || fail "/healthz took 1 s or more $slow times of 16 while the server was stalled"
+code=$(cat "$SC_TMP/$E2E_NAME.stalled.code")
+case "$code" in
+  200) grep -q '"shareCount":4}' "$SC_TMP/$E2E_NAME.stalled" || fail "count during the stall: $(cat "$SC_TMP/$E2E_NAME.stalled")" ;;
+  503) grep -q '"statusCode":503' "$SC_TMP/$E2E_NAME.stalled" || fail "503 not in the JSON shape" ;;
+  *) fail "a count asked during the stall was answered $code" ;;
+esac
+wait "${askers[@]}" # not a bare wait: the bridge is a child too
+burst "burst after the stall"
+
+bridge_stop "$BRIDGE_PID"
+[ "$STOP_STATUS" = 0 ] || fail "bridge exit status $STOP_STATUS"
+echo "ok - threads answer single counts; sessions lost: handed over and remade; stall: /healthz fast, count $code"
