@@ -89,7 +89,8 @@ static const struct setting settings[] = {
 	IR(reconnect_max_ms, "10000", 100, 600000, "cap of the exponential reconnect backoff"),
 	/* the http role */
 	S(http_listen, "127.0.0.1:8080", 0, "host:port of the HTTP API (empty disables it)"),
-	I(http_pool_size, "4", 1, 256, "PostgreSQL connections of the http role"),
+	I(http_pool_size, "4", 1, 256,
+	  "PostgreSQL connections of the http role's workers (each libmicrohttpd thread has one more)"),
 	I(http_max_connections, "256", 1, 65535, "concurrent HTTP connections"),
 	I(http_timeout_ms, "10000", 100, 600000, "HTTP connection idle/request timeout"),
 	I(http_db_timeout_ms, "2000", 10, 600000, "answer 503 when the database takes longer"),
