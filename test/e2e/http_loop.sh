@@ -16,35 +16,16 @@
 # Asserts on HTTP answers and /metrics, never on log text.
 . "$(dirname "$0")/bridge.inc"
 e2e_setup http_loop
-for k in 1 2 3 4 5 6; do
-  q "SELECT sharecount_apply('{\"pattern\":\"share_count_update\",\"data\":{\"jobId\":\"hl-$k\",
-     \"contentType\":\"article\",\"contentId\":\"k$k\",\"operation\":\"increment\",\"amount\":$k,
-     \"timestamp\":\"2026-01-01T00:00:00.000Z\"}}')" >/dev/null || fail "apply k$k"
-done
+http_seed_counts hl
 
 PORT=$(sc_free_port)
 B=http://127.0.0.1:$PORT
 bridge_start --roles=http --http_listen="127.0.0.1:$PORT" --http_pool_size=2 --http_db_timeout_ms=8000 \
   --http_cache_entries=0 # every count reads the database (no cache, docs/live.md)
-status() { curl -s -o /dev/null -w '%{http_code}' --max-time 20 "$@"; }
 metric() { curl -s --max-time 20 "$B/metrics" | awk -v k="$1" '$1 == k { print $2 }'; }
-for i in $(seq 150); do [ "$(status "$B/readyz")" = 200 ] && break; sleep 0.2; done
-[ "$(status "$B/readyz")" = 200 ] || fail "bridge never became ready"
+http_wait_ready "$B"
 
-cfg=$SC_TMP/$E2E_NAME.curl
-: > "$cfg"
-for i in $(seq 60); do k=$((i % 6 + 1)); printf 'url = "%s/share-links/count/article/k%s"\noutput = "%s.%s"\n' \
-  "$B" "$k" "$SC_TMP/$E2E_NAME.body" "$i" >> "$cfg"; done
-# burst WHAT: 60 concurrent single counts, each a 200 with its key's count
-burst() {
-  local codes i k
-  codes=$(curl -s --parallel --parallel-max 30 --max-time 30 -K "$cfg" -w '%{http_code}\n' | sort | uniq -c | tr -s ' ')
-  [ "$codes" = " 60 200" ] || fail "$1: answered $codes"
-  for i in $(seq 60); do
-    k=$((i % 6 + 1))
-    grep -q "\"shareCount\":$k}" "$SC_TMP/$E2E_NAME.body.$i" || fail "$1: article/k$k answered $(cat "$SC_TMP/$E2E_NAME.body.$i")"
-  done
-}
+burst() { http_count_burst "$B" "$1"; }
 
 # 1. single counts are the threads'; a batch read is the workers'
 grep -q '^# TYPE sharecount_http_pool_local_jobs_total counter$' <(curl -s --max-time 20 "$B/metrics") ||

@@ -19,11 +19,7 @@ q "CREATE ROLE $ROLE LOGIN;
    GRANT EXECUTE ON FUNCTION sharecount_stats() TO $ROLE;
    ALTER ROLE $ROLE SET idle_session_timeout = '1500ms';" >/dev/null || fail "reader role"
 sc_on_exit "sc_psql -d '$E2E_DB' -c 'DROP OWNED BY $ROLE'; sc_psql -c 'DROP ROLE IF EXISTS $ROLE'"
-for k in 1 2 3 4 5 6; do
-  q "SELECT sharecount_apply('{\"pattern\":\"share_count_update\",\"data\":{\"jobId\":\"pm-$k\",
-     \"contentType\":\"article\",\"contentId\":\"k$k\",\"operation\":\"increment\",\"amount\":$k,
-     \"timestamp\":\"2026-01-01T00:00:00.000Z\"}}')" >/dev/null || fail "apply k$k"
-done
+http_seed_counts pm
 
 PORT=$(sc_free_port)
 B=http://127.0.0.1:$PORT
@@ -31,8 +27,7 @@ bridge_start --roles=http --http_listen="127.0.0.1:$PORT" --http_pool_size=2 --h
   --pg_conninfo="$E2E_PGURL user=$ROLE" --http_cache_entries=0 # every count goes to the pool (no cache, docs/live.md)
 status() { curl -s -o /dev/null -w '%{http_code}' --max-time 20 "$@"; }
 metric() { curl -s --max-time 20 "$B/metrics" | awk -v k="$1" '$1 == k { print $2 }'; }
-for i in $(seq 150); do [ "$(status "$B/readyz")" = 200 ] && break; sleep 0.2; done
-[ "$(status "$B/readyz")" = 200 ] || fail "bridge never became ready"
+http_wait_ready "$B"
 
 # 1. every pool metric is there
 curl -s --max-time 20 "$B/metrics" > "$SC_TMP/$E2E_NAME.metrics" || fail "GET /metrics"
@@ -48,19 +43,10 @@ grep -q '^# TYPE sharecount_http_pool_queued gauge$' "$SC_TMP/$E2E_NAME.metrics"
 
 # 2. bursts of concurrent single counts: answered, counted, coalesced
 sent0=$(metric sharecount_http_pool_jobs_sent_total)
-cfg=$SC_TMP/$E2E_NAME.curl
-: > "$cfg"
-for i in $(seq 60); do k=$((i % 6 + 1)); printf 'url = "%s/share-links/count/article/k%s"\noutput = "%s.%s"\n' \
-  "$B" "$k" "$SC_TMP/$E2E_NAME.body" "$i" >> "$cfg"; done
 bursts=0
 while :; do
   bursts=$((bursts + 1))
-  codes=$(curl -s --parallel --parallel-max 30 --max-time 30 -K "$cfg" -w '%{http_code}\n' | sort | uniq -c | tr -s ' ')
-  [ "$codes" = " 60 200" ] || fail "burst $bursts answered: $codes"
-  for i in $(seq 60); do
-    k=$((i % 6 + 1))
-    grep -q "\"shareCount\":$k}" "$SC_TMP/$E2E_NAME.body.$i" || fail "article/k$k answered $(cat "$SC_TMP/$E2E_NAME.body.$i")"
-  done
+  http_count_burst "$B" "burst $bursts"
   [ "$(metric sharecount_http_pool_coalesced_reads_total)" -gt 0 ] && break
   [ "$bursts" -lt 20 ] || fail "no coalesced read in 20 bursts of 60 concurrent counts"
 done
