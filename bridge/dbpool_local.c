@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "dbpool_int.h"
 #include "log.h"
+#include "metrics.h"
 #include "sc_limits.h"
 
 struct dbpool_local
@@ -114,7 +115,9 @@ dbpool_local_serve(struct dbpool_local *l, struct dbpool_job **jobs, size_t n)
 	}
 	dbpool_stat_add(DBPOOL_STAT_BATCHES, 1);
 	dbpool_stat_add(DBPOOL_STAT_SINGLE, n == 1);
-	if (dbpool_pipe_run(&l->w, jobs, n, deadline) < 0)
+	if (dbpool_pipe_run(&l->w, jobs, n, deadline) == 0)
+		metrics_set_conn(SC_CONN_HTTP_PG, 1);
+	else
 	{
 		/* the pipe closed the connection */
 		l->retry_at = clock_now_ms() + SC_HTTP_LOCAL_RETRY_MS;
