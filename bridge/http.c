@@ -129,7 +129,7 @@ job_done(struct dbpool_job *job)
 {
 	struct request *req = job->cls;
 
-	MHD_resume_connection(req->conn);
+	http_loop_resume(req->conn);
 }
 
 /* The handler's call after the job is done (the connection was resumed). */

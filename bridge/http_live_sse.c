@@ -37,6 +37,7 @@
 #include "clock.h"
 #include "http_live.h"
 #include "http_live_int.h"
+#include "http_loop.h"
 #include "http_reply.h"
 #include "live_sse.h"
 #include "log.h"
@@ -89,7 +90,7 @@ stream_wake(void *arg)
 	if (s->suspended)
 	{
 		s->suspended = false;
-		MHD_resume_connection(s->conn);
+		http_loop_resume(s->conn);
 	}
 	else
 		s->pending = true;
@@ -341,7 +342,7 @@ resume_streams(bool all)
 		if (s->suspended && (all || now - atomic_load(&s->last_write_ms) >= LIVE_SSE_HEARTBEAT_MS))
 		{
 			s->suspended = false;
-			MHD_resume_connection(s->conn);
+			http_loop_resume(s->conn);
 		}
 		pthread_mutex_unlock(&s->mu);
 	}

@@ -13,6 +13,9 @@
  * to a worker and back: ~3 µs of the bridge's CPU per request, +20-29 %
  * requests/s (docs/http.md "Decisions and why").
  *
+ * Connections resumed by other threads (a worker's answer, a live stream's
+ * event) go through http_loop_resume(), which also wakes the owning thread.
+ *
  * Rules: libmicrohttpd 0.9.75 is not thread-safe for MHD_add_connection on a
  * daemon without an internal thread, so each daemon has a lock, held while
  * MHD_run or MHD_add_connection runs on it and never while the thread waits
@@ -24,6 +27,8 @@
 #include <microhttpd.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
@@ -45,6 +50,7 @@ struct loop
 	struct MHD_Daemon *mhd;
 	pthread_mutex_t lock; /* around MHD_run and MHD_add_connection on mhd */
 	int epoll_fd;		  /* mhd's epoll set */
+	int wake_fd;		  /* eventfd: a connection of mhd was resumed by another thread */
 };
 
 static struct loop loops[SC_HTTP_MAX_THREADS];
@@ -54,6 +60,7 @@ static atomic_int stop;
 
 /* The turn's kept jobs, of the thread running it. */
 static _Thread_local int on_loop;
+static _Thread_local struct loop *my_loop;
 static _Thread_local struct dbpool_job *kept[LOOP_TURN_MAX];
 static _Thread_local size_t nkept;
 
@@ -64,6 +71,39 @@ http_loop_defer(struct dbpool_job *job)
 		return 0;
 	kept[nkept++] = job;
 	return 1;
+}
+
+/*
+ * libmicrohttpd 0.9.75 looks for resumed connections before its epoll_wait,
+ * which clears the inter-thread eventfd: a resume from another thread that
+ * falls between the two leaves the daemon with work and nothing to wake its
+ * thread (its own loop would go round at once; ours waits in poll()).  So a
+ * resume from another thread also writes the thread's own eventfd, which
+ * only the thread clears, before MHD_run.
+ */
+void
+http_loop_resume(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON);
+	struct MHD_Daemon *d = info ? info->daemon : NULL; /* read before the resume: conn may go after it */
+	unsigned i;
+
+	MHD_resume_connection(conn);
+	if (my_loop && my_loop->mhd == d)
+		return; /* the thread runs libmicrohttpd again before it waits */
+	for (i = 0; i < nloops; i++)
+		if (loops[i].mhd == d && loops[i].wake_fd >= 0)
+			eventfd_write(loops[i].wake_fd, 1);
+}
+
+void
+http_loop_wake_all(void)
+{
+	unsigned i;
+
+	for (i = 0; i < nloops; i++)
+		if (loops[i].wake_fd >= 0)
+			eventfd_write(loops[i].wake_fd, 1);
 }
 
 /* How long the thread may wait now: libmicrohttpd's next timeout, at most LOOP_TICK_MS. */
@@ -106,16 +146,19 @@ loop_main(void *arg)
 {
 	struct loop *lp = arg;
 	struct dbpool_local *db = dbpool_local_new();
-	struct pollfd pfd = {.fd = lp->epoll_fd, .events = POLLIN};
+	struct pollfd pfd[2] = {{.fd = lp->epoll_fd, .events = POLLIN}, {.fd = lp->wake_fd, .events = POLLIN}};
 
 	log_set_role("http");
+	my_loop = lp;
 	on_loop = db != NULL; /* out of memory: every job goes to the workers */
 	while (!atomic_load(&stop))
 	{
 		int ms = wait_ms(lp);
+		eventfd_t n;
 
 		if (ms > 0)
-			poll(&pfd, 1, ms);
+			poll(pfd, 2, ms);
+		eventfd_read(lp->wake_fd, &n); /* clear it before MHD_run looks for resumed connections */
 		turn(lp, db);
 	}
 	dbpool_local_free(db);
@@ -151,8 +194,9 @@ http_loop_start(unsigned n, http_loop_make_fn make)
 
 		memset(lp, 0, sizeof(*lp));
 		pthread_mutex_init(&lp->lock, NULL);
+		lp->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		nloops = i + 1; /* http_loop_stop() cleans up what is set */
-		lp->mhd = make();
+		lp->mhd = lp->wake_fd >= 0 ? make() : NULL;
 		info = lp->mhd ? MHD_get_daemon_info(lp->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
 		if (!info)
 			break;
@@ -183,6 +227,8 @@ http_loop_stop(void)
 	{
 		if (loops[i].mhd)
 			MHD_stop_daemon(loops[i].mhd);
+		if (loops[i].wake_fd >= 0)
+			close(loops[i].wake_fd);
 		pthread_mutex_destroy(&loops[i].lock);
 		memset(&loops[i], 0, sizeof(loops[i]));
 	}

@@ -6,6 +6,7 @@
 
 #include <sys/socket.h>
 
+struct MHD_Connection;
 struct MHD_Daemon;
 struct dbpool_job;
 
@@ -22,6 +23,14 @@ int http_loop_add(int fd, const struct sockaddr *addr, socklen_t addrlen);
  * 0 if not (another thread, or the turn is full): then dbpool_submit it.
  */
 int http_loop_defer(struct dbpool_job *job);
+/*
+ * MHD_resume_connection(conn) and wake the thread that runs conn's daemon:
+ * every resume goes through here (libmicrohttpd alone can miss one made from
+ * another thread, see http_loop.c).  Thread-safe.
+ */
+void http_loop_resume(struct MHD_Connection *conn);
+/* Wake every thread (after MHD_upgrade_action from another thread). */
+void http_loop_wake_all(void);
 /* Stop the threads (each finishes its turn) and their daemons; safe when not started. */
 void http_loop_stop(void);
 

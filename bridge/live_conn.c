@@ -37,6 +37,7 @@
 
 #include "http_door.h"
 #include "http_live_int.h"
+#include "http_loop.h"
 #include "http_stream.h"
 #include "live_thread_int.h"
 #include "log.h"
@@ -50,7 +51,10 @@ live_conn_free(struct live_conn *c)
 	live_ws_free(c->ws);
 	live_sse_free(c->sse);
 	if (c->urh)
+	{
 		MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
+		http_loop_wake_all(); /* its thread cleans the connection up (http_loop.h) */
+	}
 	else
 	{
 		close(c->fd);

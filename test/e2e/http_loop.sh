@@ -3,7 +3,8 @@
 # PostgreSQL connection of their own (docs/http.md "Threads"):
 #   1. concurrent single counts are answered right, and counted in
 #      sharecount_http_pool_local_jobs_total (the threads), not handed to the
-#      workers; a batch read (/counts) still goes to the workers;
+#      workers; a batch read (/counts) still goes to the workers, and its
+#      answer wakes the thread at once (/readyz's median under 100 ms);
 #   2. the bridge's sessions terminated by the server: every count is still a
 #      200 with the right number (the threads hand their jobs to the workers,
 #      local_handed_total grows), and the threads make their connections again
@@ -40,6 +41,13 @@ sent0=$(metric sharecount_http_pool_jobs_sent_total)
 curl -s --max-time 20 "$B/share-links/counts/article?ids=k1,k6" | grep -q '"counts":{"k1":1,"k6":6}' || fail "/counts"
 [ "$(metric sharecount_http_pool_local_jobs_total)" = "$local1" ] || fail "a /counts read was counted as a thread's single count"
 [ "$(metric sharecount_http_pool_jobs_sent_total)" -gt "$sent0" ] || fail "no job sent for /counts"
+
+# 1b. an answer a worker resumes wakes its libmicrohttpd thread at once (libmicrohttpd alone can miss
+# such a resume and leave it to the thread's next 200 ms tick): the median of 15 /readyz (a worker's
+# SELECT 1) is under 100 ms
+for i in $(seq 15); do curl -s -o /dev/null -w '%{time_total}\n' --max-time 10 "$B/readyz"; done | sort -n > "$SC_TMP/$E2E_NAME.readyz"
+med=$(sed -n 8p "$SC_TMP/$E2E_NAME.readyz")
+awk -v t="$med" 'BEGIN { exit !(t < 0.1) }' || fail "/readyz took $med s (median of 15): a resume waited for the thread's tick"
 
 # 2. the server ends the bridge's sessions: counts still right, connections made again
 n=$(q "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
