@@ -9,9 +9,9 @@
  * round trip on the thread's own PostgreSQL connection (dbpool_local.c);
  * MHD_run again, which sends the answers and may keep more.  Other database
  * jobs go to the pool's workers (dbpool.h) and come back through
- * MHD_resume_connection.  Answering single counts here saves the hand-off
- * to a worker and back: ~3 µs of the bridge's CPU per request, +20-29 %
- * requests/s (docs/http.md "Decisions and why").
+ * http_loop_resume().  Answering single counts here saves the hand-off to a
+ * worker and back: ~3 µs of the bridge's CPU per request, +10 % requests/s
+ * (docs/http.md "Decisions and why").
  *
  * Connections resumed by other threads (a worker's answer, a live stream's
  * event) go through http_loop_resume(), which also wakes the owning thread.
