@@ -146,6 +146,8 @@ void dbpool_gauges(int *queued, int *inflight, int *busy);
 /* dbpool_serve.c */
 void dbpool_serve_batch(struct dbpool_worker *w, struct dbpool_job **jobs, size_t n);
 void dbpool_drop(struct dbpool_worker *w);
+/* Close w->pg when it is not to the read server `want` or its versions fallback is due for a retry. */
+void dbpool_drop_if_stale(struct dbpool_worker *w, enum read_server want, int64_t now);
 /* Connect w->pg to server, bounded by deadline; 0, or -1 with err. */
 int dbpool_connect(struct dbpool_worker *w, enum read_server server, int64_t deadline, char *err, size_t errlen);
 /*

@@ -67,8 +67,7 @@ local_ready(struct dbpool_local *l, unsigned need, int64_t now, int64_t deadline
 	char err[PGCONN_ERRLEN];
 	unsigned failed = 0;
 
-	if (w->pg && (w->server != want || (w->fallback_ms && now - w->fallback_ms >= DBPOOL_VERSIONED_RETRY_MS)))
-		dbpool_drop(w); /* the read server changed, or time to look for versions again */
+	dbpool_drop_if_stale(w, want, now);
 	if (!w->pg)
 	{
 		if (now < l->retry_at)

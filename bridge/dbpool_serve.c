@@ -73,6 +73,13 @@ dbpool_connect(struct dbpool_worker *w, enum read_server server, int64_t deadlin
 	return 0;
 }
 
+void
+dbpool_drop_if_stale(struct dbpool_worker *w, enum read_server want, int64_t now)
+{
+	if (w->pg && (w->server != want || (w->fallback_ms && now - w->fallback_ms >= DBPOOL_VERSIONED_RETRY_MS)))
+		dbpool_drop(w); /* the read server changed, or time to look for versions again */
+}
+
 /* Connect w->pg to `server`, bounded by the batch deadline; 0, or -1 with s->err. */
 static int
 connect_worker(struct serve *s, enum read_server server)
@@ -239,9 +246,7 @@ serve_round(struct serve *s)
 	unsigned need, failed = 0;
 	int reused, rc;
 
-	if (w->pg &&
-		(w->server != want || (w->fallback_ms && clock_now_ms() - w->fallback_ms >= DBPOOL_VERSIONED_RETRY_MS)))
-		dbpool_drop(w); /* the read server changed, or time to look for versions again */
+	dbpool_drop_if_stale(w, want, clock_now_ms());
 	reused = w->pg != NULL;
 	if (clock_now_ms() >= s->deadline)
 	{

@@ -595,6 +595,7 @@ http_start(const struct sc_config *cfg)
 	{
 		log_error("cannot start libmicrohttpd on %s", cfg->http_listen);
 		http_stop_parts();
+		running = 0;
 		return -1;
 	}
 	db_timeout_ms = cfg->http_db_timeout_ms;
